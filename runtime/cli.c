@@ -1,0 +1,114 @@
+/*
+ * The command table and the top-level argument handling of the pyscope
+ * executable: `pyscope --help`, `--version`, `help CMD`, `CMD --help`, and
+ * dispatch. An unknown command prints the usage and exits 2.
+ */
+#include "cli.h"
+#include "cmd.h"
+#include "launcher.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int cmd_help(int argc, char **argv);
+
+static const char cmd_help_usage[] = "usage: pyscope help [COMMAND]\n"
+                                     "\n"
+                                     "Show the list of commands, or the help of one command.\n";
+
+const struct cli_command cli_commands[] = {
+    {"profile", cmd_profile, "run a Python program and record it", cmd_profile_usage},
+    {"summary", cmd_summary, "say what a recorded run holds", cmd_summary_usage},
+    {"help", cmd_help, "show help for a command", cmd_help_usage},
+    {NULL, NULL, NULL, NULL},
+};
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("pyscope: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_is_help(const char *arg)
+{
+    return !strcmp(arg, "-h") || !strcmp(arg, "--help");
+}
+
+const struct cli_command *cli_find(const char *name)
+{
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        if (!strcmp(c->name, name))
+            return c;
+    return NULL;
+}
+
+static void print_main_usage(FILE *out)
+{
+    fputs("usage: pyscope [--version] [--help] COMMAND [ARGS]\n"
+          "\n"
+          "Profile Python programs: sampled stacks, call statistics, allocations and\n"
+          "the object graph, recorded into one SQLite database.\n"
+          "\n"
+          "commands:\n",
+          out);
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        fprintf(out, "   %-10s %s\n", c->name, c->summary);
+    fputs("\n'pyscope help COMMAND' or 'pyscope COMMAND --help' shows a command's options.\n",
+          out);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_usage(stdout);
+        return CLI_OK;
+    }
+    if (argc > 2) {
+        fputs(cmd_help_usage, stderr);
+        return CLI_USAGE;
+    }
+    const struct cli_command *c = cli_find(argv[1]);
+    if (!c) {
+        cli_error("'%s' is not a pyscope command; see 'pyscope --help'", argv[1]);
+        return CLI_USAGE;
+    }
+    fputs(c->usage, stdout);
+    return CLI_OK;
+}
+
+int cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[1];
+    if (cli_is_help(name)) {
+        print_main_usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
+        printf("pyscope %s\n", PYSCOPE_VERSION);
+        return CLI_OK;
+    }
+    const struct cli_command *c = cli_find(name);
+    if (!c) {
+        if (name[0] == '-')
+            cli_error("unknown option '%s'", name);
+        else
+            cli_error("'%s' is not a pyscope command", name);
+        print_main_usage(stderr);
+        return CLI_USAGE;
+    }
+    /* `pyscope CMD --help`; later arguments may be the program's own. */
+    if (argc > 2 && cli_is_help(argv[2])) {
+        fputs(c->usage, stdout);
+        return CLI_OK;
+    }
+    return c->run(argc - 1, argv + 1);
+}

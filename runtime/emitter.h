@@ -1,0 +1,29 @@
+/*
+ * Target side: the emitter thread. It drains every registered thread's ring
+ * onto the recorder connection, without the GIL, every few milliseconds.
+ */
+#ifndef PYSCOPE_EMITTER_H
+#define PYSCOPE_EMITTER_H
+
+#include <stddef.h>
+
+/* Start the emitter on connection fd (borrowed). 0 or a negative PYSCOPE_E*. */
+int emitter_start(int fd);
+
+/* Stop and join the emitter, if running. Safe to call more than once. */
+void emitter_stop(void);
+
+/*
+ * Drain everything queued now and send it on fd, from the calling thread.
+ * The emitter must be stopped. Returns 0, or PYSCOPE_EIO once the recorder
+ * is gone (records are then discarded).
+ */
+int emitter_flush(int fd);
+
+/* Send one message (whole records, at most WIRE_MSG_MAX bytes) on fd. */
+int emitter_send(int fd, const void *msg, size_t len);
+
+/* In the child of a fork: forget the parent's emitter thread without joining it. */
+void emitter_after_fork_child(void);
+
+#endif

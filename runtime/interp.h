@@ -1,0 +1,41 @@
+/*
+ * Which Python runs the program: the user's choice (--python), the active
+ * virtualenv's, python3 on PATH when it is 3.11, or the interpreter pyscope
+ * was built for. Each candidate is asked what it is by running it once.
+ */
+#ifndef PYSCOPE_INTERP_H
+#define PYSCOPE_INTERP_H
+
+#include <limits.h>
+#include <stddef.h>
+
+struct interp {
+    char path[PATH_MAX];       /* what to exec: the interpreter's sys.executable */
+    char implementation[32];   /* sys.implementation.name */
+    char version[32];          /* "3.11.2" */
+    int major, minor;
+};
+
+/*
+ * Choose the interpreter. explicit_path (may be NULL) is --python: a path, or
+ * a name looked up on PATH. On failure returns PYSCOPE_EINVAL or
+ * PYSCOPE_ENOTFOUND with a one-line message in msg.
+ */
+int interp_choose(const char *explicit_path, struct interp *out, char *msg, size_t msglen);
+
+/* Ask the interpreter at path what it is; same errors as interp_choose. */
+int interp_probe(const char *path, struct interp *out, char *msg, size_t msglen);
+
+/*
+ * Parse the probe's output: implementation, version and executable, one per
+ * line. Returns 0 or PYSCOPE_EPROTO.
+ */
+int interp_parse(const char *text, struct interp *out);
+
+/* Whether out is a CPython 3.11. */
+int interp_supported(const struct interp *in);
+
+/* Look name up on PATH (or take it as a path when it has a '/'). 0 or PYSCOPE_ENOTFOUND. */
+int interp_which(const char *name, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,527 @@
+/*
+ * `pyscope profile`: the launcher. It checks everything that can be checked
+ * before anything is created (the script, the interpreter, the output path),
+ * forks the program, which waits on a pipe until the database exists, then
+ * runs the recorder in this process until the program and its children are
+ * done, and finally ends the way the program ended: same exit status, or
+ * the same signal raised again.
+ *
+ * The program is started exactly as `python3.11 script.py args` with one
+ * difference: PYTHONPATH starts with the directory holding _pyscope and the
+ * sitecustomize bootstrap, which the site module imports at start-up.
+ */
+#define _GNU_SOURCE
+#include "launcher.h"
+#include "cli.h"
+#include "cmd.h"
+#include "error.h"
+#include "interp.h"
+#include "recorder.h"
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char cmd_profile_usage[] =
+    "usage: pyscope profile [options] script.py [args...]\n"
+    "       pyscope profile [options] -m module [args...]\n"
+    "       pyscope profile [options] -c code [args...]\n"
+    "\n"
+    "Run a Python program under CPython 3.11 exactly as python would, and record it\n"
+    "into a SQLite database. The program keeps its own stdin, stdout, stderr and\n"
+    "exit status; the summary goes to stderr.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE  the database (default: pyscope-<name>-<pid>.db)\n"
+    "      --force        overwrite FILE if it exists\n"
+    "      --python PATH  the interpreter (default: the active virtualenv's python,\n"
+    "                     else python3 on PATH if it is 3.11, else " PYSCOPE_BUILD_PYTHON ")\n"
+    "  -q, --quiet        do not print the summary after the run\n"
+    "  -h, --help         show this help\n";
+
+enum target_kind { TARGET_SCRIPT, TARGET_MODULE, TARGET_CODE };
+
+struct profile_opts {
+    const char *output;
+    const char *python;
+    int force;
+    int quiet;
+    enum target_kind kind;
+    const char *target; /* script path, module name or code */
+    char **args;        /* the program's arguments after the target */
+    int nargs;
+    char **optv; /* pyscope's own options, for meta */
+    int optc;
+};
+
+/* Parse argv (argv[0] is "profile"). 0, or CLI_USAGE after printing why. */
+static int parse_options(int argc, char **argv, struct profile_opts *o)
+{
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || !strcmp(a, "-"))
+            break;
+        if (!strcmp(a, "-m") || !strcmp(a, "-c")) {
+            if (i + 1 >= argc) {
+                cli_error("option '%s' needs an argument", a);
+                return CLI_USAGE;
+            }
+            o->kind = a[1] == 'm' ? TARGET_MODULE : TARGET_CODE;
+            o->target = argv[i + 1];
+            o->optc = i - 1;
+            o->args = argv + i + 2;
+            o->nargs = argc - i - 2;
+            return 0;
+        }
+        if (!strncmp(a, "-m", 2) || !strncmp(a, "-c", 2)) { /* -mmodule, -ccode */
+            o->kind = a[1] == 'm' ? TARGET_MODULE : TARGET_CODE;
+            o->target = a + 2;
+            o->optc = i - 1;
+            o->args = argv + i + 1;
+            o->nargs = argc - i - 1;
+            return 0;
+        }
+        if (cli_is_help(a)) {
+            fputs(cmd_profile_usage, stdout);
+            return -1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o->quiet = 1;
+        } else if (!strcmp(a, "--force")) {
+            o->force = 1;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--python")) {
+            if (i + 1 >= argc) {
+                cli_error("option '%s' needs an argument", a);
+                return CLI_USAGE;
+            }
+            val = argv[++i];
+            if (!strcmp(a, "--python"))
+                o->python = val;
+            else
+                o->output = val;
+        } else if (!strncmp(a, "--output=", 9)) {
+            o->output = a + 9;
+        } else if (!strncmp(a, "--python=", 9)) {
+            o->python = a + 9;
+        } else if (!strncmp(a, "-o", 2)) {
+            o->output = a + 2;
+        } else {
+            cli_error("unknown option '%s'; see 'pyscope profile --help'", a);
+            return CLI_USAGE;
+        }
+    }
+    if (i >= argc) {
+        cli_error("no program to run; see 'pyscope profile --help'");
+        return CLI_USAGE;
+    }
+    o->kind = TARGET_SCRIPT;
+    o->target = argv[i];
+    o->optc = i - 1;
+    o->args = argv + i + 1;
+    o->nargs = argc - i - 1;
+    if (o->output && !*o->output) {
+        cli_error("option '-o' needs a file name");
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+static int check_script(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        cli_error("cannot open script '%s': %s", path, strerror(errno));
+        return CLI_USAGE;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        /* python runs a directory's __main__.py; anything else is an error. */
+        char main_py[PATH_MAX];
+        snprintf(main_py, sizeof main_py, "%s/__main__.py", path);
+        if (access(main_py, R_OK) < 0) {
+            cli_error("'%s' is a directory without a __main__.py", path);
+            return CLI_USAGE;
+        }
+        return 0;
+    }
+    if (access(path, R_OK) < 0) {
+        cli_error("cannot open script '%s': %s", path, strerror(errno));
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+/* The directory holding _pyscope and sitecustomize.py. 0 or PYSCOPE_ENOTFOUND. */
+static int find_pydir(char *out, size_t len)
+{
+    char exe[PATH_MAX], probe[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(probe, sizeof probe, "%s/python/sitecustomize.py", exe);
+            if (access(probe, R_OK) == 0) {
+                snprintf(out, len, "%s/python", exe);
+                return 0;
+            }
+            snprintf(probe, sizeof probe, "%s/../lib/pyscope/python/sitecustomize.py", exe);
+            if (access(probe, R_OK) == 0 && realpath(probe, out)) {
+                char *s = strrchr(out, '/');
+                *s = '\0';
+                return 0;
+            }
+        }
+    }
+    snprintf(probe, sizeof probe, "%s/sitecustomize.py", PYSCOPE_INSTALL_PYDIR);
+    if (access(probe, R_OK) == 0) {
+        snprintf(out, len, "%s", PYSCOPE_INSTALL_PYDIR);
+        return 0;
+    }
+    return PYSCOPE_ENOTFOUND;
+}
+
+/* The name part of the default output file: letters, digits, '.', '_', '-'. */
+static void default_output(const struct profile_opts *o, pid_t pid, char *out, size_t len)
+{
+    char name[128];
+    const char *src = "c";
+    char buf[PATH_MAX];
+    if (o->kind == TARGET_MODULE) {
+        src = o->target;
+    } else if (o->kind == TARGET_SCRIPT) {
+        snprintf(buf, sizeof buf, "%s", o->target);
+        size_t l = strlen(buf);
+        while (l > 1 && buf[l - 1] == '/')
+            buf[--l] = '\0';
+        char *base = strrchr(buf, '/');
+        base = base ? base + 1 : buf;
+        char *dot = strrchr(base, '.');
+        if (dot && dot != base)
+            *dot = '\0';
+        src = base;
+    }
+    size_t n = 0;
+    for (const char *p = src; *p && n < sizeof name - 1; p++)
+        name[n++] = (strchr("._-", *p) || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                     (*p >= 'A' && *p <= 'Z'))
+                        ? *p
+                        : '_';
+    name[n] = '\0';
+    snprintf(out, len, "pyscope-%s-%d.db", n ? name : "run", (int)pid);
+}
+
+/* Create path exclusively (after removing it with --force). */
+static int claim_output(const char *path, int force)
+{
+    if (force) {
+        static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+        char p[PATH_MAX + 16];
+        for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+            snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
+            if (unlink(p) < 0 && errno != ENOENT && i == 0) {
+                cli_error("cannot overwrite '%s': %s", path, strerror(errno));
+                return -1;
+            }
+        }
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            cli_error("'%s' already exists; use --force to overwrite it", path);
+        else
+            cli_error("cannot create '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+static void set_meta_time(struct store *st, const char *key, int64_t wall_ns)
+{
+    char buf[64];
+    time_t secs = (time_t)(wall_ns / 1000000000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+    store_meta_set(st, key, buf);
+}
+
+static void write_start_meta(struct store *st, const struct profile_opts *o,
+                             const struct interp *in, int64_t wall_ns)
+{
+    char buf[PATH_MAX];
+    struct sbuf sb = {0};
+    store_meta_set(st, "pyscope_version", PYSCOPE_VERSION);
+    store_meta_set(st, "python_version", in->version);
+    store_meta_set(st, "python_executable", in->path);
+    if (o->kind == TARGET_MODULE)
+        sbuf_add(&sb, "-m ", 3);
+    else if (o->kind == TARGET_CODE)
+        sbuf_add(&sb, "-c ", 3);
+    char *target = (char *)o->target;
+    sbuf_add_argv(&sb, &target, 1);
+    if (o->nargs) {
+        sbuf_add(&sb, " ", 1);
+        sbuf_add_argv(&sb, o->args, o->nargs);
+    }
+    store_meta_set(st, "argv", sbuf_str(&sb));
+    sbuf_release(&sb);
+    store_meta_set(st, "cwd", getcwd(buf, sizeof buf) ? buf : "");
+    set_meta_time(st, "started_at", wall_ns);
+    snprintf(buf, sizeof buf, "%lld", (long long)wall_ns);
+    store_meta_set(st, "start_wall_ns", buf);
+    sbuf_add_argv(&sb, o->optv, o->optc);
+    store_meta_set(st, "options", sbuf_str(&sb));
+    sbuf_release(&sb);
+    if (gethostname(buf, sizeof buf) == 0) {
+        buf[sizeof buf - 1] = '\0';
+        store_meta_set(st, "host", buf);
+    }
+}
+
+static void write_end_meta(struct store *st, int status, int64_t duration_ns, uint64_t errors)
+{
+    char buf[64];
+    set_meta_time(st, "ended_at", util_wall_ns());
+    snprintf(buf, sizeof buf, "%lld", (long long)duration_ns);
+    store_meta_set(st, "duration_ns", buf);
+    if (WIFSIGNALED(status))
+        snprintf(buf, sizeof buf, "signal %d", WTERMSIG(status));
+    else
+        snprintf(buf, sizeof buf, "exit %d", WEXITSTATUS(status));
+    store_meta_set(st, "exit_status", buf);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)errors);
+    store_meta_set(st, "protocol_errors", buf);
+}
+
+/* In the child: wait for the go-ahead, then become the program. */
+static void exec_program(const struct profile_opts *o, const struct interp *in,
+                         const char *pydir, const char *sockname, const sigset_t *mask,
+                         int go_fd, int err_fd, pid_t parent)
+{
+    char c;
+    ssize_t n;
+    while ((n = read(go_fd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 1)
+        _exit(127); /* the launcher gave up; it reports why */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(127);
+    sigprocmask(SIG_SETMASK, mask, NULL);
+
+    const char *old = getenv("PYTHONPATH");
+    struct sbuf pp = {0};
+    sbuf_add(&pp, pydir, strlen(pydir));
+    if (old && *old) {
+        sbuf_add(&pp, ":", 1);
+        sbuf_add(&pp, old, strlen(old));
+    }
+    setenv("PYTHONPATH", sbuf_str(&pp), 1);
+    setenv("PYSCOPE_SOCKET", sockname, 1);
+
+    char **argv = calloc((size_t)o->nargs + 5, sizeof *argv);
+    int errnum = ENOMEM;
+    if (argv) {
+        int k = 0;
+        argv[k++] = (char *)in->path;
+        if (o->kind == TARGET_MODULE)
+            argv[k++] = "-m";
+        else if (o->kind == TARGET_CODE)
+            argv[k++] = "-c";
+        argv[k++] = (char *)o->target;
+        for (int i = 0; i < o->nargs; i++)
+            argv[k++] = o->args[i];
+        argv[k] = NULL;
+        execv(in->path, argv);
+        errnum = errno;
+    }
+    if (write(err_fd, &errnum, sizeof errnum) < 0)
+        _exit(127);
+    _exit(127);
+}
+
+/* End the way the program ended: its exit status, or its signal. */
+static int exit_like(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core); /* the program already dumped its core */
+        signal(sig, SIG_DFL);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        raise(sig);
+        return 128 + sig;
+    }
+    return CLI_FAIL;
+}
+
+int cmd_profile(int argc, char **argv)
+{
+    struct profile_opts o = {0};
+    o.optv = argv + 1;
+    int rc = parse_options(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? CLI_OK : rc;
+    if (o.kind == TARGET_SCRIPT && (rc = check_script(o.target)) != 0)
+        return rc;
+
+    char msg[PATH_MAX + 256];
+    struct interp in;
+    if (interp_choose(o.python, &in, msg, sizeof msg) < 0) {
+        cli_error("%s", msg);
+        return CLI_USAGE;
+    }
+    char pydir[PATH_MAX];
+    if (find_pydir(pydir, sizeof pydir) < 0) {
+        cli_error("cannot find pyscope's bootstrap (sitecustomize.py and _pyscope)");
+        return CLI_FAIL;
+    }
+
+    int64_t origin = util_mono_ns(), wall = util_wall_ns();
+    char sockname[108];
+    int listen_fd = recorder_listen(sockname, sizeof sockname);
+    if (listen_fd < 0) {
+        cli_error("cannot create the recorder's socket: %s", strerror(errno));
+        return CLI_FAIL;
+    }
+
+    sigset_t handled, old_mask;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGCHLD);
+    sigaddset(&handled, SIGINT);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGHUP);
+    sigaddset(&handled, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &handled, &old_mask);
+    int sigfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
+    int go[2] = {-1, -1}, errp[2] = {-1, -1};
+    if (sigfd < 0 || pipe2(go, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        cli_error("cannot start: %s", strerror(errno));
+        return CLI_FAIL;
+    }
+
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        cli_error("cannot start the program: %s", strerror(errno));
+        return CLI_FAIL;
+    }
+    if (pid == 0) {
+        close(go[1]);
+        close(errp[0]);
+        exec_program(&o, &in, pydir, sockname, &old_mask, go[0], errp[1], parent);
+    }
+    close(go[0]);
+    close(errp[1]);
+
+    char path[PATH_MAX];
+    if (o.output)
+        snprintf(path, sizeof path, "%s", o.output);
+    else
+        default_output(&o, pid, path, sizeof path);
+
+    struct store *st = NULL;
+    struct recorder *rec = NULL;
+    int status = 0, claimed = 0, started = 0;
+    rc = CLI_USAGE;
+    if (claim_output(path, o.force) < 0)
+        goto abort;
+    claimed = 1;
+    const char *err = NULL;
+    st = store_create(path, &err);
+    if (!st) {
+        cli_error("cannot create database '%s': %s", path, err ? err : "unknown error");
+        goto abort;
+    }
+    write_start_meta(st, &o, &in, wall);
+    if (store_commit(st) < 0) {
+        cli_error("cannot write database '%s': %s", path, store_errmsg(st));
+        goto abort;
+    }
+    rec = recorder_new(st, origin, pid);
+    if (!rec) {
+        cli_error("out of memory");
+        rc = CLI_FAIL;
+        goto abort;
+    }
+
+    if (write(go[1], "g", 1) != 1)
+        goto abort;
+    close(go[1]);
+    go[1] = -1;
+    int errnum = 0;
+    ssize_t n;
+    while ((n = read(errp[0], &errnum, sizeof errnum)) < 0 && errno == EINTR)
+        ;
+    if (n == (ssize_t)sizeof errnum) {
+        cli_error("cannot run '%s': %s", in.path, strerror(errnum));
+        goto abort;
+    }
+    started = 1;
+
+    recorder_run(rec, listen_fd, sigfd, &status);
+    write_end_meta(st, status, util_mono_ns() - origin, recorder_protocol_errors(rec));
+    recorder_free(rec);
+    rec = NULL;
+    if (store_close(st) < 0)
+        cli_error("could not finish database '%s'", path);
+    st = NULL;
+    close(listen_fd);
+    close(sigfd);
+    close(errp[0]);
+    if (!o.quiet) {
+        fflush(stdout);
+        summary_print(path, stderr);
+    }
+    return exit_like(status);
+
+abort:
+    /* Launcher errors leave nothing behind: the program never ran. */
+    if (go[1] >= 0)
+        close(go[1]);
+    if (!started) {
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    recorder_free(rec);
+    store_close(st);
+    if (claimed) {
+        char p[PATH_MAX + 16];
+        unlink(path);
+        snprintf(p, sizeof p, "%s-wal", path);
+        unlink(p);
+        snprintf(p, sizeof p, "%s-shm", path);
+        unlink(p);
+    }
+    close(listen_fd);
+    close(sigfd);
+    close(errp[0]);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    return rc;
+}

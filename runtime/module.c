@@ -1,0 +1,312 @@
+/*
+ * The _pyscope extension module: the target half's entry point. The
+ * bootstrap (sitecustomize.py) imports it before the script's first line and
+ * calls start(), which opens the session and hooks the three places where a
+ * process's shape changes: thread start (_thread.start_new_thread, which
+ * threading also uses), fork (os.register_at_fork) and os._exit (which skips
+ * every exit handler). Outside `pyscope profile` start() does nothing.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "session.h"
+#include "threads.h"
+#include "wire.h"
+
+#include <string.h>
+
+/* The originals the hooks hand over to; strong references, set once. */
+static PyObject *orig_start_new_thread;
+static PyObject *orig_os_exit;
+
+/*
+ * The name of the thread a threading.Thread._bootstrap method will run, or
+ * NULL: new reference to a str.
+ */
+static PyObject *thread_name_of(PyObject *func)
+{
+    if (!PyMethod_Check(func))
+        return NULL;
+    PyObject *name = PyObject_GetAttrString(PyMethod_GET_SELF(func), "_name");
+    if (!name || !PyUnicode_Check(name)) {
+        Py_XDECREF(name);
+        PyErr_Clear();
+        return NULL;
+    }
+    return name;
+}
+
+/* ---- ThreadBoot: what a hooked start_new_thread really starts ---------- */
+
+typedef struct {
+    PyObject_HEAD PyObject *func;
+    PyObject *args;
+    PyObject *kwargs;
+} ThreadBoot;
+
+static void boot_dealloc(ThreadBoot *self)
+{
+    Py_XDECREF(self->func);
+    Py_XDECREF(self->args);
+    Py_XDECREF(self->kwargs);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Register, run, report an exception exactly as _thread's own thread_run
+ * does (so the program sees the same output), unregister. */
+static PyObject *boot_call(ThreadBoot *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *name = thread_name_of(self->func);
+    threads_register(name ? PyUnicode_AsUTF8(name) : NULL, 0);
+    Py_XDECREF(name);
+    PyErr_Clear();
+
+    PyObject *res = PyObject_Call(self->func, self->args, self->kwargs);
+    if (res == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_SystemExit))
+            PyErr_Clear();
+        else
+            _PyErr_WriteUnraisableMsg("in thread started by", self->func);
+    }
+    Py_XDECREF(res);
+
+    name = thread_name_of(self->func);
+    threads_unregister(name ? PyUnicode_AsUTF8(name) : NULL);
+    Py_XDECREF(name);
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+static PyTypeObject ThreadBoot_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_pyscope.ThreadBoot",
+    .tp_basicsize = sizeof(ThreadBoot),
+    .tp_dealloc = (destructor)boot_dealloc,
+    .tp_call = (ternaryfunc)boot_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+};
+
+/* _thread.start_new_thread's replacement: same checks, same messages. */
+static PyObject *start_new_thread(PyObject *mod, PyObject *fargs)
+{
+    PyObject *func, *args, *kwargs = NULL;
+    if (!PyArg_UnpackTuple(fargs, "start_new_thread", 2, 3, &func, &args, &kwargs))
+        return NULL;
+    if (!PyCallable_Check(func)) {
+        PyErr_SetString(PyExc_TypeError, "first arg must be callable");
+        return NULL;
+    }
+    if (!PyTuple_Check(args)) {
+        PyErr_SetString(PyExc_TypeError, "2nd arg must be a tuple");
+        return NULL;
+    }
+    if (kwargs != NULL && !PyDict_Check(kwargs)) {
+        PyErr_SetString(PyExc_TypeError, "optional 3rd arg must be a dictionary");
+        return NULL;
+    }
+    ThreadBoot *boot = PyObject_New(ThreadBoot, &ThreadBoot_Type);
+    if (!boot)
+        return NULL;
+    boot->func = Py_NewRef(func);
+    boot->args = Py_NewRef(args);
+    boot->kwargs = Py_XNewRef(kwargs);
+    PyObject *res = PyObject_CallFunction(orig_start_new_thread, "O()", (PyObject *)boot);
+    Py_DECREF(boot);
+    return res;
+}
+
+/* os._exit's replacement: say how the process ends, then end it. */
+static PyObject *hooked_exit(PyObject *mod, PyObject *args, PyObject *kwargs)
+{
+    PyObject *status = NULL;
+    if (PyTuple_GET_SIZE(args) == 1 && (!kwargs || PyDict_GET_SIZE(kwargs) == 0))
+        status = PyTuple_GET_ITEM(args, 0);
+    if (status && PyLong_Check(status)) {
+        int overflow;
+        long code = PyLong_AsLongAndOverflow(status, &overflow);
+        if (!overflow && !PyErr_Occurred() && code >= INT_MIN && code <= INT_MAX)
+            session_exit(WIRE_EXIT_CODE, (int)(code & 0xff));
+        PyErr_Clear();
+    }
+    return PyObject_Call(orig_os_exit, args, kwargs);
+}
+
+/* The name of the calling thread as threading knows it, without creating a
+ * threading object for it. New reference or NULL (no exception). */
+static PyObject *current_thread_name(void)
+{
+    PyObject *threading = PyImport_GetModule(PyUnicode_FromString("threading"));
+    PyObject *name = NULL;
+    if (threading) {
+        PyObject *active = PyObject_GetAttrString(threading, "_active");
+        PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+        PyObject *thread = active && ident ? PyDict_GetItemWithError(active, ident) : NULL;
+        if (thread)
+            name = PyObject_GetAttrString(thread, "_name");
+        Py_XDECREF(ident);
+        Py_XDECREF(active);
+        Py_DECREF(threading);
+    }
+    PyErr_Clear();
+    if (name && !PyUnicode_Check(name))
+        Py_CLEAR(name);
+    return name;
+}
+
+static PyObject *before_fork(PyObject *mod, PyObject *unused)
+{
+    session_before_fork();
+    Py_RETURN_NONE;
+}
+
+static PyObject *after_fork_parent(PyObject *mod, PyObject *unused)
+{
+    session_after_fork_parent();
+    Py_RETURN_NONE;
+}
+
+static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
+{
+    PyObject *name = current_thread_name();
+    session_after_fork_child(name ? PyUnicode_AsUTF8(name) : "MainThread");
+    Py_XDECREF(name);
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+static void flush_at_finalize(void)
+{
+    session_flush();
+}
+
+/* Replace attr of module name with repl, keeping the original in *orig. */
+static int hook_attr(const char *modname, const char *attr, PyObject *repl, PyObject **orig)
+{
+    PyObject *mod = PyImport_ImportModule(modname);
+    if (!mod)
+        return -1;
+    int rc = 0;
+    if (orig && !*orig) {
+        *orig = PyObject_GetAttrString(mod, attr);
+        if (!*orig)
+            rc = -1;
+    }
+    if (rc == 0 && PyObject_HasAttrString(mod, attr))
+        rc = PyObject_SetAttrString(mod, attr, repl);
+    Py_DECREF(mod);
+    return rc;
+}
+
+static PyMethodDef hook_defs[] = {
+    {"start_new_thread", start_new_thread, METH_VARARGS,
+     "start_new_thread(function, args[, kwargs])\n--\n\n"
+     "Start a new thread (traced by pyscope) and return its identifier."},
+    {"_exit", (PyCFunction)(void (*)(void))hooked_exit, METH_VARARGS | METH_KEYWORDS,
+     "_exit(status)\n--\n\nExit to the system with specified status, without normal exit "
+     "processing."},
+    {"before_fork", before_fork, METH_NOARGS, NULL},
+    {"after_fork_parent", after_fork_parent, METH_NOARGS, NULL},
+    {"after_fork_child", after_fork_child, METH_NOARGS, NULL},
+    {NULL}};
+
+static int install_hooks(PyObject *mod)
+{
+    PyObject *fn[5] = {NULL};
+    int rc = -1;
+    for (int i = 0; i < 5; i++) {
+        fn[i] = PyCFunction_NewEx(&hook_defs[i], mod, NULL);
+        if (!fn[i])
+            goto out;
+    }
+    if (hook_attr("_thread", "start_new_thread", fn[0], &orig_start_new_thread) < 0)
+        goto out;
+    if (hook_attr("_thread", "start_new", fn[0], NULL) < 0)
+        goto out;
+    PyObject *threading = PyImport_GetModule(PyUnicode_FromString("threading"));
+    if (threading) {
+        /* threading keeps its own reference, taken when it was imported. */
+        int err = PyObject_SetAttrString(threading, "_start_new_thread", fn[0]);
+        Py_DECREF(threading);
+        if (err < 0)
+            goto out;
+    }
+    if (hook_attr("os", "_exit", fn[1], &orig_os_exit) < 0)
+        goto out;
+
+    PyObject *os = PyImport_ImportModule("os");
+    if (!os)
+        goto out;
+    PyObject *reg = PyObject_GetAttrString(os, "register_at_fork");
+    Py_DECREF(os);
+    if (!reg)
+        goto out;
+    PyObject *kw = Py_BuildValue("{sOsOsO}", "before", fn[2], "after_in_parent", fn[3],
+                                 "after_in_child", fn[4]);
+    PyObject *empty = PyTuple_New(0);
+    PyObject *res = kw && empty ? PyObject_Call(reg, empty, kw) : NULL;
+    Py_XDECREF(kw);
+    Py_XDECREF(empty);
+    Py_DECREF(reg);
+    if (!res)
+        goto out;
+    Py_DECREF(res);
+    Py_AtExit(flush_at_finalize);
+    rc = 0;
+out:
+    for (int i = 0; i < 5; i++)
+        Py_XDECREF(fn[i]);
+    return rc;
+}
+
+PyDoc_STRVAR(start_doc, "start()\n--\n\n"
+                        "Start recording this process when it runs under `pyscope profile`.\n"
+                        "Returns True when a session started, False outside pyscope.");
+
+static PyObject *start(PyObject *mod, PyObject *unused)
+{
+    if (session_active())
+        Py_RETURN_TRUE;
+    PyObject *exe = PySys_GetObject("executable"); /* borrowed */
+    const char *exe_s = exe && PyUnicode_Check(exe) ? PyUnicode_AsUTF8(exe) : "";
+    if (!exe_s) {
+        PyErr_Clear();
+        exe_s = "";
+    }
+    int err = session_start(exe_s);
+    if (err == 1)
+        Py_RETURN_FALSE;
+    if (err < 0) {
+        /* The recorder is unreachable: run the program untraced rather
+         * than stop it. */
+        Py_RETURN_FALSE;
+    }
+    if (install_hooks(mod) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *active(PyObject *mod, PyObject *unused)
+{
+    return PyBool_FromLong(session_active());
+}
+
+static PyMethodDef module_methods[] = {
+    {"start", start, METH_NOARGS, start_doc},
+    {"active", active, METH_NOARGS, "active()\n--\n\nWhether this process is being recorded."},
+    {NULL}};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_pyscope",
+    .m_doc = "pyscope's in-process recorder (see `pyscope help profile`).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__pyscope(void);
+
+PyMODINIT_FUNC PyInit__pyscope(void)
+{
+    if (PyType_Ready(&ThreadBoot_Type) < 0)
+        return NULL;
+    return PyModule_Create(&module_def);
+}

@@ -1,0 +1,676 @@
+/*
+ * The recorder of recorder.h. It owns the connections and the map from what
+ * the target calls things (pids, kernel thread ids) to the store's row ids;
+ * the target's own ids never reach the database. Everything runs on one
+ * thread around poll(): the listening socket, a signalfd and the
+ * connections. A batch is committed at least every COMMIT_PERIOD_MS, so a
+ * crash of the program or of pyscope loses at most that much of what
+ * reached the recorder.
+ */
+#define _GNU_SOURCE
+#include "recorder.h"
+#include "error.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define COMMIT_PERIOD_MS 100
+#define GRACE_MS 1000 /* wait for other processes after the main one ends */
+#define READS_PER_WAKE 64
+
+struct rthread {
+    uint64_t tid;
+    int64_t id;
+};
+
+struct rproc {
+    pid_t pid;
+    int64_t id;
+};
+
+struct conn {
+    int fd; /* -1 for connections fed by tests */
+    int open;
+    int hello;
+    pid_t pid;
+    int64_t process_id;
+    int has_exit;
+    struct store_exit exit;
+    struct rthread *threads;
+    size_t nthreads, cap;
+};
+
+struct recorder {
+    struct store *st;
+    int64_t origin_ns;
+    pid_t main_pid;
+    struct conn *conns;
+    size_t nconns;
+    struct rproc *procs;
+    size_t nprocs, proccap;
+    int main_exited;
+    int main_status;
+    int64_t main_end_ns;
+    int64_t main_process_id; /* 0 until its hello */
+    int main_end_pending;    /* its connection closed before waitpid told how it ended */
+    int dirty;
+    uint64_t proto_errors;
+};
+
+struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pid)
+{
+    struct recorder *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->st = st;
+    r->origin_ns = origin_ns;
+    r->main_pid = main_pid;
+    return r;
+}
+
+void recorder_free(struct recorder *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nconns; i++) {
+        if (r->conns[i].fd >= 0)
+            close(r->conns[i].fd);
+        free(r->conns[i].threads);
+    }
+    free(r->conns);
+    free(r->procs);
+    free(r);
+}
+
+uint64_t recorder_protocol_errors(const struct recorder *r)
+{
+    return r->proto_errors;
+}
+
+static int64_t rel_ns(const struct recorder *r, uint64_t mono)
+{
+    return mono ? (int64_t)mono - r->origin_ns : 0;
+}
+
+int recorder_listen(char *name, size_t namelen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n = snprintf(name, namelen, "@pyscope-%d-%lx", (int)getpid(),
+                     (unsigned long)(ts.tv_nsec ^ (ts.tv_sec << 20)));
+    if (n < 0 || (size_t)n >= namelen || (size_t)n >= sizeof sa.sun_path)
+        return PYSCOPE_EINVAL;
+    memcpy(sa.sun_path + 1, name + 1, (size_t)n - 1);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return PYSCOPE_EIO;
+    if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 128) < 0) {
+        close(fd);
+        return PYSCOPE_EIO;
+    }
+    return fd;
+}
+
+static int conn_add(struct recorder *r, int fd)
+{
+    for (size_t i = 0; i < r->nconns; i++) {
+        if (!r->conns[i].open && !r->conns[i].threads) {
+            memset(&r->conns[i], 0, sizeof r->conns[i]);
+            r->conns[i].fd = fd;
+            r->conns[i].open = 1;
+            return (int)i;
+        }
+    }
+    struct conn *c = realloc(r->conns, (r->nconns + 1) * sizeof *c);
+    if (!c)
+        return PYSCOPE_ENOMEM;
+    r->conns = c;
+    memset(&c[r->nconns], 0, sizeof *c);
+    c[r->nconns].fd = fd;
+    c[r->nconns].open = 1;
+    return (int)r->nconns++;
+}
+
+int recorder_conn_open(struct recorder *r)
+{
+    return conn_add(r, -1);
+}
+
+static int proc_add(struct recorder *r, pid_t pid, int64_t id)
+{
+    if (r->nprocs == r->proccap) {
+        size_t cap = r->proccap ? r->proccap * 2 : 16;
+        struct rproc *p = realloc(r->procs, cap * sizeof *p);
+        if (!p)
+            return PYSCOPE_ENOMEM;
+        r->procs = p;
+        r->proccap = cap;
+    }
+    r->procs[r->nprocs++] = (struct rproc){pid, id};
+    return 0;
+}
+
+/* The newest process row for pid, 0 when none. */
+static int64_t proc_find(const struct recorder *r, pid_t pid)
+{
+    for (size_t i = r->nprocs; i-- > 0;)
+        if (r->procs[i].pid == pid)
+            return r->procs[i].id;
+    return 0;
+}
+
+/* The parent pid of pid from /proc, 0 when unknown. */
+static pid_t proc_parent_of(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    int ppid;
+    if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+        return 0;
+    return (pid_t)ppid;
+}
+
+/*
+ * The nearest traced ancestor: the parent itself, or, for a program started
+ * through a shell or another non-Python process, an ancestor further up.
+ */
+static int64_t find_parent(const struct recorder *r, pid_t ppid)
+{
+    for (int depth = 0; ppid > 1 && depth < 32; depth++) {
+        int64_t id = proc_find(r, ppid);
+        if (id)
+            return id;
+        ppid = proc_parent_of(ppid);
+    }
+    return 0;
+}
+
+/* The argv string: NUL-separated arguments joined by spaces, quoted as a shell would. */
+static char *argv_string(struct wire_str s)
+{
+    char *copy = malloc((size_t)s.len + 1);
+    char **args = calloc((size_t)s.len + 1, sizeof *args);
+    struct sbuf sb = {0};
+    char *out = NULL;
+    if (!copy || !args)
+        goto out;
+    memcpy(copy, s.p, s.len);
+    copy[s.len] = '\0';
+    int n = 0;
+    for (size_t i = 0; s.len && i <= s.len; i++) {
+        if (i == 0 || copy[i - 1] == '\0')
+            args[n++] = copy + i;
+    }
+    if (sbuf_add_argv(&sb, args, n) == 0 && sbuf_add(&sb, "", 0) == 0) {
+        out = sb.buf;
+        sb.buf = NULL;
+    }
+out:
+    sbuf_release(&sb);
+    free(copy);
+    free(args);
+    return out;
+}
+
+static char *str_dup(struct wire_str s)
+{
+    char *p = malloc((size_t)s.len + 1);
+    if (p) {
+        memcpy(p, s.p, s.len);
+        p[s.len] = '\0';
+    }
+    return p;
+}
+
+static int on_hello(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_hello h;
+    struct wire_str version, exe, cwd, argv;
+    wire_fixed(rec, &h, sizeof h);
+    if (c->hello || h.magic != WIRE_MAGIC || h.version != WIRE_VERSION)
+        return PYSCOPE_EPROTO;
+    if (wire_string(rec, 0, &version) || wire_string(rec, 1, &exe) ||
+        wire_string(rec, 2, &cwd) || wire_string(rec, 3, &argv))
+        return PYSCOPE_EPROTO;
+    char *s_version = str_dup(version), *s_exe = str_dup(exe), *s_argv = argv_string(argv);
+    int err = PYSCOPE_ENOMEM;
+    if (!s_version || !s_exe || !s_argv)
+        goto out;
+    struct store_process p = {
+        .pid = h.pid,
+        .ppid = h.ppid,
+        .parent_id = (pid_t)h.pid == r->main_pid ? 0 : find_parent(r, (pid_t)h.ppid),
+        .argv = s_argv,
+        .executable = s_exe,
+        .python_version = s_version,
+        .forked = (h.flags & WIRE_HELLO_FORKED) != 0,
+        .started_ns = rel_ns(r, h.mono_ns),
+    };
+    err = store_process_add(r->st, &p, &c->process_id);
+    if (err < 0)
+        goto out;
+    err = proc_add(r, (pid_t)h.pid, c->process_id);
+    if (err < 0)
+        goto out;
+    c->hello = 1;
+    c->pid = (pid_t)h.pid;
+    if (c->pid == r->main_pid)
+        r->main_process_id = c->process_id;
+out:
+    free(s_version);
+    free(s_exe);
+    free(s_argv);
+    return err;
+}
+
+static struct rthread *thread_find(struct conn *c, uint64_t tid)
+{
+    for (size_t i = 0; i < c->nthreads; i++)
+        if (c->threads[i].tid == tid)
+            return &c->threads[i];
+    return NULL;
+}
+
+static int on_thread_start(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_thread_start t;
+    struct wire_str name = {0};
+    wire_fixed(rec, &t, sizeof t);
+    char *s_name = NULL;
+    if (rec->nstr >= 1) {
+        wire_string(rec, 0, &name);
+        if (!(s_name = str_dup(name)))
+            return PYSCOPE_ENOMEM;
+    }
+    if (c->nthreads == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        struct rthread *p = realloc(c->threads, cap * sizeof *p);
+        if (!p) {
+            free(s_name);
+            return PYSCOPE_ENOMEM;
+        }
+        c->threads = p;
+        c->cap = cap;
+    }
+    int64_t id;
+    int err = store_thread_add(r->st, c->process_id, (int64_t)t.tid, (int64_t)t.ident, s_name,
+                               (int)t.is_main, rel_ns(r, t.t_ns), &id);
+    free(s_name);
+    if (err < 0)
+        return err;
+    /* A kernel thread id can be reused once its thread ended: newest wins. */
+    struct rthread *old = thread_find(c, t.tid);
+    if (old)
+        old->id = id;
+    else
+        c->threads[c->nthreads++] = (struct rthread){t.tid, id};
+    return 0;
+}
+
+static int on_thread_end(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_thread_end t;
+    struct wire_str name;
+    wire_fixed(rec, &t, sizeof t);
+    struct rthread *th = thread_find(c, t.tid);
+    if (!th)
+        return 0; /* started before its process was traced */
+    char *s_name = NULL;
+    if (rec->nstr >= 1 && wire_string(rec, 0, &name) == 0 && !(s_name = str_dup(name)))
+        return PYSCOPE_ENOMEM;
+    int err = store_thread_end(r->st, th->id, rel_ns(r, t.t_ns), s_name);
+    free(s_name);
+    *th = c->threads[--c->nthreads];
+    return err;
+}
+
+static int on_exit_record(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_process_exit e;
+    wire_fixed(rec, &e, sizeof e);
+    c->has_exit = 1;
+    c->exit.ended_ns = rel_ns(r, e.t_ns);
+    c->exit.has_code = e.how == WIRE_EXIT_CODE;
+    c->exit.exit_code = e.how == WIRE_EXIT_CODE ? e.code : 0;
+    c->exit.signal = e.how == WIRE_EXIT_SIGNAL ? e.code : 0;
+    return 0;
+}
+
+static int on_meta(struct recorder *r, const struct wire_rec *rec)
+{
+    struct wire_str k, v;
+    if (wire_string(rec, 0, &k) || wire_string(rec, 1, &v))
+        return PYSCOPE_EPROTO;
+    char *key = str_dup(k), *value = str_dup(v);
+    int err = key && value ? store_meta_set(r->st, key, value) : PYSCOPE_ENOMEM;
+    free(key);
+    free(value);
+    return err;
+}
+
+int recorder_conn_message(struct recorder *r, int ci, const void *msg, size_t len)
+{
+    struct conn *c = &r->conns[ci];
+    const uint8_t *p = msg;
+    while (len) {
+        struct wire_rec rec;
+        long n = wire_decode(p, len, &rec);
+        if (n < 0)
+            goto proto;
+        if (!c->hello && rec.type != WIRE_HELLO)
+            goto proto;
+        int err = 0;
+        switch (rec.type) {
+        case WIRE_HELLO:
+            err = on_hello(r, c, &rec);
+            break;
+        case WIRE_THREAD_START:
+            err = on_thread_start(r, c, &rec);
+            break;
+        case WIRE_THREAD_END:
+            err = on_thread_end(r, c, &rec);
+            break;
+        case WIRE_PROCESS_EXIT:
+            err = on_exit_record(r, c, &rec);
+            break;
+        case WIRE_META:
+            err = on_meta(r, &rec);
+            break;
+        default:
+            break; /* WIRE_PAD, or a type from a newer target */
+        }
+        if (err == PYSCOPE_EPROTO)
+            goto proto;
+        if (err < 0)
+            return err;
+        r->dirty = 1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+proto:
+    r->proto_errors++;
+    return PYSCOPE_EPROTO;
+}
+
+static void exit_from_status(int status, int64_t ended_ns, struct store_exit *e)
+{
+    memset(e, 0, sizeof *e);
+    e->ended_ns = ended_ns;
+    if (WIFEXITED(status)) {
+        e->has_code = 1;
+        e->exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        e->signal = WTERMSIG(status);
+    }
+}
+
+/*
+ * How a process we are not the parent of ended, read from its zombie before
+ * its parent reaps it. Its connection closes a moment before it becomes a
+ * zombie, so look a few times. 0 when found.
+ */
+static int zombie_status(pid_t pid, int *status)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return PYSCOPE_ENOTFOUND;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            return PYSCOPE_ENOTFOUND;
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')');
+        if (!p)
+            return PYSCOPE_ENOTFOUND;
+        char state = p[2];
+        if (state == 'Z' || state == 'X') {
+            /* exit_code is the 52nd field; p points before the 3rd. */
+            int field = 2;
+            for (const char *q = p + 1; *q; q++) {
+                if (*q == ' ' && ++field == 52)
+                    return sscanf(q + 1, "%d", status) == 1 ? 0 : PYSCOPE_ENOTFOUND;
+            }
+            return PYSCOPE_ENOTFOUND;
+        }
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return PYSCOPE_ENOTFOUND;
+}
+
+void recorder_conn_close(struct recorder *r, int ci)
+{
+    struct conn *c = &r->conns[ci];
+    if (!c->open)
+        return;
+    c->open = 0;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->threads);
+    c->threads = NULL;
+    c->nthreads = c->cap = 0;
+    if (!c->hello)
+        return;
+    int64_t now = util_mono_ns() - r->origin_ns;
+    struct store_exit e;
+    if (c->pid == r->main_pid) {
+        if (!r->main_exited) {
+            r->main_end_pending = 1; /* waitpid will tell */
+            r->main_end_ns = now;
+            return;
+        }
+        exit_from_status(r->main_status, c->has_exit ? c->exit.ended_ns : now, &e);
+    } else if (c->has_exit) {
+        e = c->exit;
+    } else {
+        int status;
+        if (zombie_status(c->pid, &status) == 0)
+            exit_from_status(status, now, &e);
+        else
+            e = (struct store_exit){.ended_ns = now};
+    }
+    store_threads_end_all(r->st, c->process_id, e.ended_ns);
+    store_process_end(r->st, c->process_id, &e);
+    r->dirty = 1;
+}
+
+void recorder_main_exited(struct recorder *r, int wait_status)
+{
+    r->main_exited = 1;
+    r->main_status = wait_status;
+    if (r->main_end_pending) {
+        struct store_exit e;
+        exit_from_status(wait_status, r->main_end_ns, &e);
+        store_threads_end_all(r->st, r->main_process_id, e.ended_ns);
+        store_process_end(r->st, r->main_process_id, &e);
+        r->main_end_pending = 0;
+        r->dirty = 1;
+    } else {
+        r->main_end_ns = util_mono_ns() - r->origin_ns;
+    }
+}
+
+int recorder_commit(struct recorder *r)
+{
+    if (!r->dirty)
+        return 0;
+    r->dirty = 0;
+    return store_commit(r->st);
+}
+
+static void accept_all(struct recorder *r, int listen_fd)
+{
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            return;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != getuid() ||
+            conn_add(r, fd) < 0)
+            close(fd);
+    }
+}
+
+static void read_conn(struct recorder *r, int ci, uint8_t *buf)
+{
+    for (int i = 0; i < READS_PER_WAKE; i++) {
+        ssize_t n = recv(r->conns[ci].fd, buf, WIRE_MSG_MAX, MSG_TRUNC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0 || n > WIRE_MSG_MAX ||
+            recorder_conn_message(r, ci, buf, (size_t)n) == PYSCOPE_EPROTO) {
+            recorder_conn_close(r, ci);
+            return;
+        }
+    }
+}
+
+static void on_signal(struct recorder *r, int sigfd)
+{
+    struct signalfd_siginfo si;
+    while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGCHLD) {
+            int status;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+                if (pid == r->main_pid)
+                    recorder_main_exited(r, status);
+            continue;
+        }
+        /* Sent by a process (kill, timeout, a supervisor) rather than by the
+         * terminal to the whole foreground group: pass it on. */
+        if ((int)si.ssi_code <= 0 && !r->main_exited)
+            kill(r->main_pid, (int)si.ssi_signo);
+    }
+}
+
+static size_t open_conns(const struct recorder *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->nconns; i++)
+        n += r->conns[i].open;
+    return n;
+}
+
+int recorder_run(struct recorder *r, int listen_fd, int sigfd, int *wait_status)
+{
+    uint8_t *buf = malloc(WIRE_MSG_MAX);
+    struct pollfd *pfds = NULL;
+    int *pidx = NULL;
+    int err = 0;
+    if (!buf)
+        return PYSCOPE_ENOMEM;
+    int64_t last_commit = util_mono_ns();
+    for (;;) {
+        int64_t now = util_mono_ns();
+        size_t nopen = open_conns(r);
+        if (r->main_exited &&
+            (nopen == 0 || now - (r->main_end_ns + r->origin_ns) > GRACE_MS * 1000000LL))
+            break;
+        struct pollfd *np = realloc(pfds, (r->nconns + 2) * sizeof *np);
+        int *ni = realloc(pidx, (r->nconns + 2) * sizeof *ni);
+        if (np)
+            pfds = np;
+        if (ni)
+            pidx = ni;
+        if (!np || !ni) {
+            err = PYSCOPE_ENOMEM;
+            break;
+        }
+        size_t n = 0;
+        pfds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+        pfds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+        for (size_t i = 0; i < r->nconns; i++) {
+            if (r->conns[i].open && r->conns[i].fd >= 0) {
+                pidx[n] = (int)i;
+                pfds[n++] = (struct pollfd){.fd = r->conns[i].fd, .events = POLLIN};
+            }
+        }
+        int64_t wait_ms = COMMIT_PERIOD_MS - (now - last_commit) / 1000000;
+        if (wait_ms < 0)
+            wait_ms = 0;
+        if (r->main_exited && wait_ms > 50)
+            wait_ms = 50;
+        int rc = poll(pfds, n, (int)wait_ms);
+        if (rc < 0 && errno != EINTR) {
+            err = PYSCOPE_EIO;
+            break;
+        }
+        if (rc > 0) {
+            if (pfds[1].revents)
+                on_signal(r, sigfd);
+            for (size_t i = 2; i < n; i++)
+                if (pfds[i].revents)
+                    read_conn(r, pidx[i], buf);
+            if (pfds[0].revents)
+                accept_all(r, listen_fd);
+        }
+        if (util_mono_ns() - last_commit >= COMMIT_PERIOD_MS * 1000000LL) {
+            recorder_commit(r);
+            last_commit = util_mono_ns();
+        }
+    }
+    /* Whatever is still queued on connections that stay open. The main
+     * process has ended even if a child it forked still holds its connection;
+     * other processes that outlive the grace period stay without an end. */
+    for (size_t i = 0; i < r->nconns; i++) {
+        struct conn *c = &r->conns[i];
+        if (!c->open || c->fd < 0)
+            continue;
+        read_conn(r, (int)i, buf);
+        if (c->open && c->pid == r->main_pid) {
+            recorder_conn_close(r, (int)i);
+        } else if (c->open) {
+            close(c->fd);
+            c->fd = -1;
+            c->open = 0;
+        }
+    }
+    if (!r->main_process_id && r->main_exited) {
+        /* The program ended before its bootstrap connected. */
+        struct store_process p = {.pid = r->main_pid, .started_ns = 0};
+        if (store_process_add(r->st, &p, &r->main_process_id) == 0)
+            r->main_end_pending = 1;
+    }
+    if (r->main_end_pending && r->main_exited)
+        recorder_main_exited(r, r->main_status);
+    recorder_commit(r);
+    *wait_status = r->main_status;
+    free(buf);
+    free(pfds);
+    free(pidx);
+    return err;
+}

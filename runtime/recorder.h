@@ -1,0 +1,56 @@
+/*
+ * The recorder: accepts one connection per traced process on a listening
+ * SOCK_SEQPACKET socket, decodes their records and writes them to the store.
+ * It runs in the pyscope process, which is the parent of the program, so it
+ * outlives any crash of the program.
+ */
+#ifndef PYSCOPE_RECORDER_H
+#define PYSCOPE_RECORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct store;
+struct recorder;
+
+/*
+ * A recorder writing to st (borrowed). origin_ns is the CLOCK_MONOTONIC time
+ * stored times count from. main_pid is the program's process: its exit
+ * status comes from waitpid. NULL without memory.
+ */
+struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pid);
+void recorder_free(struct recorder *r);
+
+/*
+ * Create the listening socket at an abstract address unique to this process;
+ * its name ("@...", for PYSCOPE_SOCKET) into name. Returns the fd or a
+ * negative PYSCOPE_E*.
+ */
+int recorder_listen(char *name, size_t namelen);
+
+/*
+ * Run until the main process has ended and every connection has closed (or
+ * a grace period has passed since the main process ended). sigfd is a
+ * signalfd for SIGCHLD, SIGINT, SIGTERM, SIGHUP and SIGQUIT: signals a user
+ * sends to pyscope are passed on to the program; those the terminal sends to
+ * the whole process group are left to the program, which got them too.
+ * *wait_status is the main process's status from waitpid. 0 or PYSCOPE_E*.
+ */
+int recorder_run(struct recorder *r, int listen_fd, int sigfd, int *wait_status);
+
+/* Connection-level entry points, used by recorder_run and by the tests. */
+int recorder_conn_open(struct recorder *r); /* returns a connection handle >= 0 */
+/* One message from connection c. PYSCOPE_EPROTO drops the connection. */
+int recorder_conn_message(struct recorder *r, int c, const void *msg, size_t len);
+/* The connection closed (the process ended or closed it). */
+void recorder_conn_close(struct recorder *r, int c);
+/* The main process ended with this waitpid status. */
+void recorder_main_exited(struct recorder *r, int wait_status);
+/* Commit the open batch. */
+int recorder_commit(struct recorder *r);
+
+/* Counters for the summary and meta: connections refused, protocol errors. */
+uint64_t recorder_protocol_errors(const struct recorder *r);
+
+#endif

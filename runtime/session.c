@@ -1,0 +1,219 @@
+/*
+ * The per-process session of session.h. There is one per process, so its
+ * state is file-static: the connection, whether it is running, and the
+ * executable name sent in every hello. The exit paths (on_exit, os._exit,
+ * the end of finalization) all funnel into session_exit, which runs once.
+ */
+#define _GNU_SOURCE
+#include "session.h"
+#include "emitter.h"
+#include "error.h"
+#include "threads.h"
+#include "wire.h"
+
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static int conn = -1;
+static int active;
+static _Atomic int exited;
+static int exit_hook_installed;
+static char exe_name[4096];
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Address "@name" is in the abstract namespace, anything else a path. */
+static int connect_recorder(const char *addr)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = strlen(addr);
+    if (len == 0 || len >= sizeof sa.sun_path)
+        return PYSCOPE_EINVAL;
+    memcpy(sa.sun_path, addr, len);
+    if (addr[0] == '@')
+        sa.sun_path[0] = '\0';
+    socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return PYSCOPE_EIO;
+    if (connect(fd, (struct sockaddr *)&sa, salen) < 0) {
+        close(fd);
+        return PYSCOPE_EIO;
+    }
+    return fd;
+}
+
+/* /proc/self/cmdline: the arguments, NUL-separated, trailing NUL removed. */
+static size_t read_cmdline(char *buf, size_t cap)
+{
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
+        len += (size_t)n;
+    close(fd);
+    while (len && buf[len - 1] == '\0')
+        len--;
+    return len;
+}
+
+static int send_hello(int fd, uint32_t flags)
+{
+    static char cmdline[16384];
+    char cwd[4096];
+    char version[64];
+    const char *v = Py_GetVersion();
+    size_t vlen = strcspn(v, " ");
+    if (vlen >= sizeof version)
+        vlen = sizeof version - 1;
+    memcpy(version, v, vlen);
+    version[vlen] = '\0';
+    if (!getcwd(cwd, sizeof cwd))
+        cwd[0] = '\0';
+
+    struct wire_hello h = {
+        .magic = WIRE_MAGIC,
+        .version = WIRE_VERSION,
+        .pid = (uint32_t)getpid(),
+        .ppid = (uint32_t)getppid(),
+        .flags = flags,
+        .mono_ns = clock_ns(CLOCK_MONOTONIC),
+        .wall_ns = clock_ns(CLOCK_REALTIME),
+    };
+    struct wire_str s[4] = {
+        {version, (uint32_t)vlen},
+        {exe_name, (uint32_t)strlen(exe_name)},
+        {cwd, (uint32_t)strlen(cwd)},
+        {cmdline, (uint32_t)read_cmdline(cmdline, 8192)},
+    };
+    static uint8_t buf[16384 + 8192];
+    size_t n = wire_encode(buf, sizeof buf, WIRE_HELLO, &h, sizeof h, s, 4);
+    if (!n)
+        return PYSCOPE_EINVAL;
+    return emitter_send(fd, buf, n);
+}
+
+static void on_process_exit(int status, void *arg)
+{
+    session_exit(WIRE_EXIT_CODE, status & 0xff);
+}
+
+static int begin(uint32_t flags, const char *thread_name)
+{
+    const char *addr = getenv(WIRE_ENV_SOCKET);
+    if (!addr || !*addr)
+        return 1;
+    int fd = connect_recorder(addr);
+    if (fd < 0)
+        return fd;
+    conn = fd;
+    int err = send_hello(fd, flags);
+    if (err < 0)
+        goto fail;
+    err = threads_register(thread_name, 1);
+    if (err < 0 && err != PYSCOPE_EEXISTS)
+        goto fail;
+    err = emitter_start(fd);
+    if (err < 0)
+        goto fail;
+    active = 1;
+    atomic_store(&exited, 0);
+    return 0;
+fail:
+    close(fd);
+    conn = -1;
+    return err;
+}
+
+int session_start(const char *executable)
+{
+    if (active)
+        return PYSCOPE_EEXISTS;
+    size_t len = strlen(executable);
+    if (len >= sizeof exe_name)
+        len = sizeof exe_name - 1;
+    memcpy(exe_name, executable, len);
+    exe_name[len] = '\0';
+    int err = begin(0, "MainThread");
+    if (err != 0)
+        return err;
+    if (!exit_hook_installed) {
+        /* on_exit, unlike atexit, is told the exit status. */
+        on_exit(on_process_exit, NULL);
+        exit_hook_installed = 1;
+    }
+    return 0;
+}
+
+int session_active(void)
+{
+    return active;
+}
+
+void session_before_fork(void)
+{
+    if (active)
+        threads_lock();
+}
+
+void session_after_fork_parent(void)
+{
+    if (active)
+        threads_unlock();
+}
+
+void session_after_fork_child(const char *name)
+{
+    if (!active)
+        return;
+    emitter_after_fork_child();
+    threads_after_fork_child(name);
+    if (conn >= 0)
+        close(conn);
+    conn = -1;
+    active = 0;
+    begin(WIRE_HELLO_FORKED, name);
+}
+
+void session_flush(void)
+{
+    if (!active || atomic_load(&exited))
+        return;
+    emitter_stop();
+    emitter_flush(conn);
+}
+
+void session_exit(int how, int code)
+{
+    if (!active || atomic_exchange(&exited, 1))
+        return;
+    emitter_stop();
+    emitter_flush(conn);
+    struct wire_process_exit rec = {
+        .t_ns = clock_ns(CLOCK_MONOTONIC),
+        .how = how,
+        .code = code,
+    };
+    uint8_t buf[64];
+    size_t n = wire_encode(buf, sizeof buf, WIRE_PROCESS_EXIT, &rec, sizeof rec, NULL, 0);
+    emitter_send(conn, buf, n);
+    close(conn);
+    conn = -1;
+    active = 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * Target side: the profiling session of this process. It owns the recorder
+ * connection: it connects and says hello, starts the emitter, follows the
+ * process through fork, and says how the process ended.
+ */
+#ifndef PYSCOPE_SESSION_H
+#define PYSCOPE_SESSION_H
+
+/*
+ * Start the session when the environment names a recorder (PYSCOPE_SOCKET);
+ * otherwise do nothing and return 1. Registers the calling thread as the main
+ * thread. Needs the GIL. Returns 0, 1, or a negative PYSCOPE_E*.
+ */
+int session_start(const char *executable);
+
+/* Whether a session is running in this process. */
+int session_active(void);
+
+/* Fork protocol, called around os.fork() with the GIL held. */
+void session_before_fork(void);
+void session_after_fork_parent(void);
+/* name: the forking thread's name, which becomes the child's main thread. */
+void session_after_fork_child(const char *name);
+
+/*
+ * Send everything queued (stops the emitter). Called when the interpreter
+ * has finalized; later records are sent by session_exit.
+ */
+void session_flush(void);
+
+/*
+ * The process is about to end with an exit status (how = WIRE_EXIT_CODE) or
+ * a signal: send what is queued and the exit record, then close the
+ * connection. Only the first call acts. Does not need the GIL.
+ */
+void session_exit(int how, int code);
+
+#endif

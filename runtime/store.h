@@ -1,0 +1,76 @@
+/*
+ * The recorder's SQLite store: creates the schema of docs/schema.md and
+ * writes rows in batched transactions. Only the recorder writes; the viewer
+ * opens databases read-only through viewer/db.h. Not thread-safe: one
+ * recorder, one thread.
+ */
+#ifndef PYSCOPE_STORE_H
+#define PYSCOPE_STORE_H
+
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+struct store;
+
+struct store_process {
+    int64_t pid;
+    int64_t ppid;
+    int64_t parent_id; /* processes.id of the parent, 0 when none is known */
+    const char *argv;  /* the command line, arguments joined by spaces */
+    const char *executable;
+    const char *python_version;
+    int forked; /* started by fork() without exec */
+    int64_t started_ns;
+};
+
+struct store_exit {
+    int64_t ended_ns;
+    int has_code; /* exit_code is known */
+    int exit_code;
+    int signal; /* 0 when not killed by a signal */
+};
+
+/*
+ * Create the database at path with every table of the schema, in WAL mode.
+ * The file must not exist or be empty (the launcher claims it with O_EXCL
+ * first). On failure *err points to a static or store-owned message and NULL
+ * is returned... callers print it; the message stays valid until the next call.
+ */
+struct store *store_create(const char *path, const char **err);
+
+/*
+ * Commit, checkpoint, switch the file back to a single-file journal mode and
+ * close. Frees st. Returns 0 or PYSCOPE_EDB.
+ */
+int store_close(struct store *st);
+
+/* Commit the open batch, if any. Writes begin a batch lazily. */
+int store_commit(struct store *st);
+
+/* Insert or replace one meta row. */
+int store_meta_set(struct store *st, const char *key, const char *value);
+
+/* Add a processes row; its id in *id. */
+int store_process_add(struct store *st, const struct store_process *p, int64_t *id);
+
+/* Record how process id ended. PYSCOPE_ENOTFOUND when there is no such process. */
+int store_process_end(struct store *st, int64_t id, const struct store_exit *e);
+
+/* Add a threads row; its id in *id. name may be NULL. */
+int store_thread_add(struct store *st, int64_t process_id, int64_t os_tid, int64_t ident,
+                     const char *name, int is_main, int64_t started_ns, int64_t *id);
+
+/*
+ * Mark thread id ended; name, when not NULL, replaces its name.
+ * PYSCOPE_ENOTFOUND when there is no such thread.
+ */
+int store_thread_end(struct store *st, int64_t id, int64_t ended_ns, const char *name);
+
+/* End, at ended_ns, every thread of process_id that has not ended. */
+int store_threads_end_all(struct store *st, int64_t process_id, int64_t ended_ns);
+
+/* The last SQLite error message of st. */
+const char *store_errmsg(struct store *st);
+
+#endif

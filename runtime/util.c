@@ -1,0 +1,109 @@
+/* Clocks and the growable string of util.h. */
+#include "util.h"
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t util_mono_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+int64_t util_wall_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+static int grow(struct sbuf *sb, size_t extra)
+{
+    if (sb->len + extra + 1 <= sb->cap)
+        return 0;
+    size_t cap = sb->cap ? sb->cap : 64;
+    while (cap < sb->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(sb->buf, cap);
+    if (!p)
+        return PYSCOPE_ENOMEM;
+    sb->buf = p;
+    sb->cap = cap;
+    return 0;
+}
+
+int sbuf_add(struct sbuf *sb, const char *s, size_t len)
+{
+    if (grow(sb, len) < 0)
+        return PYSCOPE_ENOMEM;
+    memcpy(sb->buf + sb->len, s, len);
+    sb->len += len;
+    sb->buf[sb->len] = '\0';
+    return 0;
+}
+
+int sbuf_addf(struct sbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || grow(sb, (size_t)n) < 0)
+        return PYSCOPE_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb->len += (size_t)n;
+    return 0;
+}
+
+const char *sbuf_str(const struct sbuf *sb)
+{
+    return sb->buf ? sb->buf : "";
+}
+
+void sbuf_release(struct sbuf *sb)
+{
+    free(sb->buf);
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
+}
+
+static int needs_quotes(const char *s)
+{
+    if (!*s)
+        return 1;
+    for (; *s; s++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                    "@%_-+=:,./",
+                    *s))
+            return 1;
+    return 0;
+}
+
+int sbuf_add_argv(struct sbuf *sb, char *const *args, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int err = i ? sbuf_add(sb, " ", 1) : 0;
+        if (!err && !needs_quotes(args[i])) {
+            err = sbuf_add(sb, args[i], strlen(args[i]));
+        } else if (!err) {
+            err = sbuf_add(sb, "'", 1);
+            for (const char *p = args[i]; !err && *p; p++)
+                err = *p == '\'' ? sbuf_add(sb, "'\\''", 4) : sbuf_add(sb, p, 1);
+            if (!err)
+                err = sbuf_add(sb, "'", 1);
+        }
+        if (err)
+            return err;
+    }
+    return 0;
+}

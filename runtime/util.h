@@ -1,0 +1,30 @@
+/* Small helpers for the recorder half: clocks and a growable string. */
+#ifndef PYSCOPE_UTIL_H
+#define PYSCOPE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t util_mono_ns(void);
+int64_t util_wall_ns(void);
+
+/* A growable NUL-terminated string. Zero-initialise; release with sbuf_release. */
+struct sbuf {
+    char *buf;
+    size_t len, cap;
+};
+
+/* Append; 0 or PYSCOPE_ENOMEM (the string is then left as it was). */
+int sbuf_add(struct sbuf *sb, const char *s, size_t len);
+int sbuf_addf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The string so far: never NULL. */
+const char *sbuf_str(const struct sbuf *sb);
+void sbuf_release(struct sbuf *sb);
+
+/*
+ * Append args as one shell-readable line: words that need it are quoted
+ * with single quotes. 0 or PYSCOPE_ENOMEM.
+ */
+int sbuf_add_argv(struct sbuf *sb, char *const *args, int n);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * The wire protocol between the target process (_pyscope) and the recorder.
+ * Both halves include this header; docs/wire.md describes the same format
+ * in prose. Bump WIRE_VERSION on any incompatible change.
+ *
+ * Transport: a Unix SOCK_SEQPACKET connection per process. Every message is a
+ * whole number of records and at most WIRE_MSG_MAX bytes. A record is a
+ * header, a fixed part (a struct below, a multiple of 8 bytes) and nstr
+ * strings, each a u32 length and the bytes, padded to 4; the record is padded
+ * to 8. Integers are in host byte order: both ends run on one machine.
+ */
+#ifndef PYSCOPE_WIRE_H
+#define PYSCOPE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_VERSION 1
+#define WIRE_MAGIC 0x43535950u /* "PYSC" */
+#define WIRE_MSG_MAX 65536
+#define WIRE_ALIGN 8
+#define WIRE_ENV_SOCKET "PYSCOPE_SOCKET"
+
+enum wire_type {
+    WIRE_PAD = 0,          /* filler; readers skip it */
+    WIRE_HELLO = 1,        /* first record of a connection */
+    WIRE_THREAD_START = 2, /* a thread was registered */
+    WIRE_THREAD_END = 3,   /* a registered thread ended */
+    WIRE_PROCESS_EXIT = 4, /* the process is exiting, with its status */
+    WIRE_META = 5,         /* a key/value pair for the meta table */
+    WIRE_TYPE_COUNT
+};
+
+struct wire_hdr {
+    uint32_t size; /* whole record, header included; a multiple of 8 */
+    uint16_t type;
+    uint8_t nstr;
+    uint8_t fixed8; /* size of the fixed part in 8-byte units */
+};
+
+enum { WIRE_HELLO_FORKED = 1u << 0 }; /* started by fork() from a traced process */
+
+/* Strings: python version, executable, cwd, argv (NUL-separated). */
+struct wire_hello {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t pid;
+    uint32_t ppid;
+    uint32_t flags;
+    uint32_t reserved;
+    uint64_t mono_ns; /* CLOCK_MONOTONIC at connect */
+    uint64_t wall_ns; /* CLOCK_REALTIME at connect */
+};
+
+/* Strings: the thread's name, when it has one. */
+struct wire_thread_start {
+    uint64_t tid;   /* kernel thread id */
+    uint64_t ident; /* threading.get_ident() */
+    uint64_t t_ns;  /* CLOCK_MONOTONIC */
+    uint32_t is_main;
+    uint32_t reserved;
+};
+
+/* Strings: the thread's final name, when it changed or was unknown. */
+struct wire_thread_end {
+    uint64_t tid;
+    uint64_t t_ns;
+};
+
+enum { WIRE_EXIT_CODE = 0, WIRE_EXIT_SIGNAL = 1 };
+
+struct wire_process_exit {
+    uint64_t t_ns;
+    int32_t how;  /* WIRE_EXIT_CODE or WIRE_EXIT_SIGNAL */
+    int32_t code; /* exit status or signal number */
+};
+
+/* WIRE_META has no fixed part; strings: key, value. */
+
+struct wire_str {
+    const char *p;
+    uint32_t len;
+};
+
+struct wire_rec {
+    unsigned type;
+    const void *fixed;
+    size_t fixed_size;
+    unsigned nstr;
+    const uint8_t *strs; /* nstr encoded strings */
+    size_t strs_len;
+};
+
+/* Bytes one record takes once encoded. */
+size_t wire_size(size_t fixed_size, const struct wire_str *strs, unsigned nstr);
+
+/*
+ * Encode one record into dst, which has cap bytes. fixed_size must be a
+ * multiple of 8 and at most 2040, nstr at most 255. Returns the record's size,
+ * or 0 when it does not fit. Allocates nothing: safe in signal handlers.
+ */
+size_t wire_encode(void *dst, size_t cap, unsigned type, const void *fixed, size_t fixed_size,
+                   const struct wire_str *strs, unsigned nstr);
+
+/* Encode a WIRE_PAD record of exactly size bytes (a multiple of 8, >= 8). */
+void wire_encode_pad(void *dst, size_t size);
+
+/*
+ * Parse the record at p, of which len bytes are available, into *rec.
+ * Returns the record's size, or PYSCOPE_EPROTO when it is malformed or
+ * truncated. Record types this version does not know are returned as they are
+ * (callers skip them); known types must carry at least their fixed part.
+ */
+long wire_decode(const void *p, size_t len, struct wire_rec *rec);
+
+/* The i-th string of rec into *out. Returns 0 or PYSCOPE_EPROTO. */
+int wire_string(const struct wire_rec *rec, unsigned i, struct wire_str *out);
+
+/* Copy rec's fixed part into dst (size bytes), zero-filling what it lacks. */
+void wire_fixed(const struct wire_rec *rec, void *dst, size_t size);
+
+/* The fixed-part size of a known type, 0 for unknown types. */
+size_t wire_fixed_size(unsigned type);
+
+#endif

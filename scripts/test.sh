@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set everything up, build, and run the whole test suite with ctest: once in
+# the normal build and once built with AddressSanitizer and UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+bash scripts/build.sh build
+(cd build && ctest --output-on-failure -j2)
+bash scripts/build.sh build-asan -DPYSCOPE_SANITIZE=ON
+(cd build-asan && ctest --output-on-failure -j2)

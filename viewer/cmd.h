@@ -1,0 +1,22 @@
+/*
+ * The viewer's subcommands. Each lives in viewer/cmd_<name>.c and follows
+ * the contract of cli.h: argv[0] is the command's name, the return value is
+ * the exit status (CLI_OK, CLI_FAIL, CLI_USAGE), messages go to stderr
+ * through cli_error.
+ */
+#ifndef PYSCOPE_VIEWER_CMD_H
+#define PYSCOPE_VIEWER_CMD_H
+
+#include <stdio.h>
+
+int cmd_summary(int argc, char **argv);
+extern const char cmd_summary_usage[];
+
+/*
+ * Print the summary of the database at path to out, as `pyscope summary`
+ * does; used by `pyscope profile` after a run. Returns 0, or a negative
+ * PYSCOPE_E* code after printing one line to stderr.
+ */
+int summary_print(const char *path, FILE *out);
+
+#endif
