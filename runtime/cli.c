@@ -58,8 +58,7 @@ static void print_main_usage(FILE *out)
           out);
     for (const struct cli_command *c = cli_commands; c->name; c++)
         fprintf(out, "   %-10s %s\n", c->name, c->summary);
-    fputs("\n'pyscope help COMMAND' or 'pyscope COMMAND --help' shows a command's options.\n",
-          out);
+    fputs("\n'pyscope help COMMAND' or 'pyscope COMMAND --help' shows a command's options.\n", out);
 }
 
 static int cmd_help(int argc, char **argv)

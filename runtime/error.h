@@ -23,7 +23,7 @@ enum {
     PYSCOPE_E_FIRST = -100,
     PYSCOPE_ERRNO_MAP(PYSCOPE_ERR_ENUM)
 #undef PYSCOPE_ERR_ENUM
-    PYSCOPE_E_LAST
+        PYSCOPE_E_LAST
 };
 
 /* Static string for a PYSCOPE_E* code; "unknown error" for anything else. */

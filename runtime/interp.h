@@ -10,9 +10,9 @@
 #include <stddef.h>
 
 struct interp {
-    char path[PATH_MAX];       /* what to exec: the interpreter's sys.executable */
-    char implementation[32];   /* sys.implementation.name */
-    char version[32];          /* "3.11.2" */
+    char path[PATH_MAX];     /* what to exec: the interpreter's sys.executable */
+    char implementation[32]; /* sys.implementation.name */
+    char version[32];        /* "3.11.2" */
     int major, minor;
 };
 

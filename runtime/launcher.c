@@ -21,6 +21,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -179,10 +181,8 @@ static int find_pydir(char *out, size_t len)
         if (slash) {
             *slash = '\0';
             snprintf(probe, sizeof probe, "%s/python/sitecustomize.py", exe);
-            if (access(probe, R_OK) == 0) {
-                snprintf(out, len, "%s/python", exe);
+            if (access(probe, R_OK) == 0 && (size_t)snprintf(out, len, "%s/python", exe) < len)
                 return 0;
-            }
             snprintf(probe, sizeof probe, "%s/../lib/pyscope/python/sitecustomize.py", exe);
             if (access(probe, R_OK) == 0 && realpath(probe, out)) {
                 char *s = strrchr(out, '/');
@@ -314,16 +314,26 @@ static void write_end_meta(struct store *st, int status, int64_t duration_ns, ui
 }
 
 /* In the child: wait for the go-ahead, then become the program. */
-static void exec_program(const struct profile_opts *o, const struct interp *in,
-                         const char *pydir, const char *sockname, const sigset_t *mask,
-                         int go_fd, int err_fd, pid_t parent)
+static void exec_program(const struct profile_opts *o, const char *pydir, const char *sockname,
+                         const sigset_t *mask, int go_fd, int err_fd, pid_t parent)
 {
-    char c;
+    /* The go-ahead is the interpreter's path, NUL-terminated; end of file
+     * without it means the launcher gave up (and reports why). */
+    char python[PATH_MAX];
+    size_t len = 0;
     ssize_t n;
-    while ((n = read(go_fd, &c, 1)) < 0 && errno == EINTR)
-        ;
-    if (n != 1)
-        _exit(127); /* the launcher gave up; it reports why */
+    while (len < sizeof python) {
+        n = read(go_fd, python + len, sizeof python - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (python[len - 1] == '\0')
+            break;
+    }
+    if (len == 0 || python[len - 1] != '\0')
+        _exit(127);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(127);
@@ -343,7 +353,7 @@ static void exec_program(const struct profile_opts *o, const struct interp *in,
     int errnum = ENOMEM;
     if (argv) {
         int k = 0;
-        argv[k++] = (char *)in->path;
+        argv[k++] = python;
         if (o->kind == TARGET_MODULE)
             argv[k++] = "-m";
         else if (o->kind == TARGET_CODE)
@@ -352,12 +362,39 @@ static void exec_program(const struct profile_opts *o, const struct interp *in,
         for (int i = 0; i < o->nargs; i++)
             argv[k++] = o->args[i];
         argv[k] = NULL;
-        execv(in->path, argv);
+        execv(python, argv);
         errnum = errno;
     }
     if (write(err_fd, &errnum, sizeof errnum) < 0)
         _exit(127);
     _exit(127);
+}
+
+/*
+ * Asking the interpreter what it is takes as long as a Python start-up, so
+ * it runs on a thread while the database is being created.
+ */
+struct probe_job {
+    const char *python;
+    struct interp in;
+    char msg[PATH_MAX + 256];
+    int err;
+};
+
+static void *probe_main(void *arg)
+{
+    struct probe_job *job = arg;
+    job->err = interp_choose(job->python, &job->in, job->msg, sizeof job->msg);
+    return NULL;
+}
+
+/* The terminal on stdin, stdout or stderr whose foreground is pyscope's group, or -1. */
+static int foreground_terminal(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (isatty(fd) && tcgetpgrp(fd) == getpgrp())
+            return fd;
+    return -1;
 }
 
 /* End the way the program ended: its exit status, or its signal. */
@@ -390,12 +427,6 @@ int cmd_profile(int argc, char **argv)
     if (o.kind == TARGET_SCRIPT && (rc = check_script(o.target)) != 0)
         return rc;
 
-    char msg[PATH_MAX + 256];
-    struct interp in;
-    if (interp_choose(o.python, &in, msg, sizeof msg) < 0) {
-        cli_error("%s", msg);
-        return CLI_USAGE;
-    }
     char pydir[PATH_MAX];
     if (find_pydir(pydir, sizeof pydir) < 0) {
         cli_error("cannot find pyscope's bootstrap (sitecustomize.py and _pyscope)");
@@ -433,12 +464,23 @@ int cmd_profile(int argc, char **argv)
         return CLI_FAIL;
     }
     if (pid == 0) {
+        setpgid(0, 0);
         close(go[1]);
         close(errp[0]);
-        exec_program(&o, &in, pydir, sockname, &old_mask, go[0], errp[1], parent);
+        exec_program(&o, pydir, sockname, &old_mask, go[0], errp[1], parent);
     }
     close(go[0]);
     close(errp[1]);
+    /* The program leads its own process group, as under a shell, so that
+     * what is meant for it (Ctrl-C, kill -INT) reaches it exactly once. */
+    setpgid(pid, pid);
+
+    static struct probe_job probe;
+    probe.python = o.python;
+    pthread_t probe_thread;
+    int probing = pthread_create(&probe_thread, NULL, probe_main, &probe) == 0;
+    if (!probing)
+        probe_main(&probe);
 
     char path[PATH_MAX];
     if (o.output)
@@ -448,7 +490,7 @@ int cmd_profile(int argc, char **argv)
 
     struct store *st = NULL;
     struct recorder *rec = NULL;
-    int status = 0, claimed = 0, started = 0;
+    int status = 0, claimed = 0, started = 0, tty = -1;
     rc = CLI_USAGE;
     if (claim_output(path, o.force) < 0)
         goto abort;
@@ -459,7 +501,15 @@ int cmd_profile(int argc, char **argv)
         cli_error("cannot create database '%s': %s", path, err ? err : "unknown error");
         goto abort;
     }
-    write_start_meta(st, &o, &in, wall);
+    if (probing)
+        pthread_join(probe_thread, NULL);
+    probing = 0;
+    if (probe.err < 0) {
+        cli_error("%s", probe.msg);
+        goto abort;
+    }
+    const struct interp *in = &probe.in;
+    write_start_meta(st, &o, in, wall);
     if (store_commit(st) < 0) {
         cli_error("cannot write database '%s': %s", path, store_errmsg(st));
         goto abort;
@@ -471,7 +521,13 @@ int cmd_profile(int argc, char **argv)
         goto abort;
     }
 
-    if (write(go[1], "g", 1) != 1)
+    tty = foreground_terminal();
+    if (tty >= 0) {
+        util_give_terminal(tty, pid);
+        recorder_set_terminal(rec, tty);
+    }
+    size_t pathlen = strlen(in->path) + 1;
+    if (write(go[1], in->path, pathlen) != (ssize_t)pathlen)
         goto abort;
     close(go[1]);
     go[1] = -1;
@@ -480,12 +536,14 @@ int cmd_profile(int argc, char **argv)
     while ((n = read(errp[0], &errnum, sizeof errnum)) < 0 && errno == EINTR)
         ;
     if (n == (ssize_t)sizeof errnum) {
-        cli_error("cannot run '%s': %s", in.path, strerror(errnum));
+        cli_error("cannot run '%s': %s", in->path, strerror(errnum));
         goto abort;
     }
     started = 1;
 
     recorder_run(rec, listen_fd, sigfd, &status);
+    if (tty >= 0)
+        util_give_terminal(tty, getpgrp());
     write_end_meta(st, status, util_mono_ns() - origin, recorder_protocol_errors(rec));
     recorder_free(rec);
     rec = NULL;
@@ -503,6 +561,10 @@ int cmd_profile(int argc, char **argv)
 
 abort:
     /* Launcher errors leave nothing behind: the program never ran. */
+    if (probing)
+        pthread_join(probe_thread, NULL);
+    if (tty >= 0)
+        util_give_terminal(tty, getpgrp());
     if (go[1] >= 0)
         close(go[1]);
     if (!started) {

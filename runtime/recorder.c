@@ -68,6 +68,7 @@ struct recorder {
     int64_t main_process_id; /* 0 until its hello */
     int main_end_pending;    /* its connection closed before waitpid told how it ended */
     int dirty;
+    int tty; /* the terminal the program has in the foreground, or -1 */
     uint64_t proto_errors;
 };
 
@@ -79,6 +80,7 @@ struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pi
     r->st = st;
     r->origin_ns = origin_ns;
     r->main_pid = main_pid;
+    r->tty = -1;
     return r;
 }
 
@@ -254,8 +256,8 @@ static int on_hello(struct recorder *r, struct conn *c, const struct wire_rec *r
     wire_fixed(rec, &h, sizeof h);
     if (c->hello || h.magic != WIRE_MAGIC || h.version != WIRE_VERSION)
         return PYSCOPE_EPROTO;
-    if (wire_string(rec, 0, &version) || wire_string(rec, 1, &exe) ||
-        wire_string(rec, 2, &cwd) || wire_string(rec, 3, &argv))
+    if (wire_string(rec, 0, &version) || wire_string(rec, 1, &exe) || wire_string(rec, 2, &cwd) ||
+        wire_string(rec, 3, &argv))
         return PYSCOPE_EPROTO;
     char *s_version = str_dup(version), *s_exe = str_dup(exe), *s_argv = argv_string(argv);
     int err = PYSCOPE_ENOMEM;
@@ -558,22 +560,59 @@ static void read_conn(struct recorder *r, int ci, uint8_t *buf)
     }
 }
 
+void recorder_set_terminal(struct recorder *r, int tty)
+{
+    r->tty = tty;
+}
+
+/*
+ * The program stopped (Ctrl-Z, SIGTSTP): stop pyscope too, so the shell sees
+ * its job stop and gets the terminal back; when the job is continued, hand
+ * the terminal back to the program and continue it.
+ */
+static void follow_stop(struct recorder *r)
+{
+    recorder_commit(r);
+    if (r->tty >= 0)
+        util_give_terminal(r->tty, getpgrp());
+    raise(SIGSTOP);
+    if (r->tty >= 0)
+        util_give_terminal(r->tty, r->main_pid);
+    killpg(r->main_pid, SIGCONT);
+}
+
 static void on_signal(struct recorder *r, int sigfd)
 {
     struct signalfd_siginfo si;
     while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGCHLD) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGCHLD) {
             int status;
             pid_t pid;
-            while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-                if (pid == r->main_pid)
+            while (!r->main_exited &&
+                   (pid = waitpid(r->main_pid, &status, WNOHANG | WUNTRACED)) > 0) {
+                if (WIFSTOPPED(status))
+                    follow_stop(r);
+                else
                     recorder_main_exited(r, status);
+            }
+            while (waitpid(-1, &status, WNOHANG) > 0)
+                ; /* orphans of the program that were handed to us */
             continue;
         }
-        /* Sent by a process (kill, timeout, a supervisor) rather than by the
-         * terminal to the whole foreground group: pass it on. */
-        if ((int)si.ssi_code <= 0 && !r->main_exited)
-            kill(r->main_pid, (int)si.ssi_signo);
+        /*
+         * The program runs in its own process group, which has the terminal
+         * when pyscope had it: Ctrl-C and Ctrl-\ reach it directly. Whatever
+         * is sent to pyscope is passed on: the keyboard signals to the
+         * program's whole group, as a terminal would, SIGTERM and SIGHUP to
+         * the program itself.
+         */
+        if (r->main_exited)
+            continue;
+        if (sig == SIGINT || sig == SIGQUIT)
+            killpg(r->main_pid, sig);
+        else
+            kill(r->main_pid, sig);
     }
 }
 

@@ -32,12 +32,17 @@ int recorder_listen(char *name, size_t namelen);
 /*
  * Run until the main process has ended and every connection has closed (or
  * a grace period has passed since the main process ended). sigfd is a
- * signalfd for SIGCHLD, SIGINT, SIGTERM, SIGHUP and SIGQUIT: signals a user
- * sends to pyscope are passed on to the program; those the terminal sends to
- * the whole process group are left to the program, which got them too.
+ * signalfd for SIGCHLD, SIGINT, SIGTERM, SIGHUP and SIGQUIT. The program
+ * leads its own process group (main_pid is its id); SIGINT and SIGQUIT sent
+ * to pyscope are passed on to that group, SIGTERM and SIGHUP to the program.
+ * When the program stops, pyscope stops too, and continues it when continued.
  * *wait_status is the main process's status from waitpid. 0 or PYSCOPE_E*.
  */
 int recorder_run(struct recorder *r, int listen_fd, int sigfd, int *wait_status);
+
+/* The terminal whose foreground the program has (-1: none): used to follow
+ * job control (Ctrl-Z, fg). Borrowed. */
+void recorder_set_terminal(struct recorder *r, int tty);
 
 /* Connection-level entry points, used by recorder_run and by the tests. */
 int recorder_conn_open(struct recorder *r); /* returns a connection handle >= 0 */

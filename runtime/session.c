@@ -129,6 +129,9 @@ static int begin(uint32_t flags, const char *thread_name)
     err = threads_register(thread_name, 1);
     if (err < 0 && err != PYSCOPE_EEXISTS)
         goto fail;
+    /* The main thread's start goes out now: a process killed in its first
+     * milliseconds still shows who ran. */
+    emitter_flush(fd);
     err = emitter_start(fd);
     if (err < 0)
         goto fail;

@@ -41,7 +41,9 @@ struct store *store_create(const char *path, const char **err);
 
 /*
  * Commit, checkpoint, switch the file back to a single-file journal mode and
- * close. Frees st. Returns 0 or PYSCOPE_EDB.
+ * close. Frees st. Returns 0 or PYSCOPE_EDB; PYSCOPE_EDB also when another
+ * connection (a live viewer) kept the file in WAL mode, the data being
+ * committed all the same. store_close(NULL) does nothing and returns 0.
  */
 int store_close(struct store *st);
 

@@ -1,12 +1,14 @@
-/* Clocks and the growable string of util.h. */
+/* Clocks, the terminal, and the growable string of util.h. */
 #include "util.h"
 #include "error.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int64_t clock_ns(clockid_t id)
 {
@@ -23,6 +25,16 @@ int64_t util_mono_ns(void)
 int64_t util_wall_ns(void)
 {
     return clock_ns(CLOCK_REALTIME);
+}
+
+void util_give_terminal(int tty, int pgrp)
+{
+    sigset_t ttou, old;
+    sigemptyset(&ttou);
+    sigaddset(&ttou, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &ttou, &old);
+    tcsetpgrp(tty, (pid_t)pgrp);
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static int grow(struct sbuf *sb, size_t extra)

@@ -8,6 +8,12 @@
 int64_t util_mono_ns(void);
 int64_t util_wall_ns(void);
 
+/*
+ * Make pgrp the foreground process group of the terminal tty. Works from a
+ * background group too (SIGTTOU is held off meanwhile).
+ */
+void util_give_terminal(int tty, int pgrp);
+
 /* A growable NUL-terminated string. Zero-initialise; release with sbuf_release. */
 struct sbuf {
     char *buf;

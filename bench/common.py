@@ -1,0 +1,56 @@
+"""Shared helpers for the benchmarks: paths, timing pairs, medians.
+
+Every figure is a ratio or a difference measured side by side in one run:
+the runs of a pair alternate so that machine noise hits both alike."""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = os.environ.get("PYSCOPE_BENCH_PYTHON", "/usr/bin/python3.11")
+PYSCOPE = os.environ.get("PYSCOPE_BIN", os.path.join(ROOT, "build", "pyscope"))
+WORKLOADS = os.path.join(ROOT, "bench", "workloads")
+
+
+def check_binary():
+    if not os.access(PYSCOPE, os.X_OK):
+        sys.exit(f"bench: no pyscope binary at {PYSCOPE}; build first or set PYSCOPE_BIN")
+
+
+def timed(cmd, cwd):
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def pairs(plain_cmd, pyscope_args, n):
+    """Run plain and pyscope alternately n times; return the two time lists."""
+    tmp = tempfile.mkdtemp(prefix="pyscope-bench-")
+    plain, traced = [], []
+    try:
+        for i in range(n):
+            db = os.path.join(tmp, f"run{i}.db")
+            cmd = [PYSCOPE, "profile", "-q", "--python", PYTHON, "-o", db] + pyscope_args
+            if i % 2:
+                traced.append(timed(cmd, tmp))
+                plain.append(timed(plain_cmd, tmp))
+            else:
+                plain.append(timed(plain_cmd, tmp))
+                traced.append(timed(cmd, tmp))
+    finally:
+        shutil.rmtree(tmp)
+    return plain, traced
+
+
+def report(name, plain, traced):
+    ratios = [t / p for p, t in zip(plain, traced)]
+    diffs = [(t - p) * 1000 for p, t in zip(plain, traced)]
+    print(f"{name}: pairs={len(ratios)} plain median={statistics.median(plain)*1000:.1f} ms "
+          f"pyscope median={statistics.median(traced)*1000:.1f} ms "
+          f"ratio median={statistics.median(ratios):.3f} "
+          f"added median={statistics.median(diffs):.1f} ms")
+    return statistics.median(ratios), statistics.median(diffs)

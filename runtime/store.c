@@ -1,0 +1,522 @@
+/*
+ * The recorder's SQLite store (store.h): it creates a run's database with the
+ * whole schema of docs/schema.md, owns the connection and the prepared
+ * statements, and writes rows in batched transactions. A batch opens on the
+ * first write after a commit and stays open until store_commit, so the
+ * recorder pays for one fsync per batch rather than one per row. While the run
+ * goes on the file is in WAL mode, so a viewer may read it live; store_close
+ * folds the WAL back and leaves a single self-contained file.
+ */
+#include "store.h"
+#include "error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+/*
+ * Every table of the schema, created at once so a database has the same shape
+ * whichever features recorded into it. Keep docs/schema.md in step. The
+ * REFERENCES clauses document the links; foreign keys are not enforced.
+ */
+static const char store_schema[] =
+    "CREATE TABLE meta (\n"
+    "  key TEXT PRIMARY KEY NOT NULL,\n"
+    "  value TEXT\n"
+    ");\n"
+    "CREATE TABLE processes (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  pid INTEGER NOT NULL,\n"
+    "  ppid INTEGER,\n"
+    "  parent_id INTEGER REFERENCES processes(id),\n"
+    "  argv TEXT,\n"
+    "  executable TEXT,\n"
+    "  python_version TEXT,\n"
+    "  forked INTEGER NOT NULL DEFAULT 0,\n"
+    "  started_ns INTEGER NOT NULL,\n"
+    "  ended_ns INTEGER,\n"
+    "  exit_code INTEGER,\n"
+    "  signal INTEGER\n"
+    ");\n"
+    "CREATE INDEX processes_parent ON processes(parent_id);\n"
+    "CREATE TABLE threads (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  process_id INTEGER NOT NULL REFERENCES processes(id),\n"
+    "  os_tid INTEGER,\n"
+    "  ident INTEGER,\n"
+    "  name TEXT,\n"
+    "  is_main INTEGER NOT NULL DEFAULT 0,\n"
+    "  started_ns INTEGER NOT NULL,\n"
+    "  ended_ns INTEGER\n"
+    ");\n"
+    "CREATE INDEX threads_process ON threads(process_id);\n"
+    "CREATE TABLE functions (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  kind TEXT NOT NULL CHECK (kind IN ('python', 'builtin', 'native')),\n"
+    "  filename TEXT,\n"
+    "  name TEXT NOT NULL,\n"
+    "  qualname TEXT,\n"
+    "  firstlineno INTEGER\n"
+    ");\n"
+    "CREATE TABLE frames (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  function_id INTEGER NOT NULL REFERENCES functions(id),\n"
+    "  line INTEGER\n"
+    ");\n"
+    "CREATE INDEX frames_function ON frames(function_id);\n"
+    "CREATE TABLE stacks (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  parent_id INTEGER REFERENCES stacks(id),\n"
+    "  frame_id INTEGER NOT NULL REFERENCES frames(id)\n"
+    ");\n"
+    "CREATE INDEX stacks_parent ON stacks(parent_id, frame_id);\n"
+    /*
+     * The biggest table by far: no rowid and no secondary index. The primary
+     * key keeps each thread's samples together in time order, which is the
+     * viewer's way in, for no space beyond the row itself.
+     */
+    "CREATE TABLE samples (\n"
+    "  thread_id INTEGER NOT NULL REFERENCES threads(id),\n"
+    "  stack_id INTEGER REFERENCES stacks(id),\n"
+    "  t_ns INTEGER NOT NULL,\n"
+    "  cpu_ns INTEGER NOT NULL DEFAULT 0,\n"
+    "  state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 3),\n"
+    "  PRIMARY KEY (thread_id, t_ns)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE calls (\n"
+    "  process_id INTEGER NOT NULL REFERENCES processes(id),\n"
+    "  thread_id INTEGER NOT NULL REFERENCES threads(id),\n"
+    "  caller_id INTEGER NOT NULL,\n"
+    "  callee_id INTEGER NOT NULL REFERENCES functions(id),\n"
+    "  ncalls INTEGER NOT NULL,\n"
+    "  pcalls INTEGER NOT NULL,\n"
+    "  tottime_ns INTEGER NOT NULL,\n"
+    "  cumtime_ns INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX calls_thread ON calls(thread_id, callee_id);\n"
+    "CREATE TABLE snapshots (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  process_id INTEGER NOT NULL REFERENCES processes(id),\n"
+    "  label TEXT,\n"
+    "  t_ns INTEGER NOT NULL,\n"
+    "  trigger TEXT NOT NULL\n"
+    "    CHECK (trigger IN ('api', 'signal', 'interval', 'peak', 'exit')),\n"
+    "  traced_bytes INTEGER,\n"
+    "  traced_blocks INTEGER,\n"
+    "  peak_bytes INTEGER,\n"
+    "  rss_bytes INTEGER\n"
+    ");\n"
+    "CREATE INDEX snapshots_process ON snapshots(process_id, t_ns);\n"
+    "CREATE TABLE snapshot_traces (\n"
+    "  snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),\n"
+    "  stack_id INTEGER NOT NULL REFERENCES stacks(id),\n"
+    "  size INTEGER NOT NULL,\n"
+    "  count INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX snapshot_traces_snapshot ON snapshot_traces(snapshot_id, stack_id);\n"
+    "CREATE TABLE heap_objects (\n"
+    "  snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),\n"
+    "  obj INTEGER NOT NULL,\n"
+    "  type TEXT NOT NULL,\n"
+    "  size INTEGER NOT NULL,\n"
+    "  refcnt INTEGER,\n"
+    "  stack_id INTEGER REFERENCES stacks(id)\n"
+    ");\n"
+    "CREATE INDEX heap_objects_snapshot ON heap_objects(snapshot_id, obj);\n"
+    "CREATE TABLE heap_edges (\n"
+    "  snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),\n"
+    "  src INTEGER NOT NULL,\n"
+    "  dst INTEGER NOT NULL,\n"
+    "  label TEXT\n"
+    ");\n"
+    "CREATE INDEX heap_edges_src ON heap_edges(snapshot_id, src);\n"
+    "CREATE INDEX heap_edges_dst ON heap_edges(snapshot_id, dst);\n"
+    "CREATE TABLE gc_collections (\n"
+    "  process_id INTEGER NOT NULL REFERENCES processes(id),\n"
+    "  generation INTEGER NOT NULL,\n"
+    "  t_ns INTEGER NOT NULL,\n"
+    "  duration_ns INTEGER NOT NULL,\n"
+    "  collected INTEGER NOT NULL,\n"
+    "  uncollectable INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX gc_collections_process ON gc_collections(process_id, t_ns);\n";
+
+enum store_stmt {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_META_SET,
+    STMT_PROCESS_ADD,
+    STMT_PROCESS_END,
+    STMT_THREAD_ADD,
+    STMT_THREAD_END,
+    STMT_THREADS_END_ALL,
+    STMT_COUNT
+};
+
+static const char *const store_sql[STMT_COUNT] = {
+    [STMT_BEGIN] = "BEGIN",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_META_SET] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+    [STMT_PROCESS_ADD] = "INSERT INTO processes (pid, ppid, parent_id, argv, executable,"
+                         " python_version, forked, started_ns)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [STMT_PROCESS_END] = "UPDATE processes SET ended_ns = ?2, exit_code = ?3, signal = ?4"
+                         " WHERE id = ?1",
+    [STMT_THREAD_ADD] = "INSERT INTO threads (process_id, os_tid, ident, name, is_main,"
+                        " started_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_THREAD_END] = "UPDATE threads SET ended_ns = ?2, name = coalesce(?3, name)"
+                        " WHERE id = ?1",
+    [STMT_THREADS_END_ALL] = "UPDATE threads SET ended_ns = ?2"
+                             " WHERE process_id = ?1 AND ended_ns IS NULL",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[STMT_COUNT];
+    int in_batch;
+    char errmsg[256]; /* copied at failure time: later calls may reset SQLite's */
+};
+
+/* store_create's message when there is no store to hold it. */
+static char create_errmsg[512];
+
+static int store_fail(struct store *st)
+{
+    snprintf(st->errmsg, sizeof st->errmsg, "%s", sqlite3_errmsg(st->db));
+    return PYSCOPE_EDB;
+}
+
+/* Run a statement that returns no rows we need; reset it for its next use. */
+static int store_step(struct store *st, sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+    int err = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_fail(st);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return err;
+}
+
+/* Run a PRAGMA that answers with one text row and check the answer. */
+static int store_pragma(struct store *st, const char *sql, const char *want)
+{
+    sqlite3_stmt *stmt = NULL;
+    int err = PYSCOPE_EDB, rc;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        store_fail(st);
+        goto out;
+    }
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        store_fail(st);
+        goto out;
+    }
+    if (want) {
+        const char *got = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+        if (!got || strcmp(got, want) != 0) {
+            snprintf(st->errmsg, sizeof st->errmsg, "'%s' answered '%s', not '%s'", sql,
+                     got ? got : "", want);
+            goto out;
+        }
+    }
+    err = 0;
+out:
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+static int store_begin(struct store *st)
+{
+    if (st->in_batch)
+        return 0;
+    int err = store_step(st, st->stmt[STMT_BEGIN]);
+    if (err == 0)
+        st->in_batch = 1;
+    return err;
+}
+
+/* An UPDATE of one row by id: PYSCOPE_ENOTFOUND when there was no such row. */
+static int store_update_one(struct store *st, sqlite3_stmt *stmt)
+{
+    int err = store_step(st, stmt);
+    if (err == 0 && sqlite3_changes(st->db) == 0) {
+        snprintf(st->errmsg, sizeof st->errmsg, "no row with that id");
+        err = PYSCOPE_ENOTFOUND;
+    }
+    return err;
+}
+
+/* Ids and pids use 0 for "unknown"; the database says NULL. */
+static void bind_id_or_null(sqlite3_stmt *stmt, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(stmt, i, v);
+    else
+        sqlite3_bind_null(stmt, i);
+}
+
+static void bind_text_or_null(sqlite3_stmt *stmt, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(stmt, i);
+}
+
+/*
+ * The launcher claims the path with O_EXCL, so anything in it, or a journal
+ * beside it, is someone else's: an old WAL would even be replayed into the new
+ * database. 0, or -1 with the reason in why.
+ */
+static int check_fresh(const char *path, char *why, size_t size)
+{
+    static const char *const suffix[] = {"", "-wal", "-journal"};
+    char name[4096];
+    struct stat sb;
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        int n = snprintf(name, sizeof name, "%s%s", path, suffix[i]);
+        if (n < 0 || (size_t)n >= sizeof name) {
+            snprintf(why, size, "path too long");
+            return -1;
+        }
+        if (stat(name, &sb) < 0) {
+            if (errno == ENOENT)
+                continue;
+            snprintf(why, size, "cannot stat %s%s: %s", i ? "its file " : "it", suffix[i],
+                     strerror(errno));
+            return -1;
+        }
+        if (i > 0)
+            snprintf(why, size, "a %s file exists beside it, left by an earlier run", suffix[i]);
+        else if (!S_ISREG(sb.st_mode))
+            snprintf(why, size, "not a regular file");
+        else if (sb.st_size > 0)
+            snprintf(why, size, "file exists and is not empty");
+        else
+            continue;
+        return -1;
+    }
+    return 0;
+}
+
+/* Finalize, close and free whatever st holds; 0 or PYSCOPE_EDB. */
+static int store_free(struct store *st)
+{
+    int err = 0;
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    if (sqlite3_close(st->db) != SQLITE_OK)
+        err = PYSCOPE_EDB;
+    free(st);
+    return err;
+}
+
+/* Create every table and set user_version, in one transaction: all or none. */
+static int store_create_schema(struct store *st)
+{
+    char version[64];
+    char *msg = NULL;
+    int err = PYSCOPE_EDB;
+    snprintf(version, sizeof version, "PRAGMA user_version=%d", STORE_SCHEMA_VERSION);
+    if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(st->db, store_schema, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(st->db, version, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(st->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(st->errmsg, sizeof st->errmsg, "%s", msg ? msg : sqlite3_errmsg(st->db));
+        goto out;
+    }
+    err = 0;
+out:
+    sqlite3_free(msg);
+    return err;
+}
+
+struct store *store_create(const char *path, const char **err)
+{
+    struct store *st = NULL;
+    char why[256] = "out of memory";
+    int rc;
+    if (!path || !*path) {
+        *err = "cannot create database: no path given";
+        return NULL;
+    }
+    if (check_fresh(path, why, sizeof why) < 0)
+        goto out;
+    st = malloc(sizeof *st);
+    if (!st)
+        goto out;
+    memset(st, 0, sizeof *st);
+    rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        /* A failed open may still hand back a handle, with the reason in it. */
+        snprintf(st->errmsg, sizeof st->errmsg, "%s",
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        goto out;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    /* synchronous=OFF: what must survive is a crash of the program or of
+     * pyscope, and a committed batch is in the kernel's hands either way; only
+     * a crash of the machine could lose it, and fsyncs would cost every run
+     * milliseconds at start and end. */
+    if (store_pragma(st, "PRAGMA journal_mode=WAL", "wal") < 0 ||
+        store_pragma(st, "PRAGMA synchronous=OFF", NULL) < 0 || store_create_schema(st) < 0)
+        goto out;
+    for (int i = 0; i < STMT_COUNT; i++) {
+        if (sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+                               NULL) != SQLITE_OK) {
+            store_fail(st);
+            goto out;
+        }
+    }
+    return st;
+out:
+    if (st) {
+        snprintf(why, sizeof why, "%s", st->errmsg);
+        store_free(st);
+    }
+    snprintf(create_errmsg, sizeof create_errmsg, "cannot create database '%s': %s", path, why);
+    *err = create_errmsg;
+    return NULL;
+}
+
+int store_commit(struct store *st)
+{
+    if (!st->in_batch)
+        return 0;
+    int err = store_step(st, st->stmt[STMT_COMMIT]);
+    /*
+     * A failed COMMIT may leave the transaction open (SQLITE_BUSY) or roll it
+     * back; only SQLite knows which.
+     */
+    st->in_batch = !sqlite3_get_autocommit(st->db);
+    return err;
+}
+
+int store_close(struct store *st)
+{
+    if (!st)
+        return 0;
+    int err = store_commit(st);
+    /*
+     * Fold the WAL into the file and drop it: the result is one file that can
+     * be copied or mailed alone. journal_mode stays 'wal' when another
+     * connection (a live viewer) still has the file open.
+     */
+    if (err == 0)
+        err = store_pragma(st, "PRAGMA wal_checkpoint(TRUNCATE)", NULL);
+    if (err == 0)
+        err = store_pragma(st, "PRAGMA journal_mode=DELETE", "delete");
+    if (store_free(st) < 0)
+        err = PYSCOPE_EDB;
+    return err;
+}
+
+int store_meta_set(struct store *st, const char *key, const char *value)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_META_SET];
+    int err = store_begin(st);
+    if (err < 0)
+        goto out;
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
+    bind_text_or_null(stmt, 2, value);
+    err = store_step(st, stmt);
+out:
+    return err;
+}
+
+int store_process_add(struct store *st, const struct store_process *p, int64_t *id)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_PROCESS_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        goto out;
+    sqlite3_bind_int64(stmt, 1, p->pid);
+    bind_id_or_null(stmt, 2, p->ppid);
+    bind_id_or_null(stmt, 3, p->parent_id);
+    bind_text_or_null(stmt, 4, p->argv);
+    bind_text_or_null(stmt, 5, p->executable);
+    bind_text_or_null(stmt, 6, p->python_version);
+    sqlite3_bind_int(stmt, 7, p->forked != 0);
+    sqlite3_bind_int64(stmt, 8, p->started_ns);
+    err = store_step(st, stmt);
+    if (err == 0)
+        *id = sqlite3_last_insert_rowid(st->db);
+out:
+    return err;
+}
+
+int store_process_end(struct store *st, int64_t id, const struct store_exit *e)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_PROCESS_END];
+    int err = store_begin(st);
+    if (err < 0)
+        goto out;
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, e->ended_ns);
+    if (e->has_code)
+        sqlite3_bind_int(stmt, 3, e->exit_code);
+    else
+        sqlite3_bind_null(stmt, 3);
+    if (e->signal)
+        sqlite3_bind_int(stmt, 4, e->signal);
+    else
+        sqlite3_bind_null(stmt, 4);
+    err = store_update_one(st, stmt);
+out:
+    return err;
+}
+
+int store_thread_add(struct store *st, int64_t process_id, int64_t os_tid, int64_t ident,
+                     const char *name, int is_main, int64_t started_ns, int64_t *id)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_THREAD_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        goto out;
+    sqlite3_bind_int64(stmt, 1, process_id);
+    sqlite3_bind_int64(stmt, 2, os_tid);
+    sqlite3_bind_int64(stmt, 3, ident);
+    bind_text_or_null(stmt, 4, name);
+    sqlite3_bind_int(stmt, 5, is_main != 0);
+    sqlite3_bind_int64(stmt, 6, started_ns);
+    err = store_step(st, stmt);
+    if (err == 0)
+        *id = sqlite3_last_insert_rowid(st->db);
+out:
+    return err;
+}
+
+int store_thread_end(struct store *st, int64_t id, int64_t ended_ns, const char *name)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_THREAD_END];
+    int err = store_begin(st);
+    if (err < 0)
+        goto out;
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, ended_ns);
+    bind_text_or_null(stmt, 3, name);
+    err = store_update_one(st, stmt);
+out:
+    return err;
+}
+
+int store_threads_end_all(struct store *st, int64_t process_id, int64_t ended_ns)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_THREADS_END_ALL];
+    int err = store_begin(st);
+    if (err < 0)
+        goto out;
+    sqlite3_bind_int64(stmt, 1, process_id);
+    sqlite3_bind_int64(stmt, 2, ended_ns);
+    err = store_step(st, stmt);
+out:
+    return err;
+}
+
+const char *store_errmsg(struct store *st)
+{
+    return st->errmsg[0] ? st->errmsg : "not an error";
+}

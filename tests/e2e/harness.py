@@ -1,0 +1,372 @@
+"""Shared helpers for pyscope's end-to-end tests.
+
+Every test compares a run of plain ``python3.11 ARGS`` with a run of
+``pyscope profile -q --python python3.11 -o DB ARGS`` on the same fixture and
+asserts that what the program shows the world (stdout, stderr, exit status)
+is byte-for-byte the same.
+
+Environment (set by ctest, see tests/CMakeLists.txt):
+
+  PYSCOPE_BIN            the pyscope executable (required)
+  PYSCOPE_TEST_PYTHON    the CPython 3.11 interpreter (required)
+  PYSCOPE_TEST_TIMEOUT   seconds allowed for one run (default 120)
+  PYSCOPE_TEST_KEEP      if set and non-empty, keep the per-test temp dirs
+
+Only the standard library is used.
+"""
+
+import difflib
+import os
+import selectors
+import shutil
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "fixtures")
+
+DEFAULT_TIMEOUT = float(os.environ.get("PYSCOPE_TEST_TIMEOUT") or 120)
+
+# A crashing fixture (SIGSEGV, SIGABRT) must not litter the tree with core
+# files; children inherit this limit.
+try:
+    import resource
+
+    _soft, _hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, _hard))
+except (ImportError, ValueError, OSError):  # pragma: no cover
+    pass
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _required_env(name, what):
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(
+            f"{name} is not set: it must name {what}. "
+            f"Run through ctest, or e.g.\n  cd tests/e2e && "
+            f"PYSCOPE_BIN=/path/to/build/pyscope "
+            f"PYSCOPE_TEST_PYTHON=/usr/bin/python3.11 "
+            f"/usr/bin/python3.11 -m unittest -v test_parity")
+    if not os.path.isfile(value) or not os.access(value, os.X_OK):
+        raise ConfigError(f"{name}={value!r} is not an executable file ({what})")
+    return value
+
+
+def pyscope_bin():
+    """Path of the pyscope executable, from $PYSCOPE_BIN."""
+    return os.path.abspath(_required_env("PYSCOPE_BIN", "the pyscope executable"))
+
+
+def python_bin():
+    """Path of the CPython 3.11 interpreter, from $PYSCOPE_TEST_PYTHON.
+
+    Not made absolute: tracebacks and error messages may contain argv[0] of
+    the interpreter, and both runs must use exactly the same spelling."""
+    return _required_env("PYSCOPE_TEST_PYTHON", "the CPython 3.11 interpreter")
+
+
+def check_config():
+    """Raise ConfigError with a clear message unless both are usable."""
+    pyscope_bin()
+    python_bin()
+
+
+def clean_env(extra=None):
+    """The caller's environment minus anything that changes how Python runs.
+
+    Every PYTHON* variable is dropped (PYTHONPATH, PYTHONHOME,
+    PYTHONUNBUFFERED, PYTHONWARNINGS, ...), as are VIRTUAL_ENV and PYSCOPE_*;
+    PYTHONDONTWRITEBYTECODE=1 keeps __pycache__ out of the fixtures."""
+    env = {}
+    for key, value in os.environ.items():
+        if key.startswith(("PYTHON", "PYSCOPE_")):
+            continue
+        if key in ("VIRTUAL_ENV", "__PYVENV_LAUNCHER__", "CONDA_PREFIX"):
+            continue
+        env[key] = value
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Result:
+    """What one run showed: returncode (negative: killed by that signal),
+    stdout and stderr as bytes (stderr is b"" when merged into stdout)."""
+
+    def __init__(self, cmd, returncode, stdout, stderr, elapsed):
+        self.cmd = cmd
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed
+
+    def __repr__(self):
+        return (f"Result(returncode={self.returncode!r}, stdout={self.stdout[:200]!r}, "
+                f"stderr={self.stderr[:200]!r})")
+
+
+class RunTimeout(AssertionError):
+    pass
+
+
+def _kill_group(pgid, sig=signal.SIGKILL):
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _run(cmd, stdin=None, cwd=None, env=None, timeout=None,
+         merge_stderr=False, interrupt=None, ready=b"ready\n",
+         interrupt_group=True):
+    """Run cmd in a new session (its own process group) and collect output.
+
+    stdin: bytes fed to the program (None: /dev/null).
+    interrupt: a signal number; once `ready` has appeared on stdout, send it
+        to the whole process group, as a terminal does for Ctrl-C (or, with
+        interrupt_group=False, to the started process alone, as `kill PID`).
+    """
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
+    if env is None:
+        env = clean_env()
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        cwd=cwd, env=env, start_new_session=True)
+    pgid = proc.pid  # session leader: pgid == pid
+    head_out = b""
+    head_err = b""
+    try:
+        if interrupt is not None:
+            if stdin:
+                proc.stdin.write(stdin)
+            if proc.stdin:
+                proc.stdin.close()
+                proc.stdin = None
+            stdin = None
+            head_out, head_err = _read_until(proc, ready, start + timeout)
+            if ready not in head_out:
+                raise RunTimeout(
+                    f"{cmd!r}: {ready!r} never appeared on stdout "
+                    f"(returncode {proc.poll()!r})\nstdout: {head_out!r}\n"
+                    f"stderr: {head_err!r}")
+            if interrupt_group:
+                os.killpg(pgid, interrupt)
+            else:
+                os.kill(proc.pid, interrupt)
+        remaining = max(1.0, start + timeout - time.monotonic())
+        out, err = proc.communicate(input=stdin, timeout=remaining)
+    except subprocess.TimeoutExpired:
+        _kill_group(pgid)
+        out, err = proc.communicate()
+        raise RunTimeout(
+            f"{cmd!r} did not finish within {timeout:g}s (killed)\n"
+            f"stdout tail: {(head_out + (out or b''))[-2000:]!r}\n"
+            f"stderr tail: {(head_err + (err or b''))[-2000:]!r}") from None
+    except BaseException:
+        _kill_group(pgid)
+        proc.communicate()
+        raise
+    finally:
+        # Stray members of the group (a forked grandchild the program left
+        # behind) must not outlive the test.
+        _kill_group(pgid)
+    return Result(cmd, proc.returncode, head_out + (out or b""),
+                  head_err + (err or b""), time.monotonic() - start)
+
+
+def _read_until(proc, marker, deadline):
+    """Read stdout (and drain stderr) until marker is seen on stdout, the
+    program closes stdout, or the deadline passes."""
+    out = b""
+    err = b""
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout.fileno(), selectors.EVENT_READ, "out")
+    if proc.stderr is not None:
+        sel.register(proc.stderr.fileno(), selectors.EVENT_READ, "err")
+    try:
+        while marker not in out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, 0)
+            events = sel.select(timeout=left)
+            for key, _ in events:
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fd)
+                    if key.data == "out":
+                        return out, err
+                    continue
+                if key.data == "out":
+                    out += chunk
+                else:
+                    err += chunk
+    finally:
+        sel.close()
+    return out, err
+
+
+def run_python(args, **kw):
+    """Run plain `$PYSCOPE_TEST_PYTHON args...`; returns a Result."""
+    return _run([python_bin()] + list(args), **kw)
+
+
+def run_pyscope(args, db, **kw):
+    """Run `$PYSCOPE_BIN profile -q --python $PYSCOPE_TEST_PYTHON -o db
+    args...`; returns a Result."""
+    cmd = [pyscope_bin(), "profile", "-q", "--python", python_bin(), "-o", db]
+    return _run(cmd + list(args), **kw)
+
+
+def fixture(*parts):
+    return os.path.join(FIXTURES, *parts)
+
+
+def db_rows(db, sql, params=()):
+    """Run one query on the database; rows as dicts."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+def db_integrity(db):
+    """PRAGMA integrity_check on the database: "ok" when it is sound."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("PRAGMA integrity_check").fetchall()
+        return "\n".join(str(r[0]) for r in rows)
+    finally:
+        conn.close()
+
+
+def _lines(data):
+    text = data.decode("utf-8", "backslashreplace")
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += "\n\\ (no newline at end)\n"
+    return lines
+
+
+def render_diff(name, expected, actual, limit=200):
+    diff = list(difflib.unified_diff(
+        _lines(expected), _lines(actual),
+        fromfile=f"{name} (python)", tofile=f"{name} (pyscope)"))
+    if not diff:  # differs only in a way the line view hides
+        return f"{name}: python {expected!r}\n{name}: pyscope {actual!r}\n"
+    if len(diff) > limit:
+        diff = diff[:limit] + [f"... {len(diff) - limit} more diff lines\n"]
+    return "".join(diff)
+
+
+def compare(expected, actual):
+    """Differences between two Results as text, or "" when identical."""
+    msgs = []
+    if expected.returncode != actual.returncode:
+        msgs.append(f"returncode: python {expected.returncode!r}, "
+                    f"pyscope {actual.returncode!r}\n")
+    if expected.stdout != actual.stdout:
+        msgs.append(render_diff("stdout", expected.stdout, actual.stdout))
+    if expected.stderr != actual.stderr:
+        msgs.append(render_diff("stderr", expected.stderr, actual.stderr))
+    return "".join(msgs)
+
+
+def _listing(path):
+    try:
+        return set(os.listdir(path))
+    except OSError:
+        return set()
+
+
+class E2ETestCase(unittest.TestCase):
+    """Base class: checks the configuration once, gives each test its own
+    temporary directory (self.tmp) and records the last two runs
+    (self.last_python, self.last_pyscope)."""
+
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        check_config()
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix=f"pyscope-e2e-{self._testMethodName}-")
+        if not os.environ.get("PYSCOPE_TEST_KEEP"):
+            self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self._runs = 0
+        self.last_python = None
+        self.last_pyscope = None
+
+    def new_db_path(self):
+        self._runs += 1
+        return os.path.join(self.tmp, f"run{self._runs}.db")
+
+
+def assert_parity(testcase, args, stdin=None, cwd=None, *, merge_stderr=False,
+                  interrupt=None, interrupt_group=True, timeout=None, env=None):
+    """Run `python ARGS` and `pyscope profile ... ARGS` the same way and
+    assert stdout, stderr and the exit status are byte-identical.
+
+    args: what follows the interpreter: ["script.py", ...], ["-m", mod, ...]
+        or ["-c", code, ...].
+    stdin: bytes fed to both runs (None: /dev/null).
+    cwd: working directory of both runs (default: the fixtures directory).
+    merge_stderr: send stderr into the stdout pipe (tests the interleaving).
+    interrupt: a signal sent to the run's process group once "ready" is read
+        (what a terminal does for Ctrl-C); with interrupt_group=False it goes
+        to the started process only (python itself, or pyscope).
+
+    Returns the database path; the two Results are left in
+    testcase.last_python and testcase.last_pyscope.
+    """
+    if not hasattr(testcase, "tmp"):
+        testcase.tmp = tempfile.mkdtemp(prefix="pyscope-e2e-")
+        testcase.addCleanup(shutil.rmtree, testcase.tmp, ignore_errors=True)
+    if cwd is None:
+        cwd = FIXTURES
+    if hasattr(testcase, "new_db_path"):
+        db = testcase.new_db_path()
+    else:
+        db = tempfile.mktemp(suffix=".db", dir=testcase.tmp)
+    kw = dict(stdin=stdin, cwd=cwd, timeout=timeout, merge_stderr=merge_stderr,
+              interrupt=interrupt, interrupt_group=interrupt_group, env=env)
+
+    before = _listing(cwd)
+    expected = run_python(args, **kw)
+    after_python = _listing(cwd)
+    actual = run_pyscope(args, db, **kw)
+    after_pyscope = _listing(cwd)
+    testcase.last_python = expected
+    testcase.last_pyscope = actual
+
+    problems = compare(expected, actual)
+    if problems:
+        testcase.fail(f"pyscope run differs from plain python for {args!r} "
+                      f"(cwd {cwd}):\n{problems}")
+    extra = after_pyscope - after_python - {os.path.basename(db)}
+    extra = {name for name in extra
+             if not name.startswith(os.path.basename(db) + "-")}
+    testcase.assertFalse(
+        extra, f"pyscope left new files in the working directory {cwd}: "
+               f"{sorted(extra)} (python alone left {sorted(after_python - before)})")
+    testcase.assertTrue(os.path.isfile(db),
+                        f"pyscope exited {actual.returncode} but wrote no database at {db}")
+    return db

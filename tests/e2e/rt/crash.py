@@ -1,0 +1,27 @@
+"""Ends in the way argv[1] says."""
+import ctypes
+import os
+import signal
+import sys
+import time
+
+how = sys.argv[1]
+print("ready", flush=True)
+if how == "sigkill":
+    os.kill(os.getpid(), signal.SIGKILL)
+elif how == "segv":
+    ctypes.string_at(0)
+elif how == "os_exit":
+    os._exit(7)
+elif how == "child_sigkill":
+    pid = os.fork()
+    if pid == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.5)  # leave the zombie for the recorder to read
+    os.waitpid(pid, 0)
+elif how == "child_segv":
+    pid = os.fork()
+    if pid == 0:
+        ctypes.string_at(0)
+    time.sleep(0.5)
+    os.waitpid(pid, 0)

@@ -1,0 +1,399 @@
+"""End-to-end tests of the runtime: what `pyscope profile` records about
+processes and threads, how it survives crashes and signals, and how it
+refuses bad input. Fixtures live in rt/."""
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import time
+import unittest
+
+import harness
+from harness import E2ETestCase, db_integrity, db_rows
+
+RT = os.path.join(harness.HERE, "rt")
+
+
+def rt(name):
+    return os.path.join(RT, name)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead too.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Recording(E2ETestCase):
+    def test_process_tree_and_threads(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope([rt("family.py")], db, cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(res.stdout, b"done\n")
+        self.assertEqual(db_integrity(db), "ok")
+
+        procs = db_rows(db, "select * from processes order by id")
+        main = procs[0]
+        self.assertIsNone(main["parent_id"])
+        self.assertEqual(main["exit_code"], 0)
+        self.assertIsNotNone(main["ended_ns"])
+        children = procs[1:]
+        # fork child, spawn child (+ its resource tracker is not used for a
+        # plain Process), fork-context child, subprocess child.
+        by_kind = {}
+        for p in children:
+            self.assertEqual(p["parent_id"], main["id"], p)
+            self.assertIsNotNone(p["ended_ns"], p)
+            if "spawn_main" in p["argv"]:
+                by_kind["spawn"] = p
+            elif "sys.exit(6)" in p["argv"]:
+                by_kind["subprocess"] = p
+            elif p["forked"] and p["exit_code"] == 4:
+                by_kind["fork"] = p
+            elif p["forked"]:
+                by_kind["mp-fork"] = p
+        self.assertEqual(set(by_kind), {"spawn", "subprocess", "fork", "mp-fork"}, procs)
+        self.assertEqual(by_kind["spawn"]["exit_code"], 0)
+        self.assertEqual(by_kind["mp-fork"]["exit_code"], 0)
+        self.assertEqual(by_kind["subprocess"]["exit_code"], 6)
+        self.assertFalse(by_kind["subprocess"]["forked"])
+
+        threads = db_rows(db, "select * from threads where process_id = ? order by started_ns",
+                          (main["id"],))
+        names = [t["name"] for t in threads]
+        self.assertEqual(names[0], "MainThread")
+        self.assertTrue(threads[0]["is_main"])
+        self.assertIn("alpha", names)
+        self.assertIn("after-rename", names)
+        self.assertNotIn("before-rename", names)
+        self.assertIn(None, names)  # the raw _thread thread has no name
+        for t in threads:
+            self.assertIsNotNone(t["ended_ns"], t)
+            self.assertGreaterEqual(t["ended_ns"], t["started_ns"])
+        for p in children:
+            rows = db_rows(db, "select name, is_main from threads where process_id = ?",
+                           (p["id"],))
+            self.assertEqual(rows, [{"name": "MainThread", "is_main": 1}], p)
+
+    def test_meta_and_default_output_name(self):
+        script = os.path.join(self.tmp, "my app.py")
+        with open(script, "w") as f:
+            f.write("print('hi')\n")
+        res = harness._run([harness.pyscope_bin(), "profile", "-q", "--python",
+                            harness.python_bin(), script, "arg one"], cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        dbs = [n for n in os.listdir(self.tmp) if n.endswith(".db")]
+        self.assertEqual(len(dbs), 1, dbs)
+        db = os.path.join(self.tmp, dbs[0])
+        pid = db_rows(db, "select pid from processes")[0]["pid"]
+        self.assertEqual(dbs[0], f"pyscope-my_app-{pid}.db")
+        meta = {r["key"]: r["value"] for r in db_rows(db, "select * from meta")}
+        for key in ("pyscope_version", "python_version", "python_executable", "argv", "cwd",
+                    "started_at", "ended_at", "duration_ns", "host", "exit_status", "options"):
+            self.assertIn(key, meta)
+        self.assertEqual(meta["exit_status"], "exit 0")
+        self.assertTrue(meta["python_version"].startswith("3.11."))
+        self.assertEqual(meta["argv"], f"'{script}' 'arg one'")
+        self.assertEqual(db_rows(db, "pragma user_version")[0]["user_version"], 1)
+        self.assertEqual(db_rows(db, "pragma journal_mode")[0]["journal_mode"], "delete")
+
+    def test_summary_after_run(self):
+        db = self.new_db_path()
+        res = harness._run([harness.pyscope_bin(), "profile", "--python", harness.python_bin(),
+                            "-o", db, rt("family.py")], cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(res.stdout, b"done\n")  # the summary goes to stderr
+        self.assertIn(b"processes", res.stderr)
+        self.assertIn(b"MainThread", res.stderr)
+
+    def test_commits_while_running(self):
+        """Rows reach the file within the commit period, not at the end."""
+        db = self.new_db_path()
+        proc = subprocess.Popen(
+            [harness.pyscope_bin(), "profile", "-q", "--python", harness.python_bin(), "-o", db,
+             rt("linger.py")], stdout=subprocess.PIPE, cwd=self.tmp, start_new_session=True,
+            env=harness.clean_env())
+        try:
+            self.assertEqual(proc.stdout.readline(), b"ready\n")
+            deadline = time.monotonic() + 5
+            names = []
+            while time.monotonic() < deadline and "early" not in names:
+                time.sleep(0.1)
+                try:
+                    names = [r["name"] for r in db_rows(db, "select name from threads")]
+                except sqlite3.OperationalError:
+                    pass
+            self.assertIn("early", names)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            proc.stdout.close()
+        self.assertEqual(db_integrity(db), "ok")
+
+
+class CrashSafety(E2ETestCase):
+    def crash(self, how):
+        db = self.new_db_path()
+        res = harness.run_pyscope([rt("crash.py"), how], db, cwd=self.tmp)
+        self.assertEqual(db_integrity(db), "ok")
+        return res, db, db_rows(db, "select * from processes order by id")
+
+    def test_sigkill(self):
+        res, db, procs = self.crash("sigkill")
+        self.assertEqual(res.returncode, -signal.SIGKILL)
+        self.assertEqual(procs[0]["signal"], signal.SIGKILL)
+        self.assertIsNone(procs[0]["exit_code"])
+        self.assertIsNotNone(procs[0]["ended_ns"])
+        self.assertEqual(db_rows(db, "select count(*) n from threads")[0]["n"], 1)
+
+    def test_segfault(self):
+        res, db, procs = self.crash("segv")
+        self.assertEqual(res.returncode, -signal.SIGSEGV)
+        self.assertEqual(procs[0]["signal"], signal.SIGSEGV)
+
+    def test_os_exit(self):
+        res, db, procs = self.crash("os_exit")
+        self.assertEqual(res.returncode, 7)
+        self.assertEqual(procs[0]["exit_code"], 7)
+
+    def test_child_killed(self):
+        res, db, procs = self.crash("child_sigkill")
+        self.assertEqual(res.returncode, 0)
+        self.assertEqual(len(procs), 2)
+        self.assertEqual(procs[1]["signal"], signal.SIGKILL)
+        self.assertEqual(procs[1]["parent_id"], procs[0]["id"])
+
+    def test_child_segfault(self):
+        res, db, procs = self.crash("child_segv")
+        self.assertEqual(res.returncode, 0)
+        self.assertEqual(procs[1]["signal"], signal.SIGSEGV)
+
+
+class Signals(E2ETestCase):
+    def start(self, *args):
+        db = self.new_db_path()
+        proc = subprocess.Popen(
+            [harness.pyscope_bin(), "profile", "-q", "--python", harness.python_bin(), "-o", db,
+             rt("linger.py"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=self.tmp, start_new_session=True, env=harness.clean_env())
+        self.addCleanup(lambda: proc.poll() is None and os.killpg(proc.pid, signal.SIGKILL))
+        self.assertEqual(proc.stdout.readline(), b"ready\n")
+        rows = []
+        deadline = time.monotonic() + 5
+        while not rows and time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                rows = db_rows(db, "select pid from processes")
+            except sqlite3.OperationalError:
+                pass
+        self.assertTrue(rows)
+        return proc, db, rows[0]["pid"]
+
+    def finish(self, proc):
+        out, err = proc.communicate(timeout=30)
+        return proc.returncode, out, err
+
+    def test_sigterm_to_pyscope_reaches_program(self):
+        proc, db, pid = self.start("handle-term")
+        proc.send_signal(signal.SIGTERM)
+        rc, out, err = self.finish(proc)
+        self.assertEqual(out, b"got SIGTERM\n")
+        self.assertEqual(rc, 0, err)
+        self.assertFalse(pid_alive(pid))
+        self.assertEqual(db_rows(db, "select exit_code from processes")[0]["exit_code"], 0)
+
+    def test_sigterm_default_action(self):
+        proc, db, pid = self.start()
+        proc.send_signal(signal.SIGTERM)
+        rc, out, err = self.finish(proc)
+        self.assertEqual(rc, -signal.SIGTERM, err)
+        self.assertFalse(pid_alive(pid))
+        self.assertEqual(db_rows(db, "select signal from processes")[0]["signal"], signal.SIGTERM)
+
+    def test_ctrl_c_to_the_group(self):
+        proc, db, pid = self.start()
+        os.killpg(proc.pid, signal.SIGINT)
+        rc, out, err = self.finish(proc)
+        self.assertEqual(rc, -signal.SIGINT)
+        self.assertIn(b"KeyboardInterrupt", err)
+        self.assertEqual(err.count(b"KeyboardInterrupt"), 1, err)  # delivered once
+        self.assertEqual(db_integrity(db), "ok")
+
+    def test_pyscope_killed_leaves_no_orphan(self):
+        proc, db, pid = self.start()
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(pid_alive(pid))
+        self.assertEqual(db_integrity(db), "ok")
+
+
+class BadInput(E2ETestCase):
+    def pyscope(self, *args, cwd=None, env=None):
+        return harness._run([harness.pyscope_bin(), *args], cwd=cwd or self.tmp, env=env)
+
+    def assert_refused(self, res, message):
+        self.assertEqual(res.returncode, 2, res)
+        lines = res.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, res.stderr)
+        self.assertIn(message, lines[0])
+        self.assertEqual(res.stdout, b"")
+
+    def assert_no_db(self):
+        self.assertEqual([n for n in os.listdir(self.tmp) if ".db" in n], [])
+
+    def test_missing_script(self):
+        res = self.pyscope("profile", "-q", "nope.py")
+        self.assert_refused(res, "cannot open script 'nope.py': No such file or directory")
+        self.assert_no_db()
+
+    def test_directory_as_script(self):
+        os.mkdir(os.path.join(self.tmp, "pkg"))
+        res = self.pyscope("profile", "-q", "pkg")
+        self.assert_refused(res, "'pkg' is a directory without a __main__.py")
+        self.assert_no_db()
+        with open(os.path.join(self.tmp, "pkg", "__main__.py"), "w") as f:
+            f.write("print('main of a directory')\n")
+        res = self.pyscope("profile", "-q", "--python", harness.python_bin(), "-o", "x.db", "pkg")
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(res.stdout, b"main of a directory\n")
+
+    def test_unknown_option(self):
+        res = self.pyscope("profile", "--frobnicate", "x.py")
+        self.assert_refused(res, "unknown option '--frobnicate'")
+        self.assert_no_db()
+
+    def test_output_in_missing_directory(self):
+        script = os.path.join(self.tmp, "s.py")
+        open(script, "w").close()
+        res = self.pyscope("profile", "-q", "-o", "no/such/dir/x.db", script)
+        self.assert_refused(res, "cannot create 'no/such/dir/x.db': No such file or directory")
+        self.assert_no_db()
+
+    def test_output_in_read_only_place(self):
+        script = os.path.join(self.tmp, "s.py")
+        open(script, "w").close()
+        # Root ignores permission bits; /proc refuses new files to anyone.
+        res = self.pyscope("profile", "-q", "-o", "/proc/pyscope-test.db", script)
+        self.assert_refused(res, "cannot create '/proc/pyscope-test.db'")
+        self.assert_no_db()
+
+    def test_existing_output_needs_force(self):
+        script = os.path.join(self.tmp, "s.py")
+        with open(script, "w") as f:
+            f.write("print(1)\n")
+        with open(os.path.join(self.tmp, "keep.db"), "w") as f:
+            f.write("precious")
+        res = self.pyscope("profile", "-q", "-o", "keep.db", script)
+        self.assert_refused(res, "'keep.db' already exists; use --force to overwrite it")
+        with open(os.path.join(self.tmp, "keep.db")) as f:
+            self.assertEqual(f.read(), "precious")
+        res = self.pyscope("profile", "-q", "--force", "--python", harness.python_bin(),
+                           "-o", "keep.db", script)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(db_integrity(os.path.join(self.tmp, "keep.db")), "ok")
+
+    def fake_python(self, body):
+        path = os.path.join(self.tmp, "fakepython")
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body)
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
+        return path
+
+    def test_wrong_python_version(self):
+        fake = self.fake_python("printf 'cpython\\n3.12.1\\n/usr/bin/python3.12\\n'\n")
+        open(os.path.join(self.tmp, "s.py"), "w").close()
+        res = self.pyscope("profile", "-q", "--python", fake, "s.py")
+        self.assert_refused(res, f"'{fake}' is CPython 3.12.1; pyscope needs CPython 3.11")
+        self.assert_no_db()
+
+    def test_not_a_python(self):
+        fake = self.fake_python("exit 0\n")
+        open(os.path.join(self.tmp, "s.py"), "w").close()
+        res = self.pyscope("profile", "-q", "--python", fake, "s.py")
+        self.assert_refused(res, f"'{fake}' is not a Python interpreter pyscope can use")
+        res = self.pyscope("profile", "-q", "--python", "/no/such/python", "s.py")
+        self.assert_refused(res, "cannot find the interpreter '/no/such/python'")
+        self.assert_no_db()
+
+    def test_virtualenv_is_preferred(self):
+        venv = os.path.join(self.tmp, "venv")
+        subprocess.run([harness.python_bin(), "-m", "venv", "--without-pip", venv], check=True)
+        script = os.path.join(self.tmp, "s.py")
+        with open(script, "w") as f:
+            f.write("import sys; print(sys.prefix)\n")
+        env = harness.clean_env({"VIRTUAL_ENV": venv})
+        res = self.pyscope("profile", "-q", "-o", "v.db", script, env=env)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(res.stdout.decode().strip(), venv)
+        exe = db_rows(os.path.join(self.tmp, "v.db"), "select executable from processes")
+        self.assertEqual(exe[0]["executable"], os.path.join(venv, "bin", "python"))
+
+    def test_viewer_refuses_bad_files(self):
+        with open(os.path.join(self.tmp, "text.db"), "w") as f:
+            f.write("this is not a database at all, just some text\n" * 20)
+        self.assert_refused(self.pyscope("summary", "text.db"), "'text.db' is not a pyscope database")
+        conn = sqlite3.connect(os.path.join(self.tmp, "other.db"))
+        conn.execute("create table t(x)")
+        conn.commit()
+        conn.close()
+        self.assert_refused(self.pyscope("summary", "other.db"),
+                            "'other.db' is not a pyscope database")
+        db = self.new_db_path()
+        harness.run_pyscope(["-c", "pass"], db, cwd=self.tmp)
+        conn = sqlite3.connect(db)
+        conn.execute("pragma user_version = 99")
+        conn.commit()
+        conn.close()
+        self.assert_refused(self.pyscope("summary", db), "schema version 99")
+        self.assert_refused(self.pyscope("summary", "missing.db"), "cannot open 'missing.db'")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "missing.db")))
+
+
+class Help(E2ETestCase):
+    def pyscope(self, *args):
+        return harness._run([harness.pyscope_bin(), *args], cwd=self.tmp)
+
+    def test_help_and_version(self):
+        res = self.pyscope("--help")
+        self.assertEqual(res.returncode, 0)
+        for cmd in (b"profile", b"summary", b"help"):
+            self.assertIn(cmd, res.stdout)
+        res = self.pyscope("--version")
+        self.assertEqual(res.returncode, 0)
+        self.assertRegex(res.stdout.decode(), r"^pyscope \d+\.\d+\.\d+\n$")
+        for args in (("help", "profile"), ("profile", "--help"), ("help", "summary"),
+                     ("summary", "--help")):
+            res = self.pyscope(*args)
+            self.assertEqual(res.returncode, 0, args)
+            self.assertTrue(res.stdout.startswith(b"usage: pyscope " + args[-1 if args[0] == "help" else 0].encode()), res)
+
+    def test_unknown_command(self):
+        res = self.pyscope("frobnicate")
+        self.assertEqual(res.returncode, 2)
+        self.assertIn(b"'frobnicate' is not a pyscope command", res.stderr)
+        self.assertIn(b"usage: pyscope", res.stderr)
+        res = self.pyscope()
+        self.assertEqual(res.returncode, 2)
+
+    def test_program_help_is_the_programs(self):
+        script = os.path.join(self.tmp, "s.py")
+        with open(script, "w") as f:
+            f.write("import sys; print(sys.argv[1:])\n")
+        db = self.new_db_path()
+        res = harness.run_pyscope([script, "--help", "-q"], db, cwd=self.tmp)
+        self.assertEqual(res.stdout, b"['--help', '-q']\n")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,892 @@
+/*
+ * `pyscope summary [--json] [--limit N] RUN.db`: what a recorded run holds.
+ * What ran and with which interpreter, when and for how long, how it ended,
+ * the process tree with each process's threads, and how much of each kind of
+ * evidence was recorded. `pyscope profile` prints the same after every run
+ * through summary_print, so this is the first thing a user reads: it must
+ * fit a terminal for a run of hundreds of processes (--limit) and still say
+ * something useful about a run that crashed or is still recording.
+ *
+ * The run is loaded into memory first (meta, processes, threads, counts),
+ * then rendered as text or JSON from the same data.
+ */
+#include "cli.h"
+#include "cmd.h"
+#include "db.h"
+#include "error.h"
+#include "format.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_summary_usage[] =
+    "usage: pyscope summary [--json] [--limit N] RUN.db\n"
+    "\n"
+    "Say what a recorded run holds: the command and interpreter, when it ran and\n"
+    "for how long, how it ended, its processes and threads, and how many samples,\n"
+    "call records, snapshots, heap objects and gc collections were recorded.\n"
+    "\n"
+    "options:\n"
+    "   --json       print one JSON object instead of text\n"
+    "   --limit N    list at most N processes (text: 20 by default; JSON: all;\n"
+    "                0 lists all); the counts always cover the whole run\n"
+    "   -h, --help   show this help\n";
+
+#define DEFAULT_LIMIT 20 /* processes listed in the text form */
+#define ARGV_COLS 50     /* a command line in the process tree is cut here */
+#define NAMES_SHOWN 8    /* thread names listed per process */
+#define MAX_INDENT 12    /* tree levels indented; deeper ones line up */
+
+struct kv {
+    char *key, *value;
+};
+
+struct thread_row {
+    int64_t id, process_id, os_tid, ident, started_ns, ended_ns;
+    int has_os_tid, has_ident, has_started, has_ended, is_main;
+    char *name;
+};
+
+struct process_row {
+    int64_t id, pid, parent_id, ppid, started_ns, ended_ns;
+    int has_parent, has_ppid, has_started, has_ended;
+    int has_code, exit_code, has_signal, signal, forked;
+    char *argv, *executable, *python_version;
+    size_t first_thread, nthreads; /* this process's run of run.threads */
+};
+
+/* The evidence tables counted, in the order they are reported. */
+static const struct {
+    const char *table, *one, *many;
+} counted[] = {
+    {"samples", "sample", "samples"},
+    {"calls", "call record", "call records"},
+    {"snapshots", "snapshot", "snapshots"},
+    {"heap_objects", "heap object", "heap objects"},
+    {"gc_collections", "gc collection", "gc collections"},
+};
+#define NCOUNTED (sizeof counted / sizeof counted[0])
+
+struct run {
+    const char *path;
+    int version;
+    struct kv *meta;
+    size_t nmeta;
+    struct process_row *procs; /* by id */
+    size_t nprocs;
+    struct thread_row *threads; /* by process, main thread first, then by start */
+    size_t nthreads;
+    int64_t counts[NCOUNTED];
+    size_t *order; /* process indices in tree order (preorder, children by id) */
+    int *depth;    /* per process index */
+};
+
+/* Room for n + 1 elements of size in *arr, doubling. 0 or PYSCOPE_ENOMEM. */
+static int grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * size);
+    if (!p)
+        return PYSCOPE_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* A text column as a malloc'd copy in *out (NULL for SQL NULL). 0 or PYSCOPE_ENOMEM. */
+static int col_text(sqlite3_stmt *st, int col, char **out)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    *out = NULL;
+    if (!s)
+        return sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM ? PYSCOPE_ENOMEM : 0;
+    *out = strdup(s);
+    return *out ? 0 : PYSCOPE_ENOMEM;
+}
+
+/* An integer column in *out; returns whether it was not NULL. */
+static int col_int(sqlite3_stmt *st, int col, int64_t *out)
+{
+    *out = 0;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return 0;
+    *out = sqlite3_column_int64(st, col);
+    return 1;
+}
+
+static int step_err(int rc)
+{
+    return rc == SQLITE_NOMEM ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
+}
+
+static int load_meta(sqlite3 *db, struct run *r)
+{
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int rc, err = vdb_prepare(db, "SELECT key, value FROM meta ORDER BY key", &st);
+    if (err < 0)
+        return err;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = grow((void **)&r->meta, &cap, r->nmeta, sizeof *r->meta)) < 0)
+            goto out;
+        struct kv *m = &r->meta[r->nmeta++];
+        m->value = NULL;
+        if ((err = col_text(st, 0, &m->key)) < 0 || (err = col_text(st, 1, &m->value)) < 0)
+            goto out;
+        if (!m->key) { /* a NULL key cannot be looked up; drop it */
+            free(m->value);
+            r->nmeta--;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        err = step_err(rc);
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int load_processes(sqlite3 *db, struct run *r)
+{
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int rc, err = vdb_prepare(db,
+                              "SELECT id, pid, parent_id, argv, started_ns, ended_ns, exit_code,"
+                              " signal, ppid, executable, python_version, forked"
+                              " FROM processes ORDER BY id",
+                              &st);
+    if (err < 0)
+        return err;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = grow((void **)&r->procs, &cap, r->nprocs, sizeof *r->procs)) < 0)
+            goto out;
+        struct process_row *p = &r->procs[r->nprocs++];
+        int64_t v;
+        memset(p, 0, sizeof *p);
+        col_int(st, 0, &p->id);
+        col_int(st, 1, &p->pid);
+        p->has_parent = col_int(st, 2, &p->parent_id);
+        p->has_started = col_int(st, 4, &p->started_ns);
+        p->has_ended = col_int(st, 5, &p->ended_ns);
+        p->has_code = col_int(st, 6, &v);
+        p->exit_code = (int)v;
+        p->has_signal = col_int(st, 7, &v) && v != 0;
+        p->signal = (int)v;
+        p->has_ppid = col_int(st, 8, &p->ppid);
+        col_int(st, 11, &v);
+        p->forked = v != 0;
+        if ((err = col_text(st, 3, &p->argv)) < 0 || (err = col_text(st, 9, &p->executable)) < 0 ||
+            (err = col_text(st, 10, &p->python_version)) < 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = step_err(rc);
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int load_threads(sqlite3 *db, struct run *r)
+{
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int rc, err = vdb_prepare(db,
+                              "SELECT id, process_id, os_tid, ident, name, is_main, started_ns,"
+                              " ended_ns FROM threads"
+                              " ORDER BY process_id, is_main DESC, started_ns, id",
+                              &st);
+    if (err < 0)
+        return err;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = grow((void **)&r->threads, &cap, r->nthreads, sizeof *r->threads)) < 0)
+            goto out;
+        struct thread_row *t = &r->threads[r->nthreads++];
+        int64_t v;
+        memset(t, 0, sizeof *t);
+        col_int(st, 0, &t->id);
+        col_int(st, 1, &t->process_id);
+        t->has_os_tid = col_int(st, 2, &t->os_tid);
+        t->has_ident = col_int(st, 3, &t->ident);
+        col_int(st, 5, &v);
+        t->is_main = v != 0;
+        t->has_started = col_int(st, 6, &t->started_ns);
+        t->has_ended = col_int(st, 7, &t->ended_ns);
+        if ((err = col_text(st, 4, &t->name)) < 0)
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        err = step_err(rc);
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* Index of the process with id, or SIZE_MAX; procs are sorted by id. */
+static size_t find_process(const struct run *r, int64_t id)
+{
+    size_t lo = 0, hi = r->nprocs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->procs[mid].id < id)
+            lo = mid + 1;
+        else if (r->procs[mid].id > id)
+            hi = mid;
+        else
+            return mid;
+    }
+    return SIZE_MAX;
+}
+
+/* Give each process its run of threads; both arrays are sorted by process id. */
+static void attach_threads(struct run *r)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < r->nprocs; i++) {
+        struct process_row *p = &r->procs[i];
+        while (t < r->nthreads && r->threads[t].process_id < p->id)
+            t++; /* threads of no known process: counted, not listed */
+        p->first_thread = t;
+        while (t < r->nthreads && r->threads[t].process_id == p->id)
+            t++;
+        p->nthreads = t - p->first_thread;
+    }
+}
+
+/*
+ * Order the processes as a tree: preorder, children by id. A parent that is
+ * missing makes a root; a cycle of parent_ids (a damaged file) is broken
+ * where it is first entered. Iterative, so a long chain of forks cannot
+ * overflow the C stack.
+ */
+static int order_tree(struct run *r)
+{
+    size_t n = r->nprocs;
+    int err = PYSCOPE_ENOMEM;
+    size_t *parent = malloc(n * sizeof *parent + 1);
+    size_t *child = malloc(n * sizeof *child + 1); /* first child, in descending id */
+    size_t *sibling = malloc(n * sizeof *sibling + 1);
+    size_t *stack = malloc(n * sizeof *stack + 1);
+    char *seen = calloc(n + 1, 1);
+    size_t norder = 0;
+
+    r->order = malloc(n * sizeof *r->order + 1);
+    r->depth = calloc(n + 1, sizeof *r->depth);
+    if (!parent || !child || !sibling || !stack || !seen || !r->order || !r->depth)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        child[i] = SIZE_MAX;
+        parent[i] = r->procs[i].has_parent ? find_process(r, r->procs[i].parent_id) : SIZE_MAX;
+        if (parent[i] == i)
+            parent[i] = SIZE_MAX;
+    }
+    /* Prepending in ascending order leaves each list descending, so pushing a
+     * list onto the stack in its order pops the children in ascending order. */
+    for (size_t i = 0; i < n; i++) {
+        if (parent[i] == SIZE_MAX)
+            continue;
+        sibling[i] = child[parent[i]];
+        child[parent[i]] = i;
+    }
+    /* Roots first, then whatever a cycle kept out of reach. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t root = 0; root < n; root++) {
+            if (seen[root] || (pass == 0 && parent[root] != SIZE_MAX))
+                continue;
+            size_t top = 0;
+            stack[top++] = root;
+            seen[root] = 1;
+            r->depth[root] = 0;
+            while (top) {
+                size_t i = stack[--top];
+                r->order[norder++] = i;
+                for (size_t c = child[i]; c != SIZE_MAX; c = sibling[c]) {
+                    if (seen[c])
+                        continue;
+                    seen[c] = 1;
+                    r->depth[c] = r->depth[i] + 1;
+                    stack[top++] = c;
+                }
+            }
+        }
+    }
+    err = 0;
+out:
+    free(parent);
+    free(child);
+    free(sibling);
+    free(stack);
+    free(seen);
+    return err;
+}
+
+static int load_run(sqlite3 *db, struct run *r)
+{
+    int err = vdb_schema_version(db, &r->version);
+    if (!err)
+        err = load_meta(db, r);
+    if (!err)
+        err = load_processes(db, r);
+    if (!err)
+        err = load_threads(db, r);
+    for (size_t i = 0; !err && i < NCOUNTED; i++)
+        err = vdb_count(db, counted[i].table, &r->counts[i]);
+    if (!err) {
+        attach_threads(r);
+        err = order_tree(r);
+    }
+    return err;
+}
+
+static void release_run(struct run *r)
+{
+    for (size_t i = 0; i < r->nmeta; i++) {
+        free(r->meta[i].key);
+        free(r->meta[i].value);
+    }
+    for (size_t i = 0; i < r->nprocs; i++) {
+        free(r->procs[i].argv);
+        free(r->procs[i].executable);
+        free(r->procs[i].python_version);
+    }
+    for (size_t i = 0; i < r->nthreads; i++)
+        free(r->threads[i].name);
+    free(r->meta);
+    free(r->procs);
+    free(r->threads);
+    free(r->order);
+    free(r->depth);
+}
+
+/* The meta value for key, or NULL when absent or empty. Borrowed from r. */
+static const char *meta(const struct run *r, const char *key)
+{
+    for (size_t i = 0; i < r->nmeta; i++)
+        if (!strcmp(r->meta[i].key, key))
+            return r->meta[i].value && *r->meta[i].value ? r->meta[i].value : NULL;
+    return NULL;
+}
+
+/* Parse all of s as an integer; returns whether it was one. */
+static int parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* The root process: the first in tree order, or NULL when there is none. */
+static const struct process_row *root_process(const struct run *r)
+{
+    return r->nprocs ? &r->procs[r->order[0]] : NULL;
+}
+
+static int run_duration(const struct run *r, int64_t *ns)
+{
+    const struct process_row *root = root_process(r);
+    if (parse_i64(meta(r, "duration_ns"), ns))
+        return 1;
+    if (root && root->has_ended && root->has_started) {
+        *ns = root->ended_ns - root->started_ns;
+        return 1;
+    }
+    return 0;
+}
+
+/* "signal 9 (SIGKILL)", or "signal 40" for a signal without a name. */
+static char *signal_text(char *buf, size_t len, const char *prefix, int sig)
+{
+    const char *name = fmt_signal_name(sig);
+    if (name)
+        snprintf(buf, len, "%ssignal %d (%s)", prefix, sig, name);
+    else
+        snprintf(buf, len, "%ssignal %d", prefix, sig);
+    return buf;
+}
+
+/* How the run ended, for the "ended" line. */
+static char *run_ending(char *buf, size_t len, const struct run *r)
+{
+    const char *status = meta(r, "exit_status");
+    const struct process_row *root = root_process(r);
+    int v, n = 0;
+
+    if (status && sscanf(status, "exit %d%n", &v, &n) == 1 && !status[n])
+        snprintf(buf, len, "exit status %d", v);
+    else if (status && sscanf(status, "signal %d%n", &v, &n) == 1 && !status[n])
+        signal_text(buf, len, "killed by ", v);
+    else if (status)
+        snprintf(buf, len, "%s", status);
+    else if (root && root->has_signal)
+        signal_text(buf, len, "killed by ", root->signal);
+    else if (root && root->has_code)
+        snprintf(buf, len, "exit status %d", root->exit_code);
+    else
+        snprintf(buf, len, "not recorded (still running, or the recording was cut short)");
+    return buf;
+}
+
+/* A process's own ending, for its line in the tree. */
+static char *process_ending(char *buf, size_t len, const struct process_row *p)
+{
+    if (p->has_signal)
+        signal_text(buf, len, "", p->signal);
+    else if (p->has_code)
+        snprintf(buf, len, "exit %d", p->exit_code);
+    else if (p->has_ended)
+        snprintf(buf, len, "ended");
+    else
+        snprintf(buf, len, "no end seen");
+    return buf;
+}
+
+/* "12,345 samples", with the singular for one. */
+static char *count_text(char *buf, size_t len, size_t i, int64_t n)
+{
+    char num[FMT_BUFSZ];
+    snprintf(buf, len, "%s %s", fmt_int(num, sizeof num, n),
+             n == 1 ? counted[i].one : counted[i].many);
+    return buf;
+}
+
+static void print_line(FILE *out, const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * One "  label        text" line of the text form. The text holds strings
+ * from the program (names, paths, argv), so it goes through fmt_put_text.
+ */
+static void print_line(FILE *out, const char *label, const char *fmt, ...)
+{
+    char stack[512], *text = stack;
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = vsnprintf(stack, sizeof stack, fmt, ap);
+    va_end(ap);
+    /* Longer lines (a deep cwd) are formatted again in the heap; cut if that fails. */
+    if (n >= (int)sizeof stack && (text = malloc((size_t)n + 1)) != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    } else if (!text) {
+        text = stack;
+    }
+    fprintf(out, "  %-12s ", label);
+    fmt_put_text(out, text);
+    putc('\n', out);
+    if (text != stack)
+        free(text);
+}
+
+/* The last component of path. Borrowed. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/*
+ * p's command line cut to ARGV_COLS, with the interpreter by its base name
+ * when argv starts with its path: a virtualenv's long path would otherwise
+ * use the whole width.
+ */
+static char *process_command(char *buf, size_t len, const struct process_row *p)
+{
+    char full[512]; /* longer is cut below ARGV_COLS code points anyway */
+    const char *argv = p->argv ? p->argv : "(command not recorded)";
+    size_t n = p->executable ? strlen(p->executable) : 0;
+
+    if (n && !strncmp(argv, p->executable, n) && (argv[n] == ' ' || !argv[n]))
+        snprintf(full, sizeof full, "%s%s", base_name(p->executable), argv + n);
+    else
+        snprintf(full, sizeof full, "%s", argv);
+    return fmt_ellipsize(buf, len, full, ARGV_COLS);
+}
+
+static void print_header(const struct run *r, FILE *out)
+{
+    const char *argv = meta(r, "argv");
+    const struct process_row *root = root_process(r);
+    const char *version = meta(r, "python_version");
+    const char *exe = meta(r, "python_executable");
+    const char *started = meta(r, "started_at");
+    const char *host = meta(r, "host");
+    const char *cwd = meta(r, "cwd");
+    const char *options = meta(r, "options");
+    char when[FMT_BUFSZ], dur[FMT_BUFSZ], ending[128];
+    int64_t ns = 0;
+
+    int from_meta = argv != NULL;
+    if (!argv && root)
+        argv = root->argv;
+    if (!version && root)
+        version = root->python_version;
+    if (!exe && root)
+        exe = root->executable;
+    /* meta argv is what followed `pyscope profile`; say it as a python command line. */
+    fputs("pyscope ", out);
+    fmt_put_text(out, meta(r, "pyscope_version") ? meta(r, "pyscope_version") : "?");
+    fputs(" run of: ", out);
+    if (from_meta && exe) {
+        fmt_put_text(out, base_name(exe));
+        putc(' ', out);
+    }
+    fmt_put_text(out, argv ? argv : "(command not recorded)");
+    putc('\n', out);
+
+    if (version || exe) {
+        char impl[FMT_BUFSZ] = "";
+        /* A bare "3.11.2", or sys.version whose first word it is, is CPython's. */
+        if (version && version[0] >= '0' && version[0] <= '9')
+            snprintf(impl, sizeof impl, "CPython %.*s", (int)strcspn(version, " \t\n"), version);
+        else if (version)
+            snprintf(impl, sizeof impl, "%s", version);
+        print_line(out, "interpreter", "%s%s%s", impl, *impl && exe ? "  " : "", exe ? exe : "");
+    }
+    if (cwd)
+        print_line(out, "directory", "%s", cwd);
+
+    /* The recorded local time of day reads best; the raw ns is the fallback. */
+    if (started && strlen(started) >= 19 && (started[10] == 'T' || started[10] == ' ')) {
+        snprintf(when, sizeof when, "%.19s", started);
+        when[10] = ' ';
+    } else if (started) {
+        snprintf(when, sizeof when, "%s", started);
+    } else if (parse_i64(meta(r, "start_wall_ns"), &ns)) {
+        fmt_datetime(when, sizeof when, ns);
+    } else {
+        snprintf(when, sizeof when, "(time not recorded)");
+    }
+    if (run_duration(r, &ns))
+        fmt_duration(dur, sizeof dur, ns);
+    else
+        snprintf(dur, sizeof dur, "unknown");
+    print_line(out, "started", "%s%s%s   duration %s", when, host ? " on " : "", host ? host : "",
+               dur);
+    print_line(out, "ended", "%s", run_ending(ending, sizeof ending, r));
+    if (options)
+        print_line(out, "options", "%s", options);
+    if (parse_i64(meta(r, "protocol_errors"), &ns) && ns > 0)
+        print_line(out, "warning", "%" PRId64 " malformed record%s from the program %s dropped", ns,
+                   ns == 1 ? "" : "s", ns == 1 ? "was" : "were");
+}
+
+static int print_processes(const struct run *r, FILE *out, size_t shown)
+{
+    static const char spaces[] = "                        "; /* 2 * MAX_INDENT */
+    char dur[FMT_BUFSZ], cmd[ARGV_COLS * 4 + 4], ending[64];
+    struct fmt_table *t = fmt_table_new("lrl");
+    char num[FMT_BUFSZ];
+    int err;
+
+    print_line(out, "processes", "%s", fmt_int(num, sizeof num, (int64_t)r->nprocs));
+    if (!t)
+        return PYSCOPE_ENOMEM;
+    for (size_t k = 0; k < shown; k++) {
+        const struct process_row *p = &r->procs[r->order[k]];
+        int depth = r->depth[r->order[k]] < MAX_INDENT ? r->depth[r->order[k]] : MAX_INDENT;
+        if (p->forked)
+            snprintf(cmd, sizeof cmd, "(fork)");
+        else
+            process_command(cmd, sizeof cmd, p);
+        if (p->has_ended && p->has_started)
+            fmt_duration(dur, sizeof dur, p->ended_ns - p->started_ns);
+        else
+            snprintf(dur, sizeof dur, "-");
+        fmt_table_addf(t, "%.*s%" PRId64 "  %s", 2 * depth, spaces, p->pid, cmd);
+        fmt_table_add(t, dur);
+        fmt_table_add(t, process_ending(ending, sizeof ending, p));
+    }
+    err = fmt_table_print(t, out, "    ");
+    fmt_table_free(t);
+    if (!err && shown < r->nprocs)
+        fprintf(out, "    ... and %zu more (--limit 0 lists all)\n", r->nprocs - shown);
+    return err;
+}
+
+/* p's thread names, "MainThread, worker-1, ... (+N more)", into sb. 0 or PYSCOPE_ENOMEM. */
+static int thread_names(struct sbuf *sb, const struct run *r, const struct process_row *p)
+{
+    int err = 0;
+    for (size_t j = 0; j < p->nthreads && j < NAMES_SHOWN && !err; j++) {
+        const char *name = r->threads[p->first_thread + j].name;
+        err = sbuf_addf(sb, "%s%s", j ? ", " : "", name ? name : "(unnamed)");
+    }
+    if (!err && p->nthreads > NAMES_SHOWN)
+        err = sbuf_addf(sb, ", ... (+%zu more)", p->nthreads - NAMES_SHOWN);
+    return err;
+}
+
+static int print_threads(const struct run *r, FILE *out, size_t shown)
+{
+    char num[FMT_BUFSZ];
+    size_t with_threads = 0;
+    struct sbuf names = {0};
+    struct fmt_table *t = NULL;
+    int err = 0;
+
+    for (size_t i = 0; i < r->nprocs; i++)
+        with_threads += r->procs[i].nthreads > 0;
+    fmt_int(num, sizeof num, (int64_t)r->nthreads);
+    if (!r->nthreads) {
+        print_line(out, "threads", "none recorded");
+    } else if (r->nprocs == 1) {
+        if ((err = thread_names(&names, r, &r->procs[0])) == 0)
+            print_line(out, "threads", "%s: %s", num, sbuf_str(&names));
+    } else {
+        print_line(out, "threads", "%s in %zu process%s", num, with_threads,
+                   with_threads == 1 ? "" : "es");
+        if (!(t = fmt_table_new("rl")))
+            return PYSCOPE_ENOMEM;
+        for (size_t k = 0; k < shown && !err; k++) {
+            const struct process_row *p = &r->procs[r->order[k]];
+            if (!p->nthreads)
+                continue;
+            sbuf_release(&names);
+            fmt_table_addf(t, "%" PRId64, p->pid);
+            if ((err = thread_names(&names, r, p)) == 0)
+                fmt_table_add(t, sbuf_str(&names));
+        }
+        if (!err)
+            err = fmt_table_print(t, out, "    ");
+        size_t hidden = 0;
+        for (size_t k = shown; k < r->nprocs; k++)
+            hidden += r->procs[r->order[k]].nthreads > 0;
+        if (!err && hidden)
+            fprintf(out, "    ... and the threads of %zu more process%s\n", hidden,
+                    hidden == 1 ? "" : "es");
+    }
+    fmt_table_free(t);
+    sbuf_release(&names);
+    return err;
+}
+
+static void print_recorded(const struct run *r, FILE *out)
+{
+    char buf[FMT_BUFSZ * 2];
+    int any = 0, nzero = 0, zeros_done = 0;
+
+    fprintf(out, "  %-12s ", "recorded");
+    for (size_t i = 0; i < NCOUNTED; i++) {
+        if (r->counts[i]) {
+            fprintf(out, "%s%s", any ? ", " : "", count_text(buf, sizeof buf, i, r->counts[i]));
+            any = 1;
+        } else {
+            nzero++;
+        }
+    }
+    /* The empty ones in one phrase: "; no snapshots, heap objects or gc collections". */
+    for (size_t i = 0; i < NCOUNTED; i++) {
+        if (r->counts[i])
+            continue;
+        const char *sep = !zeros_done               ? (any ? "; no " : "no ")
+                          : zeros_done + 1 == nzero ? " or "
+                                                    : ", ";
+        fprintf(out, "%s%s", sep, counted[i].many);
+        zeros_done++;
+    }
+    putc('\n', out);
+}
+
+static int print_text(const struct run *r, FILE *out, long limit)
+{
+    size_t shown = limit > 0 && (size_t)limit < r->nprocs ? (size_t)limit : r->nprocs;
+    int err;
+
+    print_header(r, out);
+    if ((err = print_processes(r, out, shown)) < 0 || (err = print_threads(r, out, shown)) < 0)
+        return err;
+    print_recorded(r, out);
+    return 0;
+}
+
+static void json_opt(FILE *out, int has, int64_t v)
+{
+    if (has)
+        fprintf(out, "%" PRId64, v);
+    else
+        fputs("null", out);
+}
+
+static void print_json_thread(FILE *out, const struct thread_row *t)
+{
+    fprintf(out, "{\"id\": %" PRId64 ", \"name\": ", t->id);
+    fmt_json_str(out, t->name);
+    fputs(", \"os_tid\": ", out);
+    json_opt(out, t->has_os_tid, t->os_tid);
+    fputs(", \"ident\": ", out);
+    json_opt(out, t->has_ident, t->ident);
+    fprintf(out, ", \"is_main\": %s, \"started_ns\": ", t->is_main ? "true" : "false");
+    json_opt(out, t->has_started, t->started_ns);
+    fputs(", \"ended_ns\": ", out);
+    json_opt(out, t->has_ended, t->ended_ns);
+    fputc('}', out);
+}
+
+static void print_json_process(FILE *out, const struct run *r, const struct process_row *p)
+{
+    const char *signame = p->has_signal ? fmt_signal_name(p->signal) : NULL;
+
+    fprintf(out, "    {\"id\": %" PRId64 ", \"pid\": %" PRId64 ", \"parent_id\": ", p->id, p->pid);
+    json_opt(out, p->has_parent, p->parent_id);
+    fputs(", \"ppid\": ", out);
+    json_opt(out, p->has_ppid, p->ppid);
+    fputs(",\n     \"argv\": ", out);
+    fmt_json_str(out, p->argv);
+    fputs(", \"executable\": ", out);
+    fmt_json_str(out, p->executable);
+    fputs(", \"python_version\": ", out);
+    fmt_json_str(out, p->python_version);
+    fprintf(out, ", \"forked\": %s,\n     \"started_ns\": ", p->forked ? "true" : "false");
+    json_opt(out, p->has_started, p->started_ns);
+    fputs(", \"ended_ns\": ", out);
+    json_opt(out, p->has_ended, p->ended_ns);
+    fputs(", \"exit_code\": ", out);
+    json_opt(out, p->has_code, p->exit_code);
+    fputs(", \"signal\": ", out);
+    json_opt(out, p->has_signal, p->signal);
+    fputs(", \"signal_name\": ", out);
+    fmt_json_str(out, signame);
+    fputs(",\n     \"threads\": [", out);
+    for (size_t j = 0; j < p->nthreads; j++) {
+        fputs(j ? ",\n       " : "\n       ", out);
+        print_json_thread(out, &r->threads[p->first_thread + j]);
+    }
+    fputs("]}", out);
+}
+
+static void print_json(const struct run *r, FILE *out, long limit)
+{
+    size_t shown = limit > 0 && (size_t)limit < r->nprocs ? (size_t)limit : r->nprocs;
+    int64_t ns = 0;
+
+    fputs("{\n  \"database\": ", out);
+    fmt_json_str(out, r->path);
+    fprintf(out, ",\n  \"schema_version\": %d,\n  \"duration_ns\": ", r->version);
+    int has_duration = run_duration(r, &ns);
+    json_opt(out, has_duration, ns);
+    fputs(",\n  \"meta\": {", out);
+    for (size_t i = 0; i < r->nmeta; i++) {
+        fputs(i ? ",\n    " : "\n    ", out);
+        fmt_json_str(out, r->meta[i].key);
+        fputs(": ", out);
+        fmt_json_str(out, r->meta[i].value);
+    }
+    fputs(r->nmeta ? "\n  },\n  \"processes\": [" : "},\n  \"processes\": [", out);
+    /* In id order, parents before children as the recorder numbers them. */
+    for (size_t i = 0; i < shown; i++) {
+        fputs(i ? ",\n" : "\n", out);
+        print_json_process(out, r, &r->procs[i]);
+    }
+    fprintf(out, "%s],\n  \"counts\": {\"processes\": %zu, \"threads\": %zu", shown ? "\n  " : "",
+            r->nprocs, r->nthreads);
+    for (size_t i = 0; i < NCOUNTED; i++)
+        fprintf(out, ", \"%s\": %" PRId64, counted[i].table, r->counts[i]);
+    fputs("}\n}\n", out);
+}
+
+/*
+ * Open, load and print the run at path. Prints its own one-line error;
+ * *bad_db says the file itself was refused (a usage error for the CLI).
+ */
+static int summarize(const char *path, FILE *out, int json, long limit, int *bad_db)
+{
+    struct run r = {.path = path};
+    sqlite3 *db = NULL;
+    char msg[512];
+    int err;
+
+    *bad_db = 0;
+    if ((err = vdb_open(path, &db, msg, sizeof msg)) < 0) {
+        cli_error("%s", msg);
+        *bad_db = 1;
+        return err;
+    }
+    if ((err = load_run(db, &r)) < 0) {
+        if (err == PYSCOPE_ENOMEM)
+            cli_error("cannot read '%s': %s", path, pyscope_strerror(err));
+        else
+            cli_error("cannot read '%s': %s", path, sqlite3_errmsg(db));
+        goto out;
+    }
+    if (json)
+        print_json(&r, out, limit);
+    else if ((err = print_text(&r, out, limit)) < 0)
+        cli_error("%s", pyscope_strerror(err));
+    if (!err && (fflush(out) == EOF || ferror(out))) {
+        cli_error("cannot write the summary: %s", strerror(errno));
+        err = PYSCOPE_EIO;
+    }
+out:
+    release_run(&r);
+    vdb_close(db);
+    return err;
+}
+
+int summary_print(const char *path, FILE *out)
+{
+    int bad_db;
+    return summarize(path, out, 0, DEFAULT_LIMIT, &bad_db);
+}
+
+/* The first line of the usage text, for argument mistakes. */
+static void print_usage_line(void)
+{
+    fprintf(stderr, "%.*s", (int)(strcspn(cmd_summary_usage, "\n") + 1), cmd_summary_usage);
+}
+
+int cmd_summary(int argc, char **argv)
+{
+    const char *path = NULL;
+    int json = 0, npos = 0, opts_done = 0, bad_db;
+    long limit = -1; /* not given */
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *value = NULL;
+        if (opts_done || a[0] != '-' || !a[1]) {
+            path = a;
+            npos++;
+        } else if (!strcmp(a, "--")) {
+            opts_done = 1;
+        } else if (cli_is_help(a)) {
+            fputs(cmd_summary_usage, stdout);
+            return CLI_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--limit") || !strncmp(a, "--limit=", 8)) {
+            value = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : NULL;
+            char *end;
+            errno = 0;
+            limit = value && *value ? strtol(value, &end, 10) : -1;
+            if (!value || !*value || errno || *end || limit < 0) {
+                cli_error("'--limit' needs a number of processes (0 for all), not '%s'",
+                          value ? value : "");
+                return CLI_USAGE;
+            }
+        } else {
+            cli_error("unknown option '%s'; see 'pyscope summary --help'", a);
+            return CLI_USAGE;
+        }
+    }
+    if (npos != 1) {
+        print_usage_line();
+        return CLI_USAGE;
+    }
+    if (limit < 0)
+        limit = json ? 0 : DEFAULT_LIMIT;
+    if (summarize(path, stdout, json, limit, &bad_db) < 0)
+        return bad_db ? CLI_USAGE : CLI_FAIL;
+    return CLI_OK;
+}

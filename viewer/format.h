@@ -1,0 +1,110 @@
+/*
+ * Human formatting shared by the viewer commands: sizes, durations,
+ * percentages, counts, signal names, local times, aligned tables, and JSON
+ * strings that are safe to embed in HTML.
+ *
+ * The fmt_* value formatters write into a caller's buffer (FMT_BUFSZ bytes
+ * is always enough), never fail, and return the buffer so they can be used
+ * as printf arguments. Text is UTF-8; widths count code points.
+ */
+#ifndef PYSCOPE_VIEWER_FORMAT_H
+#define PYSCOPE_VIEWER_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define FMT_BUFSZ 64
+
+/* "512 B", "1.5 KiB", "12.0 MiB", "3.2 GiB", "1.1 TiB"; negative with '-'. */
+char *fmt_bytes(char *buf, size_t len, int64_t bytes);
+
+/* As fmt_bytes, with '+' before positive values: for growth in diffs. */
+char *fmt_bytes_delta(char *buf, size_t len, int64_t bytes);
+
+/*
+ * Nanoseconds as "850 ns", "12.3 us", "4.2 ms", "1.25 s", "2 min 03 s",
+ * "1 h 02 min". Rounds, moving up a unit when rounding reaches the next one.
+ */
+char *fmt_duration(char *buf, size_t len, int64_t ns);
+
+/*
+ * part/whole as "12.3%"; "<0.1%" for a positive share that would show as
+ * 0.0%; "-" when whole is not positive.
+ */
+char *fmt_pct(char *buf, size_t len, double part, double whole);
+
+/* An integer with thousands separators: "1,234,567". */
+char *fmt_int(char *buf, size_t len, int64_t n);
+
+/*
+ * The name of signal number sig ("SIGKILL" for 9 on Linux), or NULL when it
+ * has none in the table (real-time signals, unknown numbers).
+ */
+const char *fmt_signal_name(int sig);
+
+/* Wall-clock nanoseconds since the epoch as local "2026-11-22 10:00:00". */
+char *fmt_datetime(char *buf, size_t len, int64_t wall_ns);
+
+/* Wall-clock nanoseconds since the epoch as local "10:00:00.123". */
+char *fmt_time_of_day(char *buf, size_t len, int64_t wall_ns);
+
+/* Display width of UTF-8 text: its code points (no wide-character tables). */
+size_t fmt_width(const char *s);
+
+/*
+ * s shortened to at most maxcols code points, ending in "..." when cut,
+ * never splitting a UTF-8 sequence. buf of len bytes; the result is also cut
+ * to fit it.
+ */
+char *fmt_ellipsize(char *buf, size_t len, const char *s, size_t maxcols);
+
+/*
+ * Write s to out for a terminal: control characters (C0, DEL and the C1
+ * range) become '?', so a name from the program cannot move the cursor,
+ * recolour the screen or break a table's lines. Other text is unchanged.
+ */
+void fmt_put_text(FILE *out, const char *s);
+
+/*
+ * Write s to out as a quoted JSON string, or null when s is NULL. Escapes
+ * quotes, backslash and control characters, writes <, >, & and U+2028/2029
+ * as \u escapes so the output can sit inside HTML <script>, and replaces
+ * bytes that are not valid UTF-8 with U+FFFD.
+ */
+void fmt_json_str(FILE *out, const char *s);
+
+/*
+ * An aligned text table: cells are added row by row, left to right; column
+ * widths come from the widest cell when printed. Allocation failures are
+ * sticky: adds after one are ignored and fmt_table_print reports it, so
+ * callers check once.
+ */
+struct fmt_table;
+
+/*
+ * A table whose columns are aligned as spec says, one letter per column:
+ * 'l' left, 'r' right. NULL when out of memory or spec is empty or invalid.
+ */
+struct fmt_table *fmt_table_new(const char *spec);
+
+/* Add the next cell (copied; NULL is an empty cell). 0 or PYSCOPE_ENOMEM. */
+int fmt_table_add(struct fmt_table *t, const char *cell);
+
+/* Add the next cell, printf-style. 0 or PYSCOPE_ENOMEM. */
+int fmt_table_addf(struct fmt_table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Rows added so far, counting an incomplete last row. */
+size_t fmt_table_rows(const struct fmt_table *t);
+
+/*
+ * Print the rows, each line starting with indent (may be NULL), columns two
+ * spaces apart, no trailing blanks, cells through fmt_put_text. A short last row is padded with
+ * empty cells. Returns 0, or PYSCOPE_ENOMEM if an add failed (nothing printed).
+ */
+int fmt_table_print(const struct fmt_table *t, FILE *out, const char *indent);
+
+/* Free t and its cells; NULL is fine. */
+void fmt_table_free(struct fmt_table *t);
+
+#endif
