@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake make gcc pkg-config libsqlite3-dev sqlite3 libunwind-dev libcmocka-dev
-          python3.11 python3.11-dev)
+          python3.11 python3.11-dev python3.11-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
