@@ -154,32 +154,32 @@ class ParityTest(E2ETestCase):
 
     def test_sigint_keyboard_interrupt(self):
         # What Ctrl-C in a terminal does: SIGINT to the foreground group.
-        db = self.parity(["sigint_loop.py"], interrupt=signal.SIGINT)
+        db = self.parity(["sigint_loop.py"], interrupt=signal.SIGINT, timeout=60)
         self.assert_python(returncode=-signal.SIGINT,
                            stderr_has=b"KeyboardInterrupt\n")
         self.assert_db_sound(db)
 
     def test_sigint_caught(self):
-        db = self.parity(["sigint_loop.py", "catch"], interrupt=signal.SIGINT)
+        db = self.parity(["sigint_loop.py", "catch"], interrupt=signal.SIGINT, timeout=60)
         self.assert_python(returncode=0, stdout_has=b"caught KeyboardInterrupt")
         self.assert_db_sound(db)
 
     def test_sigint_to_process_only(self):
         # `kill -INT PID`: plain python gets it directly; under pyscope it is
         # sent to pyscope, which passes it on to the program.
-        db = self.parity(["sigint_loop.py"], interrupt=signal.SIGINT,
+        db = self.parity(["sigint_loop.py"], interrupt=signal.SIGINT, timeout=60,
                          interrupt_group=False)
         self.assert_python(returncode=-signal.SIGINT,
                            stderr_has=b"KeyboardInterrupt\n")
         self.assert_db_sound(db)
 
     def test_sigterm_to_group(self):
-        db = self.parity(["sigint_loop.py"], interrupt=signal.SIGTERM)
+        db = self.parity(["sigint_loop.py"], interrupt=signal.SIGTERM, timeout=60)
         self.assert_python(returncode=-signal.SIGTERM, stdout=b"ready\n")
         self.assert_db_sound(db)
 
     def test_sigterm_to_process_only(self):
-        db = self.parity(["sigint_loop.py"], interrupt=signal.SIGTERM,
+        db = self.parity(["sigint_loop.py"], interrupt=signal.SIGTERM, timeout=60,
                          interrupt_group=False)
         self.assert_python(returncode=-signal.SIGTERM, stdout=b"ready\n")
         self.assert_db_sound(db)
