@@ -20,6 +20,12 @@ static const char cmd_help_usage[] = "usage: pyscope help [COMMAND]\n"
 const struct cli_command cli_commands[] = {
     {"profile", cmd_profile, "run a Python program and record it", cmd_profile_usage},
     {"summary", cmd_summary, "say what a recorded run holds", cmd_summary_usage},
+    {"top", cmd_top, "the sampled functions, by self and total time", cmd_top_usage},
+    {"hot", cmd_hot, "the hottest source lines, with their code", cmd_hot_usage},
+    {"flamegraph", cmd_flamegraph, "draw the sampled stacks as an SVG flame graph",
+     cmd_flamegraph_usage},
+    {"export", cmd_export, "write the samples as folded stacks or speedscope JSON",
+     cmd_export_usage},
     {"help", cmd_help, "show help for a command", cmd_help_usage},
     {NULL, NULL, NULL, NULL},
 };

@@ -1,12 +1,15 @@
 /*
  * The emitter thread of emitter.h. It never takes the GIL and never calls
- * Python: it wakes every EMIT_PERIOD_MS, drains the thread rings into one
- * message buffer and sends it. Sending blocks when the recorder is behind;
+ * Python code: it wakes every EMIT_PERIOD_MS, drains the thread rings into
+ * one message buffer and sends it. It takes the GIL only to describe code
+ * objects samples name for the first time, and never once the interpreter
+ * has begun to finalize (emitter_python_gone). Sending blocks when the recorder is behind;
  * the rings then fill and the hooks count what they drop, which keeps the
  * program's threads from ever waiting on the recorder.
  */
 #define _GNU_SOURCE
 #include "emitter.h"
+#include "coderef.h"
 #include "error.h"
 #include "threads.h"
 #include "wire.h"
@@ -26,6 +29,7 @@ static int running;
 static int conn_fd = -1;
 static _Atomic int stop_requested;
 static _Atomic int peer_gone;
+static _Atomic int python_usable = 1; /* the emitter may take the GIL */
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond;
 static uint8_t msg[WIRE_MSG_MAX];
@@ -45,13 +49,37 @@ int emitter_send(int fd, const void *buf, size_t len)
     }
 }
 
-static int drain_and_send(int fd)
+/*
+ * Drain every ring through the code registry. Samples that name code
+ * objects not described yet stay queued until coderef_resolve has described
+ * them, which needs the GIL: may_resolve says whether it can be had.
+ */
+static int drain_once(int fd)
 {
     int err = 0;
     size_t n;
-    while ((n = threads_drain(msg, sizeof msg)) > 0) {
+    while ((n = threads_drain(msg, sizeof msg, coderef_sink, NULL)) > 0) {
         if (emitter_send(fd, msg, n) < 0)
             err = PYSCOPE_EIO; /* keep draining so rings do not stay full */
+    }
+    return err;
+}
+
+static int drain_and_send(int fd, int may_resolve)
+{
+    coderef_cycle(may_resolve);
+    int err = drain_once(fd);
+    /* Samples naming new code objects wait; a few rounds describe them, and
+     * those still waiting (new code keeps coming) wait for the next cycle. */
+    for (int round = 0; round < 3 && coderef_pending(); round++) {
+        coderef_resolve(may_resolve);
+        if (drain_once(fd) < 0)
+            err = PYSCOPE_EIO;
+    }
+    if (coderef_settle_ready()) {
+        if (drain_once(fd) < 0) /* what the last handlers committed */
+            err = PYSCOPE_EIO;
+        coderef_settle();
     }
     return err;
 }
@@ -69,7 +97,7 @@ static void *emitter_main(void *arg)
         }
         pthread_cond_timedwait(&wake_cond, &wake_lock, &deadline);
         pthread_mutex_unlock(&wake_lock);
-        drain_and_send(conn_fd);
+        drain_and_send(conn_fd, atomic_load(&python_usable));
         pthread_mutex_lock(&wake_lock);
     }
     pthread_mutex_unlock(&wake_lock);
@@ -111,13 +139,36 @@ void emitter_stop(void)
     atomic_store(&stop_requested, 1);
     pthread_cond_signal(&wake_cond);
     pthread_mutex_unlock(&wake_lock);
-    pthread_join(emitter_thread, NULL);
+    /* A process that calls exit() from C while holding the GIL may find the
+     * emitter waiting for it: give up on the join rather than hang. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += 500 * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_timedjoin_np(emitter_thread, NULL, &deadline);
     running = 0;
 }
 
-int emitter_flush(int fd)
+int emitter_flush(int fd, int may_resolve)
 {
-    return drain_and_send(fd);
+    return drain_and_send(fd, may_resolve);
+}
+
+void emitter_wake(void)
+{
+    if (!running)
+        return;
+    pthread_mutex_lock(&wake_lock);
+    pthread_cond_signal(&wake_cond);
+    pthread_mutex_unlock(&wake_lock);
+}
+
+void emitter_python_gone(void)
+{
+    atomic_store(&python_usable, 0);
 }
 
 void emitter_after_fork_child(void)
@@ -126,4 +177,5 @@ void emitter_after_fork_child(void)
     running = 0;
     pthread_mutex_init(&wake_lock, NULL);
     conn_fd = -1;
+    atomic_store(&python_usable, 1);
 }

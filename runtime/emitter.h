@@ -15,10 +15,18 @@ void emitter_stop(void);
 
 /*
  * Drain everything queued now and send it on fd, from the calling thread.
- * The emitter must be stopped. Returns 0, or PYSCOPE_EIO once the recorder
- * is gone (records are then discarded).
+ * The emitter must be stopped. may_resolve: the GIL may be taken (or is
+ * held) to describe new code objects; without it their samples are
+ * dropped. Returns 0, or PYSCOPE_EIO once the recorder is gone (records are
+ * then discarded).
  */
-int emitter_flush(int fd);
+int emitter_flush(int fd, int may_resolve);
+
+/* Drain now rather than at the next period (not from signal handlers). */
+void emitter_wake(void);
+
+/* The interpreter is finalizing: the emitter must not take the GIL any more. */
+void emitter_python_gone(void);
 
 /* Send one message (whole records, at most WIRE_MSG_MAX bytes) on fd. */
 int emitter_send(int fd, const void *msg, size_t len);

@@ -51,6 +51,8 @@ const char cmd_profile_usage[] =
     "      --force        overwrite FILE if it exists\n"
     "      --python PATH  the interpreter (default: the active virtualenv's python,\n"
     "                     else python3 on PATH if it is 3.11, else " PYSCOPE_BUILD_PYTHON ")\n"
+    "      --rate HZ      sample every thread's stack HZ times a second (default 1000)\n"
+    "      --no-sample    do not sample\n"
     "  -q, --quiet        do not print the summary after the run\n"
     "  -h, --help         show this help\n";
 
@@ -61,6 +63,7 @@ struct profile_opts {
     const char *python;
     int force;
     int quiet;
+    unsigned rate_hz; /* 0: no sampling */
     enum target_kind kind;
     const char *target; /* script path, module name or code */
     char **args;        /* the program's arguments after the target */
@@ -109,6 +112,18 @@ static int parse_options(int argc, char **argv, struct profile_opts *o)
             o->quiet = 1;
         } else if (!strcmp(a, "--force")) {
             o->force = 1;
+        } else if (!strcmp(a, "--no-sample")) {
+            o->rate_hz = 0;
+        } else if (!strcmp(a, "--rate") || !strncmp(a, "--rate=", 7)) {
+            const char *v = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
+            char *end;
+            unsigned long hz = v ? strtoul(v, &end, 10) : 0;
+            if (!v || !*v || *end || hz < 1 || hz > 100000) {
+                cli_error("option '--rate' needs a number of samples per second from 1 to "
+                          "100000");
+                return CLI_USAGE;
+            }
+            o->rate_hz = (unsigned)hz;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--python")) {
             if (i + 1 >= argc) {
                 cli_error("option '%s' needs an argument", a);
@@ -291,6 +306,8 @@ static void write_start_meta(struct store *st, const struct profile_opts *o,
     store_meta_set(st, "start_wall_ns", buf);
     sbuf_add_argv(&sb, o->optv, o->optc);
     store_meta_set(st, "options", sbuf_str(&sb));
+    snprintf(buf, sizeof buf, "%u", o->rate_hz);
+    store_meta_set(st, "sample_rate_hz", buf);
     sbuf_release(&sb);
     if (gethostname(buf, sizeof buf) == 0) {
         buf[sizeof buf - 1] = '\0';
@@ -298,9 +315,16 @@ static void write_start_meta(struct store *st, const struct profile_opts *o,
     }
 }
 
-static void write_end_meta(struct store *st, int status, int64_t duration_ns, uint64_t errors)
+static void write_end_meta(struct store *st, int status, int64_t duration_ns,
+                           const struct recorder *rec)
 {
     char buf[64];
+    uint64_t errors = recorder_protocol_errors(rec), samples, dropped_samples, dropped_records;
+    recorder_counts(rec, &samples, &dropped_samples, &dropped_records);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped_samples);
+    store_meta_set(st, "dropped_samples", buf);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped_records);
+    store_meta_set(st, "dropped_records", buf);
     set_meta_time(st, "ended_at", util_wall_ns());
     snprintf(buf, sizeof buf, "%lld", (long long)duration_ns);
     store_meta_set(st, "duration_ns", buf);
@@ -348,6 +372,9 @@ static void exec_program(const struct profile_opts *o, const char *pydir, const 
     }
     setenv("PYTHONPATH", sbuf_str(&pp), 1);
     setenv("PYSCOPE_SOCKET", sockname, 1);
+    char hz[16];
+    snprintf(hz, sizeof hz, "%u", o->rate_hz);
+    setenv("PYSCOPE_SAMPLE_HZ", hz, 1);
 
     char **argv = calloc((size_t)o->nargs + 5, sizeof *argv);
     int errnum = ENOMEM;
@@ -419,7 +446,7 @@ static int exit_like(int status)
 
 int cmd_profile(int argc, char **argv)
 {
-    struct profile_opts o = {0};
+    struct profile_opts o = {.rate_hz = 1000};
     o.optv = argv + 1;
     int rc = parse_options(argc, argv, &o);
     if (rc)
@@ -544,7 +571,7 @@ int cmd_profile(int argc, char **argv)
     recorder_run(rec, listen_fd, sigfd, &status);
     if (tty >= 0)
         util_give_terminal(tty, getpgrp());
-    write_end_meta(st, status, util_mono_ns() - origin, recorder_protocol_errors(rec));
+    write_end_meta(st, status, util_mono_ns() - origin, rec);
     recorder_free(rec);
     rec = NULL;
     if (store_close(st) < 0)

@@ -9,6 +9,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "pyframe.h"
 #include "session.h"
 #include "threads.h"
 #include "wire.h"
@@ -57,7 +58,7 @@ static void boot_dealloc(ThreadBoot *self)
 static PyObject *boot_call(ThreadBoot *self, PyObject *args, PyObject *kwargs)
 {
     PyObject *name = thread_name_of(self->func);
-    threads_register(name ? PyUnicode_AsUTF8(name) : NULL, 0);
+    threads_register(name ? PyUnicode_AsUTF8(name) : NULL, 0, pyframe_current_tstate());
     Py_XDECREF(name);
     PyErr_Clear();
 
@@ -124,7 +125,7 @@ static PyObject *hooked_exit(PyObject *mod, PyObject *args, PyObject *kwargs)
         int overflow;
         long code = PyLong_AsLongAndOverflow(status, &overflow);
         if (!overflow && !PyErr_Occurred() && code >= INT_MIN && code <= INT_MAX)
-            session_exit(WIRE_EXIT_CODE, (int)(code & 0xff));
+            session_exit(WIRE_EXIT_CODE, (int)(code & 0xff), 1);
         PyErr_Clear();
     }
     return PyObject_Call(orig_os_exit, args, kwargs);
@@ -178,6 +179,12 @@ static void flush_at_finalize(void)
     session_flush();
 }
 
+static PyObject *at_python_exit(PyObject *mod, PyObject *unused)
+{
+    session_atexit();
+    Py_RETURN_NONE;
+}
+
 /* Replace attr of module name with repl, keeping the original in *orig. */
 static int hook_attr(const char *modname, const char *attr, PyObject *repl, PyObject **orig)
 {
@@ -206,13 +213,14 @@ static PyMethodDef hook_defs[] = {
     {"before_fork", before_fork, METH_NOARGS, NULL},
     {"after_fork_parent", after_fork_parent, METH_NOARGS, NULL},
     {"after_fork_child", after_fork_child, METH_NOARGS, NULL},
+    {"at_python_exit", at_python_exit, METH_NOARGS, NULL},
     {NULL}};
 
 static int install_hooks(PyObject *mod)
 {
-    PyObject *fn[5] = {NULL};
+    PyObject *fn[6] = {NULL};
     int rc = -1;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         fn[i] = PyCFunction_NewEx(&hook_defs[i], mod, NULL);
         if (!fn[i])
             goto out;
@@ -250,9 +258,17 @@ static int install_hooks(PyObject *mod)
         goto out;
     Py_DECREF(res);
     Py_AtExit(flush_at_finalize);
+    /* atexit functions run last-registered first: this one, registered
+     * before the program's, runs after them, with the interpreter whole. */
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    res = atexit ? PyObject_CallMethod(atexit, "register", "O", fn[5]) : NULL;
+    Py_XDECREF(atexit);
+    if (!res)
+        goto out;
+    Py_DECREF(res);
     rc = 0;
 out:
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         Py_XDECREF(fn[i]);
     return rc;
 }

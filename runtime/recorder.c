@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "recorder.h"
 #include "error.h"
+#include "intern.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -35,6 +36,7 @@
 struct rthread {
     uint64_t tid;
     int64_t id;
+    int64_t last_stack; /* repeated by idle samples */
 };
 
 struct rproc {
@@ -43,7 +45,8 @@ struct rproc {
 };
 
 struct conn {
-    int fd; /* -1 for connections fed by tests */
+    uint64_t serial; /* unique per connection: code keys are per connection */
+    int fd;          /* -1 for connections fed by tests */
     int open;
     int hello;
     pid_t pid;
@@ -70,6 +73,13 @@ struct recorder {
     int dirty;
     int tty; /* the terminal the program has in the foreground, or -1 */
     uint64_t proto_errors;
+    uint64_t next_serial;
+    struct imap *codes;  /* (connection serial, code key) -> functions.id */
+    struct smap *funcs;  /* kind, filename, name, qualname, firstlineno -> functions.id */
+    struct imap *frames; /* (functions.id, line) -> frames.id */
+    struct imap *stacks; /* (parent stacks.id, frames.id) -> stacks.id */
+    int64_t truncated_frame;
+    uint64_t samples, dropped_samples, dropped_records;
 };
 
 struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pid)
@@ -81,6 +91,14 @@ struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pi
     r->origin_ns = origin_ns;
     r->main_pid = main_pid;
     r->tty = -1;
+    r->codes = imap_new();
+    r->funcs = smap_new();
+    r->frames = imap_new();
+    r->stacks = imap_new();
+    if (!r->codes || !r->funcs || !r->frames || !r->stacks) {
+        recorder_free(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -95,12 +113,24 @@ void recorder_free(struct recorder *r)
     }
     free(r->conns);
     free(r->procs);
+    imap_free(r->codes);
+    smap_free(r->funcs);
+    imap_free(r->frames);
+    imap_free(r->stacks);
     free(r);
 }
 
 uint64_t recorder_protocol_errors(const struct recorder *r)
 {
     return r->proto_errors;
+}
+
+void recorder_counts(const struct recorder *r, uint64_t *samples, uint64_t *dropped_samples,
+                     uint64_t *dropped_records)
+{
+    *samples = r->samples;
+    *dropped_samples = r->dropped_samples;
+    *dropped_records = r->dropped_records;
 }
 
 static int64_t rel_ns(const struct recorder *r, uint64_t mono)
@@ -136,6 +166,7 @@ static int conn_add(struct recorder *r, int fd)
             memset(&r->conns[i], 0, sizeof r->conns[i]);
             r->conns[i].fd = fd;
             r->conns[i].open = 1;
+            r->conns[i].serial = ++r->next_serial;
             return (int)i;
         }
     }
@@ -146,6 +177,7 @@ static int conn_add(struct recorder *r, int fd)
     memset(&c[r->nconns], 0, sizeof *c);
     c[r->nconns].fd = fd;
     c[r->nconns].open = 1;
+    c[r->nconns].serial = ++r->next_serial;
     return (int)r->nconns++;
 }
 
@@ -330,7 +362,7 @@ static int on_thread_start(struct recorder *r, struct conn *c, const struct wire
     if (old)
         old->id = id;
     else
-        c->threads[c->nthreads++] = (struct rthread){t.tid, id};
+        c->threads[c->nthreads++] = (struct rthread){t.tid, id, 0};
     return 0;
 }
 
@@ -360,6 +392,153 @@ static int on_exit_record(struct recorder *r, struct conn *c, const struct wire_
     c->exit.has_code = e.how == WIRE_EXIT_CODE;
     c->exit.exit_code = e.how == WIRE_EXIT_CODE ? e.code : 0;
     c->exit.signal = e.how == WIRE_EXIT_SIGNAL ? e.code : 0;
+    return 0;
+}
+
+/* The functions row for a function, made once across every process. */
+static int intern_function(struct recorder *r, const char *kind, struct wire_str file,
+                           struct wire_str name, struct wire_str qualname, int firstlineno,
+                           int64_t *id)
+{
+    struct sbuf key = {0};
+    int err = sbuf_add(&key, kind, strlen(kind) + 1);
+    if (!err)
+        err = sbuf_add(&key, file.p, file.len);
+    if (!err)
+        err = sbuf_add(&key, "", 1) ?: sbuf_add(&key, name.p, name.len);
+    if (!err)
+        err = sbuf_add(&key, "", 1) ?: sbuf_add(&key, qualname.p, qualname.len);
+    if (!err)
+        err = sbuf_addf(&key, "%c%d", 0, firstlineno);
+    if (err)
+        goto out;
+    if (smap_get(r->funcs, key.buf, key.len, id))
+        goto out;
+    char *f = file.len ? str_dup(file) : NULL, *n = str_dup(name), *q = str_dup(qualname);
+    if ((file.len && !f) || !n || !q)
+        err = PYSCOPE_ENOMEM;
+    else
+        err = store_function_add(r->st, kind, f, n, q, firstlineno, id);
+    free(f);
+    free(n);
+    free(q);
+    if (!err)
+        err = smap_put(r->funcs, key.buf, key.len, *id);
+out:
+    sbuf_release(&key);
+    return err;
+}
+
+static int intern_frame(struct recorder *r, int64_t function_id, int line, int64_t *id)
+{
+    if (imap_get(r->frames, (uint64_t)function_id, (uint64_t)(int64_t)line, id))
+        return 0;
+    int err = store_frame_add(r->st, function_id, line, id);
+    return err ? err : imap_put(r->frames, (uint64_t)function_id, (uint64_t)(int64_t)line, *id);
+}
+
+static int intern_stack(struct recorder *r, int64_t parent, int64_t frame_id, int64_t *id)
+{
+    if (imap_get(r->stacks, (uint64_t)parent, (uint64_t)frame_id, id))
+        return 0;
+    int err = store_stack_add(r->st, parent, frame_id, id);
+    return err ? err : imap_put(r->stacks, (uint64_t)parent, (uint64_t)frame_id, *id);
+}
+
+static int on_code(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_code code;
+    struct wire_str file, name, qualname;
+    wire_fixed(rec, &code, sizeof code);
+    if (wire_string(rec, 0, &file) || wire_string(rec, 1, &name) || wire_string(rec, 2, &qualname))
+        return PYSCOPE_EPROTO;
+    int64_t id;
+    int err = intern_function(r, "python", file, name, qualname, code.firstlineno, &id);
+    return err ? err : imap_put(r->codes, c->serial, code.key, id);
+}
+
+/* The thread a sample names; threads the target did not announce are made. */
+static struct rthread *sample_thread(struct recorder *r, struct conn *c, uint64_t tid)
+{
+    struct rthread *th = thread_find(c, tid);
+    if (th)
+        return th;
+    if (c->nthreads == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        struct rthread *p = realloc(c->threads, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        c->threads = p;
+        c->cap = cap;
+    }
+    int64_t id;
+    if (store_thread_add(r->st, c->process_id, (int64_t)tid, 0, NULL, 0, 0, &id) < 0)
+        return NULL;
+    c->threads[c->nthreads] = (struct rthread){tid, id, 0};
+    return &c->threads[c->nthreads++];
+}
+
+static int on_sample(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_sample s;
+    struct wire_str fs;
+    wire_fixed(rec, &s, sizeof s);
+    if (wire_string(rec, 0, &fs) || fs.len % sizeof(struct wire_frame) || s.state > 3)
+        return PYSCOPE_EPROTO;
+    struct rthread *th = sample_thread(r, c, s.tid);
+    if (!th)
+        return PYSCOPE_ENOMEM;
+    int64_t stack = 0;
+    int err = 0;
+    if (s.flags & WIRE_SAMPLE_TRUNCATED) {
+        if (!r->truncated_frame) {
+            struct wire_str none = {"", 0}, label = {"[truncated]", 11};
+            int64_t fn;
+            err = intern_function(r, "python", none, label, label, 0, &fn);
+            if (!err)
+                err = intern_frame(r, fn, -1, &r->truncated_frame);
+        }
+        if (!err)
+            err = intern_stack(r, 0, r->truncated_frame, &stack);
+    }
+    size_t n = fs.len / sizeof(struct wire_frame);
+    for (size_t i = n; !err && i-- > 0;) { /* outermost first */
+        struct wire_frame f;
+        memcpy(&f, fs.p + i * sizeof f, sizeof f);
+        int64_t fn, frame;
+        if (!imap_get(r->codes, c->serial, f.code, &fn))
+            return PYSCOPE_EPROTO; /* a code key the target never described */
+        err = intern_frame(r, fn, f.line, &frame);
+        if (!err)
+            err = intern_stack(r, stack, frame, &stack);
+    }
+    if (err)
+        return err;
+    th->last_stack = stack;
+    r->samples++;
+    return store_sample_add(r->st, th->id, stack, rel_ns(r, s.t_ns), (int64_t)s.cpu_ns,
+                            (int)s.state);
+}
+
+static int on_sample_idle(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_sample_idle s;
+    wire_fixed(rec, &s, sizeof s);
+    struct rthread *th = sample_thread(r, c, s.tid);
+    if (!th)
+        return PYSCOPE_ENOMEM;
+    if (!th->last_stack)
+        return 0; /* nothing seen of it yet */
+    r->samples++;
+    return store_sample_add(r->st, th->id, th->last_stack, rel_ns(r, s.t_ns), 0, WIRE_STATE_IDLE);
+}
+
+static int on_dropped(struct recorder *r, const struct wire_rec *rec)
+{
+    struct wire_dropped d;
+    wire_fixed(rec, &d, sizeof d);
+    r->dropped_samples += d.samples;
+    r->dropped_records += d.records;
     return 0;
 }
 
@@ -402,6 +581,18 @@ int recorder_conn_message(struct recorder *r, int ci, const void *msg, size_t le
             break;
         case WIRE_META:
             err = on_meta(r, &rec);
+            break;
+        case WIRE_CODE:
+            err = on_code(r, c, &rec);
+            break;
+        case WIRE_SAMPLE:
+            err = on_sample(r, c, &rec);
+            break;
+        case WIRE_SAMPLE_IDLE:
+            err = on_sample_idle(r, c, &rec);
+            break;
+        case WIRE_DROPPED:
+            err = on_dropped(r, &rec);
             break;
         default:
             break; /* WIRE_PAD, or a type from a newer target */

@@ -58,4 +58,8 @@ int recorder_commit(struct recorder *r);
 /* Counters for the summary and meta: connections refused, protocol errors. */
 uint64_t recorder_protocol_errors(const struct recorder *r);
 
+/* Samples stored, and what the processes said they dropped. */
+void recorder_counts(const struct recorder *r, uint64_t *samples, uint64_t *dropped_samples,
+                     uint64_t *dropped_records);
+
 #endif

@@ -6,8 +6,11 @@
  */
 #define _GNU_SOURCE
 #include "session.h"
+#include "coderef.h"
 #include "emitter.h"
 #include "error.h"
+#include "pyframe.h"
+#include "sampler.h"
 #include "threads.h"
 #include "wire.h"
 
@@ -25,6 +28,7 @@
 
 static int conn = -1;
 static int active;
+static unsigned sample_hz; /* 0: the sampler is off */
 static _Atomic int exited;
 static int exit_hook_installed;
 static char exe_name[4096];
@@ -111,7 +115,7 @@ static int send_hello(int fd, uint32_t flags)
 
 static void on_process_exit(int status, void *arg)
 {
-    session_exit(WIRE_EXIT_CODE, status & 0xff);
+    session_exit(WIRE_EXIT_CODE, status & 0xff, 0);
 }
 
 static int begin(uint32_t flags, const char *thread_name)
@@ -126,15 +130,17 @@ static int begin(uint32_t flags, const char *thread_name)
     int err = send_hello(fd, flags);
     if (err < 0)
         goto fail;
-    err = threads_register(thread_name, 1);
+    err = threads_register(thread_name, 1, pyframe_current_tstate());
     if (err < 0 && err != PYSCOPE_EEXISTS)
         goto fail;
     /* The main thread's start goes out now: a process killed in its first
      * milliseconds still shows who ran. */
-    emitter_flush(fd);
+    emitter_flush(fd, 1);
     err = emitter_start(fd);
     if (err < 0)
         goto fail;
+    if (sample_hz && sampler_start(sample_hz) < 0)
+        sample_hz = 0; /* run unsampled rather than not at all */
     active = 1;
     atomic_store(&exited, 0);
     return 0;
@@ -153,6 +159,12 @@ int session_start(const char *executable)
         len = sizeof exe_name - 1;
     memcpy(exe_name, executable, len);
     exe_name[len] = '\0';
+    const char *hz = getenv(SESSION_ENV_SAMPLE_HZ);
+    sample_hz = hz ? (unsigned)strtoul(hz, NULL, 10) : 0;
+    if (sample_hz > 100000)
+        sample_hz = 100000;
+    if (sample_hz && coderef_install() < 0)
+        sample_hz = 0;
     int err = begin(0, "MainThread");
     if (err != 0)
         return err;
@@ -171,21 +183,27 @@ int session_active(void)
 
 void session_before_fork(void)
 {
-    if (active)
-        threads_lock();
+    if (!active)
+        return;
+    threads_lock();
+    coderef_lock();
 }
 
 void session_after_fork_parent(void)
 {
-    if (active)
-        threads_unlock();
+    if (!active)
+        return;
+    coderef_unlock();
+    threads_unlock();
 }
 
 void session_after_fork_child(const char *name)
 {
     if (!active)
         return;
+    sampler_after_fork_child();
     emitter_after_fork_child();
+    coderef_after_fork_child();
     threads_after_fork_child(name);
     if (conn >= 0)
         close(conn);
@@ -194,27 +212,56 @@ void session_after_fork_child(const char *name)
     begin(WIRE_HELLO_FORKED, name);
 }
 
+/*
+ * Stop the sampler and the emitter and send what is queued. With the GIL
+ * held, it is let go while the emitter stops (the emitter may be waiting for
+ * it) and new code objects can still be described.
+ */
+static void stop_and_flush(int have_gil)
+{
+    sampler_stop();
+    if (have_gil) {
+        Py_BEGIN_ALLOW_THREADS emitter_stop();
+        Py_END_ALLOW_THREADS
+    } else {
+        emitter_python_gone();
+        emitter_stop();
+    }
+    emitter_flush(conn, have_gil);
+}
+
+void session_atexit(void)
+{
+    if (!active || atomic_load(&exited))
+        return;
+    stop_and_flush(1);
+    /* From here on the interpreter finalizes: nothing may take the GIL. */
+    emitter_python_gone();
+}
+
 void session_flush(void)
 {
     if (!active || atomic_load(&exited))
         return;
-    emitter_stop();
-    emitter_flush(conn);
+    stop_and_flush(0);
 }
 
-void session_exit(int how, int code)
+void session_exit(int how, int code, int have_gil)
 {
     if (!active || atomic_exchange(&exited, 1))
         return;
-    emitter_stop();
-    emitter_flush(conn);
+    stop_and_flush(have_gil);
+    uint8_t buf[128];
+    struct wire_dropped d;
+    threads_dropped(&d.records, &d.samples);
+    d.samples += coderef_dropped();
+    size_t n = wire_encode(buf, sizeof buf, WIRE_DROPPED, &d, sizeof d, NULL, 0);
     struct wire_process_exit rec = {
         .t_ns = clock_ns(CLOCK_MONOTONIC),
         .how = how,
         .code = code,
     };
-    uint8_t buf[64];
-    size_t n = wire_encode(buf, sizeof buf, WIRE_PROCESS_EXIT, &rec, sizeof rec, NULL, 0);
+    n += wire_encode(buf + n, sizeof buf - n, WIRE_PROCESS_EXIT, &rec, sizeof rec, NULL, 0);
     emitter_send(conn, buf, n);
     close(conn);
     conn = -1;

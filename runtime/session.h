@@ -22,6 +22,16 @@ void session_after_fork_parent(void);
 /* name: the forking thread's name, which becomes the child's main thread. */
 void session_after_fork_child(const char *name);
 
+/* The environment variable with the sampling rate in Hz (absent or 0: off). */
+#define SESSION_ENV_SAMPLE_HZ "PYSCOPE_SAMPLE_HZ"
+
+/*
+ * The interpreter starts to finalize (an atexit function, GIL held): stop
+ * sampling and send everything queued while code objects can still be
+ * described.
+ */
+void session_atexit(void);
+
 /*
  * Send everything queued (stops the emitter). Called when the interpreter
  * has finalized; later records are sent by session_exit.
@@ -30,9 +40,10 @@ void session_flush(void);
 
 /*
  * The process is about to end with an exit status (how = WIRE_EXIT_CODE) or
- * a signal: send what is queued and the exit record, then close the
- * connection. Only the first call acts. Does not need the GIL.
+ * a signal: send what is queued, the drop counts and the exit record, then
+ * close the connection. Only the first call acts. have_gil: the caller holds
+ * the GIL and the interpreter still runs (os._exit).
  */
-void session_exit(int how, int code);
+void session_exit(int how, int code, int have_gil);
 
 #endif

@@ -154,6 +154,10 @@ enum store_stmt {
     STMT_THREAD_ADD,
     STMT_THREAD_END,
     STMT_THREADS_END_ALL,
+    STMT_FUNCTION_ADD,
+    STMT_FRAME_ADD,
+    STMT_STACK_ADD,
+    STMT_SAMPLE_ADD,
     STMT_COUNT
 };
 
@@ -172,6 +176,12 @@ static const char *const store_sql[STMT_COUNT] = {
                         " WHERE id = ?1",
     [STMT_THREADS_END_ALL] = "UPDATE threads SET ended_ns = ?2"
                              " WHERE process_id = ?1 AND ended_ns IS NULL",
+    [STMT_FUNCTION_ADD] = "INSERT INTO functions (kind, filename, name, qualname, firstlineno)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_FRAME_ADD] = "INSERT INTO frames (function_id, line) VALUES (?1, ?2)",
+    [STMT_STACK_ADD] = "INSERT INTO stacks (parent_id, frame_id) VALUES (?1, ?2)",
+    [STMT_SAMPLE_ADD] = "INSERT OR IGNORE INTO samples (thread_id, stack_id, t_ns, cpu_ns, state)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 struct store {
@@ -519,4 +529,67 @@ out:
 const char *store_errmsg(struct store *st)
 {
     return st->errmsg[0] ? st->errmsg : "not an error";
+}
+
+/* Run an INSERT and hand back its rowid. */
+static int insert_id(struct store *st, sqlite3_stmt *stmt, int64_t *id)
+{
+    int err = store_step(st, stmt);
+    if (err == 0 && id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return err;
+}
+
+int store_function_add(struct store *st, const char *kind, const char *filename, const char *name,
+                       const char *qualname, int firstlineno, int64_t *id)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_FUNCTION_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    bind_text_or_null(stmt, 1, kind);
+    bind_text_or_null(stmt, 2, filename);
+    bind_text_or_null(stmt, 3, name);
+    bind_text_or_null(stmt, 4, qualname);
+    if (firstlineno > 0)
+        sqlite3_bind_int(stmt, 5, firstlineno);
+    return insert_id(st, stmt, id);
+}
+
+int store_frame_add(struct store *st, int64_t function_id, int line, int64_t *id)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_FRAME_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(stmt, 1, function_id);
+    if (line >= 0)
+        sqlite3_bind_int(stmt, 2, line);
+    return insert_id(st, stmt, id);
+}
+
+int store_stack_add(struct store *st, int64_t parent_id, int64_t frame_id, int64_t *id)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_STACK_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    bind_id_or_null(stmt, 1, parent_id);
+    sqlite3_bind_int64(stmt, 2, frame_id);
+    return insert_id(st, stmt, id);
+}
+
+int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int64_t t_ns,
+                     int64_t cpu_ns, int state)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_SAMPLE_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(stmt, 1, thread_id);
+    bind_id_or_null(stmt, 2, stack_id);
+    sqlite3_bind_int64(stmt, 3, t_ns);
+    sqlite3_bind_int64(stmt, 4, cpu_ns);
+    sqlite3_bind_int(stmt, 5, state);
+    return store_step(st, stmt);
 }

@@ -72,6 +72,25 @@ int store_thread_end(struct store *st, int64_t id, int64_t ended_ns, const char 
 /* End, at ended_ns, every thread of process_id that has not ended. */
 int store_threads_end_all(struct store *st, int64_t process_id, int64_t ended_ns);
 
+/*
+ * Add a functions row (kind: "python", "builtin" or "native"; filename and
+ * qualname may be NULL; firstlineno <= 0 is stored as NULL); its id in *id.
+ * Callers intern: the store does not look for an equal row.
+ */
+int store_function_add(struct store *st, const char *kind, const char *filename, const char *name,
+                       const char *qualname, int firstlineno, int64_t *id);
+
+/* Add a frames row (line < 0 stored as NULL); its id in *id. */
+int store_frame_add(struct store *st, int64_t function_id, int line, int64_t *id);
+
+/* Add a stacks node under parent_id (0: a root); its id in *id. */
+int store_stack_add(struct store *st, int64_t parent_id, int64_t frame_id, int64_t *id);
+
+/* Add a samples row (stack_id 0 stored as NULL). A second sample of the
+ * same thread at the same t_ns is ignored. */
+int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int64_t t_ns,
+                     int64_t cpu_ns, int state);
+
 /* The last SQLite error message of st. */
 const char *store_errmsg(struct store *st);
 

@@ -18,19 +18,51 @@
 #include <time.h>
 #include <unistd.h>
 
-#define THREAD_RING_BYTES (256 * 1024)
+#define THREAD_RING_BYTES (64 * 1024)
+#define SAMPLE_RING_BYTES (512 * 1024)
 
 struct thread_entry {
     struct ring *ring;
     uint64_t tid;
     _Atomic int ended; /* set by the owner after its last record */
+    struct thread_sampling sampling;
     struct thread_entry *next;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_entry *registry;
-static uint64_t dropped_by_ended; /* drops of threads already freed */
+static uint64_t dropped_records, dropped_samples; /* of threads already freed */
 static __thread struct thread_entry *self;
+
+/* The kernel's CPU-time clock of a thread, by thread id (see clock_getcpuclockid). */
+static clockid_t thread_cpu_clock(uint64_t tid)
+{
+    return (clockid_t)((~(unsigned)tid << 3) | 6);
+}
+
+static void entry_free(struct thread_entry *e)
+{
+    ring_free(e->ring);
+    ring_free(e->sampling.sring);
+    free(e);
+}
+
+static int entry_rings(struct thread_entry *e)
+{
+    e->ring = ring_new(THREAD_RING_BYTES);
+    e->sampling.sring = ring_new(SAMPLE_RING_BYTES);
+    return e->ring && e->sampling.sring ? 0 : PYSCOPE_ENOMEM;
+}
+
+static void entry_identify(struct thread_entry *e)
+{
+    e->tid = (uint64_t)syscall(SYS_gettid);
+    e->sampling.tid = e->tid;
+    e->sampling.cpu_clock = thread_cpu_clock(e->tid);
+    struct timespec ts;
+    if (clock_gettime(e->sampling.cpu_clock, &ts) == 0)
+        e->sampling.last_cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t mono_ns(void)
 {
@@ -61,19 +93,19 @@ static void put_start(struct thread_entry *e, const char *name, int is_main)
     ring_put(e->ring, WIRE_THREAD_START, &rec, sizeof rec, &s, n);
 }
 
-int threads_register(const char *name, int is_main)
+int threads_register(const char *name, int is_main, void *tstate)
 {
     if (self)
         return PYSCOPE_EEXISTS;
     struct thread_entry *e = calloc(1, sizeof *e);
     if (!e)
         return PYSCOPE_ENOMEM;
-    e->ring = ring_new(THREAD_RING_BYTES);
-    if (!e->ring) {
-        free(e);
+    if (entry_rings(e) < 0) {
+        entry_free(e);
         return PYSCOPE_ENOMEM;
     }
-    e->tid = (uint64_t)syscall(SYS_gettid);
+    entry_identify(e);
+    e->sampling.tstate = tstate;
     put_start(e, name, is_main);
 
     pthread_mutex_lock(&registry_lock);
@@ -102,8 +134,24 @@ struct ring *threads_ring(void)
     return self ? self->ring : NULL;
 }
 
-/* Copy whole records from r into dst; returns bytes copied. */
-static size_t drain_ring_unlocked(struct ring *r, uint8_t *dst, size_t cap)
+struct thread_sampling *threads_self_sampling(void)
+{
+    return self ? &self->sampling : NULL;
+}
+
+void threads_for_each(void (*fn)(struct thread_sampling *s, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (struct thread_entry *e = registry; e; e = e->next)
+        if (!atomic_load_explicit(&e->ended, memory_order_acquire))
+            fn(&e->sampling, ctx);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* Pass whole records from r through sink into dst; returns bytes written.
+ * Stops early, leaving records queued, when dst is full. */
+static size_t drain_ring_unlocked(struct ring *r, uint8_t *dst, size_t cap, threads_sink sink,
+                                  void *ctx)
 {
     size_t out = 0;
     for (;;) {
@@ -116,10 +164,10 @@ static size_t drain_ring_unlocked(struct ring *r, uint8_t *dst, size_t cap)
             struct wire_hdr h;
             memcpy(&h, p + used, sizeof h);
             if (h.type != WIRE_PAD) {
-                if (h.size > cap - out)
+                long n = sink(p + used, h.size, dst + out, cap - out, ctx);
+                if (n < 0)
                     break;
-                memcpy(dst + out, p + used, h.size);
-                out += h.size;
+                out += (size_t)n;
             }
             used += h.size;
         }
@@ -129,7 +177,7 @@ static size_t drain_ring_unlocked(struct ring *r, uint8_t *dst, size_t cap)
     }
 }
 
-size_t threads_drain(uint8_t *buf, size_t cap)
+size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
 {
     size_t out = 0;
     pthread_mutex_lock(&registry_lock);
@@ -137,30 +185,35 @@ size_t threads_drain(uint8_t *buf, size_t cap)
     while (*link) {
         struct thread_entry *e = *link;
         int ended = atomic_load_explicit(&e->ended, memory_order_acquire);
-        out += drain_ring_unlocked(e->ring, buf + out, cap - out);
-        if (ended && ring_used(e->ring) == 0) {
-            dropped_by_ended += ring_dropped(e->ring);
+        out += drain_ring_unlocked(e->ring, buf + out, cap - out, sink, ctx);
+        out += drain_ring_unlocked(e->sampling.sring, buf + out, cap - out, sink, ctx);
+        /* An ended thread may still have a signal in flight: wait for it. */
+        if (ended && ring_used(e->ring) == 0 && ring_used(e->sampling.sring) == 0 &&
+            !atomic_load_explicit(&e->sampling.pending, memory_order_acquire)) {
+            dropped_records += ring_dropped(e->ring);
+            dropped_samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.missed);
             *link = e->next;
-            ring_free(e->ring);
-            free(e);
+            entry_free(e);
             continue;
         }
         link = &e->next;
-        if (out == cap)
+        if (cap - out < WIRE_MSG_MAX / 8)
             break;
     }
     pthread_mutex_unlock(&registry_lock);
     return out;
 }
 
-uint64_t threads_dropped(void)
+void threads_dropped(uint64_t *records, uint64_t *samples)
 {
     pthread_mutex_lock(&registry_lock);
-    uint64_t n = dropped_by_ended;
-    for (struct thread_entry *e = registry; e; e = e->next)
-        n += ring_dropped(e->ring);
+    *records = dropped_records;
+    *samples = dropped_samples;
+    for (struct thread_entry *e = registry; e; e = e->next) {
+        *records += ring_dropped(e->ring);
+        *samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.missed);
+    }
     pthread_mutex_unlock(&registry_lock);
-    return n;
 }
 
 void threads_lock(void)
@@ -179,25 +232,26 @@ void threads_after_fork_child(const char *name)
     struct thread_entry *e = registry;
     while (e) {
         struct thread_entry *next = e->next;
-        if (e != keep) {
-            ring_free(e->ring);
-            free(e);
-        }
+        if (e != keep)
+            entry_free(e);
         e = next;
     }
     registry = NULL;
-    dropped_by_ended = 0;
+    dropped_records = dropped_samples = 0;
     if (keep) {
         /* Records queued before the fork are the parent's to send. */
         ring_free(keep->ring);
-        keep->ring = ring_new(THREAD_RING_BYTES);
-        keep->tid = (uint64_t)syscall(SYS_gettid);
+        ring_free(keep->sampling.sring);
         keep->next = NULL;
-        if (keep->ring) {
+        void *tstate = keep->sampling.tstate;
+        memset((void *)&keep->sampling, 0, sizeof keep->sampling);
+        keep->sampling.tstate = tstate;
+        if (entry_rings(keep) == 0) {
+            entry_identify(keep);
             registry = keep;
             put_start(keep, name, 1);
         } else {
-            free(keep);
+            entry_free(keep);
             self = NULL;
         }
     }

@@ -7,17 +7,37 @@
 #ifndef PYSCOPE_THREADS_H
 #define PYSCOPE_THREADS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct ring;
+
+/*
+ * What the sampler needs of a thread. The sampler thread and the thread's
+ * own signal handler take turns as the producer of sring: pending is set by
+ * the sampler before it signals the thread and cleared by the handler when
+ * it is done, and the sampler writes to sring only while pending is clear.
+ */
+struct thread_sampling {
+    uint64_t tid;          /* kernel thread id */
+    clockid_t cpu_clock;   /* the thread's CPU-time clock */
+    void *tstate;          /* its PyThreadState, for the frame walk */
+    struct ring *sring;    /* samples; drained by the emitter */
+    uint64_t last_cpu_ns;  /* sampler's: CPU time at the last sample */
+    uint64_t pending_t_ns; /* sampler to handler: when, and CPU used */
+    uint64_t pending_cpu_ns;
+    _Atomic int pending;
+    _Atomic uint64_t missed; /* ticks skipped, or samples lost to a torn frame chain */
+};
 
 /*
  * Register the calling thread under name (may be NULL) and queue its
  * WIRE_THREAD_START record. Allocates: call from normal context, not from a
  * hook. Returns 0, PYSCOPE_EEXISTS when already registered, or PYSCOPE_ENOMEM.
  */
-int threads_register(const char *name, int is_main);
+int threads_register(const char *name, int is_main, void *tstate);
 
 /*
  * Queue the calling thread's WIRE_THREAD_END record (with its final name,
@@ -29,15 +49,34 @@ void threads_unregister(const char *name);
 /* The calling thread's ring, or NULL when it is not registered. Async-signal-safe. */
 struct ring *threads_ring(void);
 
-/*
- * Emitter: copy whole queued records (WIRE_PAD skipped) of every thread into
- * buf, at most cap bytes, and free the entries of ended threads once empty.
- * Returns the bytes written; call again while it returns non-zero.
- */
-size_t threads_drain(uint8_t *buf, size_t cap);
+/* The calling thread's sampling state, or NULL. Async-signal-safe. */
+struct thread_sampling *threads_self_sampling(void);
 
-/* Records dropped because a ring was full, over every thread so far. */
-uint64_t threads_dropped(void);
+/*
+ * Call fn on the sampling state of every registered thread that has not
+ * ended, with the registry locked: fn must not register threads.
+ */
+void threads_for_each(void (*fn)(struct thread_sampling *s, void *ctx), void *ctx);
+
+/*
+ * Emitter: the drain callback sees each queued record (WIRE_PAD skipped)
+ * and returns how many bytes of dst it used, or -1 when dst is too small;
+ * the record then stays queued for the next call.
+ */
+typedef long (*threads_sink)(const uint8_t *rec, size_t len, uint8_t *dst, size_t cap, void *ctx);
+
+/*
+ * Emitter: pass every queued record of every thread (its own ring first,
+ * then its samples) through sink into buf, at most cap bytes, and free the
+ * entries of ended threads once empty. Returns the bytes written; call again
+ * while it returns non-zero.
+ */
+size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx);
+
+/* Records dropped because a ring was full, over every thread so far:
+ * *records from the threads' own rings, *samples from the sample rings
+ * (including ticks missed because a signal was still pending). */
+void threads_dropped(uint64_t *records, uint64_t *samples);
 
 /* Fork protocol: lock before fork, unlock in the parent, reset in the child. */
 void threads_lock(void);

@@ -18,6 +18,10 @@ static const size_t fixed_sizes[WIRE_TYPE_COUNT] = {
     [WIRE_THREAD_END] = sizeof(struct wire_thread_end),
     [WIRE_PROCESS_EXIT] = sizeof(struct wire_process_exit),
     [WIRE_META] = 0,
+    [WIRE_CODE] = sizeof(struct wire_code),
+    [WIRE_SAMPLE] = sizeof(struct wire_sample),
+    [WIRE_SAMPLE_IDLE] = sizeof(struct wire_sample_idle),
+    [WIRE_DROPPED] = sizeof(struct wire_dropped),
 };
 
 size_t wire_fixed_size(unsigned type)

@@ -28,7 +28,14 @@ enum wire_type {
     WIRE_THREAD_END = 3,   /* a registered thread ended */
     WIRE_PROCESS_EXIT = 4, /* the process is exiting, with its status */
     WIRE_META = 5,         /* a key/value pair for the meta table */
-    WIRE_TYPE_COUNT
+    WIRE_CODE = 6,         /* a code object, named once before samples use it */
+    WIRE_SAMPLE = 7,       /* one sampled stack of one thread */
+    WIRE_SAMPLE_IDLE = 8,  /* a thread that did not run: its last stack again */
+    WIRE_DROPPED = 9,      /* records a process had to drop, so far */
+    WIRE_TYPE_COUNT,
+    /* Internal to the target, never sent: a sample as the signal handler
+     * took it, with code object addresses still to be resolved. */
+    WIRE_RAW_SAMPLE = 0x7f00
 };
 
 struct wire_hdr {
@@ -76,6 +83,58 @@ struct wire_process_exit {
 };
 
 /* WIRE_META has no fixed part; strings: key, value. */
+
+/* Strings: filename, name, qualname. */
+struct wire_code {
+    uint64_t key; /* the target's id for the code object, unique per connection */
+    int32_t firstlineno;
+    uint32_t reserved;
+};
+
+enum {
+    WIRE_STATE_RUNNING = 0, /* running Python (holds the GIL) */
+    WIRE_STATE_NATIVE = 1,  /* on a CPU without the GIL: native code */
+    WIRE_STATE_IDLE = 2,    /* used no CPU since its previous sample */
+    WIRE_STATE_GIL = 3,     /* waiting for the GIL */
+};
+enum { WIRE_SAMPLE_TRUNCATED = 1u << 0 }; /* deeper than the depth limit */
+#define WIRE_SAMPLE_MAX_DEPTH 512
+
+/* One string: the frames, innermost first, as struct wire_frame. */
+struct wire_sample {
+    uint64_t tid;
+    uint64_t t_ns;
+    uint64_t cpu_ns; /* CPU time the thread used since its previous sample */
+    uint32_t state;  /* WIRE_STATE_* */
+    uint32_t flags;  /* WIRE_SAMPLE_* */
+};
+
+struct wire_frame {
+    uint64_t code; /* a key from WIRE_CODE */
+    int32_t line;  /* -1 when the instruction has no line */
+    uint32_t reserved;
+};
+
+struct wire_sample_idle {
+    uint64_t tid;
+    uint64_t t_ns;
+};
+
+/* Counts of records dropped in the target because a buffer was full. */
+struct wire_dropped {
+    uint64_t records;
+    uint64_t samples;
+};
+
+/* Target-internal: one string of struct wire_raw_frame (pyframe_raw). */
+struct wire_raw_sample {
+    uint64_t tid;
+    uint64_t t_ns;
+    uint64_t cpu_ns;
+    uint32_t state;
+    uint32_t flags;
+    uint64_t epoch; /* the code registry's epoch when the sample was taken */
+};
 
 struct wire_str {
     const char *p;

@@ -1,0 +1,186 @@
+/*
+ * CPython 3.11's frames (pyframe.h). A thread's frames are the chain of
+ * _PyInterpreterFrame from tstate->cframe->current_frame through previous;
+ * each names its code object and the code unit before the next instruction
+ * (prev_instr). Frames that have not started running yet ("incomplete") are
+ * skipped, as the interpreter itself skips them in tracebacks.
+ *
+ * 3.11 has no code-object watchers, so the dealloc hook wraps the code
+ * type's tp_dealloc.
+ */
+#define Py_BUILD_CORE
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <internal/pycore_frame.h>
+
+#include "error.h"
+#include "pyframe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncated)
+{
+    PyThreadState *tstate = tstate_p;
+    *truncated = 0;
+    if (!tstate || !tstate->cframe)
+        return 0;
+    int n = 0;
+    for (_PyInterpreterFrame *f = tstate->cframe->current_frame; f; f = f->previous) {
+        PyCodeObject *code = f->f_code;
+        if (!code || Py_TYPE(code) != &PyCode_Type)
+            continue; /* being popped (see forget_dying_code) */
+        _Py_CODEUNIT *first = _PyCode_CODE(code);
+        if (f->owner != FRAME_OWNED_BY_GENERATOR &&
+            f->prev_instr < first + code->_co_firsttraceable)
+            continue; /* not started yet */
+        if (n == max) {
+            *truncated = 1;
+            break;
+        }
+        out[n].code = code;
+        out[n].lasti = (int32_t)((f->prev_instr - first) * (ptrdiff_t)sizeof(_Py_CODEUNIT));
+        out[n].reserved = 0;
+        n++;
+    }
+    return n;
+}
+
+void *pyframe_current_tstate(void)
+{
+    return PyThreadState_Get();
+}
+
+int pyframe_holds_gil(void)
+{
+    return PyGILState_Check();
+}
+
+/* A copy of a str; the caller has saved any pending exception. */
+static char *utf8_copy(PyObject *s)
+{
+    const char *u = s && PyUnicode_Check(s) ? PyUnicode_AsUTF8(s) : NULL;
+    if (!u) {
+        PyErr_Clear();
+        u = "?";
+    }
+    return strdup(u);
+}
+
+/*
+ * The line table as (start, end, line) ranges, read straight from
+ * co_linetable with the interpreter's own decoder: no Python code runs and
+ * no reference is taken, so this also works on a code object that is being
+ * deallocated. The range walker is set up as _PyLineTable_InitAddressRange
+ * does (that function is not exported).
+ */
+static int read_ranges(PyCodeObject *code, struct pyframe_code *out)
+{
+    PyObject *table = code->co_linetable;
+    if (!table || !PyBytes_Check(table))
+        return 0;
+    PyCodeAddressRange b;
+    b.opaque.lo_next = (const uint8_t *)PyBytes_AS_STRING(table);
+    b.opaque.limit = b.opaque.lo_next + PyBytes_GET_SIZE(table);
+    b.opaque.computed_line = code->co_firstlineno;
+    b.ar_start = -1;
+    b.ar_end = 0;
+    b.ar_line = -1;
+    int len = (int)(Py_SIZE(code) * (Py_ssize_t)sizeof(_Py_CODEUNIT));
+    size_t cap = 0;
+    for (int lasti = 0; lasti < len;) {
+        int line = _PyCode_CheckLineNumber(lasti, &b);
+        if (b.ar_end <= lasti)
+            break; /* the table ended early */
+        if (out->nranges == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct pyframe_range *r = realloc(out->ranges, cap * sizeof *r);
+            if (!r)
+                return PYSCOPE_ENOMEM;
+            out->ranges = r;
+        }
+        out->ranges[out->nranges++] = (struct pyframe_range){lasti, b.ar_end, line};
+        lasti = b.ar_end;
+    }
+    return 0;
+}
+
+int pyframe_describe(void *p, struct pyframe_code *out)
+{
+    memset(out, 0, sizeof *out);
+    PyObject *obj = p;
+    if (!obj || Py_TYPE(obj) != &PyCode_Type)
+        return PYSCOPE_EINVAL;
+    PyCodeObject *code = (PyCodeObject *)obj;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb); /* never disturb the program's exception */
+    out->filename = utf8_copy(code->co_filename);
+    out->name = utf8_copy(code->co_name);
+    out->qualname = utf8_copy(code->co_qualname);
+    out->firstlineno = code->co_firstlineno;
+    int err = out->filename && out->name && out->qualname ? read_ranges(code, out) : PYSCOPE_ENOMEM;
+    if (err < 0)
+        pyframe_code_release(out);
+    PyErr_Restore(et, ev, tb);
+    return err;
+}
+
+void pyframe_code_release(struct pyframe_code *c)
+{
+    free(c->filename);
+    free(c->name);
+    free(c->qualname);
+    free(c->ranges);
+    memset(c, 0, sizeof *c);
+}
+
+int pyframe_line(const struct pyframe_code *c, int32_t lasti)
+{
+    size_t lo = 0, hi = c->nranges;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (lasti < c->ranges[mid].start)
+            hi = mid;
+        else if (lasti >= c->ranges[mid].end)
+            lo = mid + 1;
+        else
+            return c->ranges[mid].line;
+    }
+    return -1;
+}
+
+static destructor orig_code_dealloc;
+static void (*dealloc_hook)(void *);
+
+/*
+ * A frame drops its code object last of all when it is popped
+ * (_PyFrame_Clear), while it is still the thread's current frame: a sample
+ * taken in that moment would name freed memory. Nothing reads the frame's
+ * f_code after that point, so it is cleared here and the walk skips it.
+ */
+static void forget_dying_code(PyObject *code)
+{
+    PyThreadState *tstate = _PyThreadState_UncheckedGet();
+    if (!tstate || !tstate->cframe)
+        return;
+    _PyInterpreterFrame *top = tstate->cframe->current_frame;
+    if (top && top->f_code == (PyCodeObject *)code)
+        top->f_code = NULL;
+}
+
+static void code_dealloc(PyObject *code)
+{
+    forget_dying_code(code);
+    dealloc_hook(code);
+    orig_code_dealloc(code);
+}
+
+int pyframe_watch_code_dealloc(void (*hook)(void *code))
+{
+    if (orig_code_dealloc)
+        return PYSCOPE_EEXISTS;
+    dealloc_hook = hook;
+    orig_code_dealloc = PyCode_Type.tp_dealloc;
+    PyCode_Type.tp_dealloc = code_dealloc;
+    return 0;
+}

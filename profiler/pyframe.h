@@ -1,0 +1,63 @@
+/*
+ * The interface to the interpreter's frames, one implementation per Python
+ * version (py311.c for 3.11). Everything version-specific about frame
+ * layout and code objects stays behind these functions.
+ */
+#ifndef PYSCOPE_PYFRAME_H
+#define PYSCOPE_PYFRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One Python frame as seen by a sample: code object and instruction offset. */
+struct pyframe_raw {
+    void *code;    /* borrowed PyCodeObject *, may die after the walk */
+    int32_t lasti; /* byte offset of the instruction being executed */
+    int32_t reserved;
+};
+
+/*
+ * Walk the Python frames of the thread whose PyThreadState is tstate, from
+ * the innermost outward, into out[0..max). The caller must be that thread
+ * (a signal handler on it) or hold its GIL. Returns the number of frames
+ * written; *truncated is set when there were more than max. Takes no
+ * reference, allocates nothing, calls nothing: async-signal-safe.
+ */
+int pyframe_walk(void *tstate, struct pyframe_raw *out, int max, int *truncated);
+
+/* The calling thread's PyThreadState (borrowed); needs the GIL. */
+void *pyframe_current_tstate(void);
+
+/* Whether the calling thread holds the GIL. Async-signal-safe. */
+int pyframe_holds_gil(void);
+
+/* What names a code object; strings are malloc'd UTF-8 the caller frees. */
+struct pyframe_code {
+    char *filename;
+    char *name;
+    char *qualname;
+    int firstlineno;
+    /* line of each instruction: ranges [start, end) of byte offsets */
+    struct pyframe_range {
+        int32_t start, end, line; /* line -1: no line */
+    } * ranges;
+    size_t nranges;
+};
+
+/*
+ * Describe the live code object p into *out. Needs the GIL. Returns 0, or
+ * PYSCOPE_EINVAL when p is not a code object, PYSCOPE_ENOMEM.
+ */
+int pyframe_describe(void *p, struct pyframe_code *out);
+void pyframe_code_release(struct pyframe_code *c);
+
+/* The line of byte offset lasti in a described code object; -1 when none. */
+int pyframe_line(const struct pyframe_code *c, int32_t lasti);
+
+/*
+ * Call hook(code) before every code object is freed, with the GIL held and
+ * the object still whole. Install once; 0 or a negative PYSCOPE_E*.
+ */
+int pyframe_watch_code_dealloc(void (*hook)(void *code));
+
+#endif

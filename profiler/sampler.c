@@ -1,0 +1,269 @@
+/*
+ * The sampler of sampler.h. The sampler thread sleeps on CLOCK_MONOTONIC
+ * (CPU-time timers tick at only 250 Hz on common kernels) with the interval
+ * jittered by up to a quarter either way, so that periodic code does not
+ * alias with the ticks. At each tick it reads every registered thread's CPU
+ * clock. A thread that ran is signalled and walks its own frames into its
+ * sample ring from the handler; a thread that did not run has not moved, so
+ * an idle record that repeats its last stack is queued instead: blocked
+ * threads are never pulled out of their system calls.
+ *
+ * The handler allocates nothing, takes no lock and no reference: it reads
+ * the frame chain of the thread it interrupted, which nothing else changes
+ * while that thread is stopped in the handler.
+ */
+#define _GNU_SOURCE
+#include "sampler.h"
+#include "coderef.h"
+#include "emitter.h"
+#include "error.h"
+#include "pyframe.h"
+#include "ring.h"
+#include "threads.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SAMPLER_RING_WAKE (128 * 1024)
+
+static pthread_t sampler_thread;
+static int running;
+static _Atomic int stop_requested;
+static uint64_t interval_ns;
+static int handler_installed;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#define RAW_HEAD_BYTES (sizeof(struct wire_hdr) + sizeof(struct wire_raw_sample) + 4)
+#define RAW_MAX_BYTES                                                                              \
+    ((RAW_HEAD_BYTES + WIRE_SAMPLE_MAX_DEPTH * sizeof(struct pyframe_raw) + 7) & ~(size_t)7)
+
+/*
+ * The walk can meet a frame that is half made: on entry to the eval loop
+ * the interpreter points the thread at its new C frame a few instructions
+ * before that frame names its first Python frame. Reads that fault while a
+ * walk is under way end the walk instead of the program; any other fault
+ * goes to the handler that was there before (by default: the process dies
+ * of it, as it would have).
+ */
+static __thread sigjmp_buf walk_jump;
+static __thread volatile sig_atomic_t walking;
+static struct sigaction prev_segv, prev_bus;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    if (walking) {
+        walking = 0;
+        siglongjmp(walk_jump, 1);
+    }
+    struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, si, uc);
+    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+    } else {
+        /* Returning re-runs the faulting instruction under the default action. */
+        sigaction(sig, prev, NULL);
+    }
+}
+
+static int guarded_walk(void *tstate, struct pyframe_raw *frames, int max, int *truncated)
+{
+    if (sigsetjmp(walk_jump, 1)) {
+        *truncated = 0;
+        return -1;
+    }
+    walking = 1;
+    int depth = pyframe_walk(tstate, frames, max, truncated);
+    walking = 0;
+    return depth;
+}
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+    int saved_errno = errno;
+    struct thread_sampling *s = threads_self_sampling();
+    if (!s || !atomic_load_explicit(&s->pending, memory_order_acquire))
+        goto out;
+    uint8_t *p = ring_reserve(s->sring, RAW_MAX_BYTES);
+    if (!p)
+        goto done; /* counted by the ring */
+    unsigned filter = coderef_enter();
+
+    /* The frames go on this stack (8 KiB) first: in the record they are
+     * not 8-byte aligned. */
+    struct pyframe_raw frames[WIRE_SAMPLE_MAX_DEPTH];
+    int truncated;
+    int depth = guarded_walk(s->tstate, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
+    if (depth < 0) {
+        /* A torn frame chain: drop this sample (nothing was committed). */
+        coderef_leave(filter);
+        atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed);
+        goto done;
+    }
+    size_t head = RAW_HEAD_BYTES;
+    uint32_t slen = (uint32_t)(depth * (int)sizeof(struct pyframe_raw));
+    struct wire_raw_sample rec = {
+        .tid = s->tid,
+        .t_ns = s->pending_t_ns,
+        .cpu_ns = s->pending_cpu_ns,
+        .state = pyframe_holds_gil() ? WIRE_STATE_RUNNING : WIRE_STATE_NATIVE,
+        .flags = truncated ? WIRE_SAMPLE_TRUNCATED : 0,
+        .epoch = coderef_epoch(),
+    };
+    size_t size = (head + slen + 7) & ~(size_t)7;
+    struct wire_hdr h = {
+        .size = (uint32_t)size, .type = WIRE_RAW_SAMPLE, .nstr = 1, .fixed8 = sizeof rec / 8};
+    memcpy(p, &h, sizeof h);
+    memcpy(p + sizeof h, &rec, sizeof rec);
+    memcpy(p + sizeof h + sizeof rec, &slen, 4);
+    memcpy(p + head, frames, slen);
+    memset(p + head + slen, 0, size - head - slen);
+    for (int i = 0; i < depth; i++)
+        coderef_mark_sampled(filter, frames[i].code);
+    ring_commit(s->sring, size);
+    coderef_leave(filter);
+done:
+    atomic_store_explicit(&s->pending, 0, memory_order_release);
+out:
+    errno = saved_errno;
+}
+
+struct tick {
+    uint64_t t_ns;
+    pid_t pid;
+};
+
+static void tick_thread(struct thread_sampling *s, void *arg)
+{
+    struct tick *t = arg;
+    if (atomic_load_explicit(&s->pending, memory_order_acquire)) {
+        atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed); /* signal still pending */
+        return;
+    }
+    struct timespec ts;
+    if (clock_gettime(s->cpu_clock, &ts) < 0)
+        return; /* the thread is gone */
+    uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (cpu > s->last_cpu_ns) {
+        s->pending_t_ns = t->t_ns;
+        s->pending_cpu_ns = cpu - s->last_cpu_ns;
+        s->last_cpu_ns = cpu;
+        atomic_store_explicit(&s->pending, 1, memory_order_release);
+        if (syscall(SYS_tgkill, t->pid, (pid_t)s->tid, SAMPLER_SIGNAL) < 0)
+            atomic_store_explicit(&s->pending, 0, memory_order_release);
+        return;
+    }
+    struct wire_sample_idle idle = {.tid = s->tid, .t_ns = t->t_ns};
+    ring_put(s->sring, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
+}
+
+/* Wake the emitter early when a thread's samples fill half its ring. */
+static void check_fill(struct thread_sampling *s, void *arg)
+{
+    int *wake = arg;
+    if (ring_used(s->sring) > SAMPLER_RING_WAKE)
+        *wake = 1;
+}
+
+/* xorshift: jitter only, not security */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+static void *sampler_main(void *arg)
+{
+    uint64_t seed = mono_ns() | 1;
+    uint64_t next = mono_ns();
+    struct tick t = {.pid = getpid()};
+    while (!atomic_load(&stop_requested)) {
+        /* uniform in [0.75, 1.25] of the interval */
+        next += interval_ns * 3 / 4 + next_random(&seed) % (interval_ns / 2 + 1);
+        struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        t.t_ns = mono_ns();
+        if (t.t_ns > next + 50 * interval_ns)
+            next = t.t_ns; /* the machine was suspended or we were starved: do not burst */
+        threads_for_each(tick_thread, &t);
+        int wake = 0;
+        threads_for_each(check_fill, &wake);
+        if (wake)
+            emitter_wake();
+    }
+    return NULL;
+}
+
+int sampler_start(unsigned rate_hz)
+{
+    if (running)
+        return PYSCOPE_EEXISTS;
+    if (rate_hz == 0 || rate_hz > 100000)
+        return PYSCOPE_EINVAL;
+    interval_ns = 1000000000u / rate_hz;
+    if (!handler_installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_signal;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SAMPLER_SIGNAL, &sa, NULL) < 0)
+            return PYSCOPE_EIO;
+        struct sigaction fault;
+        memset(&fault, 0, sizeof fault);
+        fault.sa_sigaction = on_fault;
+        fault.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+        sigemptyset(&fault.sa_mask);
+        sigaction(SIGSEGV, &fault, &prev_segv);
+        sigaction(SIGBUS, &fault, &prev_bus);
+        handler_installed = 1;
+    }
+    atomic_store(&stop_requested, 0);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&sampler_thread, NULL, sampler_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return PYSCOPE_ENOMEM;
+    running = 1;
+    return 0;
+}
+
+void sampler_stop(void)
+{
+    if (!running)
+        return;
+    atomic_store(&stop_requested, 1);
+    pthread_join(sampler_thread, NULL);
+    running = 0;
+}
+
+void sampler_after_fork_child(void)
+{
+    running = 0;
+}
+
+int sampler_running(void)
+{
+    return running;
+}

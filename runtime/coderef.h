@@ -1,0 +1,70 @@
+/*
+ * Target side: the code-object registry. Samples name code objects by
+ * address; an address is turned into a function and lines once, off the
+ * hot path, and the recorder learns each code object once (WIRE_CODE)
+ * under a key that is never reused. Code objects are not kept alive: one
+ * that dies while samples naming it are still queued is described on its
+ * way out, and an epoch counter tells samples of the dead object from
+ * samples of a new one at the same address.
+ */
+#ifndef PYSCOPE_CODEREF_H
+#define PYSCOPE_CODEREF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Install the code dealloc hook. Needs the GIL; once per process image. */
+int coderef_install(void);
+
+/* The current epoch, stamped on every sample. Async-signal-safe. */
+uint64_t coderef_epoch(void);
+
+/*
+ * The signal handler, around one sample: enter returns the in-flight filter
+ * to mark, mark_sampled notes that the sample names code, leave follows the
+ * sample's commit. Async-signal-safe.
+ */
+unsigned coderef_enter(void);
+void coderef_mark_sampled(unsigned filter, void *code);
+void coderef_leave(unsigned filter);
+
+/*
+ * Emitter, before each drain: start a new cycle, freeing entries no queued
+ * sample can name. python_usable: code objects can still be described.
+ */
+void coderef_cycle(int python_usable);
+
+/* After a drain: whether coderef_settle may retire the previous filter,
+ * and retire it when every sample it covers has been through the sink. */
+int coderef_settle_ready(void);
+void coderef_settle(void);
+
+/*
+ * A threads_sink (threads.h) for the emitter: passes records through, and
+ * turns WIRE_RAW_SAMPLE into WIRE_CODE records for code objects the
+ * recorder has not seen and one WIRE_SAMPLE. A sample naming a code object
+ * not described yet stays queued (returns -1) and the object is put on the
+ * list coderef_resolve works through; ctx is unused.
+ */
+long coderef_sink(const uint8_t *rec, size_t len, uint8_t *dst, size_t cap, void *ctx);
+
+/* Whether samples wait for coderef_resolve. */
+int coderef_pending(void);
+
+/*
+ * Describe the code objects samples wait for. Takes the GIL when Python can
+ * still run code on other threads (allow_gil); otherwise the samples that
+ * wait are dropped. Call without the registry locks held.
+ */
+void coderef_resolve(int allow_gil);
+
+/* Samples dropped because their code could not be described. */
+uint64_t coderef_dropped(void);
+
+/* Fork protocol (the registry survives fork; the new connection must be
+ * told every code object again). */
+void coderef_lock(void);
+void coderef_unlock(void);
+void coderef_after_fork_child(void);
+
+#endif
