@@ -46,6 +46,16 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
     return n;
 }
 
+void pyframe_position(void *tstate_p, void **frame, void **instr)
+{
+    PyThreadState *tstate = tstate_p;
+    _PyCFrame *cframe = tstate ? *(_PyCFrame *volatile *)&tstate->cframe : NULL;
+    _PyInterpreterFrame *f =
+        cframe ? *(_PyInterpreterFrame *volatile *)&cframe->current_frame : NULL;
+    *frame = f;
+    *instr = f ? (void *)*(_Py_CODEUNIT *volatile *)&f->prev_instr : NULL;
+}
+
 void *pyframe_current_tstate(void)
 {
     return PyThreadState_Get();
@@ -144,7 +154,7 @@ int pyframe_line(const struct pyframe_code *c, int32_t lasti)
         else if (lasti >= c->ranges[mid].end)
             lo = mid + 1;
         else
-            return c->ranges[mid].line;
+            return c->ranges[mid].line > 0 ? c->ranges[mid].line : -1;
     }
     return -1;
 }

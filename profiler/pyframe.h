@@ -25,6 +25,14 @@ struct pyframe_raw {
  */
 int pyframe_walk(void *tstate, struct pyframe_raw *out, int max, int *truncated);
 
+/*
+ * Where the thread of tstate is now: its innermost frame and that frame's
+ * instruction pointer, read without the thread's cooperation (it may be
+ * running: the values may be stale or torn, and the reads may fault, so
+ * callers guard them). Used only to tell whether a thread moved.
+ */
+void pyframe_position(void *tstate, void **frame, void **instr);
+
 /* The calling thread's PyThreadState (borrowed); needs the GIL. */
 void *pyframe_current_tstate(void);
 
@@ -51,7 +59,8 @@ struct pyframe_code {
 int pyframe_describe(void *p, struct pyframe_code *out);
 void pyframe_code_release(struct pyframe_code *c);
 
-/* The line of byte offset lasti in a described code object; -1 when none. */
+/* The line of byte offset lasti in a described code object; -1 when none
+ * (line 0 marks instructions that belong to no line, such as RESUME). */
 int pyframe_line(const struct pyframe_code *c, int32_t lasti);
 
 /*

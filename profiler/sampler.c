@@ -81,6 +81,18 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     }
 }
 
+/* Whether the thread of s is somewhere else than at its last sample. */
+static int thread_moved(struct thread_sampling *s)
+{
+    void *frame, *instr;
+    if (sigsetjmp(walk_jump, 1))
+        return 1;
+    walking = 1;
+    pyframe_position(s->tstate, &frame, &instr);
+    walking = 0;
+    return frame != s->last_frame || instr != s->last_instr;
+}
+
 static int guarded_walk(void *tstate, struct pyframe_raw *frames, int max, int *truncated)
 {
     if (sigsetjmp(walk_jump, 1)) {
@@ -108,6 +120,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
      * not 8-byte aligned. */
     struct pyframe_raw frames[WIRE_SAMPLE_MAX_DEPTH];
     int truncated;
+    pyframe_position(s->tstate, &s->last_frame, &s->last_instr); /* our own thread: safe */
     int depth = guarded_walk(s->tstate, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
     if (depth < 0) {
         /* A torn frame chain: drop this sample (nothing was committed). */
@@ -138,6 +151,14 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     ring_commit(s->sring, size);
     coderef_leave(filter);
 done:
+    /* What the handler itself cost the thread is not the program's running
+     * time: the next tick looks at CPU used from here on. */
+    {
+        struct timespec ts;
+        if (clock_gettime(s->cpu_clock, &ts) == 0)
+            s->last_cpu_ns = s->cpu_charged_ns =
+                (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
     atomic_store_explicit(&s->pending, 0, memory_order_release);
 out:
     errno = saved_errno;
@@ -145,6 +166,7 @@ out:
 
 struct tick {
     uint64_t t_ns;
+    uint64_t threshold_ns; /* CPU a thread must use in a tick to count as running */
     pid_t pid;
 };
 
@@ -159,10 +181,16 @@ static void tick_thread(struct thread_sampling *s, void *arg)
     if (clock_gettime(s->cpu_clock, &ts) < 0)
         return; /* the thread is gone */
     uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    if (cpu > s->last_cpu_ns) {
+    /*
+     * A thread that used CPU is sampled. One that used only a little (a
+     * wait interrupted by the last signal going back to sleep) is sampled
+     * only if it is no longer where it was, so a blocked thread is not
+     * woken again and again; what it used counts in its next sample.
+     */
+    if (cpu > s->last_cpu_ns && (cpu - s->last_cpu_ns >= t->threshold_ns || thread_moved(s))) {
         s->pending_t_ns = t->t_ns;
-        s->pending_cpu_ns = cpu - s->last_cpu_ns;
-        s->last_cpu_ns = cpu;
+        s->pending_cpu_ns = cpu - s->cpu_charged_ns;
+        s->cpu_charged_ns = cpu;
         atomic_store_explicit(&s->pending, 1, memory_order_release);
         if (syscall(SYS_tgkill, t->pid, (pid_t)s->tid, SAMPLER_SIGNAL) < 0)
             atomic_store_explicit(&s->pending, 0, memory_order_release);
@@ -194,7 +222,9 @@ static void *sampler_main(void *arg)
 {
     uint64_t seed = mono_ns() | 1;
     uint64_t next = mono_ns();
-    struct tick t = {.pid = getpid()};
+    struct tick t = {.pid = getpid(), .threshold_ns = interval_ns / 20};
+    if (t.threshold_ns < 20000)
+        t.threshold_ns = 20000;
     while (!atomic_load(&stop_requested)) {
         /* uniform in [0.75, 1.25] of the interval */
         next += interval_ns * 3 / 4 + next_random(&seed) % (interval_ns / 2 + 1);

@@ -78,6 +78,7 @@ struct recorder {
     struct smap *funcs;  /* kind, filename, name, qualname, firstlineno -> functions.id */
     struct imap *frames; /* (functions.id, line) -> frames.id */
     struct imap *stacks; /* (parent stacks.id, frames.id) -> stacks.id */
+    struct imap *tids;   /* (connection serial, kernel thread id) -> index in conn.threads */
     int64_t truncated_frame;
     uint64_t samples, dropped_samples, dropped_records;
 };
@@ -95,7 +96,8 @@ struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pi
     r->funcs = smap_new();
     r->frames = imap_new();
     r->stacks = imap_new();
-    if (!r->codes || !r->funcs || !r->frames || !r->stacks) {
+    r->tids = imap_new();
+    if (!r->codes || !r->funcs || !r->frames || !r->stacks || !r->tids) {
         recorder_free(r);
         return NULL;
     }
@@ -117,6 +119,7 @@ void recorder_free(struct recorder *r)
     smap_free(r->funcs);
     imap_free(r->frames);
     imap_free(r->stacks);
+    imap_free(r->tids);
     free(r);
 }
 
@@ -322,12 +325,33 @@ out:
     return err;
 }
 
-static struct rthread *thread_find(struct conn *c, uint64_t tid)
+/*
+ * A connection's threads stay known after they end: their last samples
+ * may follow their end on the wire. A reused kernel thread id maps to the
+ * newest thread.
+ */
+static struct rthread *thread_find(struct recorder *r, struct conn *c, uint64_t tid)
 {
-    for (size_t i = 0; i < c->nthreads; i++)
-        if (c->threads[i].tid == tid)
-            return &c->threads[i];
-    return NULL;
+    int64_t i;
+    if (!imap_get(r->tids, c->serial, tid, &i) || (size_t)i >= c->nthreads)
+        return NULL;
+    return &c->threads[i];
+}
+
+static struct rthread *thread_add(struct recorder *r, struct conn *c, uint64_t tid, int64_t id)
+{
+    if (c->nthreads == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        struct rthread *p = realloc(c->threads, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        c->threads = p;
+        c->cap = cap;
+    }
+    if (imap_put(r->tids, c->serial, tid, (int64_t)c->nthreads) < 0)
+        return NULL;
+    c->threads[c->nthreads] = (struct rthread){tid, id, 0};
+    return &c->threads[c->nthreads++];
 }
 
 static int on_thread_start(struct recorder *r, struct conn *c, const struct wire_rec *rec)
@@ -341,29 +365,13 @@ static int on_thread_start(struct recorder *r, struct conn *c, const struct wire
         if (!(s_name = str_dup(name)))
             return PYSCOPE_ENOMEM;
     }
-    if (c->nthreads == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        struct rthread *p = realloc(c->threads, cap * sizeof *p);
-        if (!p) {
-            free(s_name);
-            return PYSCOPE_ENOMEM;
-        }
-        c->threads = p;
-        c->cap = cap;
-    }
     int64_t id;
     int err = store_thread_add(r->st, c->process_id, (int64_t)t.tid, (int64_t)t.ident, s_name,
                                (int)t.is_main, rel_ns(r, t.t_ns), &id);
     free(s_name);
     if (err < 0)
         return err;
-    /* A kernel thread id can be reused once its thread ended: newest wins. */
-    struct rthread *old = thread_find(c, t.tid);
-    if (old)
-        old->id = id;
-    else
-        c->threads[c->nthreads++] = (struct rthread){t.tid, id, 0};
-    return 0;
+    return thread_add(r, c, t.tid, id) ? 0 : PYSCOPE_ENOMEM;
 }
 
 static int on_thread_end(struct recorder *r, struct conn *c, const struct wire_rec *rec)
@@ -371,7 +379,7 @@ static int on_thread_end(struct recorder *r, struct conn *c, const struct wire_r
     struct wire_thread_end t;
     struct wire_str name;
     wire_fixed(rec, &t, sizeof t);
-    struct rthread *th = thread_find(c, t.tid);
+    struct rthread *th = thread_find(r, c, t.tid);
     if (!th)
         return 0; /* started before its process was traced */
     char *s_name = NULL;
@@ -379,7 +387,6 @@ static int on_thread_end(struct recorder *r, struct conn *c, const struct wire_r
         return PYSCOPE_ENOMEM;
     int err = store_thread_end(r->st, th->id, rel_ns(r, t.t_ns), s_name);
     free(s_name);
-    *th = c->threads[--c->nthreads];
     return err;
 }
 
@@ -460,22 +467,13 @@ static int on_code(struct recorder *r, struct conn *c, const struct wire_rec *re
 /* The thread a sample names; threads the target did not announce are made. */
 static struct rthread *sample_thread(struct recorder *r, struct conn *c, uint64_t tid)
 {
-    struct rthread *th = thread_find(c, tid);
+    struct rthread *th = thread_find(r, c, tid);
     if (th)
         return th;
-    if (c->nthreads == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        struct rthread *p = realloc(c->threads, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        c->threads = p;
-        c->cap = cap;
-    }
     int64_t id;
     if (store_thread_add(r->st, c->process_id, (int64_t)tid, 0, NULL, 0, 0, &id) < 0)
         return NULL;
-    c->threads[c->nthreads] = (struct rthread){tid, id, 0};
-    return &c->threads[c->nthreads++];
+    return thread_add(r, c, tid, id);
 }
 
 static int on_sample(struct recorder *r, struct conn *c, const struct wire_rec *rec)

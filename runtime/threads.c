@@ -61,7 +61,8 @@ static void entry_identify(struct thread_entry *e)
     e->sampling.cpu_clock = thread_cpu_clock(e->tid);
     struct timespec ts;
     if (clock_gettime(e->sampling.cpu_clock, &ts) == 0)
-        e->sampling.last_cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        e->sampling.last_cpu_ns = e->sampling.cpu_charged_ns =
+            (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t mono_ns(void)

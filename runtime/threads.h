@@ -21,13 +21,16 @@ struct ring;
  * it is done, and the sampler writes to sring only while pending is clear.
  */
 struct thread_sampling {
-    uint64_t tid;          /* kernel thread id */
-    clockid_t cpu_clock;   /* the thread's CPU-time clock */
-    void *tstate;          /* its PyThreadState, for the frame walk */
-    struct ring *sring;    /* samples; drained by the emitter */
-    uint64_t last_cpu_ns;  /* sampler's: CPU time at the last sample */
-    uint64_t pending_t_ns; /* sampler to handler: when, and CPU used */
+    uint64_t tid;            /* kernel thread id */
+    clockid_t cpu_clock;     /* the thread's CPU-time clock */
+    void *tstate;            /* its PyThreadState, for the frame walk */
+    struct ring *sring;      /* samples; drained by the emitter */
+    uint64_t last_cpu_ns;    /* CPU time when the last sample was done */
+    uint64_t cpu_charged_ns; /* CPU time counted in samples so far */
+    uint64_t pending_t_ns;   /* sampler to handler: when, and CPU used */
     uint64_t pending_cpu_ns;
+    void *last_frame; /* where the handler found the thread: innermost frame */
+    void *last_instr; /* and its instruction */
     _Atomic int pending;
     _Atomic uint64_t missed; /* ticks skipped, or samples lost to a torn frame chain */
 };
