@@ -223,6 +223,119 @@ static void test_meta_record(void **state)
     assert_query(f, "select value from meta where key = 'answer'", "42");
 }
 
+static size_t code_rec(uint8_t *buf, uint64_t key, const char *name, int firstlineno)
+{
+    struct wire_code c = {.key = key, .firstlineno = firstlineno};
+    struct wire_str s[3] = {{"app.py", 6}, {name, (uint32_t)strlen(name)},
+                            {name, (uint32_t)strlen(name)}};
+    return wire_encode(buf, 256, WIRE_CODE, &c, sizeof c, s, 3);
+}
+
+/* A sample of thread tid; frames innermost first as (code key, line) pairs. */
+static size_t sample_rec(uint8_t *buf, uint64_t tid, uint64_t t, uint64_t cpu, uint32_t flags,
+                         const uint64_t *codes, const int *lines, int n)
+{
+    struct wire_frame frames[16];
+    for (int i = 0; i < n; i++)
+        frames[i] = (struct wire_frame){.code = codes[i], .line = lines[i]};
+    struct wire_sample smp = {.tid = tid, .t_ns = ORIGIN + t, .cpu_ns = cpu, .flags = flags};
+    struct wire_str str = {(const char *)frames, (uint32_t)(n * sizeof *frames)};
+    return wire_encode(buf, 1024, WIRE_SAMPLE, &smp, sizeof smp, &str, 1);
+}
+
+static void test_samples_intern_functions_frames_and_stacks(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t msg[8192];
+    size_t n = hello(msg, MAIN_PID, 1, 0);
+    n += thread_start(msg + n, 100, "MainThread", 1);
+    n += code_rec(msg + n, 1, "main", 1);
+    n += code_rec(msg + n, 2, "work", 10);
+    uint64_t codes[2] = {2, 1};
+    int lines[2] = {12, 3};
+    n += sample_rec(msg + n, 100, 1000, 500, 0, codes, lines, 2);
+    n += sample_rec(msg + n, 100, 2000, 700, 0, codes, lines, 2);
+    lines[0] = 13;
+    n += sample_rec(msg + n, 100, 3000, 900, 0, codes, lines, 2);
+    struct wire_sample_idle idle = {.tid = 100, .t_ns = ORIGIN + 4000};
+    n += wire_encode(msg + n, sizeof msg - n, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
+    int c = recorder_conn_open(f->rec);
+    assert_int_equal(recorder_conn_message(f->rec, c, msg, n), 0);
+
+    /* A second process names the same function under another key: one row. */
+    n = hello(msg, 5000, MAIN_PID, 0);
+    n += code_rec(msg + n, 77, "work", 10);
+    uint64_t other[1] = {77};
+    int other_lines[1] = {12};
+    n += sample_rec(msg + n, 200, 1500, 100, 0, other, other_lines, 1);
+    int c2 = recorder_conn_open(f->rec);
+    assert_int_equal(recorder_conn_message(f->rec, c2, msg, n), 0);
+
+    uint64_t samples, dropped, records;
+    recorder_counts(f->rec, &samples, &dropped, &records);
+    assert_int_equal(samples, 5);
+    assert_query(f, "select count(*) from functions", "2");
+    assert_query(f, "select count(*) from frames", "3"); /* work:12, work:13, main:3 */
+    /* main -> work:12, main -> work:13 and the root-level work:12 of process 2 */
+    assert_query(f, "select count(*) from stacks", "4");
+    assert_query(f, "select group_concat(state || ':' || cpu_ns, ' ') from "
+                    "(select * from samples order by t_ns)",
+                 "0:500 0:100 0:700 0:900 2:0");
+    /* the idle sample repeats the last stack: work line 13 under main */
+    assert_query(f, "select fr.line || ' ' || fn.name || ' ' || pfn.name from samples s "
+                    "join stacks st on st.id = s.stack_id join frames fr on fr.id = st.frame_id "
+                    "join functions fn on fn.id = fr.function_id "
+                    "join stacks ps on ps.id = st.parent_id join frames pf on pf.id = ps.frame_id "
+                    "join functions pfn on pfn.id = pf.function_id where s.state = 2",
+                 "13 work main");
+}
+
+static void test_truncated_stack_hangs_under_marker(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t msg[4096];
+    size_t n = hello(msg, MAIN_PID, 1, 0);
+    n += code_rec(msg + n, 1, "down", 5);
+    uint64_t codes[3] = {1, 1, 1};
+    int lines[3] = {6, 7, 7};
+    n += sample_rec(msg + n, 100, 1000, 10, WIRE_SAMPLE_TRUNCATED, codes, lines, 3);
+    int c = recorder_conn_open(f->rec);
+    assert_int_equal(recorder_conn_message(f->rec, c, msg, n), 0);
+    assert_query(f, "select fn.name from stacks st join frames fr on fr.id = st.frame_id "
+                    "join functions fn on fn.id = fr.function_id where st.parent_id is null",
+                 "[truncated]");
+    assert_query(f, "select count(*) from stacks", "4");
+}
+
+static void test_sample_with_unknown_code_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t msg[2048];
+    size_t n = hello(msg, MAIN_PID, 1, 0);
+    uint64_t codes[1] = {42};
+    int lines[1] = {1};
+    n += sample_rec(msg + n, 100, 1000, 10, 0, codes, lines, 1);
+    int c = recorder_conn_open(f->rec);
+    assert_int_equal(recorder_conn_message(f->rec, c, msg, n), PYSCOPE_EPROTO);
+}
+
+static void test_samples_after_thread_end_keep_their_thread(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t msg[4096];
+    size_t n = hello(msg, MAIN_PID, 1, 0);
+    n += thread_start(msg + n, 300, "worker", 0);
+    n += thread_end(msg + n, 300, NULL);
+    n += code_rec(msg + n, 1, "run", 1);
+    uint64_t codes[1] = {1};
+    int lines[1] = {2};
+    n += sample_rec(msg + n, 300, 1000, 10, 0, codes, lines, 1);
+    int c = recorder_conn_open(f->rec);
+    assert_int_equal(recorder_conn_message(f->rec, c, msg, n), 0);
+    assert_query(f, "select count(*) from threads", "1");
+    assert_query(f, "select t.name from samples s join threads t on t.id = s.thread_id", "worker");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +346,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_and_wrong_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_record_types_are_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_samples_intern_functions_frames_and_stacks, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_stack_hangs_under_marker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sample_with_unknown_code_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_samples_after_thread_end_keep_their_thread, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,16 @@
 int cmd_summary(int argc, char **argv);
 extern const char cmd_summary_usage[];
 
+/* The sampling profile: hottest lines, function table, flame graph, exports. */
+int cmd_hot(int argc, char **argv);
+extern const char cmd_hot_usage[];
+int cmd_top(int argc, char **argv);
+extern const char cmd_top_usage[];
+int cmd_flamegraph(int argc, char **argv);
+extern const char cmd_flamegraph_usage[];
+int cmd_export(int argc, char **argv);
+extern const char cmd_export_usage[];
+
 /*
  * Print the summary of the database at path to out, as `pyscope summary`
  * does; used by `pyscope profile` after a run. Returns 0, or a negative

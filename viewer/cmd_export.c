@@ -1,0 +1,104 @@
+/*
+ * `pyscope export RUN.db --format FORMAT [-o FILE]`: the sampled stacks in
+ * a file format other tools read (stackfmt.h): folded stacks for
+ * flamegraph.pl and inferno, speedscope's JSON. More formats (pstats) join
+ * the table of formats below.
+ */
+#include "cli.h"
+#include "cmd.h"
+#include "error.h"
+#include "samples.h"
+#include "smpcmd.h"
+#include "stackfmt.h"
+
+#include <string.h>
+
+const char cmd_export_usage[] =
+    "usage: pyscope export [options] RUN.db --format folded|speedscope [-o FILE]\n"
+    "\n"
+    "Write the sampled stacks for other tools:\n"
+    "   folded       one line per distinct stack, 'outer;...;inner VALUE', for\n"
+    "                flamegraph.pl and inferno. VALUE is the number of samples\n"
+    "                with --clock wall, and the CPU time in microseconds with\n"
+    "                --clock cpu. A frame is 'qualname (file:line)'.\n"
+    "   speedscope   a speedscope JSON file (https://www.speedscope.app), one\n"
+    "                profile per thread, weights in nanoseconds\n"
+    "\n"
+    "options:\n"
+    "   --format FORMAT      folded or speedscope (required)\n"
+    "   -o, --output FILE    write to FILE (default: standard output)\n"
+    "   --clock cpu|wall     cpu (default): weigh each sample by the CPU time its\n"
+    "                        thread used; wall: every sample is one sampling\n"
+    "                        interval of wall time, idle or not\n"
+    "   --thread ID|NAME     only that thread (its threads.id or its name)\n"
+    "   --process PID        only the threads of that process\n"
+    "   --function PATTERN   only the stacks through a function whose qualname or\n"
+    "                        name matches the shell pattern\n"
+    "   --by-thread          folded: start each stack with its thread\n"
+    "   --lines              one frame per function and line, not per function\n"
+    "   -h, --help           show this help\n";
+
+enum format { FMT_NONE = -1, FMT_FOLDED, FMT_SPEEDSCOPE };
+
+static const char *const format_names[] = {"folded", "speedscope"};
+#define NFORMATS (sizeof format_names / sizeof format_names[0])
+
+int cmd_export(int argc, char **argv)
+{
+    struct smpcmd c;
+    struct smp_tree *tree = NULL;
+    enum format format = FMT_NONE;
+    int status, err, flags = 0;
+
+    smpcmd_init(&c, "export", cmd_export_usage,
+                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_OUTPUT);
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int r = smpcmd_arg(&c, argc, argv, &i);
+        if (r == SMPCMD_HELP)
+            return CLI_OK;
+        if (r == SMPCMD_ERROR)
+            return CLI_USAGE;
+        if (r == SMPCMD_TAKEN)
+            continue;
+        if (!strcmp(argv[i], "--by-thread")) {
+            flags |= SMP_TREE_THREADS;
+        } else if (!strcmp(argv[i], "--lines")) {
+            flags |= SMP_TREE_LINES;
+        } else if ((r = smpcmd_value("--format", argc, argv, &i, &v)) != 0) {
+            size_t k = 0;
+            if (r < 0)
+                return CLI_USAGE;
+            while (k < NFORMATS && strcmp(v, format_names[k]))
+                k++;
+            if (k == NFORMATS) {
+                cli_error("'--format' is folded or speedscope, not '%s'", v);
+                return CLI_USAGE;
+            }
+            format = (enum format)k;
+        } else {
+            return smpcmd_unknown(&c, argv[i]);
+        }
+    }
+    if (format == FMT_NONE && c.npos == 1) {
+        cli_error("'--format' is required: folded or speedscope");
+        return CLI_USAGE;
+    }
+    if ((status = smpcmd_open(&c)) != CLI_OK)
+        return smpcmd_close(&c, status);
+    if (format == FMT_SPEEDSCOPE)
+        flags |= SMP_TREE_THREADS; /* one profile per thread */
+    if ((err = smp_tree_build(c.prof, flags, &tree)) < 0)
+        goto out;
+    if (format == FMT_FOLDED)
+        err = stackfmt_folded(c.out, c.prof, tree);
+    else
+        err = stackfmt_speedscope(c.out, c.prof, tree, c.path);
+out:
+    if (err < 0) {
+        cli_error("%s", pyscope_strerror(err));
+        status = CLI_FAIL;
+    }
+    smp_tree_free(tree);
+    return smpcmd_close(&c, status);
+}

@@ -1,0 +1,424 @@
+/*
+ * The command-side plumbing of the sampling-profile commands (smpcmd.h):
+ * one parser for the options they share, so `--thread` means the same in
+ * `hot` as in `export`, and one order of checks for all of them: the
+ * arguments, then whether the output can be written (before any work, and
+ * without leaving a file behind if the run turns out to be unreadable),
+ * then the database, then the samples, and only then the output file is
+ * created. A file named as output that is the database itself is refused.
+ */
+#include "smpcmd.h"
+#include "cli.h"
+#include "db.h"
+#include "error.h"
+#include "format.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned accepts)
+{
+    memset(c, 0, sizeof *c);
+    c->name = name;
+    c->usage = usage;
+    c->accepts = accepts;
+    c->limit = -1;
+}
+
+int smpcmd_value(const char *opt, int argc, char **argv, int *i, const char **value)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(opt);
+    if (strncmp(a, opt, n) || (a[n] && a[n] != '='))
+        return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (*i + 1 >= argc) {
+        cli_error("'%s' needs a value", opt);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+int smpcmd_unknown(const struct smpcmd *c, const char *arg)
+{
+    cli_error("unknown option '%s'; see 'pyscope %s --help'", arg, c->name);
+    return CLI_USAGE;
+}
+
+static int parse_long(const char *s, long *v)
+{
+    char *end;
+    errno = 0;
+    long x = *s ? strtol(s, &end, 10) : -1;
+    if (!*s || errno || *end)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *v = NULL;
+    unsigned acc = c->accepts;
+    int r;
+
+    if (c->opts_done || a[0] != '-' || !a[1]) {
+        c->path = a;
+        c->npos++;
+        return SMPCMD_TAKEN;
+    }
+    if (!strcmp(a, "--")) {
+        c->opts_done = 1;
+        return SMPCMD_TAKEN;
+    }
+    if (cli_is_help(a)) {
+        fputs(c->usage, stdout);
+        return SMPCMD_HELP;
+    }
+    if ((acc & SMPCMD_JSON) && !strcmp(a, "--json")) {
+        c->json = 1;
+        return SMPCMD_TAKEN;
+    }
+    if ((acc & SMPCMD_CLOCK) && (r = smpcmd_value("--clock", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return SMPCMD_ERROR;
+        if (!strcmp(v, "cpu")) {
+            c->filter.clock = SMP_CLOCK_CPU;
+        } else if (!strcmp(v, "wall")) {
+            c->filter.clock = SMP_CLOCK_WALL;
+        } else {
+            cli_error("'--clock' is cpu or wall, not '%s'", v);
+            return SMPCMD_ERROR;
+        }
+        return SMPCMD_TAKEN;
+    }
+    if ((acc & SMPCMD_THREAD) && (r = smpcmd_value("--thread", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return SMPCMD_ERROR;
+        if (!*v) {
+            cli_error("'--thread' needs a thread id or name");
+            return SMPCMD_ERROR;
+        }
+        c->filter.thread = v;
+        return SMPCMD_TAKEN;
+    }
+    if ((acc & SMPCMD_PROCESS) && (r = smpcmd_value("--process", argc, argv, i, &v)) != 0) {
+        long pid;
+        if (r < 0)
+            return SMPCMD_ERROR;
+        if (parse_long(v, &pid) < 0 || pid <= 0) {
+            cli_error("'--process' needs a process id (pid), not '%s'", v);
+            return SMPCMD_ERROR;
+        }
+        c->filter.has_pid = 1;
+        c->filter.pid = pid;
+        return SMPCMD_TAKEN;
+    }
+    if ((acc & SMPCMD_FUNCTION) && (r = smpcmd_value("--function", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return SMPCMD_ERROR;
+        if (!*v) {
+            cli_error("'--function' needs a name or a pattern");
+            return SMPCMD_ERROR;
+        }
+        c->filter.function = v;
+        return SMPCMD_TAKEN;
+    }
+    if ((acc & SMPCMD_LIMIT) && (r = smpcmd_value("--limit", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return SMPCMD_ERROR;
+        if (parse_long(v, &c->limit) < 0 || c->limit < 0) {
+            cli_error("'--limit' needs a number of rows (0 for all), not '%s'", v);
+            return SMPCMD_ERROR;
+        }
+        return SMPCMD_TAKEN;
+    }
+    if ((acc & SMPCMD_OUTPUT) && (!strcmp(a, "-o") || !strncmp(a, "-o", 2) ||
+                                  smpcmd_value("--output", argc, argv, i, &v) != 0)) {
+        if (!v && a[1] == 'o' && a[2]) {
+            v = a + 2; /* -oFILE */
+        } else if (!v && !strcmp(a, "-o")) {
+            if (*i + 1 >= argc) {
+                cli_error("'-o' needs a file name");
+                return SMPCMD_ERROR;
+            }
+            v = argv[++*i];
+        }
+        if (!v)
+            return SMPCMD_ERROR; /* --output without a value, already reported */
+        if (!*v) {
+            cli_error("'-o' needs a file name");
+            return SMPCMD_ERROR;
+        }
+        c->output = v;
+        return SMPCMD_TAKEN;
+    }
+    return SMPCMD_OTHER;
+}
+
+static int to_stdout(const struct smpcmd *c)
+{
+    return !c->output || !strcmp(c->output, "-");
+}
+
+/*
+ * Whether the output can be written, without creating it: an existing file
+ * must be writable and not a directory, else its directory must let us
+ * create it. errno on failure.
+ */
+static int output_writable(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            errno = EISDIR;
+            return -1;
+        }
+        return access(path, W_OK);
+    }
+    if (errno != ENOENT)
+        return -1;
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return access(".", W_OK | X_OK);
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(n + 1);
+    if (!dir) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    int rc = access(dir, W_OK | X_OK);
+    int saved = errno;
+    free(dir);
+    errno = saved;
+    return rc;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int smpcmd_open(struct smpcmd *c)
+{
+    char msg[1024];
+    int err;
+
+    if (c->npos != 1) {
+        fprintf(stderr, "%.*s", (int)(strcspn(c->usage, "\n") + 1), c->usage);
+        return CLI_USAGE;
+    }
+    if (!to_stdout(c)) {
+        if (same_file(c->output, c->path)) {
+            cli_error("'%s' is the database; write the output to another file", c->output);
+            return CLI_USAGE;
+        }
+        if (output_writable(c->output) < 0) {
+            cli_error("cannot write '%s': %s", c->output, strerror(errno));
+            return CLI_USAGE;
+        }
+    }
+    if ((err = vdb_open(c->path, &c->db, msg, sizeof msg)) < 0) {
+        cli_error("%s", msg);
+        return CLI_USAGE;
+    }
+    if ((err = smp_load(c->db, c->path, &c->filter, &c->prof, msg, sizeof msg)) < 0) {
+        cli_error("%s", msg);
+        return err == PYSCOPE_ENOTFOUND ? CLI_USAGE : CLI_FAIL;
+    }
+    if (to_stdout(c)) {
+        c->out = stdout;
+    } else if (!(c->out = fopen(c->output, "w"))) {
+        cli_error("cannot write '%s': %s", c->output, strerror(errno));
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+int smpcmd_close(struct smpcmd *c, int status)
+{
+    if (c->out) {
+        int bad = ferror(c->out);
+        int saved = errno;
+        if (c->out == stdout) {
+            bad = fflush(stdout) == EOF || bad;
+            saved = bad ? errno : 0;
+        } else {
+            bad = fclose(c->out) == EOF || bad;
+            saved = bad ? errno : 0;
+        }
+        if (bad && status == CLI_OK) {
+            cli_error("cannot write '%s': %s", to_stdout(c) ? "(standard output)" : c->output,
+                      strerror(saved ? saved : EIO));
+            status = CLI_FAIL;
+        }
+        if (status != CLI_OK && !to_stdout(c))
+            unlink(c->output); /* no half-written file left behind */
+        c->out = NULL;
+    }
+    smp_free(c->prof);
+    c->prof = NULL;
+    vdb_close(c->db);
+    c->db = NULL;
+    return status;
+}
+
+const char *smpcmd_clock_name(enum smp_clock clock)
+{
+    return clock == SMP_CLOCK_WALL ? "wall" : "cpu";
+}
+
+/* "cpu time of 'run.db', thread 'x', pid 3, stacks through 'p*'" */
+static void put_selection(const struct smpcmd *c)
+{
+    fprintf(c->out, "%s time of '", smpcmd_clock_name(c->filter.clock));
+    fmt_put_text(c->out, c->path);
+    putc('\'', c->out);
+    if (c->filter.thread) {
+        fputs(", thread '", c->out);
+        fmt_put_text(c->out, c->filter.thread);
+        putc('\'', c->out);
+    }
+    if (c->filter.has_pid)
+        fprintf(c->out, ", pid %lld", (long long)c->filter.pid);
+    if (c->filter.function) {
+        fputs(", stacks through '", c->out);
+        fmt_put_text(c->out, c->filter.function);
+        putc('\'', c->out);
+    }
+}
+
+int smpcmd_heading(const struct smpcmd *c)
+{
+    const struct smp_totals *t = smp_totals(c->prof);
+    char num[FMT_BUFSZ], dur[FMT_BUFSZ], all[FMT_BUFSZ], pct[FMT_BUFSZ];
+    int cpu = c->filter.clock == SMP_CLOCK_CPU;
+
+    put_selection(c);
+    if (t->weight <= 0) {
+        if (t->all_weight > 0)
+            fputs(": no samples pass the function filter\n", c->out);
+        else if (cpu)
+            fputs(": no samples with CPU time (see --clock wall)\n", c->out);
+        else
+            fputs(": no samples\n", c->out);
+        return 0;
+    }
+    fprintf(c->out, ": %s sample%s", fmt_int(num, sizeof num, t->samples),
+            t->samples == 1 ? "" : "s");
+    int64_t ns = smp_weight_ns(c->prof, t->weight);
+    if (cpu)
+        fprintf(c->out, " with CPU time, %s", fmt_duration(dur, sizeof dur, ns));
+    else if (ns >= 0)
+        fprintf(c->out, ", %s at %s per sample", fmt_duration(dur, sizeof dur, ns),
+                fmt_duration(all, sizeof all, t->interval_ns));
+    if (c->filter.function && t->all_weight > 0)
+        fprintf(c->out, " (%s of the %s)",
+                fmt_pct(pct, sizeof pct, (double)t->weight, (double)t->all_weight),
+                cpu ? "CPU time" : "samples");
+    putc('\n', c->out);
+    return 1;
+}
+
+void smpcmd_notes(const struct smpcmd *c)
+{
+    const struct smp_totals *t = smp_totals(c->prof);
+    char pct[FMT_BUFSZ];
+    if (t->truncated_weight > 0)
+        fprintf(c->out, "note: %s of the %s in stacks cut at the depth limit ([truncated])\n",
+                fmt_pct(pct, sizeof pct, (double)t->truncated_weight, (double)t->weight),
+                c->filter.clock == SMP_CLOCK_CPU ? "CPU time is" : "samples are");
+}
+
+size_t smpcmd_shown(const struct smpcmd *c, size_t n)
+{
+    long limit = c->limit >= 0 ? c->limit : c->json ? 0 : 20;
+    return limit > 0 && (size_t)limit < n ? (size_t)limit : n;
+}
+
+void smpcmd_more(const struct smpcmd *c, size_t shown, size_t n, const char *noun)
+{
+    if (shown < n)
+        fprintf(c->out, "(showing %zu of %zu %s; --limit 0 shows all)\n", shown, n, noun);
+}
+
+char *smpcmd_weight_text(const struct smpcmd *c, int64_t weight, char *buf, size_t len)
+{
+    int64_t ns = smp_weight_ns(c->prof, weight);
+    return ns >= 0 ? fmt_duration(buf, len, ns) : fmt_int(buf, len, weight);
+}
+
+char *smpcmd_cut_left(char *buf, size_t len, const char *s, size_t maxcols)
+{
+    size_t w = fmt_width(s);
+    if (w <= maxcols || maxcols < 4) {
+        fmt_ellipsize(buf, len, s, maxcols);
+        return buf;
+    }
+    size_t drop = w - (maxcols - 3);
+    const char *p = s;
+    while (*p && drop) { /* skip drop code points */
+        p++;
+        while (((unsigned char)*p & 0xC0) == 0x80)
+            p++;
+        drop--;
+    }
+    /* Start at a directory when one is near: ".../lib/x.py", not "...b/x.py". */
+    const char *slash = strchr(p, '/');
+    if (slash && slash[1] && fmt_width(slash) * 2 >= maxcols)
+        p = slash;
+    snprintf(buf, len, "...%s", p);
+    return buf;
+}
+
+void smpcmd_json_ns(FILE *out, int64_t ns)
+{
+    if (ns >= 0)
+        fprintf(out, "%lld", (long long)ns);
+    else
+        fputs("null", out);
+}
+
+void smpcmd_json_pct(FILE *out, int64_t part, int64_t whole)
+{
+    fprintf(out, "%.2f", whole > 0 ? 100.0 * (double)part / (double)whole : 0.0);
+}
+
+void smpcmd_json_head(const struct smpcmd *c)
+{
+    const struct smp_totals *t = smp_totals(c->prof);
+    FILE *out = c->out;
+    fputs("\n  \"database\": ", out);
+    fmt_json_str(out, c->path);
+    fprintf(out, ",\n  \"clock\": \"%s\",\n  \"filter\": {\"thread\": ",
+            smpcmd_clock_name(c->filter.clock));
+    fmt_json_str(out, c->filter.thread);
+    fputs(", \"pid\": ", out);
+    if (c->filter.has_pid)
+        fprintf(out, "%lld", (long long)c->filter.pid);
+    else
+        fputs("null", out);
+    fputs(", \"function\": ", out);
+    fmt_json_str(out, c->filter.function);
+    fputs("},\n  \"interval_ns\": ", out);
+    smpcmd_json_ns(out, t->interval_ns > 0 ? t->interval_ns : -1);
+    fprintf(out, ",\n  \"samples\": %lld, \"time_ns\": ", (long long)t->samples);
+    smpcmd_json_ns(out, smp_weight_ns(c->prof, t->weight));
+    fprintf(out, ", \"all_samples\": %lld, \"all_time_ns\": ", (long long)t->all_samples);
+    smpcmd_json_ns(out, smp_weight_ns(c->prof, t->all_weight));
+    fprintf(out, ",\n  \"truncated_samples\": %lld, \"truncated_time_ns\": ",
+            (long long)t->truncated_samples);
+    smpcmd_json_ns(out, smp_weight_ns(c->prof, t->truncated_weight));
+    fputs(",\n", out);
+}

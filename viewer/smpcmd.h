@@ -1,0 +1,133 @@
+/*
+ * What the sampling-profile commands (hot, top, flamegraph, export) share
+ * on the command side: their common options (--clock, --thread, --process,
+ * --function, --limit, --json, -o), opening the run and loading its
+ * samples, and the output file. These print their own one-line errors
+ * through cli_error and return the command's exit status.
+ */
+#ifndef PYSCOPE_VIEWER_SMPCMD_H
+#define PYSCOPE_VIEWER_SMPCMD_H
+
+#include "samples.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+
+/* The common options a command takes. */
+enum {
+    SMPCMD_CLOCK = 1 << 0,
+    SMPCMD_THREAD = 1 << 1,
+    SMPCMD_PROCESS = 1 << 2,
+    SMPCMD_FUNCTION = 1 << 3,
+    SMPCMD_LIMIT = 1 << 4,
+    SMPCMD_JSON = 1 << 5,
+    SMPCMD_OUTPUT = 1 << 6,
+};
+
+/* Results of smpcmd_arg. */
+enum { SMPCMD_ERROR = -1, SMPCMD_OTHER = 0, SMPCMD_TAKEN = 1, SMPCMD_HELP = 2 };
+
+struct smpcmd {
+    /* set by the command */
+    const char *name;  /* "hot" */
+    const char *usage; /* its whole usage text */
+    unsigned accepts;  /* SMPCMD_* */
+
+    /* from the arguments */
+    const char *path; /* the database */
+    int npos, opts_done;
+    struct smp_filter filter;
+    long limit; /* -1 when not given */
+    int json;
+    const char *output; /* NULL or "-" for stdout */
+
+    /* from smpcmd_open, released by smpcmd_close */
+    sqlite3 *db;
+    struct smp_profile *prof;
+    FILE *out;
+};
+
+/* Zero c and set what the command provides. */
+void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned accepts);
+
+/*
+ * Look at argv[*i]: the database, "--", --help (usage printed: SMPCMD_HELP)
+ * or a common option the command accepts, whose value is consumed
+ * (SMPCMD_TAKEN); SMPCMD_OTHER for anything else, which the command
+ * handles; SMPCMD_ERROR after printing a bad value.
+ */
+int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i);
+
+/*
+ * When argv[*i] is option opt ("--sort"), as "--sort VALUE" or
+ * "--sort=VALUE", set *value, consume it and return 1; 0 when it is another
+ * argument; -1 after printing that the value is missing.
+ */
+int smpcmd_value(const char *opt, int argc, char **argv, int *i, const char **value);
+
+/* Print "unknown option" for argv[*i]; returns CLI_USAGE. */
+int smpcmd_unknown(const struct smpcmd *c, const char *arg);
+
+/*
+ * After the arguments: check that there was exactly one database (else
+ * the usage line) and that the output, when one was named, can be written,
+ * without creating it. Then open the database, load the samples (the
+ * filter of c) and open the output (stdout when none). CLI_OK, or the exit
+ * status after one line on stderr: CLI_USAGE for a bad database, a thread
+ * or process that does not exist, an output that cannot be written.
+ */
+int smpcmd_open(struct smpcmd *c);
+
+/*
+ * Finish: flush and close the output (a failed write is reported, the
+ * partial file removed and CLI_FAIL returned), release everything.
+ * status is the command's status so far, returned unless writing failed.
+ */
+int smpcmd_close(struct smpcmd *c, int status);
+
+/* "cpu" or "wall". */
+const char *smpcmd_clock_name(enum smp_clock clock);
+
+/*
+ * The first line of a text report, to c->out: what was selected and how
+ * much, e.g. "cpu time of 'run.db', thread 'MainThread': 1,234 samples,
+ * 1.23 s". When nothing was selected it says so and why, and returns 0;
+ * else 1.
+ */
+int smpcmd_heading(const struct smpcmd *c);
+
+/* The notes after a text report (stacks cut at the depth limit), to c->out. */
+void smpcmd_notes(const struct smpcmd *c);
+
+/* Rows shown of n: the limit, 20 for text and all for JSON when not given. */
+size_t smpcmd_shown(const struct smpcmd *c, size_t n);
+
+/* "(showing 20 of 345 NOUN; --limit 0 shows all)" when rows were left out. */
+void smpcmd_more(const struct smpcmd *c, size_t shown, size_t n, const char *noun);
+
+/*
+ * A time or, when the wall clock's interval is unknown, a sample count,
+ * for weight: into buf, which is returned.
+ */
+char *smpcmd_weight_text(const struct smpcmd *c, int64_t weight, char *buf, size_t len);
+
+/*
+ * s cut to maxcols code points by dropping its start, at a '/' when that
+ * keeps at least half: "...python3.11/threading.py:1125".
+ */
+char *smpcmd_cut_left(char *buf, size_t len, const char *s, size_t maxcols);
+
+/*
+ * The JSON members every report starts with, to c->out, after "{": the
+ * database, the clock, the filter, the interval and the totals, each line
+ * ending in ",\n".
+ */
+void smpcmd_json_head(const struct smpcmd *c);
+
+/* A share as a JSON number with two decimals; 0 when whole is 0. */
+void smpcmd_json_pct(FILE *out, int64_t part, int64_t whole);
+
+/* An int64 time in ns, or null when negative (unknown). */
+void smpcmd_json_ns(FILE *out, int64_t ns);
+
+#endif
