@@ -1,6 +1,8 @@
-"""A small program to try pyscope on: a few threads, a child process, some work."""
+"""A small program to try pyscope on: threads, child processes, some CPU work
+and some waiting."""
 import multiprocessing
 import threading
+import time
 
 
 def fib(n):
@@ -11,16 +13,21 @@ def crunch(name, n, results):
     results[name] = fib(n)
 
 
+def wait_for_io():
+    time.sleep(0.2)
+
+
 def main():
     results = {}
     workers = [threading.Thread(target=crunch, args=(f"fib{n}", n, results), name=f"worker-{n}")
-               for n in (20, 22, 24)]
+               for n in (22, 24, 26)]
     for w in workers:
         w.start()
+    wait_for_io()
     for w in workers:
         w.join()
     with multiprocessing.get_context("fork").Pool(2) as pool:
-        squares = pool.map(fib, range(18, 22))
+        squares = pool.map(fib, range(20, 25))
     print("threads:", dict(sorted(results.items())))
     print("processes:", squares)
 

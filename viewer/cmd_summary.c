@@ -15,6 +15,8 @@
 #include "db.h"
 #include "error.h"
 #include "format.h"
+#include "samples.h"
+#include "source.h"
 #include "util.h"
 
 #include <errno.h>
@@ -699,6 +701,83 @@ static void print_recorded(const struct run *r, FILE *out)
     putc('\n', out);
 }
 
+#define HOT_ROWS 5
+
+static int by_self_fn(const void *a, const void *b)
+{
+    const struct smp_fn_stat *x = a, *y = b;
+    return (y->s.self_weight > x->s.self_weight) - (y->s.self_weight < x->s.self_weight);
+}
+
+static int by_self_line(const void *a, const void *b)
+{
+    const struct smp_line_stat *x = a, *y = b;
+    return (y->s.self_weight > x->s.self_weight) - (y->s.self_weight < x->s.self_weight);
+}
+
+/*
+ * Where the CPU time went, in brief: the hottest functions and lines by
+ * self time, as `pyscope top` and `pyscope hot` show them in full.
+ */
+static int print_hot(const struct run *r, sqlite3 *db, FILE *out)
+{
+    const char *dropped = meta(r, "dropped_samples");
+    if (dropped && strcmp(dropped, "0"))
+        fprintf(out, "  %-12s %s samples could not be recorded\n", "dropped", dropped);
+    if (!r->counts[0])
+        return 0;
+    struct smp_profile *p = NULL;
+    struct smp_fn_stat *fns = NULL;
+    struct smp_line_stat *lines = NULL;
+    struct src_cache *src = NULL;
+    size_t nfns = 0, nlines = 0;
+    char msg[256], loc[1024], code[256], buf[FMT_BUFSZ];
+    int err = smp_load(db, r->path, NULL, &p, msg, sizeof msg);
+    if (err < 0)
+        goto out;
+    const struct smp_totals *t = smp_totals(p);
+    if (t->weight <= 0)
+        goto out;
+    if ((err = smp_functions(p, &fns, &nfns)) < 0 || (err = smp_lines(p, &lines, &nlines)) < 0)
+        goto out;
+    qsort(fns, nfns, sizeof *fns, by_self_fn);
+    qsort(lines, nlines, sizeof *lines, by_self_line);
+    src = src_cache_new(smp_cwd(p));
+    fprintf(out,
+            "  %-12s %s of CPU in %" PRId64 " samples; 'pyscope top' and 'pyscope hot' show more\n",
+            "hottest", fmt_duration(buf, sizeof buf, smp_weight_ns(p, t->weight)), t->samples);
+    for (size_t i = 0; i < nfns && i < HOT_ROWS && fns[i].s.self_weight > 0; i++) {
+        fprintf(out, "    %6s  ",
+                fmt_pct(buf, sizeof buf, (double)fns[i].s.self_weight, (double)t->weight));
+        fmt_put_text(out, smp_location(p, fns[i].fn, 0, loc, sizeof loc));
+        fputs(" (", out);
+        fmt_put_text(out, fns[i].fn->qualname);
+        fputs(")\n", out);
+    }
+    if (nlines && lines[0].s.self_weight > 0)
+        fputs("  hot lines\n", out);
+    for (size_t i = 0; i < nlines && i < HOT_ROWS && lines[i].s.self_weight > 0; i++) {
+        fprintf(out, "    %6s  ",
+                fmt_pct(buf, sizeof buf, (double)lines[i].s.self_weight, (double)t->weight));
+        fmt_put_text(out, smp_location(p, lines[i].fn, lines[i].line, loc, sizeof loc));
+        const char *text =
+            src && lines[i].fn->filename
+                ? src_line(src, lines[i].fn->filename, lines[i].line, code, sizeof code, 60)
+                : NULL;
+        if (text) {
+            fputs("  ", out);
+            fmt_put_text(out, text);
+        }
+        putc('\n', out);
+    }
+out:
+    src_cache_free(src);
+    free(fns);
+    free(lines);
+    smp_free(p);
+    return err == PYSCOPE_ENOMEM ? err : 0; /* the rest of the summary stands on its own */
+}
+
 static int print_text(const struct run *r, FILE *out, long limit)
 {
     size_t shown = limit > 0 && (size_t)limit < r->nprocs ? (size_t)limit : r->nprocs;
@@ -822,7 +901,7 @@ static int summarize(const char *path, FILE *out, int json, long limit, int *bad
     }
     if (json)
         print_json(&r, out, limit);
-    else if ((err = print_text(&r, out, limit)) < 0)
+    else if ((err = print_text(&r, out, limit)) < 0 || (err = print_hot(&r, db, out)) < 0)
         cli_error("%s", pyscope_strerror(err));
     if (!err && (fflush(out) == EOF || ferror(out))) {
         cli_error("cannot write the summary: %s", strerror(errno));
