@@ -125,7 +125,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     if (depth < 0) {
         /* A torn frame chain: drop this sample (nothing was committed). */
         coderef_leave(filter);
-        atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->torn, 1, memory_order_relaxed);
         goto done;
     }
     size_t head = RAW_HEAD_BYTES;

@@ -319,8 +319,11 @@ static void write_end_meta(struct store *st, int status, int64_t duration_ns,
                            const struct recorder *rec)
 {
     char buf[64];
-    uint64_t errors = recorder_protocol_errors(rec), samples, dropped_samples, dropped_records;
-    recorder_counts(rec, &samples, &dropped_samples, &dropped_records);
+    uint64_t errors = recorder_protocol_errors(rec), samples, dropped_samples, dropped_records,
+             missed;
+    recorder_counts(rec, &samples, &dropped_samples, &dropped_records, &missed);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)missed);
+    store_meta_set(st, "missed_ticks", buf);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped_samples);
     store_meta_set(st, "dropped_samples", buf);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped_records);

@@ -80,7 +80,7 @@ struct recorder {
     struct imap *stacks; /* (parent stacks.id, frames.id) -> stacks.id */
     struct imap *tids;   /* (connection serial, kernel thread id) -> index in conn.threads */
     int64_t truncated_frame;
-    uint64_t samples, dropped_samples, dropped_records;
+    uint64_t samples, dropped_samples, dropped_records, missed_ticks;
 };
 
 struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pid)
@@ -129,8 +129,9 @@ uint64_t recorder_protocol_errors(const struct recorder *r)
 }
 
 void recorder_counts(const struct recorder *r, uint64_t *samples, uint64_t *dropped_samples,
-                     uint64_t *dropped_records)
+                     uint64_t *dropped_records, uint64_t *missed_ticks)
 {
+    *missed_ticks = r->missed_ticks;
     *samples = r->samples;
     *dropped_samples = r->dropped_samples;
     *dropped_records = r->dropped_records;
@@ -537,6 +538,7 @@ static int on_dropped(struct recorder *r, const struct wire_rec *rec)
     wire_fixed(rec, &d, sizeof d);
     r->dropped_samples += d.samples;
     r->dropped_records += d.records;
+    r->missed_ticks += d.missed;
     return 0;
 }
 

@@ -60,6 +60,6 @@ uint64_t recorder_protocol_errors(const struct recorder *r);
 
 /* Samples stored, and what the processes said they dropped. */
 void recorder_counts(const struct recorder *r, uint64_t *samples, uint64_t *dropped_samples,
-                     uint64_t *dropped_records);
+                     uint64_t *dropped_records, uint64_t *missed_ticks);
 
 #endif

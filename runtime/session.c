@@ -253,7 +253,7 @@ void session_exit(int how, int code, int have_gil)
     stop_and_flush(have_gil);
     uint8_t buf[128];
     struct wire_dropped d;
-    threads_dropped(&d.records, &d.samples);
+    threads_dropped(&d.records, &d.samples, &d.missed);
     d.samples += coderef_dropped();
     size_t n = wire_encode(buf, sizeof buf, WIRE_DROPPED, &d, sizeof d, NULL, 0);
     struct wire_process_exit rec = {

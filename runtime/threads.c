@@ -31,7 +31,7 @@ struct thread_entry {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_entry *registry;
-static uint64_t dropped_records, dropped_samples; /* of threads already freed */
+static uint64_t dropped_records, dropped_samples, missed_ticks; /* of freed threads */
 static __thread struct thread_entry *self;
 
 /* The kernel's CPU-time clock of a thread, by thread id (see clock_getcpuclockid). */
@@ -192,7 +192,8 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
         if (ended && ring_used(e->ring) == 0 && ring_used(e->sampling.sring) == 0 &&
             !atomic_load_explicit(&e->sampling.pending, memory_order_acquire)) {
             dropped_records += ring_dropped(e->ring);
-            dropped_samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.missed);
+            dropped_samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn);
+            missed_ticks += atomic_load(&e->sampling.missed);
             *link = e->next;
             entry_free(e);
             continue;
@@ -205,14 +206,16 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
     return out;
 }
 
-void threads_dropped(uint64_t *records, uint64_t *samples)
+void threads_dropped(uint64_t *records, uint64_t *samples, uint64_t *missed)
 {
     pthread_mutex_lock(&registry_lock);
     *records = dropped_records;
     *samples = dropped_samples;
+    *missed = missed_ticks;
     for (struct thread_entry *e = registry; e; e = e->next) {
         *records += ring_dropped(e->ring);
-        *samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.missed);
+        *samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn);
+        *missed += atomic_load(&e->sampling.missed);
     }
     pthread_mutex_unlock(&registry_lock);
 }
@@ -238,7 +241,7 @@ void threads_after_fork_child(const char *name)
         e = next;
     }
     registry = NULL;
-    dropped_records = dropped_samples = 0;
+    dropped_records = dropped_samples = missed_ticks = 0;
     if (keep) {
         /* Records queued before the fork are the parent's to send. */
         ring_free(keep->ring);

@@ -32,7 +32,8 @@ struct thread_sampling {
     void *last_frame; /* where the handler found the thread: innermost frame */
     void *last_instr; /* and its instruction */
     _Atomic int pending;
-    _Atomic uint64_t missed; /* ticks skipped, or samples lost to a torn frame chain */
+    _Atomic uint64_t missed; /* ticks skipped: the previous signal was still pending */
+    _Atomic uint64_t torn;   /* samples lost to a frame chain caught half-built */
 };
 
 /*
@@ -76,10 +77,10 @@ typedef long (*threads_sink)(const uint8_t *rec, size_t len, uint8_t *dst, size_
  */
 size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx);
 
-/* Records dropped because a ring was full, over every thread so far:
- * *records from the threads' own rings, *samples from the sample rings
- * (including ticks missed because a signal was still pending). */
-void threads_dropped(uint64_t *records, uint64_t *samples);
+/* What could not be recorded, over every thread so far: *records lost to
+ * full rings, *samples lost to full sample rings or torn frame chains,
+ * *missed ticks that found a thread's previous signal still pending. */
+void threads_dropped(uint64_t *records, uint64_t *samples, uint64_t *missed);
 
 /* Fork protocol: lock before fork, unlock in the parent, reset in the child. */
 void threads_lock(void);

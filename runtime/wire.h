@@ -124,6 +124,7 @@ struct wire_sample_idle {
 struct wire_dropped {
     uint64_t records;
     uint64_t samples;
+    uint64_t missed; /* ticks a thread was not sampled: its last signal was still pending */
 };
 
 /* Target-internal: one string of struct wire_raw_frame (pyframe_raw). */

@@ -226,8 +226,8 @@ static void test_meta_record(void **state)
 static size_t code_rec(uint8_t *buf, uint64_t key, const char *name, int firstlineno)
 {
     struct wire_code c = {.key = key, .firstlineno = firstlineno};
-    struct wire_str s[3] = {{"app.py", 6}, {name, (uint32_t)strlen(name)},
-                            {name, (uint32_t)strlen(name)}};
+    struct wire_str s[3] = {
+        {"app.py", 6}, {name, (uint32_t)strlen(name)}, {name, (uint32_t)strlen(name)}};
     return wire_encode(buf, 256, WIRE_CODE, &c, sizeof c, s, 3);
 }
 
@@ -271,22 +271,24 @@ static void test_samples_intern_functions_frames_and_stacks(void **state)
     int c2 = recorder_conn_open(f->rec);
     assert_int_equal(recorder_conn_message(f->rec, c2, msg, n), 0);
 
-    uint64_t samples, dropped, records;
-    recorder_counts(f->rec, &samples, &dropped, &records);
+    uint64_t samples, dropped, records, missed;
+    recorder_counts(f->rec, &samples, &dropped, &records, &missed);
     assert_int_equal(samples, 5);
     assert_query(f, "select count(*) from functions", "2");
     assert_query(f, "select count(*) from frames", "3"); /* work:12, work:13, main:3 */
     /* main -> work:12, main -> work:13 and the root-level work:12 of process 2 */
     assert_query(f, "select count(*) from stacks", "4");
-    assert_query(f, "select group_concat(state || ':' || cpu_ns, ' ') from "
-                    "(select * from samples order by t_ns)",
+    assert_query(f,
+                 "select group_concat(state || ':' || cpu_ns, ' ') from "
+                 "(select * from samples order by t_ns)",
                  "0:500 0:100 0:700 0:900 2:0");
     /* the idle sample repeats the last stack: work line 13 under main */
-    assert_query(f, "select fr.line || ' ' || fn.name || ' ' || pfn.name from samples s "
-                    "join stacks st on st.id = s.stack_id join frames fr on fr.id = st.frame_id "
-                    "join functions fn on fn.id = fr.function_id "
-                    "join stacks ps on ps.id = st.parent_id join frames pf on pf.id = ps.frame_id "
-                    "join functions pfn on pfn.id = pf.function_id where s.state = 2",
+    assert_query(f,
+                 "select fr.line || ' ' || fn.name || ' ' || pfn.name from samples s "
+                 "join stacks st on st.id = s.stack_id join frames fr on fr.id = st.frame_id "
+                 "join functions fn on fn.id = fr.function_id "
+                 "join stacks ps on ps.id = st.parent_id join frames pf on pf.id = ps.frame_id "
+                 "join functions pfn on pfn.id = pf.function_id where s.state = 2",
                  "13 work main");
 }
 
@@ -301,8 +303,9 @@ static void test_truncated_stack_hangs_under_marker(void **state)
     n += sample_rec(msg + n, 100, 1000, 10, WIRE_SAMPLE_TRUNCATED, codes, lines, 3);
     int c = recorder_conn_open(f->rec);
     assert_int_equal(recorder_conn_message(f->rec, c, msg, n), 0);
-    assert_query(f, "select fn.name from stacks st join frames fr on fr.id = st.frame_id "
-                    "join functions fn on fn.id = fr.function_id where st.parent_id is null",
+    assert_query(f,
+                 "select fn.name from stacks st join frames fr on fr.id = st.frame_id "
+                 "join functions fn on fn.id = fr.function_id where st.parent_id is null",
                  "[truncated]");
     assert_query(f, "select count(*) from stacks", "4");
 }
