@@ -20,11 +20,14 @@ def main():
     common.check_binary()
     cpu = os.path.join(common.WORKLOADS, "cpu.py")
     empty = os.path.join(common.WORKLOADS, "empty.py")
-    plain, traced = common.pairs([common.PYTHON, cpu, str(args.scale)], [cpu, str(args.scale)],
-                                 args.pairs)
+    off = ["--no-sample"]
+    plain, traced = common.pairs([common.PYTHON, cpu, str(args.scale)],
+                                 off + [cpu, str(args.scale)], args.pairs)
     common.report("cpu workload, recorders off", plain, traced)
+    plain, traced = common.pairs([common.PYTHON, empty], off + [empty], max(args.pairs, 20))
+    common.report("empty script (start-up), recorders off", plain, traced)
     plain, traced = common.pairs([common.PYTHON, empty], [empty], max(args.pairs, 20))
-    common.report("empty script (start-up)", plain, traced)
+    common.report("empty script (start-up), sampling on", plain, traced)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,19 @@ void util_give_terminal(int tty, int pgrp)
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+int util_grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * size);
+    if (!p)
+        return PYSCOPE_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
 static int grow(struct sbuf *sb, size_t extra)
 {
     if (sb->len + extra + 1 <= sb->cap)

@@ -14,6 +14,12 @@ int64_t util_wall_ns(void);
  */
 void util_give_terminal(int tty, int pgrp);
 
+/*
+ * Room for n + 1 elements of size bytes in the array *arr of *cap elements,
+ * doubling it when full. 0 or PYSCOPE_ENOMEM (the array is then unchanged).
+ */
+int util_grow(void **arr, size_t *cap, size_t n, size_t size);
+
 /* A growable NUL-terminated string. Zero-initialise; release with sbuf_release. */
 struct sbuf {
     char *buf;

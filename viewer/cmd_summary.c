@@ -87,20 +87,6 @@ struct run {
     int *depth;    /* per process index */
 };
 
-/* Room for n + 1 elements of size in *arr, doubling. 0 or PYSCOPE_ENOMEM. */
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, ncap * size);
-    if (!p)
-        return PYSCOPE_ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 /* A text column as a malloc'd copy in *out (NULL for SQL NULL). 0 or PYSCOPE_ENOMEM. */
 static int col_text(sqlite3_stmt *st, int col, char **out)
 {
@@ -135,7 +121,7 @@ static int load_meta(sqlite3 *db, struct run *r)
     if (err < 0)
         return err;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((err = grow((void **)&r->meta, &cap, r->nmeta, sizeof *r->meta)) < 0)
+        if ((err = util_grow((void **)&r->meta, &cap, r->nmeta, sizeof *r->meta)) < 0)
             goto out;
         struct kv *m = &r->meta[r->nmeta++];
         m->value = NULL;
@@ -165,7 +151,7 @@ static int load_processes(sqlite3 *db, struct run *r)
     if (err < 0)
         return err;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((err = grow((void **)&r->procs, &cap, r->nprocs, sizeof *r->procs)) < 0)
+        if ((err = util_grow((void **)&r->procs, &cap, r->nprocs, sizeof *r->procs)) < 0)
             goto out;
         struct process_row *p = &r->procs[r->nprocs++];
         int64_t v;
@@ -205,7 +191,7 @@ static int load_threads(sqlite3 *db, struct run *r)
     if (err < 0)
         return err;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((err = grow((void **)&r->threads, &cap, r->nthreads, sizeof *r->threads)) < 0)
+        if ((err = util_grow((void **)&r->threads, &cap, r->nthreads, sizeof *r->threads)) < 0)
             goto out;
         struct thread_row *t = &r->threads[r->nthreads++];
         int64_t v;

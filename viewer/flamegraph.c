@@ -163,35 +163,6 @@ static const char style[] = "text { font-family: monospace; font-size: 12px; fil
                             ".ctl { cursor: pointer; fill: rgb(30,30,160); }\n"
                             ".hide { display: none; }\n";
 
-/* Length of the valid UTF-8 sequence at p, 0 when it is not one. */
-static size_t utf8_len(const unsigned char *p)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F; /* no surrogates */
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 void flame_put_xml(FILE *out, const char *s)
 {
     if (!s)
@@ -199,7 +170,7 @@ void flame_put_xml(FILE *out, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         unsigned char c = *p;
         if (c >= 0x80) {
-            size_t n = utf8_len(p);
+            size_t n = fmt_utf8_len(p);
             /* U+FFFE and U+FFFF are not XML characters. */
             if (!n || (n == 3 && p[0] == 0xEF && p[1] == 0xBF && p[2] >= 0xBE)) {
                 fputs("\xEF\xBF\xBD", out);

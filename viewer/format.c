@@ -262,7 +262,7 @@ void fmt_put_text(FILE *out, const char *s)
  * Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
  * surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
  */
-static size_t utf8_valid(const unsigned char *p)
+size_t fmt_utf8_len(const unsigned char *p)
 {
     unsigned char c = p[0];
     unsigned char lo = 0x80, hi = 0xBF;
@@ -302,7 +302,7 @@ void fmt_json_str(FILE *out, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         unsigned char c = *p;
         if (c >= 0x80) {
-            size_t n = utf8_valid(p);
+            size_t n = fmt_utf8_len(p);
             if (!n) {
                 fputs("\\ufffd", out);
                 p++;

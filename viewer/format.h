@@ -75,6 +75,13 @@ void fmt_put_text(FILE *out, const char *s);
 void fmt_json_str(FILE *out, const char *s);
 
 /*
+ * The length (2 to 4) of the well-formed UTF-8 sequence p starts with, or 0
+ * when it is not one (stray byte, overlong form, surrogate, beyond U+10FFFF).
+ * p[0] is at least 0x80; reads stop at the first wrong byte, so a NUL ends it.
+ */
+size_t fmt_utf8_len(const unsigned char *p);
+
+/*
  * An aligned text table: cells are added row by row, left to right; column
  * widths come from the widest cell when printed. Allocation failures are
  * sticky: adds after one are ignored and fmt_table_print reports it, so

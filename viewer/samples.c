@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE /* qsort_r, fnmatch */
 #include "samples.h"
+#include "util.h"
 #include "db.h"
 #include "error.h"
 
@@ -199,20 +200,6 @@ static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Room for n + 1 elements of size in *arr, doubling. 0 or PYSCOPE_ENOMEM. */
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    void *p = realloc(*arr, ncap * size);
-    if (!p)
-        return PYSCOPE_ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 /*
  * The longest walk up a stack: no real chain is longer than the tree has
  * nodes, so a longer one loops (a damaged file) and is cut there.
@@ -274,7 +261,7 @@ static int intern_line(struct smp_profile *p, struct pmap *map, uint32_t fn, int
     int err = pmap_intern(map, fn, line, (uint32_t)p->nlines, idx);
     if (err < 0 || *idx != p->nlines)
         return err;
-    if ((err = grow((void **)&p->lines, &p->caplines, p->nlines, sizeof *p->lines)) < 0)
+    if ((err = util_grow((void **)&p->lines, &p->caplines, p->nlines, sizeof *p->lines)) < 0)
         return err;
     p->lines[p->nlines++] = (struct linekey){fn, line};
     return 0;
@@ -291,7 +278,7 @@ static int special_function(struct smp_profile *p, enum smp_special sp, uint32_t
     int err;
     if ((*idx = p->special_fn[sp]) != SMP_NONE)
         return 0;
-    if ((err = grow((void **)&p->fns, &p->capfns, p->nfns, sizeof *p->fns)) < 0)
+    if ((err = util_grow((void **)&p->fns, &p->capfns, p->nfns, sizeof *p->fns)) < 0)
         return err;
     char *name = strdup(names[sp]);
     if (!name)
@@ -313,7 +300,7 @@ static int special_frame(struct smp_profile *p, struct pmap *lines, enum smp_spe
     int err;
     if ((err = special_function(p, sp, &fn)) < 0 || (err = intern_line(p, lines, fn, 0, &li)) < 0)
         return err;
-    if ((err = grow((void **)&p->frames, &p->capframes, p->nframes, sizeof *p->frames)) < 0)
+    if ((err = util_grow((void **)&p->frames, &p->capframes, p->nframes, sizeof *p->frames)) < 0)
         return err;
     p->frames[p->nframes] = (struct frame){.fn = fn, .lineidx = li};
     *idx = (uint32_t)p->nframes++;
@@ -324,7 +311,8 @@ static int special_frame(struct smp_profile *p, struct pmap *lines, enum smp_spe
 static int special_node(struct smp_profile *p, uint32_t frame, uint32_t *idx)
 {
     int err;
-    if ((err = grow((void **)&p->node_parent, &p->capnodes, p->nnodes, sizeof *p->node_parent)) < 0)
+    if ((err = util_grow((void **)&p->node_parent, &p->capnodes, p->nnodes,
+                         sizeof *p->node_parent)) < 0)
         return err;
     void *nf = realloc(p->node_frame, p->capnodes * sizeof *p->node_frame);
     if (!nf)
@@ -377,7 +365,8 @@ static int load_threads(sqlite3 *db, struct smp_profile *p, struct pmap *map)
         return err;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         uint32_t idx;
-        if ((err = grow((void **)&p->threads, &p->capthreads, p->nthreads, sizeof *p->threads)) < 0)
+        if ((err = util_grow((void **)&p->threads, &p->capthreads, p->nthreads,
+                             sizeof *p->threads)) < 0)
             goto out;
         struct smp_thread *t = &p->threads[p->nthreads];
         *t = (struct smp_thread){.id = sqlite3_column_int64(st, 0),
@@ -403,7 +392,8 @@ static int thread_index(struct smp_profile *p, struct pmap *map, int64_t id, uin
     int err = pmap_intern(map, id, 0, (uint32_t)p->nthreads, idx);
     if (err < 0 || *idx != p->nthreads)
         return err;
-    if ((err = grow((void **)&p->threads, &p->capthreads, p->nthreads, sizeof *p->threads)) < 0)
+    if ((err = util_grow((void **)&p->threads, &p->capthreads, p->nthreads, sizeof *p->threads)) <
+        0)
         return err;
     p->threads[p->nthreads++] = (struct smp_thread){.id = id};
     return 0;
@@ -473,7 +463,7 @@ static int load_functions(sqlite3 *db, struct smp_profile *p, struct pmap *map, 
         return err;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         uint32_t idx;
-        if ((err = grow((void **)&p->fns, &p->capfns, p->nfns, sizeof *p->fns)) < 0)
+        if ((err = util_grow((void **)&p->fns, &p->capfns, p->nfns, sizeof *p->fns)) < 0)
             goto out;
         struct smp_function *f = &p->fns[p->nfns];
         *f = (struct smp_function){.id = sqlite3_column_int64(st, 0),
@@ -516,7 +506,8 @@ static int load_frames(sqlite3 *db, struct smp_profile *p, struct pmap *fnmap, s
         int64_t line = sqlite3_column_int64(st, 2);
         if (fn == SMP_NONE && (err = special_function(p, SMP_UNKNOWN, &fn)) < 0)
             goto out;
-        if ((err = grow((void **)&p->frames, &p->capframes, p->nframes, sizeof *p->frames)) < 0)
+        if ((err = util_grow((void **)&p->frames, &p->capframes, p->nframes, sizeof *p->frames)) <
+            0)
             goto out;
         struct frame *f = &p->frames[p->nframes];
         f->fn = fn;
@@ -554,8 +545,8 @@ static int load_stacks(sqlite3 *db, struct smp_profile *p, struct pmap *framemap
             frame = p->unknown_frame;
         }
         size_t capnodes = p->capnodes;
-        if ((err = grow((void **)&p->node_parent, &p->capnodes, p->nnodes,
-                        sizeof *p->node_parent)) < 0)
+        if ((err = util_grow((void **)&p->node_parent, &p->capnodes, p->nnodes,
+                             sizeof *p->node_parent)) < 0)
             goto out;
         if (capnodes != p->capnodes) {
             void *nf = realloc(p->node_frame, p->capnodes * sizeof *p->node_frame);
@@ -565,7 +556,7 @@ static int load_stacks(sqlite3 *db, struct smp_profile *p, struct pmap *framemap
             }
             p->node_frame = nf;
         }
-        if ((err = grow((void **)&parent_ids, &cap, p->nnodes, sizeof *parent_ids)) < 0)
+        if ((err = util_grow((void **)&parent_ids, &cap, p->nnodes, sizeof *parent_ids)) < 0)
             goto out;
         parent_ids[p->nnodes] =
             sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL_STACK : sqlite3_column_int64(st, 1);
@@ -599,7 +590,7 @@ static int add_sample(struct smp_profile *p, struct pmap *aggmap, uint32_t threa
         if ((err = pmap_intern(aggmap, thread, stack_id, (uint32_t)p->naggs, &idx)) < 0)
             return err;
         if (idx == p->naggs) {
-            if ((err = grow((void **)&p->aggs, &p->capaggs, p->naggs, sizeof *p->aggs)) < 0)
+            if ((err = util_grow((void **)&p->aggs, &p->capaggs, p->naggs, sizeof *p->aggs)) < 0)
                 return err;
             p->aggs[p->naggs++] = (struct agg){.thread = thread, .stack_id = stack_id};
         }
@@ -1081,7 +1072,7 @@ static int tree_child(struct smp_tree *t, size_t *cap, struct pmap *map, uint32_
     int err = pmap_intern(map, parent, key, (uint32_t)t->nnodes, child);
     if (err < 0 || *child != t->nnodes)
         return err;
-    if ((err = grow((void **)&t->nodes, cap, t->nnodes, sizeof *t->nodes)) < 0)
+    if ((err = util_grow((void **)&t->nodes, cap, t->nnodes, sizeof *t->nodes)) < 0)
         return err;
     uint32_t depth = t->nodes[parent].depth + 1;
     t->nodes[t->nnodes++] =
@@ -1133,7 +1124,7 @@ int smp_tree_build(const struct smp_profile *p, int flags, struct smp_tree **out
 
     *out = NULL;
     if (!t || !memo || !gen || !path ||
-        (err = grow((void **)&t->nodes, &cap, 0, sizeof *t->nodes)) < 0) {
+        (err = util_grow((void **)&t->nodes, &cap, 0, sizeof *t->nodes)) < 0) {
         err = PYSCOPE_ENOMEM;
         goto out;
     }
