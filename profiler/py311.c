@@ -27,19 +27,27 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
         return 0;
     int n = 0;
     for (_PyInterpreterFrame *f = tstate->cframe->current_frame; f; f = f->previous) {
+        if ((uintptr_t)f % sizeof(void *))
+            return -1; /* not a frame: the chain is being built (see sampler.c) */
         PyCodeObject *code = f->f_code;
+        if ((uintptr_t)code % sizeof(void *))
+            return -1;
         if (!code || Py_TYPE(code) != &PyCode_Type)
             continue; /* being popped (see forget_dying_code) */
-        _Py_CODEUNIT *first = _PyCode_CODE(code);
-        if (f->owner != FRAME_OWNED_BY_GENERATOR &&
-            f->prev_instr < first + code->_co_firsttraceable)
+        /* Integer arithmetic: a torn chain must not make pointer arithmetic
+         * overflow before the check below can see it. */
+        uintptr_t first = (uintptr_t)_PyCode_CODE(code), instr = (uintptr_t)f->prev_instr;
+        uintptr_t traceable = first + (uintptr_t)code->_co_firsttraceable * sizeof(_Py_CODEUNIT);
+        if (instr < first || (f->owner != FRAME_OWNED_BY_GENERATOR && instr < traceable))
             continue; /* not started yet */
+        if (instr - first > (uintptr_t)Py_SIZE(code) * sizeof(_Py_CODEUNIT))
+            return -1; /* an instruction outside its code: not a whole frame */
         if (n == max) {
             *truncated = 1;
             break;
         }
         out[n].code = code;
-        out[n].lasti = (int32_t)((f->prev_instr - first) * (ptrdiff_t)sizeof(_Py_CODEUNIT));
+        out[n].lasti = (int32_t)(instr - first);
         out[n].reserved = 0;
         n++;
     }
@@ -50,8 +58,12 @@ void pyframe_position(void *tstate_p, void **frame, void **instr)
 {
     PyThreadState *tstate = tstate_p;
     _PyCFrame *cframe = tstate ? *(_PyCFrame *volatile *)&tstate->cframe : NULL;
+    if ((uintptr_t)cframe % sizeof(void *))
+        cframe = NULL;
     _PyInterpreterFrame *f =
         cframe ? *(_PyInterpreterFrame *volatile *)&cframe->current_frame : NULL;
+    if ((uintptr_t)f % sizeof(void *))
+        f = NULL;
     *frame = f;
     *instr = f ? (void *)*(_Py_CODEUNIT *volatile *)&f->prev_instr : NULL;
 }

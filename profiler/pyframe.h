@@ -20,8 +20,11 @@ struct pyframe_raw {
  * Walk the Python frames of the thread whose PyThreadState is tstate, from
  * the innermost outward, into out[0..max). The caller must be that thread
  * (a signal handler on it) or hold its GIL. Returns the number of frames
- * written; *truncated is set when there were more than max. Takes no
- * reference, allocates nothing, calls nothing: async-signal-safe.
+ * written, or -1 when the chain is visibly not whole (a pointer that cannot
+ * be a frame or code object); *truncated is set when there were more than
+ * max. Takes no reference, allocates nothing, calls nothing:
+ * async-signal-safe, but it may fault on a chain caught half-built, so the
+ * caller guards it.
  */
 int pyframe_walk(void *tstate, struct pyframe_raw *out, int max, int *truncated);
 

@@ -126,8 +126,13 @@ void threads_unregister(const char *name)
     struct wire_str s;
     unsigned n = name_str(name, &s);
     ring_put(e->ring, WIRE_THREAD_END, &rec, sizeof rec, &s, n);
+    /* From here on the signal handler ignores this thread (self is NULL).
+     * The lock makes the sampler finish any look at the thread's state
+     * (its PyThreadState, freed soon after this returns) before it ends. */
     self = NULL;
+    pthread_mutex_lock(&registry_lock);
     atomic_store_explicit(&e->ended, 1, memory_order_release);
+    pthread_mutex_unlock(&registry_lock);
 }
 
 struct ring *threads_ring(void)
@@ -188,9 +193,9 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
         int ended = atomic_load_explicit(&e->ended, memory_order_acquire);
         out += drain_ring_unlocked(e->ring, buf + out, cap - out, sink, ctx);
         out += drain_ring_unlocked(e->sampling.sring, buf + out, cap - out, sink, ctx);
-        /* An ended thread may still have a signal in flight: wait for it. */
-        if (ended && ring_used(e->ring) == 0 && ring_used(e->sampling.sring) == 0 &&
-            !atomic_load_explicit(&e->sampling.pending, memory_order_acquire)) {
+        /* A signal still pending for an ended thread finds self NULL and
+         * leaves the entry alone, so it can go once drained. */
+        if (ended && ring_used(e->ring) == 0 && ring_used(e->sampling.sring) == 0) {
             dropped_records += ring_dropped(e->ring);
             dropped_samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn);
             missed_ticks += atomic_load(&e->sampling.missed);
