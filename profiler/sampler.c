@@ -60,6 +60,9 @@ static uint64_t mono_ns(void)
  * goes to the handler that was there before (by default: the process dies
  * of it, as it would have).
  */
+/* The mask is not saved: the fault handler runs with SA_NODEFER, so jumping
+ * out of it leaves the mask as the walk found it (and saving it would cost
+ * a system call per walk). */
 static __thread sigjmp_buf walk_jump;
 static __thread volatile sig_atomic_t walking;
 static struct sigaction prev_segv, prev_bus;
@@ -85,7 +88,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 static int thread_moved(struct thread_sampling *s)
 {
     void *frame, *instr;
-    if (sigsetjmp(walk_jump, 1))
+    if (sigsetjmp(walk_jump, 0))
         return 1;
     walking = 1;
     pyframe_position(s->tstate, &frame, &instr);
@@ -95,7 +98,7 @@ static int thread_moved(struct thread_sampling *s)
 
 static int guarded_walk(void *tstate, struct pyframe_raw *frames, int max, int *truncated)
 {
-    if (sigsetjmp(walk_jump, 1)) {
+    if (sigsetjmp(walk_jump, 0)) {
         *truncated = 0;
         return -1;
     }
@@ -220,6 +223,14 @@ static uint64_t next_random(uint64_t *state)
 
 static void *sampler_main(void *arg)
 {
+    /* Started with every signal blocked, but thread_moved's guard needs the
+     * faults: a fault that is blocked kills the process instead. */
+    sigset_t faults;
+    sigemptyset(&faults);
+    sigaddset(&faults, SIGSEGV);
+    sigaddset(&faults, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+
     uint64_t seed = mono_ns() | 1;
     uint64_t next = mono_ns();
     struct tick t = {.pid = getpid(), .threshold_ns = interval_ns / 20};
