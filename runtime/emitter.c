@@ -131,25 +131,27 @@ int emitter_start(int fd)
     return 0;
 }
 
-void emitter_stop(void)
+int emitter_stop(int bounded)
 {
     if (!running)
-        return;
+        return 0;
     pthread_mutex_lock(&wake_lock);
     atomic_store(&stop_requested, 1);
     pthread_cond_signal(&wake_cond);
     pthread_mutex_unlock(&wake_lock);
+    if (!bounded) {
+        pthread_join(emitter_thread, NULL);
+        running = 0;
+        return 0;
+    }
     /* A process that calls exit() from C while holding the GIL may find the
      * emitter waiting for it: give up on the join rather than hang. */
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += 500 * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_timedjoin_np(emitter_thread, NULL, &deadline);
+    deadline.tv_sec += 2;
+    int rc = pthread_timedjoin_np(emitter_thread, NULL, &deadline);
     running = 0;
+    return rc == 0 ? 0 : PYSCOPE_EIO;
 }
 
 int emitter_flush(int fd, int may_resolve)

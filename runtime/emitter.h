@@ -10,8 +10,13 @@
 /* Start the emitter on connection fd (borrowed). 0 or a negative PYSCOPE_E*. */
 int emitter_start(int fd);
 
-/* Stop and join the emitter, if running. Safe to call more than once. */
-void emitter_stop(void);
+/*
+ * Stop and join the emitter, if running. Safe to call more than once.
+ * bounded: give up after two seconds (the caller may hold the GIL the
+ * emitter waits for); PYSCOPE_EIO then, and the emitter may still run, so
+ * the caller must not flush.
+ */
+int emitter_stop(int bounded);
 
 /*
  * Drain everything queued now and send it on fd, from the calling thread.

@@ -221,11 +221,13 @@ static void stop_and_flush(int have_gil)
 {
     sampler_stop();
     if (have_gil) {
-        Py_BEGIN_ALLOW_THREADS emitter_stop();
+        /* Without the GIL while joining: the emitter may be waiting for it. */
+        Py_BEGIN_ALLOW_THREADS emitter_stop(0);
         Py_END_ALLOW_THREADS
     } else {
         emitter_python_gone();
-        emitter_stop();
+        if (emitter_stop(1) < 0)
+            return; /* still running: two writers would corrupt the stream */
     }
     emitter_flush(conn, have_gil);
 }
