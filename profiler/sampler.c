@@ -20,6 +20,7 @@
 #include "pyframe.h"
 #include "ring.h"
 #include "threads.h"
+#include "util.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -40,13 +41,6 @@ static int running;
 static _Atomic int stop_requested;
 static uint64_t interval_ns;
 static int handler_installed;
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 #define RAW_HEAD_BYTES (sizeof(struct wire_hdr) + sizeof(struct wire_raw_sample) + 4)
 #define RAW_MAX_BYTES                                                                              \
@@ -108,6 +102,16 @@ static int guarded_walk(void *tstate, struct pyframe_raw *frames, int max, int *
     return depth;
 }
 
+/* The CPU time the thread of s has used, in *ns. 0, or -1 once it is gone. */
+static int cpu_time(const struct thread_sampling *s, uint64_t *ns)
+{
+    struct timespec ts;
+    if (clock_gettime(s->cpu_clock, &ts) < 0)
+        return -1;
+    *ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return 0;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
@@ -156,12 +160,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 done:
     /* What the handler itself cost the thread is not the program's running
      * time: the next tick looks at CPU used from here on. */
-    {
-        struct timespec ts;
-        if (clock_gettime(s->cpu_clock, &ts) == 0)
-            s->last_cpu_ns = s->cpu_charged_ns =
-                (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    }
+    uint64_t now;
+    if (cpu_time(s, &now) == 0)
+        s->last_cpu_ns = s->cpu_charged_ns = now;
     atomic_store_explicit(&s->pending, 0, memory_order_release);
 out:
     errno = saved_errno;
@@ -169,6 +170,7 @@ out:
 
 struct tick {
     uint64_t t_ns;
+    int wake_emitter;      /* a thread's samples fill half its ring */
     uint64_t threshold_ns; /* CPU a thread must use in a tick to count as running */
     pid_t pid;
 };
@@ -176,14 +178,15 @@ struct tick {
 static void tick_thread(struct thread_sampling *s, void *arg)
 {
     struct tick *t = arg;
+    if (ring_used(s->sring) > SAMPLER_RING_WAKE)
+        t->wake_emitter = 1;
     if (atomic_load_explicit(&s->pending, memory_order_acquire)) {
         atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed); /* signal still pending */
         return;
     }
-    struct timespec ts;
-    if (clock_gettime(s->cpu_clock, &ts) < 0)
+    uint64_t cpu;
+    if (cpu_time(s, &cpu) < 0)
         return; /* the thread is gone */
-    uint64_t cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     /*
      * A thread that used CPU is sampled. One that used only a little (a
      * wait interrupted by the last signal going back to sleep) is sampled
@@ -201,14 +204,6 @@ static void tick_thread(struct thread_sampling *s, void *arg)
     }
     struct wire_sample_idle idle = {.tid = s->tid, .t_ns = t->t_ns};
     ring_put(s->sring, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
-}
-
-/* Wake the emitter early when a thread's samples fill half its ring. */
-static void check_fill(struct thread_sampling *s, void *arg)
-{
-    int *wake = arg;
-    if (ring_used(s->sring) > SAMPLER_RING_WAKE)
-        *wake = 1;
 }
 
 /* xorshift: jitter only, not security */
@@ -231,8 +226,8 @@ static void *sampler_main(void *arg)
     sigaddset(&faults, SIGBUS);
     pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
 
-    uint64_t seed = mono_ns() | 1;
-    uint64_t next = mono_ns();
+    uint64_t seed = (uint64_t)util_mono_ns() | 1;
+    uint64_t next = (uint64_t)util_mono_ns();
     struct tick t = {.pid = getpid(), .threshold_ns = interval_ns / 20};
     if (t.threshold_ns < 20000)
         t.threshold_ns = 20000;
@@ -242,13 +237,12 @@ static void *sampler_main(void *arg)
         struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
             ;
-        t.t_ns = mono_ns();
+        t.t_ns = (uint64_t)util_mono_ns();
         if (t.t_ns > next + 50 * interval_ns)
             next = t.t_ns; /* the machine was suspended or we were starved: do not burst */
+        t.wake_emitter = 0;
         threads_for_each(tick_thread, &t);
-        int wake = 0;
-        threads_for_each(check_fill, &wake);
-        if (wake)
+        if (t.wake_emitter)
             emitter_wake();
     }
     return NULL;

@@ -253,23 +253,35 @@ static void wait_for_unlocked(void *ptr)
     waiting[nwaiting++] = ptr;
 }
 
+/* The strings of e's WIRE_CODE record: filename, name, qualname. */
+static void code_strings(const struct centry *e, struct wire_str s[3])
+{
+    const char *v[3] = {e->info.filename ? e->info.filename : "", e->info.name, e->info.qualname};
+    for (int i = 0; i < 3; i++)
+        s[i] = (struct wire_str){v[i], (uint32_t)strlen(v[i])};
+}
+
 static size_t code_record_size(const struct centry *e)
 {
-    struct wire_str s[3] = {
-        {e->info.filename ? e->info.filename : "", 0}, {e->info.name, 0}, {e->info.qualname, 0}};
-    for (int i = 0; i < 3; i++)
-        s[i].len = (uint32_t)strlen(s[i].p);
+    struct wire_str s[3];
+    code_strings(e, s);
     return wire_size(sizeof(struct wire_code), s, 3);
 }
 
 static size_t put_code(const struct centry *e, uint8_t *dst, size_t cap)
 {
     struct wire_code c = {.key = e->key, .firstlineno = e->info.firstlineno};
-    struct wire_str s[3] = {
-        {e->info.filename ? e->info.filename : "", 0}, {e->info.name, 0}, {e->info.qualname, 0}};
-    for (int i = 0; i < 3; i++)
-        s[i].len = (uint32_t)strlen(s[i].p);
+    struct wire_str s[3];
+    code_strings(e, s);
     return wire_encode(dst, cap, WIRE_CODE, &c, sizeof c, s, 3);
+}
+
+/* Undo the "to send with this sample" marks of entries[0..n). */
+static void unmark_unlocked(struct centry **entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (entries[i] && entries[i]->sent == 2)
+            entries[i]->sent = 0;
 }
 
 static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t cap)
@@ -292,9 +304,7 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
         entries[i] = find_unlocked(f.code, raw.epoch);
         if (entries[i] && entries[i]->tomb) {
             ndropped++; /* queued for longer than its description was kept */
-            for (size_t k = 0; k < i; k++)
-                if (entries[k] && entries[k]->sent == 2)
-                    entries[k]->sent = 0;
+            unmark_unlocked(entries, i);
             return 0;
         }
         if (!entries[i]) {
@@ -310,9 +320,7 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
         }
     }
     if (missing || need > cap)
-        for (size_t i = 0; i < n; i++)
-            if (entries[i] && entries[i]->sent == 2)
-                entries[i]->sent = 0;
+        unmark_unlocked(entries, n);
     if (missing) {
         if (give_up) {
             ndropped++;

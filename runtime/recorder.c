@@ -408,16 +408,16 @@ static int intern_function(struct recorder *r, const char *kind, struct wire_str
                            struct wire_str name, struct wire_str qualname, int firstlineno,
                            int64_t *id)
 {
+    /* The key: the fields NUL-separated. */
     struct sbuf key = {0};
-    int err = sbuf_add(&key, kind, strlen(kind) + 1);
+    int err = 0;
+    const struct wire_str parts[4] = {{kind, (uint32_t)strlen(kind)}, file, name, qualname};
+    for (int i = 0; !err && i < 4; i++)
+        err = sbuf_add(&key, parts[i].p, parts[i].len) < 0 || sbuf_add(&key, "", 1) < 0
+                  ? PYSCOPE_ENOMEM
+                  : 0;
     if (!err)
-        err = sbuf_add(&key, file.p, file.len);
-    if (!err)
-        err = sbuf_add(&key, "", 1) ?: sbuf_add(&key, name.p, name.len);
-    if (!err)
-        err = sbuf_add(&key, "", 1) ?: sbuf_add(&key, qualname.p, qualname.len);
-    if (!err)
-        err = sbuf_addf(&key, "%c%d", 0, firstlineno);
+        err = sbuf_addf(&key, "%d", firstlineno);
     if (err)
         goto out;
     if (smap_get(r->funcs, key.buf, key.len, id))

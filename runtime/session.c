@@ -12,6 +12,7 @@
 #include "pyframe.h"
 #include "sampler.h"
 #include "threads.h"
+#include "util.h"
 #include "wire.h"
 
 #include <Python.h>
@@ -32,13 +33,6 @@ static unsigned sample_hz; /* 0: the sampler is off */
 static _Atomic int exited;
 static int exit_hook_installed;
 static char exe_name[4096];
-
-static uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Address "@name" is in the abstract namespace, anything else a path. */
 static int connect_recorder(const char *addr)
@@ -97,8 +91,8 @@ static int send_hello(int fd, uint32_t flags)
         .pid = (uint32_t)getpid(),
         .ppid = (uint32_t)getppid(),
         .flags = flags,
-        .mono_ns = clock_ns(CLOCK_MONOTONIC),
-        .wall_ns = clock_ns(CLOCK_REALTIME),
+        .mono_ns = (uint64_t)util_mono_ns(),
+        .wall_ns = (uint64_t)util_wall_ns(),
     };
     struct wire_str s[4] = {
         {version, (uint32_t)vlen},
@@ -259,7 +253,7 @@ void session_exit(int how, int code, int have_gil)
     d.samples += coderef_dropped();
     size_t n = wire_encode(buf, sizeof buf, WIRE_DROPPED, &d, sizeof d, NULL, 0);
     struct wire_process_exit rec = {
-        .t_ns = clock_ns(CLOCK_MONOTONIC),
+        .t_ns = (uint64_t)util_mono_ns(),
         .how = how,
         .code = code,
     };

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "threads.h"
+#include "util.h"
 #include "error.h"
 #include "ring.h"
 #include "wire.h"
@@ -65,13 +66,6 @@ static void entry_identify(struct thread_entry *e)
             (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static unsigned name_str(const char *name, struct wire_str *s)
 {
     if (!name)
@@ -86,7 +80,7 @@ static void put_start(struct thread_entry *e, const char *name, int is_main)
     struct wire_thread_start rec = {
         .tid = e->tid,
         .ident = (uint64_t)pthread_self(),
-        .t_ns = mono_ns(),
+        .t_ns = (uint64_t)util_mono_ns(),
         .is_main = (uint32_t)is_main,
     };
     struct wire_str s;
@@ -122,7 +116,7 @@ void threads_unregister(const char *name)
     struct thread_entry *e = self;
     if (!e)
         return;
-    struct wire_thread_end rec = {.tid = e->tid, .t_ns = mono_ns()};
+    struct wire_thread_end rec = {.tid = e->tid, .t_ns = (uint64_t)util_mono_ns()};
     struct wire_str s;
     unsigned n = name_str(name, &s);
     ring_put(e->ring, WIRE_THREAD_END, &rec, sizeof rec, &s, n);

@@ -12,6 +12,7 @@
  * shows the stacks grouped, not as they happened.
  */
 #include "stackfmt.h"
+#include "util.h"
 #include "error.h"
 #include "format.h"
 
@@ -24,72 +25,40 @@ struct pending {
     size_t len; /* folded: length of the parent's prefix */
 };
 
-/* A growable text buffer. */
-struct text {
-    char *s;
-    size_t len, cap;
-};
-
-static int text_reserve(struct text *b, size_t more)
-{
-    if (b->len + more + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (!s)
-        return PYSCOPE_ENOMEM;
-    b->s = s;
-    b->cap = cap;
-    return 0;
-}
-
-/* Append the frame separator ';'. */
-static int text_add_sep(struct text *b)
-{
-    if (text_reserve(b, 1) < 0)
-        return PYSCOPE_ENOMEM;
-    b->s[b->len++] = ';';
-    b->s[b->len] = '\0';
-    return 0;
-}
-
 /* Append s with ';' as ',' and control characters as spaces. */
-static int text_add_clean(struct text *b, const char *s)
+static int add_clean(struct sbuf *b, const char *s)
 {
-    size_t n = strlen(s);
-    if (text_reserve(b, n) < 0)
+    size_t start = b->len, n = strlen(s);
+    if (sbuf_add(b, s, n) < 0)
         return PYSCOPE_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        b->s[b->len++] = c == ';' ? ',' : c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    for (size_t i = start; i < b->len; i++) {
+        unsigned char c = (unsigned char)b->buf[i];
+        b->buf[i] = c == ';' ? ',' : c < 0x20 || c == 0x7f ? ' ' : (char)c;
     }
-    b->s[b->len] = '\0';
     return 0;
 }
 
 /* The folded frame of n: "qualname (file:line)", a thread's label. */
-static int add_frame(struct text *b, const struct smp_profile *p, const struct smp_node *n)
+static int add_frame(struct sbuf *b, const struct smp_profile *p, const struct smp_node *n)
 {
     char buf[1024];
     int err;
     if (n->kind == SMP_NODE_THREAD)
-        return text_add_clean(b, smp_thread_label(n->thread, buf, sizeof buf));
-    if ((err = text_add_clean(b, n->fn->qualname)) < 0)
+        return add_clean(b, smp_thread_label(n->thread, buf, sizeof buf));
+    if ((err = add_clean(b, n->fn->qualname)) < 0)
         return err;
     if (!*smp_location(p, n->fn, n->line, buf, sizeof buf))
         return 0;
-    if ((err = text_add_clean(b, " (")) < 0 || (err = text_add_clean(b, buf)) < 0)
+    if ((err = add_clean(b, " (")) < 0 || (err = add_clean(b, buf)) < 0)
         return err;
-    return text_add_clean(b, ")");
+    return add_clean(b, ")");
 }
 
 int stackfmt_folded(FILE *out, const struct smp_profile *p, const struct smp_tree *t)
 {
     const int cpu = smp_totals(p)->clock == SMP_CLOCK_CPU;
     struct pending *stack = malloc((t->nnodes ? t->nnodes : 1) * sizeof *stack);
-    struct text path = {0};
+    struct sbuf path = {0};
     size_t sp = 0;
     int err = 0;
 
@@ -101,18 +70,18 @@ int stackfmt_folded(FILE *out, const struct smp_profile *p, const struct smp_tre
         struct pending cur = stack[--sp];
         const struct smp_node *n = &t->nodes[cur.node];
         path.len = cur.len;
-        if ((cur.len && (err = text_add_sep(&path)) < 0) || (err = add_frame(&path, p, n)) < 0)
+        if ((cur.len && (err = sbuf_add(&path, ";", 1)) < 0) || (err = add_frame(&path, p, n)) < 0)
             break;
         int64_t value = cpu ? (n->s.self_weight + 500) / 1000 : n->s.self_weight;
         if (value > 0) {
-            fwrite(path.s, 1, path.len, out);
+            fwrite(path.buf, 1, path.len, out);
             fprintf(out, " %" PRId64 "\n", value);
         }
         for (uint32_t k = n->nkids; k-- > 0;)
             stack[sp++] = (struct pending){t->kids[n->first_kid + k], path.len};
     }
     free(stack);
-    free(path.s);
+    sbuf_release(&path);
     return err;
 }
 
