@@ -12,6 +12,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <internal/pycore_frame.h>
+#include <internal/pycore_runtime.h>
 
 #include "error.h"
 #include "pyframe.h"
@@ -76,6 +77,12 @@ void *pyframe_current_tstate(void)
 int pyframe_holds_gil(void)
 {
     return PyGILState_Check();
+}
+
+void pyframe_gil_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = (uintptr_t)&_PyRuntime.ceval.gil;
+    *hi = *lo + sizeof _PyRuntime.ceval.gil;
 }
 
 /* A copy of a str; the caller has saved any pending exception. */

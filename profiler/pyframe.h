@@ -42,6 +42,13 @@ void *pyframe_current_tstate(void);
 /* Whether the calling thread holds the GIL. Async-signal-safe. */
 int pyframe_holds_gil(void);
 
+/*
+ * The addresses of the GIL's own state, its mutex and condition variables
+ * among them: a thread asleep in a futex wait on one of these is waiting
+ * for the GIL.
+ */
+void pyframe_gil_bounds(uintptr_t *lo, uintptr_t *hi);
+
 /* What names a code object; strings are malloc'd UTF-8 the caller frees. */
 struct pyframe_code {
     char *filename;

@@ -24,14 +24,17 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define SAMPLER_RING_WAKE (128 * 1024)
@@ -112,6 +115,28 @@ static int cpu_time(const struct thread_sampling *s, uint64_t *ns)
     return 0;
 }
 
+static uintptr_t gil_lo, gil_hi; /* the GIL's state (pyframe_gil_bounds) */
+
+/*
+ * The state of a thread the handler interrupted. Without the GIL it runs
+ * native code, unless it was interrupted asleep on the GIL's own futex:
+ * a system call's first argument is still in its register then (x86-64;
+ * elsewhere such a thread counts as native).
+ */
+static uint32_t interrupted_state(const void *uc)
+{
+    if (pyframe_holds_gil())
+        return WIRE_STATE_RUNNING;
+#if defined(__x86_64__)
+    uintptr_t arg = (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RDI];
+    if (arg >= gil_lo && arg < gil_hi)
+        return WIRE_STATE_GIL;
+#else
+    (void)uc;
+#endif
+    return WIRE_STATE_NATIVE;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
@@ -141,7 +166,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         .tid = s->tid,
         .t_ns = s->pending_t_ns,
         .cpu_ns = s->pending_cpu_ns,
-        .state = pyframe_holds_gil() ? WIRE_STATE_RUNNING : WIRE_STATE_NATIVE,
+        .state = interrupted_state(uc),
         .flags = truncated ? WIRE_SAMPLE_TRUNCATED : 0,
         .epoch = coderef_epoch(),
     };
@@ -175,6 +200,45 @@ struct tick {
     pid_t pid;
 };
 
+/*
+ * What a thread that did not move is waiting for. The kernel shows the
+ * system call a sleeping thread is in, with its arguments, in
+ * /proc/self/task/TID/syscall; a futex wait on the GIL's own mutex or
+ * condition variable is a wait for the GIL. The file is read again only
+ * when the thread ran since the last reading: one that did not run is
+ * still waiting where it was, and costs nothing.
+ */
+static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
+{
+    if (s->idle_state && cpu == s->idle_cpu_ns)
+        return s->idle_state;
+    s->idle_cpu_ns = cpu;
+    s->idle_state = WIRE_STATE_IDLE;
+    if (s->syscall_fd == -1) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%llu/syscall", (unsigned long long)s->tid);
+        s->syscall_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (s->syscall_fd < 0)
+            s->syscall_fd = -2; /* unreadable here: do not try again */
+    }
+    if (s->syscall_fd < 0)
+        return s->idle_state;
+    char buf[128];
+    ssize_t n = pread(s->syscall_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return s->idle_state;
+    buf[n] = 0;
+    /* "NR 0xARG1 0xARG2 ...", or "running", or "-1 ..." outside a call */
+    char *end;
+    long nr = strtol(buf, &end, 10);
+    if (end == buf || nr != SYS_futex)
+        return s->idle_state;
+    uintptr_t addr = (uintptr_t)strtoull(end, NULL, 16);
+    if (addr >= gil_lo && addr < gil_hi)
+        s->idle_state = WIRE_STATE_GIL;
+    return s->idle_state;
+}
+
 static void tick_thread(struct thread_sampling *s, void *arg)
 {
     struct tick *t = arg;
@@ -202,7 +266,7 @@ static void tick_thread(struct thread_sampling *s, void *arg)
             atomic_store_explicit(&s->pending, 0, memory_order_release);
         return;
     }
-    struct wire_sample_idle idle = {.tid = s->tid, .t_ns = t->t_ns};
+    struct wire_sample_idle idle = {.tid = s->tid, .t_ns = t->t_ns, .state = idle_state(s, cpu)};
     ring_put(s->sring, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
 }
 
@@ -255,6 +319,7 @@ int sampler_start(unsigned rate_hz)
     if (rate_hz == 0 || rate_hz > 100000)
         return PYSCOPE_EINVAL;
     interval_ns = 1000000000u / rate_hz;
+    pyframe_gil_bounds(&gil_lo, &gil_hi);
     if (!handler_installed) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

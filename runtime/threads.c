@@ -43,6 +43,8 @@ static clockid_t thread_cpu_clock(uint64_t tid)
 
 static void entry_free(struct thread_entry *e)
 {
+    if (e->sampling.syscall_fd >= 0)
+        close(e->sampling.syscall_fd);
     ring_free(e->ring);
     ring_free(e->sampling.sring);
     free(e);
@@ -60,6 +62,7 @@ static void entry_identify(struct thread_entry *e)
     e->tid = (uint64_t)syscall(SYS_gettid);
     e->sampling.tid = e->tid;
     e->sampling.cpu_clock = thread_cpu_clock(e->tid);
+    e->sampling.syscall_fd = -1;
     struct timespec ts;
     if (clock_gettime(e->sampling.cpu_clock, &ts) == 0)
         e->sampling.last_cpu_ns = e->sampling.cpu_charged_ns =
@@ -95,6 +98,7 @@ int threads_register(const char *name, int is_main, void *tstate)
     struct thread_entry *e = calloc(1, sizeof *e);
     if (!e)
         return PYSCOPE_ENOMEM;
+    e->sampling.syscall_fd = -1;
     if (entry_rings(e) < 0) {
         entry_free(e);
         return PYSCOPE_ENOMEM;
@@ -247,8 +251,11 @@ void threads_after_fork_child(const char *name)
         ring_free(keep->sampling.sring);
         keep->next = NULL;
         void *tstate = keep->sampling.tstate;
+        if (keep->sampling.syscall_fd >= 0)
+            close(keep->sampling.syscall_fd); /* names the parent's thread */
         memset((void *)&keep->sampling, 0, sizeof keep->sampling);
         keep->sampling.tstate = tstate;
+        keep->sampling.syscall_fd = -1;
         if (entry_rings(keep) == 0) {
             entry_identify(keep);
             registry = keep;

@@ -34,6 +34,10 @@ struct thread_sampling {
     _Atomic int pending;
     _Atomic uint64_t missed; /* ticks skipped: the previous signal was still pending */
     _Atomic uint64_t torn;   /* samples lost to a frame chain caught half-built */
+    /* Sampler only: what an idle thread is waiting for. */
+    int syscall_fd;          /* its /proc .../syscall, opened on first need; -1 none */
+    uint64_t idle_cpu_ns;    /* CPU time when that was last read */
+    uint32_t idle_state;     /* WIRE_STATE_IDLE or WIRE_STATE_GIL, as read then */
 };
 
 /*

@@ -118,6 +118,8 @@ struct wire_frame {
 struct wire_sample_idle {
     uint64_t tid;
     uint64_t t_ns;
+    uint32_t state; /* WIRE_STATE_IDLE or WIRE_STATE_GIL */
+    uint32_t reserved;
 };
 
 /* Counts of records dropped in the target because a buffer was full. */

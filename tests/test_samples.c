@@ -17,6 +17,7 @@
 #include "db.h"
 #include "error.h"
 #include "samples.h"
+#include "smpcmd.h"
 #include "store.h"
 
 #include <ftw.h>
@@ -318,6 +319,61 @@ static void test_thread_and_process_filters(void **state)
     assert_int_equal(smp_load(db, "t.db", &bad, &p, msg, sizeof msg), PYSCOPE_ENOTFOUND);
     assert_string_equal(msg, "no thread 'worker' in process 200 in 't.db'");
     vdb_close(db);
+}
+
+/* --state: only samples in the listed states count; the totals by state
+ * stay those of every sample of the selected threads. */
+static const char states_sql[] =
+    "INSERT INTO samples VALUES (1, 2, 1000000, 900000, 0), (1, 2, 2000000, 0, 3),\n"
+    "  (1, 2, 3000000, 0, 3), (1, 3, 4000000, 0, 2), (2, 3, 1000000, 500000, 1);\n";
+
+static void test_state_filter(void **state)
+{
+    const char *path = make_run("states.db", states_sql);
+    struct smp_fn_stat *rows;
+    size_t n;
+    sqlite3 *db;
+    (void)state;
+
+    struct smp_filter f = {.clock = SMP_CLOCK_WALL};
+    assert_int_equal(smpcmd_parse_states("gil", &f.states), 0);
+    struct smp_profile *p = load(path, &f, &db);
+    const struct smp_totals *t = smp_totals(p);
+    assert_int_equal(t->samples, 2);
+    assert_int_equal(t->by_state[SMP_STATE_RUNNING], 1);
+    assert_int_equal(t->by_state[SMP_STATE_NATIVE], 1);
+    assert_int_equal(t->by_state[SMP_STATE_IDLE], 1);
+    assert_int_equal(t->by_state[SMP_STATE_GIL], 2);
+    assert_int_equal(smp_functions(p, &rows, &n), 0);
+    assert_int_equal(fn_row(rows, n, "A.a")->s.self_samples, 2);
+    assert_null(fn_row_or_null(rows, n, "b"));
+    free(rows);
+    unload(p, db);
+
+    assert_int_equal(smpcmd_parse_states("idle,native", &f.states), 0);
+    p = load(path, &f, &db);
+    assert_int_equal(smp_totals(p)->samples, 2);
+    assert_int_equal(smp_functions(p, &rows, &n), 0);
+    assert_int_equal(fn_row(rows, n, "b")->s.self_samples, 2);
+    assert_null(fn_row_or_null(rows, n, "A.a"));
+    free(rows);
+    unload(p, db);
+
+    /* the interval is measured over every sample, not the kept ones */
+    f.states = 1u << SMP_STATE_RUNNING;
+    p = load(path, &f, &db);
+    assert_int_equal(smp_totals(p)->samples, 1);
+    assert_int_equal(smp_totals(p)->interval_ns, 1000000);
+    unload(p, db);
+
+    unsigned mask = 0;
+    assert_int_equal(smpcmd_parse_states("running,native,gil,idle", &mask), 0);
+    assert_int_equal(mask, 0xf);
+    assert_int_equal(smpcmd_parse_states("", &mask), -1);
+    assert_int_equal(smpcmd_parse_states("gil,", &mask), -1);
+    assert_int_equal(smpcmd_parse_states("GIL", &mask), -1);
+    assert_int_equal(smpcmd_parse_states("waiting", &mask), -1);
+    assert_int_equal(mask, 0xf); /* untouched on error */
 }
 
 /* --function: only stacks through a match; hot keeps only the matching functions' lines. */
@@ -622,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_recursion_counted_once),
         cmocka_unit_test(test_thread_and_process_filters),
         cmocka_unit_test(test_function_filter),
+        cmocka_unit_test(test_state_filter),
         cmocka_unit_test(test_truncated_stacks),
         cmocka_unit_test(test_missing_references),
         cmocka_unit_test(test_stack_cycle),

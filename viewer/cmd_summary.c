@@ -701,6 +701,36 @@ static int by_self_line(const void *a, const void *b)
     return (y->s.self_weight > x->s.self_weight) - (y->s.self_weight < x->s.self_weight);
 }
 
+/* What the threads did with their wall time, by sample state. */
+static void print_states(const struct smp_totals *t, FILE *out)
+{
+    static const char *const what[SMP_NSTATES] = {
+        [SMP_STATE_RUNNING] = "running Python",
+        [SMP_STATE_NATIVE] = "native",
+        [SMP_STATE_GIL] = "waiting for the GIL",
+        [SMP_STATE_IDLE] = "idle",
+    };
+    static const int order[SMP_NSTATES] = {SMP_STATE_RUNNING, SMP_STATE_NATIVE, SMP_STATE_GIL,
+                                           SMP_STATE_IDLE};
+    int64_t all = 0;
+    for (int k = 0; k < SMP_NSTATES; k++)
+        all += t->by_state[k];
+    if (all <= 0)
+        return;
+    char buf[FMT_BUFSZ];
+    fprintf(out, "  %-12s", "wall time");
+    const char *sep = " ";
+    for (int k = 0; k < SMP_NSTATES; k++) {
+        int64_t n = t->by_state[order[k]];
+        if (!n)
+            continue;
+        fprintf(out, "%s%s %s", sep, fmt_pct(buf, sizeof buf, (double)n, (double)all),
+                what[order[k]]);
+        sep = ", ";
+    }
+    putc('\n', out);
+}
+
 /*
  * Where the CPU time went, in brief: the hottest functions and lines by
  * self time, as `pyscope top` and `pyscope hot` show them in full.
@@ -729,16 +759,22 @@ static int print_hot(const struct run *r, sqlite3 *db, FILE *out)
     qsort(fns, nfns, sizeof *fns, by_self_fn);
     qsort(lines, nlines, sizeof *lines, by_self_line);
     src = src_cache_new(smp_cwd(p));
+    print_states(t, out);
     fprintf(out,
             "  %-12s %s of CPU in %" PRId64 " samples; 'pyscope top' and 'pyscope hot' show more\n",
             "hottest", fmt_duration(buf, sizeof buf, smp_weight_ns(p, t->weight)), t->samples);
     for (size_t i = 0; i < nfns && i < HOT_ROWS && fns[i].s.self_weight > 0; i++) {
         fprintf(out, "    %6s  ",
                 fmt_pct(buf, sizeof buf, (double)fns[i].s.self_weight, (double)t->weight));
-        fmt_put_text(out, smp_location(p, fns[i].fn, 0, loc, sizeof loc));
-        fputs(" (", out);
-        fmt_put_text(out, fns[i].fn->qualname);
-        fputs(")\n", out);
+        if (fns[i].fn->filename) {
+            fmt_put_text(out, smp_location(p, fns[i].fn, 0, loc, sizeof loc));
+            fputs(" (", out);
+            fmt_put_text(out, fns[i].fn->qualname);
+            fputs(")\n", out);
+        } else {
+            fmt_put_text(out, fns[i].fn->qualname); /* [no Python frame] and the like */
+            putc('\n', out);
+        }
     }
     if (nlines && lines[0].s.self_weight > 0)
         fputs("  hot lines\n", out);

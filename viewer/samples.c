@@ -158,6 +158,7 @@ struct span {
 
 struct smp_profile {
     enum smp_clock clock;
+    unsigned states; /* the filter's: 1 << state of each kept, 0 for all */
     char *cwd; /* without a trailing slash; NULL when unknown or "/" */
     size_t cwdlen;
     int has_filter_fn;
@@ -580,10 +581,26 @@ out:
     return err;
 }
 
-/* Add one sample row to its (thread, stack) aggregate. */
+/* Count one sample row in its thread's span, and add it to its (thread,
+ * stack) aggregate when the state filter keeps it. */
 static int add_sample(struct smp_profile *p, struct pmap *aggmap, uint32_t thread, int64_t stack_id,
-                      int64_t t_ns, int64_t cpu_ns, uint32_t *last, int64_t *last_stack)
+                      int64_t t_ns, int64_t cpu_ns, int64_t state, uint32_t *last,
+                      int64_t *last_stack)
 {
+    struct span *s = &p->spans[thread];
+    if (!s->count++) {
+        s->first = s->last = t_ns;
+    } else {
+        if (t_ns < s->first)
+            s->first = t_ns;
+        if (t_ns > s->last)
+            s->last = t_ns;
+    }
+    if (state >= 0 && state < SMP_NSTATES)
+        p->totals.by_state[state]++;
+    if (p->states && (state < 0 || state >= SMP_NSTATES || !(p->states & (1u << state))))
+        return 0;
+
     uint32_t idx = *last;
     int err;
     if (idx == SMP_NONE || *last_stack != stack_id || p->aggs[idx].thread != thread) {
@@ -603,16 +620,6 @@ static int add_sample(struct smp_profile *p, struct pmap *aggmap, uint32_t threa
     a->count++;
     a->cpu_ns += cpu_ns;
     a->cpu_count += cpu_ns > 0;
-
-    struct span *s = &p->spans[thread];
-    if (!s->count++) {
-        s->first = s->last = t_ns;
-    } else {
-        if (t_ns < s->first)
-            s->first = t_ns;
-        if (t_ns > s->last)
-            s->last = t_ns;
-    }
     return 0;
 }
 
@@ -634,8 +641,9 @@ static int scan_samples(sqlite3 *db, struct smp_profile *p, struct pmap *threadm
     if (!p->spans)
         return PYSCOPE_ENOMEM;
     err = vdb_prepare(db,
-                      sel ? "SELECT ?1, stack_id, t_ns, cpu_ns FROM samples WHERE thread_id = ?1"
-                          : "SELECT thread_id, stack_id, t_ns, cpu_ns FROM samples",
+                      sel ? "SELECT ?1, stack_id, t_ns, cpu_ns, state FROM samples"
+                            " WHERE thread_id = ?1"
+                          : "SELECT thread_id, stack_id, t_ns, cpu_ns, state FROM samples",
                       &st);
     for (size_t k = 0; !err && k < nsel; k++) {
         if (sel && !sel[k])
@@ -666,7 +674,8 @@ static int scan_samples(sqlite3 *db, struct smp_profile *p, struct pmap *threadm
             int64_t stack = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL_STACK
                                                                       : sqlite3_column_int64(st, 1);
             if ((err = add_sample(p, &aggmap, thread, stack, sqlite3_column_int64(st, 2),
-                                  sqlite3_column_int64(st, 3), &last, &last_stack)) < 0)
+                                  sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4), &last,
+                                  &last_stack)) < 0)
                 break;
         }
         if (!err && rc != SQLITE_DONE)
@@ -819,6 +828,7 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
     if (!(p = calloc(1, sizeof *p)))
         return PYSCOPE_ENOMEM;
     p->clock = f->clock;
+    p->states = f->states;
     p->totals.clock = f->clock;
     p->has_filter_fn = f->function != NULL;
     memset(p->special_fn, 0xff, sizeof p->special_fn);

@@ -41,7 +41,11 @@ struct smp_filter {
     int has_pid;          /* select the processes with processes.pid == pid */
     int64_t pid;          /* ... */
     const char *function; /* fnmatch(3) pattern on qualname or name; NULL for all */
+    unsigned states;      /* 1 << samples.state of each state kept; 0 keeps all */
 };
+
+/* samples.state */
+enum { SMP_STATE_RUNNING, SMP_STATE_NATIVE, SMP_STATE_IDLE, SMP_STATE_GIL, SMP_NSTATES };
 
 struct smp_function {
     int64_t id; /* functions.id; 0 for pseudo-functions */
@@ -88,6 +92,8 @@ struct smp_totals {
     int64_t truncated_samples, truncated_weight; /* of stacks cut at the depth limit */
     int64_t interval_ns;                         /* mean sampling interval; 0 when unknown */
     size_t nstacks;                              /* distinct (thread, stack) pairs selected */
+    int64_t by_state[SMP_NSTATES]; /* samples of the selected threads in each state, any clock,
+                                      before the state and function filters */
 };
 
 struct smp_profile;

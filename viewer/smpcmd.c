@@ -63,6 +63,35 @@ static int parse_long(const char *s, long *v)
     return 0;
 }
 
+/* --state's names of the samples.state codes */
+static const char *const state_names[SMP_NSTATES] = {
+    [SMP_STATE_RUNNING] = "running",
+    [SMP_STATE_NATIVE] = "native",
+    [SMP_STATE_IDLE] = "idle",
+    [SMP_STATE_GIL] = "gil",
+};
+
+int smpcmd_parse_states(const char *list, unsigned *states)
+{
+    unsigned set = 0;
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        int found = -1;
+        for (int k = 0; k < SMP_NSTATES; k++)
+            if (strlen(state_names[k]) == n && !strncmp(p, state_names[k], n))
+                found = k;
+        if (found < 0)
+            return -1;
+        set |= 1u << found;
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+    *states = set;
+    return 0;
+}
+
 int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *v = NULL;
@@ -95,6 +124,15 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
             c->filter.clock = SMP_CLOCK_WALL;
         } else {
             cli_error("'--clock' is cpu or wall, not '%s'", v);
+            return SMPCMD_ERROR;
+        }
+        return SMPCMD_TAKEN;
+    }
+    if ((acc & SMPCMD_CLOCK) && (r = smpcmd_value("--state", argc, argv, i, &v)) != 0) {
+        if (r < 0)
+            return SMPCMD_ERROR;
+        if (smpcmd_parse_states(v, &c->filter.states) < 0) {
+            cli_error("'--state' is a list of running, native, gil and idle, not '%s'", v);
             return SMPCMD_ERROR;
         }
         return SMPCMD_TAKEN;
@@ -411,6 +449,19 @@ void smpcmd_json_head(const struct smpcmd *c)
         fputs("null", out);
     fputs(", \"function\": ", out);
     fmt_json_str(out, c->filter.function);
+    fputs(", \"states\": ", out);
+    if (c->filter.states) {
+        const char *sep = "[";
+        for (int k = 0; k < SMP_NSTATES; k++) {
+            if (c->filter.states & (1u << k)) {
+                fprintf(out, "%s\"%s\"", sep, state_names[k]);
+                sep = ", ";
+            }
+        }
+        putc(']', out);
+    } else {
+        fputs("null", out);
+    }
     fputs("},\n  \"interval_ns\": ", out);
     smpcmd_json_ns(out, t->interval_ns > 0 ? t->interval_ns : -1);
     fprintf(out, ",\n  \"samples\": %lld, \"time_ns\": ", (long long)t->samples);

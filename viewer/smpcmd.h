@@ -47,6 +47,12 @@ struct smpcmd {
     FILE *out;
 };
 
+/*
+ * Parse a --state list ("running,gil": names of samples.state codes) into
+ * a mask of 1 << state. Returns 0, or -1 for an empty or unknown name.
+ */
+int smpcmd_parse_states(const char *list, unsigned *states);
+
 /* Zero c and set what the command provides. */
 void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned accepts);
 

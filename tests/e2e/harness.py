@@ -231,6 +231,11 @@ def run_pyscope(args, db, **kw):
     return _run(cmd + list(args), **kw)
 
 
+def run_viewer(args, **kw):
+    """Run `$PYSCOPE_BIN args...` (a viewer command); returns a Result."""
+    return _run([pyscope_bin()] + list(args), **kw)
+
+
 def fixture(*parts):
     return os.path.join(FIXTURES, *parts)
 

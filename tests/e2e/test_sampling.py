@@ -1,6 +1,7 @@
 """End-to-end tests of the sampler with known answers: CPU shares, wall
 versus CPU time, threads, idle threads, the depth limit, and safety under
 code-object churn. Fixtures live in sampling/."""
+import json
 import os
 import unittest
 
@@ -94,6 +95,35 @@ class Sampling(E2ETestCase):
                                             "(select id from threads where name = 'MainThread')"))
         top = max(waits, key=lambda r: r["n"])["fn"]
         self.assertIn(top, ("Thread.join", "Thread._wait_for_tstate_lock"))
+
+    def test_states_tell_gil_waits_from_sleep(self):
+        db = self.profile("gil.py")
+        rows = db_rows(db, """select t.name, s.state, count(*) n from samples s
+                              join threads t on t.id = s.thread_id group by 1, 2""")
+        by = {}
+        for r in rows:
+            by.setdefault(r["name"], {})[r["state"]] = r["n"]
+        for name in ("spinner-0", "spinner-1"):
+            states = by[name]
+            n = sum(states.values())
+            # two threads that want the GIL all the time hold it half the time
+            self.assertGreater(states.get(0, 0), 0.25 * n, by)
+            self.assertGreater(states.get(3, 0), 0.25 * n, by)
+            self.assertLess(states.get(2, 0), 0.1 * n, by)
+        for name in ("napper", "MainThread"):
+            states = by[name]
+            self.assertGreater(states.get(2, 0), 0.75 * sum(states.values()), by)
+        # the viewer picks states out
+        res = harness.run_viewer(["hot", db, "--clock", "wall", "--state", "gil", "--json"])
+        self.assertEqual(res.returncode, 0, res)
+        top = json.loads(res.stdout)["lines"][0]
+        self.assertEqual(top["function"], "spin", top)
+        res = harness.run_viewer(["top", db, "--state", "gil,bogus"])
+        self.assertEqual(res.returncode, 2, res)
+        self.assertEqual(res.stderr.count(b"\n"), 1, res)
+        res = harness.run_viewer(["summary", db])
+        self.assertRegex(res.stdout.decode(), r"wall time .*% running Python.*% waiting for the "
+                                               r"GIL.*% idle")
 
     def test_line_is_exact(self):
         db = self.profile("ratio.py")

@@ -182,7 +182,7 @@ class ViewerTestCase(E2ETestCase):
         return path
 
     def pyscope(self, *args):
-        return harness._run([harness.pyscope_bin(), *args], cwd=self.tmp)
+        return harness.run_viewer(args, cwd=self.tmp)
 
     def ok(self, *args):
         res = self.pyscope(*args)
