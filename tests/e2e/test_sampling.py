@@ -1,6 +1,7 @@
 """End-to-end tests of the sampler with known answers: CPU shares, wall
 versus CPU time, threads, idle threads, the depth limit, and safety under
 code-object churn. Fixtures live in sampling/."""
+import ast
 import json
 import os
 import unittest
@@ -155,23 +156,91 @@ class Sampling(E2ETestCase):
         db = self.profile("ratio.py", "--no-sample")
         self.assertEqual(db_rows(db, "select count(*) n from samples")[0]["n"], 0)
 
-    def test_churn_under_fast_sampling(self):
-        for _ in range(int(os.environ.get("PYSCOPE_STRESS_RUNS", "3"))):
+
+def line_ranges(path):
+    """Each function name of a source file and the lines its definitions span."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    ranges = {"<module>": [(1, max(len(tree.body) and tree.body[-1].end_lineno, 1))]}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                             ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)):
+            name = {ast.Lambda: "<lambda>", ast.GeneratorExp: "<genexpr>",
+                    ast.ListComp: "<listcomp>", ast.SetComp: "<setcomp>",
+                    ast.DictComp: "<dictcomp>"}.get(type(node), getattr(node, "name", None))
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            ranges.setdefault(name, []).append((first, node.end_lineno))
+    return ranges
+
+
+class Stress(E2ETestCase):
+    """Each fixture runs PYSCOPE_STRESS_RUNS times (3 by default; 100 for the
+    full stress: scripts/stress.sh) sampled at 10 kHz: every run must end as
+    it would without pyscope, leave a sound database, name every sampled code
+    object, and put every sampled line of the fixture inside its function."""
+
+    RUNS = int(os.environ.get("PYSCOPE_STRESS_RUNS", "3"))
+
+    def stress(self, script, check=None):
+        path = os.path.join(HERE, script)
+        ranges = line_ranges(path)
+        for run in range(self.RUNS):
             db = self.new_db_path()
-            res = harness.run_pyscope(["--rate", "10000", os.path.join(HERE, "churn.py")], db,
-                                      cwd=self.tmp)
-            self.assertEqual(res.returncode, 0, res)
-            self.assertEqual(res.stdout, b"ok\n")
-            self.assertEqual(db_integrity(db), "ok")
-            procs = db_rows(db, "select exit_code from processes order by id")
-            self.assertEqual([p["exit_code"] for p in procs], [0, 0])
+            res = harness.run_pyscope(["--rate", "10000", path], db, cwd=self.tmp)
+            where = f"{script}, run {run + 1} of {self.RUNS}"
+            self.assertEqual(res.returncode, 0, f"{where}: {res}")
+            self.assertEqual(res.stdout, b"ok\n", where)
+            self.assertEqual(db_integrity(db), "ok", where)
+            ends = db_rows(db, "select pid, exit_code, signal from processes")
+            self.assertTrue(all(p["exit_code"] == 0 for p in ends), f"{where}: {ends}")
             unknown = db_rows(db, "select count(*) n from functions where name = '<unknown>'")
-            self.assertEqual(unknown[0]["n"], 0)
-            # every sampled line lies within its function's source lines
-            bad = db_rows(db, """select f.qualname, f.firstlineno, fr.line from frames fr
-                                 join functions f on f.id = fr.function_id
-                                 where fr.line < f.firstlineno and f.firstlineno > 0""")
-            self.assertEqual(bad, [])
+            self.assertEqual(unknown[0]["n"], 0, where)
+            self.assertGreater(db_rows(db, "select count(*) n from samples")[0]["n"], 100, where)
+            frames = db_rows(db, """select f.name, fr.line from frames fr
+                                    join functions f on f.id = fr.function_id
+                                    where f.filename = ? and fr.line is not null""", (path,))
+            self.assertTrue(frames, where)
+            wrong = [(fr["name"], fr["line"]) for fr in frames
+                     if not any(a <= fr["line"] <= b for a, b in ranges.get(fr["name"], []))]
+            self.assertEqual(wrong, [], f"{where}: lines outside their function")
+            if check:
+                check(db, where)
+
+    def test_code_objects_made_and_freed(self):
+        def generated(db, where):
+            # compiled and exec'd code: lambdas on line 1, g<i> on lines 1-2
+            # and the exec'd module that calls it on line 3
+            rows = db_rows(db, """select f.name, f.filename, fr.line from frames fr
+                                  join functions f on f.id = fr.function_id
+                                  where f.filename like '<gen%' or f.filename = '<string>'""")
+            bad = [r for r in rows if r["line"] is not None and not 1 <= r["line"] <= 3]
+            self.assertEqual(bad, [], where)
+        self.stress("stress_code.py", generated)
+
+    def test_generators_and_coroutines(self):
+        self.stress("stress_gen.py")
+
+    def test_recursion_past_the_depth_limit(self):
+        def truncated(db, where):
+            deepest = db_rows(db, """with recursive d(id, n) as (
+                                         select id, 1 from stacks where parent_id is null
+                                         union all select s.id, d.n + 1 from stacks s
+                                         join d on s.parent_id = d.id)
+                                     select max(n) n from d""")[0]["n"]
+            self.assertEqual(deepest, 513, where)  # 512 frames under [truncated]
+        self.stress("deep.py", truncated)
+
+    def test_threads_starting_and_ending(self):
+        def threads(db, where):
+            n = db_rows(db, "select count(*) n from threads")[0]["n"]
+            self.assertEqual(n, 1 + 4 + 3 * 150 + 150, where)
+        self.stress("stress_threads.py", threads)
+
+    def test_fork_and_multiprocessing(self):
+        def processes(db, where):
+            n = db_rows(db, "select count(*) n from processes")[0]["n"]
+            self.assertGreaterEqual(n, 1 + 20 + 2 + 2, where)
+        self.stress("stress_fork.py", processes)
 
 
 if __name__ == "__main__":

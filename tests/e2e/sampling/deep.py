@@ -22,3 +22,4 @@ def shallow():
 
 down(1000)
 shallow()
+print("ok")
