@@ -79,6 +79,57 @@ int pyframe_holds_gil(void)
     return PyGILState_Check();
 }
 
+/*
+ * The helper thread's thread state. Made by a thread that holds the GIL,
+ * because making one takes the interpreter's list lock, and 3.11's fork
+ * child takes that lock before it renews it: a thread that made its own
+ * thread state while another forked (as PyGILState_Ensure does on a thread
+ * without one) would leave the child waiting on the lock forever.
+ */
+static PyThreadState *helper;
+
+void pyframe_helper_make(void)
+{
+    if (!helper)
+        helper = _PyThreadState_Prealloc(PyThreadState_Get()->interp);
+}
+
+void pyframe_helper_release(void)
+{
+    if (!helper)
+        return;
+    PyThreadState_Clear(helper);
+    PyThreadState_Delete(helper);
+    helper = NULL;
+}
+
+void pyframe_helper_forget(void)
+{
+    helper = NULL; /* the fork child's interpreter deleted it with the other threads' */
+}
+
+int pyframe_gil_take(void)
+{
+    if (PyGILState_GetThisThreadState())
+        return (int)PyGILState_Ensure();
+    if (!helper)
+        return -1;
+    if (helper->thread_id != PyThread_get_thread_ident()) {
+        helper->thread_id = PyThread_get_thread_ident();
+        helper->native_thread_id = PyThread_get_thread_native_id();
+    }
+    PyEval_RestoreThread(helper);
+    return 2;
+}
+
+void pyframe_gil_drop(int token)
+{
+    if (token == 2)
+        PyEval_SaveThread();
+    else if (token >= 0)
+        PyGILState_Release((PyGILState_STATE)token);
+}
+
 void pyframe_gil_bounds(uintptr_t *lo, uintptr_t *hi)
 {
     *lo = (uintptr_t)&_PyRuntime.ceval.gil;

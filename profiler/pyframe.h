@@ -43,6 +43,22 @@ void *pyframe_current_tstate(void);
 int pyframe_holds_gil(void);
 
 /*
+ * The GIL for a thread of pyframe's own (the emitter), which has no thread
+ * state of its own: pyframe_helper_make, with the GIL held, makes the one
+ * thread state that pyframe_gil_take lends it; pyframe_helper_release (the
+ * GIL held, the helper not using it) deletes it; pyframe_helper_forget, in
+ * a fork child, drops it (the interpreter deleted it already).
+ * pyframe_gil_take returns a token for pyframe_gil_drop, or -1 when the
+ * calling thread can have no thread state. Python threads take the GIL the
+ * usual way.
+ */
+void pyframe_helper_make(void);
+void pyframe_helper_release(void);
+void pyframe_helper_forget(void);
+int pyframe_gil_take(void);
+void pyframe_gil_drop(int token);
+
+/*
  * The addresses of the GIL's own state, its mutex and condition variables
  * among them: a thread asleep in a futex wait on one of these is waiting
  * for the GIL.

@@ -397,7 +397,8 @@ int coderef_pending(void)
 
 void coderef_resolve(int allow_gil)
 {
-    if (!allow_gil) {
+    int g = allow_gil ? pyframe_gil_take() : -1;
+    if (g < 0) {
         /* Until the next cycle, samples that wait are dropped. */
         pthread_mutex_lock(&reg_lock);
         give_up = 1;
@@ -405,7 +406,6 @@ void coderef_resolve(int allow_gil)
         pthread_mutex_unlock(&reg_lock);
         return;
     }
-    PyGILState_STATE g = PyGILState_Ensure();
     pthread_mutex_lock(&reg_lock);
     for (size_t i = 0; i < nwaiting; i++) {
         /* With the GIL held nothing can free it now; if it died while we
@@ -416,7 +416,7 @@ void coderef_resolve(int allow_gil)
     }
     nwaiting = 0;
     pthread_mutex_unlock(&reg_lock);
-    PyGILState_Release(g);
+    pyframe_gil_drop(g);
 }
 
 uint64_t coderef_dropped(void)

@@ -130,6 +130,7 @@ static int begin(uint32_t flags, const char *thread_name)
     /* The main thread's start goes out now: a process killed in its first
      * milliseconds still shows who ran. */
     emitter_flush(fd, 1);
+    pyframe_helper_make(); /* the emitter's thread state */
     err = emitter_start(fd);
     if (err < 0)
         goto fail;
@@ -198,6 +199,7 @@ void session_after_fork_child(const char *name)
     sampler_after_fork_child();
     emitter_after_fork_child();
     coderef_after_fork_child();
+    pyframe_helper_forget();
     threads_after_fork_child(name);
     if (conn >= 0)
         close(conn);
@@ -231,6 +233,7 @@ void session_atexit(void)
     if (!active || atomic_load(&exited))
         return;
     stop_and_flush(1);
+    pyframe_helper_release();
     /* From here on the interpreter finalizes: nothing may take the GIL. */
     emitter_python_gone();
 }

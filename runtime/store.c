@@ -97,7 +97,17 @@ static const char store_schema[] =
     "  tottime_ns INTEGER NOT NULL,\n"
     "  cumtime_ns INTEGER NOT NULL\n"
     ");\n"
-    "CREATE INDEX calls_thread ON calls(thread_id, callee_id);\n"
+    "CREATE UNIQUE INDEX calls_pair ON calls(thread_id, callee_id, caller_id);\n"
+    "CREATE TABLE call_stats (\n"
+    "  process_id INTEGER NOT NULL REFERENCES processes(id),\n"
+    "  thread_id INTEGER NOT NULL REFERENCES threads(id),\n"
+    "  function_id INTEGER NOT NULL REFERENCES functions(id),\n"
+    "  ncalls INTEGER NOT NULL,\n"
+    "  pcalls INTEGER NOT NULL,\n"
+    "  tottime_ns INTEGER NOT NULL,\n"
+    "  cumtime_ns INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE UNIQUE INDEX call_stats_function ON call_stats(thread_id, function_id);\n"
     "CREATE TABLE snapshots (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  process_id INTEGER NOT NULL REFERENCES processes(id),\n"
@@ -158,6 +168,8 @@ enum store_stmt {
     STMT_FRAME_ADD,
     STMT_STACK_ADD,
     STMT_SAMPLE_ADD,
+    STMT_CALLS_ADD,
+    STMT_CALL_STATS_ADD,
     STMT_COUNT
 };
 
@@ -182,6 +194,20 @@ static const char *const store_sql[STMT_COUNT] = {
     [STMT_STACK_ADD] = "INSERT INTO stacks (parent_id, frame_id) VALUES (?1, ?2)",
     [STMT_SAMPLE_ADD] = "INSERT OR IGNORE INTO samples (thread_id, stack_id, t_ns, cpu_ns, state)"
                         " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* Call statistics arrive as increments: add them up. */
+    [STMT_CALLS_ADD] = "INSERT INTO calls (process_id, thread_id, caller_id, callee_id, ncalls,"
+                       " pcalls, tottime_ns, cumtime_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                       " ON CONFLICT (thread_id, callee_id, caller_id) DO UPDATE SET"
+                       " ncalls = ncalls + excluded.ncalls, pcalls = pcalls + excluded.pcalls,"
+                       " tottime_ns = tottime_ns + excluded.tottime_ns,"
+                       " cumtime_ns = cumtime_ns + excluded.cumtime_ns",
+    [STMT_CALL_STATS_ADD] = "INSERT INTO call_stats (process_id, thread_id, function_id, ncalls,"
+                            " pcalls, tottime_ns, cumtime_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                            " ON CONFLICT (thread_id, function_id) DO UPDATE SET"
+                            " ncalls = ncalls + excluded.ncalls,"
+                            " pcalls = pcalls + excluded.pcalls,"
+                            " tottime_ns = tottime_ns + excluded.tottime_ns,"
+                            " cumtime_ns = cumtime_ns + excluded.cumtime_ns",
 };
 
 struct store {
@@ -591,5 +617,25 @@ int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int6
     sqlite3_bind_int64(stmt, 3, t_ns);
     sqlite3_bind_int64(stmt, 4, cpu_ns);
     sqlite3_bind_int(stmt, 5, state);
+    return store_step(st, stmt);
+}
+
+int store_calls_add(struct store *st, const struct store_calls *c)
+{
+    int total = c->caller_id < 0;
+    sqlite3_stmt *stmt = st->stmt[total ? STMT_CALL_STATS_ADD : STMT_CALLS_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    int i = 1;
+    sqlite3_bind_int64(stmt, i++, c->process_id);
+    sqlite3_bind_int64(stmt, i++, c->thread_id);
+    if (!total)
+        sqlite3_bind_int64(stmt, i++, c->caller_id);
+    sqlite3_bind_int64(stmt, i++, c->callee_id);
+    sqlite3_bind_int64(stmt, i++, c->ncalls);
+    sqlite3_bind_int64(stmt, i++, c->pcalls);
+    sqlite3_bind_int64(stmt, i++, c->tottime_ns);
+    sqlite3_bind_int64(stmt, i++, c->cumtime_ns);
     return store_step(st, stmt);
 }

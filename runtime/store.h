@@ -94,4 +94,16 @@ int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int6
 /* The last SQLite error message of st. */
 const char *store_errmsg(struct store *st);
 
+/*
+ * Call statistics, added to what the thread already has for the same pair:
+ * a calls row (caller_id 0 for calls from the root, no caller) or, with
+ * caller_id -1, the callee's call_stats row.
+ */
+struct store_calls {
+    int64_t process_id, thread_id;
+    int64_t caller_id, callee_id;
+    int64_t ncalls, pcalls, tottime_ns, cumtime_ns;
+};
+int store_calls_add(struct store *st, const struct store_calls *c);
+
 #endif

@@ -22,6 +22,8 @@ static const size_t fixed_sizes[WIRE_TYPE_COUNT] = {
     [WIRE_SAMPLE] = sizeof(struct wire_sample),
     [WIRE_SAMPLE_IDLE] = sizeof(struct wire_sample_idle),
     [WIRE_DROPPED] = sizeof(struct wire_dropped),
+    [WIRE_FUNCTION] = sizeof(struct wire_function),
+    [WIRE_CALLS] = sizeof(struct wire_calls),
 };
 
 size_t wire_fixed_size(unsigned type)

@@ -32,6 +32,8 @@ enum wire_type {
     WIRE_SAMPLE = 7,       /* one sampled stack of one thread */
     WIRE_SAMPLE_IDLE = 8,  /* a thread that did not run: its last stack again */
     WIRE_DROPPED = 9,      /* records a process had to drop, so far */
+    WIRE_FUNCTION = 10,    /* a function the call profiler counts, named once */
+    WIRE_CALLS = 11,       /* call statistics of a thread, added since the last ones */
     WIRE_TYPE_COUNT,
     /* Internal to the target, never sent: a sample as the signal handler
      * took it, with code object addresses still to be resolved. */
@@ -127,6 +129,30 @@ struct wire_dropped {
     uint64_t records;
     uint64_t samples;
     uint64_t missed; /* ticks a thread was not sampled: its last signal was still pending */
+};
+
+enum { WIRE_FUNCTION_PYTHON = 0, WIRE_FUNCTION_BUILTIN = 1 };
+
+/* Strings: filename (empty for a builtin), name, qualname. */
+struct wire_function {
+    uint64_t key; /* the call profiler's id for it, unique per connection; never 0 */
+    uint32_t kind;
+    int32_t firstlineno;
+};
+
+enum { WIRE_CALLS_TOTAL = 1u << 0 }; /* the callee's own totals, not one caller's calls */
+
+/* Increments: the recorder adds them to what it has for the same pair. */
+struct wire_calls {
+    uint64_t tid;
+    uint64_t caller; /* a WIRE_FUNCTION key; 0 for the root (no caller) */
+    uint64_t callee;
+    uint64_t ncalls;
+    uint64_t pcalls; /* primitive: not recursive */
+    uint64_t tottime_ns;
+    uint64_t cumtime_ns;
+    uint32_t flags; /* WIRE_CALLS_* */
+    uint32_t reserved;
 };
 
 /* Target-internal: one string of struct wire_raw_frame (pyframe_raw). */

@@ -150,6 +150,9 @@ static const struct table schema[] = {
      {"process_id", "thread_id", "caller_id", "callee_id", "ncalls", "pcalls", "tottime_ns",
       "cumtime_ns"},
      0},
+    {"call_stats",
+     {"process_id", "thread_id", "function_id", "ncalls", "pcalls", "tottime_ns", "cumtime_ns"},
+     0},
     {"snapshots",
      {"id", "process_id", "label", "t_ns", "trigger", "traced_bytes", "traced_blocks", "peak_bytes",
       "rss_bytes"},
@@ -219,6 +222,7 @@ static void test_create_schema(void **state)
     assert_true(has_index(db, "stacks", "parent_id"));
     assert_true(has_index(db, "frames", "function_id"));
     assert_true(has_index(db, "calls", "thread_id"));
+    assert_true(has_index(db, "call_stats", "thread_id"));
     assert_true(has_index(db, "snapshots", "process_id"));
     assert_true(has_index(db, "snapshot_traces", "snapshot_id"));
     assert_true(has_index(db, "heap_objects", "snapshot_id"));
@@ -391,6 +395,47 @@ static void test_batches(void **state)
     sqlite3_close(db);
 }
 
+/* Call statistics arrive as increments: the same pair adds up, a new pair is a new row. */
+static void test_calls_add(void **state)
+{
+    struct fixture *f = *state;
+    const char *err = NULL;
+    struct store *st = store_create(f->path, &err);
+    assert_non_null(st);
+
+    struct store_calls c = {.process_id = 1, .thread_id = 2, .caller_id = 0, .callee_id = 5,
+                            .ncalls = 3, .pcalls = 2, .tottime_ns = 100, .cumtime_ns = 250};
+    assert_int_equal(store_calls_add(st, &c), 0);
+    assert_int_equal(store_calls_add(st, &c), 0);
+    c.caller_id = 4; /* another caller */
+    assert_int_equal(store_calls_add(st, &c), 0);
+    c.thread_id = 3; /* another thread */
+    assert_int_equal(store_calls_add(st, &c), 0);
+    c.caller_id = -1; /* the callee's totals */
+    c.thread_id = 2;
+    assert_int_equal(store_calls_add(st, &c), 0);
+    c.ncalls = 1;
+    c.pcalls = 1;
+    assert_int_equal(store_calls_add(st, &c), 0);
+    assert_int_equal(store_close(st), 0);
+
+    sqlite3 *db = open_db(f->path);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM calls"), 3);
+    assert_int_equal(q_int(db, "SELECT ncalls FROM calls WHERE thread_id = 2 AND caller_id = 0"),
+                     6);
+    assert_int_equal(q_int(db, "SELECT pcalls FROM calls WHERE thread_id = 2 AND caller_id = 0"),
+                     4);
+    assert_int_equal(
+        q_int(db, "SELECT cumtime_ns FROM calls WHERE thread_id = 2 AND caller_id = 0"), 500);
+    assert_int_equal(q_int(db, "SELECT ncalls FROM calls WHERE thread_id = 3"), 3);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM call_stats"), 1);
+    assert_int_equal(q_int(db, "SELECT ncalls * 1000 + pcalls FROM call_stats"
+                               " WHERE thread_id = 2 AND function_id = 5"),
+                     4003);
+    assert_int_equal(q_int(db, "SELECT tottime_ns FROM call_stats"), 200);
+    sqlite3_close(db);
+}
+
 /* A live reader keeps the file in WAL mode: close says so, the data is kept. */
 static void test_close_with_reader(void **state)
 {
@@ -480,6 +525,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_calls_add, setup, teardown),
         cmocka_unit_test_setup_teardown(test_processes_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_end_all_leaves_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
