@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "emitter.h"
+#include "callstats.h"
 #include "coderef.h"
 #include "error.h"
 #include "threads.h"
@@ -58,7 +59,8 @@ static int drain_once(int fd)
 {
     int err = 0;
     size_t n;
-    while ((n = threads_drain(msg, sizeof msg, coderef_sink, NULL)) > 0) {
+    while ((n = threads_drain(msg, sizeof msg, coderef_sink, NULL)) > 0 ||
+           (n = threads_drain_ring(callstats_ring(), msg, sizeof msg, coderef_sink, NULL)) > 0) {
         if (emitter_send(fd, msg, n) < 0)
             err = PYSCOPE_EIO; /* keep draining so rings do not stay full */
     }

@@ -53,6 +53,8 @@ const char cmd_profile_usage[] =
     "                     else python3 on PATH if it is 3.11, else " PYSCOPE_BUILD_PYTHON ")\n"
     "      --rate HZ      sample every thread's stack HZ times a second (default 1000)\n"
     "      --no-sample    do not sample\n"
+    "      --calls        count every call of every function on every thread, with\n"
+    "                     cProfile's statistics (see 'pyscope top')\n"
     "  -q, --quiet        do not print the summary after the run\n"
     "  -h, --help         show this help\n";
 
@@ -64,6 +66,7 @@ struct profile_opts {
     int force;
     int quiet;
     unsigned rate_hz; /* 0: no sampling */
+    int calls;        /* --calls */
     enum target_kind kind;
     const char *target; /* script path, module name or code */
     char **args;        /* the program's arguments after the target */
@@ -114,6 +117,8 @@ static int parse_options(int argc, char **argv, struct profile_opts *o)
             o->force = 1;
         } else if (!strcmp(a, "--no-sample")) {
             o->rate_hz = 0;
+        } else if (!strcmp(a, "--calls")) {
+            o->calls = 1;
         } else if (!strcmp(a, "--rate") || !strncmp(a, "--rate=", 7)) {
             const char *v = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
             char *end;
@@ -378,6 +383,7 @@ static void exec_program(const struct profile_opts *o, const char *pydir, const 
     char hz[16];
     snprintf(hz, sizeof hz, "%u", o->rate_hz);
     setenv("PYSCOPE_SAMPLE_HZ", hz, 1);
+    setenv("PYSCOPE_CALLS", o->calls ? "1" : "0", 1);
 
     char **argv = calloc((size_t)o->nargs + 5, sizeof *argv);
     int errnum = ENOMEM;

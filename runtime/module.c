@@ -11,6 +11,7 @@
 
 #include "pyframe.h"
 #include "session.h"
+#include "callstats.h"
 #include "threads.h"
 #include "wire.h"
 
@@ -61,6 +62,7 @@ static PyObject *boot_call(ThreadBoot *self, PyObject *args, PyObject *kwargs)
     threads_register(name ? PyUnicode_AsUTF8(name) : NULL, 0, pyframe_current_tstate());
     Py_XDECREF(name);
     PyErr_Clear();
+    callstats_thread_begin();
 
     PyObject *res = PyObject_Call(self->func, self->args, self->kwargs);
     if (res == NULL) {
@@ -70,6 +72,7 @@ static PyObject *boot_call(ThreadBoot *self, PyObject *args, PyObject *kwargs)
             _PyErr_WriteUnraisableMsg("in thread started by", self->func);
     }
     Py_XDECREF(res);
+    callstats_thread_end();
 
     name = thread_name_of(self->func);
     threads_unregister(name ? PyUnicode_AsUTF8(name) : NULL);

@@ -75,12 +75,14 @@ struct recorder {
     uint64_t proto_errors;
     uint64_t next_serial;
     struct imap *codes;  /* (connection serial, code key) -> functions.id */
+    struct imap *callfns; /* (connection serial, WIRE_FUNCTION key) -> functions.id */
     struct smap *funcs;  /* kind, filename, name, qualname, firstlineno -> functions.id */
     struct imap *frames; /* (functions.id, line) -> frames.id */
     struct imap *stacks; /* (parent stacks.id, frames.id) -> stacks.id */
     struct imap *tids;   /* (connection serial, kernel thread id) -> index in conn.threads */
     int64_t truncated_frame;
     uint64_t samples, dropped_samples, dropped_records, missed_ticks;
+    uint64_t call_records;
 };
 
 struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pid)
@@ -93,11 +95,12 @@ struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pi
     r->main_pid = main_pid;
     r->tty = -1;
     r->codes = imap_new();
+    r->callfns = imap_new();
     r->funcs = smap_new();
     r->frames = imap_new();
     r->stacks = imap_new();
     r->tids = imap_new();
-    if (!r->codes || !r->funcs || !r->frames || !r->stacks || !r->tids) {
+    if (!r->codes || !r->callfns || !r->funcs || !r->frames || !r->stacks || !r->tids) {
         recorder_free(r);
         return NULL;
     }
@@ -116,6 +119,7 @@ void recorder_free(struct recorder *r)
     free(r->conns);
     free(r->procs);
     imap_free(r->codes);
+    imap_free(r->callfns);
     smap_free(r->funcs);
     imap_free(r->frames);
     imap_free(r->stacks);
@@ -465,6 +469,48 @@ static int on_code(struct recorder *r, struct conn *c, const struct wire_rec *re
     return err ? err : imap_put(r->codes, c->serial, code.key, id);
 }
 
+static int on_function(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_function f;
+    struct wire_str file, name, qualname;
+    wire_fixed(rec, &f, sizeof f);
+    if (wire_string(rec, 0, &file) || wire_string(rec, 1, &name) ||
+        wire_string(rec, 2, &qualname) || f.key == 0 || f.kind > WIRE_FUNCTION_BUILTIN)
+        return PYSCOPE_EPROTO;
+    int64_t id;
+    int err = intern_function(r, f.kind == WIRE_FUNCTION_BUILTIN ? "builtin" : "python", file,
+                              name, qualname, f.firstlineno, &id);
+    return err ? err : imap_put(r->callfns, c->serial, f.key, id);
+}
+
+static struct rthread *sample_thread(struct recorder *r, struct conn *c, uint64_t tid);
+
+static int on_calls(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_calls w;
+    wire_fixed(rec, &w, sizeof w);
+    int total = (w.flags & WIRE_CALLS_TOTAL) != 0;
+    int64_t caller = 0, callee;
+    if (!imap_get(r->callfns, c->serial, w.callee, &callee) ||
+        (!total && w.caller && !imap_get(r->callfns, c->serial, w.caller, &caller)))
+        return PYSCOPE_EPROTO; /* named before use, always */
+    struct rthread *th = sample_thread(r, c, w.tid);
+    if (!th)
+        return PYSCOPE_ENOMEM;
+    struct store_calls sc = {
+        .process_id = c->process_id,
+        .thread_id = th->id,
+        .caller_id = total ? -1 : caller,
+        .callee_id = callee,
+        .ncalls = (int64_t)w.ncalls,
+        .pcalls = (int64_t)w.pcalls,
+        .tottime_ns = (int64_t)w.tottime_ns,
+        .cumtime_ns = (int64_t)w.cumtime_ns,
+    };
+    r->call_records++;
+    return store_calls_add(r->st, &sc);
+}
+
 /* The thread a sample names; threads the target did not announce are made. */
 static struct rthread *sample_thread(struct recorder *r, struct conn *c, uint64_t tid)
 {
@@ -594,6 +640,12 @@ int recorder_conn_message(struct recorder *r, int ci, const void *msg, size_t le
             break;
         case WIRE_DROPPED:
             err = on_dropped(r, &rec);
+            break;
+        case WIRE_FUNCTION:
+            err = on_function(r, c, &rec);
+            break;
+        case WIRE_CALLS:
+            err = on_calls(r, c, &rec);
             break;
         default:
             break; /* WIRE_PAD, or a type from a newer target */

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "session.h"
+#include "callstats.h"
 #include "coderef.h"
 #include "emitter.h"
 #include "error.h"
@@ -163,6 +164,9 @@ int session_start(const char *executable)
     int err = begin(0, "MainThread");
     if (err != 0)
         return err;
+    const char *calls = getenv(SESSION_ENV_CALLS);
+    if (calls && !strcmp(calls, "1"))
+        callstats_start(); /* without it the run goes on, uncounted */
     if (!exit_hook_installed) {
         /* on_exit, unlike atexit, is told the exit status. */
         on_exit(on_process_exit, NULL);
@@ -199,6 +203,7 @@ void session_after_fork_child(const char *name)
     sampler_after_fork_child();
     emitter_after_fork_child();
     coderef_after_fork_child();
+    callstats_after_fork_child();
     pyframe_helper_forget();
     threads_after_fork_child(name);
     if (conn >= 0)
@@ -216,6 +221,8 @@ void session_after_fork_child(const char *name)
 static void stop_and_flush(int have_gil)
 {
     sampler_stop();
+    if (have_gil)
+        callstats_stop();
     if (have_gil) {
         /* Without the GIL while joining: the emitter may be waiting for it. */
         Py_BEGIN_ALLOW_THREADS emitter_stop(0);
@@ -225,6 +232,10 @@ static void stop_and_flush(int have_gil)
         if (emitter_stop(1) < 0)
             return; /* still running: two writers would corrupt the stream */
     }
+    /* The call tables need the GIL; without it, what the last periodic
+     * flush queued goes out. */
+    while (have_gil && callstats_flush() > 0)
+        emitter_flush(conn, have_gil);
     emitter_flush(conn, have_gil);
 }
 

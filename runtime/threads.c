@@ -181,6 +181,11 @@ static size_t drain_ring_unlocked(struct ring *r, uint8_t *dst, size_t cap, thre
     }
 }
 
+size_t threads_drain_ring(struct ring *r, uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
+{
+    return r ? drain_ring_unlocked(r, buf, cap, sink, ctx) : 0;
+}
+
 size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
 {
     size_t out = 0;

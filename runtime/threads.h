@@ -81,6 +81,9 @@ typedef long (*threads_sink)(const uint8_t *rec, size_t len, uint8_t *dst, size_
  */
 size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx);
 
+/* Emitter: the same for a ring of no thread (the call profiler's; r may be NULL). */
+size_t threads_drain_ring(struct ring *r, uint8_t *buf, size_t cap, threads_sink sink, void *ctx);
+
 /* What could not be recorded, over every thread so far: *records lost to
  * full rings, *samples lost to full sample rings or torn frame chains,
  * *missed ticks that found a thread's previous signal still pending. */

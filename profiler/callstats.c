@@ -1,0 +1,658 @@
+/*
+ * The call profiler of callstats.h, with the accounting of CPython's
+ * _lsprof (cProfile), event for event:
+ *
+ *  - the profile callback sees a call and a return for every Python frame
+ *    run (each resumption of a generator or coroutine is a call, each
+ *    suspension a return) and for every call of a builtin function or
+ *    method, named the way cProfile names it;
+ *  - a call pushes a context with its start time; its return charges the
+ *    elapsed time to the callee (cumulative) and, less what its own callees
+ *    took, as the callee's own time (tottime);
+ *  - a call made while the same function is already running on the thread
+ *    is recursive: it counts in ncalls, not in the primitive calls, and its
+ *    time does not count again in the cumulative time. The same holds per
+ *    caller → callee pair.
+ *
+ * Functions are numbered once per process: a Python function through the
+ * code object's extra slot (so a freed code object's address can be reused
+ * without confusion), a builtin by its method definition. Each thread
+ * counts into tables of its own; what changed since the last flush goes out
+ * as increments, through one ring that only threads holding the GIL write.
+ */
+#define _GNU_SOURCE
+#define Py_BUILD_CORE
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <internal/pycore_frame.h>
+
+#include "callstats.h"
+#include "error.h"
+#include "ring.h"
+#include "util.h"
+#include "wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CALLS_RING_BYTES (1u << 20)
+#define FLUSH_ROOM (16u * 1024) /* leave this much of the ring free */
+#define FLUSH_PERIOD_NS 1000000000LL
+#define NAME_MAX_BYTES 1024 /* longer names are cut */
+
+/* One function, numbered from 1. */
+struct cs_fn {
+    uint32_t kind; /* WIRE_FUNCTION_* */
+    int32_t firstlineno;
+    char *filename, *name, *qualname;
+    int announced; /* its WIRE_FUNCTION record went into the ring */
+};
+
+/* What a thread counted for one function or one pair since the last flush. */
+struct cs_stat {
+    int64_t level;    /* calls under way: kept across flushes */
+    uint64_t ncalls;  /* calls that returned */
+    uint64_t rcalls;  /* of which recursive */
+    int64_t cum_ns;   /* time of the outermost calls, callees included */
+    int64_t own_ns;   /* time in the function itself */
+    uint32_t dirty;   /* on the dirty list */
+    uint32_t caller;  /* pairs only: the pair */
+    uint32_t callee;
+};
+
+/* A call under way. */
+struct cs_ctx {
+    uint32_t fn;
+    uint32_t pair;
+    int64_t t0;
+    int64_t sub_ns; /* time of its callees so far */
+};
+
+#define DIRTY_TOTAL 0x80000000u /* a dirty entry naming fns[], not pairs[] */
+
+struct cs_thread {
+    struct cs_thread *next;
+    uint64_t tid;
+    int ended;
+    struct cs_ctx *stack;
+    size_t depth, cap;
+    size_t base;          /* contexts below this one began before a fork: not counted */
+    struct cs_stat *fns;  /* by function number */
+    size_t nfns;
+    struct cs_stat *pairs;
+    size_t npairs, cappairs;
+    uint32_t *slots; /* open addressing over pairs: index + 1, 0 free */
+    size_t nslots;
+    uint32_t *dirty;
+    size_t ndirty, capdirty;
+};
+
+static struct cs_fn *fns; /* fns[0] stands for a function that could not be named */
+static size_t nfns, capfns;
+static uint32_t *cfunc_slots; /* builtins by PyMethodDef: fn number, 0 free */
+static const void **cfunc_keys;
+static size_t ncfunc, cfunc_cap;
+static Py_ssize_t extra_index = -1;
+
+static struct cs_thread *tables;
+static __thread struct cs_thread *self;
+static struct ring *cring;
+static PyObject *main_dict; /* counting begins in the first frame that runs in it */
+static int started, armed, stopped;
+static int64_t last_flush_ns;
+
+static inline int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static char *utf8_copy(PyObject *s, const char *fallback)
+{
+    Py_ssize_t len = 0;
+    const char *p = s && PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &len) : NULL;
+    if (!p) {
+        PyErr_Clear();
+        p = fallback;
+        len = (Py_ssize_t)strlen(fallback);
+    }
+    if (len > NAME_MAX_BYTES)
+        len = NAME_MAX_BYTES;
+    char *out = malloc((size_t)len + 1);
+    if (out) {
+        memcpy(out, p, (size_t)len);
+        out[len] = '\0';
+    }
+    return out;
+}
+
+/* A new function number; 0 without memory. */
+static uint32_t fn_new(uint32_t kind, int firstlineno, char *filename, char *name, char *qualname)
+{
+    if (!name || !qualname || (kind == WIRE_FUNCTION_PYTHON && !filename) ||
+        util_grow((void **)&fns, &capfns, nfns, sizeof *fns) < 0) {
+        free(filename);
+        free(name);
+        free(qualname);
+        return 0;
+    }
+    fns[nfns] = (struct cs_fn){.kind = kind, .firstlineno = firstlineno, .filename = filename,
+                               .name = name, .qualname = qualname};
+    return (uint32_t)nfns++;
+}
+
+static uint32_t code_fn(PyCodeObject *code)
+{
+    void *extra = NULL;
+    if (_PyCode_GetExtra((PyObject *)code, extra_index, &extra) == 0 && extra)
+        return (uint32_t)(uintptr_t)extra;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    uint32_t fn = fn_new(WIRE_FUNCTION_PYTHON, code->co_firstlineno,
+                         utf8_copy(code->co_filename, "?"), utf8_copy(code->co_name, "?"),
+                         utf8_copy(code->co_qualname, "?"));
+    if (fn && _PyCode_SetExtra((PyObject *)code, extra_index, (void *)(uintptr_t)fn) < 0)
+        PyErr_Clear(); /* named again next time */
+    PyErr_Restore(et, ev, tb);
+    return fn;
+}
+
+/*
+ * cProfile's name for a builtin: "<built-in method builtins.sorted>",
+ * "<method 'append' of 'list' objects>" (the repr of what the type of
+ * __self__ has under that name), "<len>"; kept as pstats prints it, with
+ * braces for the outer angle brackets.
+ */
+static char *cfunc_label(PyCFunctionObject *f)
+{
+    PyObject *label = NULL;
+    const char *ml_name = f->m_ml->ml_name;
+    PyObject *module = f->m_module;
+    if (!f->m_self) {
+        PyObject *modname = NULL;
+        if (module && PyUnicode_Check(module)) {
+            modname = Py_NewRef(module);
+        } else if (module && PyModule_Check(module)) {
+            modname = PyModule_GetNameObject(module);
+            if (!modname)
+                PyErr_Clear();
+        }
+        if (modname && !_PyUnicode_EqualToASCIIString(modname, "builtins"))
+            label = PyUnicode_FromFormat("<%U.%s>", modname, ml_name);
+        else
+            label = PyUnicode_FromFormat("<%s>", ml_name);
+        Py_XDECREF(modname);
+    } else {
+        PyObject *name = PyUnicode_FromString(ml_name);
+        PyObject *found = name ? _PyType_Lookup(Py_TYPE(f->m_self), name) : NULL;
+        Py_XDECREF(name);
+        if (found) {
+            Py_INCREF(found);
+            label = PyObject_Repr(found);
+            Py_DECREF(found);
+        }
+        if (!label) {
+            PyErr_Clear();
+            if (module && PyUnicode_Check(module))
+                label = PyUnicode_FromFormat("<built-in method %S.%s>", module, ml_name);
+            else
+                label = PyUnicode_FromFormat("<built-in method %s>", ml_name);
+        }
+    }
+    char *s = utf8_copy(label, ml_name);
+    Py_XDECREF(label);
+    size_t n = s ? strlen(s) : 0;
+    if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+        s[0] = '{';
+        s[n - 1] = '}';
+    }
+    return s;
+}
+
+static size_t ptr_hash(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+static int cfunc_grow(void)
+{
+    size_t cap = cfunc_cap ? cfunc_cap * 2 : 256;
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    const void **keys = calloc(cap, sizeof *keys);
+    if (!slots || !keys) {
+        free(slots);
+        free(keys);
+        return PYSCOPE_ENOMEM;
+    }
+    for (size_t i = 0; i < cfunc_cap; i++) {
+        if (!cfunc_slots[i])
+            continue;
+        size_t j = ptr_hash(cfunc_keys[i]) & (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = cfunc_slots[i];
+        keys[j] = cfunc_keys[i];
+    }
+    free(cfunc_slots);
+    free(cfunc_keys);
+    cfunc_slots = slots;
+    cfunc_keys = keys;
+    cfunc_cap = cap;
+    return 0;
+}
+
+static uint32_t cfunc_fn(PyCFunctionObject *f)
+{
+    const void *key = f->m_ml;
+    if (cfunc_cap) {
+        for (size_t j = ptr_hash(key) & (cfunc_cap - 1); cfunc_slots[j];
+             j = (j + 1) & (cfunc_cap - 1))
+            if (cfunc_keys[j] == key)
+                return cfunc_slots[j];
+    }
+    if ((ncfunc + 1) * 2 > cfunc_cap && cfunc_grow() < 0)
+        return 0;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    char *label = cfunc_label(f);
+    PyErr_Restore(et, ev, tb);
+    uint32_t fn = fn_new(WIRE_FUNCTION_BUILTIN, 0, NULL, label, label ? strdup(label) : NULL);
+    if (!fn)
+        return 0;
+    size_t j = ptr_hash(key) & (cfunc_cap - 1);
+    while (cfunc_slots[j])
+        j = (j + 1) & (cfunc_cap - 1);
+    cfunc_slots[j] = fn;
+    cfunc_keys[j] = key;
+    ncfunc++;
+    return fn;
+}
+
+static void mark_dirty(struct cs_thread *t, struct cs_stat *s, uint32_t entry)
+{
+    if (s->dirty)
+        return;
+    if (util_grow((void **)&t->dirty, &t->capdirty, t->ndirty, sizeof *t->dirty) < 0)
+        return; /* counted still; sent once memory allows */
+    t->dirty[t->ndirty++] = entry;
+    s->dirty = 1;
+}
+
+static struct cs_stat *fn_stat(struct cs_thread *t, uint32_t fn)
+{
+    if (fn >= t->nfns) {
+        size_t n = t->nfns ? t->nfns : 64;
+        while (n <= fn)
+            n *= 2;
+        struct cs_stat *p = realloc(t->fns, n * sizeof *p);
+        if (!p)
+            return NULL;
+        memset(p + t->nfns, 0, (n - t->nfns) * sizeof *p);
+        t->fns = p;
+        t->nfns = n;
+    }
+    return &t->fns[fn];
+}
+
+static size_t pair_hash(uint32_t caller, uint32_t callee)
+{
+    uint64_t x = ((uint64_t)caller << 32) | callee;
+    x *= 0x9e3779b97f4a7c15ULL;
+    return (size_t)(x >> 17);
+}
+
+static int pairs_rehash(struct cs_thread *t, size_t nslots)
+{
+    uint32_t *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return PYSCOPE_ENOMEM;
+    for (size_t i = 0; i < t->npairs; i++) {
+        size_t j = pair_hash(t->pairs[i].caller, t->pairs[i].callee) & (nslots - 1);
+        while (slots[j])
+            j = (j + 1) & (nslots - 1);
+        slots[j] = (uint32_t)i + 1;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = nslots;
+    return 0;
+}
+
+/* The pair's index, made when new; UINT32_MAX without memory. */
+static uint32_t pair_get(struct cs_thread *t, uint32_t caller, uint32_t callee)
+{
+    if (t->nslots) {
+        for (size_t j = pair_hash(caller, callee) & (t->nslots - 1); t->slots[j];
+             j = (j + 1) & (t->nslots - 1)) {
+            struct cs_stat *p = &t->pairs[t->slots[j] - 1];
+            if (p->caller == caller && p->callee == callee)
+                return t->slots[j] - 1;
+        }
+    }
+    if ((t->npairs + 1) * 2 > t->nslots && pairs_rehash(t, t->nslots ? t->nslots * 2 : 256) < 0)
+        return UINT32_MAX;
+    if (util_grow((void **)&t->pairs, &t->cappairs, t->npairs, sizeof *t->pairs) < 0)
+        return UINT32_MAX;
+    uint32_t i = (uint32_t)t->npairs++;
+    t->pairs[i] = (struct cs_stat){.caller = caller, .callee = callee};
+    size_t j = pair_hash(caller, callee) & (t->nslots - 1);
+    while (t->slots[j])
+        j = (j + 1) & (t->nslots - 1);
+    t->slots[j] = i + 1;
+    return i;
+}
+
+static void enter(struct cs_thread *t, uint32_t fn, int64_t now)
+{
+    if (t->depth == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        struct cs_ctx *p = realloc(t->stack, cap * sizeof *p);
+        if (!p)
+            return; /* its return finds the wrong context: counts stay whole, times blur */
+        t->stack = p;
+        t->cap = cap;
+    }
+    uint32_t caller = t->depth > t->base ? t->stack[t->depth - 1].fn : 0;
+    uint32_t pair = pair_get(t, caller, fn);
+    struct cs_stat *s = fn_stat(t, fn);
+    if (s)
+        s->level++;
+    if (pair != UINT32_MAX)
+        t->pairs[pair].level++;
+    t->stack[t->depth++] = (struct cs_ctx){.fn = fn, .pair = pair, .t0 = now};
+}
+
+static void charge(struct cs_thread *t, struct cs_stat *s, uint32_t entry, int64_t cum,
+                   int64_t own)
+{
+    if (--s->level == 0)
+        s->cum_ns += cum;
+    else
+        s->rcalls++;
+    s->own_ns += own;
+    s->ncalls++;
+    mark_dirty(t, s, entry);
+}
+
+static void leave(struct cs_thread *t, int64_t now)
+{
+    if (t->depth == 0)
+        return; /* a frame that began before counting did */
+    struct cs_ctx c = t->stack[--t->depth];
+    int64_t cum = now - c.t0, own = cum - c.sub_ns;
+    if (t->depth > 0)
+        t->stack[t->depth - 1].sub_ns += cum;
+    if (t->depth < t->base) {
+        /* begun before the fork: the parent counts it */
+        t->base = t->depth;
+        if (c.fn < t->nfns)
+            t->fns[c.fn].level--;
+        if (c.pair != UINT32_MAX)
+            t->pairs[c.pair].level--;
+        return;
+    }
+    struct cs_stat *s = fn_stat(t, c.fn);
+    if (s)
+        charge(t, s, DIRTY_TOTAL | c.fn, cum, own);
+    if (c.pair != UINT32_MAX)
+        charge(t, &t->pairs[c.pair], c.pair, cum, own);
+}
+
+static struct cs_thread *table_new(void)
+{
+    struct cs_thread *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->tid = (uint64_t)syscall(SYS_gettid);
+    t->next = tables;
+    tables = t;
+    return t;
+}
+
+static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    (void)obj;
+    struct cs_thread *t = self;
+    if (!t) {
+        if (stopped)
+            return 0;
+        if (!armed) {
+            if (what != PyTrace_CALL || frame->f_frame->f_globals != main_dict)
+                return 0;
+            armed = 1;
+        }
+        if (!(t = self = table_new()))
+            return 0;
+    }
+    if (stopped)
+        return 0;
+    int64_t now = now_ns();
+    switch (what) {
+    case PyTrace_CALL:
+        enter(t, code_fn(frame->f_frame->f_code), now);
+        break;
+    case PyTrace_RETURN:
+        leave(t, now);
+        break;
+    case PyTrace_C_CALL:
+        if (PyCFunction_Check(arg))
+            enter(t, cfunc_fn((PyCFunctionObject *)arg), now);
+        break;
+    case PyTrace_C_RETURN:
+    case PyTrace_C_EXCEPTION:
+        if (PyCFunction_Check(arg))
+            leave(t, now);
+        break;
+    default:
+        break;
+    }
+    if (now - last_flush_ns > FLUSH_PERIOD_NS) {
+        last_flush_ns = now;
+        callstats_flush();
+    }
+    return 0;
+}
+
+int callstats_start(void)
+{
+    if (started)
+        return 0;
+    if (extra_index < 0 && (extra_index = _PyEval_RequestCodeExtraIndex(NULL)) < 0) {
+        PyErr_Clear();
+        return PYSCOPE_ENOMEM;
+    }
+    if (!nfns) {
+        /* number 0: a function that could not be named (never sent) */
+        if (util_grow((void **)&fns, &capfns, 0, sizeof *fns) < 0)
+            return PYSCOPE_ENOMEM;
+        fns[0] = (struct cs_fn){.kind = WIRE_FUNCTION_BUILTIN};
+        nfns = 1;
+    }
+    if (!cring && !(cring = ring_new(CALLS_RING_BYTES)))
+        return PYSCOPE_ENOMEM;
+    PyObject *main = PyImport_AddModule("__main__"); /* borrowed */
+    if (!main) {
+        PyErr_Clear();
+        return PYSCOPE_ENOMEM;
+    }
+    main_dict = PyModule_GetDict(main);
+    started = 1;
+    last_flush_ns = now_ns();
+    PyEval_SetProfile(on_event, NULL);
+    return 0;
+}
+
+int callstats_active(void)
+{
+    return started && !stopped;
+}
+
+void callstats_thread_begin(void)
+{
+    if (started && !stopped)
+        PyEval_SetProfile(on_event, NULL);
+}
+
+void callstats_thread_end(void)
+{
+    if (self)
+        self->ended = 1;
+    self = NULL;
+}
+
+void callstats_stop(void)
+{
+    if (!started)
+        return;
+    stopped = 1;
+    PyEval_SetProfile(NULL, NULL);
+}
+
+struct ring *callstats_ring(void)
+{
+    return cring;
+}
+
+static int announce(uint32_t fn)
+{
+    struct cs_fn *f = &fns[fn];
+    if (f->announced)
+        return 0;
+    struct wire_function rec = {.key = fn, .kind = f->kind, .firstlineno = f->firstlineno};
+    const char *file = f->filename ? f->filename : "";
+    struct wire_str s[3] = {
+        {file, (uint32_t)strlen(file)},
+        {f->name, (uint32_t)strlen(f->name)},
+        {f->qualname, (uint32_t)strlen(f->qualname)},
+    };
+    if (ring_put(cring, WIRE_FUNCTION, &rec, sizeof rec, s, 3) < 0)
+        return -1;
+    f->announced = 1;
+    return 0;
+}
+
+/* Queue one dirty entry of t; -1 when the ring is too full. */
+static int flush_entry(struct cs_thread *t, uint32_t entry)
+{
+    struct cs_stat *s;
+    uint32_t caller = 0, callee, flags = 0;
+    if (entry & DIRTY_TOTAL) {
+        callee = entry & ~DIRTY_TOTAL;
+        s = &t->fns[callee];
+        flags = WIRE_CALLS_TOTAL;
+    } else {
+        s = &t->pairs[entry];
+        caller = s->caller;
+        callee = s->callee;
+    }
+    if (ring_used(cring) + FLUSH_ROOM > CALLS_RING_BYTES)
+        return -1;
+    if ((caller && announce(caller) < 0) || announce(callee) < 0)
+        return -1;
+    struct wire_calls rec = {
+        .tid = t->tid,
+        .caller = caller,
+        .callee = callee,
+        .ncalls = s->ncalls,
+        .pcalls = s->ncalls - s->rcalls,
+        .tottime_ns = (uint64_t)(s->own_ns > 0 ? s->own_ns : 0),
+        .cumtime_ns = (uint64_t)(s->cum_ns > 0 ? s->cum_ns : 0),
+        .flags = flags,
+    };
+    if (ring_put(cring, WIRE_CALLS, &rec, sizeof rec, NULL, 0) < 0)
+        return -1;
+    s->ncalls = s->rcalls = 0;
+    s->cum_ns = s->own_ns = 0;
+    s->dirty = 0;
+    return 0;
+}
+
+static void table_free(struct cs_thread *t)
+{
+    free(t->stack);
+    free(t->fns);
+    free(t->pairs);
+    free(t->slots);
+    free(t->dirty);
+    free(t);
+}
+
+int callstats_flush(void)
+{
+    if (!cring)
+        return 0;
+    struct cs_thread **link = &tables;
+    while (*link) {
+        struct cs_thread *t = *link;
+        size_t i = 0;
+        for (; i < t->ndirty; i++) {
+            uint32_t e = t->dirty[i];
+            /* fn 0 is a function that could not be named: not sent */
+            if (e == DIRTY_TOTAL) {
+                t->fns[0].dirty = 0;
+                continue;
+            }
+            if (!(e & DIRTY_TOTAL) && t->pairs[e].callee == 0) {
+                t->pairs[e].dirty = 0;
+                continue;
+            }
+            if (flush_entry(t, e) < 0)
+                break;
+        }
+        memmove(t->dirty, t->dirty + i, (t->ndirty - i) * sizeof *t->dirty);
+        t->ndirty -= i;
+        if (t->ndirty)
+            return 1;
+        if (t->ended) {
+            *link = t->next;
+            table_free(t);
+            continue;
+        }
+        link = &t->next;
+    }
+    return 0;
+}
+
+void callstats_after_fork_child(void)
+{
+    if (!started)
+        return;
+    struct cs_thread *t = tables, *keep = self;
+    while (t) {
+        struct cs_thread *next = t->next;
+        if (t != keep)
+            table_free(t);
+        t = next;
+    }
+    tables = NULL;
+    if (keep) {
+        keep->next = NULL;
+        keep->tid = (uint64_t)syscall(SYS_gettid);
+        for (size_t i = 0; i < keep->nfns; i++) {
+            struct cs_stat *s = &keep->fns[i];
+            *s = (struct cs_stat){.level = s->level};
+        }
+        for (size_t i = 0; i < keep->npairs; i++) {
+            struct cs_stat *s = &keep->pairs[i];
+            *s = (struct cs_stat){.level = s->level, .caller = s->caller, .callee = s->callee};
+        }
+        keep->ndirty = 0;
+        keep->base = keep->depth;
+        tables = keep;
+    }
+    for (size_t i = 0; i < nfns; i++)
+        fns[i].announced = 0;
+    /* What the parent queued is the parent's to send. */
+    ring_free(cring);
+    cring = ring_new(CALLS_RING_BYTES);
+    last_flush_ns = now_ns();
+}
