@@ -1,0 +1,131 @@
+"""End-to-end tests of `pyscope profile --calls`: call counts equal to
+cProfile's own on the fixtures in calls/, per function and per caller →
+callee pair, and counts on every thread and process."""
+import os
+import pstats
+import unittest
+
+import harness
+from harness import E2ETestCase, db_integrity, db_rows
+
+HERE = os.path.join(harness.HERE, "calls")
+
+
+def cprofile_stats(testcase, script):
+    """cProfile's statistics of script, run under plain python."""
+    prof = os.path.join(testcase.tmp, "run.prof")
+    res = harness.run_python(["-m", "cProfile", "-o", prof, script], cwd=testcase.tmp)
+    testcase.assertEqual(res.returncode, 0, res)
+    stats = {}
+    for (file, line, name), (cc, nc, _tt, _ct, callers) in pstats.Stats(prof).stats.items():
+        key = braces(file, line, name)
+        stats[key] = {"ncalls": nc, "pcalls": cc,
+                      "callers": {braces(*c): (v[0], v[1]) for c, v in callers.items()}}
+    return stats
+
+
+def braces(file, line, name):
+    """A builtin as pstats prints it: {built-in method builtins.len}."""
+    if file == "~" and name.startswith("<") and name.endswith(">"):
+        return ("~", 0, "{" + name[1:-1] + "}")
+    return (file, line, name)
+
+
+def pyscope_stats(db):
+    """The same shape from a pyscope database, summed over threads."""
+    fns = {}
+    for r in db_rows(db, "select id, kind, filename, name, firstlineno from functions"):
+        fns[r["id"]] = (("~", 0, r["name"]) if r["kind"] == "builtin"
+                        else (r["filename"], r["firstlineno"], r["name"]))
+    stats = {}
+    for r in db_rows(db, "select function_id, sum(ncalls) n, sum(pcalls) p from call_stats "
+                         "group by function_id"):
+        stats[fns[r["function_id"]]] = {"ncalls": r["n"], "pcalls": r["p"], "callers": {}}
+    for r in db_rows(db, "select caller_id, callee_id, sum(ncalls) n, sum(pcalls) p from calls "
+                         "group by caller_id, callee_id"):
+        caller = fns[r["caller_id"]] if r["caller_id"] else ("", 0, "[root]")
+        stats[fns[r["callee_id"]]]["callers"][caller] = (r["n"], r["p"])
+    return stats
+
+
+class CallsAgainstCProfile(E2ETestCase):
+    def compare(self, script):
+        path = os.path.join(HERE, script)
+        expected = cprofile_stats(self, path)
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--calls", "--no-sample", path], db, cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(db_integrity(db), "ok")
+        got = pyscope_stats(db)
+
+        # every function of the script: all calls and primitive calls
+        mine = sorted(k for k in set(expected) | set(got) if k[0] == path)
+        self.assertGreater(len(mine), 2, expected)
+        for key in mine:
+            want = expected.get(key, {"ncalls": 0, "pcalls": 0})
+            have = got.get(key, {"ncalls": 0, "pcalls": 0})
+            self.assertEqual((have["ncalls"], have["pcalls"]),
+                             (want["ncalls"], want["pcalls"]), f"{script}: {key}")
+
+        # every call the script's functions made, of its own functions and of builtins
+        def pairs(stats):
+            out = {}
+            for callee, s in stats.items():
+                if callee[0] not in (path, "~"):
+                    continue
+                for caller, counts in s["callers"].items():
+                    if caller[0] == path:
+                        out[(caller, callee)] = counts
+            return out
+        want, have = pairs(expected), pairs(got)
+        self.assertEqual(sorted(set(have) - set(want)), [], f"{script}: pairs cProfile lacks")
+        self.assertEqual(sorted(set(want) - set(have)), [], f"{script}: pairs pyscope lacks")
+        for pair in sorted(want):
+            self.assertEqual(have[pair], want[pair], f"{script}: {pair}")
+        return got
+
+    def test_recursion(self):
+        got = self.compare("recursion.py")
+        fib = [v for k, v in got.items() if k[2] == "fib"][0]
+        self.assertEqual((fib["ncalls"], fib["pcalls"]), (3193, 1))
+
+    def test_generators_and_coroutines(self):
+        self.compare("generators.py")
+
+    def test_builtins_and_methods(self):
+        got = self.compare("builtins.py")
+        for name in ("{built-in method builtins.sorted}", "{method 'append' of 'list' objects}",
+                     "{built-in method builtins.len}", "{method 'join' of 'str' objects}"):
+            self.assertIn(("~", 0, name), got)
+
+    def test_exceptions(self):
+        self.compare("exceptions.py")
+
+    def test_class_hierarchy(self):
+        self.compare("classes.py")
+
+
+class CallsEverywhere(E2ETestCase):
+    def test_every_thread_and_process(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--calls", "--no-sample", os.path.join(HERE, "threads.py")],
+                                  db, cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        rows = db_rows(db, """select t.name, p.pid, s.ncalls from call_stats s
+                              join functions f on f.id = s.function_id
+                              join threads t on t.id = s.thread_id
+                              join processes p on p.id = s.process_id
+                              where f.name = 'work'""")
+        main_pid = db_rows(db, "select pid from processes where parent_id is null")[0]["pid"]
+        counts = sorted((r["pid"] == main_pid, r["name"] or "", r["ncalls"]) for r in rows)
+        named = {(m, n): c for m, n, c in counts if n}
+        self.assertEqual(named[(True, "MainThread")], 10 + 100, rows)
+        self.assertEqual(named[(True, "t0")], 100, rows)
+        self.assertEqual(named[(True, "t1")], 100, rows)
+        self.assertEqual(named[(False, "MainThread")], 7, rows)  # the fork child's own
+        self.assertEqual(sum(c for _, _, c in counts), 10 + 100 + 200 + 100 + 7, rows)
+        self.assertEqual(len(rows), 5, rows)  # the raw thread has its own row
+
+
+if __name__ == "__main__":
+    unittest.main()
