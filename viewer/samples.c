@@ -165,6 +165,7 @@ struct smp_profile {
 
     struct smp_function *fns;
     size_t nfns, capfns;
+    size_t nreal_fns; /* fns[0 .. nreal_fns) are the functions table's, by id */
     uint32_t special_fn[SMP_UNKNOWN + 1]; /* index of each pseudo-function, SMP_NONE */
 
     struct frame *frames;
@@ -459,7 +460,8 @@ static int load_functions(sqlite3 *db, struct smp_profile *p, struct pmap *map, 
 {
     sqlite3_stmt *st;
     int rc, err = vdb_prepare(
-                db, "SELECT id, kind, filename, name, qualname, firstlineno FROM functions", &st);
+                db, "SELECT id, kind, filename, name, qualname, firstlineno FROM functions ORDER BY id",
+                &st);
     if (err < 0)
         return err;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -490,6 +492,7 @@ static int load_functions(sqlite3 *db, struct smp_profile *p, struct pmap *map, 
     }
     if (rc != SQLITE_DONE)
         err = step_err(rc);
+    p->nreal_fns = p->nfns;
 out:
     sqlite3_finalize(st);
     return err;
@@ -1190,4 +1193,18 @@ out:
     else
         *out = t;
     return err;
+}
+
+const struct smp_function *smp_function_by_id(const struct smp_profile *p, int64_t id)
+{
+    /* The functions table comes first, in id order; pseudo-functions follow. */
+    size_t lo = 0, hi = p->nreal_fns;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->fns[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->nreal_fns && p->fns[lo].id == id ? &p->fns[lo] : NULL;
 }

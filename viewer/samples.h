@@ -130,6 +130,9 @@ const char *smp_cwd(const struct smp_profile *p);
  */
 const char *smp_short_path(const struct smp_profile *p, const char *filename);
 
+/* The function whose functions.id is id, or NULL. */
+const struct smp_function *smp_function_by_id(const struct smp_profile *p, int64_t id);
+
 size_t smp_nthreads(const struct smp_profile *p);
 const struct smp_thread *smp_thread(const struct smp_profile *p, size_t i);
 

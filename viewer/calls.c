@@ -1,0 +1,156 @@
+/*
+ * Loading the call profiler's tables (calls.h). The selection of threads
+ * is the one samples.c makes for samples, said in SQL: a thread by its id
+ * or its name, the threads of a process by its pid.
+ */
+#include "calls.h"
+#include "db.h"
+#include "error.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SELECTED                                                                                   \
+    " WHERE (?1 IS NULL OR thread_id IN (SELECT id FROM threads WHERE id = ?2 OR name = ?1))"     \
+    " AND (?3 IS NULL OR process_id IN (SELECT id FROM processes WHERE pid = ?3))"
+
+static void bind_filter(sqlite3_stmt *st, const struct smp_filter *f)
+{
+    if (f && f->thread) {
+        sqlite3_bind_text(st, 1, f->thread, -1, SQLITE_STATIC);
+        char *end;
+        long long id = strtoll(f->thread, &end, 10);
+        if (*f->thread && !*end)
+            sqlite3_bind_int64(st, 2, id);
+    }
+    if (f && f->has_pid)
+        sqlite3_bind_int64(st, 3, f->pid);
+}
+
+static void read_stat(sqlite3_stmt *st, int col, struct cls_stat *s)
+{
+    s->ncalls = sqlite3_column_int64(st, col);
+    s->pcalls = sqlite3_column_int64(st, col + 1);
+    s->tottime_ns = sqlite3_column_int64(st, col + 2);
+    s->cumtime_ns = sqlite3_column_int64(st, col + 3);
+}
+
+static int step_err(int rc)
+{
+    return rc == SQLITE_NOMEM ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
+}
+
+static int load_functions(sqlite3 *db, const struct smp_filter *f, struct cls_profile *p)
+{
+    sqlite3_stmt *st;
+    int rc, err = vdb_prepare(db,
+                              "SELECT function_id, sum(ncalls), sum(pcalls), sum(tottime_ns),"
+                              " sum(cumtime_ns) FROM call_stats" SELECTED
+                              " GROUP BY function_id ORDER BY function_id",
+                              &st);
+    if (err < 0)
+        return err;
+    bind_filter(st, f);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = util_grow((void **)&p->fns, &cap, p->nfns, sizeof *p->fns)) < 0)
+            break;
+        struct cls_function *fn = &p->fns[p->nfns++];
+        fn->id = sqlite3_column_int64(st, 0);
+        read_stat(st, 1, &fn->s);
+        p->calls += fn->s.ncalls;
+        p->tottime_ns += fn->s.tottime_ns;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = step_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int load_pairs(sqlite3 *db, const struct smp_filter *f, struct cls_profile *p)
+{
+    sqlite3_stmt *st;
+    int rc, err = vdb_prepare(db,
+                              "SELECT caller_id, callee_id, sum(ncalls), sum(pcalls),"
+                              " sum(tottime_ns), sum(cumtime_ns) FROM calls" SELECTED
+                              " GROUP BY caller_id, callee_id ORDER BY caller_id, callee_id",
+                              &st);
+    if (err < 0)
+        return err;
+    bind_filter(st, f);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = util_grow((void **)&p->pairs, &cap, p->npairs, sizeof *p->pairs)) < 0)
+            break;
+        struct cls_pair *e = &p->pairs[p->npairs++];
+        e->caller_id = sqlite3_column_int64(st, 0);
+        e->callee_id = sqlite3_column_int64(st, 1);
+        read_stat(st, 2, &e->s);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = step_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int count_threads(sqlite3 *db, const struct smp_filter *f, struct cls_profile *p)
+{
+    sqlite3_stmt *st;
+    int err = vdb_prepare(db, "SELECT count(DISTINCT thread_id) FROM call_stats" SELECTED, &st);
+    if (err < 0)
+        return err;
+    bind_filter(st, f);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        p->nthreads = sqlite3_column_int64(st, 0);
+    else
+        err = step_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+int cls_load(sqlite3 *db, const struct smp_filter *f, struct cls_profile *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!vdb_has_table(db, "call_stats") || !vdb_has_table(db, "calls"))
+        return 0;
+    int err = load_functions(db, f, out);
+    if (!err)
+        err = load_pairs(db, f, out);
+    if (!err)
+        err = count_threads(db, f, out);
+    if (err < 0)
+        cls_release(out);
+    return err;
+}
+
+void cls_release(struct cls_profile *p)
+{
+    free(p->fns);
+    free(p->pairs);
+    memset(p, 0, sizeof *p);
+}
+
+const struct cls_function *cls_function(const struct cls_profile *p, int64_t id)
+{
+    size_t lo = 0, hi = p->nfns;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->fns[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->nfns && p->fns[lo].id == id ? &p->fns[lo] : NULL;
+}
+
+char *cls_ncalls_text(const struct cls_stat *s, char *buf, size_t len)
+{
+    if (s->pcalls != s->ncalls)
+        snprintf(buf, len, "%lld/%lld", (long long)s->ncalls, (long long)s->pcalls);
+    else
+        snprintf(buf, len, "%lld", (long long)s->ncalls);
+    return buf;
+}
