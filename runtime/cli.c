@@ -20,7 +20,11 @@ static const char cmd_help_usage[] = "usage: pyscope help [COMMAND]\n"
 const struct cli_command cli_commands[] = {
     {"profile", cmd_profile, "run a Python program and record it", cmd_profile_usage},
     {"summary", cmd_summary, "say what a recorded run holds", cmd_summary_usage},
-    {"top", cmd_top, "the sampled functions, by self and total time", cmd_top_usage},
+    {"top", cmd_top, "the functions: cProfile's table, or by sampled self time", cmd_top_usage},
+    {"callers", cmd_callers, "what called a function, pair by pair (needs --calls)",
+     cmd_callers_usage},
+    {"callees", cmd_callees, "what a function called, pair by pair (needs --calls)",
+     cmd_callees_usage},
     {"hot", cmd_hot, "the hottest source lines, with their code", cmd_hot_usage},
     {"flamegraph", cmd_flamegraph, "draw the sampled stacks as an SVG flame graph",
      cmd_flamegraph_usage},

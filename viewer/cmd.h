@@ -22,6 +22,12 @@ extern const char cmd_flamegraph_usage[];
 int cmd_export(int argc, char **argv);
 extern const char cmd_export_usage[];
 
+/* The call statistics: who called a function, what it called. */
+int cmd_callers(int argc, char **argv);
+extern const char cmd_callers_usage[];
+int cmd_callees(int argc, char **argv);
+extern const char cmd_callees_usage[];
+
 /*
  * Print the summary of the database at path to out, as `pyscope summary`
  * does; used by `pyscope profile` after a run. Returns 0, or a negative

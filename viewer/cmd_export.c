@@ -4,28 +4,33 @@
  * flamegraph.pl and inferno, speedscope's JSON. More formats (pstats) join
  * the table of formats below.
  */
+#include "calls.h"
 #include "cli.h"
 #include "cmd.h"
 #include "error.h"
 #include "samples.h"
+#include "pstats.h"
 #include "smpcmd.h"
 #include "stackfmt.h"
 
 #include <string.h>
 
 const char cmd_export_usage[] =
-    "usage: pyscope export [options] RUN.db --format folded|speedscope [-o FILE]\n"
+    "usage: pyscope export [options] RUN.db --format folded|speedscope|pstats [-o FILE]\n"
     "\n"
-    "Write the sampled stacks for other tools:\n"
+    "Write the sampled stacks, or the call statistics, for other tools:\n"
     "   folded       one line per distinct stack, 'outer;...;inner VALUE', for\n"
     "                flamegraph.pl and inferno. VALUE is the number of samples\n"
     "                with --clock wall, and the CPU time in microseconds with\n"
     "                --clock cpu. A frame is 'qualname (file:line)'.\n"
     "   speedscope   a speedscope JSON file (https://www.speedscope.app), one\n"
     "                profile per thread, weights in nanoseconds\n"
+    "   pstats       the call statistics (profile --calls) as cProfile writes\n"
+    "                them, for pstats.Stats, snakeviz and gprof2dot; every\n"
+    "                selected thread and process merged; needs -o\n"
     "\n"
     "options:\n"
-    "   --format FORMAT      folded or speedscope (required)\n"
+    "   --format FORMAT      folded, speedscope or pstats (required)\n"
     "   -o, --output FILE    write to FILE (default: standard output)\n"
     "   --clock cpu|wall     cpu (default): weigh each sample by the CPU time its\n"
     "                        thread used; wall: every sample is one sampling\n"
@@ -41,9 +46,9 @@ const char cmd_export_usage[] =
     "   --lines              one frame per function and line, not per function\n"
     "   -h, --help           show this help\n";
 
-enum format { FMT_NONE = -1, FMT_FOLDED, FMT_SPEEDSCOPE };
+enum format { FMT_NONE = -1, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_PSTATS };
 
-static const char *const format_names[] = {"folded", "speedscope"};
+static const char *const format_names[] = {"folded", "speedscope", "pstats"};
 #define NFORMATS (sizeof format_names / sizeof format_names[0])
 
 int cmd_export(int argc, char **argv)
@@ -75,7 +80,7 @@ int cmd_export(int argc, char **argv)
             while (k < NFORMATS && strcmp(v, format_names[k]))
                 k++;
             if (k == NFORMATS) {
-                cli_error("'--format' is folded or speedscope, not '%s'", v);
+                cli_error("'--format' is folded, speedscope or pstats, not '%s'", v);
                 return CLI_USAGE;
             }
             format = (enum format)k;
@@ -84,11 +89,29 @@ int cmd_export(int argc, char **argv)
         }
     }
     if (format == FMT_NONE && c.npos == 1) {
-        cli_error("'--format' is required: folded or speedscope");
+        cli_error("'--format' is required: folded, speedscope or pstats");
+        return CLI_USAGE;
+    }
+    if (format == FMT_PSTATS && (!c.output || !strcmp(c.output, "-"))) {
+        cli_error("'--format pstats' writes a binary file: name it with -o");
         return CLI_USAGE;
     }
     if ((status = smpcmd_open(&c)) != CLI_OK)
         return smpcmd_close(&c, status);
+    if (format == FMT_PSTATS) {
+        struct cls_profile calls;
+        if ((err = cls_load(c.db, &c.filter, &calls)) < 0)
+            goto out;
+        if (!calls.nfns) {
+            cli_error("no call statistics in '%s' (record them with 'pyscope profile --calls')",
+                      c.path);
+            status = CLI_USAGE;
+        } else {
+            err = pstats_write(c.out, c.prof, &calls);
+        }
+        cls_release(&calls);
+        goto out;
+    }
     if (format == FMT_SPEEDSCOPE)
         flags |= SMP_TREE_THREADS; /* one profile per thread */
     if ((err = smp_tree_build(c.prof, flags, &tree)) < 0)

@@ -1,6 +1,7 @@
 """End-to-end tests of `pyscope profile --calls`: call counts equal to
 cProfile's own on the fixtures in calls/, per function and per caller →
 callee pair, and counts on every thread and process."""
+import json
 import os
 import pstats
 import unittest
@@ -103,6 +104,88 @@ class CallsAgainstCProfile(E2ETestCase):
 
     def test_class_hierarchy(self):
         self.compare("classes.py")
+
+
+class CallsViewer(E2ETestCase):
+    """top, callers, callees and the pstats export, on the recursion fixture."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        import tempfile
+        cls.dir = tempfile.TemporaryDirectory(prefix="pyscope-calls-")
+        cls.db = os.path.join(cls.dir.name, "run.db")
+        res = harness.run_pyscope(["--calls", os.path.join(HERE, "recursion.py")], cls.db,
+                                  cwd=cls.dir.name)
+        assert res.returncode == 0, res
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+        super().tearDownClass()
+
+    def viewer(self, *args, status=0):
+        res = harness.run_viewer(list(args), cwd=self.tmp)
+        self.assertEqual(res.returncode, status, res)
+        if status:
+            self.assertEqual(res.stderr.count(b"\n"), 1, res)
+        return res
+
+    def test_top_is_cprofiles_table(self):
+        out = self.viewer("top", self.db, "--limit", "0").stdout.decode()
+        self.assertIn("ncalls", out.splitlines()[2] if "cpu time" in out else out.splitlines()[1])
+        fib = [line for line in out.splitlines() if line.endswith("(fib)")]
+        self.assertEqual(len(fib), 1, out)
+        self.assertEqual(fib[0].split()[0], "3193/1")
+        doc = json.loads(self.viewer("top", self.db, "--json", "--sort", "ncalls").stdout)
+        self.assertEqual(doc["sort"], "ncalls")
+        first = doc["functions"][0]
+        self.assertEqual(first["name"], "fib")
+        self.assertEqual((first["called"]["ncalls"], first["called"]["pcalls"]), (3193, 1))
+        self.assertGreaterEqual(first["called"]["cumtime_ns"], first["called"]["tottime_ns"])
+        counts = [f["called"]["ncalls"] for f in doc["functions"] if f["called"]]
+        self.assertEqual(counts, sorted(counts, reverse=True))
+        self.assertEqual(doc["calls"]["calls"], sum(counts))
+        doc = json.loads(self.viewer("top", self.db, "--json", "--function", "is_*").stdout)
+        self.assertEqual(sorted(f["name"] for f in doc["functions"] if f["called"]),
+                         ["is_even", "is_odd"])
+        self.viewer("top", self.db, "--sort", "bogus", status=2)
+
+    def test_callers_and_callees(self):
+        doc = json.loads(self.viewer("callers", self.db, "is_even", "--json").stdout)
+        (entry,) = doc["functions"]
+        self.assertEqual((entry["ncalls"], entry["pcalls"]), (420, 40))
+        by = {c["function"]["name"]: (c["ncalls"], c["pcalls"]) for c in entry["callers"]}
+        self.assertEqual(by, {"run": (40, 40), "is_odd": (380, 38)})
+        doc = json.loads(self.viewer("callees", self.db, "run", "--json").stdout)
+        (entry,) = doc["functions"]
+        by = {c["function"]["name"]: c["ncalls"] for c in entry["callees"]}
+        self.assertEqual(by, {"fib": 1, "is_even": 40, "walk": 5})
+        text = self.viewer("callers", self.db, "walk").stdout.decode()
+X
+        self.viewer("callers", self.db, "no_such_function", status=2)
+        self.viewer("callers", self.db, status=2)
+        plain = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", os.path.join(HERE, "recursion.py")], plain,
+                                  cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        res = self.viewer("callees", plain, "run", status=2)
+        self.assertIn(b"--calls", res.stderr)
+
+    def test_pstats_export(self):
+        prof = os.path.join(self.tmp, "run.prof")
+        self.viewer("export", self.db, "--format", "pstats", "-o", prof)
+        exported = {}
+        for key, (cc, nc, tt, ct, callers) in pstats.Stats(prof).stats.items():
+            self.assertGreaterEqual(ct, 0)
+            exported[braces(*key)] = {"ncalls": nc, "pcalls": cc,
+                                      "callers": {braces(*c): (v[0], v[1])
+                                                  for c, v in callers.items()}}
+        got = pyscope_stats(self.db)
+        for key, s in got.items():
+            s["callers"].pop(("", 0, "[root]"), None)
+        self.assertEqual(exported, got)
+        self.viewer("export", self.db, "--format", "pstats", status=2)  # binary: needs -o
 
 
 class CallsEverywhere(E2ETestCase):
