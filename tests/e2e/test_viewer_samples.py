@@ -592,12 +592,12 @@ class Errors(ViewerTestCase):
         self.assert_refused(self.pyscope("top", db, "--limit", "-1"),
                             "'--limit' needs a number of rows (0 for all), not '-1'")
         self.assert_refused(self.pyscope("top", db, "--sort", "age"),
-                            "'--sort' is self, total, samples, name or file, not 'age'")
+                            "'--sort' is tottime, cumtime, ncalls, pcalls, percall, self, total, samples, name or file, not 'age'")
         self.assert_refused(self.pyscope("hot", db, "--sort", "name"),
                             "'--sort' is self or total, not 'name'")
         self.assert_refused(self.pyscope("export", db), "'--format' is required")
         self.assert_refused(self.pyscope("export", db, "--format", "pdf"),
-                            "'--format' is folded or speedscope, not 'pdf'")
+                            "'--format' is folded, speedscope or pstats, not 'pdf'")
         self.assert_refused(self.pyscope("flamegraph", db, "--width", "5"),
                             "'--width' needs a number of pixels")
         self.assert_refused(self.pyscope("top", db, "--json", "-o", "x"),

@@ -1,0 +1,65 @@
+"""Call-statistics overhead against cProfile's, measured side by side.
+
+  /usr/bin/python3.11 bench/calls.py [--rounds N]
+
+Budget (issue: call statistics): on a call-heavy recursive benchmark and on
+a loop dominated by builtin calls, the overhead `pyscope profile --calls`
+adds is at most 85 % of the overhead cProfile adds, overhead being the
+ratio to plain python3.11 minus one. Each round runs plain python,
+`python3.11 -m cProfile -o FILE` and `pyscope profile --calls --no-sample`
+once each, in an order that rotates from round to round; the figure is the
+median over rounds of (pyscope - plain) / (cProfile - plain)."""
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+WORKLOADS = [
+    ("call-heavy recursion (fib)", "calls_recursive.py", "27"),
+    ("loop of builtin calls", "calls_builtins.py", "1000000"),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=9)
+    args = ap.parse_args()
+    common.check_binary()
+    tmp = tempfile.mkdtemp(prefix="pyscope-bench-")
+    try:
+        for title, script, arg in WORKLOADS:
+            path = os.path.join(common.WORKLOADS, script)
+            cmds = {
+                "plain": [common.PYTHON, path, arg],
+                "cProfile": [common.PYTHON, "-m", "cProfile", "-o",
+                             os.path.join(tmp, "run.prof"), path, arg],
+                "pyscope": [common.PYSCOPE, "profile", "-q", "--force", "--calls", "--no-sample",
+                            "--python", common.PYTHON, "-o", os.path.join(tmp, "run.db"), path,
+                            arg],
+            }
+            times = {k: [] for k in cmds}
+            names = list(cmds)
+            for r in range(args.rounds):
+                for k in names[r % 3:] + names[:r % 3]:
+                    times[k].append(common.timed(cmds[k], tmp))
+            shares = [(s - p) / (c - p) for p, c, s in
+                      zip(times["plain"], times["cProfile"], times["pyscope"]) if c > p]
+            med = {k: statistics.median(v) * 1000 for k, v in times.items()}
+            ratio = {k: statistics.median(t / p for t, p in zip(times[k], times["plain"]))
+                     for k in ("cProfile", "pyscope")}
+            print(f"{title}: rounds={args.rounds} plain {med['plain']:.1f} ms, "
+                  f"cProfile {med['cProfile']:.1f} ms ({ratio['cProfile']:.2f}x), "
+                  f"pyscope --calls {med['pyscope']:.1f} ms ({ratio['pyscope']:.2f}x); "
+                  f"pyscope's overhead / cProfile's: median {statistics.median(shares):.2f} "
+                  f"(min {min(shares):.2f}, max {max(shares):.2f}; budget 0.85)")
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
