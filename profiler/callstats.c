@@ -9,9 +9,11 @@
  *  - a call pushes a context with its start time; its return charges the
  *    elapsed time to the callee (cumulative) and, less what its own callees
  *    took, as the callee's own time (tottime);
- *  - the profiler's own time is not the program's: each event's handling is
- *    timed and left out of the thread's clock, with what the interpreter
- *    spends to deliver the event (measured once, at start) on top;
+ *  - the profiler's own time is not the program's: what one event costs
+ *    (the interpreter delivering it and this callback handling it) is
+ *    measured once at start and taken off the thread's clock at every
+ *    event; the rare slow paths (naming a new function, a flush) are timed
+ *    where they happen and taken off too;
  *  - a call made while the same function is already running on the thread
  *    is recursive: it counts in ncalls, not in the primitive calls, and its
  *    time does not count again in the cumulative time. The same holds per
@@ -108,7 +110,15 @@ static struct ring *cring;
 static PyObject *main_dict; /* counting begins in the first frame that runs in it */
 static int started, armed, stopped;
 static int64_t last_flush_ns;
-static int64_t event_cost_ns; /* the interpreter's cost of delivering one event */
+/*
+ * What one event costs the program, by the kind of event that ends the
+ * interval being charged: the interpreter delivering that event plus this
+ * callback's tail after its clock read of the previous one. Measured at
+ * start (measure_event_costs).
+ */
+enum { EV_PY_CALL, EV_PY_RETURN, EV_C_CALL, EV_C_RETURN, EV_KINDS };
+static int64_t event_cost_ns[EV_KINDS];
+
 
 static inline int64_t now_ns(void)
 {
@@ -157,6 +167,7 @@ static uint32_t code_fn(PyCodeObject *code)
     if (_PyCode_GetExtra((PyObject *)code, extra_index, &extra) == 0 && extra)
         return (uint32_t)(uintptr_t)extra;
     PyObject *et, *ev, *tb;
+    int64_t t0 = now_ns();
     PyErr_Fetch(&et, &ev, &tb);
     uint32_t fn = fn_new(WIRE_FUNCTION_PYTHON, code->co_firstlineno,
                          utf8_copy(code->co_filename, "?"), utf8_copy(code->co_name, "?"),
@@ -164,6 +175,8 @@ static uint32_t code_fn(PyCodeObject *code)
     if (fn && _PyCode_SetExtra((PyObject *)code, extra_index, (void *)(uintptr_t)fn) < 0)
         PyErr_Clear(); /* named again next time */
     PyErr_Restore(et, ev, tb);
+    if (self)
+        self->overhead_ns += now_ns() - t0;
     return fn;
 }
 
@@ -267,9 +280,12 @@ static uint32_t cfunc_fn(PyCFunctionObject *f)
     if ((ncfunc + 1) * 2 > cfunc_cap && cfunc_grow() < 0)
         return 0;
     PyObject *et, *ev, *tb;
+    int64_t t0 = now_ns();
     PyErr_Fetch(&et, &ev, &tb);
     char *label = cfunc_label(f);
     PyErr_Restore(et, ev, tb);
+    if (self)
+        self->overhead_ns += now_ns() - t0;
     uint32_t fn = fn_new(WIRE_FUNCTION_BUILTIN, 0, NULL, label, label ? strdup(label) : NULL);
     if (!fn)
         return 0;
@@ -423,6 +439,8 @@ static struct cs_thread *table_new(void)
     return t;
 }
 
+static void table_free(struct cs_thread *t);
+
 static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     (void)obj;
@@ -440,6 +458,11 @@ static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     }
     if (stopped)
         return 0;
+    int kind = what == PyTrace_CALL     ? EV_PY_CALL
+               : what == PyTrace_RETURN ? EV_PY_RETURN
+               : what == PyTrace_C_CALL ? EV_C_CALL
+                                        : EV_C_RETURN;
+    t->overhead_ns += event_cost_ns[kind];
     int64_t t_in = now_ns(), now = t_in - t->overhead_ns;
     switch (what) {
     case PyTrace_CALL:
@@ -463,61 +486,110 @@ static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     if (t_in - last_flush_ns > FLUSH_PERIOD_NS) {
         last_flush_ns = t_in;
         callstats_flush();
+        t->overhead_ns += now_ns() - t_in;
     }
-    t->overhead_ns += now_ns() - t_in + event_cost_ns;
     return 0;
 }
 
-static int on_event_calibrating(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+#define PROBE_ROUNDS 5
+
+/*
+ * Run loop(n) (a function of globals that calls callee n times) without the
+ * callback and with it, a few rounds each, counting into a scratch table:
+ * the best plain time in *plain; in *inside the best mean time a call of
+ * callee took (from its call event to its return event), in *between the
+ * best mean time loop took between two calls (from a return event to the
+ * next call event). python: callee is a Python function, else a builtin.
+ * 0, or -1 when it could not be run.
+ */
+static int time_loop(PyObject *loop, PyObject *callee_key, int python, long n, int64_t *plain,
+                     double *inside, double *between)
 {
-    (void)obj;
-    (void)frame;
-    (void)what;
-    (void)arg;
-    return 0;
+    PyObject *arg = PyLong_FromLong(n);
+    int64_t best_plain = INT64_MAX;
+    double best_in = 1e30, best_between = 1e30;
+    if (!arg)
+        return -1;
+    for (int r = 0; r < PROBE_ROUNDS; r++) {
+        int64_t t0 = now_ns();
+        PyObject *out = PyObject_CallOneArg(loop, arg);
+        int64_t t = now_ns() - t0;
+        Py_XDECREF(out);
+        if (t < best_plain)
+            best_plain = t;
+        struct cs_thread *scratch = calloc(1, sizeof *scratch);
+        if (!scratch)
+            break;
+        self = scratch;
+        PyEval_SetProfile(on_event, NULL);
+        out = PyObject_CallOneArg(loop, arg);
+        PyEval_SetProfile(NULL, NULL);
+        self = NULL;
+        Py_XDECREF(out);
+        uint32_t fl = code_fn((PyCodeObject *)PyFunction_GET_CODE(loop));
+        uint32_t fc = python ? code_fn((PyCodeObject *)PyFunction_GET_CODE(callee_key))
+                             : cfunc_fn((PyCFunctionObject *)callee_key);
+        if (fl < scratch->nfns && fc < scratch->nfns && scratch->fns[fc].ncalls == (uint64_t)n) {
+            double in = (double)scratch->fns[fc].own_ns / (double)n;
+            double out_ns = (double)scratch->fns[fl].own_ns / (double)n;
+            if (in < best_in)
+                best_in = in;
+            if (out_ns < best_between)
+                best_between = out_ns;
+        }
+        table_free(scratch);
+    }
+    Py_DECREF(arg);
+    *plain = best_plain;
+    *inside = best_in;
+    *between = best_between;
+    return PyErr_Occurred() || best_in >= 1e30 ? -1 : 0;
+}
+
+static int64_t nonnegative(double ns)
+{
+    return ns > 0 ? (int64_t)(ns + 0.5) : 0;
 }
 
 /*
- * What the interpreter spends to deliver one event to a profile callback
- * (a frame object, the call into the callback and back): an empty function
- * called in a loop, timed without a callback and with one that does
- * nothing, the best of a few rounds. 0 when it cannot be measured.
+ * What one event costs the program, by kind (event_cost_ns): an empty
+ * Python function, and a builtin, called in loops. Between two calls the
+ * program runs its loop and the call, which it runs without the profiler
+ * too: the rest is the profiler's, charged to the call event that ends the
+ * interval. Inside a call of the empty function (or of len on an empty
+ * tuple) the program does next to nothing: all of it is the profiler's,
+ * charged to the return event. Left at 0 when it cannot be measured.
  */
-static int64_t measure_event_cost(void)
+static void measure_event_costs(void)
 {
-    enum { CALLS = 4000, ROUNDS = 3 };
+    enum { CALLS = 5000 };
     static const char src[] = "def f():\n    pass\n"
-                              "def loop(n):\n    for _ in range(n):\n        f()\n";
+                              "def loop(n):\n    for _ in range(n):\n        f()\n"
+                              "def loop_c(n):\n    t = ()\n    for _ in range(n):\n        len(t)\n";
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
-    int64_t best[2] = {INT64_MAX, INT64_MAX};
-    PyObject *globals = PyDict_New(), *res = NULL, *n = PyLong_FromLong(CALLS), *loop = NULL;
-    if (globals && n)
+    PyObject *globals = PyDict_New(), *res = NULL;
+    if (globals)
         res = PyRun_String(src, Py_file_input, globals, globals);
-    if (res && (loop = PyDict_GetItemString(globals, "loop"))) {
-        for (int r = 0; r < ROUNDS; r++) {
-            for (int traced = 0; traced < 2; traced++) {
-                if (traced)
-                    PyEval_SetProfile(on_event_calibrating, NULL);
-                int64_t t0 = now_ns();
-                PyObject *out = PyObject_CallOneArg(loop, n);
-                int64_t t = now_ns() - t0;
-                if (traced)
-                    PyEval_SetProfile(NULL, NULL);
-                Py_XDECREF(out);
-                if (t < best[traced])
-                    best[traced] = t;
-            }
-        }
+    PyObject *loop = res ? PyDict_GetItemString(globals, "loop") : NULL;
+    PyObject *loop_c = res ? PyDict_GetItemString(globals, "loop_c") : NULL;
+    PyObject *f = res ? PyDict_GetItemString(globals, "f") : NULL;
+    PyObject *len = PyDict_GetItemString(PyEval_GetBuiltins(), "len");
+    int64_t plain;
+    double inside, between;
+    if (loop && f && time_loop(loop, f, 1, CALLS, &plain, &inside, &between) == 0) {
+        event_cost_ns[EV_PY_CALL] = nonnegative(between - (double)plain / CALLS);
+        event_cost_ns[EV_PY_RETURN] = nonnegative(inside);
+    }
+    if (loop_c && len && PyCFunction_Check(len) &&
+        time_loop(loop_c, len, 0, CALLS, &plain, &inside, &between) == 0) {
+        event_cost_ns[EV_C_CALL] = nonnegative(between - (double)plain / CALLS);
+        event_cost_ns[EV_C_RETURN] = nonnegative(inside);
     }
     Py_XDECREF(res);
-    Py_XDECREF(n);
     Py_XDECREF(globals);
     PyErr_Clear();
     PyErr_Restore(et, ev, tb);
-    if (best[1] == INT64_MAX || best[1] <= best[0])
-        return 0;
-    return (best[1] - best[0]) / (2 * CALLS); /* a call and a return per call of f */
 }
 
 int callstats_start(void)
@@ -543,7 +615,7 @@ int callstats_start(void)
         return PYSCOPE_ENOMEM;
     }
     main_dict = PyModule_GetDict(main);
-    event_cost_ns = measure_event_cost();
+    measure_event_costs();
     started = 1;
     last_flush_ns = now_ns();
     PyEval_SetProfile(on_event, NULL);
