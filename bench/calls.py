@@ -20,8 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 WORKLOADS = [
-    ("call-heavy recursion (fib)", "calls_recursive.py", "27"),
-    ("loop of builtin calls", "calls_builtins.py", "1000000"),
+    ("call-heavy recursion (fib)", "calls_recursive.py", "30"),
+    ("loop of builtin calls", "calls_builtins.py", "2000000"),
 ]
 
 

@@ -38,6 +38,7 @@
 #include "util.h"
 #include "wire.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -120,12 +121,74 @@ enum { EV_PY_CALL, EV_PY_RETURN, EV_C_CALL, EV_C_RETURN, EV_KINDS };
 static int64_t event_cost_ns[EV_KINDS];
 
 
-static inline int64_t now_ns(void)
+/*
+ * The clock: read at every event, so its cost is most of what the callback
+ * costs. Where the kernel keeps time with the TSC itself (it has checked
+ * the counter is invariant and in step across CPUs), the counter is read
+ * directly and scaled with a factor measured against CLOCK_MONOTONIC at
+ * start, which is a third cheaper than clock_gettime on a virtual machine;
+ * elsewhere, clock_gettime.
+ */
+static int use_tsc;
+static uint64_t tsc_base;
+static unsigned __int128 tsc_mult; /* ns per tick, << 64 */
+
+static inline int64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+
+static inline int64_t now_ns(void)
+{
+    if (use_tsc)
+        return (int64_t)(((unsigned __int128)(__rdtsc() - tsc_base) * tsc_mult) >> 64);
+    return mono_ns();
+}
+
+static int kernel_uses_tsc(void)
+{
+    char buf[32] = {0};
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (!f)
+        return 0;
+    int ok = fgets(buf, sizeof buf, f) && !strcmp(buf, "tsc\n");
+    fclose(f);
+    return ok;
+}
+
+/* Time the TSC against CLOCK_MONOTONIC for span_ns; use it when that works out. */
+static void clock_setup(int64_t span_ns)
+{
+    if (!kernel_uses_tsc())
+        return;
+    int64_t m0 = mono_ns();
+    uint64_t t0 = __rdtsc();
+    while (mono_ns() - m0 < span_ns)
+        ;
+    int64_t m1 = mono_ns();
+    uint64_t t1 = __rdtsc();
+    if (t1 <= t0 || m1 <= m0)
+        return;
+    tsc_mult = ((unsigned __int128)(uint64_t)(m1 - m0) << 64) / (t1 - t0);
+    tsc_base = t0 - (uint64_t)(((unsigned __int128)(uint64_t)m0 << 64) / tsc_mult);
+    use_tsc = 1;
+}
+#else
+static inline int64_t now_ns(void)
+{
+    return mono_ns();
+}
+
+static void clock_setup(int64_t span_ns)
+{
+    (void)span_ns;
+}
+#endif
 
 static char *utf8_copy(PyObject *s, const char *fallback)
 {
@@ -615,6 +678,7 @@ int callstats_start(void)
         return PYSCOPE_ENOMEM;
     }
     main_dict = PyModule_GetDict(main);
+    clock_setup(2000000);
     measure_event_costs();
     started = 1;
     last_flush_ns = now_ns();
