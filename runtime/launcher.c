@@ -333,6 +333,11 @@ static void write_end_meta(struct store *st, int status, int64_t duration_ns,
     store_meta_set(st, "dropped_samples", buf);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped_records);
     store_meta_set(st, "dropped_records", buf);
+    uint64_t overhead = recorder_calls_overhead(rec);
+    if (overhead) {
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)overhead);
+        store_meta_set(st, "calls_overhead_ns", buf);
+    }
     set_meta_time(st, "ended_at", util_wall_ns());
     snprintf(buf, sizeof buf, "%lld", (long long)duration_ns);
     store_meta_set(st, "duration_ns", buf);

@@ -83,6 +83,7 @@ struct recorder {
     int64_t truncated_frame;
     uint64_t samples, dropped_samples, dropped_records, missed_ticks;
     uint64_t call_records;
+    uint64_t calls_overhead_ns;
 };
 
 struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pid)
@@ -130,6 +131,11 @@ void recorder_free(struct recorder *r)
 uint64_t recorder_protocol_errors(const struct recorder *r)
 {
     return r->proto_errors;
+}
+
+uint64_t recorder_calls_overhead(const struct recorder *r)
+{
+    return r->calls_overhead_ns;
 }
 
 void recorder_counts(const struct recorder *r, uint64_t *samples, uint64_t *dropped_samples,
@@ -489,6 +495,10 @@ static int on_calls(struct recorder *r, struct conn *c, const struct wire_rec *r
 {
     struct wire_calls w;
     wire_fixed(rec, &w, sizeof w);
+    if (w.flags & WIRE_CALLS_OVERHEAD) {
+        r->calls_overhead_ns += w.tottime_ns;
+        return 0;
+    }
     int total = (w.flags & WIRE_CALLS_TOTAL) != 0;
     int64_t caller = 0, callee;
     if (!imap_get(r->callfns, c->serial, w.callee, &callee) ||

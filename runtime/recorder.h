@@ -59,6 +59,9 @@ int recorder_commit(struct recorder *r);
 uint64_t recorder_protocol_errors(const struct recorder *r);
 
 /* Samples stored, and what the processes said they dropped. */
+/* The call profiler's own time, left out of the call statistics, over every thread (ns). */
+uint64_t recorder_calls_overhead(const struct recorder *r);
+
 void recorder_counts(const struct recorder *r, uint64_t *samples, uint64_t *dropped_samples,
                      uint64_t *dropped_records, uint64_t *missed_ticks);
 

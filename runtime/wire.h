@@ -140,7 +140,10 @@ struct wire_function {
     int32_t firstlineno;
 };
 
-enum { WIRE_CALLS_TOTAL = 1u << 0 }; /* the callee's own totals, not one caller's calls */
+enum {
+    WIRE_CALLS_TOTAL = 1u << 0,    /* the callee's own totals, not one caller's calls */
+    WIRE_CALLS_OVERHEAD = 1u << 1, /* tottime_ns: the profiler's own time on the thread */
+};
 
 /* Increments: the recorder adds them to what it has for the same pair. */
 struct wire_calls {

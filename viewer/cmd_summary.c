@@ -10,6 +10,7 @@
  * The run is loaded into memory first (meta, processes, threads, counts),
  * then rendered as text or JSON from the same data.
  */
+#include "calls.h"
 #include "cli.h"
 #include "cmd.h"
 #include "db.h"
@@ -800,6 +801,57 @@ out:
     return err == PYSCOPE_ENOMEM ? err : 0; /* the rest of the summary stands on its own */
 }
 
+static int by_tottime(const void *a, const void *b)
+{
+    const struct cls_function *x = a, *y = b;
+    return (y->s.tottime_ns > x->s.tottime_ns) - (y->s.tottime_ns < x->s.tottime_ns);
+}
+
+/* The call statistics in brief: what was counted, and the functions with the most tottime. */
+static int print_calls(const struct run *r, sqlite3 *db, FILE *out)
+{
+    struct cls_profile calls;
+    struct smp_profile *p = NULL;
+    char msg[256], num[FMT_BUFSZ], dur[FMT_BUFSZ], own[FMT_BUFSZ], loc[1024];
+    int err = cls_load(db, NULL, &calls);
+    if (err < 0 || !calls.nfns)
+        goto out;
+    struct smp_filter wall = {.clock = SMP_CLOCK_WALL};
+    if ((err = smp_load(db, r->path, &wall, &p, msg, sizeof msg)) < 0)
+        goto out;
+    fprintf(out, "  %-12s %s calls of %zu functions, %s in them", "calls",
+            fmt_int(num, sizeof num, calls.calls), calls.nfns,
+            fmt_duration(dur, sizeof dur, calls.tottime_ns));
+    fputs("; 'pyscope top' shows more\n", out);
+    const char *overhead = meta(r, "calls_overhead_ns");
+    int64_t ns;
+    if (overhead && parse_i64(overhead, &ns) && ns > 0)
+        fprintf(out, "  %-12s (the profiler's own %s is left out of these times)\n", "",
+                fmt_duration(own, sizeof own, ns));
+    qsort(calls.fns, calls.nfns, sizeof *calls.fns, by_tottime);
+    for (size_t i = 0, shown = 0; i < calls.nfns && shown < HOT_ROWS; i++) {
+        const struct smp_function *fn = smp_function_by_id(p, calls.fns[i].id);
+        if (!fn || calls.fns[i].s.tottime_ns <= 0)
+            continue;
+        fprintf(out, "    %8s  %9s  ", cls_ncalls_text(&calls.fns[i].s, num, sizeof num),
+                fmt_duration(dur, sizeof dur, calls.fns[i].s.tottime_ns));
+        if (fn->filename) {
+            fmt_put_text(out, smp_location(p, fn, 0, loc, sizeof loc));
+            fputs(" (", out);
+            fmt_put_text(out, fn->qualname);
+            fputs(")\n", out);
+        } else {
+            fmt_put_text(out, fn->qualname);
+            putc('\n', out);
+        }
+        shown++;
+    }
+out:
+    smp_free(p);
+    cls_release(&calls);
+    return err == PYSCOPE_ENOMEM ? err : 0;
+}
+
 static int print_text(const struct run *r, FILE *out, long limit)
 {
     size_t shown = limit > 0 && (size_t)limit < r->nprocs ? (size_t)limit : r->nprocs;
@@ -923,7 +975,8 @@ static int summarize(const char *path, FILE *out, int json, long limit, int *bad
     }
     if (json)
         print_json(&r, out, limit);
-    else if ((err = print_text(&r, out, limit)) < 0 || (err = print_hot(&r, db, out)) < 0)
+    else if ((err = print_text(&r, out, limit)) < 0 || (err = print_hot(&r, db, out)) < 0 ||
+             (err = print_calls(&r, db, out)) < 0)
         cli_error("%s", pyscope_strerror(err));
     if (!err && (fflush(out) == EOF || ferror(out))) {
         cli_error("cannot write the summary: %s", strerror(errno));

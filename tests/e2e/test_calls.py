@@ -189,6 +189,51 @@ class CallsViewer(E2ETestCase):
         self.viewer("export", self.db, "--format", "pstats", status=2)  # binary: needs -o
 
 
+# Timing answers need the real speed of the callback; under the sanitizers the
+# tests of counts still run, those of times do not.
+timing = unittest.skipIf(os.environ.get("PYSCOPE_TEST_SANITIZED"),
+                         "sanitizer builds distort timing")
+
+
+class CallsTiming(E2ETestCase):
+    @timing
+    def test_times_add_up_and_leave_the_profiler_out(self):
+        script = os.path.join(HERE, "timing.py")
+        plain = harness.run_python([script], cwd=self.tmp)
+        self.assertEqual(plain.returncode, 0, plain)
+        _, _, _, plain_calls = map(int, plain.stdout.split())
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--calls", "--no-sample", script], db, cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        wall, sleep, busy, calls = map(int, res.stdout.split())
+        fn = {r["name"]: r for r in db_rows(
+            db, """select f.name, sum(s.ncalls) n, sum(s.tottime_ns) tt, sum(s.cumtime_ns) ct
+                   from call_stats s join functions f on f.id = s.function_id group by f.name""")}
+        total = db_rows(db, "select sum(tottime_ns) t from call_stats")[0]["t"]
+        overhead = int(db_rows(db, "select value from meta where key = 'calls_overhead_ns'")[0]
+                       ["value"])
+        # nothing lost, nothing counted twice: the functions' own times and the
+        # profiler's add up to the time the thread took
+        self.assertAlmostEqual(total + overhead, wall, delta=0.02 * wall + 2e6,
+                               msg=(total, overhead, wall))
+        # a sleep and a loop without calls keep their times
+        self.assertAlmostEqual(fn["{built-in method time.sleep}"]["tt"], sleep,
+                               delta=0.02 * sleep)
+        self.assertAlmostEqual(fn["busy"]["ct"], busy, delta=0.03 * busy)
+        self.assertEqual(fn["tiny"]["n"], 300_000)
+        # the profiler's cost is not the program's: 300,000 calls cost the
+        # program about what they cost without the profiler, much less than
+        # they took while profiled
+        counted = fn["many_calls"]["ct"]
+        self.assertLess(counted, 0.6 * calls, (counted, calls, plain_calls))
+        self.assertLess(counted, 2.5 * plain_calls, (counted, calls, plain_calls))
+        self.assertGreater(counted, 0.2 * plain_calls, (counted, calls, plain_calls))
+        self.assertLessEqual(fn["tiny"]["tt"], fn["tiny"]["ct"])
+        summary = harness.run_viewer(["summary", db]).stdout.decode()
+        self.assertRegex(summary, r"calls +[0-9,]+ calls of \d+ functions")
+        self.assertIn("the profiler's own", summary)
+
+
 class CallsEverywhere(E2ETestCase):
     def test_every_thread_and_process(self):
         db = self.new_db_path()
