@@ -42,53 +42,46 @@ static int step_err(int rc)
     return rc == SQLITE_NOMEM ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
 }
 
-static int load_functions(sqlite3 *db, const struct smp_filter *f, struct cls_profile *p)
+/* One row of a query: into p, from the row's columns. */
+typedef int (*row_fn)(struct cls_profile *p, sqlite3_stmt *st, size_t *cap);
+
+static int add_function(struct cls_profile *p, sqlite3_stmt *st, size_t *cap)
 {
-    sqlite3_stmt *st;
-    int rc, err = vdb_prepare(db,
-                              "SELECT function_id, sum(ncalls), sum(pcalls), sum(tottime_ns),"
-                              " sum(cumtime_ns) FROM call_stats" SELECTED
-                              " GROUP BY function_id ORDER BY function_id",
-                              &st);
+    int err = util_grow((void **)&p->fns, cap, p->nfns, sizeof *p->fns);
     if (err < 0)
         return err;
-    bind_filter(st, f);
-    size_t cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((err = util_grow((void **)&p->fns, &cap, p->nfns, sizeof *p->fns)) < 0)
-            break;
-        struct cls_function *fn = &p->fns[p->nfns++];
-        fn->id = sqlite3_column_int64(st, 0);
-        read_stat(st, 1, &fn->s);
-        p->calls += fn->s.ncalls;
-        p->tottime_ns += fn->s.tottime_ns;
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = step_err(rc);
-    sqlite3_finalize(st);
-    return err;
+    struct cls_function *fn = &p->fns[p->nfns++];
+    fn->id = sqlite3_column_int64(st, 0);
+    read_stat(st, 1, &fn->s);
+    p->calls += fn->s.ncalls;
+    p->tottime_ns += fn->s.tottime_ns;
+    return 0;
 }
 
-static int load_pairs(sqlite3 *db, const struct smp_filter *f, struct cls_profile *p)
+static int add_pair(struct cls_profile *p, sqlite3_stmt *st, size_t *cap)
+{
+    int err = util_grow((void **)&p->pairs, cap, p->npairs, sizeof *p->pairs);
+    if (err < 0)
+        return err;
+    struct cls_pair *e = &p->pairs[p->npairs++];
+    e->caller_id = sqlite3_column_int64(st, 0);
+    e->callee_id = sqlite3_column_int64(st, 1);
+    read_stat(st, 2, &e->s);
+    return 0;
+}
+
+/* Run sql over the threads f selects, passing each row to add. */
+static int load_rows(sqlite3 *db, const struct smp_filter *f, const char *sql, row_fn add,
+                     struct cls_profile *p)
 {
     sqlite3_stmt *st;
-    int rc, err = vdb_prepare(db,
-                              "SELECT caller_id, callee_id, sum(ncalls), sum(pcalls),"
-                              " sum(tottime_ns), sum(cumtime_ns) FROM calls" SELECTED
-                              " GROUP BY caller_id, callee_id ORDER BY caller_id, callee_id",
-                              &st);
+    size_t cap = 0;
+    int rc = SQLITE_DONE, err = vdb_prepare(db, sql, &st);
     if (err < 0)
         return err;
     bind_filter(st, f);
-    size_t cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((err = util_grow((void **)&p->pairs, &cap, p->npairs, sizeof *p->pairs)) < 0)
-            break;
-        struct cls_pair *e = &p->pairs[p->npairs++];
-        e->caller_id = sqlite3_column_int64(st, 0);
-        e->callee_id = sqlite3_column_int64(st, 1);
-        read_stat(st, 2, &e->s);
-    }
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        err = add(p, st, &cap);
     if (!err && rc != SQLITE_DONE)
         err = step_err(rc);
     sqlite3_finalize(st);
@@ -116,9 +109,17 @@ int cls_load(sqlite3 *db, const struct smp_filter *f, struct cls_profile *out)
     memset(out, 0, sizeof *out);
     if (!vdb_has_table(db, "call_stats") || !vdb_has_table(db, "calls"))
         return 0;
-    int err = load_functions(db, f, out);
+    int err = load_rows(db, f,
+                        "SELECT function_id, sum(ncalls), sum(pcalls), sum(tottime_ns),"
+                        " sum(cumtime_ns) FROM call_stats" SELECTED
+                        " GROUP BY function_id ORDER BY function_id",
+                        add_function, out);
     if (!err)
-        err = load_pairs(db, f, out);
+        err = load_rows(db, f,
+                        "SELECT caller_id, callee_id, sum(ncalls), sum(pcalls), sum(tottime_ns),"
+                        " sum(cumtime_ns) FROM calls" SELECTED
+                        " GROUP BY caller_id, callee_id ORDER BY caller_id, callee_id",
+                        add_pair, out);
     if (!err)
         err = count_threads(db, f, out);
     if (err < 0)
@@ -131,19 +132,6 @@ void cls_release(struct cls_profile *p)
     free(p->fns);
     free(p->pairs);
     memset(p, 0, sizeof *p);
-}
-
-const struct cls_function *cls_function(const struct cls_profile *p, int64_t id)
-{
-    size_t lo = 0, hi = p->nfns;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->fns[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->nfns && p->fns[lo].id == id ? &p->fns[lo] : NULL;
 }
 
 char *cls_ncalls_text(const struct cls_stat *s, char *buf, size_t len)

@@ -49,9 +49,6 @@ struct cls_profile {
 int cls_load(sqlite3 *db, const struct smp_filter *f, struct cls_profile *out);
 void cls_release(struct cls_profile *p);
 
-/* The row of function id, or NULL. */
-const struct cls_function *cls_function(const struct cls_profile *p, int64_t id);
-
 /* cProfile's ncalls column: "12", or "3193/1" when some calls were recursive. */
 char *cls_ncalls_text(const struct cls_stat *s, char *buf, size_t len);
 

@@ -84,19 +84,13 @@ static size_t collect(struct smpcmd *c, const struct cls_profile *p, int64_t fid
 
 static void json_fn(FILE *out, const struct smp_function *fn)
 {
-    static const char *const kinds[] = {"python", "builtin", "native"};
     if (!fn) {
         fputs("null", out);
         return;
     }
-    fprintf(out, "{\"id\": %lld, \"kind\": \"%s\", \"name\": ", (long long)fn->id,
-            kinds[fn->kind]);
-    fmt_json_str(out, fn->name);
-    fputs(", \"qualname\": ", out);
-    fmt_json_str(out, fn->qualname);
-    fputs(", \"filename\": ", out);
-    fmt_json_str(out, fn->filename);
-    fprintf(out, ", \"firstlineno\": %lld}", (long long)fn->firstlineno);
+    putc('{', out);
+    smpcmd_json_function(out, fn);
+    putc('}', out);
 }
 
 static void json_stat(FILE *out, const struct cls_stat *s)

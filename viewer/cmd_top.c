@@ -327,16 +327,7 @@ static int calls_heading(const struct top_ctx *x, size_t nmatched)
 {
     const struct smpcmd *c = x->c;
     char num[FMT_BUFSZ], fns[FMT_BUFSZ], dur[FMT_BUFSZ];
-    fputs("calls of '", c->out);
-    fmt_put_text(c->out, c->path);
-    putc('\'', c->out);
-    if (c->filter.thread) {
-        fputs(", thread '", c->out);
-        fmt_put_text(c->out, c->filter.thread);
-        putc('\'', c->out);
-    }
-    if (c->filter.has_pid)
-        fprintf(c->out, ", pid %lld", (long long)c->filter.pid);
+    smpcmd_put_source(c, "calls");
     fprintf(c->out, ": %s calls of %s functions on %lld thread%s, %s in them",
             fmt_int(num, sizeof num, x->calls->calls),
             fmt_int(fns, sizeof fns, (int64_t)x->calls->nfns), (long long)x->calls->nthreads,
@@ -431,7 +422,6 @@ static void print_json_sampled(const struct top_ctx *x, const struct smp_stat *s
 static void print_json(const struct top_ctx *x, const struct top_row *rows, size_t n,
                        enum sort_key sort)
 {
-    static const char *const kinds[] = {"python", "builtin", "native"};
     size_t shown = smpcmd_shown(x->c, n);
     FILE *out = x->c->out;
 
@@ -445,18 +435,7 @@ static void print_json(const struct top_ctx *x, const struct top_row *rows, size
     for (size_t i = 0; i < shown; i++) {
         const struct smp_function *fn = rows[i].fn;
         fputs(i ? ",\n    {" : "\n    {", out);
-        fprintf(out, "\"id\": %lld, \"kind\": \"%s\", \"name\": ", (long long)fn->id,
-                kinds[fn->kind]);
-        fmt_json_str(out, fn->name);
-        fputs(", \"qualname\": ", out);
-        fmt_json_str(out, fn->qualname);
-        fputs(", \"filename\": ", out);
-        fmt_json_str(out, fn->filename);
-        fputs(", \"firstlineno\": ", out);
-        if (fn->firstlineno > 0)
-            fprintf(out, "%lld", (long long)fn->firstlineno);
-        else
-            fputs("null", out);
+        smpcmd_json_function(out, fn);
         fputs(",\n     \"sampled\": ", out);
         print_json_sampled(x, rows[i].sampled);
         fputs(",\n     \"called\": ", out);

@@ -1195,16 +1195,15 @@ out:
     return err;
 }
 
+static int function_id_cmp(const void *key, const void *elem)
+{
+    int64_t id = *(const int64_t *)key, other = ((const struct smp_function *)elem)->id;
+    return (id > other) - (id < other);
+}
+
 const struct smp_function *smp_function_by_id(const struct smp_profile *p, int64_t id)
 {
     /* The functions table comes first, in id order; pseudo-functions follow. */
-    size_t lo = 0, hi = p->nreal_fns;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->fns[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->nreal_fns && p->fns[lo].id == id ? &p->fns[lo] : NULL;
+    return p->nreal_fns ? bsearch(&id, p->fns, p->nreal_fns, sizeof *p->fns, function_id_cmp)
+                        : NULL;
 }

@@ -317,10 +317,9 @@ const char *smpcmd_clock_name(enum smp_clock clock)
     return clock == SMP_CLOCK_WALL ? "wall" : "cpu";
 }
 
-/* "cpu time of 'run.db', thread 'x', pid 3, stacks through 'p*'" */
-static void put_selection(const struct smpcmd *c)
+void smpcmd_put_source(const struct smpcmd *c, const char *what)
 {
-    fprintf(c->out, "%s time of '", smpcmd_clock_name(c->filter.clock));
+    fprintf(c->out, "%s of '", what);
     fmt_put_text(c->out, c->path);
     putc('\'', c->out);
     if (c->filter.thread) {
@@ -330,6 +329,31 @@ static void put_selection(const struct smpcmd *c)
     }
     if (c->filter.has_pid)
         fprintf(c->out, ", pid %lld", (long long)c->filter.pid);
+}
+
+void smpcmd_json_function(FILE *out, const struct smp_function *fn)
+{
+    static const char *const kinds[] = {"python", "builtin", "native"};
+    fprintf(out, "\"id\": %lld, \"kind\": \"%s\", \"name\": ", (long long)fn->id,
+            kinds[fn->kind]);
+    fmt_json_str(out, fn->name);
+    fputs(", \"qualname\": ", out);
+    fmt_json_str(out, fn->qualname);
+    fputs(", \"filename\": ", out);
+    fmt_json_str(out, fn->filename);
+    fputs(", \"firstlineno\": ", out);
+    if (fn->firstlineno > 0)
+        fprintf(out, "%lld", (long long)fn->firstlineno);
+    else
+        fputs("null", out);
+}
+
+/* "cpu time of 'run.db', thread 'x', pid 3, stacks through 'p*'" */
+static void put_selection(const struct smpcmd *c)
+{
+    char what[32];
+    snprintf(what, sizeof what, "%s time", smpcmd_clock_name(c->filter.clock));
+    smpcmd_put_source(c, what);
     if (c->filter.function) {
         fputs(", stacks through '", c->out);
         fmt_put_text(c->out, c->filter.function);

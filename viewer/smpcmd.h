@@ -53,6 +53,13 @@ struct smpcmd {
  */
 int smpcmd_parse_states(const char *list, unsigned *states);
 
+/* "WHAT of 'run.db', thread 'x', pid 3": what the command reads, as its heading starts. */
+void smpcmd_put_source(const struct smpcmd *c, const char *what);
+
+/* A function's members in JSON ("id", "kind", "name", "qualname", "filename",
+ * "firstlineno"), without the braces. */
+void smpcmd_json_function(FILE *out, const struct smp_function *fn);
+
 /* Zero c and set what the command provides. */
 void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned accepts);
 
