@@ -505,6 +505,67 @@ static struct cs_thread *table_new(void)
 
 static void table_free(struct cs_thread *t);
 
+static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
+static PyObject *on_frame(PyThreadState *ts, _PyInterpreterFrame *frame, int throwflag);
+static enum callstats_mode mode;
+
+/* Put the counting hook in place for the calling thread (all: the profile
+ * callback) or the interpreter (python: the frame-evaluation hook). */
+static void hook_install(void)
+{
+    if (mode == CALLSTATS_PYTHON)
+        _PyInterpreterState_SetEvalFrameFunc(PyThreadState_Get()->interp, on_frame);
+    else
+        PyEval_SetProfile(on_event, NULL);
+}
+
+static void hook_remove(void)
+{
+    if (mode == CALLSTATS_PYTHON)
+        _PyInterpreterState_SetEvalFrameFunc(PyThreadState_Get()->interp,
+                                             _PyEval_EvalFrameDefault);
+    else
+        PyEval_SetProfile(NULL, NULL);
+}
+
+/*
+ * --calls=python: every frame the interpreter evaluates comes through here
+ * (3.11 makes no inlined Python-to-Python calls while a hook is set), a
+ * generator's or coroutine's at each resumption, as cProfile counts them.
+ */
+static PyObject *on_frame(PyThreadState *ts, _PyInterpreterFrame *frame, int throwflag)
+{
+    struct cs_thread *t = self;
+    if (!t) {
+        if (stopped || (!armed && frame->f_globals != main_dict))
+            return _PyEval_EvalFrameDefault(ts, frame, throwflag);
+        armed = 1;
+        if (!(t = self = table_new()))
+            return _PyEval_EvalFrameDefault(ts, frame, throwflag);
+    }
+    /* A generator function's first frame only makes the generator: not a
+     * call to cProfile, whose events begin when the generator first runs. */
+    int making = frame->owner != FRAME_OWNED_BY_GENERATOR &&
+                 (frame->f_code->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR));
+    if (stopped || making)
+        return _PyEval_EvalFrameDefault(ts, frame, throwflag);
+    t->overhead_ns += event_cost_ns[EV_PY_CALL];
+    enter(t, code_fn(frame->f_code), now_ns() - t->overhead_ns);
+    PyObject *res = _PyEval_EvalFrameDefault(ts, frame, throwflag);
+    t->overhead_ns += event_cost_ns[EV_PY_RETURN];
+    int64_t t_out = now_ns();
+    leave(t, t_out - t->overhead_ns);
+    if (t_out - last_flush_ns > FLUSH_PERIOD_NS) {
+        last_flush_ns = t_out;
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb); /* the frame may be returning an exception */
+        callstats_flush();
+        PyErr_Restore(et, ev, tb);
+        t->overhead_ns += now_ns() - t_out;
+    }
+    return res;
+}
+
 static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     (void)obj;
@@ -585,9 +646,9 @@ static int time_loop(PyObject *loop, PyObject *callee_key, int python, long n, i
         if (!scratch)
             break;
         self = scratch;
-        PyEval_SetProfile(on_event, NULL);
+        hook_install();
         out = PyObject_CallOneArg(loop, arg);
-        PyEval_SetProfile(NULL, NULL);
+        hook_remove();
         self = NULL;
         Py_XDECREF(out);
         uint32_t fl = code_fn((PyCodeObject *)PyFunction_GET_CODE(loop));
@@ -651,7 +712,7 @@ static void measure_event_costs(void)
         event_cost_ns[EV_PY_CALL] = cost_of(between - (double)plain / CALLS);
         event_cost_ns[EV_PY_RETURN] = cost_of(inside);
     }
-    if (loop_c && len && PyCFunction_Check(len) &&
+    if (mode == CALLSTATS_ALL && loop_c && len && PyCFunction_Check(len) &&
         time_loop(loop_c, len, 0, CALLS, &plain, &inside, &between) == 0) {
         event_cost_ns[EV_C_CALL] = cost_of(between - (double)plain / CALLS);
         event_cost_ns[EV_C_RETURN] = cost_of(inside);
@@ -662,10 +723,11 @@ static void measure_event_costs(void)
     PyErr_Restore(et, ev, tb);
 }
 
-int callstats_start(void)
+int callstats_start(enum callstats_mode how)
 {
     if (started)
         return 0;
+    mode = how;
     if (extra_index < 0 && (extra_index = _PyEval_RequestCodeExtraIndex(NULL)) < 0) {
         PyErr_Clear();
         return PYSCOPE_ENOMEM;
@@ -689,7 +751,7 @@ int callstats_start(void)
     measure_event_costs();
     started = 1;
     last_flush_ns = now_ns();
-    PyEval_SetProfile(on_event, NULL);
+    hook_install();
     return 0;
 }
 
@@ -700,7 +762,7 @@ int callstats_active(void)
 
 void callstats_thread_begin(void)
 {
-    if (started && !stopped)
+    if (started && !stopped && mode == CALLSTATS_ALL)
         PyEval_SetProfile(on_event, NULL);
 }
 
@@ -716,7 +778,7 @@ void callstats_stop(void)
     if (!started)
         return;
     stopped = 1;
-    PyEval_SetProfile(NULL, NULL);
+    hook_remove();
 }
 
 struct ring *callstats_ring(void)

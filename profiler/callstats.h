@@ -18,8 +18,16 @@
 
 struct ring;
 
-/* Install the callback on the calling (main) thread. 0 or PYSCOPE_ENOMEM. */
-int callstats_start(void);
+/*
+ * What is counted: every call (the interpreter's profile callback, on each
+ * thread: cProfile's events), or Python functions only (the interpreter's
+ * frame-evaluation hook, for the whole interpreter: no builtins, and far
+ * cheaper, since the interpreter then runs at full speed between calls).
+ */
+enum callstats_mode { CALLSTATS_ALL, CALLSTATS_PYTHON };
+
+/* Start counting from the calling (main) thread. 0 or PYSCOPE_ENOMEM. */
+int callstats_start(enum callstats_mode mode);
 
 /* Whether callstats_start ran in this process (and callstats_stop did not). */
 int callstats_active(void);

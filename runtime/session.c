@@ -166,7 +166,9 @@ int session_start(const char *executable)
         return err;
     const char *calls = getenv(SESSION_ENV_CALLS);
     if (calls && !strcmp(calls, "1"))
-        callstats_start(); /* without it the run goes on, uncounted */
+        callstats_start(CALLSTATS_ALL); /* without it the run goes on, uncounted */
+    else if (calls && !strcmp(calls, "python"))
+        callstats_start(CALLSTATS_PYTHON);
     if (!exit_hook_installed) {
         /* on_exit, unlike atexit, is told the exit status. */
         on_exit(on_process_exit, NULL);

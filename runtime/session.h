@@ -24,7 +24,7 @@ void session_after_fork_child(const char *name);
 
 /* The environment variable with the sampling rate in Hz (absent or 0: off). */
 #define SESSION_ENV_SAMPLE_HZ "PYSCOPE_SAMPLE_HZ"
-#define SESSION_ENV_CALLS "PYSCOPE_CALLS" /* "1": count calls (callstats.h) */
+#define SESSION_ENV_CALLS "PYSCOPE_CALLS" /* "1": count calls, "python": Python ones (callstats.h) */
 
 /*
  * The interpreter starts to finalize (an atexit function, GIL held): stop

@@ -189,6 +189,34 @@ class CallsViewer(E2ETestCase):
         self.viewer("export", self.db, "--format", "pstats", status=2)  # binary: needs -o
 
 
+class PythonCallsAgainstCProfile(E2ETestCase):
+    """--calls=python counts Python functions only: the same numbers for them."""
+
+    def test_fixtures(self):
+        for script in ("recursion.py", "generators.py", "builtins.py", "exceptions.py",
+                       "classes.py"):
+            path = os.path.join(HERE, script)
+            expected = cprofile_stats(self, path)
+            db = self.new_db_path()
+            res = harness.run_pyscope(["--calls=python", "--no-sample", path], db, cwd=self.tmp)
+            self.assertEqual(res.returncode, 0, res)
+            got = pyscope_stats(db)
+            self.assertFalse([k for k in got if k[0] == "~"], f"{script}: builtins counted")
+            mine = sorted(k for k in set(expected) | set(got) if k[0] == path)
+            self.assertGreater(len(mine), 2, script)
+            for key in mine:
+                want = expected.get(key, {"ncalls": 0, "pcalls": 0})
+                have = got.get(key, {"ncalls": 0, "pcalls": 0})
+                self.assertEqual((have["ncalls"], have["pcalls"]),
+                                 (want["ncalls"], want["pcalls"]), f"{script}: {key}")
+
+    def test_bad_value(self):
+        res = harness.run_pyscope(["--calls=builtins", os.path.join(HERE, "recursion.py")],
+                                  self.new_db_path(), cwd=self.tmp)
+        self.assertEqual(res.returncode, 2, res)
+        self.assertEqual(res.stderr.count(b"\n"), 1, res)
+
+
 # Timing answers need the real speed of the callback; under the sanitizers the
 # tests of counts still run, those of times do not.
 timing = unittest.skipIf(os.environ.get("PYSCOPE_TEST_SANITIZED"),
