@@ -39,6 +39,7 @@
 #include "wire.h"
 
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -111,6 +112,7 @@ static __thread struct cs_thread *self;
 static struct ring *cring;
 static PyObject *main_dict; /* counting begins in the first frame that runs in it */
 static int started, armed, stopped;
+static _Atomic int unsent; /* some table has counts not yet queued */
 static int64_t last_flush_ns;
 /*
  * What one event costs the program, by the kind of event that ends the
@@ -370,6 +372,7 @@ static void mark_dirty(struct cs_thread *t, struct cs_stat *s, uint32_t entry)
         return; /* counted still; sent once memory allows */
     t->dirty[t->ndirty++] = entry;
     s->dirty = 1;
+    atomic_store_explicit(&unsent, 1, memory_order_relaxed);
 }
 
 static struct cs_stat *fn_stat(struct cs_thread *t, uint32_t fn)
@@ -866,15 +869,23 @@ static int flush_overhead(struct cs_thread *t)
     return 0;
 }
 
+int callstats_wants_flush(void)
+{
+    return atomic_load_explicit(&unsent, memory_order_relaxed);
+}
+
 int callstats_flush(void)
 {
     if (!cring)
         return 0;
+    atomic_store_explicit(&unsent, 0, memory_order_relaxed);
     struct cs_thread **link = &tables;
     while (*link) {
         struct cs_thread *t = *link;
-        if (flush_overhead(t) < 0)
+        if (flush_overhead(t) < 0) {
+            atomic_store_explicit(&unsent, 1, memory_order_relaxed);
             return 1;
+        }
         size_t i = 0;
         for (; i < t->ndirty; i++) {
             uint32_t e = t->dirty[i];
@@ -892,8 +903,10 @@ int callstats_flush(void)
         }
         memmove(t->dirty, t->dirty + i, (t->ndirty - i) * sizeof *t->dirty);
         t->ndirty -= i;
-        if (t->ndirty)
+        if (t->ndirty) {
+            atomic_store_explicit(&unsent, 1, memory_order_relaxed);
             return 1;
+        }
         if (t->ended) {
             *link = t->next;
             table_free(t);

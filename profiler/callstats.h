@@ -48,6 +48,14 @@ void callstats_stop(void);
  */
 int callstats_flush(void);
 
+/*
+ * Whether some thread has counts that no flush has queued yet. Any thread,
+ * no GIL: the emitter asks it before taking the GIL to flush, so that a
+ * process killed while its threads wait (a pool worker terminated between
+ * tasks) loses at most one emitter period of statistics.
+ */
+int callstats_wants_flush(void);
+
 /* The ring the emitter drains, or NULL before callstats_start. */
 struct ring *callstats_ring(void);
 

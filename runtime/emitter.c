@@ -12,6 +12,7 @@
 #include "callstats.h"
 #include "coderef.h"
 #include "error.h"
+#include "pyframe.h"
 #include "threads.h"
 #include "wire.h"
 
@@ -86,9 +87,28 @@ static int drain_and_send(int fd, int may_resolve)
     return err;
 }
 
+/*
+ * Queue the call statistics the program's threads have not queued yet (they
+ * do so themselves once a second while they run): every CALLS_EVERY-th
+ * period, with the GIL, when there are any.
+ */
+#define CALLS_EVERY 10
+
+static void flush_calls(void)
+{
+    if (!atomic_load(&python_usable) || !callstats_wants_flush())
+        return;
+    int g = pyframe_gil_take();
+    if (g < 0)
+        return;
+    callstats_flush();
+    pyframe_gil_drop(g);
+}
+
 static void *emitter_main(void *arg)
 {
     struct timespec deadline;
+    unsigned periods = 0;
     pthread_mutex_lock(&wake_lock);
     while (!atomic_load(&stop_requested)) {
         clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -99,6 +119,8 @@ static void *emitter_main(void *arg)
         }
         pthread_cond_timedwait(&wake_cond, &wake_lock, &deadline);
         pthread_mutex_unlock(&wake_lock);
+        if (++periods % CALLS_EVERY == 0)
+            flush_calls();
         drain_and_send(conn_fd, atomic_load(&python_usable));
         pthread_mutex_lock(&wake_lock);
     }

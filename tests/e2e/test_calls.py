@@ -295,5 +295,16 @@ class CallsEverywhere(E2ETestCase):
         self.assertEqual(work["called"]["ncalls"], 410)
 
 
+    def test_killed_child_keeps_its_calls(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--calls", "--no-sample", os.path.join(HERE, "killed.py")],
+                                  db, cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        rows = db_rows(db, """select p.parent_id is not null child, s.ncalls from call_stats s
+                              join functions f on f.id = s.function_id
+                              join processes p on p.id = s.process_id where f.name = 'work'""")
+        self.assertEqual([(r["child"], r["ncalls"]) for r in rows], [(1, 50)])
+
+
 if __name__ == "__main__":
     unittest.main()
