@@ -232,7 +232,9 @@ static int install_hooks(PyObject *mod)
         goto out;
     if (hook_attr("_thread", "start_new", fn[0], NULL) < 0)
         goto out;
-    PyObject *threading = PyImport_GetModule(PyUnicode_FromString("threading"));
+    PyObject *threading_name = PyUnicode_FromString("threading");
+    PyObject *threading = threading_name ? PyImport_GetModule(threading_name) : NULL;
+    Py_XDECREF(threading_name);
     if (threading) {
         /* threading keeps its own reference, taken when it was imported. */
         int err = PyObject_SetAttrString(threading, "_start_new_thread", fn[0]);

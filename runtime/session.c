@@ -161,14 +161,19 @@ int session_start(const char *executable)
         sample_hz = 100000;
     if (sample_hz && coderef_install() < 0)
         sample_hz = 0;
+    /* Before the sampler starts: measuring what an event costs runs code of
+     * pyscope's own, which samples must not show. Without it the run goes
+     * on, uncounted. */
+    const char *calls = getenv(SESSION_ENV_CALLS), *addr = getenv(WIRE_ENV_SOCKET);
+    int counting = addr && *addr && calls && (!strcmp(calls, "1") || !strcmp(calls, "python"));
+    if (counting)
+        callstats_start(!strcmp(calls, "python") ? CALLSTATS_PYTHON : CALLSTATS_ALL);
     int err = begin(0, "MainThread");
-    if (err != 0)
+    if (err != 0) {
+        if (counting)
+            callstats_stop();
         return err;
-    const char *calls = getenv(SESSION_ENV_CALLS);
-    if (calls && !strcmp(calls, "1"))
-        callstats_start(CALLSTATS_ALL); /* without it the run goes on, uncounted */
-    else if (calls && !strcmp(calls, "python"))
-        callstats_start(CALLSTATS_PYTHON);
+    }
     if (!exit_hook_installed) {
         /* on_exit, unlike atexit, is told the exit status. */
         on_exit(on_process_exit, NULL);
