@@ -919,7 +919,60 @@ static void print_json_process(FILE *out, const struct run *r, const struct proc
     fputs("]}", out);
 }
 
-static void print_json(const struct run *r, FILE *out, long limit)
+/* "states": samples of every thread by state, or null without samples. */
+static int print_json_states(sqlite3 *db, FILE *out)
+{
+    static const char *const names[] = {"running", "native", "idle", "gil"};
+    int64_t n[4] = {0}, all = 0;
+    sqlite3_stmt *st;
+    int rc, err = vdb_prepare(db, "SELECT state, count(*) FROM samples GROUP BY state", &st);
+    if (err < 0)
+        return err;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t state = sqlite3_column_int64(st, 0), count = sqlite3_column_int64(st, 1);
+        if (state >= 0 && state < 4)
+            n[state] = count;
+        all += count;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return PYSCOPE_EDB;
+    fputs(",\n  \"states\": ", out);
+    if (!all) {
+        fputs("null", out);
+        return 0;
+    }
+    for (int k = 0; k < 4; k++)
+        fprintf(out, "%s\"%s\": %" PRId64, k ? ", " : "{", names[k], n[k]);
+    putc('}', out);
+    return 0;
+}
+
+/* "calls": what the call profiler counted, or null without call statistics. */
+static int print_json_calls(const struct run *r, sqlite3 *db, FILE *out)
+{
+    struct cls_profile calls;
+    int err = cls_load(db, NULL, &calls);
+    if (err < 0)
+        return err;
+    fputs(",\n  \"calls\": ", out);
+    if (!calls.nfns) {
+        fputs("null", out);
+    } else {
+        int64_t overhead = 0;
+        const char *o = meta(r, "calls_overhead_ns");
+        int has = o && parse_i64(o, &overhead);
+        fprintf(out, "{\"calls\": %" PRId64 ", \"functions\": %zu, \"threads\": %" PRId64
+                     ", \"tottime_ns\": %" PRId64 ", \"overhead_ns\": ",
+                calls.calls, calls.nfns, calls.nthreads, calls.tottime_ns);
+        json_opt(out, has, overhead);
+        putc('}', out);
+    }
+    cls_release(&calls);
+    return 0;
+}
+
+static int print_json(const struct run *r, sqlite3 *db, FILE *out, long limit)
 {
     size_t shown = limit > 0 && (size_t)limit < r->nprocs ? (size_t)limit : r->nprocs;
     int64_t ns = 0;
@@ -946,7 +999,12 @@ static void print_json(const struct run *r, FILE *out, long limit)
             r->nprocs, r->nthreads);
     for (size_t i = 0; i < NCOUNTED; i++)
         fprintf(out, ", \"%s\": %" PRId64, counted[i].table, r->counts[i]);
-    fputs("}\n}\n", out);
+    putc('}', out);
+    int err = print_json_states(db, out);
+    if (!err)
+        err = print_json_calls(r, db, out);
+    fputs("\n}\n", out);
+    return err;
 }
 
 /*
@@ -974,9 +1032,10 @@ static int summarize(const char *path, FILE *out, int json, long limit, int *bad
         goto out;
     }
     if (json)
-        print_json(&r, out, limit);
-    else if ((err = print_text(&r, out, limit)) < 0 || (err = print_hot(&r, db, out)) < 0 ||
-             (err = print_calls(&r, db, out)) < 0)
+        err = print_json(&r, db, out, limit);
+    else if ((err = print_text(&r, out, limit)) >= 0 && (err = print_hot(&r, db, out)) >= 0)
+        err = print_calls(&r, db, out);
+    if (err < 0)
         cli_error("%s", pyscope_strerror(err));
     if (!err && (fflush(out) == EOF || ferror(out))) {
         cli_error("cannot write the summary: %s", strerror(errno));

@@ -173,6 +173,17 @@ class CallsViewer(E2ETestCase):
         res = self.viewer("callees", plain, "run", status=2)
         self.assertIn(b"--calls", res.stderr)
 
+    def test_summary(self):
+        doc = json.loads(self.viewer("summary", "--json", self.db).stdout)
+        top = json.loads(self.viewer("top", self.db, "--json").stdout)
+        self.assertEqual(doc["calls"]["calls"], top["calls"]["calls"])
+        self.assertEqual(doc["calls"]["functions"], top["calls"]["functions"])
+        self.assertGreater(doc["calls"]["overhead_ns"], 0)
+        samples = db_rows(self.db, "select count(*) n from samples")[0]["n"]
+        self.assertEqual(sum(doc["states"].values()), samples)
+        text = self.viewer("summary", self.db).stdout.decode()
+        self.assertRegex(text, r"\n +3193/1 +\S+ \S+ +\S*recursion.py:4 \(fib\)\n")
+
     def test_pstats_export(self):
         prof = os.path.join(self.tmp, "run.prof")
         self.viewer("export", self.db, "--format", "pstats", "-o", prof)
