@@ -49,24 +49,31 @@ def pyscope_stats(db):
     return stats
 
 
+def profile_both(testcase, path, option):
+    """Run path under cProfile and under pyscope with option; check that every
+    function of the script has the same calls and primitive calls in both,
+    and return both statistics."""
+    expected = cprofile_stats(testcase, path)
+    db = testcase.new_db_path()
+    res = harness.run_pyscope([option, "--no-sample", path], db, cwd=testcase.tmp)
+    testcase.assertEqual(res.returncode, 0, res)
+    testcase.assertEqual(db_integrity(db), "ok")
+    got = pyscope_stats(db)
+    script = os.path.basename(path)
+    mine = sorted(k for k in set(expected) | set(got) if k[0] == path)
+    testcase.assertGreater(len(mine), 2, expected)
+    for key in mine:
+        want = expected.get(key, {"ncalls": 0, "pcalls": 0})
+        have = got.get(key, {"ncalls": 0, "pcalls": 0})
+        testcase.assertEqual((have["ncalls"], have["pcalls"]),
+                             (want["ncalls"], want["pcalls"]), f"{option} {script}: {key}")
+    return expected, got
+
+
 class CallsAgainstCProfile(E2ETestCase):
     def compare(self, script):
         path = os.path.join(HERE, script)
-        expected = cprofile_stats(self, path)
-        db = self.new_db_path()
-        res = harness.run_pyscope(["--calls", "--no-sample", path], db, cwd=self.tmp)
-        self.assertEqual(res.returncode, 0, res)
-        self.assertEqual(db_integrity(db), "ok")
-        got = pyscope_stats(db)
-
-        # every function of the script: all calls and primitive calls
-        mine = sorted(k for k in set(expected) | set(got) if k[0] == path)
-        self.assertGreater(len(mine), 2, expected)
-        for key in mine:
-            want = expected.get(key, {"ncalls": 0, "pcalls": 0})
-            have = got.get(key, {"ncalls": 0, "pcalls": 0})
-            self.assertEqual((have["ncalls"], have["pcalls"]),
-                             (want["ncalls"], want["pcalls"]), f"{script}: {key}")
+        expected, got = profile_both(self, path, "--calls")
 
         # every call the script's functions made, of its own functions and of builtins
         def pairs(stats):
@@ -206,20 +213,8 @@ class PythonCallsAgainstCProfile(E2ETestCase):
     def test_fixtures(self):
         for script in ("recursion.py", "generators.py", "builtins.py", "exceptions.py",
                        "classes.py"):
-            path = os.path.join(HERE, script)
-            expected = cprofile_stats(self, path)
-            db = self.new_db_path()
-            res = harness.run_pyscope(["--calls=python", "--no-sample", path], db, cwd=self.tmp)
-            self.assertEqual(res.returncode, 0, res)
-            got = pyscope_stats(db)
+            _, got = profile_both(self, os.path.join(HERE, script), "--calls=python")
             self.assertFalse([k for k in got if k[0] == "~"], f"{script}: builtins counted")
-            mine = sorted(k for k in set(expected) | set(got) if k[0] == path)
-            self.assertGreater(len(mine), 2, script)
-            for key in mine:
-                want = expected.get(key, {"ncalls": 0, "pcalls": 0})
-                have = got.get(key, {"ncalls": 0, "pcalls": 0})
-                self.assertEqual((have["ncalls"], have["pcalls"]),
-                                 (want["ncalls"], want["pcalls"]), f"{script}: {key}")
 
     def test_bad_value(self):
         res = harness.run_pyscope(["--calls=builtins", os.path.join(HERE, "recursion.py")],
