@@ -758,11 +758,6 @@ int callstats_start(enum callstats_mode how)
     return 0;
 }
 
-int callstats_active(void)
-{
-    return started && !stopped;
-}
-
 void callstats_thread_begin(void)
 {
     if (started && !stopped && mode == CALLSTATS_ALL)

@@ -29,9 +29,6 @@ enum callstats_mode { CALLSTATS_ALL, CALLSTATS_PYTHON };
 /* Start counting from the calling (main) thread. 0 or PYSCOPE_ENOMEM. */
 int callstats_start(enum callstats_mode mode);
 
-/* Whether callstats_start ran in this process (and callstats_stop did not). */
-int callstats_active(void);
-
 /* A new thread, before it runs its target: install the callback. */
 void callstats_thread_begin(void);
 

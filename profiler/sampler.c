@@ -362,8 +362,3 @@ void sampler_after_fork_child(void)
 {
     running = 0;
 }
-
-int sampler_running(void)
-{
-    return running;
-}

@@ -23,7 +23,4 @@ void sampler_stop(void);
 /* In the child of a fork: the sampler thread is gone; forget it. */
 void sampler_after_fork_child(void);
 
-/* Whether the sampler runs. */
-int sampler_running(void);
-
 #endif

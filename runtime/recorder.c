@@ -82,7 +82,6 @@ struct recorder {
     struct imap *tids;   /* (connection serial, kernel thread id) -> index in conn.threads */
     int64_t truncated_frame;
     uint64_t samples, dropped_samples, dropped_records, missed_ticks;
-    uint64_t call_records;
     uint64_t calls_overhead_ns;
 };
 
@@ -517,7 +516,6 @@ static int on_calls(struct recorder *r, struct conn *c, const struct wire_rec *r
         .tottime_ns = (int64_t)w.tottime_ns,
         .cumtime_ns = (int64_t)w.cumtime_ns,
     };
-    r->call_records++;
     return store_calls_add(r->st, &sc);
 }
 

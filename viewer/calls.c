@@ -104,7 +104,7 @@ static int count_threads(sqlite3 *db, const struct smp_filter *f, struct cls_pro
     return err;
 }
 
-int cls_load(sqlite3 *db, const struct smp_filter *f, struct cls_profile *out)
+int cls_load(sqlite3 *db, const struct smp_filter *f, int with_pairs, struct cls_profile *out)
 {
     memset(out, 0, sizeof *out);
     if (!vdb_has_table(db, "call_stats") || !vdb_has_table(db, "calls"))
@@ -114,7 +114,7 @@ int cls_load(sqlite3 *db, const struct smp_filter *f, struct cls_profile *out)
                         " sum(cumtime_ns) FROM call_stats" SELECTED
                         " GROUP BY function_id ORDER BY function_id",
                         add_function, out);
-    if (!err)
+    if (!err && with_pairs)
         err = load_rows(db, f,
                         "SELECT caller_id, callee_id, sum(ncalls), sum(pcalls), sum(tottime_ns),"
                         " sum(cumtime_ns) FROM calls" SELECTED

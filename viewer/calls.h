@@ -42,11 +42,11 @@ struct cls_profile {
 
 /*
  * Load the call statistics of the threads f selects (its thread and pid;
- * the clock, states and function pattern do not apply here) into *out.
- * A database without them gives an empty profile. 0, PYSCOPE_EDB or
- * PYSCOPE_ENOMEM.
+ * the clock, states and function pattern do not apply here) into *out:
+ * the functions, and the pairs too when with_pairs. A database without
+ * them gives an empty profile. 0, PYSCOPE_EDB or PYSCOPE_ENOMEM.
  */
-int cls_load(sqlite3 *db, const struct smp_filter *f, struct cls_profile *out);
+int cls_load(sqlite3 *db, const struct smp_filter *f, int with_pairs, struct cls_profile *out);
 void cls_release(struct cls_profile *p);
 
 /* cProfile's ncalls column: "12", or "3193/1" when some calls were recursive. */

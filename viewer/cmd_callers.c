@@ -55,15 +55,11 @@ static int by_cumtime(const void *x, const void *y)
 
 static char *fn_text(struct smpcmd *c, const struct smp_function *fn, char *buf, size_t len)
 {
-    char loc[1024], cut[256];
-    if (!fn)
+    if (!fn) {
         snprintf(buf, len, "[root]");
-    else if (!*smp_location(c->prof, fn, 0, loc, sizeof loc))
-        snprintf(buf, len, "%s", fn->qualname);
-    else
-        snprintf(buf, len, "%s (%s)", smpcmd_cut_left(cut, sizeof cut, loc, LOC_COLS),
-                 fn->qualname);
-    return buf;
+        return buf;
+    }
+    return smpcmd_function_text(c->prof, fn, LOC_COLS, buf, len);
 }
 
 /* The pairs of p that name fid on our side, as links to the other side. */
@@ -132,7 +128,7 @@ static int run(int argc, char **argv, int callers)
     }
     if ((status = smpcmd_open(&c)) != CLI_OK)
         return smpcmd_close(&c, status);
-    if ((err = cls_load(c.db, &c.filter, &p)) < 0)
+    if ((err = cls_load(c.db, &c.filter, 1, &p)) < 0)
         goto out;
     if (!p.nfns) {
         cli_error("no call statistics in '%s' (record them with 'pyscope profile --calls')", c.path);

@@ -100,7 +100,7 @@ int cmd_export(int argc, char **argv)
         return smpcmd_close(&c, status);
     if (format == FMT_PSTATS) {
         struct cls_profile calls;
-        if ((err = cls_load(c.db, &c.filter, &calls)) < 0)
+        if ((err = cls_load(c.db, &c.filter, 1, &calls)) < 0)
             goto out;
         if (!calls.nfns) {
             cli_error("no call statistics in '%s' (record them with 'pyscope profile --calls')",

@@ -17,6 +17,7 @@
 #include "error.h"
 #include "format.h"
 #include "samples.h"
+#include "smpcmd.h"
 #include "source.h"
 #include "util.h"
 
@@ -736,22 +737,19 @@ static void print_states(const struct smp_totals *t, FILE *out)
  * Where the CPU time went, in brief: the hottest functions and lines by
  * self time, as `pyscope top` and `pyscope hot` show them in full.
  */
-static int print_hot(const struct run *r, sqlite3 *db, FILE *out)
+static int print_hot(const struct run *r, const struct smp_profile *p, FILE *out)
 {
     const char *dropped = meta(r, "dropped_samples");
     if (dropped && strcmp(dropped, "0"))
         fprintf(out, "  %-12s %s samples could not be recorded\n", "dropped", dropped);
-    if (!r->counts[0])
+    if (!r->counts[0] || !p)
         return 0;
-    struct smp_profile *p = NULL;
     struct smp_fn_stat *fns = NULL;
     struct smp_line_stat *lines = NULL;
     struct src_cache *src = NULL;
     size_t nfns = 0, nlines = 0;
-    char msg[256], loc[1024], code[256], buf[FMT_BUFSZ];
-    int err = smp_load(db, r->path, NULL, &p, msg, sizeof msg);
-    if (err < 0)
-        goto out;
+    char loc[1024], code[256], buf[FMT_BUFSZ];
+    int err = 0;
     const struct smp_totals *t = smp_totals(p);
     if (t->weight <= 0)
         goto out;
@@ -767,15 +765,8 @@ static int print_hot(const struct run *r, sqlite3 *db, FILE *out)
     for (size_t i = 0; i < nfns && i < HOT_ROWS && fns[i].s.self_weight > 0; i++) {
         fprintf(out, "    %6s  ",
                 fmt_pct(buf, sizeof buf, (double)fns[i].s.self_weight, (double)t->weight));
-        if (fns[i].fn->filename) {
-            fmt_put_text(out, smp_location(p, fns[i].fn, 0, loc, sizeof loc));
-            fputs(" (", out);
-            fmt_put_text(out, fns[i].fn->qualname);
-            fputs(")\n", out);
-        } else {
-            fmt_put_text(out, fns[i].fn->qualname); /* [no Python frame] and the like */
-            putc('\n', out);
-        }
+        fmt_put_text(out, smpcmd_function_text(p, fns[i].fn, 0, loc, sizeof loc));
+        putc('\n', out);
     }
     if (nlines && lines[0].s.self_weight > 0)
         fputs("  hot lines\n", out);
@@ -797,7 +788,6 @@ out:
     src_cache_free(src);
     free(fns);
     free(lines);
-    smp_free(p);
     return err == PYSCOPE_ENOMEM ? err : 0; /* the rest of the summary stands on its own */
 }
 
@@ -808,16 +798,12 @@ static int by_tottime(const void *a, const void *b)
 }
 
 /* The call statistics in brief: what was counted, and the functions with the most tottime. */
-static int print_calls(const struct run *r, sqlite3 *db, FILE *out)
+static int print_calls(const struct run *r, sqlite3 *db, const struct smp_profile *p, FILE *out)
 {
     struct cls_profile calls;
-    struct smp_profile *p = NULL;
-    char msg[256], num[FMT_BUFSZ], dur[FMT_BUFSZ], own[FMT_BUFSZ], loc[1024];
-    int err = cls_load(db, NULL, &calls);
-    if (err < 0 || !calls.nfns)
-        goto out;
-    struct smp_filter wall = {.clock = SMP_CLOCK_WALL};
-    if ((err = smp_load(db, r->path, &wall, &p, msg, sizeof msg)) < 0)
+    char num[FMT_BUFSZ], dur[FMT_BUFSZ], own[FMT_BUFSZ], loc[1024];
+    int err = cls_load(db, NULL, 0, &calls);
+    if (err < 0 || !calls.nfns || !p)
         goto out;
     fprintf(out, "  %-12s %s calls of %zu functions, %s in them", "calls",
             fmt_int(num, sizeof num, calls.calls), calls.nfns,
@@ -835,19 +821,11 @@ static int print_calls(const struct run *r, sqlite3 *db, FILE *out)
             continue;
         fprintf(out, "    %8s  %9s  ", cls_ncalls_text(&calls.fns[i].s, num, sizeof num),
                 fmt_duration(dur, sizeof dur, calls.fns[i].s.tottime_ns));
-        if (fn->filename) {
-            fmt_put_text(out, smp_location(p, fn, 0, loc, sizeof loc));
-            fputs(" (", out);
-            fmt_put_text(out, fn->qualname);
-            fputs(")\n", out);
-        } else {
-            fmt_put_text(out, fn->qualname);
-            putc('\n', out);
-        }
+        fmt_put_text(out, smpcmd_function_text(p, fn, 0, loc, sizeof loc));
+        putc('\n', out);
         shown++;
     }
 out:
-    smp_free(p);
     cls_release(&calls);
     return err == PYSCOPE_ENOMEM ? err : 0;
 }
@@ -952,7 +930,7 @@ static int print_json_states(sqlite3 *db, FILE *out)
 static int print_json_calls(const struct run *r, sqlite3 *db, FILE *out)
 {
     struct cls_profile calls;
-    int err = cls_load(db, NULL, &calls);
+    int err = cls_load(db, NULL, 0, &calls);
     if (err < 0)
         return err;
     fputs(",\n  \"calls\": ", out);
@@ -1031,10 +1009,18 @@ static int summarize(const char *path, FILE *out, int json, long limit, int *bad
             cli_error("cannot read '%s': %s", path, sqlite3_errmsg(db));
         goto out;
     }
-    if (json)
+    if (json) {
         err = print_json(&r, db, out, limit);
-    else if ((err = print_text(&r, out, limit)) >= 0 && (err = print_hot(&r, db, out)) >= 0)
-        err = print_calls(&r, db, out);
+    } else if ((err = print_text(&r, out, limit)) >= 0) {
+        /* Samples and call statistics name their functions through one
+         * profile, loaded once; without it the rest of the summary stands. */
+        struct smp_profile *prof = NULL;
+        if (r.counts[0] || r.counts[1])
+            err = smp_load(db, path, NULL, &prof, msg, sizeof msg);
+        if (err != PYSCOPE_ENOMEM && (err = print_hot(&r, prof, out)) >= 0)
+            err = print_calls(&r, db, prof, out);
+        smp_free(prof);
+    }
     if (err < 0)
         cli_error("%s", pyscope_strerror(err));
     if (!err && (fflush(out) == EOF || ferror(out))) {

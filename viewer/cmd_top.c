@@ -136,13 +136,7 @@ static const char *cell_samples(const struct top_ctx *x, const struct top_row *r
 static const char *cell_function(const struct top_ctx *x, const struct top_row *r, char *buf,
                                  size_t len)
 {
-    char loc[1024], cut[256];
-    if (!*smp_location(x->c->prof, r->fn, 0, loc, sizeof loc))
-        snprintf(buf, len, "%s", r->fn->qualname);
-    else
-        snprintf(buf, len, "%s (%s)", smpcmd_cut_left(cut, sizeof cut, loc, LOC_COLS),
-                 r->fn->qualname);
-    return buf;
+    return smpcmd_function_text(x->c->prof, r->fn, LOC_COLS, buf, len);
 }
 
 static const char *cell_ncalls(const struct top_ctx *x, const struct top_row *r, char *buf,
@@ -527,7 +521,7 @@ int cmd_top(int argc, char **argv)
     }
     if ((status = smpcmd_open(&c)) != CLI_OK)
         return smpcmd_close(&c, status);
-    if ((err = cls_load(c.db, &c.filter, &calls)) < 0 ||
+    if ((err = cls_load(c.db, &c.filter, 0, &calls)) < 0 ||
         (err = smp_functions(c.prof, &stats, &nstats)) < 0)
         goto out;
     int called = calls.nfns > 0 && !samples_only;

@@ -497,3 +497,15 @@ void smpcmd_json_head(const struct smpcmd *c)
     smpcmd_json_ns(out, smp_weight_ns(c->prof, t->truncated_weight));
     fputs(",\n", out);
 }
+
+char *smpcmd_function_text(const struct smp_profile *p, const struct smp_function *fn,
+                           size_t maxcols, char *buf, size_t len)
+{
+    char loc[1024], cut[256];
+    if (!*smp_location(p, fn, 0, loc, sizeof loc))
+        snprintf(buf, len, "%s", fn->qualname);
+    else
+        snprintf(buf, len, "%s (%s)",
+                 maxcols ? smpcmd_cut_left(cut, sizeof cut, loc, maxcols) : loc, fn->qualname);
+    return buf;
+}

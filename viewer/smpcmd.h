@@ -131,6 +131,14 @@ char *smpcmd_weight_text(const struct smpcmd *c, int64_t weight, char *buf, size
 char *smpcmd_cut_left(char *buf, size_t len, const char *s, size_t maxcols);
 
 /*
+ * A function as the reports name it: "file:line (qualname)", the location
+ * cut at the left to maxcols columns (0: whole); the qualname alone for
+ * builtins and pseudo-functions. Into buf, which is returned.
+ */
+char *smpcmd_function_text(const struct smp_profile *p, const struct smp_function *fn,
+                           size_t maxcols, char *buf, size_t len);
+
+/*
  * The JSON members every report starts with, to c->out, after "{": the
  * database, the clock, the filter, the interval and the totals, each line
  * ending in ",\n".
