@@ -37,11 +37,6 @@ static void read_stat(sqlite3_stmt *st, int col, struct cls_stat *s)
     s->cumtime_ns = sqlite3_column_int64(st, col + 3);
 }
 
-static int step_err(int rc)
-{
-    return rc == SQLITE_NOMEM ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
-}
-
 /* One row of a query: into p, from the row's columns. */
 typedef int (*row_fn)(struct cls_profile *p, sqlite3_stmt *st, size_t *cap);
 
@@ -83,7 +78,7 @@ static int load_rows(sqlite3 *db, const struct smp_filter *f, const char *sql, r
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
         err = add(p, st, &cap);
     if (!err && rc != SQLITE_DONE)
-        err = step_err(rc);
+        err = vdb_err(rc);
     sqlite3_finalize(st);
     return err;
 }
@@ -99,7 +94,7 @@ static int count_threads(sqlite3 *db, const struct smp_filter *f, struct cls_pro
     if (rc == SQLITE_ROW)
         p->nthreads = sqlite3_column_int64(st, 0);
     else
-        err = step_err(rc);
+        err = vdb_err(rc);
     sqlite3_finalize(st);
     return err;
 }

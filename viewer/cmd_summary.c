@@ -89,17 +89,6 @@ struct run {
     int *depth;    /* per process index */
 };
 
-/* A text column as a malloc'd copy in *out (NULL for SQL NULL). 0 or PYSCOPE_ENOMEM. */
-static int col_text(sqlite3_stmt *st, int col, char **out)
-{
-    const char *s = (const char *)sqlite3_column_text(st, col);
-    *out = NULL;
-    if (!s)
-        return sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM ? PYSCOPE_ENOMEM : 0;
-    *out = strdup(s);
-    return *out ? 0 : PYSCOPE_ENOMEM;
-}
-
 /* An integer column in *out; returns whether it was not NULL. */
 static int col_int(sqlite3_stmt *st, int col, int64_t *out)
 {
@@ -108,11 +97,6 @@ static int col_int(sqlite3_stmt *st, int col, int64_t *out)
         return 0;
     *out = sqlite3_column_int64(st, col);
     return 1;
-}
-
-static int step_err(int rc)
-{
-    return rc == SQLITE_NOMEM ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
 }
 
 static int load_meta(sqlite3 *db, struct run *r)
@@ -127,7 +111,7 @@ static int load_meta(sqlite3 *db, struct run *r)
             goto out;
         struct kv *m = &r->meta[r->nmeta++];
         m->value = NULL;
-        if ((err = col_text(st, 0, &m->key)) < 0 || (err = col_text(st, 1, &m->value)) < 0)
+        if ((err = vdb_col_text(st, 0, &m->key)) < 0 || (err = vdb_col_text(st, 1, &m->value)) < 0)
             goto out;
         if (!m->key) { /* a NULL key cannot be looked up; drop it */
             free(m->value);
@@ -135,7 +119,7 @@ static int load_meta(sqlite3 *db, struct run *r)
         }
     }
     if (rc != SQLITE_DONE)
-        err = step_err(rc);
+        err = vdb_err(rc);
 out:
     sqlite3_finalize(st);
     return err;
@@ -170,12 +154,12 @@ static int load_processes(sqlite3 *db, struct run *r)
         p->has_ppid = col_int(st, 8, &p->ppid);
         col_int(st, 11, &v);
         p->forked = v != 0;
-        if ((err = col_text(st, 3, &p->argv)) < 0 || (err = col_text(st, 9, &p->executable)) < 0 ||
-            (err = col_text(st, 10, &p->python_version)) < 0)
+        if ((err = vdb_col_text(st, 3, &p->argv)) < 0 || (err = vdb_col_text(st, 9, &p->executable)) < 0 ||
+            (err = vdb_col_text(st, 10, &p->python_version)) < 0)
             goto out;
     }
     if (rc != SQLITE_DONE)
-        err = step_err(rc);
+        err = vdb_err(rc);
 out:
     sqlite3_finalize(st);
     return err;
@@ -206,11 +190,11 @@ static int load_threads(sqlite3 *db, struct run *r)
         t->is_main = v != 0;
         t->has_started = col_int(st, 6, &t->started_ns);
         t->has_ended = col_int(st, 7, &t->ended_ns);
-        if ((err = col_text(st, 4, &t->name)) < 0)
+        if ((err = vdb_col_text(st, 4, &t->name)) < 0)
             goto out;
     }
     if (rc != SQLITE_DONE)
-        err = step_err(rc);
+        err = vdb_err(rc);
 out:
     sqlite3_finalize(st);
     return err;

@@ -28,10 +28,7 @@
 
 static const char sqlite_magic[16] = "SQLite format 3";
 
-static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
+void vdb_msg(char *msg, size_t msglen, const char *fmt, ...)
 {
     if (!msg || !msglen)
         return;
@@ -41,9 +38,19 @@ static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
     va_end(ap);
 }
 
-static int sqlite_err(int rc)
+int vdb_err(int rc)
 {
     return rc == SQLITE_NOMEM ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
+}
+
+int vdb_col_text(sqlite3_stmt *st, int col, char **out)
+{
+    const char *s = (const char *)sqlite3_column_text(st, col);
+    *out = NULL;
+    if (!s)
+        return sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM ? PYSCOPE_ENOMEM : 0;
+    *out = strdup(s);
+    return *out ? 0 : PYSCOPE_ENOMEM;
 }
 
 void vdb_close(sqlite3 *db)
@@ -56,7 +63,7 @@ int vdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt)
     int rc = sqlite3_prepare_v2(db, sql, -1, stmt, NULL);
     if (rc != SQLITE_OK) {
         *stmt = NULL;
-        return sqlite_err(rc);
+        return vdb_err(rc);
     }
     return 0;
 }
@@ -71,7 +78,7 @@ int vdb_schema_version(sqlite3 *db, int *version)
     if (rc == SQLITE_ROW)
         *version = sqlite3_column_int(st, 0);
     else
-        err = sqlite_err(rc);
+        err = vdb_err(rc);
     sqlite3_finalize(st);
     return err;
 }
@@ -85,7 +92,7 @@ int vdb_has_table(sqlite3 *db, const char *name)
         return err;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    err = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqlite_err(rc);
+    err = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : vdb_err(rc);
     sqlite3_finalize(st);
     return err;
 }
@@ -108,7 +115,7 @@ int vdb_count(sqlite3 *db, const char *table, int64_t *n)
     if (rc == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);
     else
-        err = sqlite_err(rc);
+        err = vdb_err(rc);
     sqlite3_finalize(st);
     return err;
 }
@@ -127,7 +134,7 @@ int vdb_meta(sqlite3 *db, const char *key, char **value)
         if (v && !(*value = strdup(v)))
             err = PYSCOPE_ENOMEM;
     } else if (rc != SQLITE_DONE) {
-        err = sqlite_err(rc);
+        err = vdb_err(rc);
     }
     sqlite3_finalize(st);
     return err;
@@ -144,36 +151,36 @@ static int check_file(const char *path, char *msg, size_t msglen)
     char head[sizeof sqlite_magic];
 
     if (stat(path, &sb) < 0) {
-        set_msg(msg, msglen, "cannot open '%s': %s", path, strerror(errno));
+        vdb_msg(msg, msglen, "cannot open '%s': %s", path, strerror(errno));
         return errno == ENOENT || errno == ENOTDIR ? PYSCOPE_ENOTFOUND : PYSCOPE_EIO;
     }
     if (S_ISDIR(sb.st_mode)) {
-        set_msg(msg, msglen, "cannot open '%s': %s", path, strerror(EISDIR));
+        vdb_msg(msg, msglen, "cannot open '%s': %s", path, strerror(EISDIR));
         return PYSCOPE_EIO;
     }
     if (!S_ISREG(sb.st_mode)) {
         /* A FIFO would block SQLite's open; a device is never a run. */
-        set_msg(msg, msglen, "'%s' is not a pyscope database (not a regular file)", path);
+        vdb_msg(msg, msglen, "'%s' is not a pyscope database (not a regular file)", path);
         return PYSCOPE_ENOTDB;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_msg(msg, msglen, "cannot open '%s': %s", path, strerror(errno));
+        vdb_msg(msg, msglen, "cannot open '%s': %s", path, strerror(errno));
         return PYSCOPE_EIO;
     }
     ssize_t n = read(fd, head, sizeof head);
     int saved = errno;
     close(fd);
     if (n < 0) {
-        set_msg(msg, msglen, "cannot read '%s': %s", path, strerror(saved));
+        vdb_msg(msg, msglen, "cannot read '%s': %s", path, strerror(saved));
         return PYSCOPE_EIO;
     }
     if (n == 0) {
-        set_msg(msg, msglen, "'%s' is not a pyscope database (empty file)", path);
+        vdb_msg(msg, msglen, "'%s' is not a pyscope database (empty file)", path);
         return PYSCOPE_ENOTDB;
     }
     if ((size_t)n < sizeof head || memcmp(head, sqlite_magic, sizeof head)) {
-        set_msg(msg, msglen, "'%s' is not a pyscope database (not an SQLite file)", path);
+        vdb_msg(msg, msglen, "'%s' is not a pyscope database (not an SQLite file)", path);
         return PYSCOPE_ENOTDB;
     }
     return 0;
@@ -240,14 +247,14 @@ static int check_schema(sqlite3 *db, const char *path, int *rc, char *msg, size_
     if (err < 0) {
         *rc = sqlite3_extended_errcode(db);
         if ((*rc & 0xff) == SQLITE_NOTADB) {
-            set_msg(msg, msglen, "'%s' is not a pyscope database (not an SQLite file)", path);
+            vdb_msg(msg, msglen, "'%s' is not a pyscope database (not an SQLite file)", path);
             return PYSCOPE_ENOTDB;
         }
-        set_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
+        vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
         return err;
     }
     if (version > VDB_SCHEMA_VERSION) {
-        set_msg(msg, msglen, "'%s' has schema version %d; this pyscope reads version %d", path,
+        vdb_msg(msg, msglen, "'%s' has schema version %d; this pyscope reads version %d", path,
                 version, VDB_SCHEMA_VERSION);
         return PYSCOPE_EVERSION;
     }
@@ -256,7 +263,7 @@ static int check_schema(sqlite3 *db, const char *path, int *rc, char *msg, size_
      * stamped the version yet on a run that has just started.
      */
     if (version < 0 || !has_meta || !has_processes) {
-        set_msg(msg, msglen, "'%s' is not a pyscope database", path);
+        vdb_msg(msg, msglen, "'%s' is not a pyscope database", path);
         return PYSCOPE_ENOTDB;
     }
     return 0;
@@ -281,14 +288,14 @@ int vdb_open(const char *path, sqlite3 **out, char *msg, size_t msglen)
     int err = 0;
 
     *out = NULL;
-    set_msg(msg, msglen, "%s", "");
+    vdb_msg(msg, msglen, "%s", "");
     if ((err = check_file(path, msg, msglen)) < 0)
         return err;
     for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
         int rc = open_ro(path, queries[i], &db);
         if (rc != SQLITE_OK) {
-            err = sqlite_err(rc);
-            set_msg(msg, msglen, "cannot open '%s': %s", path,
+            err = vdb_err(rc);
+            vdb_msg(msg, msglen, "cannot open '%s': %s", path,
                     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         } else {
             rc = SQLITE_OK;

@@ -29,6 +29,18 @@
  */
 int vdb_open(const char *path, sqlite3 **out, char *msg, size_t msglen);
 
+/* What a failed SQLite call (result code rc) means here: PYSCOPE_ENOMEM or PYSCOPE_EDB. */
+int vdb_err(int rc);
+
+/* Format one message line into msg (msglen bytes; msg may be NULL). */
+void vdb_msg(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * A text column of the current row as a malloc'd copy in *out (NULL for SQL
+ * NULL). 0 or PYSCOPE_ENOMEM.
+ */
+int vdb_col_text(sqlite3_stmt *st, int col, char **out);
+
 /* Close a connection from vdb_open; NULL is fine. */
 void vdb_close(sqlite3 *db);
 

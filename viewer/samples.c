@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,19 +188,6 @@ struct smp_profile {
     struct smp_totals totals;
 };
 
-static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
-{
-    if (!msg || !msglen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, msglen, fmt, ap);
-    va_end(ap);
-}
-
 /*
  * The longest walk up a stack: no real chain is longer than the tree has
  * nodes, so a longer one loops (a damaged file) and is cut there.
@@ -209,23 +195,6 @@ static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
 static size_t walk_cap(const struct smp_profile *p)
 {
     return p->nnodes < MAX_DEPTH ? p->nnodes : MAX_DEPTH;
-}
-
-static int step_err(int rc)
-{
-    return rc == SQLITE_NOMEM ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
-}
-
-/* A malloc'd copy of a text column, NULL for SQL NULL; *err set on failure. */
-static char *col_dup(sqlite3_stmt *st, int col, int *err)
-{
-    const char *s = (const char *)sqlite3_column_text(st, col);
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        *err = PYSCOPE_ENOMEM;
-    return d;
 }
 
 static void release_function(struct smp_function *f)
@@ -374,15 +343,16 @@ static int load_threads(sqlite3 *db, struct smp_profile *p, struct pmap *map)
         *t = (struct smp_thread){.id = sqlite3_column_int64(st, 0),
                                  .os_tid = sqlite3_column_int64(st, 2),
                                  .pid = sqlite3_column_int64(st, 3)};
-        t->name = col_dup(st, 1, &err);
-        if (err < 0)
+        char *name;
+        if ((err = vdb_col_text(st, 1, &name)) < 0)
             goto out;
+        t->name = name;
         p->nthreads++;
         if ((err = pmap_intern(map, t->id, 0, (uint32_t)(p->nthreads - 1), &idx)) < 0)
             goto out;
     }
     if (rc != SQLITE_DONE)
-        err = step_err(rc);
+        err = vdb_err(rc);
 out:
     sqlite3_finalize(st);
     return err;
@@ -438,12 +408,12 @@ static int select_threads(const struct smp_profile *p, const struct smp_filter *
     if (nsel)
         return 0;
     if (f->thread && f->has_pid)
-        set_msg(msg, msglen, "no thread '%s' in process %lld in '%s'", f->thread, (long long)f->pid,
+        vdb_msg(msg, msglen, "no thread '%s' in process %lld in '%s'", f->thread, (long long)f->pid,
                 path);
     else if (f->thread)
-        set_msg(msg, msglen, "no thread '%s' in '%s'", f->thread, path);
+        vdb_msg(msg, msglen, "no thread '%s' in '%s'", f->thread, path);
     else
-        set_msg(msg, msglen, "no process with pid %lld in '%s'", (long long)f->pid, path);
+        vdb_msg(msg, msglen, "no process with pid %lld in '%s'", (long long)f->pid, path);
     return PYSCOPE_ENOTFOUND;
 }
 
@@ -472,9 +442,12 @@ static int load_functions(sqlite3 *db, struct smp_profile *p, struct pmap *map, 
         *f = (struct smp_function){.id = sqlite3_column_int64(st, 0),
                                    .kind = parse_kind((const char *)sqlite3_column_text(st, 1)),
                                    .firstlineno = sqlite3_column_int64(st, 5)};
-        f->filename = col_dup(st, 2, &err);
-        f->name = col_dup(st, 3, &err);
-        f->qualname = col_dup(st, 4, &err);
+        char *file = NULL, *name = NULL, *qualname = NULL;
+        if ((err = vdb_col_text(st, 2, &file)) == 0 && (err = vdb_col_text(st, 3, &name)) == 0)
+            err = vdb_col_text(st, 4, &qualname);
+        f->filename = file;
+        f->name = name;
+        f->qualname = qualname;
         if (!err && !f->name && !(f->name = strdup("?")))
             err = PYSCOPE_ENOMEM;
         if (err < 0) {
@@ -491,7 +464,7 @@ static int load_functions(sqlite3 *db, struct smp_profile *p, struct pmap *map, 
             goto out;
     }
     if (rc != SQLITE_DONE)
-        err = step_err(rc);
+        err = vdb_err(rc);
     p->nreal_fns = p->nfns;
 out:
     sqlite3_finalize(st);
@@ -524,7 +497,7 @@ static int load_frames(sqlite3 *db, struct smp_profile *p, struct pmap *fnmap, s
             goto out;
     }
     if (rc != SQLITE_DONE)
-        err = step_err(rc);
+        err = vdb_err(rc);
 out:
     sqlite3_finalize(st);
     return err;
@@ -571,7 +544,7 @@ static int load_stacks(sqlite3 *db, struct smp_profile *p, struct pmap *framemap
             goto out;
     }
     if (rc != SQLITE_DONE) {
-        err = step_err(rc);
+        err = vdb_err(rc);
         goto out;
     }
     /* A parent the table lacks makes its child a root: the stack is shown shorter. */
@@ -682,7 +655,7 @@ static int scan_samples(sqlite3 *db, struct smp_profile *p, struct pmap *threadm
                 break;
         }
         if (!err && rc != SQLITE_DONE)
-            err = step_err(rc);
+            err = vdb_err(rc);
     }
     sqlite3_finalize(st);
     pmap_release(&aggmap);
@@ -825,7 +798,7 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
     int err;
 
     *out = NULL;
-    set_msg(msg, msglen, "%s", "");
+    vdb_msg(msg, msglen, "%s", "");
     if (!f)
         f = &all;
     if (!(p = calloc(1, sizeof *p)))
@@ -857,9 +830,9 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
 out:
     if (err < 0) {
         if (err == PYSCOPE_EDB)
-            set_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
+            vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
         else if (err == PYSCOPE_ENOMEM)
-            set_msg(msg, msglen, "cannot read '%s': %s", path, pyscope_strerror(err));
+            vdb_msg(msg, msglen, "cannot read '%s': %s", path, pyscope_strerror(err));
         smp_free(p);
         p = NULL;
     }
