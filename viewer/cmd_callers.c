@@ -26,8 +26,7 @@
     "'pyscope profile --calls'; threads and processes are merged unless selected.\n"           \
     "\n"                                                                                           \
     "options:\n"                                                                                   \
-    "   --thread ID|NAME     only that thread (its threads.id or its name)\n"                    \
-    "   --process PID        only the threads of that process\n"                                 \
+    SMPCMD_HELP_SELECT                                                                             \
     "   --limit N            show N matching functions (text: 20 by default; JSON:\n"           \
     "                        all; 0: all)\n"                                                     \
     "   --json               print one JSON object instead of the text\n"                        \

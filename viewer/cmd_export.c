@@ -32,14 +32,9 @@ const char cmd_export_usage[] =
     "options:\n"
     "   --format FORMAT      folded, speedscope or pstats (required)\n"
     "   -o, --output FILE    write to FILE (default: standard output)\n"
-    "   --clock cpu|wall     cpu (default): weigh each sample by the CPU time its\n"
-    "                        thread used; wall: every sample is one sampling\n"
-    "                        interval of wall time, idle or not\n"
-    "   --state LIST         only samples in these states, comma-separated:\n"
-    "                        running (Python, holding the GIL), native (on a CPU\n"
-    "                        without the GIL), gil (waiting for it), idle\n"
-    "   --thread ID|NAME     only that thread (its threads.id or its name)\n"
-    "   --process PID        only the threads of that process\n"
+    SMPCMD_HELP_CLOCK
+    SMPCMD_HELP_STATE
+    SMPCMD_HELP_SELECT
     "   --function PATTERN   only the stacks through a function whose qualname or\n"
     "                        name matches the shell pattern\n"
     "   --by-thread          folded: start each stack with its thread\n"

@@ -29,11 +29,8 @@ const char cmd_flamegraph_usage[] =
     "   -o, --output FILE    write the SVG to FILE (default: standard output)\n"
     "   --clock cpu|wall     cpu (default): widths by the CPU time used; wall: by\n"
     "                        samples, each one sampling interval, idle or not\n"
-    "   --state LIST         only samples in these states, comma-separated:\n"
-    "                        running (Python, holding the GIL), native (on a CPU\n"
-    "                        without the GIL), gil (waiting for it), idle\n"
-    "   --thread ID|NAME     only that thread (its threads.id or its name)\n"
-    "   --process PID        only the threads of that process\n"
+    SMPCMD_HELP_STATE
+    SMPCMD_HELP_SELECT
     "   --function PATTERN   only the stacks through a function whose qualname or\n"
     "                        name matches the shell pattern\n"
     "   --by-thread          one tower per thread instead of all merged\n"

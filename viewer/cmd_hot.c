@@ -26,14 +26,9 @@ const char cmd_hot_usage[] =
     "deep the recursion), with each line's code when its file can be read.\n"
     "\n"
     "options:\n"
-    "   --clock cpu|wall     cpu (default): weigh each sample by the CPU time its\n"
-    "                        thread used; wall: every sample is one sampling\n"
-    "                        interval of wall time, idle or not\n"
-    "   --state LIST         only samples in these states, comma-separated:\n"
-    "                        running (Python, holding the GIL), native (on a CPU\n"
-    "                        without the GIL), gil (waiting for it), idle\n"
-    "   --thread ID|NAME     only that thread (its threads.id or its name)\n"
-    "   --process PID        only the threads of that process\n"
+    SMPCMD_HELP_CLOCK
+    SMPCMD_HELP_STATE
+    SMPCMD_HELP_SELECT
     "   --function PATTERN   only the lines of functions whose qualname or name\n"
     "                        matches the shell pattern ('parse', '*.load*'); the\n"
     "                        percentages are then of the samples through them\n"

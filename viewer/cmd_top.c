@@ -33,14 +33,9 @@ const char cmd_top_usage[] =
     "however deep it recursed), their shares, and the samples behind them.\n"
     "\n"
     "options:\n"
-    "   --clock cpu|wall     cpu (default): weigh each sample by the CPU time its\n"
-    "                        thread used; wall: every sample is one sampling\n"
-    "                        interval of wall time, idle or not\n"
-    "   --state LIST         only samples in these states, comma-separated:\n"
-    "                        running (Python, holding the GIL), native (on a CPU\n"
-    "                        without the GIL), gil (waiting for it), idle\n"
-    "   --thread ID|NAME     only that thread (its threads.id or its name)\n"
-    "   --process PID        only the threads of that process\n"
+    SMPCMD_HELP_CLOCK
+    SMPCMD_HELP_STATE
+    SMPCMD_HELP_SELECT
     "   --function PATTERN   only the samples whose stack holds a function whose\n"
     "                        qualname or name matches the shell pattern; the\n"
     "                        percentages are then of those samples; in cProfile's\n"

@@ -60,6 +60,19 @@ void smpcmd_put_source(const struct smpcmd *c, const char *what);
  * "firstlineno"), without the braces. */
 void smpcmd_json_function(FILE *out, const struct smp_function *fn);
 
+/* The usage lines of the options every report shares. */
+#define SMPCMD_HELP_CLOCK                                                                          \
+    "   --clock cpu|wall     cpu (default): weigh each sample by the CPU time its\n"               \
+    "                        thread used; wall: every sample is one sampling\n"                   \
+    "                        interval of wall time, idle or not\n"
+#define SMPCMD_HELP_STATE                                                                          \
+    "   --state LIST         only samples in these states, comma-separated:\n"                    \
+    "                        running (Python, holding the GIL), native (on a CPU\n"               \
+    "                        without the GIL), gil (waiting for it), idle\n"
+#define SMPCMD_HELP_SELECT                                                                         \
+    "   --thread ID|NAME     only that thread (its threads.id or its name)\n"                     \
+    "   --process PID        only the threads of that process\n"
+
 /* Zero c and set what the command provides. */
 void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned accepts);
 
