@@ -12,8 +12,8 @@
  *  - the profiler's own time is not the program's: what one event costs
  *    (the interpreter delivering it and this callback handling it) is
  *    measured once at start and taken off the thread's clock at every
- *    event; the rare slow paths (naming a new function, a flush) are timed
- *    where they happen and taken off too;
+ *    event; the rare slow path (naming a new function) is timed where it
+ *    happens and taken off too;
  *  - a call made while the same function is already running on the thread
  *    is recursive: it counts in ncalls, not in the primitive calls, and its
  *    time does not count again in the cumulative time. The same holds per
@@ -48,7 +48,6 @@
 
 #define CALLS_RING_BYTES (1u << 20)
 #define FLUSH_ROOM (16u * 1024) /* leave this much of the ring free */
-#define FLUSH_PERIOD_NS 1000000000LL
 #define NAME_MAX_BYTES 1024 /* longer names are cut */
 
 /* One function, numbered from 1. */
@@ -113,7 +112,6 @@ static struct ring *cring;
 static PyObject *main_dict; /* counting begins in the first frame that runs in it */
 static int started, armed, stopped;
 static _Atomic int unsent; /* some table has counts not yet queued */
-static int64_t last_flush_ns;
 /*
  * What one event costs the program, by the kind of event that ends the
  * interval being charged: the interpreter delivering that event plus this
@@ -556,16 +554,7 @@ static PyObject *on_frame(PyThreadState *ts, _PyInterpreterFrame *frame, int thr
     enter(t, code_fn(frame->f_code), now_ns() - t->overhead_ns);
     PyObject *res = _PyEval_EvalFrameDefault(ts, frame, throwflag);
     t->overhead_ns += event_cost_ns[EV_PY_RETURN];
-    int64_t t_out = now_ns();
-    leave(t, t_out - t->overhead_ns);
-    if (t_out - last_flush_ns > FLUSH_PERIOD_NS) {
-        last_flush_ns = t_out;
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb); /* the frame may be returning an exception */
-        callstats_flush();
-        PyErr_Restore(et, ev, tb);
-        t->overhead_ns += now_ns() - t_out;
-    }
+    leave(t, now_ns() - t->overhead_ns);
     return res;
 }
 
@@ -591,7 +580,7 @@ static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
                : what == PyTrace_C_CALL ? EV_C_CALL
                                         : EV_C_RETURN;
     t->overhead_ns += event_cost_ns[kind];
-    int64_t t_in = now_ns(), now = t_in - t->overhead_ns;
+    int64_t now = now_ns() - t->overhead_ns;
     switch (what) {
     case PyTrace_CALL:
         enter(t, code_fn(frame->f_frame->f_code), now);
@@ -610,11 +599,6 @@ static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
         break;
     default:
         break;
-    }
-    if (t_in - last_flush_ns > FLUSH_PERIOD_NS) {
-        last_flush_ns = t_in;
-        callstats_flush();
-        t->overhead_ns += now_ns() - t_in;
     }
     return 0;
 }
@@ -753,7 +737,6 @@ int callstats_start(enum callstats_mode how)
     clock_setup(2000000);
     measure_event_costs();
     started = 1;
-    last_flush_ns = now_ns();
     hook_install();
     return 0;
 }
@@ -945,5 +928,4 @@ void callstats_after_fork_child(void)
     /* What the parent queued is the parent's to send. */
     ring_free(cring);
     cring = ring_new(CALLS_RING_BYTES);
-    last_flush_ns = now_ns();
 }

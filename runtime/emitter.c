@@ -88,9 +88,8 @@ static int drain_and_send(int fd, int may_resolve)
 }
 
 /*
- * Queue the call statistics the program's threads have not queued yet (they
- * do so themselves once a second while they run): every CALLS_EVERY-th
- * period, with the GIL, when there are any.
+ * Queue the call statistics the program's threads counted since the last
+ * time: every CALLS_EVERY-th period, with the GIL, when there are any.
  */
 #define CALLS_EVERY 10
 
