@@ -4,6 +4,7 @@ Every figure is a ratio or a difference measured side by side in one run:
 the runs of a pair alternate so that machine noise hits both alike."""
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,18 @@ WORKLOADS = os.path.join(ROOT, "bench", "workloads")
 def check_binary():
     if not os.access(PYSCOPE, os.X_OK):
         sys.exit(f"bench: no pyscope binary at {PYSCOPE}; build first or set PYSCOPE_BIN")
+
+
+def empty_run_db(path):
+    """A database at path with pyscope's own schema and no rows: a run of
+    nothing, recorded and emptied."""
+    subprocess.run([PYSCOPE, "profile", "-q", "--force", "--no-sample", "--python", PYTHON,
+                    "-o", path, "-c", "pass"], check=True)
+    db = sqlite3.connect(path)
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        db.execute(f'DELETE FROM "{table}"')
+    db.commit()
+    db.close()
 
 
 def timed(cmd, cwd):

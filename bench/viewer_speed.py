@@ -26,38 +26,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-# The tables the viewer reads, in the shape runtime/store.c creates them.
-SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT);
-CREATE TABLE processes (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, ppid INTEGER,
-  parent_id INTEGER, argv TEXT, executable TEXT, python_version TEXT,
-  forked INTEGER NOT NULL DEFAULT 0, started_ns INTEGER NOT NULL, ended_ns INTEGER,
-  exit_code INTEGER, signal INTEGER);
-CREATE TABLE threads (id INTEGER PRIMARY KEY, process_id INTEGER NOT NULL, os_tid INTEGER,
-  ident INTEGER, name TEXT, is_main INTEGER NOT NULL DEFAULT 0, started_ns INTEGER NOT NULL,
-  ended_ns INTEGER);
-CREATE TABLE functions (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, filename TEXT,
-  name TEXT NOT NULL, qualname TEXT, firstlineno INTEGER);
-CREATE TABLE frames (id INTEGER PRIMARY KEY, function_id INTEGER NOT NULL, line INTEGER);
-CREATE INDEX frames_function ON frames(function_id);
-CREATE TABLE stacks (id INTEGER PRIMARY KEY, parent_id INTEGER, frame_id INTEGER NOT NULL);
-CREATE INDEX stacks_parent ON stacks(parent_id, frame_id);
-CREATE TABLE samples (thread_id INTEGER NOT NULL, stack_id INTEGER, t_ns INTEGER NOT NULL,
-  cpu_ns INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL,
-  PRIMARY KEY (thread_id, t_ns)) WITHOUT ROWID;
-CREATE TABLE calls (process_id INTEGER NOT NULL, thread_id INTEGER NOT NULL,
-  caller_id INTEGER NOT NULL, callee_id INTEGER NOT NULL, ncalls INTEGER NOT NULL,
-  pcalls INTEGER NOT NULL, tottime_ns INTEGER NOT NULL, cumtime_ns INTEGER NOT NULL);
-PRAGMA user_version = 1;
-"""
-
 INTERVAL_NS = 1_000_000  # 1 kHz
 
 
 def build(path, nsamples, nstacks, seed=1):
     rnd = random.Random(seed)
+    common.empty_run_db(path)
     db = sqlite3.connect(path)
-    db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
+    db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
     db.executemany("INSERT INTO meta VALUES (?, ?)", [
         ("pyscope_version", "0.1.0"), ("argv", "bench.py"), ("cwd", "/srv/app"),
         ("sample_rate_hz", str(1_000_000_000 // INTERVAL_NS))])

@@ -15,6 +15,7 @@ Environment (set by ctest, see tests/CMakeLists.txt):
 Only the standard library is used.
 """
 
+import atexit
 import difflib
 import os
 import selectors
@@ -234,6 +235,31 @@ def run_pyscope(args, db, **kw):
 def run_viewer(args, **kw):
     """Run `$PYSCOPE_BIN args...` (a viewer command); returns a Result."""
     return _run([pyscope_bin()] + list(args), **kw)
+
+
+_EMPTY_RUN = None
+
+
+def empty_run_db(path):
+    """A database at path with pyscope's own schema and no rows, for tests
+    that write their own run into it: a run of nothing, recorded once per
+    test process and emptied, then copied."""
+    global _EMPTY_RUN
+    if _EMPTY_RUN is None:
+        where = tempfile.mkdtemp(prefix="pyscope-empty-")
+        atexit.register(shutil.rmtree, where, True)
+        template = os.path.join(where, "empty.db")
+        res = run_pyscope(["--no-sample", "-c", "pass"], template)
+        if res.returncode != 0:
+            raise RuntimeError(f"cannot record an empty run: {res}")
+        db = sqlite3.connect(template)
+        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")\
+                          .fetchall():
+            db.execute(f'DELETE FROM "{table}"')
+        db.commit()
+        db.close()
+        _EMPTY_RUN = template
+    shutil.copyfile(_EMPTY_RUN, path)
 
 
 def fixture(*parts):

@@ -23,26 +23,6 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 FG_NS = "{urn:pyscope:flamegraph}"
 SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
-# The tables the viewer reads, in the shape runtime/store.c creates them.
-SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT);
-CREATE TABLE processes (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, ppid INTEGER,
-  parent_id INTEGER, argv TEXT, executable TEXT, python_version TEXT,
-  forked INTEGER NOT NULL DEFAULT 0, started_ns INTEGER NOT NULL, ended_ns INTEGER,
-  exit_code INTEGER, signal INTEGER);
-CREATE TABLE threads (id INTEGER PRIMARY KEY, process_id INTEGER NOT NULL, os_tid INTEGER,
-  ident INTEGER, name TEXT, is_main INTEGER NOT NULL DEFAULT 0, started_ns INTEGER NOT NULL,
-  ended_ns INTEGER);
-CREATE TABLE functions (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, filename TEXT,
-  name TEXT NOT NULL, qualname TEXT, firstlineno INTEGER);
-CREATE TABLE frames (id INTEGER PRIMARY KEY, function_id INTEGER NOT NULL, line INTEGER);
-CREATE TABLE stacks (id INTEGER PRIMARY KEY, parent_id INTEGER, frame_id INTEGER NOT NULL);
-CREATE TABLE samples (thread_id INTEGER NOT NULL, stack_id INTEGER, t_ns INTEGER NOT NULL,
-  cpu_ns INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL,
-  PRIMARY KEY (thread_id, t_ns)) WITHOUT ROWID;
-PRAGMA user_version = 1;
-"""
-
 APP_PY = """\
 def main():
     while True:
@@ -69,8 +49,8 @@ EVIL = '<script>&"x"'
 def build(path, app, sql):
     """A run database at path: two threads of pid 100, functions of the file
     app (main, a, b, rec) and one called <script>&"x"; then sql."""
+    harness.empty_run_db(path)
     db = sqlite3.connect(path)
-    db.executescript(SCHEMA)
     db.executemany("INSERT INTO meta VALUES (?, ?)",
                    [("cwd", os.path.dirname(app)), ("argv", "app.py")])
     db.execute("INSERT INTO processes (id, pid, started_ns) VALUES (1, 100, 0)")
