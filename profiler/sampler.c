@@ -179,7 +179,8 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     memcpy(p + head, frames, slen);
     memset(p + head + slen, 0, size - head - slen);
     for (int i = 0; i < depth; i++)
-        coderef_mark_sampled(filter, frames[i].code);
+        if (i == 0 || frames[i].code != frames[i - 1].code) /* recursion: once is enough */
+            coderef_mark_sampled(filter, frames[i].code);
     ring_commit(s->sring, size);
     coderef_leave(filter);
 done:
