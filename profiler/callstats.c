@@ -34,6 +34,7 @@
 
 #include "callstats.h"
 #include "error.h"
+#include "pyframe.h"
 #include "ring.h"
 #include "util.h"
 #include "wire.h"
@@ -48,7 +49,6 @@
 
 #define CALLS_RING_BYTES (1u << 20)
 #define FLUSH_ROOM (16u * 1024) /* leave this much of the ring free */
-#define NAME_MAX_BYTES 1024 /* longer names are cut */
 
 /* One function, numbered from 1. */
 struct cs_fn {
@@ -191,25 +191,6 @@ static void clock_setup(int64_t span_ns)
 }
 #endif
 
-static char *utf8_copy(PyObject *s, const char *fallback)
-{
-    Py_ssize_t len = 0;
-    const char *p = s && PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &len) : NULL;
-    if (!p) {
-        PyErr_Clear();
-        p = fallback;
-        len = (Py_ssize_t)strlen(fallback);
-    }
-    if (len > NAME_MAX_BYTES)
-        len = NAME_MAX_BYTES;
-    char *out = malloc((size_t)len + 1);
-    if (out) {
-        memcpy(out, p, (size_t)len);
-        out[len] = '\0';
-    }
-    return out;
-}
-
 /* A new function number; 0 without memory. */
 static uint32_t fn_new(uint32_t kind, int firstlineno, char *filename, char *name, char *qualname)
 {
@@ -230,15 +211,19 @@ static uint32_t code_fn(PyCodeObject *code)
     void *extra = NULL;
     if (_PyCode_GetExtra((PyObject *)code, extra_index, &extra) == 0 && extra)
         return (uint32_t)(uintptr_t)extra;
-    PyObject *et, *ev, *tb;
     int64_t t0 = now_ns();
-    PyErr_Fetch(&et, &ev, &tb);
-    uint32_t fn = fn_new(WIRE_FUNCTION_PYTHON, code->co_firstlineno,
-                         utf8_copy(code->co_filename, "?"), utf8_copy(code->co_name, "?"),
-                         utf8_copy(code->co_qualname, "?"));
-    if (fn && _PyCode_SetExtra((PyObject *)code, extra_index, (void *)(uintptr_t)fn) < 0)
-        PyErr_Clear(); /* named again next time */
-    PyErr_Restore(et, ev, tb);
+    struct pyframe_code names;
+    uint32_t fn = pyframe_names(code, &names) == 0
+                      ? fn_new(WIRE_FUNCTION_PYTHON, names.firstlineno, names.filename,
+                               names.name, names.qualname)
+                      : 0;
+    if (fn) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        if (_PyCode_SetExtra((PyObject *)code, extra_index, (void *)(uintptr_t)fn) < 0)
+            PyErr_Clear(); /* named again next time */
+        PyErr_Restore(et, ev, tb);
+    }
     if (self)
         self->overhead_ns += now_ns() - t0;
     return fn;
@@ -286,7 +271,12 @@ static char *cfunc_label(PyCFunctionObject *f)
                 label = PyUnicode_FromFormat("<built-in method %s>", ml_name);
         }
     }
-    char *s = utf8_copy(label, ml_name);
+    const char *u = label ? PyUnicode_AsUTF8(label) : NULL;
+    if (!u) {
+        PyErr_Clear();
+        u = ml_name;
+    }
+    char *s = strdup(u);
     Py_XDECREF(label);
     size_t n = s ? strlen(s) : 0;
     if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {

@@ -185,7 +185,8 @@ static int read_ranges(PyCodeObject *code, struct pyframe_code *out)
     return 0;
 }
 
-int pyframe_describe(void *p, struct pyframe_code *out)
+/* The names of code (a code object) into out; with ranges, its line table too. */
+static int describe(void *p, int ranges, struct pyframe_code *out)
 {
     memset(out, 0, sizeof *out);
     PyObject *obj = p;
@@ -198,11 +199,23 @@ int pyframe_describe(void *p, struct pyframe_code *out)
     out->name = utf8_copy(code->co_name);
     out->qualname = utf8_copy(code->co_qualname);
     out->firstlineno = code->co_firstlineno;
-    int err = out->filename && out->name && out->qualname ? read_ranges(code, out) : PYSCOPE_ENOMEM;
+    int err = !out->filename || !out->name || !out->qualname ? PYSCOPE_ENOMEM
+              : ranges                                        ? read_ranges(code, out)
+                                                              : 0;
     if (err < 0)
         pyframe_code_release(out);
     PyErr_Restore(et, ev, tb);
     return err;
+}
+
+int pyframe_describe(void *p, struct pyframe_code *out)
+{
+    return describe(p, 1, out);
+}
+
+int pyframe_names(void *p, struct pyframe_code *out)
+{
+    return describe(p, 0, out);
 }
 
 void pyframe_code_release(struct pyframe_code *c)

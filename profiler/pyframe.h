@@ -83,6 +83,9 @@ struct pyframe_code {
  * PYSCOPE_EINVAL when p is not a code object, PYSCOPE_ENOMEM.
  */
 int pyframe_describe(void *p, struct pyframe_code *out);
+
+/* The same without the line table (out->ranges NULL): the names alone. */
+int pyframe_names(void *p, struct pyframe_code *out);
 void pyframe_code_release(struct pyframe_code *c);
 
 /* The line of byte offset lasti in a described code object; -1 when none
