@@ -34,6 +34,7 @@
 
 #include "callstats.h"
 #include "error.h"
+#include "intern.h"
 #include "pyframe.h"
 #include "ring.h"
 #include "util.h"
@@ -91,8 +92,7 @@ struct cs_thread {
     size_t nfns;
     struct cs_stat *pairs;
     size_t npairs, cappairs;
-    uint32_t *slots; /* open addressing over pairs: index + 1, 0 free */
-    size_t nslots;
+    struct imap *pair_index; /* (caller, callee) -> index in pairs */
     uint32_t *dirty;
     size_t ndirty, capdirty;
     int64_t overhead_ns; /* the profiler's time so far, kept out of the thread's clock */
@@ -101,9 +101,7 @@ struct cs_thread {
 
 static struct cs_fn *fns; /* fns[0] stands for a function that could not be named */
 static size_t nfns, capfns;
-static uint32_t *cfunc_slots; /* builtins by PyMethodDef: fn number, 0 free */
-static const void **cfunc_keys;
-static size_t ncfunc, cfunc_cap;
+static struct imap *cfuncs; /* builtins: (PyMethodDef address, 0) -> fn number */
 static Py_ssize_t extra_index = -1;
 
 static struct cs_thread *tables;
@@ -286,53 +284,11 @@ static char *cfunc_label(PyCFunctionObject *f)
     return s;
 }
 
-static size_t ptr_hash(const void *p)
-{
-    uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return (size_t)x;
-}
-
-static int cfunc_grow(void)
-{
-    size_t cap = cfunc_cap ? cfunc_cap * 2 : 256;
-    uint32_t *slots = calloc(cap, sizeof *slots);
-    const void **keys = calloc(cap, sizeof *keys);
-    if (!slots || !keys) {
-        free(slots);
-        free(keys);
-        return PYSCOPE_ENOMEM;
-    }
-    for (size_t i = 0; i < cfunc_cap; i++) {
-        if (!cfunc_slots[i])
-            continue;
-        size_t j = ptr_hash(cfunc_keys[i]) & (cap - 1);
-        while (slots[j])
-            j = (j + 1) & (cap - 1);
-        slots[j] = cfunc_slots[i];
-        keys[j] = cfunc_keys[i];
-    }
-    free(cfunc_slots);
-    free(cfunc_keys);
-    cfunc_slots = slots;
-    cfunc_keys = keys;
-    cfunc_cap = cap;
-    return 0;
-}
-
 static uint32_t cfunc_fn(PyCFunctionObject *f)
 {
-    const void *key = f->m_ml;
-    if (cfunc_cap) {
-        for (size_t j = ptr_hash(key) & (cfunc_cap - 1); cfunc_slots[j];
-             j = (j + 1) & (cfunc_cap - 1))
-            if (cfunc_keys[j] == key)
-                return cfunc_slots[j];
-    }
-    if ((ncfunc + 1) * 2 > cfunc_cap && cfunc_grow() < 0)
-        return 0;
+    int64_t fn;
+    if (imap_get(cfuncs, (uint64_t)(uintptr_t)f->m_ml, 0, &fn))
+        return (uint32_t)fn;
     PyObject *et, *ev, *tb;
     int64_t t0 = now_ns();
     PyErr_Fetch(&et, &ev, &tb);
@@ -340,16 +296,10 @@ static uint32_t cfunc_fn(PyCFunctionObject *f)
     PyErr_Restore(et, ev, tb);
     if (self)
         self->overhead_ns += now_ns() - t0;
-    uint32_t fn = fn_new(WIRE_FUNCTION_BUILTIN, 0, NULL, label, label ? strdup(label) : NULL);
-    if (!fn)
+    fn = fn_new(WIRE_FUNCTION_BUILTIN, 0, NULL, label, label ? strdup(label) : NULL);
+    if (fn && imap_put(cfuncs, (uint64_t)(uintptr_t)f->m_ml, 0, fn) < 0)
         return 0;
-    size_t j = ptr_hash(key) & (cfunc_cap - 1);
-    while (cfunc_slots[j])
-        j = (j + 1) & (cfunc_cap - 1);
-    cfunc_slots[j] = fn;
-    cfunc_keys[j] = key;
-    ncfunc++;
-    return fn;
+    return (uint32_t)fn;
 }
 
 static void mark_dirty(struct cs_thread *t, struct cs_stat *s, uint32_t entry)
@@ -379,52 +329,18 @@ static struct cs_stat *fn_stat(struct cs_thread *t, uint32_t fn)
     return &t->fns[fn];
 }
 
-static size_t pair_hash(uint32_t caller, uint32_t callee)
-{
-    uint64_t x = ((uint64_t)caller << 32) | callee;
-    x *= 0x9e3779b97f4a7c15ULL;
-    return (size_t)(x >> 17);
-}
-
-static int pairs_rehash(struct cs_thread *t, size_t nslots)
-{
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return PYSCOPE_ENOMEM;
-    for (size_t i = 0; i < t->npairs; i++) {
-        size_t j = pair_hash(t->pairs[i].caller, t->pairs[i].callee) & (nslots - 1);
-        while (slots[j])
-            j = (j + 1) & (nslots - 1);
-        slots[j] = (uint32_t)i + 1;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->nslots = nslots;
-    return 0;
-}
-
 /* The pair's index, made when new; UINT32_MAX without memory. */
 static uint32_t pair_get(struct cs_thread *t, uint32_t caller, uint32_t callee)
 {
-    if (t->nslots) {
-        for (size_t j = pair_hash(caller, callee) & (t->nslots - 1); t->slots[j];
-             j = (j + 1) & (t->nslots - 1)) {
-            struct cs_stat *p = &t->pairs[t->slots[j] - 1];
-            if (p->caller == caller && p->callee == callee)
-                return t->slots[j] - 1;
-        }
-    }
-    if ((t->npairs + 1) * 2 > t->nslots && pairs_rehash(t, t->nslots ? t->nslots * 2 : 256) < 0)
+    int64_t i;
+    /* Room for one more first, so that a new index always gets its pair. */
+    if ((!t->pair_index && !(t->pair_index = imap_new())) ||
+        util_grow((void **)&t->pairs, &t->cappairs, t->npairs, sizeof *t->pairs) < 0 ||
+        imap_intern(t->pair_index, caller, callee, (int64_t)t->npairs, &i) < 0)
         return UINT32_MAX;
-    if (util_grow((void **)&t->pairs, &t->cappairs, t->npairs, sizeof *t->pairs) < 0)
-        return UINT32_MAX;
-    uint32_t i = (uint32_t)t->npairs++;
-    t->pairs[i] = (struct cs_stat){.caller = caller, .callee = callee};
-    size_t j = pair_hash(caller, callee) & (t->nslots - 1);
-    while (t->slots[j])
-        j = (j + 1) & (t->nslots - 1);
-    t->slots[j] = i + 1;
-    return i;
+    if ((size_t)i == t->npairs)
+        t->pairs[t->npairs++] = (struct cs_stat){.caller = caller, .callee = callee};
+    return (uint32_t)i;
 }
 
 static void enter(struct cs_thread *t, uint32_t fn, int64_t now)
@@ -718,6 +634,8 @@ int callstats_start(enum callstats_mode how)
     }
     if (!cring && !(cring = ring_new(CALLS_RING_BYTES)))
         return PYSCOPE_ENOMEM;
+    if (!cfuncs && !(cfuncs = imap_new()))
+        return PYSCOPE_ENOMEM;
     PyObject *main = PyImport_AddModule("__main__"); /* borrowed */
     if (!main) {
         PyErr_Clear();
@@ -816,7 +734,7 @@ static void table_free(struct cs_thread *t)
     free(t->stack);
     free(t->fns);
     free(t->pairs);
-    free(t->slots);
+    imap_free(t->pair_index);
     free(t->dirty);
     free(t);
 }

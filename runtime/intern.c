@@ -98,6 +98,24 @@ int imap_put(struct imap *m, uint64_t a, uint64_t b, int64_t value)
     return 0;
 }
 
+int imap_intern(struct imap *m, uint64_t a, uint64_t b, int64_t value, int64_t *found)
+{
+    struct islot *s = &m->slots[islot_of(m, a, b)];
+    if (s->used) {
+        *found = s->value;
+        return 0;
+    }
+    if ((m->count + 1) * 4 > m->cap * 3) {
+        if (imap_grow(m) < 0)
+            return PYSCOPE_ENOMEM;
+        s = &m->slots[islot_of(m, a, b)];
+    }
+    *s = (struct islot){.a = a, .b = b, .value = value, .used = 1};
+    m->count++;
+    *found = value;
+    return 0;
+}
+
 size_t imap_count(const struct imap *m)
 {
     return m->count;

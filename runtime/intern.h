@@ -1,8 +1,9 @@
 /*
- * Interning tables for the recorder, in the shape of Lua's string table:
- * hash, walk the bucket, reuse or insert, grow when full. They map what the
+ * Interning tables, in the shape of Lua's string table: hash, walk the
+ * bucket, reuse or insert, grow when full. The recorder maps what the
  * target sends (code keys, line numbers, stack prefixes) to row ids so each
- * function, frame and stack node is written once.
+ * function, frame and stack node is written once; the call profiler numbers
+ * builtins and caller → callee pairs with them.
  */
 #ifndef PYSCOPE_INTERN_H
 #define PYSCOPE_INTERN_H
@@ -19,6 +20,9 @@ void imap_free(struct imap *m);
 int imap_get(const struct imap *m, uint64_t a, uint64_t b, int64_t *value);
 /* Insert or replace. 0 or PYSCOPE_ENOMEM. */
 int imap_put(struct imap *m, uint64_t a, uint64_t b, int64_t value);
+/* The value under (a, b) in *found; when absent, insert value first. One
+ * probe either way. 0 or PYSCOPE_ENOMEM (nothing inserted). */
+int imap_intern(struct imap *m, uint64_t a, uint64_t b, int64_t value, int64_t *found);
 size_t imap_count(const struct imap *m);
 
 /* A map from byte strings (copied) to a 64-bit value. */

@@ -32,6 +32,28 @@ static void test_imap_pairs_and_growth(void **state)
     imap_free(m);
 }
 
+/* Get or insert: the first value stays; growth keeps every key. */
+static void test_imap_intern(void **state)
+{
+    (void)state;
+    struct imap *m = imap_new();
+    int64_t v;
+    assert_non_null(m);
+    for (uint64_t i = 0; i < 5000; i++) {
+        assert_int_equal(imap_intern(m, i, i * 7, (int64_t)i, &v), 0);
+        assert_int_equal(v, (int64_t)i);
+    }
+    for (uint64_t i = 0; i < 5000; i++) {
+        assert_int_equal(imap_intern(m, i, i * 7, -1, &v), 0);
+        assert_int_equal(v, (int64_t)i); /* found, not replaced */
+    }
+    assert_int_equal(imap_count(m), 5000);
+    assert_int_equal(imap_intern(m, 1, 0, 42, &v), 0); /* (1, 0) is not (1, 7) */
+    assert_int_equal(v, 42);
+    assert_int_equal(imap_count(m), 5001);
+    imap_free(m);
+}
+
 static void test_smap_bytes_keys(void **state)
 {
     struct smap *m = smap_new();
@@ -63,6 +85,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_imap_pairs_and_growth),
+        cmocka_unit_test(test_imap_intern),
         cmocka_unit_test(test_smap_bytes_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
