@@ -23,6 +23,7 @@
 #include "util.h"
 #include "db.h"
 #include "error.h"
+#include "intern.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -34,74 +35,23 @@
 #define MAX_DEPTH 65536      /* longer parent chains are taken as damaged and cut */
 #define NULL_STACK INT64_MIN /* the key of samples whose stack_id is NULL */
 
-/* ---- an open-addressing hash table: (int64, int64) -> uint32 ---- */
+/* ---- (a, b) -> index maps: intern.h's imap, made on the first insert ---- */
 
 struct pmap {
-    int64_t *ka, *kb;
-    uint32_t *val; /* SMP_NONE marks an empty slot */
-    size_t cap, n; /* cap is a power of two */
+    struct imap *m;
 };
-
-static uint64_t pmap_hash(int64_t a, int64_t b)
-{
-    uint64_t x = (uint64_t)a * 0x9E3779B97F4A7C15ull ^ ((uint64_t)b + 0x632BE59BD9B4E019ull);
-    x ^= x >> 32;
-    x *= 0xD6E8FEB86659FD93ull;
-    x ^= x >> 32;
-    return x;
-}
-
-static int pmap_resize(struct pmap *m, size_t cap)
-{
-    struct pmap g = {.cap = cap};
-    g.ka = malloc(cap * sizeof *g.ka);
-    g.kb = malloc(cap * sizeof *g.kb);
-    g.val = malloc(cap * sizeof *g.val);
-    if (!g.ka || !g.kb || !g.val) {
-        free(g.ka);
-        free(g.kb);
-        free(g.val);
-        return PYSCOPE_ENOMEM;
-    }
-    memset(g.val, 0xff, cap * sizeof *g.val);
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->val[i] == SMP_NONE)
-            continue;
-        size_t j = pmap_hash(m->ka[i], m->kb[i]) & (cap - 1);
-        while (g.val[j] != SMP_NONE)
-            j = (j + 1) & (cap - 1);
-        g.ka[j] = m->ka[i];
-        g.kb[j] = m->kb[i];
-        g.val[j] = m->val[i];
-    }
-    g.n = m->n;
-    free(m->ka);
-    free(m->kb);
-    free(m->val);
-    *m = g;
-    return 0;
-}
 
 static void pmap_release(struct pmap *m)
 {
-    free(m->ka);
-    free(m->kb);
-    free(m->val);
-    memset(m, 0, sizeof *m);
+    imap_free(m->m);
+    m->m = NULL;
 }
 
 /* The value under (a, b), or SMP_NONE. */
 static uint32_t pmap_get(const struct pmap *m, int64_t a, int64_t b)
 {
-    if (!m->cap)
-        return SMP_NONE;
-    size_t j = pmap_hash(a, b) & (m->cap - 1);
-    while (m->val[j] != SMP_NONE) {
-        if (m->ka[j] == a && m->kb[j] == b)
-            return m->val[j];
-        j = (j + 1) & (m->cap - 1);
-    }
-    return SMP_NONE;
+    int64_t v;
+    return m->m && imap_get(m->m, (uint64_t)a, (uint64_t)b, &v) ? (uint32_t)v : SMP_NONE;
 }
 
 /*
@@ -110,23 +60,13 @@ static uint32_t pmap_get(const struct pmap *m, int64_t a, int64_t b)
  */
 static int pmap_intern(struct pmap *m, int64_t a, int64_t b, uint32_t v_new, uint32_t *v)
 {
-    int err;
-    if (2 * (m->n + 1) > m->cap && (err = pmap_resize(m, m->cap ? m->cap * 2 : 64)) < 0)
-        return err;
-    size_t j = pmap_hash(a, b) & (m->cap - 1);
-    while (m->val[j] != SMP_NONE) {
-        if (m->ka[j] == a && m->kb[j] == b) {
-            *v = m->val[j];
-            return 0;
-        }
-        j = (j + 1) & (m->cap - 1);
-    }
-    m->ka[j] = a;
-    m->kb[j] = b;
-    m->val[j] = v_new;
-    m->n++;
-    *v = v_new;
-    return 0;
+    int64_t got;
+    if (!m->m && !(m->m = imap_new()))
+        return PYSCOPE_ENOMEM;
+    int err = imap_intern(m->m, (uint64_t)a, (uint64_t)b, v_new, &got);
+    if (!err)
+        *v = (uint32_t)got;
+    return err;
 }
 
 /* ---- the profile ---- */
