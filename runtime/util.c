@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -130,5 +131,21 @@ int sbuf_add_argv(struct sbuf *sb, char *const *args, int n)
         if (err)
             return err;
     }
+    return 0;
+}
+
+int util_parse_i64(const char *s, int64_t *out)
+{
+    if (!s)
+        return -1;
+    const char *digits = s[0] == '-' ? s + 1 : s;
+    if (*digits < '0' || *digits > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
     return 0;
 }

@@ -20,6 +20,10 @@ void util_give_terminal(int tty, int pgrp);
  */
 int util_grow(void **arr, size_t *cap, size_t n, size_t size);
 
+/* All of s as a decimal integer (digits, after an optional '-'; no spaces)
+ * in *out. 0, or -1 when s is NULL, empty, anything else or out of range. */
+int util_parse_i64(const char *s, int64_t *out);
+
 /* A growable NUL-terminated string. Zero-initialise; release with sbuf_release. */
 struct sbuf {
     char *buf;

@@ -19,10 +19,9 @@
 static void bind_filter(sqlite3_stmt *st, const struct smp_filter *f)
 {
     if (f && f->thread) {
+        int64_t id;
         sqlite3_bind_text(st, 1, f->thread, -1, SQLITE_STATIC);
-        char *end;
-        long long id = strtoll(f->thread, &end, 10);
-        if (*f->thread && !*end)
+        if (util_parse_i64(f->thread, &id) == 0)
             sqlite3_bind_int64(st, 2, id);
     }
     if (f && f->has_pid)

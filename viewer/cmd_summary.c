@@ -345,20 +345,6 @@ static const char *meta(const struct run *r, const char *key)
     return NULL;
 }
 
-/* Parse all of s as an integer; returns whether it was one. */
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    if (!s || !*s)
-        return 0;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return 0;
-    *out = v;
-    return 1;
-}
-
 /* The root process: the first in tree order, or NULL when there is none. */
 static const struct process_row *root_process(const struct run *r)
 {
@@ -368,7 +354,7 @@ static const struct process_row *root_process(const struct run *r)
 static int run_duration(const struct run *r, int64_t *ns)
 {
     const struct process_row *root = root_process(r);
-    if (parse_i64(meta(r, "duration_ns"), ns))
+    if (util_parse_i64(meta(r, "duration_ns"), ns) == 0)
         return 1;
     if (root && root->has_ended && root->has_started) {
         *ns = root->ended_ns - root->started_ns;
@@ -537,7 +523,7 @@ static void print_header(const struct run *r, FILE *out)
         when[10] = ' ';
     } else if (started) {
         snprintf(when, sizeof when, "%s", started);
-    } else if (parse_i64(meta(r, "start_wall_ns"), &ns)) {
+    } else if (util_parse_i64(meta(r, "start_wall_ns"), &ns) == 0) {
         fmt_datetime(when, sizeof when, ns);
     } else {
         snprintf(when, sizeof when, "(time not recorded)");
@@ -551,7 +537,7 @@ static void print_header(const struct run *r, FILE *out)
     print_line(out, "ended", "%s", run_ending(ending, sizeof ending, r));
     if (options)
         print_line(out, "options", "%s", options);
-    if (parse_i64(meta(r, "protocol_errors"), &ns) && ns > 0)
+    if (util_parse_i64(meta(r, "protocol_errors"), &ns) == 0 && ns > 0)
         print_line(out, "warning", "%" PRId64 " malformed record%s from the program %s dropped", ns,
                    ns == 1 ? "" : "s", ns == 1 ? "was" : "were");
 }
@@ -795,7 +781,7 @@ static int print_calls(const struct run *r, sqlite3 *db, const struct smp_profil
     fputs("; 'pyscope top' shows more\n", out);
     const char *overhead = meta(r, "calls_overhead_ns");
     int64_t ns;
-    if (overhead && parse_i64(overhead, &ns) && ns > 0)
+    if (util_parse_i64(overhead, &ns) == 0 && ns > 0)
         fprintf(out, "  %-12s (the profiler's own %s is left out of these times)\n", "",
                 fmt_duration(own, sizeof own, ns));
     qsort(calls.fns, calls.nfns, sizeof *calls.fns, by_tottime);
@@ -923,7 +909,7 @@ static int print_json_calls(const struct run *r, sqlite3 *db, FILE *out)
     } else {
         int64_t overhead = 0;
         const char *o = meta(r, "calls_overhead_ns");
-        int has = o && parse_i64(o, &overhead);
+        int has = util_parse_i64(o, &overhead) == 0;
         fprintf(out, "{\"calls\": %" PRId64 ", \"functions\": %zu, \"threads\": %" PRId64
                      ", \"tottime_ns\": %" PRId64 ", \"overhead_ns\": ",
                 calls.calls, calls.nfns, calls.nthreads, calls.tottime_ns);

@@ -311,16 +311,6 @@ static int thread_index(struct smp_profile *p, struct pmap *map, int64_t id, uin
     return 0;
 }
 
-static int is_number(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 /*
  * Mark in sel (one flag per thread) the threads f selects by thread and
  * process; PYSCOPE_ENOTFOUND with msg set when none.
@@ -330,11 +320,8 @@ static int select_threads(const struct smp_profile *p, const struct smp_filter *
 {
     int64_t id = -1;
     size_t nsel = 0;
-    if (f->thread && is_number(f->thread)) {
-        errno = 0;
-        long long v = strtoll(f->thread, NULL, 10);
-        id = errno ? -1 : v;
-    }
+    if (f->thread && util_parse_i64(f->thread, &id) < 0)
+        id = -1; /* a name */
     for (size_t i = 0; i < p->nthreads; i++) {
         const struct smp_thread *t = &p->threads[i];
         int ok = 1;

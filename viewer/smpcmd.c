@@ -12,8 +12,10 @@
 #include "db.h"
 #include "error.h"
 #include "format.h"
+#include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,17 +52,6 @@ int smpcmd_unknown(const struct smpcmd *c, const char *arg)
 {
     cli_error("unknown option '%s'; see 'pyscope %s --help'", arg, c->name);
     return CLI_USAGE;
-}
-
-static int parse_long(const char *s, long *v)
-{
-    char *end;
-    errno = 0;
-    long x = *s ? strtol(s, &end, 10) : -1;
-    if (!*s || errno || *end)
-        return -1;
-    *v = x;
-    return 0;
 }
 
 /* --state's names of the samples.state codes */
@@ -148,10 +139,10 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
         return SMPCMD_TAKEN;
     }
     if ((acc & SMPCMD_PROCESS) && (r = smpcmd_value("--process", argc, argv, i, &v)) != 0) {
-        long pid;
+        int64_t pid;
         if (r < 0)
             return SMPCMD_ERROR;
-        if (parse_long(v, &pid) < 0 || pid <= 0) {
+        if (util_parse_i64(v, &pid) < 0 || pid <= 0) {
             cli_error("'--process' needs a process id (pid), not '%s'", v);
             return SMPCMD_ERROR;
         }
@@ -172,10 +163,12 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
     if ((acc & SMPCMD_LIMIT) && (r = smpcmd_value("--limit", argc, argv, i, &v)) != 0) {
         if (r < 0)
             return SMPCMD_ERROR;
-        if (parse_long(v, &c->limit) < 0 || c->limit < 0) {
+        int64_t limit;
+        if (util_parse_i64(v, &limit) < 0 || limit < 0 || limit > LONG_MAX) {
             cli_error("'--limit' needs a number of rows (0 for all), not '%s'", v);
             return SMPCMD_ERROR;
         }
+        c->limit = (long)limit;
         return SMPCMD_TAKEN;
     }
     if ((acc & SMPCMD_OUTPUT) && (!strcmp(a, "-o") || !strncmp(a, "-o", 2) ||
