@@ -68,18 +68,28 @@ int vdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt)
     return 0;
 }
 
-int vdb_schema_version(sqlite3 *db, int *version)
+/* The first column of the one row sql gives, in *out. 0 or a PYSCOPE_E* code. */
+static int one_int64(sqlite3 *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st;
-    int err = vdb_prepare(db, "PRAGMA user_version", &st);
+    int err = vdb_prepare(db, sql, &st);
     if (err < 0)
         return err;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        *version = sqlite3_column_int(st, 0);
+        *out = sqlite3_column_int64(st, 0);
     else
         err = vdb_err(rc);
     sqlite3_finalize(st);
+    return err;
+}
+
+int vdb_schema_version(sqlite3 *db, int *version)
+{
+    int64_t v = 0;
+    int err = one_int64(db, "PRAGMA user_version", &v);
+    if (!err)
+        *version = (int)v;
     return err;
 }
 
@@ -106,17 +116,8 @@ int vdb_count(sqlite3 *db, const char *table, int64_t *n)
     char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\"", table);
     if (!sql)
         return PYSCOPE_ENOMEM;
-    sqlite3_stmt *st;
-    err = vdb_prepare(db, sql, &st);
+    err = one_int64(db, sql, n);
     sqlite3_free(sql);
-    if (err < 0)
-        return err;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    else
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
     return err;
 }
 
