@@ -187,7 +187,11 @@ class CallsViewer(E2ETestCase):
         self.assertEqual(doc["calls"]["functions"], top["calls"]["functions"])
         self.assertGreater(doc["calls"]["overhead_ns"], 0)
         samples = db_rows(self.db, "select count(*) n from samples")[0]["n"]
-        self.assertEqual(sum(doc["states"].values()), samples)
+        # a short run may have no sample at all (slowed down by the sanitizers)
+        if samples:
+            self.assertEqual(sum(doc["states"].values()), samples)
+        else:
+            self.assertIsNone(doc["states"])
         text = self.viewer("summary", self.db).stdout.decode()
         self.assertRegex(text, r"\n +3193/1 +\S+ \S+ +\S*recursion.py:4 \(fib\)\n")
 
