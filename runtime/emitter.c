@@ -35,6 +35,9 @@ static _Atomic int python_usable = 1; /* the emitter may take the GIL */
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond;
 static uint8_t msg[WIRE_MSG_MAX];
+/* emitter_last_flush: 1 asked, 2 done (under wake_lock) */
+static int last_flush;
+static pthread_cond_t last_flush_done;
 
 int emitter_send(int fd, const void *buf, size_t len)
 {
@@ -116,12 +119,18 @@ static void *emitter_main(void *arg)
             deadline.tv_sec++;
             deadline.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&wake_cond, &wake_lock, &deadline);
+        if (last_flush != 1)
+            pthread_cond_timedwait(&wake_cond, &wake_lock, &deadline);
+        int last = last_flush == 1;
         pthread_mutex_unlock(&wake_lock);
-        if (++periods % CALLS_EVERY == 0)
+        if (++periods % CALLS_EVERY == 0 || last)
             flush_calls();
         drain_and_send(conn_fd, atomic_load(&python_usable));
         pthread_mutex_lock(&wake_lock);
+        if (last) {
+            last_flush = 2;
+            pthread_cond_broadcast(&last_flush_done);
+        }
     }
     pthread_mutex_unlock(&wake_lock);
     return NULL;
@@ -135,7 +144,9 @@ int emitter_start(int fd)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&wake_cond, &ca);
+    pthread_cond_init(&last_flush_done, &ca);
     pthread_condattr_destroy(&ca);
+    last_flush = 0;
     conn_fd = fd;
     atomic_store(&stop_requested, 0);
     atomic_store(&peer_gone, 0);
@@ -189,6 +200,29 @@ void emitter_wake(void)
     pthread_mutex_lock(&wake_lock);
     pthread_cond_signal(&wake_cond);
     pthread_mutex_unlock(&wake_lock);
+}
+
+int emitter_last_flush(int timeout_ms)
+{
+    if (!running)
+        return PYSCOPE_EIO;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&wake_lock);
+    last_flush = 1;
+    pthread_cond_signal(&wake_cond);
+    while (last_flush != 2 && rc == 0)
+        rc = pthread_cond_timedwait(&last_flush_done, &wake_lock, &deadline);
+    int done = last_flush == 2;
+    pthread_mutex_unlock(&wake_lock);
+    return done ? 0 : PYSCOPE_EIO;
 }
 
 void emitter_python_gone(void)

@@ -33,6 +33,13 @@ void emitter_wake(void);
 /* The interpreter is finalizing: the emitter must not take the GIL any more. */
 void emitter_python_gone(void);
 
+/*
+ * From a thread of pyscope's own: have the emitter queue the call
+ * statistics and send everything now, and wait up to timeout_ms for it.
+ * 0 when it was done, PYSCOPE_EIO when not (no emitter, or time ran out).
+ */
+int emitter_last_flush(int timeout_ms);
+
 /* Send one message (whole records, at most WIRE_MSG_MAX bytes) on fd. */
 int emitter_send(int fd, const void *msg, size_t len);
 

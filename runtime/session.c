@@ -12,6 +12,7 @@
 #include "error.h"
 #include "pyframe.h"
 #include "sampler.h"
+#include "term.h"
 #include "threads.h"
 #include "util.h"
 #include "wire.h"
@@ -32,6 +33,7 @@ static int conn = -1;
 static int active;
 static unsigned sample_hz; /* 0: the sampler is off */
 static _Atomic int exited;
+static _Atomic int exit_sent; /* session_exit has sent the last records */
 static int exit_hook_installed;
 static char exe_name[4096];
 
@@ -137,8 +139,10 @@ static int begin(uint32_t flags, const char *thread_name)
         goto fail;
     if (sample_hz && sampler_start(sample_hz) < 0)
         sample_hz = 0; /* run unsampled rather than not at all */
+    term_install(); /* without it SIGTERM loses the last moments, nothing more */
     active = 1;
     atomic_store(&exited, 0);
+    atomic_store(&exit_sent, 0);
     return 0;
 fail:
     close(fd);
@@ -211,6 +215,7 @@ void session_after_fork_child(const char *name)
     emitter_after_fork_child();
     coderef_after_fork_child();
     callstats_after_fork_child();
+    term_after_fork_child();
     pyframe_helper_forget();
     threads_after_fork_child(name);
     if (conn >= 0)
@@ -283,4 +288,16 @@ void session_exit(int how, int code, int have_gil)
     close(conn);
     conn = -1;
     active = 0;
+    atomic_store(&exit_sent, 1);
+}
+
+int session_wait_exit(int timeout_ms)
+{
+    for (int waited = 0; !atomic_load(&exit_sent); waited++) {
+        if (waited >= timeout_ms)
+            return PYSCOPE_EIO;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return 0;
 }

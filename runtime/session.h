@@ -47,4 +47,10 @@ void session_flush(void);
  */
 void session_exit(int how, int code, int have_gil);
 
+/*
+ * From a thread of pyscope's own: wait up to timeout_ms for session_exit
+ * to have sent its last records. 0 when it has, PYSCOPE_EIO when not.
+ */
+int session_wait_exit(int timeout_ms);
+
 #endif

@@ -316,5 +316,23 @@ class CallsEverywhere(E2ETestCase):
         self.assertEqual([(r["child"], r["ncalls"]) for r in rows], [(1, 50)])
 
 
+    def test_pool_workers_terminated_keep_their_calls(self):
+        for _ in range(3):  # the race between a worker's exit and its SIGTERM varies
+            db = self.new_db_path()
+            res = harness.run_pyscope(["--calls", "--no-sample", os.path.join(HERE, "pool.py")],
+                                      db, cwd=self.tmp)
+            self.assertEqual(res.returncode, 0, res)
+            self.assertEqual(res.stdout, b"1560\n")
+            rows = db_rows(db, """select p.exit_code, p.signal,
+                                  (select sum(s.ncalls) from call_stats s
+                                   join functions f on f.id = s.function_id
+                                   where f.name = 'work' and s.process_id = p.id) n
+                                  from processes p where p.parent_id is not null""")
+            self.assertEqual(len(rows), 2, rows)
+            self.assertEqual(sum(r["n"] or 0 for r in rows), 40, rows)
+            # each worker's end is known: it left, or died of the SIGTERM
+            self.assertTrue(all(r["exit_code"] == 0 or r["signal"] == 15 for r in rows), rows)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,97 @@
+/*
+ * The SIGTERM handling of term.h. The handler only posts a semaphore (which
+ * is async-signal-safe); a thread of pyscope's own, blocked on it, asks the
+ * emitter for a last send and then puts the default action back and sends
+ * the process SIGTERM again.
+ */
+#define _GNU_SOURCE
+#include "term.h"
+#include "emitter.h"
+#include "error.h"
+#include "session.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static sem_t term_sem;
+static int installed; /* the handler is ours and the watcher runs */
+
+static void on_term(int sig)
+{
+    (void)sig;
+    sem_post(&term_sem);
+}
+
+static void *watch(void *arg)
+{
+    (void)arg;
+    while (sem_wait(&term_sem) < 0 && errno == EINTR)
+        ;
+    /* Send everything and say how the process ends. With no emitter running
+     * the process is on its way out already: let it send its last records,
+     * as it would have without the SIGTERM. */
+    if (emitter_last_flush(TERM_FLUSH_MS) == 0)
+        session_exit(WIRE_EXIT_SIGNAL, SIGTERM, 0);
+    session_wait_exit(TERM_FLUSH_MS);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGTERM, &dfl, NULL);
+    kill(getpid(), SIGTERM); /* this thread blocks it: another one takes it, and the process ends */
+    return NULL;
+}
+
+static int start_watcher(void)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    if (sem_init(&term_sem, 0, 0) < 0)
+        return PYSCOPE_ENOMEM;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&t, &attr, watch, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return rc ? PYSCOPE_ENOMEM : 0;
+}
+
+int term_install(void)
+{
+    struct sigaction old;
+    if (installed || sigaction(SIGTERM, NULL, &old) < 0)
+        return 0;
+    if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
+        return 0; /* the program's (or an ignored signal): leave it */
+    int err = start_watcher();
+    if (err < 0)
+        return err;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    installed = 1;
+    return 0;
+}
+
+void term_after_fork_child(void)
+{
+    if (!installed)
+        return;
+    struct sigaction cur;
+    if (sigaction(SIGTERM, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_handler == on_term && start_watcher() == 0)
+        return;
+    installed = 0;
+}
