@@ -12,6 +12,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <internal/pycore_frame.h>
+#include <internal/pycore_pystate.h>
 #include <internal/pycore_runtime.h>
 
 #include "error.h"
@@ -53,6 +54,46 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
         n++;
     }
     return n;
+}
+
+int pyframe_walk_own(void *tstate_p, struct pyframe_raw *out, int max, int *truncated)
+{
+    PyThreadState *tstate = tstate_p;
+    *truncated = 0;
+    if (!tstate || !tstate->cframe)
+        return 0;
+    int n = 0;
+    for (_PyInterpreterFrame *f = tstate->cframe->current_frame; f; f = f->previous) {
+        PyCodeObject *code = f->f_code;
+        if (!code)
+            continue; /* being popped (see forget_dying_code) */
+        if (n == max) {
+            *truncated = 1;
+            break;
+        }
+        out[n].code = code;
+        /* Before the first instruction this is negative: the line is then
+         * co_firstlineno, as PyCode_Addr2Line has it. */
+        out[n].lasti = (int32_t)((char *)f->prev_instr - (char *)_PyCode_CODE(code));
+        out[n].reserved = 0;
+        n++;
+    }
+    return n;
+}
+
+void *pyframe_own_tstate(void)
+{
+    return PyGILState_GetThisThreadState();
+}
+
+void *pyframe_gil_tstate(void)
+{
+    return _PyThreadState_GET();
+}
+
+int pyframe_code_line(void *code, int32_t lasti)
+{
+    return PyCode_Addr2Line((PyCodeObject *)code, lasti);
 }
 
 void pyframe_position(void *tstate_p, void **frame, void **instr)
@@ -243,7 +284,8 @@ int pyframe_line(const struct pyframe_code *c, int32_t lasti)
 }
 
 static destructor orig_code_dealloc;
-static void (*dealloc_hook)(void *);
+static void (*dealloc_hooks[4])(void *);
+static int ndealloc_hooks;
 
 /*
  * A frame drops its code object last of all when it is popped
@@ -264,16 +306,22 @@ static void forget_dying_code(PyObject *code)
 static void code_dealloc(PyObject *code)
 {
     forget_dying_code(code);
-    dealloc_hook(code);
+    for (int i = 0; i < ndealloc_hooks; i++)
+        dealloc_hooks[i](code);
     orig_code_dealloc(code);
 }
 
 int pyframe_watch_code_dealloc(void (*hook)(void *code))
 {
-    if (orig_code_dealloc)
-        return PYSCOPE_EEXISTS;
-    dealloc_hook = hook;
-    orig_code_dealloc = PyCode_Type.tp_dealloc;
-    PyCode_Type.tp_dealloc = code_dealloc;
+    for (int i = 0; i < ndealloc_hooks; i++)
+        if (dealloc_hooks[i] == hook)
+            return PYSCOPE_EEXISTS;
+    if (ndealloc_hooks == (int)(sizeof dealloc_hooks / sizeof *dealloc_hooks))
+        return PYSCOPE_ENOMEM;
+    dealloc_hooks[ndealloc_hooks++] = hook;
+    if (!orig_code_dealloc) {
+        orig_code_dealloc = PyCode_Type.tp_dealloc;
+        PyCode_Type.tp_dealloc = code_dealloc;
+    }
     return 0;
 }

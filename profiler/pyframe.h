@@ -29,6 +29,24 @@ struct pyframe_raw {
 int pyframe_walk(void *tstate, struct pyframe_raw *out, int max, int *truncated);
 
 /*
+ * The calling thread's own frames, as the memory tracer records them: the
+ * caller is that thread, with or without the GIL, in normal context. Unlike
+ * pyframe_walk, frames that have not run their first instruction yet are
+ * included (their lasti is negative), as tracemalloc includes them.
+ */
+int pyframe_walk_own(void *tstate, struct pyframe_raw *out, int max, int *truncated);
+
+/* The calling thread's PyThreadState, with or without the GIL; NULL when it has none. */
+void *pyframe_own_tstate(void);
+
+/* The PyThreadState holding the GIL; the caller holds it. */
+void *pyframe_gil_tstate(void);
+
+/* The line of byte offset lasti in live code object code, as
+ * PyCode_Addr2Line says (-1 for none). Reads only immutable fields. */
+int pyframe_code_line(void *code, int32_t lasti);
+
+/*
  * Where the thread of tstate is now: its innermost frame and that frame's
  * instruction pointer, read without the thread's cooperation (it may be
  * running: the values may be stale or torn, and the reads may fault, so
@@ -94,7 +112,8 @@ int pyframe_line(const struct pyframe_code *c, int32_t lasti);
 
 /*
  * Call hook(code) before every code object is freed, with the GIL held and
- * the object still whole. Install once; 0 or a negative PYSCOPE_E*.
+ * the object still whole. Up to four hooks, each installed once; 0 or a
+ * negative PYSCOPE_E* (PYSCOPE_EEXISTS for a hook already installed).
  */
 int pyframe_watch_code_dealloc(void (*hook)(void *code));
 

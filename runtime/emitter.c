@@ -14,6 +14,7 @@
 #include "error.h"
 #include "pyframe.h"
 #include "threads.h"
+#include "tracemem.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -107,10 +108,23 @@ static void flush_calls(void)
     pyframe_gil_drop(g);
 }
 
+/* Memory snapshots asked for by a signal or due on the interval. */
+static void take_snapshots(void)
+{
+    if (!atomic_load(&python_usable) || !tracemem_due())
+        return;
+    int g = pyframe_gil_take();
+    if (g < 0)
+        return;
+    tracemem_take_due();
+    pyframe_gil_drop(g);
+}
+
 static void *emitter_main(void *arg)
 {
     struct timespec deadline;
     unsigned periods = 0;
+    tracemem_ignore_thread();
     pthread_mutex_lock(&wake_lock);
     while (!atomic_load(&stop_requested)) {
         clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -125,6 +139,7 @@ static void *emitter_main(void *arg)
         pthread_mutex_unlock(&wake_lock);
         if (++periods % CALLS_EVERY == 0 || last)
             flush_calls();
+        take_snapshots();
         drain_and_send(conn_fd, atomic_load(&python_usable));
         pthread_mutex_lock(&wake_lock);
         if (last) {

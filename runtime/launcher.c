@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "error.h"
+#include "format.h"
 #include "interp.h"
 #include "recorder.h"
 #include "store.h"
@@ -57,6 +58,15 @@ const char cmd_profile_usage[] =
     "                     cProfile's statistics (see 'pyscope top')\n"
     "      --calls=python count calls of Python functions only, not of builtins:\n"
     "                     the same numbers for them, for a fraction of the cost\n"
+    "      --memory       trace every allocation with its traceback, as tracemalloc\n"
+    "                     does, and record snapshots of live memory: at exit, at\n"
+    "                     the peak, on pyscope.snapshot(label) from the program, on\n"
+    "                     the snapshot signal (see 'pyscope snapshots')\n"
+    "      --memory-depth N  frames kept per traceback, 1 to 512 (default 128);\n"
+    "                     implies --memory\n"
+    "      --snapshot-signal SIG  take a snapshot when the process receives SIG\n"
+    "                     (default USR2; 'none' for no signal)\n"
+    "      --snapshot-interval SEC  also take one every SEC seconds\n"
     "  -q, --quiet        do not print the summary after the run\n"
     "  -h, --help         show this help\n";
 
@@ -69,6 +79,9 @@ struct profile_opts {
     int quiet;
     unsigned rate_hz; /* 0: no sampling */
     int calls;        /* --calls: 1 every call, 2 Python functions only */
+    int memory_depth; /* 0: allocations not traced */
+    int snapshot_signal;
+    uint64_t snapshot_interval_ms;
     enum target_kind kind;
     const char *target; /* script path, module name or code */
     char **args;        /* the program's arguments after the target */
@@ -76,6 +89,58 @@ struct profile_opts {
     char **optv; /* pyscope's own options, for meta */
     int optc;
 };
+
+/* The number of a signal given as a number, "USR2" or "SIGUSR2"; 0 for "none". */
+static int parse_signal(const char *v)
+{
+    if (!strcmp(v, "none"))
+        return 0;
+    int64_t n;
+    if (util_parse_i64(v, &n) == 0)
+        return n > 0 && n < NSIG ? (int)n : -1;
+    if (!strncmp(v, "SIG", 3))
+        v += 3;
+    for (int sig = 1; sig < NSIG; sig++) {
+        const char *name = fmt_signal_name(sig);
+        if (name && !strcmp(name + 3, v))
+            return sig;
+    }
+    return -1;
+}
+
+/* --memory-depth, --snapshot-signal, --snapshot-interval (the name is a's first nlen bytes). */
+static int parse_memory_option(const char *a, size_t nlen, const char *v, struct profile_opts *o)
+{
+    if (!v || !*v) {
+        cli_error("option '%.*s' needs a value", (int)nlen, a);
+        return -1;
+    }
+    if (!strncmp(a, "--memory-depth", nlen)) {
+        int64_t depth;
+        if (util_parse_i64(v, &depth) < 0 || depth < 1 || depth > 512) {
+            cli_error("option '--memory-depth' needs a number of frames from 1 to 512, not '%s'", v);
+            return -1;
+        }
+        o->memory_depth = (int)depth;
+    } else if (!strncmp(a, "--snapshot-signal", nlen)) {
+        int sig = parse_signal(v);
+        if (sig < 0 || sig == SIGKILL || sig == SIGSTOP) {
+            cli_error("option '--snapshot-signal' needs a signal that can be caught (USR2, "
+                      "SIGUSR1, 12, none), not '%s'", v);
+            return -1;
+        }
+        o->snapshot_signal = sig;
+    } else {
+        char *end;
+        double sec = strtod(v, &end);
+        if (*end || !(sec >= 0.01 && sec <= 86400)) {
+            cli_error("option '--snapshot-interval' needs seconds from 0.01 to 86400, not '%s'", v);
+            return -1;
+        }
+        o->snapshot_interval_ms = (uint64_t)(sec * 1000 + 0.5);
+    }
+    return 0;
+}
 
 /* Parse argv (argv[0] is "profile"). 0, or CLI_USAGE after printing why. */
 static int parse_options(int argc, char **argv, struct profile_opts *o)
@@ -126,6 +191,17 @@ static int parse_options(int argc, char **argv, struct profile_opts *o)
         } else if (!strncmp(a, "--calls=", 8)) {
             cli_error("option '--calls' is --calls, --calls=all or --calls=python, not '%s'", a);
             return CLI_USAGE;
+        } else if (!strcmp(a, "--memory")) {
+            if (!o->memory_depth)
+                o->memory_depth = 128;
+        } else if (!strcmp(a, "--memory-depth") || !strncmp(a, "--memory-depth=", 15) ||
+                   !strcmp(a, "--snapshot-signal") || !strncmp(a, "--snapshot-signal=", 18) ||
+                   !strcmp(a, "--snapshot-interval") ||
+                   !strncmp(a, "--snapshot-interval=", 20)) {
+            size_t nlen = strcspn(a, "=");
+            const char *v = a[nlen] == '=' ? a + nlen + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (parse_memory_option(a, nlen, v, o) < 0)
+                return CLI_USAGE;
         } else if (!strcmp(a, "--rate") || !strncmp(a, "--rate=", 7)) {
             const char *v = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
             char *end;
@@ -396,6 +472,13 @@ static void exec_program(const struct profile_opts *o, const char *pydir, const 
     snprintf(hz, sizeof hz, "%u", o->rate_hz);
     setenv("PYSCOPE_SAMPLE_HZ", hz, 1);
     setenv("PYSCOPE_CALLS", o->calls == 2 ? "python" : o->calls ? "1" : "0", 1);
+    char mem[3][24];
+    snprintf(mem[0], sizeof mem[0], "%d", o->memory_depth);
+    snprintf(mem[1], sizeof mem[1], "%d", o->snapshot_signal);
+    snprintf(mem[2], sizeof mem[2], "%llu", (unsigned long long)o->snapshot_interval_ms);
+    setenv("PYSCOPE_MEMORY_DEPTH", mem[0], 1);
+    setenv("PYSCOPE_SNAPSHOT_SIGNAL", mem[1], 1);
+    setenv("PYSCOPE_SNAPSHOT_INTERVAL_MS", mem[2], 1);
 
     char **argv = calloc((size_t)o->nargs + 5, sizeof *argv);
     int errnum = ENOMEM;
@@ -467,7 +550,7 @@ static int exit_like(int status)
 
 int cmd_profile(int argc, char **argv)
 {
-    struct profile_opts o = {.rate_hz = 1000};
+    struct profile_opts o = {.rate_hz = 1000, .snapshot_signal = SIGUSR2};
     o.optv = argv + 1;
     int rc = parse_options(argc, argv, &o);
     if (rc)

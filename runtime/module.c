@@ -13,6 +13,7 @@
 #include "session.h"
 #include "callstats.h"
 #include "threads.h"
+#include "tracemem.h"
 #include "wire.h"
 
 #include <string.h>
@@ -310,8 +311,41 @@ static PyObject *active(PyObject *mod, PyObject *unused)
     return PyBool_FromLong(session_active());
 }
 
+PyDoc_STRVAR(snapshot_doc,
+             "snapshot(label=None)\n--\n\n"
+             "Record a snapshot of the live memory blocks, grouped by allocation\n"
+             "traceback, under label. Returns the snapshot's id in the run database\n"
+             "(for `pyscope stats` and `pyscope diff`), or None when memory is not\n"
+             "being traced (the run was started without --memory) or the recorder\n"
+             "did not answer.");
+
+static PyObject *snapshot(PyObject *mod, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"label", NULL};
+    PyObject *label = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:snapshot", kwlist, &label))
+        return NULL;
+    const char *text = NULL;
+    if (label != Py_None) {
+        if (!PyUnicode_Check(label)) {
+            PyErr_Format(PyExc_TypeError, "snapshot() label must be str or None, not %.100s",
+                         Py_TYPE(label)->tp_name);
+            return NULL;
+        }
+        if (!(text = PyUnicode_AsUTF8(label)))
+            return NULL;
+    }
+    if (!tracemem_active())
+        Py_RETURN_NONE;
+    int64_t id = tracemem_snapshot(WIRE_TRIGGER_API, text, 1);
+    if (id <= 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(id);
+}
+
 static PyMethodDef module_methods[] = {
     {"start", start, METH_NOARGS, start_doc},
+    {"snapshot", (PyCFunction)(void (*)(void))snapshot, METH_VARARGS | METH_KEYWORDS, snapshot_doc},
     {"active", active, METH_NOARGS, "active()\n--\n\nWhether this process is being recorded."},
     {NULL}};
 

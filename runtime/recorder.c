@@ -55,6 +55,10 @@ struct conn {
     struct store_exit exit;
     struct rthread *threads;
     size_t nthreads, cap;
+    /* A snapshot the target waits for: its id goes back once its traces are in. */
+    uint64_t reply_seq, reply_left;
+    int64_t reply_id;
+    int reply_pending;
 };
 
 struct recorder {
@@ -80,7 +84,10 @@ struct recorder {
     struct imap *frames; /* (functions.id, line) -> frames.id */
     struct imap *stacks; /* (parent stacks.id, frames.id) -> stacks.id */
     struct imap *tids;   /* (connection serial, kernel thread id) -> index in conn.threads */
+    struct imap *tracebacks; /* (connection serial, WIRE_TRACEBACK key) -> stacks.id */
+    struct imap *snaps;      /* (connection serial, snapshot seq) -> snapshots.id */
     int64_t truncated_frame;
+    int64_t unknown_frame; /* the frame of an allocation with no Python frame */
     uint64_t samples, dropped_samples, dropped_records, missed_ticks;
     uint64_t calls_overhead_ns;
 };
@@ -100,7 +107,10 @@ struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pi
     r->frames = imap_new();
     r->stacks = imap_new();
     r->tids = imap_new();
-    if (!r->codes || !r->callfns || !r->funcs || !r->frames || !r->stacks || !r->tids) {
+    r->tracebacks = imap_new();
+    r->snaps = imap_new();
+    if (!r->codes || !r->callfns || !r->funcs || !r->frames || !r->stacks || !r->tids ||
+        !r->tracebacks || !r->snaps) {
         recorder_free(r);
         return NULL;
     }
@@ -124,6 +134,8 @@ void recorder_free(struct recorder *r)
     imap_free(r->frames);
     imap_free(r->stacks);
     imap_free(r->tids);
+    imap_free(r->tracebacks);
+    imap_free(r->snaps);
     free(r);
 }
 
@@ -531,28 +543,27 @@ static struct rthread *sample_thread(struct recorder *r, struct conn *c, uint64_
     return thread_add(r, c, tid, id);
 }
 
-static int on_sample(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+/* A frame of a function the target cannot name, made once: "[truncated]" or "<unknown>". */
+static int marker_frame(struct recorder *r, const char *file, const char *name, int64_t *frame)
 {
-    struct wire_sample s;
-    struct wire_str fs;
-    wire_fixed(rec, &s, sizeof s);
-    if (wire_string(rec, 0, &fs) || fs.len % sizeof(struct wire_frame) || s.state > 3)
-        return PYSCOPE_EPROTO;
-    struct rthread *th = sample_thread(r, c, s.tid);
-    if (!th)
-        return PYSCOPE_ENOMEM;
-    int64_t stack = 0;
+    if (*frame)
+        return 0;
+    struct wire_str f = {file, (uint32_t)strlen(file)}, n = {name, (uint32_t)strlen(name)};
+    int64_t fn;
+    int err = intern_function(r, "python", f, n, n, 0, &fn);
+    return err ? err : intern_frame(r, fn, -1, frame);
+}
+
+/* The stack of a string of struct wire_frame, innermost first, in *stack. */
+static int frames_stack(struct recorder *r, struct conn *c, struct wire_str fs, int truncated,
+                        int64_t *stack)
+{
+    *stack = 0;
     int err = 0;
-    if (s.flags & WIRE_SAMPLE_TRUNCATED) {
-        if (!r->truncated_frame) {
-            struct wire_str none = {"", 0}, label = {"[truncated]", 11};
-            int64_t fn;
-            err = intern_function(r, "python", none, label, label, 0, &fn);
-            if (!err)
-                err = intern_frame(r, fn, -1, &r->truncated_frame);
-        }
+    if (truncated) {
+        err = marker_frame(r, "", "[truncated]", &r->truncated_frame);
         if (!err)
-            err = intern_stack(r, 0, r->truncated_frame, &stack);
+            err = intern_stack(r, 0, r->truncated_frame, stack);
     }
     size_t n = fs.len / sizeof(struct wire_frame);
     for (size_t i = n; !err && i-- > 0;) { /* outermost first */
@@ -563,14 +574,134 @@ static int on_sample(struct recorder *r, struct conn *c, const struct wire_rec *
             return PYSCOPE_EPROTO; /* a code key the target never described */
         err = intern_frame(r, fn, f.line, &frame);
         if (!err)
-            err = intern_stack(r, stack, frame, &stack);
+            err = intern_stack(r, *stack, frame, stack);
     }
+    return err;
+}
+
+static int on_sample(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_sample s;
+    struct wire_str fs;
+    wire_fixed(rec, &s, sizeof s);
+    if (wire_string(rec, 0, &fs) || fs.len % sizeof(struct wire_frame) || s.state > 3)
+        return PYSCOPE_EPROTO;
+    struct rthread *th = sample_thread(r, c, s.tid);
+    if (!th)
+        return PYSCOPE_ENOMEM;
+    int64_t stack;
+    int err = frames_stack(r, c, fs, (s.flags & WIRE_SAMPLE_TRUNCATED) != 0, &stack);
     if (err)
         return err;
     th->last_stack = stack;
     r->samples++;
     return store_sample_add(r->st, th->id, stack, rel_ns(r, s.t_ns), (int64_t)s.cpu_ns,
                             (int)s.state);
+}
+
+static int on_traceback(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_traceback t;
+    struct wire_str fs;
+    wire_fixed(rec, &t, sizeof t);
+    if (wire_string(rec, 0, &fs) || fs.len % sizeof(struct wire_frame) || !t.key)
+        return PYSCOPE_EPROTO;
+    int64_t stack;
+    int err;
+    if (fs.len == 0 && !(t.flags & WIRE_SAMPLE_TRUNCATED)) {
+        /* Allocated where no Python code ran: tracemalloc's "<unknown>". */
+        err = marker_frame(r, "<unknown>", "<unknown>", &r->unknown_frame);
+        if (!err)
+            err = intern_stack(r, 0, r->unknown_frame, &stack);
+    } else {
+        err = frames_stack(r, c, fs, (t.flags & WIRE_SAMPLE_TRUNCATED) != 0, &stack);
+    }
+    return err ? err : imap_put(r->tracebacks, c->serial, t.key, stack);
+}
+
+static const char *const trigger_names[] = {"api", "signal", "interval", "peak", "exit"};
+
+/* Tell the target which id its snapshot got; it may have stopped waiting. */
+static void reply_snapshot(struct conn *c, uint64_t seq, int64_t id)
+{
+    if (c->fd < 0)
+        return;
+    uint8_t buf[64];
+    struct wire_snapshot_id w = {.seq = seq, .id = id};
+    size_t n = wire_encode(buf, sizeof buf, WIRE_SNAPSHOT_ID, &w, sizeof w, NULL, 0);
+    (void)!send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static int on_snapshot(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_snapshot w;
+    wire_fixed(rec, &w, sizeof w);
+    if (w.trigger >= sizeof trigger_names / sizeof *trigger_names)
+        return PYSCOPE_EPROTO;
+    struct wire_str label = {NULL, 0};
+    char *text = NULL;
+    if (rec->nstr && (wire_string(rec, 0, &label) || !(text = str_dup(label))))
+        return label.p ? PYSCOPE_ENOMEM : PYSCOPE_EPROTO;
+    struct store_snapshot s = {
+        .process_id = c->process_id,
+        .label = text,
+        .t_ns = rel_ns(r, w.t_ns),
+        .trigger = trigger_names[w.trigger],
+        .traced_bytes = (int64_t)w.traced_bytes,
+        .traced_blocks = (int64_t)w.traced_blocks,
+        .peak_bytes = (int64_t)w.peak_bytes,
+        .rss_bytes = (int64_t)w.rss_bytes,
+    };
+    int64_t id = 0;
+    int err = store_snapshot_add(r->st, &s, &id);
+    free(text);
+    if (!err)
+        err = imap_put(r->snaps, c->serial, w.seq, id);
+    if (c->reply_pending)
+        reply_snapshot(c, c->reply_seq, 0); /* the last one never finished */
+    c->reply_pending = 0;
+    if (w.flags & WIRE_SNAPSHOT_REPLY) {
+        c->reply_pending = 1;
+        c->reply_seq = w.seq;
+        c->reply_id = err ? 0 : id;
+        c->reply_left = w.ntraces;
+    }
+    return err;
+}
+
+/* Answer a waiting snapshot whose traces are all in, committed first: the
+ * program may hand the id to a viewer at once. */
+static int reply_if_done(struct recorder *r, struct conn *c)
+{
+    if (!c->reply_pending || c->reply_left)
+        return 0;
+    c->reply_pending = 0;
+    int err = store_commit(r->st);
+    reply_snapshot(c, c->reply_seq, err ? 0 : c->reply_id);
+    return err;
+}
+
+static int on_snapshot_traces(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_snapshot_traces w;
+    struct wire_str ts;
+    wire_fixed(rec, &w, sizeof w);
+    int64_t snap;
+    if (wire_string(rec, 0, &ts) || ts.len % sizeof(struct wire_trace) ||
+        !imap_get(r->snaps, c->serial, w.seq, &snap))
+        return PYSCOPE_EPROTO;
+    int err = 0;
+    for (size_t i = 0; !err && i < ts.len / sizeof(struct wire_trace); i++) {
+        struct wire_trace t;
+        memcpy(&t, ts.p + i * sizeof t, sizeof t);
+        int64_t stack;
+        if (!imap_get(r->tracebacks, c->serial, t.traceback, &stack))
+            return PYSCOPE_EPROTO;
+        err = store_snapshot_trace_add(r->st, snap, stack, (int64_t)t.size, (int64_t)t.count);
+        if (c->reply_pending && c->reply_seq == w.seq && c->reply_left)
+            c->reply_left--;
+    }
+    return err;
 }
 
 static int on_sample_idle(struct recorder *r, struct conn *c, const struct wire_rec *rec)
@@ -651,6 +782,19 @@ int recorder_conn_message(struct recorder *r, int ci, const void *msg, size_t le
             break;
         case WIRE_FUNCTION:
             err = on_function(r, c, &rec);
+            break;
+        case WIRE_TRACEBACK:
+            err = on_traceback(r, c, &rec);
+            break;
+        case WIRE_SNAPSHOT:
+            err = on_snapshot(r, c, &rec);
+            if (!err)
+                err = reply_if_done(r, c);
+            break;
+        case WIRE_SNAPSHOT_TRACES:
+            err = on_snapshot_traces(r, c, &rec);
+            if (!err)
+                err = reply_if_done(r, c);
             break;
         case WIRE_CALLS:
             err = on_calls(r, c, &rec);

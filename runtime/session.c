@@ -14,6 +14,7 @@
 #include "sampler.h"
 #include "term.h"
 #include "threads.h"
+#include "tracemem.h"
 #include "util.h"
 #include "wire.h"
 
@@ -124,6 +125,7 @@ static int begin(uint32_t flags, const char *thread_name)
     if (fd < 0)
         return fd;
     conn = fd;
+    tracemem_connect(fd);
     int err = send_hello(fd, flags);
     if (err < 0)
         goto fail;
@@ -147,6 +149,7 @@ static int begin(uint32_t flags, const char *thread_name)
 fail:
     close(fd);
     conn = -1;
+    tracemem_connect(-1);
     return err;
 }
 
@@ -172,6 +175,13 @@ int session_start(const char *executable)
     int counting = addr && *addr && calls && (!strcmp(calls, "1") || !strcmp(calls, "python"));
     if (counting)
         callstats_start(!strcmp(calls, "python") ? CALLSTATS_PYTHON : CALLSTATS_ALL);
+    /* Before any thread of pyscope's own starts: the RAW allocator must
+     * not be replaced while another thread may be calling it. */
+    const char *depth = getenv(TRACEMEM_ENV_DEPTH);
+    if (addr && *addr && depth && atoi(depth) > 0) {
+        const char *sig = getenv(TRACEMEM_ENV_SIGNAL), *ms = getenv(TRACEMEM_ENV_INTERVAL);
+        tracemem_start(atoi(depth), sig ? atoi(sig) : 0, ms ? strtoull(ms, NULL, 10) : 0);
+    }
     int err = begin(0, "MainThread");
     if (err != 0) {
         if (counting)
@@ -197,12 +207,14 @@ void session_before_fork(void)
         return;
     threads_lock();
     coderef_lock();
+    tracemem_lock();
 }
 
 void session_after_fork_parent(void)
 {
     if (!active)
         return;
+    tracemem_unlock();
     coderef_unlock();
     threads_unlock();
 }
@@ -214,6 +226,7 @@ void session_after_fork_child(const char *name)
     sampler_after_fork_child();
     emitter_after_fork_child();
     coderef_after_fork_child();
+    tracemem_after_fork_child();
     callstats_after_fork_child();
     term_after_fork_child();
     pyframe_helper_forget();
@@ -255,6 +268,7 @@ void session_atexit(void)
 {
     if (!active || atomic_load(&exited))
         return;
+    tracemem_finish();
     stop_and_flush(1);
     pyframe_helper_release();
     /* From here on the interpreter finalizes: nothing may take the GIL. */
@@ -272,6 +286,8 @@ void session_exit(int how, int code, int have_gil)
 {
     if (!active || atomic_exchange(&exited, 1))
         return;
+    if (have_gil)
+        tracemem_finish();
     stop_and_flush(have_gil);
     uint8_t buf[128];
     struct wire_dropped d;

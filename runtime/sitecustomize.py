@@ -1,7 +1,8 @@
 # pyscope's bootstrap. `pyscope profile` puts this file's directory first on
 # PYTHONPATH, so the site module imports it while the interpreter starts,
-# before the program's first line. It starts the recorder session, takes its
-# directory back off sys.path, and hands over to the sitecustomize the
+# before the program's first line. It starts the recorder session, loads the
+# `pyscope` module the program may import, takes its directory back off
+# sys.path, and hands over to the sitecustomize the
 # program would have had without pyscope.
 
 
@@ -11,6 +12,7 @@ def _pyscope_boot():
 
     here = os.path.dirname(os.path.abspath(__file__))
     import _pyscope
+    import pyscope  # noqa: F401  (the program's API, importable once the path is gone)
 
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     sys.path_importer_cache.pop(here, None)

@@ -127,7 +127,7 @@ static const char store_schema[] =
     "  size INTEGER NOT NULL,\n"
     "  count INTEGER NOT NULL\n"
     ");\n"
-    "CREATE INDEX snapshot_traces_snapshot ON snapshot_traces(snapshot_id, stack_id);\n"
+    "CREATE UNIQUE INDEX snapshot_traces_snapshot ON snapshot_traces(snapshot_id, stack_id);\n"
     "CREATE TABLE heap_objects (\n"
     "  snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),\n"
     "  obj INTEGER NOT NULL,\n"
@@ -170,6 +170,8 @@ enum store_stmt {
     STMT_SAMPLE_ADD,
     STMT_CALLS_ADD,
     STMT_CALL_STATS_ADD,
+    STMT_SNAPSHOT_ADD,
+    STMT_SNAPSHOT_TRACE_ADD,
     STMT_COUNT
 };
 
@@ -208,6 +210,14 @@ static const char *const store_sql[STMT_COUNT] = {
                             " pcalls = pcalls + excluded.pcalls,"
                             " tottime_ns = tottime_ns + excluded.tottime_ns,"
                             " cumtime_ns = cumtime_ns + excluded.cumtime_ns",
+    [STMT_SNAPSHOT_ADD] = "INSERT INTO snapshots (process_id, label, t_ns, trigger, traced_bytes,"
+                          " traced_blocks, peak_bytes, rss_bytes)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* Tracebacks that differ only below line granularity are one stack. */
+    [STMT_SNAPSHOT_TRACE_ADD] = "INSERT INTO snapshot_traces (snapshot_id, stack_id, size, count)"
+                                " VALUES (?1, ?2, ?3, ?4)"
+                                " ON CONFLICT (snapshot_id, stack_id) DO UPDATE SET"
+                                " size = size + excluded.size, count = count + excluded.count",
 };
 
 struct store {
@@ -637,5 +647,36 @@ int store_calls_add(struct store *st, const struct store_calls *c)
     sqlite3_bind_int64(stmt, i++, c->pcalls);
     sqlite3_bind_int64(stmt, i++, c->tottime_ns);
     sqlite3_bind_int64(stmt, i++, c->cumtime_ns);
+    return store_step(st, stmt);
+}
+
+int store_snapshot_add(struct store *st, const struct store_snapshot *s, int64_t *id)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_SNAPSHOT_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(stmt, 1, s->process_id);
+    bind_text_or_null(stmt, 2, s->label);
+    sqlite3_bind_int64(stmt, 3, s->t_ns);
+    sqlite3_bind_text(stmt, 4, s->trigger, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 5, s->traced_bytes);
+    sqlite3_bind_int64(stmt, 6, s->traced_blocks);
+    sqlite3_bind_int64(stmt, 7, s->peak_bytes);
+    bind_id_or_null(stmt, 8, s->rss_bytes);
+    return insert_id(st, stmt, id);
+}
+
+int store_snapshot_trace_add(struct store *st, int64_t snapshot_id, int64_t stack_id, int64_t size,
+                             int64_t count)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_SNAPSHOT_TRACE_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(stmt, 1, snapshot_id);
+    sqlite3_bind_int64(stmt, 2, stack_id);
+    sqlite3_bind_int64(stmt, 3, size);
+    sqlite3_bind_int64(stmt, 4, count);
     return store_step(st, stmt);
 }

@@ -106,4 +106,18 @@ struct store_calls {
 };
 int store_calls_add(struct store *st, const struct store_calls *c);
 
+/* A snapshots row; rss_bytes 0 is stored as NULL (unknown). */
+struct store_snapshot {
+    int64_t process_id;
+    const char *label; /* may be NULL */
+    int64_t t_ns;
+    const char *trigger; /* api, signal, interval, peak or exit */
+    int64_t traced_bytes, traced_blocks, peak_bytes, rss_bytes;
+};
+int store_snapshot_add(struct store *st, const struct store_snapshot *s, int64_t *id);
+
+/* Add size bytes in count blocks to what snapshot_id has for stack_id. */
+int store_snapshot_trace_add(struct store *st, int64_t snapshot_id, int64_t stack_id, int64_t size,
+                             int64_t count);
+
 #endif

@@ -24,6 +24,10 @@ static const size_t fixed_sizes[WIRE_TYPE_COUNT] = {
     [WIRE_DROPPED] = sizeof(struct wire_dropped),
     [WIRE_FUNCTION] = sizeof(struct wire_function),
     [WIRE_CALLS] = sizeof(struct wire_calls),
+    [WIRE_TRACEBACK] = sizeof(struct wire_traceback),
+    [WIRE_SNAPSHOT] = sizeof(struct wire_snapshot),
+    [WIRE_SNAPSHOT_TRACES] = sizeof(struct wire_snapshot_traces),
+    [WIRE_SNAPSHOT_ID] = sizeof(struct wire_snapshot_id),
 };
 
 size_t wire_fixed_size(unsigned type)

@@ -34,6 +34,10 @@ enum wire_type {
     WIRE_DROPPED = 9,      /* records a process had to drop, so far */
     WIRE_FUNCTION = 10,    /* a function the call profiler counts, named once */
     WIRE_CALLS = 11,       /* call statistics of a thread, added since the last ones */
+    WIRE_TRACEBACK = 12,   /* an allocation traceback, named once before snapshots use it */
+    WIRE_SNAPSHOT = 13,    /* a memory snapshot begins: its totals */
+    WIRE_SNAPSHOT_TRACES = 14, /* live memory of a snapshot, by traceback */
+    WIRE_SNAPSHOT_ID = 15, /* recorder to target: the id a snapshot was stored under */
     WIRE_TYPE_COUNT,
     /* Internal to the target, never sent: a sample as the signal handler
      * took it, with code object addresses still to be resolved. */
@@ -156,6 +160,54 @@ struct wire_calls {
     uint64_t cumtime_ns;
     uint32_t flags; /* WIRE_CALLS_* */
     uint32_t reserved;
+};
+
+/* One string: the frames, innermost first, as struct wire_frame (code keys
+ * from WIRE_CODE). */
+struct wire_traceback {
+    uint64_t key;   /* the memory tracer's id for it, unique per connection; never 0 */
+    uint32_t flags; /* WIRE_SAMPLE_TRUNCATED: deeper than the depth limit */
+    uint32_t reserved;
+};
+
+enum {
+    WIRE_TRIGGER_API = 0,      /* pyscope.snapshot() */
+    WIRE_TRIGGER_SIGNAL = 1,   /* the snapshot signal */
+    WIRE_TRIGGER_INTERVAL = 2, /* --snapshot-interval */
+    WIRE_TRIGGER_PEAK = 3,     /* the live memory when traced memory was highest */
+    WIRE_TRIGGER_EXIT = 4,     /* the process ended */
+};
+enum { WIRE_SNAPSHOT_REPLY = 1u << 0 }; /* the target waits for WIRE_SNAPSHOT_ID */
+
+/* Strings: the label (absent when none). */
+struct wire_snapshot {
+    uint64_t seq;  /* the snapshot's number in this connection */
+    uint64_t t_ns; /* CLOCK_MONOTONIC when it was taken */
+    uint64_t traced_bytes;
+    uint64_t traced_blocks;
+    uint64_t peak_bytes;
+    uint64_t rss_bytes; /* 0 when unknown */
+    uint64_t ntraces;   /* wire_trace entries the WIRE_SNAPSHOT_TRACES that follow hold */
+    uint32_t trigger;   /* WIRE_TRIGGER_* */
+    uint32_t flags;     /* WIRE_SNAPSHOT_* */
+};
+
+/* One string of struct wire_trace entries. */
+struct wire_snapshot_traces {
+    uint64_t seq; /* a WIRE_SNAPSHOT of the same connection */
+};
+
+struct wire_trace {
+    uint64_t traceback; /* a WIRE_TRACEBACK key */
+    uint64_t size;
+    uint64_t count;
+};
+
+/* Sent by the recorder on the same connection, once the snapshot's last
+ * trace is committed. */
+struct wire_snapshot_id {
+    uint64_t seq;
+    int64_t id; /* snapshots.id; 0 when it could not be stored */
 };
 
 /* Target-internal: one string of struct wire_raw_frame (pyframe_raw). */

@@ -1,0 +1,808 @@
+/*
+ * The memory tracer of tracemem.h.
+ *
+ * Each hook calls the allocator it replaced, then, unless the thread is
+ * inside the tracer already, walks the thread's frames into a traceback of
+ * (code object, instruction offset) pairs, interns it, and records the block
+ * in the live-block table (blocks.h) under the traceback's id. Every
+ * traceback keeps the live bytes and blocks allocated from it, so a snapshot
+ * costs one pass over the tracebacks, not over the blocks; and whenever
+ * traced memory passes its last peak copy by 1/32 those counters are copied,
+ * which keeps the breakdown at the peak within 3% of the true peak.
+ *
+ * Interning matches tracebacks by code object address, which a new code
+ * object may reuse once the old one is freed: the code dealloc hook retires
+ * every traceback naming a dying code object from the index (they stay, with
+ * their blocks, under their id) and names the code object while it is whole.
+ * Lines are computed once per traceback, from the live code object.
+ *
+ * Locks: the GIL, then snap_lock (one snapshot at a time), then tm_lock,
+ * which guards every table and is taken by hooks of any thread, with or
+ * without the GIL. Nothing under tm_lock calls Python, except naming code
+ * objects with the GIL held and the thread marked reentrant, so their own
+ * allocations pass straight through.
+ */
+#define _GNU_SOURCE
+#include "tracemem.h"
+#include "blocks.h"
+#include "error.h"
+#include "pyframe.h"
+#include "util.h"
+#include "wire.h"
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TB_NONE UINT32_MAX
+#define CODE_KEY_BIT (1ull << 63) /* tracer code keys never meet the sampler's */
+#define REPLY_TIMEOUT_MS 5000
+
+enum { DOMAIN_RAW, DOMAIN_MEM, DOMAIN_OBJ, NDOMAINS };
+
+struct domain {
+    PyMemAllocatorEx prev;
+    int raw; /* may be called without the GIL */
+};
+
+/* A code object some traceback names. */
+struct tcode {
+    void *ptr; /* NULL once it died */
+    struct pyframe_code info;
+    int named;
+    int sent; /* the recorder has its WIRE_CODE */
+    uint32_t *tbs; /* tracebacks naming it, to retire when it dies */
+    uint32_t ntbs, captbs;
+};
+
+/* One frame of a traceback. */
+struct tframe {
+    void *code; /* as walked: matched against new tracebacks */
+    int32_t lasti;
+    int32_t line;
+};
+
+struct tb {
+    uint64_t hash;
+    uint32_t first; /* index of its frames in tframes/tcodes_of */
+    uint16_t nframes;
+    uint8_t truncated;
+    uint8_t sent;
+};
+
+static struct domain domains[NDOMAINS];
+static int installed; /* the hooks are in place (they stay, passing through, once stopped) */
+static _Atomic int tracing;
+static int depth_limit = 128;
+static pthread_mutex_t tm_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread int reentrant;
+
+/* Under tm_lock. */
+static struct blocks *live;
+static struct blocks *codemap; /* code address -> index in codes (its trace field) */
+static struct tcode *codes;
+static uint32_t ncodes, capcodes;
+static struct tb *tbs;
+static int64_t *tb_size, *tb_count;
+static uint32_t ntbs, captbs;
+static struct tframe *tframes;
+static uint32_t *tframe_code; /* the tcode of each frame */
+static size_t ntframes, captframes;
+static uint32_t *tindex; /* open addressing: traceback id + 1, 0 empty */
+static size_t tindex_mask, tindex_used;
+static int64_t traced_bytes, peak_bytes;
+static uint64_t untracked; /* blocks the tables had no room for */
+/* The counters when traced memory was highest, and when to copy again. */
+static int64_t *peak_size, *peak_count;
+static uint32_t peak_ntbs, peak_cap;
+static int64_t peak_copy_bytes = -1, peak_copy_blocks, peak_copy_at;
+static uint64_t peak_copy_ns;
+
+/* Snapshots (snap_lock). */
+static int conn_fd = -1;
+static uint64_t next_seq = 1;
+static int finished;
+static int snap_signal;
+static _Atomic unsigned signal_requests;
+static unsigned signal_handled;
+static uint64_t interval_ns, next_interval_ns;
+
+/* ---- tracebacks (tm_lock held) ------------------------------------------ */
+
+static uint64_t hash_frames(const struct pyframe_raw *f, int n, int truncated)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)truncated;
+    for (int i = 0; i < n; i++) {
+        h = (h ^ (uint64_t)(uintptr_t)f[i].code) * 0x100000001b3ull;
+        h = (h ^ (uint32_t)f[i].lasti) * 0x100000001b3ull;
+    }
+    return h ^ (h >> 29);
+}
+
+static int same_frames(const struct tb *t, const struct pyframe_raw *f, int n, int truncated)
+{
+    if (t->nframes != n || t->truncated != truncated)
+        return 0;
+    const struct tframe *tf = &tframes[t->first];
+    for (int i = 0; i < n; i++)
+        if (tf[i].code != f[i].code || tf[i].lasti != f[i].lasti)
+            return 0;
+    return 1;
+}
+
+static int grow(void **p, size_t elsize, size_t need, size_t *cap)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elsize);
+    if (!q)
+        return PYSCOPE_ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int grow32(void **p, size_t elsize, uint32_t need, uint32_t *cap)
+{
+    size_t c = *cap;
+    if (need == UINT32_MAX || grow(p, elsize, need, &c) < 0)
+        return PYSCOPE_ENOMEM;
+    *cap = (uint32_t)c;
+    return 0;
+}
+
+static void index_insert_unlocked(uint32_t id)
+{
+    size_t i = tbs[id].hash & tindex_mask;
+    while (tindex[i])
+        i = (i + 1) & tindex_mask;
+    tindex[i] = id + 1;
+    tindex_used++;
+}
+
+static int index_grow_unlocked(void)
+{
+    size_t cap = tindex ? (tindex_mask + 1) * 2 : 1024;
+    uint32_t *old = tindex;
+    size_t oldcap = tindex ? tindex_mask + 1 : 0;
+    tindex = calloc(cap, sizeof *tindex);
+    if (!tindex) {
+        tindex = old;
+        return PYSCOPE_ENOMEM;
+    }
+    tindex_mask = cap - 1;
+    tindex_used = 0;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i])
+            index_insert_unlocked(old[i] - 1);
+    free(old);
+    return 0;
+}
+
+/* Take traceback id out of the index; it keeps its id, frames and blocks. */
+static void index_retire_unlocked(uint32_t id)
+{
+    size_t i = tbs[id].hash & tindex_mask;
+    while (tindex[i] && tindex[i] != id + 1)
+        i = (i + 1) & tindex_mask;
+    if (!tindex[i])
+        return; /* retired already: it names this code object twice */
+    for (size_t j = (i + 1) & tindex_mask; tindex[j]; j = (j + 1) & tindex_mask) {
+        size_t k = tbs[tindex[j] - 1].hash & tindex_mask;
+        if (((j - k) & tindex_mask) >= ((j - i) & tindex_mask)) {
+            tindex[i] = tindex[j];
+            i = j;
+        }
+    }
+    tindex[i] = 0;
+    tindex_used--;
+}
+
+/* The tcode of live code object code, made on first sight. */
+static uint32_t code_of_unlocked(void *code)
+{
+    size_t size;
+    uint32_t idx;
+    if (blocks_get(codemap, (uintptr_t)code, &size, &idx))
+        return idx;
+    if (grow32((void **)&codes, sizeof *codes, ncodes + 1, &capcodes) < 0)
+        return TB_NONE;
+    idx = ncodes;
+    if (blocks_put(codemap, (uintptr_t)code, 0, idx, &size, &idx) < 0)
+        return TB_NONE;
+    memset(&codes[ncodes], 0, sizeof codes[ncodes]);
+    codes[ncodes++].ptr = code;
+    return idx;
+}
+
+static int code_add_tb_unlocked(struct tcode *c, uint32_t id)
+{
+    if (c->ntbs && c->tbs[c->ntbs - 1] == id)
+        return 0;
+    if (grow32((void **)&c->tbs, sizeof *c->tbs, c->ntbs + 1, &c->captbs) < 0)
+        return PYSCOPE_ENOMEM;
+    c->tbs[c->ntbs++] = id;
+    return 0;
+}
+
+static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int truncated)
+{
+    uint64_t h = hash_frames(f, n, truncated);
+    if (tindex) {
+        for (size_t i = h & tindex_mask; tindex[i]; i = (i + 1) & tindex_mask) {
+            const struct tb *t = &tbs[tindex[i] - 1];
+            if (t->hash == h && same_frames(t, f, n, truncated))
+                return tindex[i] - 1;
+        }
+    }
+    if ((tindex_used + 1) * 2 > (tindex ? tindex_mask + 1 : 0) && index_grow_unlocked() < 0)
+        return TB_NONE;
+    uint32_t c1 = captbs, c2 = captbs, c3 = captbs;
+    if (grow32((void **)&tbs, sizeof *tbs, ntbs + 1, &c1) < 0 ||
+        grow32((void **)&tb_size, sizeof *tb_size, ntbs + 1, &c2) < 0 ||
+        grow32((void **)&tb_count, sizeof *tb_count, ntbs + 1, &c3) < 0)
+        return TB_NONE;
+    captbs = c1 < c2 ? (c1 < c3 ? c1 : c3) : (c2 < c3 ? c2 : c3);
+    size_t c4 = captframes, c5 = captframes;
+    if (grow((void **)&tframes, sizeof *tframes, ntframes + (size_t)n, &c4) < 0 ||
+        grow((void **)&tframe_code, sizeof *tframe_code, ntframes + (size_t)n, &c5) < 0)
+        return TB_NONE;
+    captframes = c4 < c5 ? c4 : c5;
+    uint32_t id = ntbs;
+    for (int i = 0; i < n; i++) {
+        uint32_t ci = code_of_unlocked(f[i].code);
+        if (ci == TB_NONE || code_add_tb_unlocked(&codes[ci], id) < 0)
+            return TB_NONE; /* tcode lists may name id: harmless, it is never made */
+        int line = pyframe_code_line(f[i].code, f[i].lasti);
+        tframes[ntframes + (size_t)i] = (struct tframe){f[i].code, f[i].lasti, line > 0 ? line : -1};
+        tframe_code[ntframes + (size_t)i] = ci;
+    }
+    tbs[id] = (struct tb){.hash = h, .first = (uint32_t)ntframes, .nframes = (uint16_t)n,
+                          .truncated = (uint8_t)truncated};
+    tb_size[id] = tb_count[id] = 0;
+    ntframes += (size_t)n;
+    ntbs++;
+    index_insert_unlocked(id);
+    return id;
+}
+
+/* ---- live blocks (tm_lock held) ---------------------------------------- */
+
+static void copy_peak_unlocked(void)
+{
+    uint32_t c1 = peak_cap, c2 = peak_cap;
+    if (grow32((void **)&peak_size, sizeof *peak_size, ntbs, &c1) < 0 ||
+        grow32((void **)&peak_count, sizeof *peak_count, ntbs, &c2) < 0)
+        return;
+    peak_cap = c1 < c2 ? c1 : c2;
+    memcpy(peak_size, tb_size, ntbs * sizeof *tb_size);
+    memcpy(peak_count, tb_count, ntbs * sizeof *tb_count);
+    peak_ntbs = ntbs;
+    peak_copy_bytes = traced_bytes;
+    peak_copy_blocks = (int64_t)blocks_count(live);
+    peak_copy_at = traced_bytes + traced_bytes / 32 + 1;
+    peak_copy_ns = (uint64_t)util_mono_ns();
+}
+
+/* Forget block ptr; 1 with what it was when it was recorded. */
+static int forget_unlocked(uintptr_t ptr, size_t *size, uint32_t *id)
+{
+    if (!blocks_take(live, ptr, size, id))
+        return 0;
+    tb_size[*id] -= (int64_t)*size;
+    tb_count[*id]--;
+    traced_bytes -= (int64_t)*size;
+    return 1;
+}
+
+static void add_unlocked(uintptr_t ptr, size_t size, uint32_t id)
+{
+    size_t old_size;
+    uint32_t old_id;
+    int r = id == TB_NONE ? PYSCOPE_ENOMEM : blocks_put(live, ptr, size, id, &old_size, &old_id);
+    if (r < 0) {
+        untracked++;
+        return;
+    }
+    if (r == 1) { /* a block we missed the free of */
+        tb_size[old_id] -= (int64_t)old_size;
+        tb_count[old_id]--;
+        traced_bytes -= (int64_t)old_size;
+    }
+    tb_size[id] += (int64_t)size;
+    tb_count[id]++;
+    traced_bytes += (int64_t)size;
+    if (traced_bytes > peak_bytes) {
+        peak_bytes = traced_bytes;
+        if (traced_bytes >= peak_copy_at)
+            copy_peak_unlocked();
+    }
+}
+
+/* ---- the hooks ---------------------------------------------------------- */
+
+/* Walk the calling thread's frames and note a new block. */
+static void track(const struct domain *d, void *ptr, size_t size)
+{
+    struct pyframe_raw frames[TRACEMEM_MAX_DEPTH];
+    int truncated = 0, n = 0;
+    void *tstate = d->raw ? pyframe_own_tstate() : pyframe_gil_tstate();
+    if (tstate)
+        n = pyframe_walk_own(tstate, frames, depth_limit, &truncated);
+    reentrant++;
+    pthread_mutex_lock(&tm_lock);
+    if (atomic_load_explicit(&tracing, memory_order_relaxed))
+        add_unlocked((uintptr_t)ptr, size, tb_intern_unlocked(frames, n, truncated));
+    pthread_mutex_unlock(&tm_lock);
+    reentrant--;
+}
+
+/* Forget block ptr before it is freed or moved: once it is, another thread
+ * may be given the address. */
+static int untrack(void *ptr, size_t *size, uint32_t *id)
+{
+    reentrant++;
+    pthread_mutex_lock(&tm_lock);
+    int had = forget_unlocked((uintptr_t)ptr, size, id);
+    pthread_mutex_unlock(&tm_lock);
+    reentrant--;
+    return had;
+}
+
+static int traced_here(void)
+{
+    return atomic_load_explicit(&tracing, memory_order_relaxed) && !reentrant;
+}
+
+static void *hook_malloc(void *ctx, size_t size)
+{
+    struct domain *d = ctx;
+    void *p = d->prev.malloc(d->prev.ctx, size);
+    if (p && traced_here())
+        track(d, p, size);
+    return p;
+}
+
+static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    struct domain *d = ctx;
+    void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
+    if (p && traced_here())
+        track(d, p, nelem * elsize);
+    return p;
+}
+
+static void *hook_realloc(void *ctx, void *ptr, size_t size)
+{
+    struct domain *d = ctx;
+    if (!traced_here())
+        return d->prev.realloc(d->prev.ctx, ptr, size);
+    size_t old_size = 0;
+    uint32_t old_id = TB_NONE;
+    int had = ptr && untrack(ptr, &old_size, &old_id);
+    void *p = d->prev.realloc(d->prev.ctx, ptr, size);
+    if (p) {
+        track(d, p, size); /* the new block has the caller's traceback, as in tracemalloc */
+    } else if (had) {
+        /* Failed: the old block stays as it was. */
+        reentrant++;
+        pthread_mutex_lock(&tm_lock);
+        add_unlocked((uintptr_t)ptr, old_size, old_id);
+        pthread_mutex_unlock(&tm_lock);
+        reentrant--;
+    }
+    return p;
+}
+
+static void hook_free(void *ctx, void *ptr)
+{
+    struct domain *d = ctx;
+    /* Forget first: once freed, another thread may be given the address. */
+    size_t size;
+    uint32_t id;
+    if (ptr && traced_here())
+        untrack(ptr, &size, &id);
+    d->prev.free(d->prev.ctx, ptr);
+}
+
+/* ---- code objects ------------------------------------------------------- */
+
+static void name_unlocked(struct tcode *c)
+{
+    if (c->named || !c->ptr)
+        return;
+    if (pyframe_names(c->ptr, &c->info) < 0)
+        memset(&c->info, 0, sizeof c->info);
+    c->named = 1;
+}
+
+/* A code object dies (GIL held): name it while it is whole and retire the
+ * tracebacks that match by its address. */
+static void on_code_dealloc(void *code)
+{
+    if (!live)
+        return;
+    reentrant++;
+    pthread_mutex_lock(&tm_lock);
+    size_t size;
+    uint32_t ci;
+    if (blocks_take(codemap, (uintptr_t)code, &size, &ci)) {
+        struct tcode *c = &codes[ci];
+        name_unlocked(c);
+        for (uint32_t i = 0; i < c->ntbs; i++)
+            if (c->tbs[i] < ntbs)
+                index_retire_unlocked(c->tbs[i]);
+        free(c->tbs);
+        c->tbs = NULL;
+        c->ntbs = c->captbs = 0;
+        c->ptr = NULL;
+    }
+    pthread_mutex_unlock(&tm_lock);
+    reentrant--;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+/* Records packed into messages of at most WIRE_MSG_MAX bytes. */
+struct obuf {
+    uint8_t *buf;
+    size_t len, cap, msg_start;
+    size_t *ends;
+    size_t nends, capends;
+    int err;
+};
+
+static void ob_close(struct obuf *ob)
+{
+    if (ob->err || ob->len == ob->msg_start)
+        return;
+    if (grow((void **)&ob->ends, sizeof *ob->ends, ob->nends + 1, &ob->capends) < 0) {
+        ob->err = PYSCOPE_ENOMEM;
+        return;
+    }
+    ob->ends[ob->nends++] = ob->len;
+    ob->msg_start = ob->len;
+}
+
+static void ob_rec(struct obuf *ob, unsigned type, const void *fixed, size_t fsize,
+                   const struct wire_str *strs, unsigned nstr)
+{
+    size_t size = wire_size(fsize, strs, nstr);
+    if (ob->err || size > WIRE_MSG_MAX)
+        return;
+    if (ob->len - ob->msg_start + size > WIRE_MSG_MAX)
+        ob_close(ob);
+    if (grow((void **)&ob->buf, 1, ob->len + size, &ob->cap) < 0) {
+        ob->err = PYSCOPE_ENOMEM;
+        return;
+    }
+    ob->len += wire_encode(ob->buf + ob->len, size, type, fixed, fsize, strs, nstr);
+}
+
+static void ob_release(struct obuf *ob)
+{
+    free(ob->buf);
+    free(ob->ends);
+}
+
+static struct wire_str wstr(const char *s)
+{
+    return (struct wire_str){s ? s : "", s ? (uint32_t)strlen(s) : 0};
+}
+
+static void send_code_unlocked(struct obuf *ob, uint32_t ci)
+{
+    struct tcode *c = &codes[ci];
+    if (c->sent)
+        return;
+    name_unlocked(c);
+    struct wire_code wc = {.key = CODE_KEY_BIT | ci, .firstlineno = c->info.firstlineno};
+    struct wire_str s[3] = {wstr(c->info.filename ? c->info.filename : "?"),
+                            wstr(c->info.name ? c->info.name : "?"),
+                            wstr(c->info.qualname ? c->info.qualname : "?")};
+    ob_rec(ob, WIRE_CODE, &wc, sizeof wc, s, 3);
+    c->sent = 1;
+}
+
+static void send_tb_unlocked(struct obuf *ob, uint32_t id)
+{
+    struct tb *t = &tbs[id];
+    if (t->sent)
+        return;
+    struct wire_frame wf[TRACEMEM_MAX_DEPTH];
+    for (uint32_t i = 0; i < t->nframes; i++) {
+        uint32_t ci = tframe_code[t->first + i];
+        send_code_unlocked(ob, ci);
+        wf[i] = (struct wire_frame){.code = CODE_KEY_BIT | ci, .line = tframes[t->first + i].line};
+    }
+    struct wire_traceback wt = {.key = (uint64_t)id + 1,
+                                .flags = t->truncated ? WIRE_SAMPLE_TRUNCATED : 0};
+    struct wire_str s = {(const char *)wf, t->nframes * (uint32_t)sizeof *wf};
+    ob_rec(ob, WIRE_TRACEBACK, &wt, sizeof wt, &s, 1);
+    t->sent = 1;
+}
+
+static uint64_t rss_bytes(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    unsigned long long size, resident;
+    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+        return 0;
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * The records of one snapshot into ob, from the counters sizes/counts of the
+ * first n tracebacks (the live ones, or the peak copy). tm_lock held.
+ */
+static void build_unlocked(struct obuf *ob, struct wire_snapshot *ws, const char *label,
+                           const int64_t *sizes, const int64_t *counts, uint32_t n)
+{
+    for (uint32_t id = 0; id < n; id++) {
+        if (counts[id] > 0) {
+            send_tb_unlocked(ob, id);
+            ws->ntraces++;
+        }
+    }
+    struct wire_str ls = wstr(label);
+    ob_rec(ob, WIRE_SNAPSHOT, ws, sizeof *ws, &ls, label ? 1 : 0);
+    enum { PER_REC = (WIRE_MSG_MAX - 64) / sizeof(struct wire_trace) };
+    static struct wire_trace chunk[PER_REC]; /* snap_lock */
+    struct wire_snapshot_traces wt = {.seq = ws->seq};
+    size_t k = 0;
+    for (uint32_t id = 0; id <= n; id++) {
+        if (k == PER_REC || (id == n && k)) {
+            struct wire_str s = {(const char *)chunk, (uint32_t)(k * sizeof *chunk)};
+            ob_rec(ob, WIRE_SNAPSHOT_TRACES, &wt, sizeof wt, &s, 1);
+            k = 0;
+        }
+        if (id < n && counts[id] > 0)
+            chunk[k++] = (struct wire_trace){(uint64_t)id + 1, (uint64_t)sizes[id],
+                                             (uint64_t)counts[id]};
+    }
+    ob_close(ob);
+}
+
+static int send_all(const struct obuf *ob)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < ob->nends; i++) {
+        for (;;) {
+            ssize_t n = send(conn_fd, ob->buf + start, ob->ends[i] - start, MSG_NOSIGNAL);
+            if (n >= 0)
+                break;
+            if (errno != EINTR)
+                return PYSCOPE_EIO;
+        }
+        start = ob->ends[i];
+    }
+    return 0;
+}
+
+/* The recorder's answer for snapshot seq; 0 when none came in time. */
+static int64_t wait_reply(uint64_t seq)
+{
+    uint64_t deadline = (uint64_t)util_mono_ns() + REPLY_TIMEOUT_MS * 1000000ull;
+    uint8_t buf[256];
+    for (;;) {
+        uint64_t now = (uint64_t)util_mono_ns();
+        if (now >= deadline)
+            return 0;
+        struct pollfd p = {.fd = conn_fd, .events = POLLIN};
+        int r = poll(&p, 1, (int)((deadline - now) / 1000000) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return 0;
+        ssize_t len = recv(conn_fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (len < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (len <= 0)
+            return 0; /* the recorder is gone */
+        struct wire_rec rec;
+        if (wire_decode(buf, (size_t)len, &rec) <= 0 || rec.type != WIRE_SNAPSHOT_ID)
+            continue;
+        struct wire_snapshot_id id;
+        wire_fixed(&rec, &id, sizeof id);
+        if (id.seq == seq)
+            return id.id;
+        /* an answer to a snapshot that stopped waiting: skip it */
+    }
+}
+
+/* snap_lock held; reentrant set. */
+static int64_t snapshot_locked(int trigger, const char *label, int wait)
+{
+    struct obuf ob = {0};
+    struct wire_snapshot ws = {.trigger = (uint32_t)trigger, .rss_bytes = rss_bytes()};
+    pthread_mutex_lock(&tm_lock);
+    ws.seq = next_seq++;
+    ws.peak_bytes = (uint64_t)peak_bytes;
+    if (trigger == WIRE_TRIGGER_PEAK) {
+        ws.t_ns = peak_copy_ns;
+        ws.traced_bytes = (uint64_t)peak_copy_bytes;
+        ws.traced_blocks = (uint64_t)peak_copy_blocks;
+        build_unlocked(&ob, &ws, label, peak_size, peak_count, peak_ntbs);
+    } else {
+        ws.t_ns = (uint64_t)util_mono_ns();
+        ws.traced_bytes = (uint64_t)traced_bytes;
+        ws.traced_blocks = blocks_count(live);
+        ws.flags = wait ? WIRE_SNAPSHOT_REPLY : 0;
+        build_unlocked(&ob, &ws, label, tb_size, tb_count, ntbs);
+    }
+    pthread_mutex_unlock(&tm_lock);
+    int64_t rc = ob.err ? ob.err : send_all(&ob);
+    ob_release(&ob);
+    if (rc == 0 && wait)
+        rc = wait_reply(ws.seq);
+    return rc;
+}
+
+int64_t tracemem_snapshot(int trigger, const char *label, int wait)
+{
+    if (!atomic_load(&tracing))
+        return PYSCOPE_EINVAL;
+    reentrant++;
+    pthread_mutex_lock(&snap_lock);
+    int64_t rc = conn_fd < 0 ? PYSCOPE_EIO : snapshot_locked(trigger, label, wait);
+    pthread_mutex_unlock(&snap_lock);
+    reentrant--;
+    return rc;
+}
+
+static void on_snapshot_signal(int sig)
+{
+    atomic_fetch_add_explicit(&signal_requests, 1, memory_order_relaxed);
+}
+
+int tracemem_due(void)
+{
+    if (!atomic_load(&tracing))
+        return 0;
+    if (atomic_load_explicit(&signal_requests, memory_order_relaxed) != signal_handled)
+        return 1;
+    return interval_ns && (uint64_t)util_mono_ns() >= next_interval_ns;
+}
+
+void tracemem_take_due(void)
+{
+    unsigned req = atomic_load(&signal_requests);
+    if (req != signal_handled) {
+        signal_handled = req;
+        tracemem_snapshot(WIRE_TRIGGER_SIGNAL, NULL, 0);
+    }
+    uint64_t now = (uint64_t)util_mono_ns();
+    if (interval_ns && now >= next_interval_ns) {
+        while (next_interval_ns <= now)
+            next_interval_ns += interval_ns;
+        tracemem_snapshot(WIRE_TRIGGER_INTERVAL, NULL, 0);
+    }
+}
+
+void tracemem_finish(void)
+{
+    if (!atomic_load(&tracing) || finished)
+        return;
+    finished = 1;
+    tracemem_snapshot(WIRE_TRIGGER_EXIT, NULL, 0);
+    if (peak_copy_bytes >= 0)
+        tracemem_snapshot(WIRE_TRIGGER_PEAK, NULL, 0);
+    atomic_store(&tracing, 0);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+int tracemem_start(int depth, int sig, uint64_t interval_ms)
+{
+    if (installed)
+        return PYSCOPE_EEXISTS;
+    depth_limit = depth < 1 ? 1 : depth > TRACEMEM_MAX_DEPTH ? TRACEMEM_MAX_DEPTH : depth;
+    live = blocks_new();
+    codemap = blocks_new();
+    if (!live || !codemap)
+        return PYSCOPE_ENOMEM;
+    int err = pyframe_watch_code_dealloc(on_code_dealloc);
+    if (err < 0)
+        return err;
+    PyMemAllocatorEx hook = {.malloc = hook_malloc, .calloc = hook_calloc,
+                             .realloc = hook_realloc, .free = hook_free};
+    static const PyMemAllocatorDomain which[NDOMAINS] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                         PYMEM_DOMAIN_OBJ};
+    for (int i = 0; i < NDOMAINS; i++) {
+        PyMem_GetAllocator(which[i], &domains[i].prev);
+        domains[i].raw = i == DOMAIN_RAW;
+        hook.ctx = &domains[i];
+        PyMem_SetAllocator(which[i], &hook);
+    }
+    installed = 1;
+    if (sig > 0 && sig < NSIG) {
+        struct sigaction old;
+        if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+            !(old.sa_flags & SA_SIGINFO)) {
+            struct sigaction sa = {.sa_handler = on_snapshot_signal, .sa_flags = SA_RESTART};
+            sigemptyset(&sa.sa_mask);
+            if (sigaction(sig, &sa, NULL) == 0)
+                snap_signal = sig;
+        }
+    }
+    interval_ns = interval_ms * 1000000ull;
+    next_interval_ns = (uint64_t)util_mono_ns() + interval_ns;
+    atomic_store(&tracing, 1);
+    return 0;
+}
+
+int tracemem_active(void)
+{
+    return atomic_load(&tracing);
+}
+
+void tracemem_connect(int fd)
+{
+    conn_fd = fd;
+}
+
+void tracemem_ignore_thread(void)
+{
+    reentrant = 1;
+}
+
+void tracemem_lock(void)
+{
+    if (!installed)
+        return;
+    pthread_mutex_lock(&snap_lock);
+    pthread_mutex_lock(&tm_lock);
+}
+
+void tracemem_unlock(void)
+{
+    if (!installed)
+        return;
+    pthread_mutex_unlock(&tm_lock);
+    pthread_mutex_unlock(&snap_lock);
+}
+
+void tracemem_after_fork_child(void)
+{
+    if (!installed)
+        return;
+    pthread_mutex_init(&tm_lock, NULL);
+    pthread_mutex_init(&snap_lock, NULL);
+    /* A new connection: the recorder must be told everything again. The
+     * child's peak is its own, from what it has now. */
+    for (uint32_t i = 0; i < ncodes; i++)
+        codes[i].sent = 0;
+    for (uint32_t i = 0; i < ntbs; i++)
+        tbs[i].sent = 0;
+    conn_fd = -1;
+    peak_bytes = traced_bytes;
+    peak_copy_bytes = -1;
+    peak_copy_at = 0;
+    finished = 0;
+    atomic_store(&signal_requests, 0);
+    signal_handled = 0;
+    next_interval_ns = (uint64_t)util_mono_ns() + interval_ns;
+}
