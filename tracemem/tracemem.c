@@ -88,6 +88,7 @@ static int depth_limit = 128;
 static pthread_mutex_t tm_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int reentrant;
+static __thread int forking; /* this thread holds tm_lock around fork() */
 
 /* Under tm_lock. */
 static struct blocks *live;
@@ -118,6 +119,20 @@ static int snap_signal;
 static _Atomic unsigned signal_requests;
 static unsigned signal_handled;
 static uint64_t interval_ns, next_interval_ns;
+
+/* tm_lock, except on the thread that holds it around fork(): the
+ * interpreter allocates and frees on that thread before the fork. */
+static void tables_lock(void)
+{
+    if (!forking)
+        pthread_mutex_lock(&tm_lock);
+}
+
+static void tables_unlock(void)
+{
+    if (!forking)
+        pthread_mutex_unlock(&tm_lock);
+}
 
 /* ---- tracebacks (tm_lock held) ------------------------------------------ */
 
@@ -345,10 +360,10 @@ static void track(const struct domain *d, void *ptr, size_t size)
     if (tstate)
         n = pyframe_walk_own(tstate, frames, depth_limit, &truncated);
     reentrant++;
-    pthread_mutex_lock(&tm_lock);
+    tables_lock();
     if (atomic_load_explicit(&tracing, memory_order_relaxed))
         add_unlocked((uintptr_t)ptr, size, tb_intern_unlocked(frames, n, truncated));
-    pthread_mutex_unlock(&tm_lock);
+    tables_unlock();
     reentrant--;
 }
 
@@ -357,9 +372,9 @@ static void track(const struct domain *d, void *ptr, size_t size)
 static int untrack(void *ptr, size_t *size, uint32_t *id)
 {
     reentrant++;
-    pthread_mutex_lock(&tm_lock);
+    tables_lock();
     int had = forget_unlocked((uintptr_t)ptr, size, id);
-    pthread_mutex_unlock(&tm_lock);
+    tables_unlock();
     reentrant--;
     return had;
 }
@@ -369,11 +384,20 @@ static int traced_here(void)
     return atomic_load_explicit(&tracing, memory_order_relaxed) && !reentrant;
 }
 
+/*
+ * The allocator a hook replaced runs with the thread marked reentrant: a
+ * block pymalloc hands on to the RAW domain is the caller's block, traced
+ * once, by the domain the caller asked.
+ */
 static void *hook_malloc(void *ctx, size_t size)
 {
     struct domain *d = ctx;
+    if (!traced_here())
+        return d->prev.malloc(d->prev.ctx, size);
+    reentrant++;
     void *p = d->prev.malloc(d->prev.ctx, size);
-    if (p && traced_here())
+    reentrant--;
+    if (p)
         track(d, p, size);
     return p;
 }
@@ -381,8 +405,12 @@ static void *hook_malloc(void *ctx, size_t size)
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     struct domain *d = ctx;
+    if (!traced_here())
+        return d->prev.calloc(d->prev.ctx, nelem, elsize);
+    reentrant++;
     void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
-    if (p && traced_here())
+    reentrant--;
+    if (p)
         track(d, p, nelem * elsize);
     return p;
 }
@@ -395,15 +423,17 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     size_t old_size = 0;
     uint32_t old_id = TB_NONE;
     int had = ptr && untrack(ptr, &old_size, &old_id);
+    reentrant++;
     void *p = d->prev.realloc(d->prev.ctx, ptr, size);
+    reentrant--;
     if (p) {
         track(d, p, size); /* the new block has the caller's traceback, as in tracemalloc */
     } else if (had) {
         /* Failed: the old block stays as it was. */
         reentrant++;
-        pthread_mutex_lock(&tm_lock);
+        tables_lock();
         add_unlocked((uintptr_t)ptr, old_size, old_id);
-        pthread_mutex_unlock(&tm_lock);
+        tables_unlock();
         reentrant--;
     }
     return p;
@@ -412,12 +442,18 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
 static void hook_free(void *ctx, void *ptr)
 {
     struct domain *d = ctx;
+    if (!traced_here()) {
+        d->prev.free(d->prev.ctx, ptr);
+        return;
+    }
     /* Forget first: once freed, another thread may be given the address. */
     size_t size;
     uint32_t id;
-    if (ptr && traced_here())
+    if (ptr)
         untrack(ptr, &size, &id);
+    reentrant++;
     d->prev.free(d->prev.ctx, ptr);
+    reentrant--;
 }
 
 /* ---- code objects ------------------------------------------------------- */
@@ -438,7 +474,7 @@ static void on_code_dealloc(void *code)
     if (!live)
         return;
     reentrant++;
-    pthread_mutex_lock(&tm_lock);
+    tables_lock();
     size_t size;
     uint32_t ci;
     if (blocks_take(codemap, (uintptr_t)code, &size, &ci)) {
@@ -452,7 +488,7 @@ static void on_code_dealloc(void *code)
         c->ntbs = c->captbs = 0;
         c->ptr = NULL;
     }
-    pthread_mutex_unlock(&tm_lock);
+    tables_unlock();
     reentrant--;
 }
 
@@ -638,7 +674,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
 {
     struct obuf ob = {0};
     struct wire_snapshot ws = {.trigger = (uint32_t)trigger, .rss_bytes = rss_bytes()};
-    pthread_mutex_lock(&tm_lock);
+    tables_lock();
     ws.seq = next_seq++;
     ws.peak_bytes = (uint64_t)peak_bytes;
     if (trigger == WIRE_TRIGGER_PEAK) {
@@ -653,7 +689,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
         ws.flags = wait ? WIRE_SNAPSHOT_REPLY : 0;
         build_unlocked(&ob, &ws, label, tb_size, tb_count, ntbs);
     }
-    pthread_mutex_unlock(&tm_lock);
+    tables_unlock();
     int64_t rc = ob.err ? ob.err : send_all(&ob);
     ob_release(&ob);
     if (rc == 0 && wait)
@@ -775,12 +811,14 @@ void tracemem_lock(void)
         return;
     pthread_mutex_lock(&snap_lock);
     pthread_mutex_lock(&tm_lock);
+    forking = 1;
 }
 
 void tracemem_unlock(void)
 {
     if (!installed)
         return;
+    forking = 0;
     pthread_mutex_unlock(&tm_lock);
     pthread_mutex_unlock(&snap_lock);
 }
@@ -789,6 +827,7 @@ void tracemem_after_fork_child(void)
 {
     if (!installed)
         return;
+    forking = 0;
     pthread_mutex_init(&tm_lock, NULL);
     pthread_mutex_init(&snap_lock, NULL);
     /* A new connection: the recorder must be told everything again. The

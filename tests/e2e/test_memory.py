@@ -1,0 +1,242 @@
+"""End-to-end tests of `pyscope profile --memory`: snapshots whose
+statistics by line agree with tracemalloc's own on the same scripts, every
+snapshot trigger, the traceback depth limit, raw allocations without the
+GIL, fork, and tracemalloc still working inside the program."""
+import json
+import os
+import unittest
+
+import harness
+from harness import E2ETestCase, db_integrity, db_rows
+
+HERE = os.path.join(harness.HERE, "memory")
+MIN_SIZE = 10 * 1024  # entries smaller than this are interpreter noise
+TOLERANCE = 0.05
+
+
+def lineno_stats(db, snapshot_id, filename):
+    """{line: (size, count)} of one snapshot, by the most recent frame, for
+    allocations made in filename: tracemalloc's 'lineno' statistics."""
+    rows = db_rows(db, """
+        select f.line as line, sum(t.size) as size, sum(t.count) as count
+        from snapshot_traces t join stacks s on s.id = t.stack_id
+        join frames f on f.id = s.frame_id join functions fn on fn.id = f.function_id
+        where t.snapshot_id = ? and fn.filename = ? group by f.line""", (snapshot_id, filename))
+    return {r["line"]: (r["size"], r["count"]) for r in rows}
+
+
+def snapshot_ids(db):
+    return {r["label"]: r["id"] for r in db_rows(
+        db, "select id, label from snapshots where trigger = 'api'")}
+
+
+class AgreementWithTracemalloc(E2ETestCase):
+    """The same script once under tracemalloc, once under pyscope: the big
+    entries by line are the same lines with sizes within 5 %."""
+
+    def run_both(self, name):
+        script = os.path.join(HERE, name)
+        out = os.path.join(self.tmp, "tracemalloc.json")
+        res = harness.run_python([script], env=harness.clean_env({"TM_OUT": out}), timeout=300)
+        self.assertEqual(res.returncode, 0, res)
+        with open(out) as f:
+            expected = json.load(f)
+        db = self.new_db_path()
+        run = harness.run_pyscope(["--no-sample", "--memory", script], db, timeout=300)
+        self.assertEqual(run.returncode, 0, run)
+        self.assertEqual(run.stdout, res.stdout)
+        self.assertEqual(db_integrity(db), "ok")
+        return script, expected, db
+
+    def assert_close(self, what, expected, actual):
+        self.assertLessEqual(abs(actual - expected), TOLERANCE * expected,
+                             f"{what}: tracemalloc {expected}, pyscope {actual}")
+
+    def check_snapshots(self, script, expected, db):
+        ids = snapshot_ids(db)
+        for snap in expected:
+            mine = lineno_stats(db, ids[snap["label"]], script)
+            theirs = {line: (size, count) for file, line, size, count in snap["stats"]
+                      if file == script and size >= MIN_SIZE}
+            big_mine = {line for line, (size, _) in mine.items() if size >= MIN_SIZE}
+            # The same lines, allowing for entries at the threshold's edge.
+            for line in big_mine ^ set(theirs):
+                size = mine.get(line, (0, 0))[0]
+                other = theirs.get(line, (0, 0))[0] or next(
+                    (s for f, l, s, _ in snap["stats"] if f == script and l == line), 0)
+                self.assert_close(f"{snap['label']} line {line}", other, size)
+            for line, (size, count) in theirs.items():
+                self.assert_close(f"{snap['label']} line {line} size", size, mine[line][0])
+                self.assert_close(f"{snap['label']} line {line} count", count, mine[line][1])
+            # tracemalloc's order: the top entries are the same lines.
+            top_theirs = [line for line, _ in sorted(theirs.items(), key=lambda kv: -kv[1][0])]
+            top_mine = sorted(big_mine, key=lambda line: -mine[line][0])
+            self.assertEqual(top_mine[:1], top_theirs[:1], snap["label"])
+        return ids
+
+    def test_leak_demonstration(self):
+        script, expected, db = self.run_both("leak.py")
+        ids = self.check_snapshots(script, expected, db)
+        # The diff from before to after the list points at the append line.
+        diff = expected[1]["diff"]
+        top = max((d for d in diff if d[0] == script), key=lambda d: abs(d[4]))
+        self.assertEqual(top[1], 9)
+        before = lineno_stats(db, ids["before"], script)
+        after = lineno_stats(db, ids["after list"], script)
+        growth = after[9][0] - before.get(9, (0, 0))[0]
+        self.assert_close("growth at the append line", top[4], growth)
+        # The generator leaves nothing behind.
+        end = lineno_stats(db, ids["after generator"], script)
+        self.assertLess(sum(s for s, _ in end.values()) - sum(s for s, _ in after.values()),
+                        MIN_SIZE)
+
+    def test_mixed_allocations(self):
+        script, expected, db = self.run_both("mixed.py")
+        self.check_snapshots(script, expected, db)
+
+
+class Triggers(E2ETestCase):
+
+    def test_every_trigger(self):
+        db = self.new_db_path()
+        script = os.path.join(HERE, "triggers.py")
+        res = harness.run_pyscope(["--no-sample", "--memory", "--snapshot-interval", "0.05",
+                                   script, "0.6"], db, timeout=120)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(db_integrity(db), "ok")
+        snaps = db_rows(db, "select * from snapshots order by id")
+        api = [s for s in snaps if s["trigger"] == "api"]
+        printed = [int(x) for x in res.stdout.split()[1:]]
+        self.assertEqual(printed, [s["id"] for s in api])
+        self.assertEqual([s["label"] for s in api], ["first", None, "last"])
+        by_trigger = {}
+        for s in snaps:
+            by_trigger.setdefault(s["trigger"], []).append(s)
+        self.assertEqual(len(by_trigger["signal"]), 1)
+        self.assertGreaterEqual(len(by_trigger["interval"]), 3)
+        self.assertEqual(len(by_trigger["exit"]), 1)
+        self.assertEqual(len(by_trigger["peak"]), 1)
+        for s in snaps:
+            self.assertGreater(s["rss_bytes"], 0)
+            self.assertGreaterEqual(s["peak_bytes"], s["traced_bytes"])
+            total = db_rows(db, "select sum(size) as b, sum(count) as n from snapshot_traces "
+                                "where snapshot_id = ?", (s["id"],))[0]
+            self.assertEqual((total["b"], total["n"]), (s["traced_bytes"], s["traced_blocks"]))
+        peak = by_trigger["peak"][0]
+        true_peak = max(s["peak_bytes"] for s in snaps)
+        self.assertGreaterEqual(peak["traced_bytes"], 0.95 * true_peak)
+        self.assertGreaterEqual(peak["traced_bytes"], 40 * 1024 * 1024)
+        top = max(lineno_stats(db, peak["id"], script).items(), key=lambda kv: kv[1][0])
+        self.assertEqual(top[0], 12)
+        # The interval snapshots come in time order, about 50 ms apart.
+        times = [s["t_ns"] for s in by_trigger["interval"]]
+        self.assertEqual(times, sorted(times))
+
+    def test_no_signal(self):
+        # Without a handler, SIGUSR2 ends the program as it does without pyscope.
+        code = "import os, signal; os.kill(os.getpid(), signal.SIGUSR2)"
+        plain = harness.run_python(["-c", code])
+        res = harness.run_pyscope(["--no-sample", "--memory", "--snapshot-signal", "none",
+                                   "-c", code], self.new_db_path())
+        self.assertEqual(plain.returncode, -12)
+        self.assertEqual(res.returncode, plain.returncode)
+        # And with the default, the signal takes a snapshot and nothing else.
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--memory", "-c",
+                                   code + "; import time; time.sleep(0.3)"], db)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(db_rows(db, "select count(*) as n from snapshots "
+                                     "where trigger = 'signal'")[0]["n"], 1)
+
+
+class Tracebacks(E2ETestCase):
+
+    def frames_of_top(self, db, snapshot_id):
+        """The frames (outermost first) of the snapshot's largest traceback."""
+        row = db_rows(db, "select stack_id from snapshot_traces where snapshot_id = ? "
+                          "order by size desc limit 1", (snapshot_id,))[0]
+        frames = []
+        node = row["stack_id"]
+        while node:
+            r = db_rows(db, """select s.parent_id as parent, fn.name as name, f.line as line
+                               from stacks s join frames f on f.id = s.frame_id
+                               join functions fn on fn.id = f.function_id
+                               where s.id = ?""", (node,))[0]
+            frames.append((r["name"], r["line"]))
+            node = r["parent"]
+        return frames[::-1]
+
+    def test_depth_limit(self):
+        script = os.path.join(HERE, "deep.py")
+        for option, expected in ((["--memory"], 52), (["--memory-depth", "5"], 5)):
+            db = self.new_db_path()
+            res = harness.run_pyscope(["--no-sample"] + option + [script], db, timeout=120)
+            self.assertEqual(res.returncode, 0, res)
+            frames = self.frames_of_top(db, int(res.stdout))
+            python_frames = [f for f in frames if f[0] != "[truncated]"]
+            self.assertEqual(len(python_frames), expected, frames)
+            self.assertEqual(python_frames[-1], ("down", 7))
+            self.assertEqual(frames[0][0] == "[truncated]", expected == 5)
+            if expected == 52:
+                self.assertEqual(frames[0], ("<module>", 11))
+
+    def test_raw_allocations_threads_and_fork(self):
+        db = self.new_db_path()
+        script = os.path.join(HERE, "threads_raw.py")
+        res = harness.run_pyscope(["--no-sample", "--memory", script], db, timeout=300)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(db_integrity(db), "ok")
+        snaps = db_rows(db, "select s.id, s.label, s.trigger, p.pid, p.parent_id "
+                            "from snapshots s join processes p on p.id = s.process_id")
+        child = [s for s in snaps if s["label"] == "child"]
+        parent = [s for s in snaps if s["label"] == "parent"]
+        self.assertEqual(len(child), 1)
+        self.assertEqual(len(parent), 1)
+        self.assertNotEqual(child[0]["pid"], parent[0]["pid"])
+        self.assertIsNotNone(child[0]["parent_id"])
+        with open(script) as f:
+            line = next(i for i, text in enumerate(f, 1) if "child_kept =" in text)
+        kept = lineno_stats(db, child[0]["id"], script)
+        self.assertEqual(kept[line][1], 1001)  # the list and its 1000 blocks
+        self.assertNotIn(line, lineno_stats(db, parent[0]["id"], script))
+        # Both processes said goodbye with an exit snapshot.
+        exits = {s["pid"] for s in snaps if s["trigger"] == "exit"}
+        self.assertEqual(exits, {child[0]["pid"], parent[0]["pid"]})
+
+
+class Program(E2ETestCase):
+
+    def test_tracemalloc_inside(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--memory",
+                                   os.path.join(HERE, "with_tracemalloc.py")], db)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(res.stdout.split(), [b"True", b"True", b"6"])
+
+    def test_api_without_memory(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "-c",
+                                   "import pyscope; print(pyscope.snapshot('x'))"], db)
+        self.assertEqual((res.returncode, res.stdout), (0, b"None\n"), res)
+        self.assertEqual(db_rows(db, "select count(*) as n from snapshots")[0]["n"], 0)
+
+    def test_api_label_type(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--memory", "-c",
+                                   "import pyscope; pyscope.snapshot(3)"], db)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"TypeError: snapshot() label must be str or None, not int", res.stderr)
+
+    def test_bad_options(self):
+        for args in (["--memory-depth", "0"], ["--memory-depth", "513"], ["--memory-depth=x"],
+                     ["--snapshot-signal", "KILL"], ["--snapshot-signal", "BOGUS"],
+                     ["--snapshot-interval", "0"], ["--snapshot-interval=abc"],
+                     ["--snapshot-interval"]):
+            res = harness.run_pyscope(args + ["-c", "pass"], self.new_db_path())
+            self.assertEqual(res.returncode, 2, args)
+            self.assertEqual(len(res.stderr.splitlines()), 1, res)
+            self.assertTrue(res.stderr.startswith(b"pyscope: option '--"), res)
+
+
+if __name__ == "__main__":
+    unittest.main()
