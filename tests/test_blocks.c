@@ -1,0 +1,129 @@
+/* Unit tests for the memory tracer's live-block table: insert, replace,
+ * remove with the run shifted back, sizes beyond 32 bits, and its size per
+ * block. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "blocks.h"
+
+static void test_put_get_take(void **state)
+{
+    struct blocks *t = blocks_new();
+    size_t size, old_size;
+    uint32_t trace, old_trace;
+    assert_non_null(t);
+    assert_int_equal(blocks_put(t, 0x1000, 24, 7, &old_size, &old_trace), 0);
+    assert_int_equal(blocks_get(t, 0x1000, &size, &trace), 1);
+    assert_int_equal(size, 24);
+    assert_int_equal(trace, 7);
+    assert_int_equal(blocks_get(t, 0x1010, &size, &trace), 0);
+    /* The same address again: replaced, and the old values come back. */
+    assert_int_equal(blocks_put(t, 0x1000, 48, 9, &old_size, &old_trace), 1);
+    assert_int_equal(old_size, 24);
+    assert_int_equal(old_trace, 7);
+    assert_int_equal(blocks_count(t), 1);
+    assert_int_equal(blocks_take(t, 0x1000, &size, &trace), 1);
+    assert_int_equal(size, 48);
+    assert_int_equal(trace, 9);
+    assert_int_equal(blocks_take(t, 0x1000, &size, &trace), 0);
+    assert_int_equal(blocks_count(t), 0);
+    blocks_free(t);
+}
+
+static void test_sizes_beyond_32_bits(void **state)
+{
+    struct blocks *t = blocks_new();
+    size_t size, old_size;
+    uint32_t trace, old_trace;
+    const size_t huge = (size_t)5 << 32;
+    assert_int_equal(blocks_put(t, 0x2000, huge, 1, &old_size, &old_trace), 0);
+    assert_int_equal(blocks_put(t, 0x3000, UINT32_MAX, 2, &old_size, &old_trace), 0);
+    assert_int_equal(blocks_get(t, 0x2000, &size, &trace), 1);
+    assert_true(size == huge);
+    assert_int_equal(blocks_put(t, 0x2000, 16, 3, &old_size, &old_trace), 1);
+    assert_true(old_size == huge);
+    assert_int_equal(blocks_take(t, 0x3000, &size, &trace), 1);
+    assert_true(size == UINT32_MAX);
+    assert_int_equal(blocks_take(t, 0x2000, &size, &trace), 1);
+    assert_int_equal(size, 16);
+    blocks_free(t);
+}
+
+/* A random mix of inserts and removals, checked against a plain array:
+ * exercises growth and the backward shift on crowded runs. */
+static void test_random_against_reference(void **state)
+{
+    enum { N = 200000 };
+    struct blocks *t = blocks_new();
+    uint32_t *ref = calloc(N, sizeof *ref); /* trace + 1 for each live address, 0 if none */
+    assert_non_null(ref);
+    srand(12345);
+    size_t live = 0, size, old_size;
+    uint32_t trace, old_trace;
+    for (int step = 0; step < 1000000; step++) {
+        size_t i = (size_t)rand() % N;
+        uintptr_t ptr = 0x10000 + i * 16; /* aligned like allocator blocks */
+        if (rand() % 3) {
+            int r = blocks_put(t, ptr, i, (uint32_t)step, &old_size, &old_trace);
+            assert_int_equal(r, ref[i] != 0);
+            if (r)
+                assert_int_equal(old_trace, ref[i] - 1);
+            else
+                live++;
+            ref[i] = (uint32_t)step + 1;
+        } else {
+            int r = blocks_take(t, ptr, &size, &trace);
+            assert_int_equal(r, ref[i] != 0);
+            if (r) {
+                assert_int_equal(size, i);
+                assert_int_equal(trace, ref[i] - 1);
+                live--;
+            }
+            ref[i] = 0;
+        }
+    }
+    assert_int_equal(blocks_count(t), live);
+    for (size_t i = 0; i < N; i++) {
+        int r = blocks_get(t, 0x10000 + i * 16, &size, &trace);
+        assert_int_equal(r, ref[i] != 0);
+        if (r)
+            assert_int_equal(trace, ref[i] - 1);
+    }
+    free(ref);
+    blocks_free(t);
+}
+
+/* The table's own memory stays well under 48 bytes per block at any count. */
+static void test_footprint(void **state)
+{
+    struct blocks *t = blocks_new();
+    size_t old_size;
+    uint32_t old_trace;
+    size_t worst = 0;
+    for (size_t i = 1; i <= 2000000; i++) {
+        assert_true(blocks_put(t, i * 32, 64, 1, &old_size, &old_trace) == 0);
+        if (i >= 100000 && i % 1000 == 0) {
+            size_t per = blocks_footprint(t) / i;
+            worst = per > worst ? per : worst;
+        }
+    }
+    assert_true(worst <= 48);
+    blocks_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_get_take),
+        cmocka_unit_test(test_sizes_beyond_32_bits),
+        cmocka_unit_test(test_random_against_reference),
+        cmocka_unit_test(test_footprint),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
