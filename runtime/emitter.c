@@ -120,6 +120,19 @@ static void take_snapshots(void)
     pyframe_gil_drop(g);
 }
 
+/* The process is being terminated (emitter_last_flush): its exit and
+ * peak snapshots go out with the rest. */
+static void finish_memory(void)
+{
+    if (!atomic_load(&python_usable) || !tracemem_active())
+        return;
+    int g = pyframe_gil_take();
+    if (g < 0)
+        return;
+    tracemem_finish();
+    pyframe_gil_drop(g);
+}
+
 static void *emitter_main(void *arg)
 {
     struct timespec deadline;
@@ -140,6 +153,8 @@ static void *emitter_main(void *arg)
         if (++periods % CALLS_EVERY == 0 || last)
             flush_calls();
         take_snapshots();
+        if (last)
+            finish_memory();
         drain_and_send(conn_fd, atomic_load(&python_usable));
         pthread_mutex_lock(&wake_lock);
         if (last) {

@@ -35,7 +35,8 @@ void emitter_python_gone(void);
 
 /*
  * From a thread of pyscope's own: have the emitter queue the call
- * statistics and send everything now, and wait up to timeout_ms for it.
+ * statistics, send the memory tracer's exit snapshots and everything else
+ * now, and wait up to timeout_ms for it.
  * 0 when it was done, PYSCOPE_EIO when not (no emitter, or time ran out).
  */
 int emitter_last_flush(int timeout_ms);

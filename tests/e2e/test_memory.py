@@ -149,6 +149,16 @@ class Triggers(E2ETestCase):
                                      "where trigger = 'signal'")[0]["n"], 1)
 
 
+    def test_sigterm(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--memory",
+                                   os.path.join(HERE, "terminated.py")], db, timeout=60)
+        self.assertEqual(res.returncode, -15, res)
+        snaps = {s["trigger"]: s for s in db_rows(db, "select * from snapshots")}
+        self.assertEqual(set(snaps), {"exit", "peak"})
+        self.assertGreaterEqual(snaps["exit"]["traced_bytes"], 2000 * 1000)
+
+
 class Tracebacks(E2ETestCase):
 
     def frames_of_top(self, db, snapshot_id):
