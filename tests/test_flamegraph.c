@@ -33,7 +33,9 @@
 /*
  * Stacks (outermost first): 1 main, 2 main>a, 3 main>evil, 4 main>semi,
  * 5 main>ctl. Samples, thread 1: a x3 (1 ms CPU each), evil x1 (2 ms);
- * thread 2: semi x2 (0.5 ms), ctl x1 (idle).
+ * thread 2: semi x2 (0.5 ms), ctl x1 (idle). Snapshot 1 (pid 100, a label
+ * to escape): a 3000 B in 3 blocks, evil 1000/1, main itself 96/2, 4 KiB in
+ * all; snapshot 2 holds nothing.
  */
 static const char fixture_sql[] =
     "INSERT INTO meta VALUES ('cwd', '/home/u/proj'), ('sample_rate_hz', '1000');\n"
@@ -51,7 +53,10 @@ static const char fixture_sql[] =
     "INSERT INTO stacks VALUES (1, NULL, 1), (2, 1, 2), (3, 1, 3), (4, 1, 4), (5, 1, 5);\n"
     "INSERT INTO samples VALUES (1, 2, 1000000, 1000000, 0), (1, 2, 2000000, 1000000, 0),\n"
     "  (1, 2, 3000000, 1000000, 0), (1, 3, 4000000, 2000000, 0),\n"
-    "  (2, 4, 1000000, 500000, 1), (2, 4, 2000000, 500000, 1), (2, 5, 3000000, 0, 2);\n";
+    "  (2, 4, 1000000, 500000, 1), (2, 4, 2000000, 500000, 1), (2, 5, 3000000, 0, 2);\n"
+    "INSERT INTO snapshots VALUES (1, 1, 'l<1>&', 2500000000, 'api', 4096, 6, 5000, NULL),\n"
+    "  (2, 1, NULL, 3000000000, 'exit', 0, 0, 5000, NULL);\n"
+    "INSERT INTO snapshot_traces VALUES (1, 2, 3000, 3), (1, 3, 1000, 1), (1, 1, 96, 2);\n";
 
 static char tmpdir[256];
 static char dbpath[PATH_MAX];
@@ -113,6 +118,26 @@ static void render(struct rendered *r, enum smp_clock clock, int flags, int what
     memset(r, 0, sizeof *r);
     assert_int_equal(vdb_open(dbpath, &r->db, msg, sizeof msg), 0);
     assert_int_equal(smp_load(r->db, dbpath, &f, &r->p, msg, sizeof msg), 0);
+    assert_int_equal(smp_tree_build(r->p, flags, &r->t), 0);
+    assert_non_null(out = open_memstream(&r->text, &r->len));
+    if (what == SVG)
+        assert_int_equal(flame_write_svg(out, r->p, r->t, NULL), 0);
+    else if (what == FOLDED)
+        assert_int_equal(stackfmt_folded(out, r->p, r->t), 0);
+    else
+        assert_int_equal(stackfmt_speedscope(out, r->p, r->t, "run.db"), 0);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* As render, for the live memory of snapshot id. */
+static void render_memory(struct rendered *r, int64_t id, int flags, int what)
+{
+    char msg[512];
+    FILE *out;
+
+    memset(r, 0, sizeof *r);
+    assert_int_equal(vdb_open(dbpath, &r->db, msg, sizeof msg), 0);
+    assert_int_equal(smp_load_snapshot(r->db, dbpath, id, NULL, &r->p, msg, sizeof msg), 0);
     assert_int_equal(smp_tree_build(r->p, flags, &r->t), 0);
     assert_non_null(out = open_memstream(&r->text, &r->len));
     if (what == SVG)
@@ -340,12 +365,67 @@ static void test_source_lines(void **state)
     src_cache_free(NULL);
 }
 
+/* A snapshot through the same renderers: widths, values and weights in bytes. */
+static void test_memory(void **state)
+{
+    struct rendered r;
+    size_t n;
+    (void)state;
+
+    render_memory(&r, 1, 0, SVG);
+    const char *s = r.text;
+    assert_contains(s, "fg:total=\"4096\"");
+    assert_int_equal(count(s, "<g class=\"f\""), 4); /* all, main, a, evil */
+    assert_contains(s, "<title>all\n4.0 KiB in 6 blocks, 100.00%</title>");
+    assert_contains(s, "<title>main\napp.py:1\n4.0 KiB in 6 blocks, 100.00%</title>");
+    assert_contains(s, "<title>a\napp.py:10\n2.9 KiB in 3 blocks, 73.24%</title>");
+    assert_contains(s, "<title>&lt;script&gt;&amp;&quot;x&quot;\n/tmp/e&amp;v&quot;il.py:1\n"
+                       "1000 B in 1 block, 24.41%</title>");
+    assert_null(strstr(s, "<script>&"));
+    assert_null(strstr(s, "sample"));
+    release(&r);
+
+    /* Folded: bytes, adding up to the snapshot's; --by-thread has nothing to add. */
+    render_memory(&r, 1, SMP_TREE_THREADS, FOLDED);
+    assert_int_equal(folded_sum(r.text, &n), 4096);
+    assert_int_equal(n, 3);
+    assert_contains(r.text, "main (app.py:1) 96\n");
+    assert_contains(r.text, "main (app.py:1);a (app.py:10) 3000\n");
+    assert_contains(r.text, "main (app.py:1);<script>&\"x\" (/tmp/e&v\"il.py:1) 1000\n");
+    release(&r);
+
+    render_memory(&r, 1, SMP_TREE_THREADS, SPEEDSCOPE);
+    assert_contains(r.text, "\"name\": \"run.db (snapshot 1)\"");
+    assert_contains(r.text, "\"activeProfileIndex\": 0");
+    assert_contains(r.text, "\"profiles\": [\n  {\"type\": \"sampled\", \"name\": \"snapshot 1 "
+                            "'l\\u003c1\\u003e\\u0026' (api), pid 100\", \"unit\": \"bytes\", "
+                            "\"startValue\": 0, \"endValue\": 4096,\n"
+                            "   \"samples\": [[0], [0,2], [0,1]],\n"
+                            "   \"weights\": [96, 1000, 3000]}\n ]\n}\n");
+    assert_int_equal(count(r.text, "\"type\": \"sampled\""), 1);
+    release(&r);
+
+    /* An empty snapshot: a picture that says so, one empty profile. */
+    render_memory(&r, 2, 0, SVG);
+    assert_contains(r.text, ">no live allocations</text>");
+    assert_int_equal(count(r.text, "<g class=\"f\""), 0);
+    release(&r);
+    render_memory(&r, 2, 0, SPEEDSCOPE);
+    assert_contains(r.text, "\"unit\": \"bytes\", \"startValue\": 0, \"endValue\": 0,\n"
+                            "   \"samples\": [],\n   \"weights\": []}");
+    release(&r);
+    render_memory(&r, 2, 0, FOLDED);
+    assert_string_equal(r.text, "");
+    release(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xml_escape), cmocka_unit_test(test_svg),
         cmocka_unit_test(test_svg_empty),  cmocka_unit_test(test_folded),
         cmocka_unit_test(test_speedscope), cmocka_unit_test(test_source_lines),
+        cmocka_unit_test(test_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,7 +4,8 @@
  * schema is the real one) and filled from SQL text, with known answers: a
  * 3:1 split between two functions, cpu against wall weighing, recursion
  * counted once per sample, stacks cut at the depth limit, filters by
- * thread, process and function, and damaged references.
+ * thread, process and function, and damaged references; and memory
+ * snapshots loaded into the same profile, weighed in bytes.
  */
 #define _GNU_SOURCE /* nftw */
 #include <setjmp.h>
@@ -670,6 +671,166 @@ static void test_many_samples(void **state)
     unload(p, db);
 }
 
+/*
+ * Two snapshots. 1 (pid 100): main>A.a@11 3000 B in 3 blocks, main>A.a@12
+ * 1000/1, main>b@21 2000/4, [truncated]>A.a@11 500/5, an allocation without a
+ * Python frame (<unknown>) 1000/2, a stack the database lacks 250/1 and
+ * main>rec>rec>rec@32 250/5: 8000 B in 21 blocks. 2 (pid 200): 7 B in one
+ * block, and a damaged row with negative numbers.
+ */
+static const char snapshot_sql[] =
+    "INSERT INTO functions VALUES (7, 'python', '<unknown>', '<unknown>', '<unknown>', NULL);\n"
+    "INSERT INTO frames VALUES (9, 7, NULL);\n"
+    "INSERT INTO stacks VALUES (11, NULL, 9);\n"
+    "INSERT INTO snapshots VALUES\n"
+    "  (1, 1, 'after <load>', 1000, 'api', 8000, 21, 9000, 50000),\n"
+    "  (2, 2, NULL, 2000, 'peak', NULL, NULL, NULL, NULL);\n"
+    "INSERT INTO snapshot_traces VALUES (1, 2, 3000, 3), (1, 7, 1000, 1), (1, 3, 2000, 4),\n"
+    "  (1, 9, 500, 5), (1, 11, 1000, 2), (1, 99, 250, 1), (1, 6, 250, 5),\n"
+    "  (2, 3, 7, 1), (2, 4, -5, -1);\n";
+
+static struct smp_profile *load_snapshot(const char *path, int64_t id, const char *function,
+                                         sqlite3 **db)
+{
+    char msg[512];
+    struct smp_profile *p = NULL;
+    assert_int_equal(vdb_open(path, db, msg, sizeof msg), 0);
+    if (smp_load_snapshot(*db, path, id, function, &p, msg, sizeof msg) < 0)
+        fail_msg("smp_load_snapshot: %s", msg);
+    assert_non_null(p);
+    return p;
+}
+
+static void test_snapshot(void **state)
+{
+    const char *path = make_run("snap.db", snapshot_sql);
+    struct smp_fn_stat *fns;
+    struct smp_line_stat *lines;
+    size_t n;
+    sqlite3 *db;
+    char buf[256];
+    (void)state;
+
+    struct smp_profile *p = load_snapshot(path, 1, NULL, &db);
+    const struct smp_snapshot *s = smp_snapshot(p);
+    assert_non_null(s);
+    assert_int_equal(s->id, 1);
+    assert_int_equal(s->process_id, 1);
+    assert_int_equal(s->pid, 100);
+    assert_string_equal(s->label, "after <load>");
+    assert_string_equal(s->trigger, "api");
+    assert_int_equal(s->t_ns, 1000);
+    assert_int_equal(s->traced_bytes, 8000);
+    assert_int_equal(s->traced_blocks, 21);
+    assert_int_equal(s->peak_bytes, 9000);
+    assert_int_equal(s->rss_bytes, 50000);
+    assert_string_equal(smp_snapshot_label(s, buf, sizeof buf), "snapshot 1 'after <load>' (api)");
+
+    /* Weights are bytes, the "samples" blocks; no time, no threads. */
+    const struct smp_totals *t = smp_totals(p);
+    assert_int_equal(t->clock, SMP_CLOCK_BYTES);
+    assert_int_equal(t->weight, 8000);
+    assert_int_equal(t->samples, 21);
+    assert_int_equal(t->all_weight, 8000);
+    assert_int_equal(t->truncated_weight, 500);
+    assert_int_equal(t->truncated_samples, 5);
+    assert_int_equal(t->nstacks, 7);
+    assert_int_equal(t->interval_ns, 0);
+    assert_int_equal(smp_weight_ns(p, 5), -1);
+    assert_int_equal(smp_nthreads(p), 0);
+
+    assert_int_equal(smp_functions(p, &fns, &n), 0);
+    assert_int_equal(fn_row(fns, n, "A.a")->s.self_weight, 4500);
+    assert_int_equal(fn_row(fns, n, "A.a")->s.self_samples, 9);
+    assert_int_equal(fn_row(fns, n, "main")->s.total_weight, 6250);
+    assert_int_equal(fn_row(fns, n, "main")->s.self_weight, 0);
+    assert_int_equal(fn_row(fns, n, "<unknown>")->s.self_weight, 1000);
+    assert_int_equal(fn_row(fns, n, "[unknown]")->s.self_weight, 250);
+    assert_int_equal(fn_row(fns, n, "rec")->s.total_weight, 250); /* once, however deep */
+    free(fns);
+
+    /* By line of the most recent frame: what the summary ranks. */
+    assert_int_equal(smp_lines(p, &lines, &n), 0);
+    assert_int_equal(line_row(lines, n, "A.a", 11)->s.self_weight, 3500);
+    assert_int_equal(line_row(lines, n, "A.a", 11)->s.self_samples, 8);
+    assert_int_equal(line_row(lines, n, "A.a", 12)->s.self_weight, 1000);
+    assert_int_equal(line_row(lines, n, "b", 21)->s.self_weight, 2000);
+    assert_int_equal(line_row(lines, n, "rec", 32)->s.self_weight, 250);
+    assert_int_equal(line_row(lines, n, "<unknown>", 0)->s.self_weight, 1000);
+    free(lines);
+
+    /* The tree: no thread level even when asked; roots sorted by name. */
+    struct smp_tree *tree;
+    for (int flags = 0; flags <= SMP_TREE_THREADS; flags += SMP_TREE_THREADS) {
+        assert_int_equal(smp_tree_build(p, flags, &tree), 0);
+        const struct smp_node *root = &tree->nodes[0];
+        assert_int_equal(root->s.total_weight, 8000);
+        assert_int_equal(root->s.total_samples, 21);
+        assert_int_equal(root->nkids, 4);
+        static const char *const names[] = {"<unknown>", "[truncated]", "[unknown]", "main"};
+        static const int64_t weights[] = {1000, 500, 250, 6250};
+        for (uint32_t k = 0; k < 4; k++) {
+            const struct smp_node *kid = &tree->nodes[tree->kids[root->first_kid + k]];
+            assert_int_equal(kid->kind, SMP_NODE_FRAME);
+            assert_string_equal(kid->fn->qualname, names[k]);
+            assert_int_equal(kid->s.total_weight, weights[k]);
+        }
+        smp_tree_free(tree);
+    }
+    unload(p, db);
+
+    /* Through a function, as for samples: the shares stay of all bytes. */
+    p = load_snapshot(path, 1, "b", &db);
+    assert_int_equal(smp_totals(p)->weight, 2000);
+    assert_int_equal(smp_totals(p)->samples, 4);
+    assert_int_equal(smp_totals(p)->all_weight, 8000);
+    unload(p, db);
+
+    /* No label and no traced columns; a damaged row takes nothing away. */
+    p = load_snapshot(path, 2, NULL, &db);
+    s = smp_snapshot(p);
+    assert_int_equal(s->pid, 200);
+    assert_null(s->label);
+    assert_int_equal(s->traced_bytes, -1);
+    assert_int_equal(s->rss_bytes, -1);
+    assert_string_equal(smp_snapshot_label(s, buf, sizeof buf), "snapshot 2 (peak)");
+    assert_int_equal(smp_totals(p)->weight, 7);
+    assert_int_equal(smp_totals(p)->samples, 1);
+    unload(p, db);
+
+    /* A sampled profile has no snapshot. */
+    p = load(path, NULL, &db);
+    assert_null(smp_snapshot(p));
+    unload(p, db);
+}
+
+static void test_snapshot_missing(void **state)
+{
+    const char *with = make_run("snaps.db", snapshot_sql);
+    char msg[512], want[1024];
+    struct smp_profile *p = (struct smp_profile *)&p;
+    sqlite3 *db;
+    (void)state;
+
+    assert_int_equal(vdb_open(with, &db, msg, sizeof msg), 0);
+    assert_int_equal(smp_load_snapshot(db, with, 3, NULL, &p, msg, sizeof msg), PYSCOPE_ENOTFOUND);
+    assert_null(p);
+    snprintf(want, sizeof want, "no snapshot 3 in '%s' (see 'pyscope snapshots')", with);
+    assert_string_equal(msg, want);
+    vdb_close(db);
+
+    const char *without = make_run("nosnaps.db", NULL);
+    assert_int_equal(vdb_open(without, &db, msg, sizeof msg), 0);
+    assert_int_equal(smp_load_snapshot(db, without, 1, NULL, &p, msg, sizeof msg),
+                     PYSCOPE_ENOTFOUND);
+    assert_null(p);
+    snprintf(want, sizeof want,
+             "no snapshot 1 in '%s'; it has none (record them with 'pyscope profile --memory')",
+             without);
+    assert_string_equal(msg, want);
+    vdb_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -686,6 +847,8 @@ int main(void)
         cmocka_unit_test(test_empty_run),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_many_samples),
+        cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_snapshot_missing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,8 +1,9 @@
 /*
  * `pyscope export RUN.db --format FORMAT [-o FILE]`: the sampled stacks in
  * a file format other tools read (stackfmt.h): folded stacks for
- * flamegraph.pl and inferno, speedscope's JSON. More formats (pstats) join
- * the table of formats below.
+ * flamegraph.pl and inferno, speedscope's JSON, and the call statistics as
+ * pstats. With --memory SNAP the folded and speedscope files hold a memory
+ * snapshot's live bytes by allocation stack instead of the samples.
  */
 #include "calls.h"
 #include "cli.h"
@@ -29,9 +30,16 @@ const char cmd_export_usage[] =
     "                them, for pstats.Stats, snakeviz and gprof2dot; every\n"
     "                selected thread and process merged; needs -o\n"
     "\n"
+    "With --memory SNAP, folded and speedscope hold the live memory of snapshot\n"
+    "SNAP by allocation stack: VALUE and the weights are bytes.\n"
+    "\n"
     "options:\n"
     "   --format FORMAT      folded, speedscope or pstats (required)\n"
     "   -o, --output FILE    write to FILE (default: standard output)\n"
+    "   --memory SNAP        the live memory of snapshot SNAP (its id; see\n"
+    "                        'pyscope snapshots'), not the samples; --clock,\n"
+    "                        --state, --thread, --process and --by-thread do not\n"
+    "                        apply\n"
     SMPCMD_HELP_CLOCK
     SMPCMD_HELP_STATE
     SMPCMD_HELP_SELECT
@@ -54,7 +62,8 @@ int cmd_export(int argc, char **argv)
     int status, err, flags = 0;
 
     smpcmd_init(&c, "export", cmd_export_usage,
-                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_OUTPUT);
+                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_OUTPUT |
+                    SMPCMD_MEMORY);
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r = smpcmd_arg(&c, argc, argv, &i);
@@ -66,6 +75,7 @@ int cmd_export(int argc, char **argv)
             continue;
         if (!strcmp(argv[i], "--by-thread")) {
             flags |= SMP_TREE_THREADS;
+            smpcmd_sampling_opt(&c, "--by-thread");
         } else if (!strcmp(argv[i], "--lines")) {
             flags |= SMP_TREE_LINES;
         } else if ((r = smpcmd_value("--format", argc, argv, &i, &v)) != 0) {
@@ -85,6 +95,11 @@ int cmd_export(int argc, char **argv)
     }
     if (format == FMT_NONE && c.npos == 1) {
         cli_error("'--format' is required: folded, speedscope or pstats");
+        return CLI_USAGE;
+    }
+    if (format == FMT_PSTATS && c.snapshot && c.npos == 1) {
+        cli_error("'--format pstats' writes call statistics; '--memory' takes folded or "
+                  "speedscope");
         return CLI_USAGE;
     }
     if (format == FMT_PSTATS && (!c.output || !strcmp(c.output, "-"))) {
@@ -108,7 +123,7 @@ int cmd_export(int argc, char **argv)
         goto out;
     }
     if (format == FMT_SPEEDSCOPE)
-        flags |= SMP_TREE_THREADS; /* one profile per thread */
+        flags |= SMP_TREE_THREADS; /* one profile per thread; a snapshot's is one */
     if ((err = smp_tree_build(c.prof, flags, &tree)) < 0)
         goto out;
     if (format == FMT_FOLDED)

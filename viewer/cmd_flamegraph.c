@@ -1,9 +1,10 @@
 /*
  * `pyscope flamegraph RUN.db [-o FILE]`: the sampled stacks as a
  * self-contained interactive SVG flame graph (flamegraph.h), merged across
- * processes and threads unless --by-thread gives each thread its own root.
- * The output is checked before any work is done, so a typo in the path
- * costs nothing and leaves no file.
+ * processes and threads unless --by-thread gives each thread its own root;
+ * with --memory SNAP, the live bytes of a memory snapshot by allocation
+ * stack, through the same tree and renderer. The output is checked before
+ * any work is done, so a typo in the path costs nothing and leaves no file.
  */
 #include "cli.h"
 #include "cmd.h"
@@ -25,8 +26,15 @@ const char cmd_flamegraph_usage[] =
     "browser: click a frame to zoom into it, Ctrl-F or 'Search' to highlight\n"
     "functions or files by regular expression, hover for the details.\n"
     "\n"
+    "With --memory, draw a memory snapshot instead: each allocation stack as wide\n"
+    "as the bytes it still held when the snapshot was taken.\n"
+    "\n"
     "options:\n"
     "   -o, --output FILE    write the SVG to FILE (default: standard output)\n"
+    "   --memory SNAP        the live memory of snapshot SNAP (its id; see\n"
+    "                        'pyscope snapshots'), not the samples; --clock,\n"
+    "                        --state, --thread, --process and --by-thread do not\n"
+    "                        apply\n"
     "   --clock cpu|wall     cpu (default): widths by the CPU time used; wall: by\n"
     "                        samples, each one sampling interval, idle or not\n"
     SMPCMD_HELP_STATE
@@ -46,11 +54,12 @@ int cmd_flamegraph(int argc, char **argv)
     struct smpcmd c;
     struct smp_tree *tree = NULL;
     struct flame_opts o = {0};
-    char title[256], sub[1024], num[FMT_BUFSZ], dur[FMT_BUFSZ];
+    char title[1024], label[768], sub[1024], num[FMT_BUFSZ], dur[FMT_BUFSZ];
     int status, err, flags = 0;
 
     smpcmd_init(&c, "flamegraph", cmd_flamegraph_usage,
-                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_OUTPUT);
+                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_OUTPUT |
+                    SMPCMD_MEMORY);
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r = smpcmd_arg(&c, argc, argv, &i);
@@ -62,6 +71,7 @@ int cmd_flamegraph(int argc, char **argv)
             continue;
         if (!strcmp(argv[i], "--by-thread")) {
             flags |= SMP_TREE_THREADS;
+            smpcmd_sampling_opt(&c, "--by-thread");
         } else if (!strcmp(argv[i], "--lines")) {
             flags |= SMP_TREE_LINES;
         } else if ((r = smpcmd_value("--title", argc, argv, &i, &v)) != 0) {
@@ -102,18 +112,37 @@ int cmd_flamegraph(int argc, char **argv)
         goto out;
 
     const struct smp_totals *t = smp_totals(c.prof);
+    const struct smp_snapshot *snap = smp_snapshot(c.prof);
     int64_t ns = smp_weight_ns(c.prof, t->weight);
-    size_t n = (size_t)snprintf(sub, sizeof sub, "%s: %s sample%s", c.path,
-                                fmt_int(num, sizeof num, t->samples), t->samples == 1 ? "" : "s");
-    if (ns >= 0 && n < sizeof sub)
-        n += (size_t)snprintf(sub + n, sizeof sub - n, ", %s", fmt_duration(dur, sizeof dur, ns));
+    size_t n;
+    if (snap) {
+        char bytes[FMT_BUFSZ];
+        n = (size_t)snprintf(sub, sizeof sub, "%s: %s live in %s block%s", c.path,
+                             fmt_bytes(bytes, sizeof bytes, t->weight),
+                             fmt_int(num, sizeof num, t->samples), t->samples == 1 ? "" : "s");
+        if (snap->pid && n < sizeof sub)
+            n += (size_t)snprintf(sub + n, sizeof sub - n, " of pid %lld", (long long)snap->pid);
+        if (n < sizeof sub)
+            n += (size_t)snprintf(sub + n, sizeof sub - n, " at %s",
+                                  fmt_duration(dur, sizeof dur, snap->t_ns));
+    } else {
+        n = (size_t)snprintf(sub, sizeof sub, "%s: %s sample%s", c.path,
+                             fmt_int(num, sizeof num, t->samples), t->samples == 1 ? "" : "s");
+        if (ns >= 0 && n < sizeof sub)
+            n += (size_t)snprintf(sub + n, sizeof sub - n, ", %s",
+                                  fmt_duration(dur, sizeof dur, ns));
+    }
     if (c.filter.thread && n < sizeof sub)
         n += (size_t)snprintf(sub + n, sizeof sub - n, "; thread '%s'", c.filter.thread);
     if (c.filter.has_pid && n < sizeof sub)
         n += (size_t)snprintf(sub + n, sizeof sub - n, "; pid %lld", (long long)c.filter.pid);
     if (c.filter.function && n < sizeof sub)
         snprintf(sub + n, sizeof sub - n, "; stacks through '%s'", c.filter.function);
-    snprintf(title, sizeof title, "Flame graph: %s time", smpcmd_clock_name(c.filter.clock));
+    if (snap)
+        snprintf(title, sizeof title, "Flame graph: live memory of %s",
+                 smp_snapshot_label(snap, label, sizeof label));
+    else
+        snprintf(title, sizeof title, "Flame graph: %s time", smpcmd_clock_name(c.filter.clock));
     if (!o.title)
         o.title = title;
     o.subtitle = sub;

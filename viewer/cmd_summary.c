@@ -8,7 +8,9 @@
  * something useful about a run that crashed or is still recording.
  *
  * The run is loaded into memory first (meta, processes, threads, counts),
- * then rendered as text or JSON from the same data.
+ * then rendered as text or JSON from the same data. A run with memory
+ * snapshots also gets its peak, its RSS and the lines that held the most
+ * memory at the peak, from a few queries on the snapshot tables alone.
  */
 #include "calls.h"
 #include "cli.h"
@@ -33,6 +35,8 @@ const char cmd_summary_usage[] =
     "Say what a recorded run holds: the command and interpreter, when it ran and\n"
     "for how long, how it ended, its processes and threads, and how many samples,\n"
     "call records, snapshots, heap objects and gc collections were recorded.\n"
+    "With memory snapshots, also the peak of traced memory, the RSS and the lines\n"
+    "that held the most memory at the peak.\n"
     "\n"
     "options:\n"
     "   --json       print one JSON object instead of text\n"
@@ -800,6 +804,292 @@ out:
     return err == PYSCOPE_ENOMEM ? err : 0;
 }
 
+#define SITE_ROWS 5 /* allocation sites listed at the peak */
+
+/* An allocation site at the peak: the most recent frame's function and line. */
+struct site {
+    int has_fn;            /* the frame and its function were found */
+    int64_t line;          /* 0 when unknown */
+    int64_t firstlineno;   /* 0 when unknown */
+    int64_t size, count;   /* bytes and blocks still allocated from there */
+    char *filename, *name; /* name: the qualname, else the name; NULL without has_fn */
+};
+
+/* What the memory section shows, from the snapshot tables. */
+struct memory {
+    int64_t nsnapshots;
+    int has_peak; /* a snapshot with peak_bytes */
+    int64_t peak_bytes, peak_process_id;
+    int has_snap; /* the snapshot the sites come from: the peak one of that process */
+    int64_t snap_id, snap_t_ns, snap_bytes, snap_blocks; /* bytes and blocks -1 when NULL */
+    char *snap_label, *snap_trigger;
+    int64_t whole; /* the 100 % of the sites: the snapshot's traced bytes, or its traces' sum */
+    int has_rss, has_rss_exit;
+    int64_t rss_max, rss_process_id, rss_exit;
+    struct site sites[SITE_ROWS];
+    size_t nsites;
+};
+
+static void release_memory(struct memory *m)
+{
+    for (size_t i = 0; i < m->nsites; i++) {
+        free(m->sites[i].filename);
+        free(m->sites[i].name);
+    }
+    free(m->snap_label);
+    free(m->snap_trigger);
+}
+
+/*
+ * Run sql with ?1 bound to a (when bind), stepping to its first row: 1 with
+ * a row in *st (the caller finalizes it), 0 for none, or a negative error.
+ */
+static int first_row(sqlite3 *db, const char *sql, int bind, int64_t a, sqlite3_stmt **st)
+{
+    int rc, err = vdb_prepare(db, sql, st);
+    if (err < 0)
+        return err;
+    if (bind)
+        sqlite3_bind_int64(*st, 1, a);
+    if ((rc = sqlite3_step(*st)) == SQLITE_ROW)
+        return 1;
+    sqlite3_finalize(*st);
+    *st = NULL;
+    return rc == SQLITE_DONE ? 0 : vdb_err(rc);
+}
+
+/* The peak: the process with the largest peak_bytes (or, when none was traced, the largest
+ * traced_bytes), and that process's peak snapshot, else its fullest. */
+static int load_peak(sqlite3 *db, struct memory *m)
+{
+    sqlite3_stmt *st;
+    int err = first_row(db,
+                        "SELECT process_id, peak_bytes FROM snapshots"
+                        " ORDER BY peak_bytes IS NULL, peak_bytes DESC, traced_bytes DESC, id"
+                        " LIMIT 1",
+                        0, 0, &st);
+    if (err <= 0)
+        return err;
+    int64_t process_id = sqlite3_column_int64(st, 0);
+    m->has_peak = col_int(st, 1, &m->peak_bytes);
+    m->peak_process_id = process_id;
+    sqlite3_finalize(st);
+    err = first_row(db,
+                    "SELECT id, t_ns, traced_bytes, traced_blocks, label, trigger FROM snapshots"
+                    " WHERE process_id = ?1"
+                    " ORDER BY trigger = 'peak' DESC, traced_bytes DESC, id LIMIT 1",
+                    1, process_id, &st);
+    if (err <= 0)
+        return err;
+    m->has_snap = 1;
+    col_int(st, 0, &m->snap_id);
+    col_int(st, 1, &m->snap_t_ns);
+    if (!col_int(st, 2, &m->snap_bytes))
+        m->snap_bytes = -1;
+    if (!col_int(st, 3, &m->snap_blocks))
+        m->snap_blocks = -1;
+    if ((err = vdb_col_text(st, 4, &m->snap_label)) == 0)
+        err = vdb_col_text(st, 5, &m->snap_trigger);
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* The largest RSS seen, and the same process's at its exit snapshot. */
+static int load_rss(sqlite3 *db, struct memory *m)
+{
+    sqlite3_stmt *st;
+    int err = first_row(db,
+                        "SELECT process_id, rss_bytes FROM snapshots WHERE rss_bytes IS NOT NULL"
+                        " ORDER BY rss_bytes DESC, id LIMIT 1",
+                        0, 0, &st);
+    if (err <= 0)
+        return err;
+    m->has_rss = 1;
+    col_int(st, 0, &m->rss_process_id);
+    col_int(st, 1, &m->rss_max);
+    sqlite3_finalize(st);
+    err = first_row(db,
+                    "SELECT rss_bytes FROM snapshots WHERE process_id = ?1 AND trigger = 'exit'"
+                    " AND rss_bytes IS NOT NULL ORDER BY t_ns DESC, id DESC LIMIT 1",
+                    1, m->rss_process_id, &st);
+    if (err <= 0)
+        return err;
+    m->has_rss_exit = 1;
+    col_int(st, 0, &m->rss_exit);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/*
+ * The sites of the chosen snapshot that hold the most bytes, grouped by the
+ * most recent frame's function and line. Only this snapshot's traces are
+ * read (through their index), not the whole stack tree.
+ */
+static int load_sites(sqlite3 *db, struct memory *m)
+{
+    sqlite3_stmt *st;
+    int rc = SQLITE_DONE, err;
+
+    m->whole = m->snap_bytes;
+    if (m->whole <= 0) {
+        if ((err = first_row(db, "SELECT sum(size) FROM snapshot_traces WHERE snapshot_id = ?1", 1,
+                             m->snap_id, &st)) < 0)
+            return err;
+        m->whole = 0;
+        if (err)
+            col_int(st, 0, &m->whole);
+        sqlite3_finalize(st);
+    }
+    err = vdb_prepare(db,
+                      "SELECT fn.id, fr.line, sum(t.size) AS bytes, sum(t.count), fn.filename,"
+                      " coalesce(fn.qualname, fn.name), fn.firstlineno"
+                      " FROM snapshot_traces t LEFT JOIN stacks s ON s.id = t.stack_id"
+                      " LEFT JOIN frames fr ON fr.id = s.frame_id"
+                      " LEFT JOIN functions fn ON fn.id = fr.function_id"
+                      " WHERE t.snapshot_id = ?1 GROUP BY fr.function_id, fr.line"
+                      " HAVING bytes > 0 ORDER BY bytes DESC, fr.function_id, fr.line LIMIT ?2",
+                      &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, m->snap_id);
+    sqlite3_bind_int(st, 2, SITE_ROWS);
+    while (m->nsites < SITE_ROWS && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct site *site = &m->sites[m->nsites++];
+        int64_t id;
+        memset(site, 0, sizeof *site);
+        site->has_fn = col_int(st, 0, &id);
+        col_int(st, 1, &site->line);
+        col_int(st, 2, &site->size);
+        col_int(st, 3, &site->count);
+        col_int(st, 6, &site->firstlineno);
+        if ((err = vdb_col_text(st, 4, &site->filename)) < 0 ||
+            (err = vdb_col_text(st, 5, &site->name)) < 0)
+            goto out;
+        site->has_fn = site->has_fn && site->name;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        err = vdb_err(rc);
+out:
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* The memory section's data; m->nsnapshots 0 (and nothing else) without snapshots. */
+static int load_memory(sqlite3 *db, const struct run *r, struct memory *m)
+{
+    int err = 0;
+    memset(m, 0, sizeof *m);
+    for (size_t i = 0; i < NCOUNTED; i++)
+        if (!strcmp(counted[i].table, "snapshots"))
+            m->nsnapshots = r->counts[i];
+    if (!m->nsnapshots)
+        return 0;
+    if ((err = load_peak(db, m)) < 0 || (err = load_rss(db, m)) < 0)
+        return err;
+    if (m->has_snap)
+        err = load_sites(db, m);
+    return err;
+}
+
+/* The pid of the process with id, or 0 when it is not known. */
+static int64_t pid_of(const struct run *r, int64_t process_id)
+{
+    size_t i = find_process(r, process_id);
+    return i == SIZE_MAX ? 0 : r->procs[i].pid;
+}
+
+/* filename relative to the run's directory when below it; points into filename. */
+static const char *run_path(const struct run *r, const char *filename)
+{
+    const char *cwd = meta(r, "cwd");
+    size_t n = cwd ? strlen(cwd) : 0;
+    while (n > 0 && cwd[n - 1] == '/')
+        n--;
+    if (n && !strncmp(filename, cwd, n) && filename[n] == '/' && filename[n + 1])
+        return filename + n + 1;
+    return filename;
+}
+
+/* "app.py:12" for a site: the line, else the function's first; the file alone without either. */
+static char *site_location(const struct run *r, const struct site *s, char *buf, size_t len)
+{
+    int64_t line = s->line > 0 ? s->line : s->firstlineno;
+    if (!s->filename)
+        snprintf(buf, len, "%s", "");
+    else if (line > 0)
+        snprintf(buf, len, "%s:%" PRId64, run_path(r, s->filename), line);
+    else
+        snprintf(buf, len, "%s", run_path(r, s->filename));
+    return buf;
+}
+
+/* "12.3 MiB (pid 42)", or "12.3 MiB" when the process is unknown. */
+static char *bytes_in(char *buf, size_t len, const struct run *r, int64_t bytes, int64_t process_id)
+{
+    char b[FMT_BUFSZ];
+    int64_t pid = pid_of(r, process_id);
+    if (pid)
+        snprintf(buf, len, "%s (pid %" PRId64 ")", fmt_bytes(b, sizeof b, bytes), pid);
+    else
+        snprintf(buf, len, "%s", fmt_bytes(b, sizeof b, bytes));
+    return buf;
+}
+
+/*
+ * The memory section of the text form: the peak of traced memory, the RSS,
+ * and the lines that held the most at the peak.
+ */
+static int print_memory(const struct run *r, const struct memory *m, FILE *out)
+{
+    char buf[FMT_BUFSZ * 2], num[FMT_BUFSZ], dur[FMT_BUFSZ], loc[1024];
+    if (!m->nsnapshots)
+        return 0;
+    fmt_int(num, sizeof num, m->nsnapshots);
+    if (m->has_peak)
+        print_line(out, "memory", "peak traced %s, %s snapshot%s; 'pyscope snapshots' lists them",
+                   bytes_in(buf, sizeof buf, r, m->peak_bytes, m->peak_process_id), num,
+                   m->nsnapshots == 1 ? "" : "s");
+    else
+        print_line(out, "memory", "%s snapshot%s, allocations not traced", num,
+                   m->nsnapshots == 1 ? "" : "s");
+    if (m->has_rss) {
+        char max[FMT_BUFSZ], at_exit[FMT_BUFSZ * 2] = "", pid[FMT_BUFSZ] = "";
+        int64_t rss_pid = pid_of(r, m->rss_process_id);
+        if (m->has_rss_exit)
+            snprintf(at_exit, sizeof at_exit, ", %s at exit",
+                     fmt_bytes(num, sizeof num, m->rss_exit));
+        if (rss_pid)
+            snprintf(pid, sizeof pid, " (pid %" PRId64 ")", rss_pid);
+        print_line(out, "rss", "%s at most%s%s", fmt_bytes(max, sizeof max, m->rss_max), at_exit,
+                   pid);
+    }
+    if (!m->nsites)
+        return 0;
+    fprintf(out, "  %-12s snapshot %" PRId64, "peak sites", m->snap_id);
+    if (m->snap_label) {
+        fputs(" '", out);
+        fmt_put_text(out, m->snap_label);
+        putc('\'', out);
+    }
+    fprintf(out, " (%s) at %s, by line\n", m->snap_trigger ? m->snap_trigger : "?",
+            fmt_duration(dur, sizeof dur, m->snap_t_ns));
+    struct fmt_table *t = fmt_table_new("rrrll");
+    if (!t)
+        return PYSCOPE_ENOMEM;
+    for (size_t i = 0; i < m->nsites; i++) {
+        const struct site *s = &m->sites[i];
+        fmt_table_add(t, fmt_pct(buf, sizeof buf, (double)s->size, (double)m->whole));
+        fmt_table_add(t, fmt_bytes(buf, sizeof buf, s->size));
+        fmt_table_addf(t, "%s block%s", fmt_int(num, sizeof num, s->count),
+                       s->count == 1 ? "" : "s");
+        fmt_table_add(t, s->has_fn ? site_location(r, s, loc, sizeof loc) : "");
+        fmt_table_add(t, s->has_fn ? s->name : "[unknown]");
+    }
+    int err = fmt_table_print(t, out, "    ");
+    fmt_table_free(t);
+    return err;
+}
+
 static int print_text(const struct run *r, FILE *out, long limit)
 {
     size_t shown = limit > 0 && (size_t)limit < r->nprocs ? (size_t)limit : r->nprocs;
@@ -920,6 +1210,64 @@ static int print_json_calls(const struct run *r, sqlite3 *db, FILE *out)
     return 0;
 }
 
+/* "memory": the memory section, or null without snapshots. */
+static int print_json_memory(const struct run *r, sqlite3 *db, FILE *out)
+{
+    struct memory m;
+    int err = load_memory(db, r, &m);
+    if (err < 0)
+        goto out;
+    fputs(",\n  \"memory\": ", out);
+    if (!m.nsnapshots) {
+        fputs("null", out);
+        goto out;
+    }
+    int64_t peak_pid = m.has_peak ? pid_of(r, m.peak_process_id) : 0;
+    int64_t rss_pid = m.has_rss ? pid_of(r, m.rss_process_id) : 0;
+    fprintf(out, "{\"snapshots\": %" PRId64 ",\n    \"peak_bytes\": ", m.nsnapshots);
+    json_opt(out, m.has_peak, m.peak_bytes);
+    fputs(", \"peak_process_id\": ", out);
+    json_opt(out, m.has_peak, m.peak_process_id);
+    fputs(", \"peak_pid\": ", out);
+    json_opt(out, peak_pid != 0, peak_pid);
+    fputs(",\n    \"rss_max_bytes\": ", out);
+    json_opt(out, m.has_rss, m.rss_max);
+    fputs(", \"rss_pid\": ", out);
+    json_opt(out, rss_pid != 0, rss_pid);
+    fputs(", \"rss_exit_bytes\": ", out);
+    json_opt(out, m.has_rss_exit, m.rss_exit);
+    fputs(",\n    \"peak_snapshot\": ", out);
+    if (m.has_snap) {
+        fprintf(out, "{\"id\": %" PRId64 ", \"label\": ", m.snap_id);
+        fmt_json_str(out, m.snap_label);
+        fputs(", \"trigger\": ", out);
+        fmt_json_str(out, m.snap_trigger);
+        fprintf(out, ", \"t_ns\": %" PRId64 ", \"traced_bytes\": ", m.snap_t_ns);
+        json_opt(out, m.snap_bytes >= 0, m.snap_bytes);
+        fputs(", \"traced_blocks\": ", out);
+        json_opt(out, m.snap_blocks >= 0, m.snap_blocks);
+        putc('}', out);
+    } else {
+        fputs("null", out);
+    }
+    fputs(",\n    \"peak_sites\": [", out);
+    for (size_t i = 0; i < m.nsites; i++) {
+        const struct site *s = &m.sites[i];
+        fputs(i ? ",\n      {\"filename\": " : "\n      {\"filename\": ", out);
+        fmt_json_str(out, s->has_fn ? s->filename : NULL);
+        fputs(", \"line\": ", out);
+        json_opt(out, s->line > 0, s->line);
+        fputs(", \"function\": ", out);
+        fmt_json_str(out, s->has_fn ? s->name : NULL);
+        fprintf(out, ", \"size\": %" PRId64 ", \"count\": %" PRId64 ", \"pct\": %.2f}", s->size,
+                s->count, m.whole > 0 ? 100.0 * (double)s->size / (double)m.whole : 0.0);
+    }
+    fputs(m.nsites ? "\n    ]}" : "]}", out);
+out:
+    release_memory(&m);
+    return err;
+}
+
 static int print_json(const struct run *r, sqlite3 *db, FILE *out, long limit)
 {
     size_t shown = limit > 0 && (size_t)limit < r->nprocs ? (size_t)limit : r->nprocs;
@@ -951,6 +1299,8 @@ static int print_json(const struct run *r, sqlite3 *db, FILE *out, long limit)
     int err = print_json_states(db, out);
     if (!err)
         err = print_json_calls(r, db, out);
+    if (!err)
+        err = print_json_memory(r, db, out);
     fputs("\n}\n", out);
     return err;
 }
@@ -990,6 +1340,14 @@ static int summarize(const char *path, FILE *out, int json, long limit, int *bad
         if (err != PYSCOPE_ENOMEM && (err = print_hot(&r, prof, out)) >= 0)
             err = print_calls(&r, db, prof, out);
         smp_free(prof);
+        if (err >= 0) {
+            struct memory m;
+            if ((err = load_memory(db, &r, &m)) >= 0)
+                err = print_memory(&r, &m, out);
+            release_memory(&m);
+            if (err != PYSCOPE_ENOMEM)
+                err = 0; /* as with the calls: the rest of the summary stands on its own */
+        }
     }
     if (err < 0)
         cli_error("%s", pyscope_strerror(err));

@@ -253,21 +253,28 @@ static const char *node_name(const struct smp_node *n, char *buf, size_t len)
     return n->fn->qualname;
 }
 
-/* "1,234 samples, 12.3 ms, 45.67%" */
+/*
+ * "1,234 samples, 12.3 ms, 45.67%"; for a snapshot "1.5 KiB in 12 blocks,
+ * 45.67%", the share being of the bytes the snapshot traced.
+ */
 static void put_stats(FILE *out, const struct smp_profile *p, const struct smp_node *n,
                       int64_t total)
 {
     char num[FMT_BUFSZ], dur[FMT_BUFSZ];
     int64_t ns = smp_weight_ns(p, n->s.total_weight);
-    fprintf(out, "%s sample%s", fmt_int(num, sizeof num, n->s.total_samples),
-            n->s.total_samples == 1 ? "" : "s");
+    if (smp_snapshot(p))
+        fprintf(out, "%s in %s block%s", fmt_bytes(dur, sizeof dur, n->s.total_weight),
+                fmt_int(num, sizeof num, n->s.total_samples), n->s.total_samples == 1 ? "" : "s");
+    else
+        fprintf(out, "%s sample%s", fmt_int(num, sizeof num, n->s.total_samples),
+                n->s.total_samples == 1 ? "" : "s");
     if (ns >= 0)
         fprintf(out, ", %s", fmt_duration(dur, sizeof dur, ns));
     fprintf(out, ", %.2f%%", total > 0 ? 100.0 * (double)n->s.total_weight / (double)total : 0.0);
 }
 
 static void put_frame(FILE *out, const struct smp_profile *p, const struct smp_node *n, int64_t x,
-                      int64_t total, double scale, double y)
+                      int64_t whole, double scale, double y)
 {
     char namebuf[512], loc[1024], label[512];
     const char *name = node_name(n, namebuf, sizeof namebuf);
@@ -282,7 +289,7 @@ static void put_frame(FILE *out, const struct smp_profile *p, const struct smp_n
         flame_put_xml(out, loc);
         putc('\n', out);
     }
-    put_stats(out, p, n, total);
+    put_stats(out, p, n, whole);
     fprintf(out, "</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"", px, y,
             pw, FRAME_H - 1);
     put_color(out, n);
@@ -304,7 +311,10 @@ int flame_write_svg(FILE *out, const struct smp_profile *p, const struct smp_tre
 {
     static const struct flame_opts defaults = {0};
     const struct smp_node *root = &t->nodes[0];
+    const struct smp_snapshot *snap = smp_snapshot(p);
     int64_t total = root->s.total_weight;
+    /* A snapshot's shares are of all it traced, a function filter or not. */
+    int64_t whole = snap && snap->traced_bytes > 0 ? snap->traced_bytes : total;
     int width, height, depth_shown = 0;
     double scale, min_px;
     struct pending *stack = NULL;
@@ -354,8 +364,8 @@ int flame_write_svg(FILE *out, const struct smp_profile *p, const struct smp_tre
             width - XPAD, height - 12);
     fprintf(out, "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n", XPAD, height - 12);
     if (total <= 0)
-        fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">no samples</text>\n",
-                width / 2, TOP_PAD + FRAME_H);
+        fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", width / 2,
+                TOP_PAD + FRAME_H, snap ? "no live allocations" : "no samples");
     fputs("<g id=\"frames\">\n", out);
 
     if (total > 0) {
@@ -367,7 +377,7 @@ int flame_write_svg(FILE *out, const struct smp_profile *p, const struct smp_tre
         struct pending cur = stack[--sp];
         const struct smp_node *n = &t->nodes[cur.node];
         double y = height - BOTTOM_PAD - (double)(n->depth + 1) * FRAME_H;
-        put_frame(out, p, n, cur.x, total, scale, y);
+        put_frame(out, p, n, cur.x, whole, scale, y);
         /* Children left to right from the parent's left edge; pushed in reverse. */
         int64_t x = cur.x + n->s.total_weight - n->s.self_weight;
         for (uint32_t k = n->nkids; k-- > 0;) {

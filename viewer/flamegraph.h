@@ -21,10 +21,12 @@ struct flame_opts {
 };
 
 /*
- * Write the flame graph of tree t (built from p) to out. Frames narrower
- * than o->min_px at full width are left out (with their callees), as
- * flamegraph.pl does: they could not be seen or clicked. Write errors are
- * left in ferror(out) for the caller. 0 or PYSCOPE_ENOMEM.
+ * Write the flame graph of tree t (built from p) to out. Tooltips give each
+ * frame's samples, time and share; for a snapshot's profile its bytes (in
+ * fmt_bytes units), blocks and share of all the bytes the snapshot traced.
+ * Frames narrower than o->min_px at full width are left out (with their
+ * callees), as flamegraph.pl does: they could not be seen or clicked.
+ * Write errors are left in ferror(out) for the caller. 0 or PYSCOPE_ENOMEM.
  */
 int flame_write_svg(FILE *out, const struct smp_profile *p, const struct smp_tree *t,
                     const struct flame_opts *o);

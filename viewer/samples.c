@@ -13,6 +13,10 @@
  * thread's first and last sample times, from which the mean sampling
  * interval follows when the run did not record its rate.
  *
+ * A memory snapshot is read the same way: its snapshot_traces rows are the
+ * aggregates (bytes and blocks per allocation traceback), the stacks the
+ * same tree, so every view of samples is also a view of live memory.
+ *
  * Ids from the database are mapped to dense indices; a row that points to
  * an id the database lacks (a run cut short, a damaged file) becomes an
  * "[unknown]" pseudo-function instead of an error, and a parent chain that
@@ -82,13 +86,14 @@ struct linekey {
     int64_t line;
 };
 
-/* One distinct (thread, stack): the samples summed. */
+/* One distinct (thread, stack): the samples summed; or one traceback of a snapshot. */
 struct agg {
-    uint32_t thread;
-    uint32_t leaf; /* stack node */
+    uint32_t thread; /* 0 in a snapshot, which has no threads */
+    uint32_t leaf;   /* stack node */
     int64_t stack_id;
-    int64_t count, cpu_count, cpu_ns;
-    int64_t samples, weight; /* as the clock counts them */
+    int64_t count, cpu_count, cpu_ns; /* a snapshot's blocks are its count */
+    int64_t bytes;                    /* a snapshot's live bytes */
+    int64_t samples, weight;          /* as the clock counts them */
 };
 
 struct span {
@@ -126,6 +131,8 @@ struct smp_profile {
     size_t naggs, capaggs;
 
     struct smp_totals totals;
+
+    struct smp_snapshot snap; /* with clock SMP_CLOCK_BYTES; owns label and trigger */
 };
 
 /*
@@ -162,6 +169,8 @@ void smp_free(struct smp_profile *p)
     free(p->spans);
     free(p->aggs);
     free(p->cwd);
+    free((char *)p->snap.label);
+    free((char *)p->snap.trigger);
     free(p);
 }
 
@@ -619,7 +628,9 @@ static int resolve_aggs(struct smp_profile *p, struct pmap *stackmap, struct pma
         if (node)
             a->leaf = *node;
         a->samples = p->clock == SMP_CLOCK_CPU ? a->cpu_count : a->count;
-        a->weight = p->clock == SMP_CLOCK_CPU ? a->cpu_ns : a->count;
+        a->weight = p->clock == SMP_CLOCK_CPU     ? a->cpu_ns
+                    : p->clock == SMP_CLOCK_BYTES ? a->bytes
+                                                  : a->count;
     }
     return 0;
 }
@@ -714,6 +725,20 @@ static void compute_interval(struct smp_profile *p, double rate_hz)
     p->totals.interval_ns = gaps > 0 && span > 0 ? (span + gaps / 2) / gaps : 0;
 }
 
+/* An empty profile weighed by clock; NULL when out of memory. */
+static struct smp_profile *profile_new(enum smp_clock clock, const char *function)
+{
+    struct smp_profile *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->clock = clock;
+    p->totals.clock = clock;
+    p->has_filter_fn = function != NULL;
+    memset(p->special_fn, 0xff, sizeof p->special_fn);
+    p->unknown_frame = p->nostack_node = p->unknown_node = SMP_NONE;
+    return p;
+}
+
 int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct smp_profile **out,
              char *msg, size_t msglen)
 {
@@ -728,14 +753,9 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
     vdb_msg(msg, msglen, "%s", "");
     if (!f)
         f = &all;
-    if (!(p = calloc(1, sizeof *p)))
+    if (!(p = profile_new(f->clock, f->function)))
         return PYSCOPE_ENOMEM;
-    p->clock = f->clock;
     p->states = f->states;
-    p->totals.clock = f->clock;
-    p->has_filter_fn = f->function != NULL;
-    memset(p->special_fn, 0xff, sizeof p->special_fn);
-    p->unknown_frame = p->nostack_node = p->unknown_node = SMP_NONE;
 
     if ((err = load_meta(db, p, &rate_hz)) < 0 || (err = load_threads(db, p, &threadmap)) < 0)
         goto out;
@@ -773,6 +793,147 @@ out:
     return err;
 }
 
+/* A nullable integer column; -1 for NULL. */
+static int64_t col_or_minus1(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
+}
+
+/* The snapshots row of p->snap.id into p->snap; PYSCOPE_ENOTFOUND with msg set when none. */
+static int load_snapshot_row(sqlite3 *db, struct smp_profile *p, const char *path, char *msg,
+                             size_t msglen)
+{
+    struct smp_snapshot *s = &p->snap;
+    sqlite3_stmt *st;
+    char *label = NULL, *trigger = NULL;
+    int64_t n = 0;
+    int rc, err = vdb_prepare(db,
+                              "SELECT s.process_id, p.pid, s.label, s.t_ns, s.trigger,"
+                              " s.traced_bytes, s.traced_blocks, s.peak_bytes, s.rss_bytes"
+                              " FROM snapshots s LEFT JOIN processes p ON p.id = s.process_id"
+                              " WHERE s.id = ?1",
+                              &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, s->id);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        s->process_id = sqlite3_column_int64(st, 0);
+        s->pid = sqlite3_column_int64(st, 1);
+        s->t_ns = sqlite3_column_int64(st, 3);
+        s->traced_bytes = col_or_minus1(st, 5);
+        s->traced_blocks = col_or_minus1(st, 6);
+        s->peak_bytes = col_or_minus1(st, 7);
+        s->rss_bytes = col_or_minus1(st, 8);
+        if ((err = vdb_col_text(st, 2, &label)) < 0 || (err = vdb_col_text(st, 4, &trigger)) < 0)
+            goto out;
+        if (!trigger && !(trigger = strdup("?"))) {
+            err = PYSCOPE_ENOMEM;
+            goto out;
+        }
+        s->label = label;
+        s->trigger = trigger;
+        label = trigger = NULL;
+    } else if (rc == SQLITE_DONE) {
+        if ((err = vdb_count(db, "snapshots", &n)) < 0)
+            goto out;
+        vdb_msg(msg, msglen, "no snapshot %lld in '%s'%s", (long long)s->id, path,
+                n ? " (see 'pyscope snapshots')"
+                  : "; it has none (record them with 'pyscope profile --memory')");
+        err = PYSCOPE_ENOTFOUND;
+    } else {
+        err = vdb_err(rc);
+    }
+out:
+    free(label);
+    free(trigger);
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* The snapshot's traces into p->aggs, one per stack (rows of one stack are summed). */
+static int scan_traces(sqlite3 *db, struct smp_profile *p)
+{
+    struct pmap aggmap = {0};
+    sqlite3_stmt *st;
+    int rc,
+        err = vdb_prepare(
+            db, "SELECT stack_id, size, count FROM snapshot_traces WHERE snapshot_id = ?1", &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, p->snap.id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t stack =
+            sqlite3_column_type(st, 0) == SQLITE_NULL ? NULL_STACK : sqlite3_column_int64(st, 0);
+        int64_t size = sqlite3_column_int64(st, 1), count = sqlite3_column_int64(st, 2);
+        uint32_t idx = 0;
+        if ((err = pmap_intern(&aggmap, 0, stack, (uint32_t)p->naggs, &idx)) < 0)
+            break;
+        if (idx == p->naggs) {
+            if ((err = util_grow((void **)&p->aggs, &p->capaggs, p->naggs, sizeof *p->aggs)) < 0)
+                break;
+            p->aggs[p->naggs++] = (struct agg){.stack_id = stack};
+        }
+        /* A damaged row's negative numbers would take from the others. */
+        p->aggs[idx].bytes += size > 0 ? size : 0;
+        p->aggs[idx].count += count > 0 ? count : 0;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = vdb_err(rc);
+    sqlite3_finalize(st);
+    pmap_release(&aggmap);
+    return err;
+}
+
+int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const char *function,
+                      struct smp_profile **out, char *msg, size_t msglen)
+{
+    struct pmap fnmap = {0}, framemap = {0}, stackmap = {0}, lines = {0};
+    struct smp_profile *p;
+    double rate_hz;
+    int err;
+
+    *out = NULL;
+    vdb_msg(msg, msglen, "%s", "");
+    if (!(p = profile_new(SMP_CLOCK_BYTES, function)))
+        return PYSCOPE_ENOMEM;
+    p->snap.id = id;
+    if ((err = load_snapshot_row(db, p, path, msg, msglen)) == 0 &&
+        (err = load_meta(db, p, &rate_hz)) == 0 &&
+        (err = load_functions(db, p, &fnmap, function)) == 0 &&
+        (err = load_frames(db, p, &fnmap, &framemap, &lines)) == 0 &&
+        (err = load_stacks(db, p, &framemap, &lines, &stackmap)) == 0 &&
+        (err = scan_traces(db, p)) == 0 && (err = resolve_aggs(p, &stackmap, &lines)) == 0)
+        err = select_aggs(p);
+    if (err < 0) {
+        if (err == PYSCOPE_EDB)
+            vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
+        else if (err == PYSCOPE_ENOMEM)
+            vdb_msg(msg, msglen, "cannot read '%s': %s", path, pyscope_strerror(err));
+        smp_free(p);
+        p = NULL;
+    }
+    pmap_release(&fnmap);
+    pmap_release(&framemap);
+    pmap_release(&stackmap);
+    pmap_release(&lines);
+    *out = p;
+    return err;
+}
+
+const struct smp_snapshot *smp_snapshot(const struct smp_profile *p)
+{
+    return p->clock == SMP_CLOCK_BYTES ? &p->snap : NULL;
+}
+
+char *smp_snapshot_label(const struct smp_snapshot *s, char *buf, size_t len)
+{
+    if (s->label)
+        snprintf(buf, len, "snapshot %lld '%s' (%s)", (long long)s->id, s->label, s->trigger);
+    else
+        snprintf(buf, len, "snapshot %lld (%s)", (long long)s->id, s->trigger);
+    return buf;
+}
+
 const struct smp_totals *smp_totals(const struct smp_profile *p)
 {
     return &p->totals;
@@ -782,6 +943,8 @@ int64_t smp_weight_ns(const struct smp_profile *p, int64_t weight)
 {
     if (p->clock == SMP_CLOCK_CPU)
         return weight;
+    if (p->clock == SMP_CLOCK_BYTES)
+        return -1;
     return p->totals.interval_ns > 0 ? weight * p->totals.interval_ns : -1;
 }
 
@@ -1025,7 +1188,8 @@ static int tree_link(struct smp_tree *t)
 
 int smp_tree_build(const struct smp_profile *p, int flags, struct smp_tree **out)
 {
-    const int by_line = flags & SMP_TREE_LINES, by_thread = flags & SMP_TREE_THREADS;
+    const int by_line = flags & SMP_TREE_LINES;
+    const int by_thread = (flags & SMP_TREE_THREADS) && p->clock != SMP_CLOCK_BYTES;
     struct smp_tree *t = calloc(1, sizeof *t);
     uint32_t *memo = malloc((p->nnodes ? p->nnodes : 1) * sizeof *memo);
     uint32_t *gen = calloc(p->nnodes ? p->nnodes : 1, sizeof *gen);

@@ -4,6 +4,10 @@
  * the views the commands print from them: per function (top), per source
  * line (hot) and the merged call tree (flamegraph, folded, speedscope).
  *
+ * A memory snapshot loads into the same profile (smp_load_snapshot): its
+ * live allocations are stacks too, weighed in bytes and counted in blocks,
+ * so the tree and its renderers serve both.
+ *
  * A profile is loaded once and then read; it owns every string and array it
  * hands out, valid until smp_free. Nothing here prints: errors come back as
  * negative PYSCOPE_E* codes with one lowercase line in the caller's buffer.
@@ -20,9 +24,12 @@
 /*
  * How samples are weighed. cpu: by the CPU time the thread used since its
  * previous sample (cpu_ns), so idle samples weigh nothing; wall: one unit
- * per sample, each standing for one sampling interval of wall time.
+ * per sample, each standing for one sampling interval of wall time. bytes
+ * is a snapshot's (smp_load_snapshot, never a filter's): each allocation
+ * traceback weighs the bytes still allocated from it, and its "samples"
+ * are the blocks.
  */
-enum smp_clock { SMP_CLOCK_CPU, SMP_CLOCK_WALL };
+enum smp_clock { SMP_CLOCK_CPU, SMP_CLOCK_WALL, SMP_CLOCK_BYTES };
 
 enum smp_kind { SMP_KIND_PYTHON, SMP_KIND_BUILTIN, SMP_KIND_NATIVE };
 
@@ -110,14 +117,51 @@ struct smp_profile;
 int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct smp_profile **out,
              char *msg, size_t msglen);
 
+/* A memory snapshot as smp_load_snapshot found it in the snapshots table. */
+struct smp_snapshot {
+    int64_t id;           /* snapshots.id */
+    int64_t process_id;   /* processes.id */
+    int64_t pid;          /* its pid; 0 when unknown */
+    const char *label;    /* NULL when none */
+    const char *trigger;  /* api, signal, interval, peak or exit; never NULL */
+    int64_t t_ns;         /* since the run started */
+    int64_t traced_bytes; /* the columns; -1 when NULL */
+    int64_t traced_blocks, peak_bytes, rss_bytes;
+};
+
+/*
+ * Load the live allocations of the snapshot whose snapshots.id is id into
+ * *out, a profile of clock SMP_CLOCK_BYTES to release with smp_free: one
+ * aggregate per allocation traceback of snapshot_traces, weighing its size
+ * (bytes), its count as the samples (blocks). function, when not NULL,
+ * keeps only the tracebacks through a function it matches, as the filter's
+ * function does. The profile has no threads. path only names the database
+ * in messages. Returns 0, or with *out NULL and one line in msg:
+ *   PYSCOPE_ENOTFOUND  no snapshot with that id (or none at all) in the run
+ *   PYSCOPE_EDB        a query failed; PYSCOPE_ENOMEM.
+ */
+int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const char *function,
+                      struct smp_profile **out, char *msg, size_t msglen);
+
 void smp_free(struct smp_profile *p);
+
+/* The snapshot of a profile from smp_load_snapshot; NULL for samples. Borrowed from p. */
+const struct smp_snapshot *smp_snapshot(const struct smp_profile *p);
+
+/*
+ * "snapshot 3 'after load' (api)" for s into buf (len bytes), which is
+ * returned; without a label "snapshot 3 (peak)". The label is the
+ * program's: escape it where it lands.
+ */
+char *smp_snapshot_label(const struct smp_snapshot *s, char *buf, size_t len);
 
 /* Totals of the selected samples. Borrowed from p. */
 const struct smp_totals *smp_totals(const struct smp_profile *p);
 
 /*
  * The time weight stands for, in ns: cpu_ns itself for the cpu clock, for
- * wall weight times the mean interval; -1 when that is unknown.
+ * wall weight times the mean interval; -1 when that is unknown, and for
+ * bytes.
  */
 int64_t smp_weight_ns(const struct smp_profile *p, int64_t weight);
 
@@ -170,9 +214,10 @@ int smp_lines(const struct smp_profile *p, struct smp_line_stat **rows, size_t *
 /*
  * The merged call tree. Node 0 is the root ("all"); with SMP_TREE_THREADS
  * its children are one node per thread, under which the stacks of that
- * thread merge. Frames merge by function, or with SMP_TREE_LINES by
- * function and line. Children are sorted by name (then file and line),
- * threads by id. Only samples of positive weight are in it.
+ * thread merge (a snapshot's profile has no threads: the flag is ignored).
+ * Frames merge by function, or with SMP_TREE_LINES by function and line.
+ * Children are sorted by name (then file and line), threads by id. Only
+ * samples of positive weight are in it.
  */
 enum { SMP_TREE_LINES = 1, SMP_TREE_THREADS = 2 };
 

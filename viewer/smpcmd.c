@@ -54,6 +54,12 @@ int smpcmd_unknown(const struct smpcmd *c, const char *arg)
     return CLI_USAGE;
 }
 
+void smpcmd_sampling_opt(struct smpcmd *c, const char *opt)
+{
+    if (!c->sampling_opt)
+        c->sampling_opt = opt;
+}
+
 /* --state's names of the samples.state codes */
 static const char *const state_names[SMP_NSTATES] = {
     [SMP_STATE_RUNNING] = "running",
@@ -109,6 +115,7 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
     if ((acc & SMPCMD_CLOCK) && (r = smpcmd_value("--clock", argc, argv, i, &v)) != 0) {
         if (r < 0)
             return SMPCMD_ERROR;
+        smpcmd_sampling_opt(c, "--clock");
         if (!strcmp(v, "cpu")) {
             c->filter.clock = SMP_CLOCK_CPU;
         } else if (!strcmp(v, "wall")) {
@@ -122,6 +129,7 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
     if ((acc & SMPCMD_CLOCK) && (r = smpcmd_value("--state", argc, argv, i, &v)) != 0) {
         if (r < 0)
             return SMPCMD_ERROR;
+        smpcmd_sampling_opt(c, "--state");
         if (smpcmd_parse_states(v, &c->filter.states) < 0) {
             cli_error("'--state' is a list of running, native, gil and idle, not '%s'", v);
             return SMPCMD_ERROR;
@@ -136,6 +144,7 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
             return SMPCMD_ERROR;
         }
         c->filter.thread = v;
+        smpcmd_sampling_opt(c, "--thread");
         return SMPCMD_TAKEN;
     }
     if ((acc & SMPCMD_PROCESS) && (r = smpcmd_value("--process", argc, argv, i, &v)) != 0) {
@@ -148,6 +157,18 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
         }
         c->filter.has_pid = 1;
         c->filter.pid = pid;
+        smpcmd_sampling_opt(c, "--process");
+        return SMPCMD_TAKEN;
+    }
+    if ((acc & SMPCMD_MEMORY) && (r = smpcmd_value("--memory", argc, argv, i, &v)) != 0) {
+        int64_t id;
+        if (r < 0)
+            return SMPCMD_ERROR;
+        if (util_parse_i64(v, &id) < 0 || id <= 0) {
+            cli_error("'--memory' needs a snapshot id, not '%s'", v);
+            return SMPCMD_ERROR;
+        }
+        c->snapshot = id;
         return SMPCMD_TAKEN;
     }
     if ((acc & SMPCMD_FUNCTION) && (r = smpcmd_value("--function", argc, argv, i, &v)) != 0) {
@@ -250,6 +271,10 @@ int smpcmd_open(struct smpcmd *c)
         fprintf(stderr, "%.*s", (int)(strcspn(c->usage, "\n") + 1), c->usage);
         return CLI_USAGE;
     }
+    if (c->snapshot && c->sampling_opt) {
+        cli_error("'%s' is for sampled stacks and cannot be used with '--memory'", c->sampling_opt);
+        return CLI_USAGE;
+    }
     if (!to_stdout(c)) {
         if (same_file(c->output, c->path)) {
             cli_error("'%s' is the database; write the output to another file", c->output);
@@ -264,7 +289,12 @@ int smpcmd_open(struct smpcmd *c)
         cli_error("%s", msg);
         return CLI_USAGE;
     }
-    if ((err = smp_load(c->db, c->path, &c->filter, &c->prof, msg, sizeof msg)) < 0) {
+    if (c->snapshot)
+        err = smp_load_snapshot(c->db, c->path, c->snapshot, c->filter.function, &c->prof, msg,
+                                sizeof msg);
+    else
+        err = smp_load(c->db, c->path, &c->filter, &c->prof, msg, sizeof msg);
+    if (err < 0) {
         cli_error("%s", msg);
         return err == PYSCOPE_ENOTFOUND ? CLI_USAGE : CLI_FAIL;
     }

@@ -1,8 +1,9 @@
 /*
  * What the sampling-profile commands (hot, top, flamegraph, export) share
  * on the command side: their common options (--clock, --thread, --process,
- * --function, --limit, --json, -o), opening the run and loading its
- * samples, and the output file. These print their own one-line errors
+ * --function, --limit, --json, -o, and --memory for the commands that draw
+ * a snapshot's live memory instead), opening the run and loading its
+ * samples or snapshot, and the output file. These print their own one-line errors
  * through cli_error and return the command's exit status.
  */
 #ifndef PYSCOPE_VIEWER_SMPCMD_H
@@ -22,6 +23,7 @@ enum {
     SMPCMD_LIMIT = 1 << 4,
     SMPCMD_JSON = 1 << 5,
     SMPCMD_OUTPUT = 1 << 6,
+    SMPCMD_MEMORY = 1 << 7, /* --memory SNAP: a snapshot's allocations, not the samples */
 };
 
 /* Results of smpcmd_arg. */
@@ -39,7 +41,9 @@ struct smpcmd {
     struct smp_filter filter;
     long limit; /* -1 when not given */
     int json;
-    const char *output; /* NULL or "-" for stdout */
+    const char *output;       /* NULL or "-" for stdout */
+    int64_t snapshot;         /* --memory's snapshot id; 0 when not given */
+    const char *sampling_opt; /* the first option given that is for samples only */
 
     /* from smpcmd_open, released by smpcmd_close */
     sqlite3 *db;
@@ -95,12 +99,22 @@ int smpcmd_value(const char *opt, int argc, char **argv, int *i, const char **va
 int smpcmd_unknown(const struct smpcmd *c, const char *arg);
 
 /*
+ * Note that the command's own option opt (a literal, "--by-thread") was
+ * given and selects samples, so that smpcmd_open refuses it with --memory.
+ */
+void smpcmd_sampling_opt(struct smpcmd *c, const char *opt);
+
+/*
  * After the arguments: check that there was exactly one database (else
- * the usage line) and that the output, when one was named, can be written,
- * without creating it. Then open the database, load the samples (the
- * filter of c) and open the output (stdout when none). CLI_OK, or the exit
- * status after one line on stderr: CLI_USAGE for a bad database, a thread
- * or process that does not exist, an output that cannot be written.
+ * the usage line), that --memory comes without options that select
+ * samples (--clock, --state, --thread, --process and those noted with
+ * smpcmd_sampling_opt), and that the output, when one was named, can be
+ * written, without creating it. Then open the database, load the samples
+ * (the filter of c) or with --memory the snapshot (smp_load_snapshot,
+ * through the filter's function), and open the output (stdout when none).
+ * CLI_OK, or the exit status after one line on stderr: CLI_USAGE for a bad
+ * database, a thread, process or snapshot that does not exist, an output
+ * that cannot be written.
  */
 int smpcmd_open(struct smpcmd *c);
 

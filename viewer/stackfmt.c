@@ -153,11 +153,20 @@ static void put_thread_pass(FILE *out, const struct smp_tree *t, uint32_t thread
     }
 }
 
+/* The profiles: each thread of t, or t whole when it has no thread level (a snapshot). */
+static int has_threads(const struct smp_tree *t)
+{
+    const struct smp_node *root = &t->nodes[0];
+    return root->nkids && t->nodes[t->kids[root->first_kid]].kind == SMP_NODE_THREAD;
+}
+
 int stackfmt_speedscope(FILE *out, const struct smp_profile *p, const struct smp_tree *t,
                         const char *name)
 {
     const struct smp_totals *tot = smp_totals(p);
+    const struct smp_snapshot *snap = smp_snapshot(p);
     const struct smp_node *root = &t->nodes[0];
+    const int threads = has_threads(t);
     uint32_t *index = NULL, *order = NULL, *path = NULL;
     struct pending *stack = NULL;
     size_t nframes = 0;
@@ -166,7 +175,9 @@ int stackfmt_speedscope(FILE *out, const struct smp_profile *p, const struct smp
     char label[512];
     int err;
 
-    if (tot->clock == SMP_CLOCK_WALL) {
+    if (snap) {
+        unit = "bytes";
+    } else if (tot->clock == SMP_CLOCK_WALL) {
         if (tot->interval_ns > 0) {
             unit_ns = tot->interval_ns;
         } else {
@@ -184,15 +195,18 @@ int stackfmt_speedscope(FILE *out, const struct smp_profile *p, const struct smp
 
     /* The heaviest thread is the one shown first. */
     uint32_t active = 0;
-    for (uint32_t k = 0; k < root->nkids; k++)
+    for (uint32_t k = 0; threads && k < root->nkids; k++)
         if (t->nodes[t->kids[root->first_kid + k]].s.total_weight >
             t->nodes[t->kids[root->first_kid + active]].s.total_weight)
             active = k;
 
     fputs("{\"$schema\": \"https://www.speedscope.app/file-format-schema.json\",\n", out);
     fputs(" \"exporter\": \"pyscope " PYSCOPE_VERSION "\",\n \"name\": ", out);
-    snprintf(label, sizeof label, "%s (%s time)", name,
-             tot->clock == SMP_CLOCK_CPU ? "cpu" : "wall");
+    if (snap)
+        snprintf(label, sizeof label, "%s (snapshot %lld)", name, (long long)snap->id);
+    else
+        snprintf(label, sizeof label, "%s (%s time)", name,
+                 tot->clock == SMP_CLOCK_CPU ? "cpu" : "wall");
     fmt_json_str(out, label);
     fprintf(out, ",\n \"activeProfileIndex\": %u,\n \"shared\": {\"frames\": [", (unsigned)active);
     for (size_t i = 0; i < nframes; i++) {
@@ -200,14 +214,23 @@ int stackfmt_speedscope(FILE *out, const struct smp_profile *p, const struct smp
         put_shared_frame(out, &t->nodes[order[i]]);
     }
     fputs(nframes ? "\n ]},\n \"profiles\": [" : "]},\n \"profiles\": [", out);
-    for (uint32_t k = 0; k < root->nkids; k++) {
-        uint32_t th = t->kids[root->first_kid + k];
+    /* Without threads the root is the one profile; a snapshot has it even when empty. */
+    uint32_t nprofiles = threads ? root->nkids : root->nkids || snap ? 1 : 0;
+    for (uint32_t k = 0; k < nprofiles; k++) {
+        uint32_t th = threads ? t->kids[root->first_kid + k] : 0;
         const struct smp_node *n = &t->nodes[th];
         fputs(k ? ",\n  {" : "\n  {", out);
         fputs("\"type\": \"sampled\", \"name\": ", out);
-        fmt_json_str(out, n->kind == SMP_NODE_THREAD
-                              ? smp_thread_label(n->thread, label, sizeof label)
-                              : "all threads");
+        if (threads) {
+            fmt_json_str(out, smp_thread_label(n->thread, label, sizeof label));
+        } else if (snap) {
+            size_t len = strlen(smp_snapshot_label(snap, label, sizeof label));
+            if (snap->pid && len < sizeof label)
+                snprintf(label + len, sizeof label - len, ", pid %lld", (long long)snap->pid);
+            fmt_json_str(out, label);
+        } else {
+            fmt_json_str(out, "all threads");
+        }
         fprintf(out, ", \"unit\": \"%s\", \"startValue\": 0, \"endValue\": %" PRId64 ",\n", unit,
                 n->s.total_weight * unit_ns);
         fputs("   \"samples\": [", out);
@@ -216,7 +239,7 @@ int stackfmt_speedscope(FILE *out, const struct smp_profile *p, const struct smp
         put_thread_pass(out, t, th, index, path, stack, unit_ns, 1);
         fputs("]}", out);
     }
-    fputs(root->nkids ? "\n ]\n}\n" : "]\n}\n", out);
+    fputs(nprofiles ? "\n ]\n}\n" : "]\n}\n", out);
 out:
     free(index);
     free(order);
