@@ -30,6 +30,10 @@ const struct cli_command cli_commands[] = {
      cmd_flamegraph_usage},
     {"export", cmd_export, "write the samples as folded stacks or speedscope JSON",
      cmd_export_usage},
+    {"snapshots", cmd_snapshots, "list the memory snapshots of a run (needs --memory)",
+     cmd_snapshots_usage},
+    {"stats", cmd_stats, "a snapshot's live memory by line, file or traceback", cmd_stats_usage},
+    {"diff", cmd_diff, "what grew or shrank between two snapshots", cmd_diff_usage},
     {"help", cmd_help, "show help for a command", cmd_help_usage},
     {NULL, NULL, NULL, NULL},
 };

@@ -28,6 +28,14 @@ extern const char cmd_callers_usage[];
 int cmd_callees(int argc, char **argv);
 extern const char cmd_callees_usage[];
 
+/* The memory snapshots: what was taken, and tracemalloc's statistics and diff. */
+int cmd_snapshots(int argc, char **argv);
+extern const char cmd_snapshots_usage[];
+int cmd_stats(int argc, char **argv);
+extern const char cmd_stats_usage[];
+int cmd_diff(int argc, char **argv);
+extern const char cmd_diff_usage[];
+
 /*
  * Print the summary of the database at path to out, as `pyscope summary`
  * does; used by `pyscope profile` after a run. Returns 0, or a negative

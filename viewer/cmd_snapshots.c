@@ -1,0 +1,216 @@
+/*
+ * `pyscope snapshots RUN.db`: the memory snapshots a run holds, in the
+ * order they were taken, with the ids `pyscope stats` and `pyscope diff`
+ * take: process, label, what took it, when, the traced memory and blocks,
+ * the peak so far and the resident set size.
+ */
+#include "cli.h"
+#include "cmd.h"
+#include "db.h"
+#include "error.h"
+#include "format.h"
+#include "memory.h"
+#include "smpcmd.h"
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_snapshots_usage[] =
+    "usage: pyscope snapshots [options] RUN.db\n"
+    "\n"
+    "List the memory snapshots of a run recorded with 'pyscope profile --memory',\n"
+    "in the order they were taken: the id that 'pyscope stats' and 'pyscope diff'\n"
+    "take, the process, the label, the trigger (api: the program asked; signal;\n"
+    "interval; peak: the live blocks when traced memory was highest; exit), the\n"
+    "time since the run started, the traced memory and blocks, the peak of traced\n"
+    "memory so far and the resident set size.\n"
+    "\n"
+    "options:\n"
+    "   --process PID        only the snapshots of that process\n"
+    "   --limit N            show N snapshots (text: 20 by default; JSON: all;\n"
+    "                        0: all)\n"
+    "   --json               print one JSON object instead of the table\n"
+    "   -h, --help           show this help\n";
+
+#define LABEL_COLS 30
+
+static const char *size_text(char *buf, size_t len, int64_t v)
+{
+    return v < 0 ? "-" : fmt_bytes(buf, len, v);
+}
+
+static void json_size(FILE *out, int64_t v)
+{
+    if (v < 0)
+        fputs("null", out);
+    else
+        fprintf(out, "%lld", (long long)v);
+}
+
+static int print_text(const char *path, const int64_t *pid, const struct mem_snapshot *s, size_t n,
+                      size_t shown, int run_has_none)
+{
+    char a[FMT_BUFSZ], label[LABEL_COLS * 4 + 8];
+    size_t nproc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < i && s[k].process_id != s[i].process_id)
+            k++;
+        nproc += k == i;
+    }
+    fputs("memory snapshots of '", stdout);
+    fmt_put_text(stdout, path);
+    putc('\'', stdout);
+    if (pid)
+        printf(", pid %lld", (long long)*pid);
+    if (!n) {
+        printf(": none%s\n", run_has_none ? " (record them with 'pyscope profile --memory')" : "");
+        return 0;
+    }
+    printf(": %zu in %zu process%s\n", n, nproc, nproc == 1 ? "" : "es");
+    struct fmt_table *tab = fmt_table_new("rrllrrrrr");
+    if (!tab)
+        return PYSCOPE_ENOMEM;
+    static const char *const heads[] = {"id",     "pid",    "label", "trigger", "time",
+                                        "traced", "blocks", "peak",  "RSS"};
+    for (size_t k = 0; k < sizeof heads / sizeof heads[0]; k++)
+        fmt_table_add(tab, heads[k]);
+    for (size_t i = 0; i < shown; i++) {
+        fmt_table_addf(tab, "%lld", (long long)s[i].id);
+        fmt_table_addf(tab, "%lld", (long long)s[i].pid);
+        fmt_table_add(tab, s[i].label ? fmt_ellipsize(label, sizeof label, s[i].label, LABEL_COLS)
+                                      : NULL);
+        fmt_table_add(tab, s[i].trigger);
+        fmt_table_add(tab, fmt_duration(a, sizeof a, s[i].t_ns));
+        fmt_table_add(tab, size_text(a, sizeof a, s[i].traced_bytes));
+        fmt_table_add(tab, s[i].traced_blocks < 0 ? "-" : fmt_int(a, sizeof a, s[i].traced_blocks));
+        fmt_table_add(tab, size_text(a, sizeof a, s[i].peak_bytes));
+        fmt_table_add(tab, size_text(a, sizeof a, s[i].rss_bytes));
+    }
+    int err = fmt_table_print(tab, stdout, "  ");
+    fmt_table_free(tab);
+    if (!err && shown < n)
+        printf("(showing %zu of %zu snapshots; --limit 0 shows all)\n", shown, n);
+    return err;
+}
+
+static void print_json(const char *path, const int64_t *pid, const struct mem_snapshot *s, size_t n,
+                       size_t shown)
+{
+    fputs("{\n  \"database\": ", stdout);
+    fmt_json_str(stdout, path);
+    fputs(",\n  \"pid\": ", stdout);
+    json_size(stdout, pid ? *pid : -1);
+    fputs(",\n  \"snapshots\": [", stdout);
+    for (size_t i = 0; i < shown; i++) {
+        fputs(i ? ",\n    " : "\n    ", stdout);
+        mem_json_snapshot(stdout, &s[i]);
+    }
+    printf("%s],\n  \"count\": %zu\n}\n", shown ? "\n  " : "", n);
+}
+
+int cmd_snapshots(int argc, char **argv)
+{
+    const char *path = NULL;
+    int64_t pid = 0;
+    int has_pid = 0, json = 0, opts_done = 0, npos = 0, status = CLI_OK, err = 0;
+    long limit = -1;
+    struct mem_snapshot *snaps = NULL;
+    size_t n = 0;
+    sqlite3 *db = NULL;
+    char msg[1024];
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int r;
+        if (opts_done || a[0] != '-' || !a[1]) {
+            path = a;
+            npos++;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            opts_done = 1;
+        } else if (cli_is_help(a)) {
+            fputs(cmd_snapshots_usage, stdout);
+            return CLI_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if ((r = smpcmd_value("--process", argc, argv, &i, &v)) != 0) {
+            if (r < 0)
+                return CLI_USAGE;
+            if (util_parse_i64(v, &pid) < 0 || pid <= 0) {
+                cli_error("'--process' needs a process id (pid), not '%s'", v);
+                return CLI_USAGE;
+            }
+            has_pid = 1;
+        } else if ((r = smpcmd_value("--limit", argc, argv, &i, &v)) != 0) {
+            int64_t l;
+            if (r < 0)
+                return CLI_USAGE;
+            if (util_parse_i64(v, &l) < 0 || l < 0 || l > LONG_MAX) {
+                cli_error("'--limit' needs a number of rows (0 for all), not '%s'", v);
+                return CLI_USAGE;
+            }
+            limit = (long)l;
+        } else {
+            cli_error("unknown option '%s'; see 'pyscope snapshots --help'", a);
+            return CLI_USAGE;
+        }
+    }
+    if (npos != 1) {
+        fprintf(stderr, "%.*s", (int)(strcspn(cmd_snapshots_usage, "\n") + 1), cmd_snapshots_usage);
+        return CLI_USAGE;
+    }
+    if ((err = vdb_open(path, &db, msg, sizeof msg)) < 0) {
+        cli_error("%s", msg);
+        return CLI_USAGE;
+    }
+    err = 0;
+    if (has_pid) {
+        int has = mem_has_pid(db, pid);
+        if (has == 0) {
+            cli_error("no process with pid %lld in '%s'", (long long)pid, path);
+            status = CLI_USAGE;
+            goto out;
+        }
+        if ((err = has) < 0)
+            goto out;
+    }
+    if ((err = mem_snapshots(db, has_pid ? &pid : NULL, &snaps, &n)) < 0)
+        goto out;
+    int run_has_none = !n;
+    if (!n && has_pid) {
+        struct mem_snapshot *all = NULL;
+        size_t nall = 0;
+        if ((err = mem_snapshots(db, NULL, &all, &nall)) < 0)
+            goto out;
+        mem_snapshots_free(all, nall);
+        run_has_none = !nall;
+    }
+    if (limit < 0)
+        limit = json ? 0 : 20;
+    size_t shown = limit > 0 && (size_t)limit < n ? (size_t)limit : n;
+    if (json)
+        print_json(path, has_pid ? &pid : NULL, snaps, n, shown);
+    else
+        err = print_text(path, has_pid ? &pid : NULL, snaps, n, shown, run_has_none);
+out:
+    if (err < 0) {
+        if (err == PYSCOPE_EDB)
+            cli_error("cannot read '%s': %s", path, sqlite3_errmsg(db));
+        else
+            cli_error("%s", pyscope_strerror(err));
+        status = CLI_FAIL;
+    }
+    mem_snapshots_free(snaps, n);
+    vdb_close(db);
+    if ((fflush(stdout) == EOF || ferror(stdout)) && status == CLI_OK) {
+        cli_error("cannot write '(standard output)': %s", strerror(errno ? errno : EIO));
+        status = CLI_FAIL;
+    }
+    return status;
+}

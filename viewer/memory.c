@@ -1,0 +1,1587 @@
+/*
+ * Memory snapshots for the viewer (memory.h): the snapshots table, and
+ * tracemalloc's grouping of a snapshot's live blocks.
+ *
+ * tracemalloc groups blocks one by one; snapshot_traces holds one row per
+ * traceback with the size and count of its blocks, and a row adds to a key
+ * exactly what its blocks would add one at a time: size to size, count to
+ * count, in cumulative mode once per frame of the traceback, a frame that
+ * recurs counting each time, as Snapshot._group_by does.
+ *
+ * What is read, and when: a space owns what makes keys comparable across
+ * databases (interned file names, (file, line) locations, keys as
+ * sequences of locations) and, per database, a source: its functions and
+ * frames, read whole (they are small), resolved to locations only when a
+ * trace uses them. Grouping by lineno or filename without --cumulative
+ * needs only each traceback's most recent frame, which the traces query
+ * joins, so the stacks tree is not read at all. Whole tracebacks are
+ * walked in memory: the stacks table is read in one scan in id order, and
+ * only up to the highest id the snapshot names, because the recorder
+ * interns a caller before its callees; a parent beyond that (a file the
+ * recorder did not write) makes the rest be read. Nothing is queried per
+ * row. By traceback, a leaf node's key is kept for the next snapshot of
+ * the same database; cumulative statistics sum each node's blocks with
+ * those of the nodes below it in one pass, children first, which counts a
+ * recurring frame as often as tracemalloc does without a walk per block.
+ *
+ * Ties in size and count are the rule (many tracebacks hold one block of
+ * the same size), so the sort orders by the numbers first and then each
+ * run of ties by traceback with a multikey quicksort, which reads the
+ * frames that many tracebacks share once per partition.
+ */
+#define _GNU_SOURCE /* qsort_r */
+#include "memory.h"
+#include "db.h"
+#include "error.h"
+#include "format.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NONE UINT32_MAX
+#define MARKER (UINT32_MAX - 1)     /* a frame that is the "[truncated]" marker */
+#define UNRESOLVED (UINT32_MAX - 2) /* a frame not yet mapped to a location */
+#define NO_PARENT INT64_MIN
+/* A walk stops here: only a loop in a damaged file is this deep. */
+#define MAX_DEPTH 4096
+
+static const char unknown_file[] = "<unknown>";
+
+/* ---- snapshots ---- */
+
+#define SNAPSHOT_SELECT                                                                            \
+    "SELECT s.id, s.process_id, p.pid, s.label, s.t_ns, s.trigger, s.traced_bytes,"                \
+    " s.traced_blocks, s.peak_bytes, s.rss_bytes"                                                  \
+    " FROM snapshots s LEFT JOIN processes p ON p.id = s.process_id"
+
+static int64_t col_size(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
+}
+
+static int read_snapshot(sqlite3_stmt *st, struct mem_snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    s->id = sqlite3_column_int64(st, 0);
+    s->process_id = sqlite3_column_int64(st, 1);
+    s->pid = sqlite3_column_int64(st, 2);
+    s->t_ns = sqlite3_column_int64(st, 4);
+    s->traced_bytes = col_size(st, 6);
+    s->traced_blocks = col_size(st, 7);
+    s->peak_bytes = col_size(st, 8);
+    s->rss_bytes = col_size(st, 9);
+    int err = vdb_col_text(st, 3, &s->label);
+    if (!err)
+        err = vdb_col_text(st, 5, &s->trigger);
+    if (!err && !s->trigger && !(s->trigger = strdup("?")))
+        err = PYSCOPE_ENOMEM;
+    if (err)
+        mem_snapshot_release(s);
+    return err;
+}
+
+void mem_snapshot_release(struct mem_snapshot *s)
+{
+    if (!s)
+        return;
+    free(s->label);
+    free(s->trigger);
+    s->label = s->trigger = NULL;
+}
+
+void mem_snapshots_free(struct mem_snapshot *s, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++)
+        mem_snapshot_release(&s[i]);
+    free(s);
+}
+
+int mem_snapshots(sqlite3 *db, const int64_t *pid, struct mem_snapshot **out, size_t *n)
+{
+    struct mem_snapshot *arr = NULL;
+    size_t cap = 0, k = 0;
+    sqlite3_stmt *st;
+    int rc, err;
+
+    *out = NULL;
+    *n = 0;
+    err = vdb_prepare(db,
+                      pid ? SNAPSHOT_SELECT " WHERE p.pid = ?1 ORDER BY s.t_ns, s.id"
+                          : SNAPSHOT_SELECT " ORDER BY s.t_ns, s.id",
+                      &st);
+    if (err < 0)
+        return err;
+    if (pid)
+        sqlite3_bind_int64(st, 1, *pid);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = util_grow((void **)&arr, &cap, k, sizeof *arr)) < 0 ||
+            (err = read_snapshot(st, &arr[k])) < 0)
+            break;
+        k++;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = vdb_err(rc);
+    sqlite3_finalize(st);
+    if (err < 0) {
+        mem_snapshots_free(arr, k);
+        return err;
+    }
+    *out = arr;
+    *n = k;
+    return 0;
+}
+
+int mem_snapshot_get(sqlite3 *db, int64_t id, struct mem_snapshot *out)
+{
+    sqlite3_stmt *st;
+    memset(out, 0, sizeof *out);
+    int err = vdb_prepare(db, SNAPSHOT_SELECT " WHERE s.id = ?1", &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        err = read_snapshot(st, out);
+    else
+        err = rc == SQLITE_DONE ? PYSCOPE_ENOTFOUND : vdb_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static void json_size(FILE *out, int64_t v)
+{
+    if (v < 0)
+        fputs("null", out);
+    else
+        fprintf(out, "%lld", (long long)v);
+}
+
+void mem_json_snapshot(FILE *out, const struct mem_snapshot *s)
+{
+    fprintf(out,
+            "{\"id\": %lld, \"process_id\": %lld, \"pid\": %lld, \"label\": ", (long long)s->id,
+            (long long)s->process_id, (long long)s->pid);
+    fmt_json_str(out, s->label);
+    fputs(", \"trigger\": ", out);
+    fmt_json_str(out, s->trigger);
+    fprintf(out, ", \"t_ns\": %lld, \"traced_bytes\": ", (long long)s->t_ns);
+    json_size(out, s->traced_bytes);
+    fputs(", \"traced_blocks\": ", out);
+    json_size(out, s->traced_blocks);
+    fputs(", \"peak_bytes\": ", out);
+    json_size(out, s->peak_bytes);
+    fputs(", \"rss_bytes\": ", out);
+    json_size(out, s->rss_bytes);
+    putc('}', out);
+}
+
+int mem_has_pid(sqlite3 *db, int64_t pid)
+{
+    sqlite3_stmt *st;
+    int err = vdb_prepare(db, "SELECT 1 FROM processes WHERE pid = ?1 LIMIT 1", &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, pid);
+    int rc = sqlite3_step(st);
+    err = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : vdb_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* ---- tracemalloc's filename patterns ---- */
+
+/*
+ * The code points of s into a new array (*n of them): UTF-8 decoded, a
+ * byte that starts no valid sequence as U+DC00 + byte, as Python's
+ * surrogateescape reads it. NULL when out of memory.
+ */
+static uint32_t *decode(const char *s, size_t *n)
+{
+    uint32_t *cp = malloc((strlen(s) + 1) * sizeof *cp);
+    size_t k = 0;
+    if (!cp)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = *p < 0x80 ? 1 : fmt_utf8_len(p);
+        if (len <= 1) {
+            cp[k++] = *p < 0x80 ? *p : 0xDC00u + *p;
+            p++;
+            continue;
+        }
+        uint32_t c = *p & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+        for (size_t i = 1; i < len; i++)
+            c = (c << 6) | (p[i] & 0x3F);
+        cp[k++] = c;
+        p += len;
+    }
+    *n = k;
+    return cp;
+}
+
+/* tracemalloc's _normalize_filename on POSIX: "x.pyc" is "x.py". */
+static void normalize(const uint32_t *s, size_t *n)
+{
+    if (*n >= 4 && s[*n - 4] == '.' && s[*n - 3] == 'p' && s[*n - 2] == 'y' && s[*n - 1] == 'c')
+        (*n)--;
+}
+
+enum { TOK_CHAR, TOK_ANY, TOK_STAR, TOK_SET };
+
+struct tok {
+    int kind;
+    int negate;           /* TOK_SET: "[!...]" */
+    uint32_t c;           /* TOK_CHAR */
+    size_t first, nrange; /* TOK_SET: its ranges */
+};
+
+struct range {
+    uint32_t lo, hi;
+};
+
+/*
+ * The set "[...]" whose content is pat[i, j), the way fnmatch.translate
+ * reads it: after an optional '!', a '-' is a range between its
+ * neighbours when it is found searching from the second character, the
+ * search going on three characters past each range; a '-' just before the
+ * ']' is itself. A range whose ends are out of order is dropped, ends and
+ * all. Everything else is a literal character. Appends to r (room for
+ * j - i ranges).
+ */
+static size_t parse_set(const uint32_t *pat, size_t i, size_t j, struct range *r, int *negate)
+{
+    size_t nr = 0;
+    *negate = pat[i] == '!';
+    unsigned char *op = calloc(j - i + 1, 1);
+    if (!op)
+        return SIZE_MAX;
+    for (size_t k = i + (*negate ? 2 : 1); k < j; k++) {
+        if (pat[k] != '-')
+            continue;
+        if (k + 1 < j)
+            op[k - i] = 1;
+        k += 2; /* the range's high end cannot start another */
+    }
+    for (size_t p = i + (*negate ? 1 : 0); p < j;) {
+        if (p + 2 < j && op[p + 1 - i]) {
+            if (pat[p] <= pat[p + 2])
+                r[nr++] = (struct range){pat[p], pat[p + 2]};
+            p += 3;
+        } else {
+            r[nr++] = (struct range){pat[p], pat[p]};
+            p++;
+        }
+    }
+    free(op);
+    return nr;
+}
+
+static int tok_match(const struct tok *t, const struct range *r, uint32_t c)
+{
+    switch (t->kind) {
+    case TOK_CHAR:
+        return t->c == c;
+    case TOK_ANY:
+        return 1;
+    default:
+        for (size_t i = 0; i < t->nrange; i++)
+            if (r[t->first + i].lo <= c && c <= r[t->first + i].hi)
+                return !t->negate;
+        return t->negate;
+    }
+}
+
+/*
+ * Every token but '*' matches one character, so the leftmost match after
+ * a star is as good as any: backtracking to the last star is enough.
+ */
+static int glob(const struct tok *t, size_t nt, const struct range *r, const uint32_t *s, size_t ns)
+{
+    size_t ti = 0, si = 0, star = SIZE_MAX, star_si = 0;
+    while (si < ns) {
+        if (ti < nt && t[ti].kind == TOK_STAR) {
+            star = ti++;
+            star_si = si;
+        } else if (ti < nt && tok_match(&t[ti], r, s[si])) {
+            ti++;
+            si++;
+        } else if (star != SIZE_MAX) {
+            ti = star + 1;
+            si = ++star_si;
+        } else {
+            return 0;
+        }
+    }
+    while (ti < nt && t[ti].kind == TOK_STAR)
+        ti++;
+    return ti == nt;
+}
+
+int mem_filename_match(const char *pattern, const char *filename)
+{
+    size_t np = 0, ns = 0, nt = 0, nr = 0;
+    uint32_t *pat = decode(pattern, &np), *s = decode(filename, &ns);
+    struct tok *t = malloc((np + 1) * sizeof *t);
+    struct range *r = malloc((np + 1) * sizeof *r);
+    int match = 0;
+
+    if (!pat || !s || !t || !r)
+        goto out;
+    normalize(pat, &np);
+    normalize(s, &ns);
+    for (size_t i = 0; i < np;) {
+        uint32_t c = pat[i++];
+        if (c == '*') {
+            if (!nt || t[nt - 1].kind != TOK_STAR)
+                t[nt++] = (struct tok){.kind = TOK_STAR};
+        } else if (c == '?') {
+            t[nt++] = (struct tok){.kind = TOK_ANY};
+        } else if (c == '[') {
+            size_t j = i;
+            if (j < np && pat[j] == '!')
+                j++;
+            if (j < np && pat[j] == ']')
+                j++;
+            while (j < np && pat[j] != ']')
+                j++;
+            if (j >= np) {
+                t[nt++] = (struct tok){.kind = TOK_CHAR, .c = '['};
+                continue;
+            }
+            struct tok set = {.kind = TOK_SET, .first = nr};
+            size_t k = parse_set(pat, i, j, r + nr, &set.negate);
+            if (k == SIZE_MAX)
+                goto out;
+            set.nrange = k;
+            nr += k;
+            t[nt++] = set;
+            i = j + 1;
+        } else {
+            t[nt++] = (struct tok){.kind = TOK_CHAR, .c = c};
+        }
+    }
+    match = glob(t, nt, r, s, ns);
+out:
+    free(pat);
+    free(s);
+    free(t);
+    free(r);
+    return match;
+}
+
+/* ---- the space: interned names, locations and keys ---- */
+
+/* An open-addressing table of ids by 64-bit hash; the caller compares. */
+struct htab {
+    uint64_t *hash;
+    uint32_t *id; /* id + 1; 0 is an empty slot */
+    size_t cap, n;
+};
+
+/* A frame as tracemalloc keys it: file and line; the function is for show. */
+struct loc {
+    uint32_t file; /* string */
+    uint32_t func; /* string, or NONE */
+    int64_t line;
+};
+
+/* A key: its locations, oldest first, in seq. */
+struct key {
+    size_t off;
+    uint32_t len;
+    uint8_t truncated;
+};
+
+/*
+ * The ids of a table, read in id order. Ids without gaps (the recorder's)
+ * are base, base + 1, ...: found by subtraction, with no array at all.
+ */
+struct ids {
+    int64_t *v; /* NULL while dense */
+    size_t n, cap;
+    int64_t base;
+    int dense;
+};
+
+/* A node of the stacks tree, its parent found once when it is read. */
+struct node {
+    uint32_t parent; /* index; NONE at the root, or when the table lacks it */
+    uint32_t frame;  /* index; NONE when the table lacks it */
+};
+
+/* What a database holds, read once and mapped into the space. */
+struct source {
+    sqlite3 *db;
+    struct source *next;
+    struct ids fns; /* functions, in id order */
+    char **fn_file; /* NULL when none */
+    char **fn_name; /* qualname, else name */
+    uint8_t *fn_marker;
+    struct ids frames;  /* frames, in id order */
+    uint32_t *frame_fn; /* function index, NONE when missing */
+    int64_t *frame_line;
+    uint32_t *frame_loc; /* UNRESOLVED, MARKER or a location */
+    struct ids stacks;   /* the stacks with ids up to stacks_upto, in id order */
+    struct node *nodes;
+    size_t nodes_cap;
+    int64_t stacks_upto;
+    int stacks_all;
+    int parent_first;   /* every node comes after its parent: the recorder's order */
+    uint32_t *leaf_key; /* by traceback: a node's key once made as a leaf, NONE before */
+    size_t leaf_keys;
+};
+
+struct mem_space {
+    struct mem_options o;
+    char **strs;
+    int8_t *keep; /* per string used as a file: the filters' verdict, -1 not yet known */
+    size_t nstrs, strs_cap;
+    struct htab str_tab;
+    struct loc *locs;
+    uint32_t *loc_key; /* the key of the location alone, NONE until made */
+    size_t nlocs, locs_cap;
+    struct htab loc_tab;
+    uint32_t *loc_rank; /* order by (file, line), for the first nranked locations */
+    size_t nranked;
+    struct key *keys;
+    size_t nkeys, keys_cap;
+    struct htab key_tab;
+    uint32_t *seq;
+    size_t nseq, seq_cap;
+    struct source *sources;
+    uint32_t walk[MAX_DEPTH + 1];
+};
+
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return mix(h);
+}
+
+static uint64_t hash_seq(const uint32_t *s, size_t n)
+{
+    uint64_t h = n;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ s[i]) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    return mix(h);
+}
+
+/* Room for one more entry, keeping the table at most 3/4 full. */
+static int ht_reserve(struct htab *t)
+{
+    if ((t->n + 1) * 4 <= t->cap * 3)
+        return 0;
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    uint64_t *hash = malloc(cap * sizeof *hash);
+    uint32_t *id = calloc(cap, sizeof *id);
+    if (!hash || !id) {
+        free(hash);
+        free(id);
+        return PYSCOPE_ENOMEM;
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->id[i])
+            continue;
+        size_t k = t->hash[i] & (cap - 1);
+        while (id[k])
+            k = (k + 1) & (cap - 1);
+        id[k] = t->id[i];
+        hash[k] = t->hash[i];
+    }
+    free(t->hash);
+    free(t->id);
+    t->hash = hash;
+    t->id = id;
+    t->cap = cap;
+    return 0;
+}
+
+static void ht_free(struct htab *t)
+{
+    free(t->hash);
+    free(t->id);
+}
+
+static void ht_set(struct htab *t, size_t slot, uint64_t h, uint32_t id)
+{
+    t->hash[slot] = h;
+    t->id[slot] = id + 1;
+    t->n++;
+}
+
+/* The string s as an id of sp (a copy is made the first time). */
+static int intern_str(struct mem_space *sp, const char *s, uint32_t *out)
+{
+    uint64_t h = hash_str(s);
+    int err = ht_reserve(&sp->str_tab);
+    if (err < 0)
+        return err;
+    struct htab *t = &sp->str_tab;
+    size_t i = h & (t->cap - 1);
+    for (; t->id[i]; i = (i + 1) & (t->cap - 1)) {
+        if (t->hash[i] == h && !strcmp(sp->strs[t->id[i] - 1], s)) {
+            *out = t->id[i] - 1;
+            return 0;
+        }
+    }
+    if (sp->nstrs == sp->strs_cap) {
+        size_t cap = sp->strs_cap ? sp->strs_cap * 2 : 256;
+        char **strs = realloc(sp->strs, cap * sizeof *strs);
+        if (!strs)
+            return PYSCOPE_ENOMEM;
+        sp->strs = strs;
+        int8_t *keep = realloc(sp->keep, cap * sizeof *keep);
+        if (!keep)
+            return PYSCOPE_ENOMEM;
+        sp->keep = keep;
+        sp->strs_cap = cap;
+    }
+    if (!(sp->strs[sp->nstrs] = strdup(s)))
+        return PYSCOPE_ENOMEM;
+    sp->keep[sp->nstrs] = -1;
+    *out = (uint32_t)sp->nstrs++;
+    ht_set(t, i, h, *out);
+    return 0;
+}
+
+/* The location (file, line) as an id; func (may be NULL) names it if nothing did yet. */
+static int intern_loc(struct mem_space *sp, const char *file, int64_t line, const char *func,
+                      uint32_t *out)
+{
+    uint32_t f, fn = NONE;
+    int err = intern_str(sp, file, &f);
+    if (err < 0 || (err = ht_reserve(&sp->loc_tab)) < 0)
+        return err;
+    uint64_t h = mix((uint64_t)line * 0x9e3779b97f4a7c15ull ^ f);
+    struct htab *t = &sp->loc_tab;
+    size_t i = h & (t->cap - 1);
+    for (; t->id[i]; i = (i + 1) & (t->cap - 1)) {
+        struct loc *l = &sp->locs[t->id[i] - 1];
+        if (t->hash[i] == h && l->file == f && l->line == line) {
+            if (l->func == NONE && func && (err = intern_str(sp, func, &l->func)) < 0)
+                return err;
+            *out = t->id[i] - 1;
+            return 0;
+        }
+    }
+    if (func && (err = intern_str(sp, func, &fn)) < 0)
+        return err;
+    if (sp->nlocs == sp->locs_cap) {
+        size_t cap = sp->locs_cap ? sp->locs_cap * 2 : 256;
+        struct loc *locs = realloc(sp->locs, cap * sizeof *locs);
+        if (!locs)
+            return PYSCOPE_ENOMEM;
+        sp->locs = locs;
+        uint32_t *lk = realloc(sp->loc_key, cap * sizeof *lk);
+        if (!lk)
+            return PYSCOPE_ENOMEM;
+        sp->loc_key = lk;
+        sp->locs_cap = cap;
+    }
+    sp->locs[sp->nlocs] = (struct loc){f, fn, line};
+    sp->loc_key[sp->nlocs] = NONE;
+    *out = (uint32_t)sp->nlocs++;
+    ht_set(t, i, h, *out);
+    return 0;
+}
+
+/* The key of the locations s (n of them, oldest first). */
+static int intern_key(struct mem_space *sp, const uint32_t *s, size_t n, int truncated,
+                      uint32_t *out)
+{
+    uint64_t h = hash_seq(s, n);
+    int err = ht_reserve(&sp->key_tab);
+    if (err < 0)
+        return err;
+    struct htab *t = &sp->key_tab;
+    size_t i = h & (t->cap - 1);
+    for (; t->id[i]; i = (i + 1) & (t->cap - 1)) {
+        struct key *k = &sp->keys[t->id[i] - 1];
+        if (t->hash[i] == h && k->len == n && !memcmp(sp->seq + k->off, s, n * sizeof *s)) {
+            k->truncated |= (uint8_t)truncated;
+            *out = t->id[i] - 1;
+            return 0;
+        }
+    }
+    if ((err = util_grow((void **)&sp->keys, &sp->keys_cap, sp->nkeys, sizeof *sp->keys)) < 0)
+        return err;
+    while (sp->nseq + n > sp->seq_cap) {
+        size_t cap = sp->seq_cap ? sp->seq_cap * 2 : 4096;
+        uint32_t *seq = realloc(sp->seq, cap * sizeof *seq);
+        if (!seq)
+            return PYSCOPE_ENOMEM;
+        sp->seq = seq;
+        sp->seq_cap = cap;
+    }
+    memcpy(sp->seq + sp->nseq, s, n * sizeof *s);
+    sp->keys[sp->nkeys] = (struct key){sp->nseq, (uint32_t)n, (uint8_t)truncated};
+    sp->nseq += n;
+    *out = (uint32_t)sp->nkeys++;
+    ht_set(t, i, h, *out);
+    return 0;
+}
+
+/* The key made of location loc alone. */
+static int loc_key(struct mem_space *sp, uint32_t loc, uint32_t *out)
+{
+    if (sp->loc_key[loc] != NONE) {
+        *out = sp->loc_key[loc];
+        return 0;
+    }
+    int err = intern_key(sp, &loc, 1, 0, out);
+    if (!err)
+        sp->loc_key[loc] = *out;
+    return err;
+}
+
+int mem_space_new(const struct mem_options *o, struct mem_space **out)
+{
+    *out = NULL;
+    if (o->cumulative && o->by == MEM_BY_TRACEBACK)
+        return PYSCOPE_EINVAL;
+    struct mem_space *sp = calloc(1, sizeof *sp);
+    if (!sp)
+        return PYSCOPE_ENOMEM;
+    sp->o = *o;
+    *out = sp;
+    return 0;
+}
+
+static void source_free(struct source *src)
+{
+    for (size_t i = 0; i < src->fns.n; i++) {
+        free(src->fn_file[i]);
+        free(src->fn_name[i]);
+    }
+    free(src->fns.v);
+    free(src->fn_file);
+    free(src->fn_name);
+    free(src->fn_marker);
+    free(src->frames.v);
+    free(src->frame_fn);
+    free(src->frame_line);
+    free(src->frame_loc);
+    free(src->stacks.v);
+    free(src->nodes);
+    free(src->leaf_key);
+    free(src);
+}
+
+void mem_space_free(struct mem_space *sp)
+{
+    if (!sp)
+        return;
+    while (sp->sources) {
+        struct source *next = sp->sources->next;
+        source_free(sp->sources);
+        sp->sources = next;
+    }
+    for (size_t i = 0; i < sp->nstrs; i++)
+        free(sp->strs[i]);
+    free(sp->strs);
+    free(sp->keep);
+    ht_free(&sp->str_tab);
+    free(sp->locs);
+    free(sp->loc_key);
+    free(sp->loc_rank);
+    ht_free(&sp->loc_tab);
+    free(sp->keys);
+    ht_free(&sp->key_tab);
+    free(sp->seq);
+    free(sp);
+}
+
+/* Whether blocks allocated in file (a string id) pass the filters. */
+static int keep_file(struct mem_space *sp, uint32_t file)
+{
+    const struct mem_options *o = &sp->o;
+    if (!o->ninclude && !o->nexclude)
+        return 1;
+    if (sp->keep[file] < 0) {
+        int keep = !o->ninclude;
+        for (size_t i = 0; !keep && i < o->ninclude; i++)
+            keep = mem_filename_match(o->include[i], sp->strs[file]);
+        for (size_t i = 0; keep && i < o->nexclude; i++)
+            keep = !mem_filename_match(o->exclude[i], sp->strs[file]);
+        sp->keep[file] = (int8_t)keep;
+    }
+    return sp->keep[file];
+}
+
+/* ---- sources ---- */
+
+/* The index of id in m, or SIZE_MAX. */
+static size_t ids_find(const struct ids *m, int64_t id)
+{
+    if (m->dense) {
+        uint64_t k = (uint64_t)id - (uint64_t)m->base;
+        return k < m->n ? (size_t)k : SIZE_MAX;
+    }
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->v[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < m->n && m->v[lo] == id ? lo : SIZE_MAX;
+}
+
+/* Append id, greater than every id in m. 0 or PYSCOPE_ENOMEM. */
+static int ids_add(struct ids *m, int64_t id)
+{
+    if (!m->n) {
+        m->base = id;
+        m->dense = 1;
+    } else if (m->dense && (uint64_t)id != (uint64_t)m->base + m->n) {
+        size_t cap = m->n * 2;
+        int64_t *v = malloc(cap * sizeof *v);
+        if (!v)
+            return PYSCOPE_ENOMEM;
+        for (size_t i = 0; i < m->n; i++)
+            v[i] = (int64_t)((uint64_t)m->base + i);
+        m->v = v;
+        m->cap = cap;
+        m->dense = 0;
+    }
+    if (!m->dense) {
+        int err = util_grow((void **)&m->v, &m->cap, m->n, sizeof *m->v);
+        if (err < 0)
+            return err;
+        m->v[m->n] = id;
+    }
+    m->n++;
+    return 0;
+}
+
+/* The one integer sql gives, arg bound to ?1 (when has_arg); *isnull for NULL. */
+static int one_int(sqlite3 *db, const char *sql, int has_arg, int64_t arg, int64_t *out,
+                   int *isnull)
+{
+    sqlite3_stmt *st;
+    int err = vdb_prepare(db, sql, &st);
+    if (err < 0)
+        return err;
+    if (has_arg)
+        sqlite3_bind_int64(st, 1, arg);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        if (isnull)
+            *isnull = sqlite3_column_type(st, 0) == SQLITE_NULL;
+    } else {
+        err = vdb_err(rc);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int load_functions(struct source *src)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t cap = 0;
+    int rc = SQLITE_DONE,
+        err = one_int(src->db, "SELECT count(*) FROM functions", 0, 0, &cap, NULL);
+    if (err < 0)
+        return err;
+    cap++;
+    if (!(src->fn_file = calloc((size_t)cap, sizeof *src->fn_file)) ||
+        !(src->fn_name = calloc((size_t)cap, sizeof *src->fn_name)) ||
+        !(src->fn_marker = calloc((size_t)cap, sizeof *src->fn_marker)))
+        return PYSCOPE_ENOMEM;
+    if ((err = vdb_prepare(
+             src->db, "SELECT id, filename, name, qualname FROM functions ORDER BY id", &st)) < 0)
+        return err;
+    /* A live run may have grown since the count: the rest is not needed. */
+    while (src->fns.n < (size_t)cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t i = src->fns.n;
+        const char *name = (const char *)sqlite3_column_text(st, 2);
+        if ((err = ids_add(&src->fns, sqlite3_column_int64(st, 0))) < 0 ||
+            (err = vdb_col_text(st, 1, &src->fn_file[i])) < 0 ||
+            (err = vdb_col_text(st, sqlite3_column_type(st, 3) == SQLITE_NULL ? 2 : 3,
+                                &src->fn_name[i])) < 0)
+            break;
+        src->fn_marker[i] = !src->fn_file[i] && name && !strcmp(name, "[truncated]");
+    }
+    if (!err && src->fns.n < (size_t)cap && rc != SQLITE_DONE)
+        err = vdb_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int load_frames(struct source *src)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t cap = 0;
+    int rc = SQLITE_DONE, err = one_int(src->db, "SELECT count(*) FROM frames", 0, 0, &cap, NULL);
+    if (err < 0)
+        return err;
+    cap++;
+    if (!(src->frame_fn = malloc((size_t)cap * sizeof *src->frame_fn)) ||
+        !(src->frame_line = malloc((size_t)cap * sizeof *src->frame_line)) ||
+        !(src->frame_loc = malloc((size_t)cap * sizeof *src->frame_loc)))
+        return PYSCOPE_ENOMEM;
+    if ((err = vdb_prepare(src->db, "SELECT id, function_id, line FROM frames ORDER BY id", &st)) <
+        0)
+        return err;
+    while (src->frames.n < (size_t)cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t i = src->frames.n;
+        size_t fn = ids_find(&src->fns, sqlite3_column_int64(st, 1));
+        if ((err = ids_add(&src->frames, sqlite3_column_int64(st, 0))) < 0)
+            break;
+        src->frame_fn[i] = fn == SIZE_MAX ? NONE : (uint32_t)fn;
+        src->frame_line[i] = sqlite3_column_int64(st, 2); /* NULL reads as 0 */
+        src->frame_loc[i] = UNRESOLVED;
+    }
+    if (!err && src->frames.n < (size_t)cap && rc != SQLITE_DONE)
+        err = vdb_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* Room for n nodes in all. */
+static int reserve_nodes(struct source *src, size_t n)
+{
+    if (n <= src->nodes_cap)
+        return 0;
+    struct node *nodes = realloc(src->nodes, n * sizeof *nodes);
+    if (!nodes)
+        return PYSCOPE_ENOMEM;
+    src->nodes = nodes;
+    src->nodes_cap = n;
+    return 0;
+}
+
+/*
+ * Read the stacks with ids in (stacks_upto, upto], all of them for
+ * INT64_MAX, finding each node's parent as it comes: the recorder writes a
+ * caller before its callees, so the parent has been read. One that has
+ * not is looked for after the scan, and when its id is beyond upto the
+ * rest of the table is read too.
+ */
+static int load_stacks(struct source *src, int64_t upto)
+{
+    struct later {
+        size_t node;
+        int64_t parent;
+    } *later = NULL;
+    size_t nlater = 0, later_cap = 0;
+    int64_t lo, hi, total;
+    int none, rc, err;
+    sqlite3_stmt *st;
+
+    if (src->stacks_all || upto <= src->stacks_upto)
+        return 0;
+    /* Room for every id in the range, but no more than the table holds. */
+    if ((err = one_int(src->db, "SELECT min(id) FROM stacks WHERE id > ?1", 1, src->stacks_upto,
+                       &lo, &none)) < 0)
+        return err;
+    if (!none) {
+        if ((err = one_int(src->db, "SELECT max(id) FROM stacks WHERE id <= ?1", 1, upto, &hi,
+                           NULL)) < 0 ||
+            (err = one_int(src->db, "SELECT count(*) FROM stacks", 0, 0, &total, NULL)) < 0)
+            return err;
+        uint64_t span = hi >= lo ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
+        if (span > (uint64_t)total)
+            span = (uint64_t)total;
+        if (span >= NONE - src->stacks.n || (err = reserve_nodes(src, src->stacks.n + span)) < 0)
+            return PYSCOPE_ENOMEM;
+    }
+    err = vdb_prepare(src->db,
+                      "SELECT id, coalesce(parent_id, ?3), frame_id FROM stacks"
+                      " WHERE id > ?1 AND id <= ?2 ORDER BY id",
+                      &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, src->stacks_upto);
+    sqlite3_bind_int64(st, 2, upto);
+    sqlite3_bind_int64(st, 3, NO_PARENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t i = src->stacks.n;
+        if (i >= NONE - 2 ||
+            (i == src->nodes_cap && (err = reserve_nodes(src, i * 2 + 4096)) < 0) ||
+            (err = ids_add(&src->stacks, sqlite3_column_int64(st, 0))) < 0) {
+            err = err < 0 ? err : PYSCOPE_ENOMEM; /* indexes are 32-bit */
+            break;
+        }
+        int64_t p = sqlite3_column_int64(st, 1);
+        size_t fr = ids_find(&src->frames, sqlite3_column_int64(st, 2));
+        size_t k = p == NO_PARENT ? SIZE_MAX : ids_find(&src->stacks, p);
+        src->nodes[i].frame = fr == SIZE_MAX ? NONE : (uint32_t)fr;
+        src->nodes[i].parent = k == SIZE_MAX ? NONE : (uint32_t)k;
+        if (k == i)
+            src->parent_first = 0;
+        if (k == SIZE_MAX && p != NO_PARENT) {
+            if ((err = util_grow((void **)&later, &later_cap, nlater, sizeof *later)) < 0)
+                break;
+            later[nlater++] = (struct later){i, p};
+        }
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = vdb_err(rc);
+    sqlite3_finalize(st);
+    if (!err) {
+        src->stacks_upto = upto;
+        src->stacks_all = upto == INT64_MAX;
+    }
+    for (size_t j = 0; j < nlater && !err; j++) {
+        size_t k = ids_find(&src->stacks, later[j].parent);
+        if (k == SIZE_MAX && !src->stacks_all && later[j].parent > src->stacks_upto) {
+            if ((err = load_stacks(src, INT64_MAX)) < 0)
+                break;
+            k = ids_find(&src->stacks, later[j].parent);
+        }
+        src->nodes[later[j].node].parent = k == SIZE_MAX ? NONE : (uint32_t)k;
+        if (k != SIZE_MAX && k >= later[j].node)
+            src->parent_first = 0;
+    }
+    free(later);
+    return err;
+}
+
+/* The source of db in sp, read on first use. */
+static int source_get(struct mem_space *sp, sqlite3 *db, struct source **out)
+{
+    for (struct source *s = sp->sources; s; s = s->next) {
+        if (s->db == db) {
+            *out = s;
+            return 0;
+        }
+    }
+    struct source *src = calloc(1, sizeof *src);
+    if (!src)
+        return PYSCOPE_ENOMEM;
+    src->db = db;
+    src->stacks_upto = INT64_MIN;
+    src->parent_first = 1;
+    int err = load_functions(src);
+    if (!err)
+        err = load_frames(src);
+    if (err < 0) {
+        source_free(src);
+        return err;
+    }
+    src->next = sp->sources;
+    sp->sources = src;
+    *out = src;
+    return 0;
+}
+
+/* The location of frame (an index, NONE when missing), or MARKER. */
+static int frame_loc(struct mem_space *sp, struct source *src, uint32_t frame, uint32_t *out)
+{
+    if (frame == NONE)
+        return intern_loc(sp, unknown_file, 0, NULL, out);
+    if (src->frame_loc[frame] != UNRESOLVED) {
+        *out = src->frame_loc[frame];
+        return 0;
+    }
+    uint32_t fn = src->frame_fn[frame];
+    if (fn != NONE && src->fn_marker[fn]) {
+        *out = src->frame_loc[frame] = MARKER;
+        return 0;
+    }
+    int by_file = sp->o.by == MEM_BY_FILENAME;
+    const char *file = fn != NONE && src->fn_file[fn] ? src->fn_file[fn] : unknown_file;
+    const char *func = by_file || fn == NONE ? NULL : src->fn_name[fn];
+    int err = intern_loc(sp, file, by_file ? 0 : src->frame_line[frame], func, out);
+    if (!err)
+        src->frame_loc[frame] = *out;
+    return err;
+}
+
+/*
+ * The traceback of stack id (has_id 0: none) as locations, most recent
+ * first, into sp->walk, markers left out (*truncated says one was met);
+ * ("<unknown>", 0) when no frame is left. A node the table lacks ends it.
+ */
+static int walk(struct mem_space *sp, struct source *src, int has_id, int64_t id, size_t *n,
+                int *truncated)
+{
+    size_t i = has_id ? ids_find(&src->stacks, id) : SIZE_MAX;
+    int err = 0;
+
+    *n = 0;
+    *truncated = 0;
+    if (i == SIZE_MAX && has_id && !src->stacks_all && id > src->stacks_upto) {
+        if ((err = load_stacks(src, INT64_MAX)) < 0)
+            return err;
+        i = ids_find(&src->stacks, id);
+    }
+    for (size_t depth = 0; i != SIZE_MAX && i != NONE && depth < MAX_DEPTH; depth++) {
+        const struct node *nd = &src->nodes[i];
+        uint32_t loc;
+        if ((err = frame_loc(sp, src, nd->frame, &loc)) < 0)
+            return err;
+        if (loc == MARKER)
+            *truncated = 1;
+        else
+            sp->walk[(*n)++] = loc;
+        i = nd->parent;
+    }
+    if (!*n)
+        err = intern_loc(sp, unknown_file, 0, NULL, &sp->walk[(*n)++]);
+    return err;
+}
+
+/* ---- grouping ---- */
+
+struct grouper {
+    struct mem_group *g;
+    size_t cap;
+    uint32_t *slot; /* per key: its stat in g, or NONE */
+    size_t nslot;
+};
+
+static int add_stat(struct mem_space *sp, struct grouper *gr, uint32_t key, int64_t size,
+                    int64_t count)
+{
+    struct mem_group *g = gr->g;
+    if (key >= gr->nslot) {
+        size_t n = sp->nkeys > key ? sp->nkeys : (size_t)key + 1;
+        n += n / 2;
+        uint32_t *slot = realloc(gr->slot, n * sizeof *slot);
+        if (!slot)
+            return PYSCOPE_ENOMEM;
+        for (size_t i = gr->nslot; i < n; i++)
+            slot[i] = NONE;
+        gr->slot = slot;
+        gr->nslot = n;
+    }
+    if (gr->slot[key] == NONE) {
+        int err = util_grow((void **)&g->stats, &gr->cap, g->n, sizeof *g->stats);
+        if (err < 0)
+            return err;
+        g->stats[g->n] = (struct mem_stat){.key = key};
+        gr->slot[key] = (uint32_t)g->n++;
+    }
+    struct mem_stat *s = &g->stats[gr->slot[key]];
+    s->size += size;
+    s->count += count;
+    return 0;
+}
+
+/*
+ * Count blocks (size, count) allocated at location loc (the most recent
+ * frame) in the totals; 1 when the filters keep them, as tracemalloc's
+ * filter_traces would.
+ */
+static int count_trace(struct mem_space *sp, struct grouper *gr, uint32_t loc, int64_t size,
+                       int64_t count)
+{
+    struct mem_group *g = gr->g;
+    g->all.size += size;
+    g->all.count += count;
+    if (!keep_file(sp, sp->locs[loc].file))
+        return 0;
+    g->selected.size += size;
+    g->selected.count += count;
+    return 1;
+}
+
+/*
+ * One row of snapshot_traces: its blocks, whose traceback is locs (n,
+ * most recent first), as tracemalloc's filter_traces and _group_by would
+ * take them one by one. By traceback, *key is the key (NONE when the
+ * filters left the blocks out).
+ */
+static int add_trace(struct mem_space *sp, struct grouper *gr, uint32_t *locs, size_t n,
+                     int truncated, int64_t size, int64_t count, uint32_t *key)
+{
+    int err = 0;
+
+    *key = NONE;
+    if (!count_trace(sp, gr, locs[0], size, count))
+        return 0;
+    if (sp->o.cumulative) {
+        for (size_t i = 0; i < n && !err; i++)
+            if (!(err = loc_key(sp, locs[i], key)))
+                err = add_stat(sp, gr, *key, size, count);
+        return err;
+    }
+    if (sp->o.by != MEM_BY_TRACEBACK) {
+        if (!(err = loc_key(sp, locs[0], key)))
+            err = add_stat(sp, gr, *key, size, count);
+        return err;
+    }
+    for (size_t i = 0, j = n - 1; i < j; i++, j--) {
+        uint32_t t = locs[i];
+        locs[i] = locs[j];
+        locs[j] = t;
+    }
+    if (!(err = intern_key(sp, locs, n, truncated, key)))
+        err = add_stat(sp, gr, *key, size, count);
+    return err;
+}
+
+/* A row walked whole and added. */
+static int add_walked(struct mem_space *sp, struct source *src, struct grouper *gr, int has_id,
+                      int64_t id, int64_t size, int64_t count, uint32_t *key)
+{
+    size_t n;
+    int truncated;
+    int err = walk(sp, src, has_id, id, &n, &truncated);
+    return err < 0 ? err : add_trace(sp, gr, sp->walk, n, truncated, size, count, key);
+}
+
+/*
+ * Without --cumulative, lineno and filename need only the most recent
+ * frame of each traceback; a traceback whose leaf is not a plain frame
+ * (the marker, a node the table lacks) is walked.
+ */
+static int group_leaves(struct mem_space *sp, struct source *src, int64_t id, struct grouper *gr)
+{
+    sqlite3_stmt *st;
+    uint32_t key;
+    int rc, err = vdb_prepare(src->db,
+                              "SELECT t.stack_id, t.size, t.count, s.frame_id"
+                              " FROM snapshot_traces t LEFT JOIN stacks s ON s.id = t.stack_id"
+                              " WHERE t.snapshot_id = ?1",
+                              &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t size = sqlite3_column_int64(st, 1), count = sqlite3_column_int64(st, 2);
+        uint32_t loc = MARKER;
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+            size_t fr = ids_find(&src->frames, sqlite3_column_int64(st, 3));
+            if ((err = frame_loc(sp, src, fr == SIZE_MAX ? NONE : (uint32_t)fr, &loc)) < 0)
+                break;
+        }
+        if (loc != MARKER)
+            err = add_trace(sp, gr, &loc, 1, 0, size, count, &key);
+        else
+            err = add_walked(sp, src, gr, sqlite3_column_type(st, 0) != SQLITE_NULL,
+                             sqlite3_column_int64(st, 0), size, count, &key);
+        if (err < 0)
+            break;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = vdb_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+struct row {
+    int64_t stack, size, count;
+    int has_stack;
+};
+
+/*
+ * By traceback: every traceback walked whole, once per leaf node, which a
+ * second snapshot of the same database mostly shares.
+ */
+static int group_tracebacks(struct mem_space *sp, struct source *src, const struct row *rows,
+                            size_t n, struct grouper *gr)
+{
+    int err = 0;
+    for (size_t i = 0; i < n && !err; i++) {
+        size_t leaf = rows[i].has_stack ? ids_find(&src->stacks, rows[i].stack) : SIZE_MAX;
+        if (leaf != SIZE_MAX && leaf < src->leaf_keys && src->leaf_key[leaf] != NONE) {
+            uint32_t key = src->leaf_key[leaf];
+            const struct key *k = &sp->keys[key];
+            if (count_trace(sp, gr, sp->seq[k->off + k->len - 1], rows[i].size, rows[i].count))
+                err = add_stat(sp, gr, key, rows[i].size, rows[i].count);
+            continue;
+        }
+        uint32_t key;
+        err = add_walked(sp, src, gr, rows[i].has_stack, rows[i].stack, rows[i].size, rows[i].count,
+                         &key);
+        if (err < 0 || key == NONE || leaf == SIZE_MAX)
+            continue;
+        if (leaf >= src->leaf_keys) {
+            size_t m = src->stacks.n;
+            uint32_t *lk = realloc(src->leaf_key, m * sizeof *lk);
+            if (!lk)
+                return PYSCOPE_ENOMEM;
+            for (size_t j = src->leaf_keys; j < m; j++)
+                lk[j] = NONE;
+            src->leaf_key = lk;
+            src->leaf_keys = m;
+        }
+        src->leaf_key[leaf] = key;
+    }
+    return err;
+}
+
+/*
+ * Cumulative: the blocks of a traceback count in each of its frames, a
+ * frame met twice counting twice, which is what summing each node's
+ * blocks with those of all the nodes below it gives: one pass over the
+ * nodes, children before parents, instead of a walk per traceback. That
+ * order is the recorder's (a caller is written before its callees); a
+ * database in another order has its tracebacks walked one by one.
+ */
+static int group_cumulative(struct mem_space *sp, struct source *src, const struct row *rows,
+                            size_t n, struct grouper *gr)
+{
+    struct acc {
+        int64_t size, count;
+    } *acc = calloc(src->stacks.n + 1, sizeof *acc);
+    size_t nacc = src->stacks.n;
+    uint32_t key, loc;
+    int err = 0;
+
+    if (!acc)
+        return PYSCOPE_ENOMEM;
+    for (size_t i = 0; i < n && !err; i++) {
+        size_t leaf = rows[i].has_stack ? ids_find(&src->stacks, rows[i].stack) : SIZE_MAX;
+        loc = MARKER;
+        if (leaf < nacc && (err = frame_loc(sp, src, src->nodes[leaf].frame, &loc)) < 0)
+            break;
+        if (loc == MARKER) /* no such node, or only the marker */
+            err = add_walked(sp, src, gr, rows[i].has_stack, rows[i].stack, rows[i].size,
+                             rows[i].count, &key);
+        else if (count_trace(sp, gr, loc, rows[i].size, rows[i].count))
+            acc[leaf].size += rows[i].size, acc[leaf].count += rows[i].count;
+    }
+    for (size_t i = nacc; i-- > 0 && !err;) {
+        const struct node *nd = &src->nodes[i];
+        if (!acc[i].size && !acc[i].count)
+            continue;
+        if ((err = frame_loc(sp, src, nd->frame, &loc)) < 0)
+            break;
+        if (loc != MARKER && (err = loc_key(sp, loc, &key)) == 0)
+            err = add_stat(sp, gr, key, acc[i].size, acc[i].count);
+        if (nd->parent != NONE && nd->parent < nacc) {
+            acc[nd->parent].size += acc[i].size;
+            acc[nd->parent].count += acc[i].count;
+        }
+    }
+    free(acc);
+    return err;
+}
+
+/* By traceback or cumulative: whole tracebacks, so the stacks they need are read. */
+static int group_walks(struct mem_space *sp, struct source *src, int64_t id, struct grouper *gr)
+{
+    struct row *rows = NULL;
+    size_t n = 0, cap = 0;
+    int64_t upto = INT64_MIN;
+    sqlite3_stmt *st;
+    uint32_t key;
+    int rc, err = vdb_prepare(src->db,
+                              "SELECT stack_id, size, count FROM snapshot_traces"
+                              " WHERE snapshot_id = ?1",
+                              &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = util_grow((void **)&rows, &cap, n, sizeof *rows)) < 0)
+            break;
+        rows[n] =
+            (struct row){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                         sqlite3_column_int64(st, 2), sqlite3_column_type(st, 0) != SQLITE_NULL};
+        if (rows[n].has_stack && rows[n].stack > upto)
+            upto = rows[n].stack;
+        n++;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = vdb_err(rc);
+    sqlite3_finalize(st);
+    if (!err)
+        err = load_stacks(src, upto);
+    if (err < 0)
+        ;
+    else if (sp->o.by == MEM_BY_TRACEBACK)
+        err = group_tracebacks(sp, src, rows, n, gr);
+    else if (src->parent_first)
+        err = group_cumulative(sp, src, rows, n, gr);
+    else
+        for (size_t i = 0; i < n && !err; i++)
+            err = add_walked(sp, src, gr, rows[i].has_stack, rows[i].stack, rows[i].size,
+                             rows[i].count, &key);
+    free(rows);
+    return err;
+}
+
+int mem_group(struct mem_space *sp, sqlite3 *db, int64_t id, struct mem_group *g)
+{
+    struct source *src;
+    struct grouper gr = {.g = g};
+    memset(g, 0, sizeof *g);
+    int err = source_get(sp, db, &src);
+    if (err < 0)
+        return err;
+    if (sp->o.by != MEM_BY_TRACEBACK && !sp->o.cumulative)
+        err = group_leaves(sp, src, id, &gr);
+    else
+        err = group_walks(sp, src, id, &gr);
+    free(gr.slot);
+    if (err < 0)
+        mem_group_release(g);
+    return err;
+}
+
+void mem_group_release(struct mem_group *g)
+{
+    if (!g)
+        return;
+    free(g->stats);
+    memset(g, 0, sizeof *g);
+}
+
+/* ---- order ---- */
+
+static int cmp_loc(const void *x, const void *y, void *ctx)
+{
+    const struct mem_space *sp = ctx;
+    const struct loc *a = &sp->locs[*(const uint32_t *)x], *b = &sp->locs[*(const uint32_t *)y];
+    int c = a->file == b->file ? 0 : strcmp(sp->strs[a->file], sp->strs[b->file]);
+    if (c)
+        return c;
+    return (a->line > b->line) - (a->line < b->line);
+}
+
+/*
+ * Rank every location by (file name, line) as Python compares the tuples:
+ * file names by code point, which for UTF-8 is strcmp's byte order.
+ */
+static int rank_locs(struct mem_space *sp)
+{
+    if (sp->nranked == sp->nlocs)
+        return 0;
+    uint32_t *order = malloc((sp->nlocs + 1) * sizeof *order);
+    uint32_t *rank = realloc(sp->loc_rank, (sp->nlocs + 1) * sizeof *rank);
+    if (rank)
+        sp->loc_rank = rank;
+    if (!order || !rank) {
+        free(order);
+        return PYSCOPE_ENOMEM;
+    }
+    for (size_t i = 0; i < sp->nlocs; i++)
+        order[i] = (uint32_t)i;
+    qsort_r(order, sp->nlocs, sizeof *order, cmp_loc, sp);
+    for (size_t i = 0; i < sp->nlocs; i++)
+        rank[order[i]] = (uint32_t)i;
+    free(order);
+    sp->nranked = sp->nlocs;
+    return 0;
+}
+
+#define DESC(a, b)                                                                                 \
+    do {                                                                                           \
+        if ((a) != (b))                                                                            \
+            return (a) > (b) ? -1 : 1;                                                             \
+    } while (0)
+
+/* Statistic._sort_key, reversed, but for the traceback. */
+static int cmp_stat(const void *x, const void *y)
+{
+    const struct mem_stat *a = x, *b = y;
+    DESC(a->size, b->size);
+    DESC(a->count, b->count);
+    return 0;
+}
+
+static uint64_t magnitude(int64_t v)
+{
+    return v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+}
+
+/* StatisticDiff._sort_key, reversed, but for the traceback. */
+static int cmp_diff(const void *x, const void *y)
+{
+    const struct mem_stat *a = x, *b = y;
+    DESC(magnitude(a->size_diff), magnitude(b->size_diff));
+    DESC(a->size, b->size);
+    DESC(magnitude(a->count_diff), magnitude(b->count_diff));
+    DESC(a->count, b->count);
+    return 0;
+}
+
+/* A stat's traceback as the sort reads it: locations oldest first, and where the stat is. */
+struct sitem {
+    const uint32_t *s;
+    uint32_t len;
+    uint32_t at;
+};
+
+/* Frame d of it as a number that sorts like it; 0 past the end, so a prefix comes first. */
+static uint32_t sym(const struct sitem *it, uint32_t d, const uint32_t *rank)
+{
+    return d < it->len ? rank[it->s[d]] + 1 : 0;
+}
+
+/* Descending traceback order from frame d on: -1 when a goes first. */
+static int cmp_from(const struct sitem *a, const struct sitem *b, uint32_t d, const uint32_t *rank)
+{
+    for (;; d++) {
+        uint32_t x = sym(a, d, rank), y = sym(b, d, rank);
+        if (x != y)
+            return x > y ? -1 : 1;
+        if (!x)
+            return 0;
+    }
+}
+
+static void swap_items(struct sitem *a, struct sitem *b)
+{
+    struct sitem t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/*
+ * Tracebacks that share their first d frames, in descending order, by
+ * multikey quicksort (Bentley and Sedgewick): each pass partitions on one
+ * frame, so the frames that many tracebacks share are read once per pass
+ * rather than once per comparison.
+ */
+static void sort_items(struct sitem *a, size_t n, uint32_t d, const uint32_t *rank)
+{
+    while (n > 1) {
+        if (n < 12) {
+            for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && cmp_from(&a[j], &a[j - 1], d, rank) < 0; j--)
+                    swap_items(&a[j], &a[j - 1]);
+            return;
+        }
+        uint32_t x = sym(&a[0], d, rank), y = sym(&a[n / 2], d, rank), z = sym(&a[n - 1], d, rank);
+        uint32_t p = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        size_t lt = 0, i = 0, gt = n; /* [0, lt) > p, [lt, i) == p, [gt, n) < p */
+        while (i < gt) {
+            uint32_t c = sym(&a[i], d, rank);
+            if (c > p)
+                swap_items(&a[lt++], &a[i++]);
+            else if (c < p)
+                swap_items(&a[i], &a[--gt]);
+            else
+                i++;
+        }
+        sort_items(a, lt, d, rank);
+        if (p)
+            sort_items(a + lt, gt - lt, d + 1, rank);
+        a += gt;
+        n -= gt;
+    }
+}
+
+/*
+ * Sort by the numbers cmp compares, then each run of equal numbers by
+ * traceback, descending.
+ */
+static int sort_stats(struct mem_space *sp, struct mem_stat *st, size_t n,
+                      int (*cmp)(const void *, const void *))
+{
+    struct sitem *items = NULL;
+    struct mem_stat *run = NULL;
+    int err = rank_locs(sp);
+
+    if (err < 0 || n < 2)
+        return err;
+    qsort(st, n, sizeof *st, cmp);
+    for (size_t lo = 0, hi; lo < n; lo = hi) {
+        for (hi = lo + 1; hi < n && !cmp(&st[lo], &st[hi]); hi++)
+            ;
+        if (hi - lo < 2)
+            continue;
+        if (!items && (!(items = malloc(n * sizeof *items)) || !(run = malloc(n * sizeof *run)))) {
+            err = PYSCOPE_ENOMEM;
+            break;
+        }
+        for (size_t k = lo; k < hi; k++) {
+            const struct key *key = &sp->keys[st[k].key];
+            items[k - lo] = (struct sitem){sp->seq + key->off, key->len, (uint32_t)k};
+        }
+        sort_items(items, hi - lo, 0, sp->loc_rank);
+        for (size_t k = lo; k < hi; k++)
+            run[k - lo] = st[items[k - lo].at];
+        memcpy(st + lo, run, (hi - lo) * sizeof *run);
+    }
+    free(items);
+    free(run);
+    return err;
+}
+
+int mem_sort(struct mem_space *sp, struct mem_stat *stats, size_t n)
+{
+    return sort_stats(sp, stats, n, cmp_stat);
+}
+
+int mem_compare(struct mem_space *sp, const struct mem_group *newg, const struct mem_group *oldg,
+                struct mem_stat **out, size_t *n)
+{
+    struct mem_stat *d = malloc((newg->n + oldg->n + 1) * sizeof *d);
+    uint32_t *slot = malloc((sp->nkeys + 1) * sizeof *slot);
+    uint8_t *used = calloc(oldg->n + 1, 1);
+    size_t k = 0;
+    int err = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!d || !slot || !used) {
+        err = PYSCOPE_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < sp->nkeys; i++)
+        slot[i] = NONE;
+    for (size_t i = 0; i < oldg->n; i++)
+        slot[oldg->stats[i].key] = (uint32_t)i;
+    for (size_t i = 0; i < newg->n; i++) {
+        const struct mem_stat *s = &newg->stats[i];
+        uint32_t o = slot[s->key];
+        d[k] = (struct mem_stat){s->key, s->size, s->count, s->size, s->count};
+        if (o != NONE) {
+            d[k].size_diff -= oldg->stats[o].size;
+            d[k].count_diff -= oldg->stats[o].count;
+            used[o] = 1;
+        }
+        k++;
+    }
+    for (size_t i = 0; i < oldg->n; i++)
+        if (!used[i])
+            d[k++] = (struct mem_stat){oldg->stats[i].key, 0, 0, -oldg->stats[i].size,
+                                       -oldg->stats[i].count};
+    if ((err = sort_stats(sp, d, k, cmp_diff)) < 0)
+        goto out;
+    *out = d;
+    *n = k;
+    d = NULL;
+out:
+    free(d);
+    free(slot);
+    free(used);
+    return err;
+}
+
+/* ---- keys ---- */
+
+size_t mem_key_nframes(const struct mem_space *sp, uint32_t key)
+{
+    return key < sp->nkeys ? sp->keys[key].len : 0;
+}
+
+struct mem_frame mem_key_frame(const struct mem_space *sp, uint32_t key, size_t i)
+{
+    struct mem_frame f = {unknown_file, 0, NULL};
+    if (key >= sp->nkeys || i >= sp->keys[key].len)
+        return f;
+    const struct loc *l = &sp->locs[sp->seq[sp->keys[key].off + i]];
+    f.filename = sp->strs[l->file];
+    f.line = l->line;
+    f.function = l->func == NONE ? NULL : sp->strs[l->func];
+    return f;
+}
+
+int mem_key_truncated(const struct mem_space *sp, uint32_t key)
+{
+    return key < sp->nkeys && sp->keys[key].truncated;
+}
