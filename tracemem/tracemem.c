@@ -10,6 +10,9 @@
  * traced memory passes its last peak copy by 1/32 those counters are copied,
  * which keeps the breakdown at the peak within 3% of the true peak.
  *
+ * A traceback is stored as its innermost node in a prefix tree of frames, so
+ * tracebacks that share their outer frames share their storage.
+ *
  * Interning matches tracebacks by code object address, which a new code
  * object may reuse once the old one is freed: the code dealloc hook retires
  * every traceback naming a dying code object from the index (they stay, with
@@ -66,16 +69,23 @@ struct tcode {
     uint32_t ntbs, captbs;
 };
 
-/* One frame of a traceback. */
-struct tframe {
+/*
+ * Tracebacks share their outer frames: a frame is a node of a prefix tree
+ * whose root level is the outermost frame, so a recursion's thousands of
+ * distinct tracebacks cost one node each, not one copy of the stack each.
+ */
+struct tnode {
     void *code; /* as walked: matched against new tracebacks */
     int32_t lasti;
     int32_t line;
+    uint32_t parent; /* the calling frame's node; NODE_NONE at the root level */
+    uint32_t code_idx;
 };
+#define NODE_NONE UINT32_MAX
 
 struct tb {
     uint64_t hash;
-    uint32_t first; /* index of its frames in tframes/tcodes_of */
+    uint32_t leaf; /* the innermost frame's node; NODE_NONE without frames */
     uint16_t nframes;
     uint8_t truncated;
     uint8_t sent;
@@ -98,9 +108,10 @@ static uint32_t ncodes, capcodes;
 static struct tb *tbs;
 static int64_t *tb_size, *tb_count;
 static uint32_t ntbs, captbs;
-static struct tframe *tframes;
-static uint32_t *tframe_code; /* the tcode of each frame */
-static size_t ntframes, captframes;
+static struct tnode *nodes;
+static uint32_t nnodes, capnodes;
+static uint32_t *nindex; /* open addressing over (parent, code_idx, lasti): node + 1, 0 empty */
+static size_t nindex_mask, nindex_used;
 static uint32_t *tindex; /* open addressing: traceback id + 1, 0 empty */
 static size_t tindex_mask, tindex_used;
 static int64_t traced_bytes, peak_bytes;
@@ -150,9 +161,9 @@ static int same_frames(const struct tb *t, const struct pyframe_raw *f, int n, i
 {
     if (t->nframes != n || t->truncated != truncated)
         return 0;
-    const struct tframe *tf = &tframes[t->first];
-    for (int i = 0; i < n; i++)
-        if (tf[i].code != f[i].code || tf[i].lasti != f[i].lasti)
+    uint32_t node = t->leaf;
+    for (int i = 0; i < n; i++, node = nodes[node].parent)
+        if (nodes[node].code != f[i].code || nodes[node].lasti != f[i].lasti)
             return 0;
     return 1;
 }
@@ -255,6 +266,64 @@ static int code_add_tb_unlocked(struct tcode *c, uint32_t id)
     return 0;
 }
 
+static uint64_t hash_node(uint32_t parent, uint32_t code_idx, int32_t lasti)
+{
+    uint64_t h = ((uint64_t)parent << 32 | code_idx) * 0x9E3779B97F4A7C15ull;
+    return (h ^ (uint32_t)lasti) * 0xff51afd7ed558ccdull >> 7;
+}
+
+static void nindex_insert_unlocked(uint32_t id)
+{
+    const struct tnode *nd = &nodes[id];
+    size_t i = hash_node(nd->parent, nd->code_idx, nd->lasti) & nindex_mask;
+    while (nindex[i])
+        i = (i + 1) & nindex_mask;
+    nindex[i] = id + 1;
+    nindex_used++;
+}
+
+static int nindex_grow_unlocked(void)
+{
+    size_t cap = nindex ? (nindex_mask + 1) * 2 : 1024;
+    uint32_t *old = nindex;
+    size_t oldcap = nindex ? nindex_mask + 1 : 0;
+    nindex = calloc(cap, sizeof *nindex);
+    if (!nindex) {
+        nindex = old;
+        return PYSCOPE_ENOMEM;
+    }
+    nindex_mask = cap - 1;
+    nindex_used = 0;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i])
+            nindex_insert_unlocked(old[i] - 1);
+    free(old);
+    return 0;
+}
+
+/* The node of frame f under parent, made when new. Nodes are keyed by the
+ * tcode, which a new code object at a dead one's address never shares. */
+static uint32_t node_intern_unlocked(uint32_t parent, const struct pyframe_raw *f)
+{
+    uint32_t ci = code_of_unlocked(f->code);
+    if (ci == TB_NONE)
+        return NODE_NONE;
+    size_t i = nindex ? hash_node(parent, ci, f->lasti) & nindex_mask : 0;
+    for (; nindex && nindex[i]; i = (i + 1) & nindex_mask) {
+        const struct tnode *nd = &nodes[nindex[i] - 1];
+        if (nd->parent == parent && nd->code_idx == ci && nd->lasti == f->lasti)
+            return nindex[i] - 1;
+    }
+    if ((nindex_used + 1) * 2 > (nindex ? nindex_mask + 1 : 0) && nindex_grow_unlocked() < 0)
+        return NODE_NONE;
+    if (grow32((void **)&nodes, sizeof *nodes, nnodes + 1, &capnodes) < 0)
+        return NODE_NONE;
+    int line = pyframe_code_line(f->code, f->lasti);
+    nodes[nnodes] = (struct tnode){f->code, f->lasti, line > 0 ? line : -1, parent, ci};
+    nindex_insert_unlocked(nnodes);
+    return nnodes++;
+}
+
 static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int truncated)
 {
     uint64_t h = hash_frames(f, n, truncated);
@@ -273,24 +342,15 @@ static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int trunc
         grow32((void **)&tb_count, sizeof *tb_count, ntbs + 1, &c3) < 0)
         return TB_NONE;
     captbs = c1 < c2 ? (c1 < c3 ? c1 : c3) : (c2 < c3 ? c2 : c3);
-    size_t c4 = captframes, c5 = captframes;
-    if (grow((void **)&tframes, sizeof *tframes, ntframes + (size_t)n, &c4) < 0 ||
-        grow((void **)&tframe_code, sizeof *tframe_code, ntframes + (size_t)n, &c5) < 0)
-        return TB_NONE;
-    captframes = c4 < c5 ? c4 : c5;
-    uint32_t id = ntbs;
-    for (int i = 0; i < n; i++) {
-        uint32_t ci = code_of_unlocked(f[i].code);
-        if (ci == TB_NONE || code_add_tb_unlocked(&codes[ci], id) < 0)
+    uint32_t id = ntbs, leaf = NODE_NONE;
+    for (int i = n; i-- > 0;) { /* outermost first */
+        leaf = node_intern_unlocked(leaf, &f[i]);
+        if (leaf == NODE_NONE || code_add_tb_unlocked(&codes[nodes[leaf].code_idx], id) < 0)
             return TB_NONE; /* tcode lists may name id: harmless, it is never made */
-        int line = pyframe_code_line(f[i].code, f[i].lasti);
-        tframes[ntframes + (size_t)i] = (struct tframe){f[i].code, f[i].lasti, line > 0 ? line : -1};
-        tframe_code[ntframes + (size_t)i] = ci;
     }
-    tbs[id] = (struct tb){.hash = h, .first = (uint32_t)ntframes, .nframes = (uint16_t)n,
+    tbs[id] = (struct tb){.hash = h, .leaf = leaf, .nframes = (uint16_t)n,
                           .truncated = (uint8_t)truncated};
     tb_size[id] = tb_count[id] = 0;
-    ntframes += (size_t)n;
     ntbs++;
     index_insert_unlocked(id);
     return id;
@@ -561,10 +621,11 @@ static void send_tb_unlocked(struct obuf *ob, uint32_t id)
     if (t->sent)
         return;
     struct wire_frame wf[TRACEMEM_MAX_DEPTH];
-    for (uint32_t i = 0; i < t->nframes; i++) {
-        uint32_t ci = tframe_code[t->first + i];
+    uint32_t node = t->leaf;
+    for (uint32_t i = 0; i < t->nframes; i++, node = nodes[node].parent) {
+        uint32_t ci = nodes[node].code_idx;
         send_code_unlocked(ob, ci);
-        wf[i] = (struct wire_frame){.code = CODE_KEY_BIT | ci, .line = tframes[t->first + i].line};
+        wf[i] = (struct wire_frame){.code = CODE_KEY_BIT | ci, .line = nodes[node].line};
     }
     struct wire_traceback wt = {.key = (uint64_t)id + 1,
                                 .flags = t->truncated ? WIRE_SAMPLE_TRUNCATED : 0};

@@ -85,6 +85,14 @@ class AgreementWithTracemalloc(E2ETestCase):
         after = lineno_stats(db, ids["after list"], script)
         growth = after[9][0] - before.get(9, (0, 0))[0]
         self.assert_close("growth at the append line", top[4], growth)
+        # And so does the viewer's diff, as tracemalloc's compare_to would.
+        res = harness.run_viewer(["diff", db, str(ids["before"]), str(ids["after list"]),
+                                  "--json", "--limit", "1"])
+        self.assertEqual(res.returncode, 0, res)
+        first = json.loads(res.stdout)["stats"][0]
+        self.assertEqual((first["frames"][-1]["filename"], first["frames"][-1]["line"]),
+                         (script, 9))
+        self.assert_close("viewer's growth at the append line", top[4], first["size_diff"])
         # The generator leaves nothing behind.
         end = lineno_stats(db, ids["after generator"], script)
         self.assertLess(sum(s for s, _ in end.values()) - sum(s for s, _ in after.values()),
