@@ -78,12 +78,12 @@ struct recorder {
     int tty; /* the terminal the program has in the foreground, or -1 */
     uint64_t proto_errors;
     uint64_t next_serial;
-    struct imap *codes;  /* (connection serial, code key) -> functions.id */
-    struct imap *callfns; /* (connection serial, WIRE_FUNCTION key) -> functions.id */
-    struct smap *funcs;  /* kind, filename, name, qualname, firstlineno -> functions.id */
-    struct imap *frames; /* (functions.id, line) -> frames.id */
-    struct imap *stacks; /* (parent stacks.id, frames.id) -> stacks.id */
-    struct imap *tids;   /* (connection serial, kernel thread id) -> index in conn.threads */
+    struct imap *codes;      /* (connection serial, code key) -> functions.id */
+    struct imap *callfns;    /* (connection serial, WIRE_FUNCTION key) -> functions.id */
+    struct smap *funcs;      /* kind, filename, name, qualname, firstlineno -> functions.id */
+    struct imap *frames;     /* (functions.id, line) -> frames.id */
+    struct imap *stacks;     /* (parent stacks.id, frames.id) -> stacks.id */
+    struct imap *tids;       /* (connection serial, kernel thread id) -> index in conn.threads */
     struct imap *tracebacks; /* (connection serial, WIRE_TRACEBACK key) -> stacks.id */
     struct imap *snaps;      /* (connection serial, snapshot seq) -> snapshots.id */
     int64_t truncated_frame;
@@ -239,14 +239,8 @@ static pid_t proc_parent_of(pid_t pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (util_read_file(path, buf, sizeof buf) < 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     const char *p = strrchr(buf, ')');
     int ppid;
     if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
@@ -495,8 +489,8 @@ static int on_function(struct recorder *r, struct conn *c, const struct wire_rec
         wire_string(rec, 2, &qualname) || f.key == 0 || f.kind > WIRE_FUNCTION_BUILTIN)
         return PYSCOPE_EPROTO;
     int64_t id;
-    int err = intern_function(r, f.kind == WIRE_FUNCTION_BUILTIN ? "builtin" : "python", file,
-                              name, qualname, f.firstlineno, &id);
+    int err = intern_function(r, f.kind == WIRE_FUNCTION_BUILTIN ? "builtin" : "python", file, name,
+                              qualname, f.firstlineno, &id);
     return err ? err : imap_put(r->callfns, c->serial, f.key, id);
 }
 

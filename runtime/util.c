@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,6 +50,19 @@ int util_grow(void **arr, size_t *cap, size_t n, size_t size)
     *arr = p;
     *cap = ncap;
     return 0;
+}
+
+long util_read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    return (long)n;
 }
 
 static int grow(struct sbuf *sb, size_t extra)

@@ -20,6 +20,12 @@ void util_give_terminal(int tty, int pgrp);
  */
 int util_grow(void **arr, size_t *cap, size_t n, size_t size);
 
+/*
+ * The start of a small file (a /proc entry) into buf, at most cap - 1 bytes,
+ * NUL-terminated: its length, or -1 when it cannot be opened or is empty.
+ */
+long util_read_file(const char *path, char *buf, size_t cap);
+
 /* All of s as a decimal integer (digits, after an optional '-'; no spaces)
  * in *out. 0, or -1 when s is NULL, empty, anything else or out of range. */
 int util_parse_i64(const char *s, int64_t *out);

@@ -64,7 +64,7 @@ struct tcode {
     void *ptr; /* NULL once it died */
     struct pyframe_code info;
     int named;
-    int sent; /* the recorder has its WIRE_CODE */
+    int sent;      /* the recorder has its WIRE_CODE */
     uint32_t *tbs; /* tracebacks naming it, to retire when it dies */
     uint32_t ntbs, captbs;
 };
@@ -110,10 +110,16 @@ static int64_t *tb_size, *tb_count;
 static uint32_t ntbs, captbs;
 static struct tnode *nodes;
 static uint32_t nnodes, capnodes;
-static uint32_t *nindex; /* open addressing over (parent, code_idx, lasti): node + 1, 0 empty */
-static size_t nindex_mask, nindex_used;
-static uint32_t *tindex; /* open addressing: traceback id + 1, 0 empty */
-static size_t tindex_mask, tindex_used;
+/* Open addressing over ids: slots hold id + 1, 0 is empty. */
+struct idindex {
+    uint32_t *slots;
+    size_t mask, used;
+    uint64_t (*hash_of)(uint32_t id);
+};
+static uint64_t node_hash_of(uint32_t id);
+static uint64_t tb_hash_of(uint32_t id);
+static struct idindex nindex = {.hash_of = node_hash_of}; /* over (parent, code_idx, lasti) */
+static struct idindex tindex = {.hash_of = tb_hash_of};
 static int64_t traced_bytes, peak_bytes;
 static uint64_t untracked; /* blocks the tables had no room for */
 /* The counters when traced memory was highest, and when to copy again. */
@@ -192,30 +198,32 @@ static int grow32(void **p, size_t elsize, uint32_t need, uint32_t *cap)
     return 0;
 }
 
-static void index_insert_unlocked(uint32_t id)
+static void idx_insert_unlocked(struct idindex *x, uint32_t id)
 {
-    size_t i = tbs[id].hash & tindex_mask;
-    while (tindex[i])
-        i = (i + 1) & tindex_mask;
-    tindex[i] = id + 1;
-    tindex_used++;
+    size_t i = x->hash_of(id) & x->mask;
+    while (x->slots[i])
+        i = (i + 1) & x->mask;
+    x->slots[i] = id + 1;
+    x->used++;
 }
 
-static int index_grow_unlocked(void)
+/* Room for one more id, keeping the index at most half full. */
+static int idx_reserve_unlocked(struct idindex *x)
 {
-    size_t cap = tindex ? (tindex_mask + 1) * 2 : 1024;
-    uint32_t *old = tindex;
-    size_t oldcap = tindex ? tindex_mask + 1 : 0;
-    tindex = calloc(cap, sizeof *tindex);
-    if (!tindex) {
-        tindex = old;
+    if (x->slots && (x->used + 1) * 2 <= x->mask + 1)
+        return 0;
+    size_t cap = x->slots ? (x->mask + 1) * 2 : 1024;
+    uint32_t *old = x->slots;
+    size_t oldcap = old ? x->mask + 1 : 0;
+    if (!(x->slots = calloc(cap, sizeof *x->slots))) {
+        x->slots = old;
         return PYSCOPE_ENOMEM;
     }
-    tindex_mask = cap - 1;
-    tindex_used = 0;
+    x->mask = cap - 1;
+    x->used = 0;
     for (size_t i = 0; i < oldcap; i++)
         if (old[i])
-            index_insert_unlocked(old[i] - 1);
+            idx_insert_unlocked(x, old[i] - 1);
     free(old);
     return 0;
 }
@@ -223,20 +231,21 @@ static int index_grow_unlocked(void)
 /* Take traceback id out of the index; it keeps its id, frames and blocks. */
 static void index_retire_unlocked(uint32_t id)
 {
-    size_t i = tbs[id].hash & tindex_mask;
-    while (tindex[i] && tindex[i] != id + 1)
-        i = (i + 1) & tindex_mask;
-    if (!tindex[i])
+    uint32_t *slot = tindex.slots;
+    size_t mask = tindex.mask, i = tbs[id].hash & mask;
+    while (slot[i] && slot[i] != id + 1)
+        i = (i + 1) & mask;
+    if (!slot[i])
         return; /* retired already: it names this code object twice */
-    for (size_t j = (i + 1) & tindex_mask; tindex[j]; j = (j + 1) & tindex_mask) {
-        size_t k = tbs[tindex[j] - 1].hash & tindex_mask;
-        if (((j - k) & tindex_mask) >= ((j - i) & tindex_mask)) {
-            tindex[i] = tindex[j];
+    for (size_t j = (i + 1) & mask; slot[j]; j = (j + 1) & mask) {
+        size_t k = tbs[slot[j] - 1].hash & mask;
+        if (((j - k) & mask) >= ((j - i) & mask)) {
+            slot[i] = slot[j];
             i = j;
         }
     }
-    tindex[i] = 0;
-    tindex_used--;
+    slot[i] = 0;
+    tindex.used--;
 }
 
 /* The tcode of live code object code, made on first sight. */
@@ -272,33 +281,14 @@ static uint64_t hash_node(uint32_t parent, uint32_t code_idx, int32_t lasti)
     return (h ^ (uint32_t)lasti) * 0xff51afd7ed558ccdull >> 7;
 }
 
-static void nindex_insert_unlocked(uint32_t id)
+static uint64_t node_hash_of(uint32_t id)
 {
-    const struct tnode *nd = &nodes[id];
-    size_t i = hash_node(nd->parent, nd->code_idx, nd->lasti) & nindex_mask;
-    while (nindex[i])
-        i = (i + 1) & nindex_mask;
-    nindex[i] = id + 1;
-    nindex_used++;
+    return hash_node(nodes[id].parent, nodes[id].code_idx, nodes[id].lasti);
 }
 
-static int nindex_grow_unlocked(void)
+static uint64_t tb_hash_of(uint32_t id)
 {
-    size_t cap = nindex ? (nindex_mask + 1) * 2 : 1024;
-    uint32_t *old = nindex;
-    size_t oldcap = nindex ? nindex_mask + 1 : 0;
-    nindex = calloc(cap, sizeof *nindex);
-    if (!nindex) {
-        nindex = old;
-        return PYSCOPE_ENOMEM;
-    }
-    nindex_mask = cap - 1;
-    nindex_used = 0;
-    for (size_t i = 0; i < oldcap; i++)
-        if (old[i])
-            nindex_insert_unlocked(old[i] - 1);
-    free(old);
-    return 0;
+    return tbs[id].hash;
 }
 
 /* The node of frame f under parent, made when new. Nodes are keyed by the
@@ -308,33 +298,31 @@ static uint32_t node_intern_unlocked(uint32_t parent, const struct pyframe_raw *
     uint32_t ci = code_of_unlocked(f->code);
     if (ci == TB_NONE)
         return NODE_NONE;
-    size_t i = nindex ? hash_node(parent, ci, f->lasti) & nindex_mask : 0;
-    for (; nindex && nindex[i]; i = (i + 1) & nindex_mask) {
-        const struct tnode *nd = &nodes[nindex[i] - 1];
+    uint64_t h = hash_node(parent, ci, f->lasti);
+    for (size_t i = h & nindex.mask; nindex.slots && nindex.slots[i]; i = (i + 1) & nindex.mask) {
+        const struct tnode *nd = &nodes[nindex.slots[i] - 1];
         if (nd->parent == parent && nd->code_idx == ci && nd->lasti == f->lasti)
-            return nindex[i] - 1;
+            return nindex.slots[i] - 1;
     }
-    if ((nindex_used + 1) * 2 > (nindex ? nindex_mask + 1 : 0) && nindex_grow_unlocked() < 0)
+    if (idx_reserve_unlocked(&nindex) < 0)
         return NODE_NONE;
     if (grow32((void **)&nodes, sizeof *nodes, nnodes + 1, &capnodes) < 0)
         return NODE_NONE;
     int line = pyframe_code_line(f->code, f->lasti);
     nodes[nnodes] = (struct tnode){f->code, f->lasti, line > 0 ? line : -1, parent, ci};
-    nindex_insert_unlocked(nnodes);
+    idx_insert_unlocked(&nindex, nnodes);
     return nnodes++;
 }
 
 static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int truncated)
 {
     uint64_t h = hash_frames(f, n, truncated);
-    if (tindex) {
-        for (size_t i = h & tindex_mask; tindex[i]; i = (i + 1) & tindex_mask) {
-            const struct tb *t = &tbs[tindex[i] - 1];
-            if (t->hash == h && same_frames(t, f, n, truncated))
-                return tindex[i] - 1;
-        }
+    for (size_t i = h & tindex.mask; tindex.slots && tindex.slots[i]; i = (i + 1) & tindex.mask) {
+        const struct tb *t = &tbs[tindex.slots[i] - 1];
+        if (t->hash == h && same_frames(t, f, n, truncated))
+            return tindex.slots[i] - 1;
     }
-    if ((tindex_used + 1) * 2 > (tindex ? tindex_mask + 1 : 0) && index_grow_unlocked() < 0)
+    if (idx_reserve_unlocked(&tindex) < 0)
         return TB_NONE;
     uint32_t c1 = captbs, c2 = captbs, c3 = captbs;
     if (grow32((void **)&tbs, sizeof *tbs, ntbs + 1, &c1) < 0 ||
@@ -348,11 +336,11 @@ static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int trunc
         if (leaf == NODE_NONE || code_add_tb_unlocked(&codes[nodes[leaf].code_idx], id) < 0)
             return TB_NONE; /* tcode lists may name id: harmless, it is never made */
     }
-    tbs[id] = (struct tb){.hash = h, .leaf = leaf, .nframes = (uint16_t)n,
-                          .truncated = (uint8_t)truncated};
+    tbs[id] = (struct tb){
+        .hash = h, .leaf = leaf, .nframes = (uint16_t)n, .truncated = (uint8_t)truncated};
     tb_size[id] = tb_count[id] = 0;
     ntbs++;
-    index_insert_unlocked(id);
+    idx_insert_unlocked(&tindex, id);
     return id;
 }
 
@@ -637,16 +625,9 @@ static void send_tb_unlocked(struct obuf *ob, uint32_t id)
 static uint64_t rss_bytes(void)
 {
     char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     unsigned long long size, resident;
-    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+    if (util_read_file("/proc/self/statm", buf, sizeof buf) < 0 ||
+        sscanf(buf, "%llu %llu", &size, &resident) != 2)
         return 0;
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
@@ -677,8 +658,8 @@ static void build_unlocked(struct obuf *ob, struct wire_snapshot *ws, const char
             k = 0;
         }
         if (id < n && counts[id] > 0)
-            chunk[k++] = (struct wire_trace){(uint64_t)id + 1, (uint64_t)sizes[id],
-                                             (uint64_t)counts[id]};
+            chunk[k++] =
+                (struct wire_trace){(uint64_t)id + 1, (uint64_t)sizes[id], (uint64_t)counts[id]};
     }
     ob_close(ob);
 }
@@ -824,8 +805,8 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms)
     int err = pyframe_watch_code_dealloc(on_code_dealloc);
     if (err < 0)
         return err;
-    PyMemAllocatorEx hook = {.malloc = hook_malloc, .calloc = hook_calloc,
-                             .realloc = hook_realloc, .free = hook_free};
+    PyMemAllocatorEx hook = {
+        .malloc = hook_malloc, .calloc = hook_calloc, .realloc = hook_realloc, .free = hook_free};
     static const PyMemAllocatorDomain which[NDOMAINS] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
                                                          PYMEM_DOMAIN_OBJ};
     for (int i = 0; i < NDOMAINS; i++) {

@@ -177,15 +177,9 @@ static int parse_args(struct memcmd *c, int argc, char **argv)
                 c->include[ninc++] = v;
             else
                 c->exclude[nexc++] = v;
-        } else if ((r = smpcmd_value("--limit", argc, argv, &i, &v)) != 0) {
-            int64_t l;
+        } else if ((r = smpcmd_limit(argc, argv, &i, &c->limit)) != 0) {
             if (r < 0)
                 return CLI_USAGE;
-            if (util_parse_i64(v, &l) < 0 || l < 0 || l > LONG_MAX) {
-                cli_error("'--limit' needs a number of rows (0 for all), not '%s'", v);
-                return CLI_USAGE;
-            }
-            c->limit = (long)l;
         } else {
             cli_error("unknown option '%s'; see 'pyscope %s --help'", a, c->name);
             return CLI_USAGE;

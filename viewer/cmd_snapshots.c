@@ -147,15 +147,9 @@ int cmd_snapshots(int argc, char **argv)
                 return CLI_USAGE;
             }
             has_pid = 1;
-        } else if ((r = smpcmd_value("--limit", argc, argv, &i, &v)) != 0) {
-            int64_t l;
+        } else if ((r = smpcmd_limit(argc, argv, &i, &limit)) != 0) {
             if (r < 0)
                 return CLI_USAGE;
-            if (util_parse_i64(v, &l) < 0 || l < 0 || l > LONG_MAX) {
-                cli_error("'--limit' needs a number of rows (0 for all), not '%s'", v);
-                return CLI_USAGE;
-            }
-            limit = (long)l;
         } else {
             cli_error("unknown option '%s'; see 'pyscope snapshots --help'", a);
             return CLI_USAGE;

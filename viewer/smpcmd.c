@@ -30,6 +30,21 @@ void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned
     c->limit = -1;
 }
 
+int smpcmd_limit(int argc, char **argv, int *i, long *limit)
+{
+    const char *v;
+    int r = smpcmd_value("--limit", argc, argv, i, &v);
+    if (r <= 0)
+        return r;
+    int64_t n;
+    if (util_parse_i64(v, &n) < 0 || n < 0 || n > LONG_MAX) {
+        cli_error("'--limit' needs a number of rows (0 for all), not '%s'", v);
+        return -1;
+    }
+    *limit = (long)n;
+    return 1;
+}
+
 int smpcmd_value(const char *opt, int argc, char **argv, int *i, const char **value)
 {
     const char *a = argv[*i];
@@ -181,17 +196,8 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
         c->filter.function = v;
         return SMPCMD_TAKEN;
     }
-    if ((acc & SMPCMD_LIMIT) && (r = smpcmd_value("--limit", argc, argv, i, &v)) != 0) {
-        if (r < 0)
-            return SMPCMD_ERROR;
-        int64_t limit;
-        if (util_parse_i64(v, &limit) < 0 || limit < 0 || limit > LONG_MAX) {
-            cli_error("'--limit' needs a number of rows (0 for all), not '%s'", v);
-            return SMPCMD_ERROR;
-        }
-        c->limit = (long)limit;
-        return SMPCMD_TAKEN;
-    }
+    if ((acc & SMPCMD_LIMIT) && (r = smpcmd_limit(argc, argv, i, &c->limit)) != 0)
+        return r < 0 ? SMPCMD_ERROR : SMPCMD_TAKEN;
     if ((acc & SMPCMD_OUTPUT) && (!strcmp(a, "-o") || !strncmp(a, "-o", 2) ||
                                   smpcmd_value("--output", argc, argv, i, &v) != 0)) {
         if (!v && a[1] == 'o' && a[2]) {
@@ -357,8 +363,7 @@ void smpcmd_put_source(const struct smpcmd *c, const char *what)
 void smpcmd_json_function(FILE *out, const struct smp_function *fn)
 {
     static const char *const kinds[] = {"python", "builtin", "native"};
-    fprintf(out, "\"id\": %lld, \"kind\": \"%s\", \"name\": ", (long long)fn->id,
-            kinds[fn->kind]);
+    fprintf(out, "\"id\": %lld, \"kind\": \"%s\", \"name\": ", (long long)fn->id, kinds[fn->kind]);
     fmt_json_str(out, fn->name);
     fputs(", \"qualname\": ", out);
     fmt_json_str(out, fn->qualname);

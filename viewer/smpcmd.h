@@ -95,6 +95,13 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i);
  */
 int smpcmd_value(const char *opt, int argc, char **argv, int *i, const char **value);
 
+/*
+ * When argv[*i] is "--limit N" (or "--limit=N"), set *limit, consume it and
+ * return 1; 0 when it is another argument; -1 after printing why the value
+ * is missing or not a count of rows.
+ */
+int smpcmd_limit(int argc, char **argv, int *i, long *limit);
+
 /* Print "unknown option" for argv[*i]; returns CLI_USAGE. */
 int smpcmd_unknown(const struct smpcmd *c, const char *arg);
 
