@@ -301,6 +301,7 @@ void session_exit(int how, int code, int have_gil)
     };
     n += wire_encode(buf + n, sizeof buf - n, WIRE_PROCESS_EXIT, &rec, sizeof rec, NULL, 0);
     emitter_send(conn, buf, n);
+    tracemem_connect(-1); /* before the descriptor can be reused */
     close(conn);
     conn = -1;
     active = 0;

@@ -839,7 +839,10 @@ int tracemem_active(void)
 
 void tracemem_connect(int fd)
 {
+    /* Not while a snapshot is being sent on the old connection. */
+    pthread_mutex_lock(&snap_lock);
     conn_fd = fd;
+    pthread_mutex_unlock(&snap_lock);
 }
 
 void tracemem_ignore_thread(void)

@@ -30,7 +30,8 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms);
 /* Whether allocations are being traced. */
 int tracemem_active(void);
 
-/* The recorder connection snapshots are sent on (borrowed; -1: none). */
+/* The recorder connection snapshots are sent on (borrowed; -1: none);
+ * waits for a snapshot being sent to finish. */
 void tracemem_connect(int fd);
 
 /*
