@@ -222,6 +222,25 @@ class Tracebacks(E2ETestCase):
         self.assertEqual(exits, {child[0]["pid"], parent[0]["pid"]})
 
 
+class UnderStress(E2ETestCase):
+    """The sampler's stress fixtures (code objects made and freed fast,
+    generators, threads coming and going, fork) with every allocation traced
+    and sampling at 10 kHz."""
+
+    def test_stress_fixtures(self):
+        for name in ("stress_code.py", "stress_gen.py", "stress_threads.py", "stress_fork.py"):
+            db = self.new_db_path()
+            script = os.path.join(harness.HERE, "sampling", name)
+            res = harness.run_pyscope(["--memory", "--rate", "10000", script], db, timeout=300)
+            self.assertEqual(res.returncode, 0, (name, res))
+            self.assertEqual(db_integrity(db), "ok", name)
+            pids = db_rows(db, "select count(*) as n from processes")[0]["n"]
+            exits = db_rows(db, "select count(*) as n from snapshots where trigger = 'exit'")
+            self.assertEqual(exits[0]["n"], pids, name)
+            unknown = db_rows(db, "select count(*) as n from functions where name = '?'")
+            self.assertEqual(unknown[0]["n"], 0, name)
+
+
 class Program(E2ETestCase):
 
     def test_tracemalloc_inside(self):
