@@ -222,7 +222,10 @@ static int open_ro(const char *path, const char *query, sqlite3 **db)
     char *uri = make_uri(path, query);
     if (!uri)
         return SQLITE_NOMEM;
-    int rc = sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    /* One thread per connection: no need for SQLite's per-call locking,
+     * which costs a tenth of a scan over millions of rows. */
+    int rc = sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                             NULL);
     free(uri);
     if (rc == SQLITE_OK)
         /* The recorder's transactions are short; wait them out, not forever. */
