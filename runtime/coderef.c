@@ -201,7 +201,8 @@ static void on_code_dealloc(void *code)
 
 int coderef_install(void)
 {
-    return pyframe_watch_code_dealloc(on_code_dealloc);
+    int err = pyframe_watch_code_dealloc(on_code_dealloc);
+    return err == PYSCOPE_EEXISTS ? 0 : err;
 }
 
 /* ---- the emitter's side ------------------------------------------------- */
@@ -284,11 +285,20 @@ static void unmark_unlocked(struct centry **entries, size_t n)
             entries[i]->sent = 0;
 }
 
+/* A raw sample or collection as its WIRE_SAMPLE or WIRE_GC, after the
+ * WIRE_CODE records of code objects the recorder has not seen. */
 static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t cap)
 {
     struct wire_raw_sample raw;
+    struct wire_raw_gc rawgc;
     struct wire_str fs;
-    wire_fixed(rec, &raw, sizeof raw);
+    int is_gc = rec->type == WIRE_RAW_GC;
+    if (is_gc) {
+        wire_fixed(rec, &rawgc, sizeof rawgc);
+        raw.epoch = rawgc.epoch;
+    } else {
+        wire_fixed(rec, &raw, sizeof raw);
+    }
     if (wire_string(rec, 0, &fs) < 0)
         return 0;
     size_t n = fs.len / sizeof(struct pyframe_raw);
@@ -328,13 +338,17 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
         }
         return -1;
     }
-    struct wire_sample s = {.tid = raw.tid,
-                            .t_ns = raw.t_ns,
-                            .cpu_ns = raw.cpu_ns,
-                            .state = raw.state,
-                            .flags = raw.flags};
+    struct wire_sample s = {0};
+    if (!is_gc)
+        s = (struct wire_sample){.tid = raw.tid,
+                                 .t_ns = raw.t_ns,
+                                 .cpu_ns = raw.cpu_ns,
+                                 .state = raw.state,
+                                 .flags = raw.flags};
+    const void *fixed = is_gc ? (const void *)&rawgc.gc : (const void *)&s;
+    size_t fixed_size = is_gc ? sizeof rawgc.gc : sizeof s;
     struct wire_str str = {(const char *)frames, (uint32_t)(n * sizeof *frames)};
-    need += wire_size(sizeof s, &str, 1);
+    need += wire_size(fixed_size, &str, 1);
     if (need > cap) {
         return -1;
     }
@@ -345,7 +359,8 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
             entries[i]->sent = 1;
         }
     }
-    out += wire_encode(dst + out, cap - out, WIRE_SAMPLE, &s, sizeof s, &str, 1);
+    out += wire_encode(dst + out, cap - out, is_gc ? WIRE_GC : WIRE_SAMPLE, fixed, fixed_size, &str,
+                       1);
     return (long)out;
 }
 
@@ -353,7 +368,7 @@ long coderef_sink(const uint8_t *rec, size_t len, uint8_t *dst, size_t cap, void
 {
     struct wire_hdr h;
     memcpy(&h, rec, sizeof h);
-    if (h.type != WIRE_RAW_SAMPLE) {
+    if (h.type != WIRE_RAW_SAMPLE && h.type != WIRE_RAW_GC) {
         if (len > cap)
             return -1;
         memcpy(dst, rec, len);

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Install the code dealloc hook. Needs the GIL; once per process image. */
+/* Install the code dealloc hook (again: nothing). Needs the GIL. */
 int coderef_install(void);
 
 /* The current epoch, stamped on every sample. Async-signal-safe. */

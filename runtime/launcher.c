@@ -58,6 +58,8 @@ const char cmd_profile_usage[] =
     "                     cProfile's statistics (see 'pyscope top')\n"
     "      --calls=python count calls of Python functions only, not of builtins:\n"
     "                     the same numbers for them, for a fraction of the cost\n"
+    "      --gc           record every collection of the cyclic garbage collector\n"
+    "                     (see 'pyscope gc')\n"
     "      --memory       trace every allocation with its traceback, as tracemalloc\n"
     "                     does, and record snapshots of live memory: at exit, at\n"
     "                     the peak, on pyscope.snapshot(label) from the program, on\n"
@@ -79,6 +81,7 @@ struct profile_opts {
     int quiet;
     unsigned rate_hz; /* 0: no sampling */
     int calls;        /* --calls: 1 every call, 2 Python functions only */
+    int gc;           /* --gc: record collections */
     int memory_depth; /* 0: allocations not traced */
     int snapshot_signal;
     uint64_t snapshot_interval_ms;
@@ -191,6 +194,8 @@ static int parse_options(int argc, char **argv, struct profile_opts *o)
         } else if (!strncmp(a, "--calls=", 8)) {
             cli_error("option '--calls' is --calls, --calls=all or --calls=python, not '%s'", a);
             return CLI_USAGE;
+        } else if (!strcmp(a, "--gc")) {
+            o->gc = 1;
         } else if (!strcmp(a, "--memory")) {
             if (!o->memory_depth)
                 o->memory_depth = 128;
@@ -476,6 +481,7 @@ static void exec_program(const struct profile_opts *o, const char *pydir, const 
     snprintf(mem[0], sizeof mem[0], "%d", o->memory_depth);
     snprintf(mem[1], sizeof mem[1], "%d", o->snapshot_signal);
     snprintf(mem[2], sizeof mem[2], "%llu", (unsigned long long)o->snapshot_interval_ms);
+    setenv("PYSCOPE_GC", o->gc ? "1" : "0", 1);
     setenv("PYSCOPE_MEMORY_DEPTH", mem[0], 1);
     setenv("PYSCOPE_SNAPSHOT_SIGNAL", mem[1], 1);
     setenv("PYSCOPE_SNAPSHOT_INTERVAL_MS", mem[2], 1);

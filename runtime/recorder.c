@@ -613,6 +613,34 @@ static int on_traceback(struct recorder *r, struct conn *c, const struct wire_re
     return err ? err : imap_put(r->tracebacks, c->serial, t.key, stack);
 }
 
+static int on_gc(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_gc g;
+    struct wire_str fs;
+    wire_fixed(rec, &g, sizeof g);
+    if (wire_string(rec, 0, &fs) || fs.len % sizeof(struct wire_frame) || g.generation < 0 ||
+        g.generation > 2)
+        return PYSCOPE_EPROTO;
+    struct rthread *th = sample_thread(r, c, g.tid);
+    if (!th)
+        return PYSCOPE_ENOMEM;
+    int64_t stack;
+    int err = frames_stack(r, c, fs, (g.flags & WIRE_SAMPLE_TRUNCATED) != 0, &stack);
+    if (err)
+        return err;
+    struct store_gc sg = {
+        .process_id = c->process_id,
+        .thread_id = th->id,
+        .stack_id = stack,
+        .generation = g.generation,
+        .t_ns = rel_ns(r, g.t_ns),
+        .duration_ns = (int64_t)g.duration_ns,
+        .collected = (int64_t)g.collected,
+        .uncollectable = (int64_t)g.uncollectable,
+    };
+    return store_gc_add(r->st, &sg);
+}
+
 static const char *const trigger_names[] = {"api", "signal", "interval", "peak", "exit"};
 
 /* Tell the target which id its snapshot got; it may have stopped waiting. */
@@ -789,6 +817,9 @@ int recorder_conn_message(struct recorder *r, int ci, const void *msg, size_t le
             err = on_snapshot_traces(r, c, &rec);
             if (!err)
                 err = reply_if_done(r, c);
+            break;
+        case WIRE_GC:
+            err = on_gc(r, c, &rec);
             break;
         case WIRE_CALLS:
             err = on_calls(r, c, &rec);

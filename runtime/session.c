@@ -10,6 +10,7 @@
 #include "coderef.h"
 #include "emitter.h"
 #include "error.h"
+#include "gcwatch.h"
 #include "pyframe.h"
 #include "sampler.h"
 #include "term.h"
@@ -168,6 +169,8 @@ int session_start(const char *executable)
         sample_hz = 100000;
     if (sample_hz && coderef_install() < 0)
         sample_hz = 0;
+    const char *gc = getenv(GCWATCH_ENV);
+    int watch_gc = gc && !strcmp(gc, "1") && coderef_install() >= 0;
     /* Before the sampler starts: measuring what an event costs runs code of
      * pyscope's own, which samples must not show. Without it the run goes
      * on, uncounted. */
@@ -188,6 +191,8 @@ int session_start(const char *executable)
             callstats_stop();
         return err;
     }
+    if (watch_gc)
+        gcwatch_start(); /* without it the run goes on, collections unrecorded */
     if (!exit_hook_installed) {
         /* on_exit, unlike atexit, is told the exit status. */
         on_exit(on_process_exit, NULL);
@@ -292,6 +297,7 @@ void session_exit(int how, int code, int have_gil)
     uint8_t buf[128];
     struct wire_dropped d;
     threads_dropped(&d.records, &d.samples, &d.missed);
+    d.records += gcwatch_dropped();
     d.samples += coderef_dropped();
     size_t n = wire_encode(buf, sizeof buf, WIRE_DROPPED, &d, sizeof d, NULL, 0);
     struct wire_process_exit rec = {

@@ -151,7 +151,9 @@ static const char store_schema[] =
     "  t_ns INTEGER NOT NULL,\n"
     "  duration_ns INTEGER NOT NULL,\n"
     "  collected INTEGER NOT NULL,\n"
-    "  uncollectable INTEGER NOT NULL\n"
+    "  uncollectable INTEGER NOT NULL,\n"
+    "  thread_id INTEGER REFERENCES threads(id),\n"
+    "  stack_id INTEGER REFERENCES stacks(id)\n"
     ");\n"
     "CREATE INDEX gc_collections_process ON gc_collections(process_id, t_ns);\n";
 
@@ -172,6 +174,7 @@ enum store_stmt {
     STMT_CALL_STATS_ADD,
     STMT_SNAPSHOT_ADD,
     STMT_SNAPSHOT_TRACE_ADD,
+    STMT_GC_ADD,
     STMT_COUNT
 };
 
@@ -218,6 +221,9 @@ static const char *const store_sql[STMT_COUNT] = {
                                 " VALUES (?1, ?2, ?3, ?4)"
                                 " ON CONFLICT (snapshot_id, stack_id) DO UPDATE SET"
                                 " size = size + excluded.size, count = count + excluded.count",
+    [STMT_GC_ADD] = "INSERT INTO gc_collections (process_id, generation, t_ns, duration_ns,"
+                    " collected, uncollectable, thread_id, stack_id)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 struct store {
@@ -678,5 +684,22 @@ int store_snapshot_trace_add(struct store *st, int64_t snapshot_id, int64_t stac
     sqlite3_bind_int64(stmt, 2, stack_id);
     sqlite3_bind_int64(stmt, 3, size);
     sqlite3_bind_int64(stmt, 4, count);
+    return store_step(st, stmt);
+}
+
+int store_gc_add(struct store *st, const struct store_gc *g)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_GC_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(stmt, 1, g->process_id);
+    sqlite3_bind_int64(stmt, 2, g->generation);
+    sqlite3_bind_int64(stmt, 3, g->t_ns);
+    sqlite3_bind_int64(stmt, 4, g->duration_ns);
+    sqlite3_bind_int64(stmt, 5, g->collected);
+    sqlite3_bind_int64(stmt, 6, g->uncollectable);
+    bind_id_or_null(stmt, 7, g->thread_id);
+    bind_id_or_null(stmt, 8, g->stack_id);
     return store_step(st, stmt);
 }

@@ -120,4 +120,11 @@ int store_snapshot_add(struct store *st, const struct store_snapshot *s, int64_t
 int store_snapshot_trace_add(struct store *st, int64_t snapshot_id, int64_t stack_id, int64_t size,
                              int64_t count);
 
+/* A gc_collections row; thread_id and stack_id 0 are stored as NULL. */
+struct store_gc {
+    int64_t process_id, thread_id, stack_id;
+    int64_t generation, t_ns, duration_ns, collected, uncollectable;
+};
+int store_gc_add(struct store *st, const struct store_gc *g);
+
 #endif

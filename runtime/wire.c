@@ -28,6 +28,7 @@ static const size_t fixed_sizes[WIRE_TYPE_COUNT] = {
     [WIRE_SNAPSHOT] = sizeof(struct wire_snapshot),
     [WIRE_SNAPSHOT_TRACES] = sizeof(struct wire_snapshot_traces),
     [WIRE_SNAPSHOT_ID] = sizeof(struct wire_snapshot_id),
+    [WIRE_GC] = sizeof(struct wire_gc),
 };
 
 size_t wire_fixed_size(unsigned type)

@@ -38,10 +38,13 @@ enum wire_type {
     WIRE_SNAPSHOT = 13,    /* a memory snapshot begins: its totals */
     WIRE_SNAPSHOT_TRACES = 14, /* live memory of a snapshot, by traceback */
     WIRE_SNAPSHOT_ID = 15, /* recorder to target: the id a snapshot was stored under */
+    WIRE_GC = 16,          /* one collection of the cyclic garbage collector */
     WIRE_TYPE_COUNT,
     /* Internal to the target, never sent: a sample as the signal handler
      * took it, with code object addresses still to be resolved. */
-    WIRE_RAW_SAMPLE = 0x7f00
+    WIRE_RAW_SAMPLE = 0x7f00,
+    /* Internal to the target: a collection with its stack still raw. */
+    WIRE_RAW_GC = 0x7f01
 };
 
 struct wire_hdr {
@@ -208,6 +211,25 @@ struct wire_trace {
 struct wire_snapshot_id {
     uint64_t seq;
     int64_t id; /* snapshots.id; 0 when it could not be stored */
+};
+
+/* One string: the frames of the thread that started the collection,
+ * innermost first, as in WIRE_SAMPLE. */
+struct wire_gc {
+    uint64_t tid;
+    uint64_t t_ns;        /* when it started */
+    uint64_t duration_ns;
+    uint64_t collected;   /* objects freed */
+    uint64_t uncollectable;
+    int32_t generation;   /* the oldest generation collected: 0, 1 or 2 */
+    uint32_t flags;       /* WIRE_SAMPLE_TRUNCATED */
+};
+
+/* Target-internal: struct wire_gc with the code registry's epoch, and one
+ * string of struct pyframe_raw. */
+struct wire_raw_gc {
+    struct wire_gc gc;
+    uint64_t epoch;
 };
 
 /* Target-internal: one string of struct wire_raw_frame (pyframe_raw). */

@@ -58,7 +58,7 @@ static const char schema_sql[] =
     "  dst INTEGER NOT NULL, label TEXT);\n"
     "CREATE TABLE gc_collections (process_id INTEGER NOT NULL, generation INTEGER NOT NULL,\n"
     "  t_ns INTEGER NOT NULL, duration_ns INTEGER NOT NULL, collected INTEGER NOT NULL,\n"
-    "  uncollectable INTEGER NOT NULL);\n"
+    "  uncollectable INTEGER NOT NULL, thread_id INTEGER, stack_id INTEGER);\n"
     "PRAGMA user_version = 1;\n";
 
 /*
@@ -90,7 +90,7 @@ static const char run_sql[] =
     "  (4, 2, 1240, 140001, 'MainThread', 1, 100000000, 300000000),\n"
     "  (5, 3, 1241, 140009, NULL, 1, 200000000, 700000000);\n"
     "INSERT INTO samples VALUES (1, NULL, 1000, 900, 0), (1, NULL, 2000, 800, 0);\n"
-    "INSERT INTO gc_collections VALUES (1, 0, 5000, 1000, 10, 0);\n";
+    "INSERT INTO gc_collections VALUES (1, 0, 5000, 1000, 10, 0, NULL, NULL);\n";
 
 static char tmpdir[256]; /* short, so tmpdir/name always fits PATH_MAX */
 
@@ -285,7 +285,7 @@ static void test_open_live_wal(void **state)
     assert_int_equal(sqlite3_exec(writer, run_sql, NULL, NULL, NULL), SQLITE_OK);
     /* An open write transaction must not hide what was committed. */
     assert_int_equal(sqlite3_exec(writer,
-                                  "BEGIN; INSERT INTO gc_collections VALUES (1, 1, 9, 9, 9, 9);",
+                                  "BEGIN; INSERT INTO gc_collections VALUES (1, 1, 9, 9, 9, 9, NULL, NULL);",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     assert_int_equal(vdb_open(path, &db, msg, sizeof msg), 0);

@@ -36,6 +36,10 @@ extern const char cmd_stats_usage[];
 int cmd_diff(int argc, char **argv);
 extern const char cmd_diff_usage[];
 
+/* The garbage collector's activity. */
+int cmd_gc(int argc, char **argv);
+extern const char cmd_gc_usage[];
+
 /*
  * Print the summary of the database at path to out, as `pyscope summary`
  * does; used by `pyscope profile` after a run. Returns 0, or a negative

@@ -36,7 +36,8 @@ const char cmd_summary_usage[] =
     "for how long, how it ended, its processes and threads, and how many samples,\n"
     "call records, snapshots, heap objects and gc collections were recorded.\n"
     "With memory snapshots, also the peak of traced memory, the RSS and the lines\n"
-    "that held the most memory at the peak.\n"
+    "that held the most memory at the peak. With --gc, the collections and\n"
+    "the time paused for them.\n"
     "\n"
     "options:\n"
     "   --json       print one JSON object instead of text\n"
@@ -1210,6 +1211,104 @@ static int print_json_calls(const struct run *r, sqlite3 *db, FILE *out)
     return 0;
 }
 
+/* What the gc line shows, from gc_collections. */
+struct gcsum {
+    int64_t collections, by_gen[3], paused_ns, longest_ns, collected, uncollectable;
+    char *site_file, *site_function; /* where the most time was paused; NULL: no frame */
+    int64_t site_line, site_collections, site_paused_ns;
+};
+
+static int load_gc(sqlite3 *db, struct gcsum *g)
+{
+    memset(g, 0, sizeof *g);
+    sqlite3_stmt *st;
+    int err = first_row(db,
+                        "SELECT count(*), total(generation = 0), total(generation = 1),"
+                        " total(generation = 2), total(duration_ns), max(duration_ns),"
+                        " total(collected), total(uncollectable) FROM gc_collections",
+                        0, 0, &st);
+    if (err <= 0)
+        return err;
+    g->collections = sqlite3_column_int64(st, 0);
+    for (int k = 0; k < 3; k++)
+        g->by_gen[k] = sqlite3_column_int64(st, 1 + k);
+    g->paused_ns = sqlite3_column_int64(st, 4);
+    g->longest_ns = sqlite3_column_int64(st, 5);
+    g->collected = sqlite3_column_int64(st, 6);
+    g->uncollectable = sqlite3_column_int64(st, 7);
+    sqlite3_finalize(st);
+    if (!g->collections)
+        return 0;
+    err = first_row(db,
+                    "SELECT fn.filename, coalesce(fn.qualname, fn.name), f.line, count(*),"
+                    " sum(g.duration_ns) FROM gc_collections g"
+                    " LEFT JOIN stacks s ON s.id = g.stack_id LEFT JOIN frames f ON f.id = s.frame_id"
+                    " LEFT JOIN functions fn ON fn.id = f.function_id"
+                    " GROUP BY f.id ORDER BY sum(g.duration_ns) DESC LIMIT 1",
+                    0, 0, &st);
+    if (err <= 0)
+        return err;
+    if ((err = vdb_col_text(st, 0, &g->site_file)) >= 0)
+        err = vdb_col_text(st, 1, &g->site_function);
+    g->site_line = sqlite3_column_int64(st, 2);
+    g->site_collections = sqlite3_column_int64(st, 3);
+    g->site_paused_ns = sqlite3_column_int64(st, 4);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static void release_gc(struct gcsum *g)
+{
+    free(g->site_file);
+    free(g->site_function);
+}
+
+/* The gc line of the text form, when collections were recorded (--gc). */
+static int print_gc(sqlite3 *db, FILE *out)
+{
+    struct gcsum g;
+    char n[FMT_BUFSZ], a[FMT_BUFSZ], b[FMT_BUFSZ];
+    int err = load_gc(db, &g);
+    if (err >= 0 && g.collections) {
+        print_line(out, "gc",
+                   "%s collections (generations 0/1/2: %lld/%lld/%lld), %s paused, longest %s;"
+                   " 'pyscope gc' shows where",
+                   fmt_int(n, sizeof n, g.collections), (long long)g.by_gen[0],
+                   (long long)g.by_gen[1], (long long)g.by_gen[2],
+                   fmt_duration(a, sizeof a, g.paused_ns), fmt_duration(b, sizeof b, g.longest_ns));
+        if (g.site_file)
+            print_line(out, "", "most paused at %s:%lld (%s): %s collections, %s",
+                       g.site_file, (long long)g.site_line,
+                       g.site_function ? g.site_function : "?",
+                       fmt_int(n, sizeof n, g.site_collections),
+                       fmt_duration(a, sizeof a, g.site_paused_ns));
+    }
+    release_gc(&g);
+    return err < 0 ? err : 0;
+}
+
+/* "gc": the collections, or null without any. */
+static int print_json_gc(sqlite3 *db, FILE *out)
+{
+    struct gcsum g;
+    int err = load_gc(db, &g);
+    if (err >= 0) {
+        fputs(",\n  \"gc\": ", out);
+        if (!g.collections)
+            fputs("null", out);
+        else
+            fprintf(out,
+                    "{\"collections\": %lld, \"by_generation\": [%lld, %lld, %lld],"
+                    " \"paused_ns\": %lld, \"longest_ns\": %lld, \"collected\": %lld,"
+                    " \"uncollectable\": %lld}",
+                    (long long)g.collections, (long long)g.by_gen[0], (long long)g.by_gen[1],
+                    (long long)g.by_gen[2], (long long)g.paused_ns, (long long)g.longest_ns,
+                    (long long)g.collected, (long long)g.uncollectable);
+    }
+    release_gc(&g);
+    return err < 0 ? err : 0;
+}
+
 /* "memory": the memory section, or null without snapshots. */
 static int print_json_memory(const struct run *r, sqlite3 *db, FILE *out)
 {
@@ -1301,6 +1400,8 @@ static int print_json(const struct run *r, sqlite3 *db, FILE *out, long limit)
         err = print_json_calls(r, db, out);
     if (!err)
         err = print_json_memory(r, db, out);
+    if (!err)
+        err = print_json_gc(db, out);
     fputs("\n}\n", out);
     return err;
 }
@@ -1345,6 +1446,8 @@ static int summarize(const char *path, FILE *out, int json, long limit, int *bad
             if ((err = load_memory(db, &r, &m)) >= 0)
                 err = print_memory(&r, &m, out);
             release_memory(&m);
+            if (err >= 0)
+                err = print_gc(db, out);
             if (err != PYSCOPE_ENOMEM)
                 err = 0; /* as with the calls: the rest of the summary stands on its own */
         }
