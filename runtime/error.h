@@ -16,7 +16,8 @@
     X(NOTFOUND, "not found")                                                                       \
     X(EXISTS, "already exists")                                                                    \
     X(DB, "database error")                                                                        \
-    X(NOTDB, "not a pyscope database")
+    X(NOTDB, "not a pyscope database")                                                             \
+    X(BUSY, "busy")
 
 enum {
 #define PYSCOPE_ERR_ENUM(name, msg) PYSCOPE_E##name,

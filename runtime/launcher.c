@@ -58,6 +58,8 @@ const char cmd_profile_usage[] =
     "                     cProfile's statistics (see 'pyscope top')\n"
     "      --calls=python count calls of Python functions only, not of builtins:\n"
     "                     the same numbers for them, for a fraction of the cost\n"
+    "      --heap         each snapshot (see --memory for when they are taken) also\n"
+    "                     records the object graph, for 'pyscope cycles'; implies --gc\n"
     "      --gc           record every collection of the cyclic garbage collector\n"
     "                     (see 'pyscope gc')\n"
     "      --memory       trace every allocation with its traceback, as tracemalloc\n"
@@ -82,6 +84,7 @@ struct profile_opts {
     unsigned rate_hz; /* 0: no sampling */
     int calls;        /* --calls: 1 every call, 2 Python functions only */
     int gc;           /* --gc: record collections */
+    int heap;         /* --heap: snapshots record the object graph */
     int memory_depth; /* 0: allocations not traced */
     int snapshot_signal;
     uint64_t snapshot_interval_ms;
@@ -196,6 +199,8 @@ static int parse_options(int argc, char **argv, struct profile_opts *o)
             return CLI_USAGE;
         } else if (!strcmp(a, "--gc")) {
             o->gc = 1;
+        } else if (!strcmp(a, "--heap")) {
+            o->heap = o->gc = 1;
         } else if (!strcmp(a, "--memory")) {
             if (!o->memory_depth)
                 o->memory_depth = 128;
@@ -482,6 +487,7 @@ static void exec_program(const struct profile_opts *o, const char *pydir, const 
     snprintf(mem[1], sizeof mem[1], "%d", o->snapshot_signal);
     snprintf(mem[2], sizeof mem[2], "%llu", (unsigned long long)o->snapshot_interval_ms);
     setenv("PYSCOPE_GC", o->gc ? "1" : "0", 1);
+    setenv("PYSCOPE_HEAP", o->heap ? "1" : "0", 1);
     setenv("PYSCOPE_MEMORY_DEPTH", mem[0], 1);
     setenv("PYSCOPE_SNAPSHOT_SIGNAL", mem[1], 1);
     setenv("PYSCOPE_SNAPSHOT_INTERVAL_MS", mem[2], 1);

@@ -55,10 +55,13 @@ struct conn {
     struct store_exit exit;
     struct rthread *threads;
     size_t nthreads, cap;
-    /* A snapshot the target waits for: its id goes back once its traces are in. */
-    uint64_t reply_seq, reply_left;
+    /* A snapshot the target waits for: its id goes back once all of it is in. */
+    uint64_t reply_seq;
     int64_t reply_id;
     int reply_pending;
+    /* The type names of the snapshot being received (WIRE_HEAP_TYPE key - 1). */
+    char **heap_types;
+    size_t nheap_types, capheap_types;
 };
 
 struct recorder {
@@ -125,6 +128,9 @@ void recorder_free(struct recorder *r)
         if (r->conns[i].fd >= 0)
             close(r->conns[i].fd);
         free(r->conns[i].threads);
+        for (size_t k = 0; k < r->conns[i].nheap_types; k++)
+            free(r->conns[i].heap_types[k]);
+        free(r->conns[i].heap_types);
     }
     free(r->conns);
     free(r->procs);
@@ -669,6 +675,7 @@ static int on_snapshot(struct recorder *r, struct conn *c, const struct wire_rec
         .label = text,
         .t_ns = rel_ns(r, w.t_ns),
         .trigger = trigger_names[w.trigger],
+        .traced = !(w.flags & WIRE_SNAPSHOT_UNTRACED),
         .traced_bytes = (int64_t)w.traced_bytes,
         .traced_blocks = (int64_t)w.traced_blocks,
         .peak_bytes = (int64_t)w.peak_bytes,
@@ -681,25 +688,92 @@ static int on_snapshot(struct recorder *r, struct conn *c, const struct wire_rec
         err = imap_put(r->snaps, c->serial, w.seq, id);
     if (c->reply_pending)
         reply_snapshot(c, c->reply_seq, 0); /* the last one never finished */
+    c->reply_pending = (w.flags & WIRE_SNAPSHOT_REPLY) != 0;
+    c->reply_seq = w.seq;
+    c->reply_id = err ? 0 : id;
+    for (size_t k = 0; k < c->nheap_types; k++)
+        free(c->heap_types[k]);
+    c->nheap_types = 0;
+    return err;
+}
+
+/* The whole snapshot is in: answer the target if it waits, committed
+ * first, since the program may hand the id to a viewer at once. */
+static int on_snapshot_end(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_snapshot_traces w;
+    wire_fixed(rec, &w, sizeof w);
+    if (!c->reply_pending || c->reply_seq != w.seq)
+        return 0;
     c->reply_pending = 0;
-    if (w.flags & WIRE_SNAPSHOT_REPLY) {
-        c->reply_pending = 1;
-        c->reply_seq = w.seq;
-        c->reply_id = err ? 0 : id;
-        c->reply_left = w.ntraces;
+    int err = store_commit(r->st);
+    reply_snapshot(c, w.seq, err ? 0 : c->reply_id);
+    return err;
+}
+
+static int on_heap_type(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_heap_type w;
+    struct wire_str name;
+    wire_fixed(rec, &w, sizeof w);
+    if (wire_string(rec, 0, &name) || w.key != c->nheap_types + 1)
+        return PYSCOPE_EPROTO;
+    char *text = str_dup(name);
+    if (!text || util_grow((void **)&c->heap_types, &c->capheap_types, c->nheap_types,
+                           sizeof *c->heap_types) < 0) {
+        free(text);
+        return PYSCOPE_ENOMEM;
+    }
+    c->heap_types[c->nheap_types++] = text;
+    return 0;
+}
+
+static int on_heap_objects(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_heap_objects w;
+    struct wire_str os;
+    int64_t snap;
+    wire_fixed(rec, &w, sizeof w);
+    if (wire_string(rec, 0, &os) || os.len % sizeof(struct wire_heap_obj) ||
+        !imap_get(r->snaps, c->serial, w.seq, &snap))
+        return PYSCOPE_EPROTO;
+    int err = 0;
+    for (size_t i = 0; !err && i < os.len / sizeof(struct wire_heap_obj); i++) {
+        struct wire_heap_obj o;
+        memcpy(&o, os.p + i * sizeof o, sizeof o);
+        int64_t stack = 0;
+        if (!o.type || o.type > c->nheap_types ||
+            (o.traceback && !imap_get(r->tracebacks, c->serial, o.traceback, &stack)))
+            return PYSCOPE_EPROTO;
+        err = store_heap_object_add(r->st, snap, o.obj, c->heap_types[o.type - 1], (int64_t)o.size,
+                                    o.refcnt, stack);
     }
     return err;
 }
 
-/* Answer a waiting snapshot whose traces are all in, committed first: the
- * program may hand the id to a viewer at once. */
-static int reply_if_done(struct recorder *r, struct conn *c)
+static int on_heap_edges(struct recorder *r, struct conn *c, const struct wire_rec *rec)
 {
-    if (!c->reply_pending || c->reply_left)
-        return 0;
-    c->reply_pending = 0;
-    int err = store_commit(r->st);
-    reply_snapshot(c, c->reply_seq, err ? 0 : c->reply_id);
+    struct wire_heap_edges w;
+    struct wire_str es;
+    int64_t snap;
+    wire_fixed(rec, &w, sizeof w);
+    if (wire_string(rec, 0, &es) || !imap_get(r->snaps, c->serial, w.seq, &snap))
+        return PYSCOPE_EPROTO;
+    int err = 0;
+    for (size_t at = 0; !err && at < es.len;) {
+        uint64_t src, dst;
+        uint32_t len;
+        if (es.len - at < 20)
+            return PYSCOPE_EPROTO;
+        memcpy(&src, es.p + at, 8);
+        memcpy(&dst, es.p + at + 8, 8);
+        memcpy(&len, es.p + at + 16, 4);
+        size_t size = 20 + (((size_t)len + 4 + 7) & ~(size_t)7);
+        if (len > es.len || size > es.len - at)
+            return PYSCOPE_EPROTO;
+        err = store_heap_edge_add(r->st, snap, src, dst, es.p + at + 20, len);
+        at += size;
+    }
     return err;
 }
 
@@ -720,8 +794,6 @@ static int on_snapshot_traces(struct recorder *r, struct conn *c, const struct w
         if (!imap_get(r->tracebacks, c->serial, t.traceback, &stack))
             return PYSCOPE_EPROTO;
         err = store_snapshot_trace_add(r->st, snap, stack, (int64_t)t.size, (int64_t)t.count);
-        if (c->reply_pending && c->reply_seq == w.seq && c->reply_left)
-            c->reply_left--;
     }
     return err;
 }
@@ -810,13 +882,21 @@ int recorder_conn_message(struct recorder *r, int ci, const void *msg, size_t le
             break;
         case WIRE_SNAPSHOT:
             err = on_snapshot(r, c, &rec);
-            if (!err)
-                err = reply_if_done(r, c);
             break;
         case WIRE_SNAPSHOT_TRACES:
             err = on_snapshot_traces(r, c, &rec);
-            if (!err)
-                err = reply_if_done(r, c);
+            break;
+        case WIRE_SNAPSHOT_END:
+            err = on_snapshot_end(r, c, &rec);
+            break;
+        case WIRE_HEAP_TYPE:
+            err = on_heap_type(r, c, &rec);
+            break;
+        case WIRE_HEAP_OBJECTS:
+            err = on_heap_objects(r, c, &rec);
+            break;
+        case WIRE_HEAP_EDGES:
+            err = on_heap_edges(r, c, &rec);
             break;
         case WIRE_GC:
             err = on_gc(r, c, &rec);

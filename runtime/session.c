@@ -180,10 +180,12 @@ int session_start(const char *executable)
         callstats_start(!strcmp(calls, "python") ? CALLSTATS_PYTHON : CALLSTATS_ALL);
     /* Before any thread of pyscope's own starts: the RAW allocator must
      * not be replaced while another thread may be calling it. */
-    const char *depth = getenv(TRACEMEM_ENV_DEPTH);
-    if (addr && *addr && depth && atoi(depth) > 0) {
+    const char *depth = getenv(TRACEMEM_ENV_DEPTH), *heap = getenv(TRACEMEM_ENV_HEAP);
+    int want_heap = heap && !strcmp(heap, "1");
+    if (addr && *addr && ((depth && atoi(depth) > 0) || want_heap)) {
         const char *sig = getenv(TRACEMEM_ENV_SIGNAL), *ms = getenv(TRACEMEM_ENV_INTERVAL);
-        tracemem_start(atoi(depth), sig ? atoi(sig) : 0, ms ? strtoull(ms, NULL, 10) : 0);
+        tracemem_start(depth ? atoi(depth) : 0, sig ? atoi(sig) : 0,
+                       ms ? strtoull(ms, NULL, 10) : 0, want_heap);
     }
     int err = begin(0, "MainThread");
     if (err != 0) {

@@ -175,6 +175,8 @@ enum store_stmt {
     STMT_SNAPSHOT_ADD,
     STMT_SNAPSHOT_TRACE_ADD,
     STMT_GC_ADD,
+    STMT_HEAP_OBJECT_ADD,
+    STMT_HEAP_EDGE_ADD,
     STMT_COUNT
 };
 
@@ -221,6 +223,10 @@ static const char *const store_sql[STMT_COUNT] = {
                                 " VALUES (?1, ?2, ?3, ?4)"
                                 " ON CONFLICT (snapshot_id, stack_id) DO UPDATE SET"
                                 " size = size + excluded.size, count = count + excluded.count",
+    [STMT_HEAP_OBJECT_ADD] = "INSERT INTO heap_objects (snapshot_id, obj, type, size, refcnt,"
+                             " stack_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_HEAP_EDGE_ADD] = "INSERT INTO heap_edges (snapshot_id, src, dst, label)"
+                           " VALUES (?1, ?2, ?3, ?4)",
     [STMT_GC_ADD] = "INSERT INTO gc_collections (process_id, generation, t_ns, duration_ns,"
                     " collected, uncollectable, thread_id, stack_id)"
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -666,9 +672,15 @@ int store_snapshot_add(struct store *st, const struct store_snapshot *s, int64_t
     bind_text_or_null(stmt, 2, s->label);
     sqlite3_bind_int64(stmt, 3, s->t_ns);
     sqlite3_bind_text(stmt, 4, s->trigger, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 5, s->traced_bytes);
-    sqlite3_bind_int64(stmt, 6, s->traced_blocks);
-    sqlite3_bind_int64(stmt, 7, s->peak_bytes);
+    if (s->traced) {
+        sqlite3_bind_int64(stmt, 5, s->traced_bytes);
+        sqlite3_bind_int64(stmt, 6, s->traced_blocks);
+        sqlite3_bind_int64(stmt, 7, s->peak_bytes);
+    } else {
+        sqlite3_bind_null(stmt, 5);
+        sqlite3_bind_null(stmt, 6);
+        sqlite3_bind_null(stmt, 7);
+    }
     bind_id_or_null(stmt, 8, s->rss_bytes);
     return insert_id(st, stmt, id);
 }
@@ -701,5 +713,38 @@ int store_gc_add(struct store *st, const struct store_gc *g)
     sqlite3_bind_int64(stmt, 6, g->uncollectable);
     bind_id_or_null(stmt, 7, g->thread_id);
     bind_id_or_null(stmt, 8, g->stack_id);
+    return store_step(st, stmt);
+}
+
+int store_heap_object_add(struct store *st, int64_t snapshot_id, uint64_t obj, const char *type,
+                          int64_t size, int64_t refcnt, int64_t stack_id)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_HEAP_OBJECT_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(stmt, 1, snapshot_id);
+    sqlite3_bind_int64(stmt, 2, (int64_t)obj);
+    sqlite3_bind_text(stmt, 3, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 4, size);
+    sqlite3_bind_int64(stmt, 5, refcnt);
+    bind_id_or_null(stmt, 6, stack_id);
+    return store_step(st, stmt);
+}
+
+int store_heap_edge_add(struct store *st, int64_t snapshot_id, uint64_t src, uint64_t dst,
+                        const char *label, size_t len)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_HEAP_EDGE_ADD];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(stmt, 1, snapshot_id);
+    sqlite3_bind_int64(stmt, 2, (int64_t)src);
+    sqlite3_bind_int64(stmt, 3, (int64_t)dst);
+    if (len)
+        sqlite3_bind_text(stmt, 4, label, (int)len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(stmt, 4);
     return store_step(st, stmt);
 }

@@ -8,6 +8,7 @@
 #define PYSCOPE_STORE_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 #define STORE_SCHEMA_VERSION 1
 
@@ -106,12 +107,14 @@ struct store_calls {
 };
 int store_calls_add(struct store *st, const struct store_calls *c);
 
-/* A snapshots row; rss_bytes 0 is stored as NULL (unknown). */
+/* A snapshots row; rss_bytes 0 is stored as NULL (unknown), and so are the
+ * traced figures when traced is 0. */
 struct store_snapshot {
     int64_t process_id;
     const char *label; /* may be NULL */
     int64_t t_ns;
     const char *trigger; /* api, signal, interval, peak or exit */
+    int traced;          /* allocations were traced */
     int64_t traced_bytes, traced_blocks, peak_bytes, rss_bytes;
 };
 int store_snapshot_add(struct store *st, const struct store_snapshot *s, int64_t *id);
@@ -119,6 +122,12 @@ int store_snapshot_add(struct store *st, const struct store_snapshot *s, int64_t
 /* Add size bytes in count blocks to what snapshot_id has for stack_id. */
 int store_snapshot_trace_add(struct store *st, int64_t snapshot_id, int64_t stack_id, int64_t size,
                              int64_t count);
+
+/* A heap_objects row (stack_id 0: NULL) and a heap_edges row (len 0: no label). */
+int store_heap_object_add(struct store *st, int64_t snapshot_id, uint64_t obj, const char *type,
+                          int64_t size, int64_t refcnt, int64_t stack_id);
+int store_heap_edge_add(struct store *st, int64_t snapshot_id, uint64_t src, uint64_t dst,
+                        const char *label, size_t len);
 
 /* A gc_collections row; thread_id and stack_id 0 are stored as NULL. */
 struct store_gc {

@@ -29,6 +29,10 @@ static const size_t fixed_sizes[WIRE_TYPE_COUNT] = {
     [WIRE_SNAPSHOT_TRACES] = sizeof(struct wire_snapshot_traces),
     [WIRE_SNAPSHOT_ID] = sizeof(struct wire_snapshot_id),
     [WIRE_GC] = sizeof(struct wire_gc),
+    [WIRE_HEAP_TYPE] = sizeof(struct wire_heap_type),
+    [WIRE_HEAP_OBJECTS] = sizeof(struct wire_heap_objects),
+    [WIRE_HEAP_EDGES] = sizeof(struct wire_heap_edges),
+    [WIRE_SNAPSHOT_END] = sizeof(struct wire_snapshot_traces),
 };
 
 size_t wire_fixed_size(unsigned type)

@@ -39,6 +39,10 @@ enum wire_type {
     WIRE_SNAPSHOT_TRACES = 14, /* live memory of a snapshot, by traceback */
     WIRE_SNAPSHOT_ID = 15, /* recorder to target: the id a snapshot was stored under */
     WIRE_GC = 16,          /* one collection of the cyclic garbage collector */
+    WIRE_HEAP_TYPE = 17,   /* a type of the snapshot's object graph, named once */
+    WIRE_HEAP_OBJECTS = 18, /* objects of the snapshot's object graph */
+    WIRE_HEAP_EDGES = 19,  /* references between them */
+    WIRE_SNAPSHOT_END = 20, /* everything of a snapshot was sent */
     WIRE_TYPE_COUNT,
     /* Internal to the target, never sent: a sample as the signal handler
      * took it, with code object addresses still to be resolved. */
@@ -180,7 +184,10 @@ enum {
     WIRE_TRIGGER_PEAK = 3,     /* the live memory when traced memory was highest */
     WIRE_TRIGGER_EXIT = 4,     /* the process ended */
 };
-enum { WIRE_SNAPSHOT_REPLY = 1u << 0 }; /* the target waits for WIRE_SNAPSHOT_ID */
+enum {
+    WIRE_SNAPSHOT_REPLY = 1u << 0,    /* the target waits for WIRE_SNAPSHOT_ID */
+    WIRE_SNAPSHOT_UNTRACED = 1u << 1, /* allocations are not traced: no totals, no traces */
+};
 
 /* Strings: the label (absent when none). */
 struct wire_snapshot {
@@ -206,8 +213,35 @@ struct wire_trace {
     uint64_t count;
 };
 
-/* Sent by the recorder on the same connection, once the snapshot's last
- * trace is committed. */
+/* WIRE_SNAPSHOT_END: the same fixed part as WIRE_SNAPSHOT_TRACES. */
+
+/* Strings: the type's qualified name. */
+struct wire_heap_type {
+    uint64_t seq; /* the snapshot */
+    uint64_t key; /* its number in the snapshot */
+};
+
+/* One string of struct wire_heap_obj entries. */
+struct wire_heap_objects {
+    uint64_t seq;
+};
+
+struct wire_heap_obj {
+    uint64_t obj;       /* its address */
+    uint64_t type;      /* a WIRE_HEAP_TYPE key of the snapshot */
+    uint64_t size;
+    int64_t refcnt;
+    uint64_t traceback; /* where it was allocated: a WIRE_TRACEBACK key; 0 when unknown */
+};
+
+/* One string of entries: u64 src, u64 dst, u32 label length, the label's
+ * bytes, zero padding to a multiple of 8. */
+struct wire_heap_edges {
+    uint64_t seq;
+};
+
+/* Sent by the recorder on the same connection, once the snapshot's
+ * WIRE_SNAPSHOT_END has arrived and everything before it is committed. */
 struct wire_snapshot_id {
     uint64_t seq;
     int64_t id; /* snapshots.id; 0 when it could not be stored */

@@ -29,6 +29,7 @@
 #include "tracemem.h"
 #include "blocks.h"
 #include "error.h"
+#include "heap.h"
 #include "pyframe.h"
 #include "util.h"
 #include "wire.h"
@@ -92,8 +93,10 @@ struct tb {
 };
 
 static struct domain domains[NDOMAINS];
-static int installed; /* the hooks are in place (they stay, passing through, once stopped) */
-static _Atomic int tracing;
+static int installed;       /* the hooks are in place (they stay, passing through, once stopped) */
+static _Atomic int tracing; /* allocations are traced (--memory) */
+static _Atomic int enabled; /* snapshots are taken (--memory or --heap) */
+static int heap_on;         /* snapshots record the object graph */
 static int depth_limit = 128;
 static pthread_mutex_t tm_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -578,6 +581,18 @@ static void ob_rec(struct obuf *ob, unsigned type, const void *fixed, size_t fsi
     ob->len += wire_encode(ob->buf + ob->len, size, type, fixed, fsize, strs, nstr);
 }
 
+static int send_all(const struct obuf *ob);
+
+/* Send the whole messages so far and start again: the object graph of a
+ * large heap goes out as it is walked, never all in memory at once. */
+static void ob_flush(struct obuf *ob)
+{
+    ob_close(ob);
+    if (!ob->err && send_all(ob) < 0)
+        ob->err = PYSCOPE_EIO;
+    ob->len = ob->msg_start = ob->nends = 0;
+}
+
 static void ob_release(struct obuf *ob)
 {
     free(ob->buf);
@@ -711,6 +726,121 @@ static int64_t wait_reply(uint64_t seq)
     }
 }
 
+/* ---- the object graph ------------------------------------------------------ */
+
+#define OB_FLUSH_BYTES (8u << 20)
+#define CHUNK_BYTES (WIRE_MSG_MAX - 128)
+
+struct heapdump {
+    struct obuf *ob;
+    uint64_t seq;
+    struct blocks *types; /* type object -> key - 1 */
+    uint64_t ntypes;
+    struct wire_heap_obj objs[CHUNK_BYTES / sizeof(struct wire_heap_obj)];
+    size_t nobjs;
+    uint8_t edges[CHUNK_BYTES];
+    size_t edge_bytes;
+};
+
+static void heap_emit_objs(struct heapdump *h)
+{
+    if (!h->nobjs)
+        return;
+    struct wire_heap_objects w = {h->seq};
+    struct wire_str s = {(const char *)h->objs, (uint32_t)(h->nobjs * sizeof *h->objs)};
+    ob_rec(h->ob, WIRE_HEAP_OBJECTS, &w, sizeof w, &s, 1);
+    h->nobjs = 0;
+    if (h->ob->len >= OB_FLUSH_BYTES)
+        ob_flush(h->ob);
+}
+
+static void heap_emit_edges(struct heapdump *h)
+{
+    if (!h->edge_bytes)
+        return;
+    struct wire_heap_edges w = {h->seq};
+    struct wire_str s = {(const char *)h->edges, (uint32_t)h->edge_bytes};
+    ob_rec(h->ob, WIRE_HEAP_EDGES, &w, sizeof w, &s, 1);
+    h->edge_bytes = 0;
+    if (h->ob->len >= OB_FLUSH_BYTES)
+        ob_flush(h->ob);
+}
+
+/* The snapshot's key of a type, sent the first time. */
+static uint64_t heap_type_key(struct heapdump *h, const void *type)
+{
+    size_t size;
+    uint32_t idx;
+    if (blocks_get(h->types, (uintptr_t)type, &size, &idx))
+        return (uint64_t)idx + 1;
+    if (blocks_put(h->types, (uintptr_t)type, 0, (uint32_t)h->ntypes, &size, &idx) < 0) {
+        h->ob->err = PYSCOPE_ENOMEM;
+        return 0;
+    }
+    char name[512];
+    struct wire_heap_type w = {h->seq, ++h->ntypes};
+    struct wire_str s = {name, (uint32_t)heap_type_name(type, name, sizeof name)};
+    ob_rec(h->ob, WIRE_HEAP_TYPE, &w, sizeof w, &s, 1);
+    return w.key;
+}
+
+static int heap_on_obj(const struct heap_obj *o, void *ctx)
+{
+    struct heapdump *h = ctx;
+    uint64_t type = heap_type_key(h, o->type), tb = 0;
+    if (atomic_load_explicit(&tracing, memory_order_relaxed)) {
+        size_t size;
+        uint32_t id;
+        tables_lock();
+        if (blocks_get(live, (uintptr_t)o->block, &size, &id)) {
+            send_tb_unlocked(h->ob, id);
+            tb = (uint64_t)id + 1;
+        }
+        tables_unlock();
+    }
+    if (h->nobjs == sizeof h->objs / sizeof h->objs[0])
+        heap_emit_objs(h);
+    h->objs[h->nobjs++] =
+        (struct wire_heap_obj){(uint64_t)(uintptr_t)o->obj, type, o->size, o->refcnt, tb};
+    return h->ob->err;
+}
+
+static int heap_on_edge(const void *src, const void *dst, const char *label, size_t len, void *ctx)
+{
+    struct heapdump *h = ctx;
+    heap_emit_objs(h); /* every object is out before the first edge */
+    size_t need = 20 + ((len + 4 + 7) & ~(size_t)7);
+    if (h->edge_bytes + need > sizeof h->edges)
+        heap_emit_edges(h);
+    uint8_t *p = h->edges + h->edge_bytes;
+    uint64_t s = (uint64_t)(uintptr_t)src, d = (uint64_t)(uintptr_t)dst;
+    uint32_t l = (uint32_t)len;
+    memcpy(p, &s, 8);
+    memcpy(p + 8, &d, 8);
+    memcpy(p + 16, &l, 4);
+    memcpy(p + 20, label, len);
+    memset(p + 20 + len, 0, need - 20 - len);
+    h->edge_bytes += need;
+    return h->ob->err;
+}
+
+/* The object graph of snapshot seq into ob (sent as it fills). GIL held. */
+static void dump_heap(struct obuf *ob, uint64_t seq)
+{
+    static struct heapdump h; /* snap_lock */
+    h = (struct heapdump){.ob = ob, .seq = seq, .types = blocks_new()};
+    if (!h.types) {
+        ob->err = PYSCOPE_ENOMEM;
+        return;
+    }
+    int err = heap_walk(heap_on_obj, heap_on_edge, &h);
+    heap_emit_objs(&h);
+    heap_emit_edges(&h);
+    if (err < 0 && err != PYSCOPE_EBUSY && !ob->err)
+        ob->err = err; /* a collection under way: the snapshot has no graph */
+    blocks_free(h.types);
+}
+
 /* snap_lock held; reentrant set. */
 static int64_t snapshot_locked(int trigger, const char *label, int wait)
 {
@@ -719,6 +849,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
     tables_lock();
     ws.seq = next_seq++;
     ws.peak_bytes = (uint64_t)peak_bytes;
+    ws.flags = wait ? WIRE_SNAPSHOT_REPLY : 0;
     if (trigger == WIRE_TRIGGER_PEAK) {
         ws.t_ns = peak_copy_ns;
         ws.traced_bytes = (uint64_t)peak_copy_bytes;
@@ -726,12 +857,20 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
         build_unlocked(&ob, &ws, label, peak_size, peak_count, peak_ntbs);
     } else {
         ws.t_ns = (uint64_t)util_mono_ns();
-        ws.traced_bytes = (uint64_t)traced_bytes;
-        ws.traced_blocks = blocks_count(live);
-        ws.flags = wait ? WIRE_SNAPSHOT_REPLY : 0;
+        if (atomic_load(&tracing)) {
+            ws.traced_bytes = (uint64_t)traced_bytes;
+            ws.traced_blocks = blocks_count(live);
+        } else {
+            ws.flags |= WIRE_SNAPSHOT_UNTRACED;
+        }
         build_unlocked(&ob, &ws, label, tb_size, tb_count, ntbs);
     }
     tables_unlock();
+    if (heap_on && trigger != WIRE_TRIGGER_PEAK)
+        dump_heap(&ob, ws.seq);
+    struct wire_snapshot_traces end = {ws.seq};
+    ob_rec(&ob, WIRE_SNAPSHOT_END, &end, sizeof end, NULL, 0);
+    ob_close(&ob);
     int64_t rc = ob.err ? ob.err : send_all(&ob);
     ob_release(&ob);
     if (rc == 0 && wait)
@@ -741,7 +880,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
 
 int64_t tracemem_snapshot(int trigger, const char *label, int wait)
 {
-    if (!atomic_load(&tracing))
+    if (!atomic_load(&enabled))
         return PYSCOPE_EINVAL;
     reentrant++;
     pthread_mutex_lock(&snap_lock);
@@ -758,7 +897,7 @@ static void on_snapshot_signal(int sig)
 
 int tracemem_due(void)
 {
-    if (!atomic_load(&tracing))
+    if (!atomic_load(&enabled))
         return 0;
     if (atomic_load_explicit(&signal_requests, memory_order_relaxed) != signal_handled)
         return 1;
@@ -782,39 +921,45 @@ void tracemem_take_due(void)
 
 void tracemem_finish(void)
 {
-    if (!atomic_load(&tracing) || finished)
+    if (!atomic_load(&enabled) || finished)
         return;
     finished = 1;
     tracemem_snapshot(WIRE_TRIGGER_EXIT, NULL, 0);
-    if (peak_copy_bytes >= 0)
+    if (atomic_load(&tracing) && peak_copy_bytes >= 0)
         tracemem_snapshot(WIRE_TRIGGER_PEAK, NULL, 0);
     atomic_store(&tracing, 0);
+    atomic_store(&enabled, 0);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-int tracemem_start(int depth, int sig, uint64_t interval_ms)
+int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap)
 {
     if (installed)
         return PYSCOPE_EEXISTS;
-    depth_limit = depth < 1 ? 1 : depth > TRACEMEM_MAX_DEPTH ? TRACEMEM_MAX_DEPTH : depth;
+    depth_limit = depth > TRACEMEM_MAX_DEPTH ? TRACEMEM_MAX_DEPTH : depth;
     live = blocks_new();
     codemap = blocks_new();
     if (!live || !codemap)
         return PYSCOPE_ENOMEM;
-    int err = pyframe_watch_code_dealloc(on_code_dealloc);
-    if (err < 0)
-        return err;
-    PyMemAllocatorEx hook = {
-        .malloc = hook_malloc, .calloc = hook_calloc, .realloc = hook_realloc, .free = hook_free};
-    static const PyMemAllocatorDomain which[NDOMAINS] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
-                                                         PYMEM_DOMAIN_OBJ};
-    for (int i = 0; i < NDOMAINS; i++) {
-        PyMem_GetAllocator(which[i], &domains[i].prev);
-        domains[i].raw = i == DOMAIN_RAW;
-        hook.ctx = &domains[i];
-        PyMem_SetAllocator(which[i], &hook);
+    if (depth > 0) {
+        int err = pyframe_watch_code_dealloc(on_code_dealloc);
+        if (err < 0)
+            return err;
+        PyMemAllocatorEx hook = {.malloc = hook_malloc,
+                                 .calloc = hook_calloc,
+                                 .realloc = hook_realloc,
+                                 .free = hook_free};
+        static const PyMemAllocatorDomain which[NDOMAINS] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                             PYMEM_DOMAIN_OBJ};
+        for (int i = 0; i < NDOMAINS; i++) {
+            PyMem_GetAllocator(which[i], &domains[i].prev);
+            domains[i].raw = i == DOMAIN_RAW;
+            hook.ctx = &domains[i];
+            PyMem_SetAllocator(which[i], &hook);
+        }
     }
+    heap_on = heap;
     installed = 1;
     if (sig > 0 && sig < NSIG) {
         struct sigaction old;
@@ -828,13 +973,14 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms)
     }
     interval_ns = interval_ms * 1000000ull;
     next_interval_ns = (uint64_t)util_mono_ns() + interval_ns;
-    atomic_store(&tracing, 1);
+    atomic_store(&tracing, depth > 0);
+    atomic_store(&enabled, 1);
     return 0;
 }
 
 int tracemem_active(void)
 {
-    return atomic_load(&tracing);
+    return atomic_load(&enabled);
 }
 
 void tracemem_connect(int fd)

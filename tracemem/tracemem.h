@@ -18,16 +18,19 @@
 #define TRACEMEM_ENV_DEPTH "PYSCOPE_MEMORY_DEPTH"
 #define TRACEMEM_ENV_SIGNAL "PYSCOPE_SNAPSHOT_SIGNAL"
 #define TRACEMEM_ENV_INTERVAL "PYSCOPE_SNAPSHOT_INTERVAL_MS"
+#define TRACEMEM_ENV_HEAP "PYSCOPE_HEAP" /* "1": snapshots record the object graph */
 
 /*
- * Start tracing allocations with tracebacks of up to depth frames, a
- * snapshot on signal sig (0: none; only taken over when its action is the
- * default) and every interval_ms (0: never). Needs the GIL, and no other
- * thread may be using the RAW domain yet. 0 or a negative PYSCOPE_E*.
+ * Start taking snapshots: on signal sig (0: none; only taken over when its
+ * action is the default), every interval_ms (0: never), at exit and when the
+ * program asks. With depth > 0, trace allocations with tracebacks of up to
+ * depth frames; with heap, each snapshot also records the object graph.
+ * Needs the GIL, and no other thread may be using the RAW domain yet. 0 or a
+ * negative PYSCOPE_E*.
  */
-int tracemem_start(int depth, int sig, uint64_t interval_ms);
+int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap);
 
-/* Whether allocations are being traced. */
+/* Whether snapshots are being taken. */
 int tracemem_active(void);
 
 /* The recorder connection snapshots are sent on (borrowed; -1: none);
