@@ -315,8 +315,8 @@ PyDoc_STRVAR(snapshot_doc,
              "snapshot(label=None)\n--\n\n"
              "Record a snapshot of the live memory blocks, grouped by allocation\n"
              "traceback, under label. Returns the snapshot's id in the run database\n"
-             "(for `pyscope stats` and `pyscope diff`), or None when memory is not\n"
-             "being traced (the run was started without --memory) or the recorder\n"
+             "(for `pyscope stats` and `pyscope diff`), or None when no snapshots are\n"
+             "taken (the run was started without --memory and --heap) or the recorder\n"
              "did not answer.");
 
 static PyObject *snapshot(PyObject *mod, PyObject *args, PyObject *kwargs)

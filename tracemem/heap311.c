@@ -162,9 +162,10 @@ static int is_tracked(struct walk *w, PyObject *o)
     return o && blocks_get(w->tracked, (uintptr_t)o, &size, &idx);
 }
 
+/* A reference to dst, which the caller found tracked. */
 static void edge(struct walk *w, PyObject *dst, const char *label, size_t len)
 {
-    if (!w->err && is_tracked(w, dst))
+    if (!w->err)
         w->err = w->on_edge(w->src, dst, label, len, w->ctx);
 }
 
@@ -202,7 +203,8 @@ static void dict_edges(struct walk *w, PyDictObject *d)
             continue;
         if (is_tracked(w, e[i].me_value))
             edge(w, e[i].me_value, label, key_label(e[i].me_key, label));
-        edge_str(w, e[i].me_key, "(key)");
+        if (is_tracked(w, e[i].me_key))
+            edge_str(w, e[i].me_key, "(key)");
     }
 }
 

@@ -1,0 +1,26 @@
+"""A heap of N small objects with references between them, then one
+snapshot: prints how long pyscope.snapshot() took (it returns once the
+recorder has stored everything) in ns."""
+import sys
+import time
+
+import pyscope
+
+
+class Item:
+    def __init__(self, i, prev):
+        self.i = i
+        self.prev = prev
+        self.tags = [i]
+
+
+n = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
+prev = None
+items = []
+for i in range(n):
+    prev = Item(i, prev)
+    items.append(prev)
+index = {i: items[i] for i in range(0, n, 4)}
+start = time.perf_counter_ns()
+snap = pyscope.snapshot("heap")
+print(snap, time.perf_counter_ns() - start)
