@@ -34,6 +34,8 @@ const struct cli_command cli_commands[] = {
      cmd_snapshots_usage},
     {"stats", cmd_stats, "a snapshot's live memory by line, file or traceback", cmd_stats_usage},
     {"diff", cmd_diff, "what grew or shrank between two snapshots", cmd_diff_usage},
+    {"cycles", cmd_cycles, "reference cycles the garbage collector would free (needs --heap)",
+     cmd_cycles_usage},
     {"gc", cmd_gc, "the garbage collector's collections and pauses (needs --gc)", cmd_gc_usage},
     {"help", cmd_help, "show help for a command", cmd_help_usage},
     {NULL, NULL, NULL, NULL},

@@ -36,6 +36,10 @@ extern const char cmd_stats_usage[];
 int cmd_diff(int argc, char **argv);
 extern const char cmd_diff_usage[];
 
+/* The object graph's reference cycles. */
+int cmd_cycles(int argc, char **argv);
+extern const char cmd_cycles_usage[];
+
 /* The garbage collector's activity. */
 int cmd_gc(int argc, char **argv);
 extern const char cmd_gc_usage[];

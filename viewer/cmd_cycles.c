@@ -1,0 +1,650 @@
+/*
+ * `pyscope cycles RUN.db [SNAPSHOT]`: the reference cycles of a snapshot's
+ * object graph (recorded with --heap) that the cyclic garbage collector
+ * would free, grouped by shape and allocation site, each group with an
+ * example path; with --all also the cycles still reachable, with --growth
+ * the groups that grow from snapshot to snapshot, with --dot one group as
+ * Graphviz.
+ */
+#include "cli.h"
+#include "cmd.h"
+#include "db.h"
+#include "error.h"
+#include "format.h"
+#include "heapgraph.h"
+#include "smpcmd.h"
+#include "source.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cmd_cycles_usage[] =
+    "usage: pyscope cycles [options] RUN.db [SNAPSHOT]\n"
+    "\n"
+    "Find the reference cycles in a snapshot's object graph (a run recorded with\n"
+    "'pyscope profile --heap'; SNAPSHOT defaults to the last one with a graph) and\n"
+    "say which the cyclic garbage collector would free, computed as CPython's\n"
+    "collector computes it: reference counts minus the references between\n"
+    "tracked objects, then what is reachable from the rest. Cycles are grouped by\n"
+    "shape (the types of their objects and the references between them) and by\n"
+    "the lines that allocated them (with --memory); each group shows how many\n"
+    "cycles, objects and bytes it holds and one cycle as a path.\n"
+    "\n"
+    "options:\n"
+    "   --all                also the cycles that are still reachable\n"
+    "   --growth             the garbage groups of every snapshot of the process\n"
+    "                        with a graph, in time order: which grow\n"
+    "   --dot FILE           write one group's example cycle as Graphviz\n"
+    "   --group N            the group for --dot (default 1, the largest)\n"
+    "   --limit N            show N groups (text: 10 by default; JSON: all; 0: all)\n"
+    "   --json               print one JSON object instead of text\n"
+    "   -h, --help           show this help\n";
+
+struct opts {
+    const char *path;
+    int64_t snapshot; /* 0: the last one with a graph */
+    int all, growth, json;
+    const char *dot;
+    long group, limit;
+};
+
+/* What a snapshot is, for headers. */
+struct snapinfo {
+    int64_t id, pid, process_id, t_ns;
+    char *label, *trigger;
+};
+
+static int snap_info(sqlite3 *db, int64_t id, struct snapinfo *s)
+{
+    sqlite3_stmt *st;
+    memset(s, 0, sizeof *s);
+    int err =
+        vdb_prepare(db,
+                    "SELECT s.id, p.pid, s.process_id, s.t_ns, s.label, s.trigger"
+                    " FROM snapshots s JOIN processes p ON p.id = s.process_id WHERE s.id = ?1",
+                    &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        s->id = sqlite3_column_int64(st, 0);
+        s->pid = sqlite3_column_int64(st, 1);
+        s->process_id = sqlite3_column_int64(st, 2);
+        s->t_ns = sqlite3_column_int64(st, 3);
+        if ((err = vdb_col_text(st, 4, &s->label)) >= 0)
+            err = vdb_col_text(st, 5, &s->trigger);
+    } else {
+        err = rc == SQLITE_DONE ? PYSCOPE_ENOTFOUND : vdb_err(rc);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+static void snap_release(struct snapinfo *s)
+{
+    free(s->label);
+    free(s->trigger);
+}
+
+static int one_id(sqlite3 *db, const char *sql, int64_t arg, int64_t *out)
+{
+    sqlite3_stmt *st;
+    int err = vdb_prepare(db, sql, &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, arg);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    err = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : vdb_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* Where stack_id allocated: "file:line", its function, and the line's code. */
+struct site {
+    char *file, *function;
+    int64_t line;
+};
+
+static int site_of(sqlite3 *db, int64_t stack_id, struct site *s)
+{
+    sqlite3_stmt *st;
+    memset(s, 0, sizeof *s);
+    int err = vdb_prepare(db,
+                          "SELECT fn.filename, coalesce(fn.qualname, fn.name), f.line FROM stacks s"
+                          " JOIN frames f ON f.id = s.frame_id"
+                          " JOIN functions fn ON fn.id = f.function_id WHERE s.id = ?1",
+                          &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, stack_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        s->line = sqlite3_column_int64(st, 2);
+        if ((err = vdb_col_text(st, 0, &s->file)) >= 0)
+            err = vdb_col_text(st, 1, &s->function);
+    } else if (rc != SQLITE_DONE) {
+        err = vdb_err(rc);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+static void site_release(struct site *s)
+{
+    free(s->file);
+    free(s->function);
+}
+
+/* The distinct allocation stacks of a cycle's members that can be trusted
+ * (of all when none can), in order. */
+static size_t cycle_stacks(const struct hg *g, const struct hg_cycle *c, int64_t *out, size_t cap)
+{
+    size_t n = 0;
+    int any = 0;
+    for (size_t i = 0; i < c->nmembers; i++)
+        any |= hg_site_reliable(g, c->members[i]);
+    for (size_t i = 0; i < c->nmembers && n < cap; i++) {
+        if (any && !hg_site_reliable(g, c->members[i]))
+            continue;
+        int64_t s = g->stack[c->members[i]];
+        size_t k = 0;
+        while (k < n && out[k] != s)
+            k++;
+        if (k == n && s)
+            out[n++] = s;
+    }
+    return n;
+}
+
+/* "2 x __main__.Node, 1 x dict" for a cycle's members. */
+static void put_types(FILE *out, const struct hg *g, const struct hg_cycle *c, int json)
+{
+    size_t shown = 0;
+    uint8_t *done = calloc(c->nmembers, 1);
+    for (size_t i = 0; done && i < c->nmembers; i++) {
+        if (done[i])
+            continue;
+        uint32_t t = g->type[c->members[i]];
+        size_t count = 0;
+        for (size_t k = i; k < c->nmembers; k++)
+            if (!done[k] && g->type[c->members[k]] == t) {
+                done[k] = 1;
+                count++;
+            }
+        if (json) {
+            fputs(shown++ ? ", {\"type\": " : "{\"type\": ", out);
+            fmt_json_str(out, g->types[t]);
+            fprintf(out, ", \"count\": %zu}", count);
+        } else {
+            fprintf(out, "%s%zu x ", shown++ ? ", " : "", count);
+            fmt_put_text(out, g->types[t]);
+        }
+    }
+    free(done);
+}
+
+static int put_path(FILE *out, const struct hg *g, const struct hg_cycle *c, int json)
+{
+    uint32_t *path, *labels;
+    size_t n;
+    int err = hg_cycle_path(g, c, &path, &labels, &n);
+    if (err < 0)
+        return err;
+    for (size_t i = 0; i <= n; i++) {
+        const char *type = g->types[g->type[path[i]]];
+        const char *label = i < n ? g->labels[labels[i]] : NULL;
+        if (json) {
+            fputs(i ? ", {\"type\": " : "{\"type\": ", out);
+            fmt_json_str(out, type);
+            fputs(", \"reference\": ", out);
+            fmt_json_str(out, i < n ? (*label ? label : "?") : NULL);
+            putc('}', out);
+        } else {
+            fmt_put_text(out, type);
+            if (i < n) {
+                fputs(" --", out);
+                fmt_put_text(out, *label ? label : "?");
+                fputs("--> ", out);
+            }
+        }
+    }
+    free(path);
+    free(labels);
+    return 0;
+}
+
+static int print_group_text(sqlite3 *db, struct src_cache *src, const struct hg *g,
+                            const struct hg_cycles *cy, size_t gi)
+{
+    const struct hg_group *gr = &cy->groups[gi];
+    const struct hg_cycle *ex = &cy->cycles[gr->first];
+    char a[FMT_BUFSZ], b[FMT_BUFSZ], code[256];
+    printf("  #%zu  %s cycle%s of %zu object%s%s: %s object%s, %s\n", gi + 1,
+           fmt_int(a, sizeof a, (int64_t)gr->ncycles), gr->ncycles == 1 ? "" : "s", ex->nmembers,
+           ex->nmembers == 1 ? "" : "s", gr->garbage ? "" : " (still reachable)",
+           fmt_int(b, sizeof b, (int64_t)gr->nobjects), gr->nobjects == 1 ? "" : "s",
+           fmt_bytes(code, sizeof code, gr->bytes));
+    fputs("      types      ", stdout);
+    put_types(stdout, g, ex, 0);
+    putchar('\n');
+    int64_t stacks[8];
+    size_t ns = cycle_stacks(g, ex, stacks, 8);
+    for (size_t i = 0; i < ns; i++) {
+        struct site s;
+        int err = site_of(db, stacks[i], &s);
+        if (err < 0)
+            return err;
+        fputs(i ? "                 " : "      allocated  ", stdout);
+        fmt_put_text(stdout, s.file ? s.file : "?");
+        printf(":%lld (", (long long)s.line);
+        fmt_put_text(stdout, s.function ? s.function : "?");
+        putchar(')');
+        const char *text = s.file ? src_line(src, s.file, s.line, code, sizeof code, 50) : NULL;
+        if (text) {
+            fputs("  ", stdout);
+            fmt_put_text(stdout, text);
+        }
+        putchar('\n');
+        site_release(&s);
+    }
+    fputs("      example    ", stdout);
+    int err = put_path(stdout, g, ex, 0);
+    putchar('\n');
+    return err;
+}
+
+static int print_group_json(sqlite3 *db, const struct hg *g, const struct hg_cycles *cy, size_t gi)
+{
+    const struct hg_group *gr = &cy->groups[gi];
+    const struct hg_cycle *ex = &cy->cycles[gr->first];
+    printf("%s\n    {\"group\": %zu, \"garbage\": %s, \"cycles\": %zu, \"objects_per_cycle\": %zu,"
+           " \"objects\": %zu, \"bytes\": %lld,\n     \"types\": [",
+           gi ? "," : "", gi + 1, gr->garbage ? "true" : "false", gr->ncycles, ex->nmembers,
+           gr->nobjects, (long long)gr->bytes);
+    put_types(stdout, g, ex, 1);
+    fputs("],\n     \"allocated\": [", stdout);
+    int64_t stacks[8];
+    size_t ns = cycle_stacks(g, ex, stacks, 8);
+    for (size_t i = 0; i < ns; i++) {
+        struct site s;
+        int err = site_of(db, stacks[i], &s);
+        if (err < 0)
+            return err;
+        fputs(i ? ", {\"filename\": " : "{\"filename\": ", stdout);
+        fmt_json_str(stdout, s.file);
+        printf(", \"line\": %lld, \"function\": ", (long long)s.line);
+        fmt_json_str(stdout, s.function);
+        putchar('}');
+        site_release(&s);
+    }
+    fputs("],\n     \"example\": [", stdout);
+    int err = put_path(stdout, g, ex, 1);
+    fputs("]}", stdout);
+    return err;
+}
+
+/* Graphviz of group gi's example cycle: its objects and the references among them. */
+static int write_dot(const char *file, const struct hg *g, const struct hg_cycles *cy, size_t gi)
+{
+    FILE *f = fopen(file, "w");
+    if (!f) {
+        cli_error("cannot write '%s': %s", file, strerror(errno));
+        return PYSCOPE_EIO;
+    }
+    const struct hg_cycle *c = &cy->cycles[cy->groups[gi].first];
+    fprintf(f, "digraph cycle {\n  node [shape=box, fontname=\"monospace\"];\n");
+    for (size_t i = 0; i < c->nmembers; i++) {
+        uint32_t v = c->members[i];
+        fprintf(f, "  o%u [label=", v);
+        fmt_json_str(f, g->types[g->type[v]]); /* a JSON string is a valid DOT string */
+        fprintf(f, "];\n");
+    }
+    for (size_t i = 0; i < c->nmembers; i++) {
+        uint32_t v = c->members[i];
+        for (uint32_t e = g->off[v]; e < g->off[v + 1]; e++) {
+            uint32_t w = g->dst[e];
+            size_t k = 0;
+            while (k < c->nmembers && c->members[k] != w)
+                k++;
+            if (k == c->nmembers)
+                continue;
+            fprintf(f, "  o%u -> o%u [label=", v, w);
+            fmt_json_str(f, *g->labels[g->label[e]] ? g->labels[g->label[e]] : "?");
+            fprintf(f, "];\n");
+        }
+    }
+    fprintf(f, "}\n");
+    if (fclose(f) != 0) {
+        cli_error("cannot write '%s': %s", file, strerror(errno));
+        return PYSCOPE_EIO;
+    }
+    return 0;
+}
+
+static void put_header(const struct opts *o, const struct snapinfo *s, const struct hg *g,
+                       const struct hg_cycles *cy)
+{
+    char a[FMT_BUFSZ], b[FMT_BUFSZ], c[FMT_BUFSZ];
+    size_t ngarbage_cycles = 0;
+    for (size_t i = 0; i < cy->ncycles; i++)
+        ngarbage_cycles += cy->cycles[i].garbage;
+    printf("cycles in snapshot %lld", (long long)s->id);
+    if (s->label) {
+        fputs(" '", stdout);
+        fmt_put_text(stdout, s->label);
+        putchar('\'');
+    }
+    fputs(" of '", stdout);
+    fmt_put_text(stdout, o->path);
+    printf("' (pid %lld, %s at %s): %s objects tracked, %s garbage (the collector would free "
+           "them), %zu garbage cycle%s\n",
+           (long long)s->pid, s->trigger ? s->trigger : "?", fmt_duration(a, sizeof a, s->t_ns),
+           fmt_int(b, sizeof b, (int64_t)g->n), fmt_int(c, sizeof c, (int64_t)g->ngarbage),
+           ngarbage_cycles, ngarbage_cycles == 1 ? "" : "s");
+}
+
+/* ---- growth ------------------------------------------------------------------ */
+
+static int growth(sqlite3 *db, const struct opts *o, const struct snapinfo *last)
+{
+    sqlite3_stmt *st;
+    int64_t *ids = NULL;
+    size_t nids = 0, cap = 0;
+    int err = vdb_prepare(db,
+                          "SELECT s.id FROM snapshots s WHERE s.process_id = ?1 AND EXISTS"
+                          " (SELECT 1 FROM heap_objects h WHERE h.snapshot_id = s.id)"
+                          " ORDER BY s.t_ns, s.id",
+                          &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, last->process_id);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = util_grow((void **)&ids, &cap, nids, sizeof *ids)) < 0)
+            break;
+        ids[nids++] = sqlite3_column_int64(st, 0);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = vdb_err(rc);
+    sqlite3_finalize(st);
+    /* Per group key: cycles and bytes in each snapshot. */
+    struct row {
+        char *key, *example;
+        int64_t *cycles, *bytes;
+    } *rows = NULL;
+    size_t nrows = 0, rcap = 0;
+    for (size_t k = 0; !err && k < nids; k++) {
+        struct hg g;
+        struct hg_cycles cy;
+        if ((err = hg_load(db, ids[k], &g)) < 0)
+            break;
+        if ((err = hg_find_garbage(&g)) < 0 || (err = hg_cycles(&g, 0, &cy)) < 0) {
+            hg_release(&g);
+            break;
+        }
+        for (size_t gi = 0; !err && gi < cy.ngroups; gi++) {
+            size_t r = 0;
+            while (r < nrows && strcmp(rows[r].key, cy.groups[gi].key))
+                r++;
+            if (r == nrows) {
+                if ((err = util_grow((void **)&rows, &rcap, nrows, sizeof *rows)) < 0)
+                    break;
+                rows[r].key = strdup(cy.groups[gi].key);
+                rows[r].cycles = calloc(nids, sizeof *rows[r].cycles);
+                rows[r].bytes = calloc(nids, sizeof *rows[r].bytes);
+                /* The example: the types of one cycle. */
+                char *buf = NULL;
+                size_t len = 0;
+                FILE *mem = open_memstream(&buf, &len);
+                if (mem) {
+                    put_types(mem, &g, &cy.cycles[cy.groups[gi].first], 0);
+                    fclose(mem);
+                }
+                rows[r].example = buf;
+                nrows++;
+                if (!rows[r].key || !rows[r].cycles || !rows[r].bytes || !buf) {
+                    err = PYSCOPE_ENOMEM;
+                    break;
+                }
+            }
+            rows[r].cycles[k] = (int64_t)cy.groups[gi].ncycles;
+            rows[r].bytes[k] = cy.groups[gi].bytes;
+        }
+        hg_cycles_release(&cy);
+        hg_release(&g);
+    }
+    if (!err) {
+        char a[FMT_BUFSZ];
+        if (o->json) {
+            fputs("{\n  \"database\": ", stdout);
+            fmt_json_str(stdout, o->path);
+            printf(",\n  \"pid\": %lld,\n  \"snapshots\": [", (long long)last->pid);
+            for (size_t k = 0; k < nids; k++)
+                printf("%s%lld", k ? ", " : "", (long long)ids[k]);
+            fputs("],\n  \"groups\": [", stdout);
+        } else {
+            printf("garbage cycles over %zu snapshot%s of pid %lld in '", nids,
+                   nids == 1 ? "" : "s", (long long)last->pid);
+            fmt_put_text(stdout, o->path);
+            fputs("' (cycles per snapshot; growing groups first):\n", stdout);
+        }
+        size_t shown = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (size_t r = 0; r < nrows; r++) {
+                int grows = nids > 1 && (rows[r].cycles[nids - 1] > rows[r].cycles[0] ||
+                                         rows[r].bytes[nids - 1] > rows[r].bytes[0]);
+                if (grows != (pass == 0))
+                    continue;
+                if (o->json) {
+                    printf("%s\n    {\"grows\": %s, \"types\": ", shown++ ? "," : "",
+                           grows ? "true" : "false");
+                    fmt_json_str(stdout, rows[r].example);
+                    fputs(", \"cycles\": [", stdout);
+                    for (size_t k = 0; k < nids; k++)
+                        printf("%s%lld", k ? ", " : "", (long long)rows[r].cycles[k]);
+                    fputs("], \"bytes\": [", stdout);
+                    for (size_t k = 0; k < nids; k++)
+                        printf("%s%lld", k ? ", " : "", (long long)rows[r].bytes[k]);
+                    fputs("]}", stdout);
+                    continue;
+                }
+                if (o->limit > 0 && shown >= (size_t)o->limit)
+                    continue;
+                shown++;
+                printf("  %s ", grows ? "grows " : "steady");
+                for (size_t k = 0; k < nids; k++)
+                    printf("%s%lld", k ? " -> " : "", (long long)rows[r].cycles[k]);
+                printf("  (%s at the last)  ", fmt_bytes(a, sizeof a, rows[r].bytes[nids - 1]));
+                fmt_put_text(stdout, rows[r].example);
+                putchar('\n');
+            }
+        }
+        if (o->json)
+            fputs(shown ? "\n  ]\n}\n" : "]\n}\n", stdout);
+        else if (!nrows)
+            puts("  no garbage cycles in any of them");
+    }
+    for (size_t r = 0; r < nrows; r++) {
+        free(rows[r].key);
+        free(rows[r].example);
+        free(rows[r].cycles);
+        free(rows[r].bytes);
+    }
+    free(rows);
+    free(ids);
+    return err;
+}
+
+/* ---- the command ------------------------------------------------------------- */
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+    int npos = 0, done = 0;
+    const char *pos[2] = {NULL, NULL};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int k;
+        if (done || a[0] != '-' || !a[1]) {
+            if (npos < 2)
+                pos[npos] = a;
+            npos++;
+        } else if (!strcmp(a, "--")) {
+            done = 1;
+        } else if (cli_is_help(a)) {
+            fputs(cmd_cycles_usage, stdout);
+            return -1;
+        } else if (!strcmp(a, "--all")) {
+            o->all = 1;
+        } else if (!strcmp(a, "--growth")) {
+            o->growth = 1;
+        } else if (!strcmp(a, "--json")) {
+            o->json = 1;
+        } else if ((k = smpcmd_value("--dot", argc, argv, &i, &v)) != 0) {
+            if (k < 0)
+                return CLI_USAGE;
+            o->dot = v;
+        } else if ((k = smpcmd_value("--group", argc, argv, &i, &v)) != 0) {
+            int64_t n;
+            if (k < 0)
+                return CLI_USAGE;
+            if (util_parse_i64(v, &n) < 0 || n < 1 || n > 1000000000) {
+                cli_error("'--group' needs a group number (1 is the largest), not '%s'", v);
+                return CLI_USAGE;
+            }
+            o->group = (long)n;
+        } else if ((k = smpcmd_limit(argc, argv, &i, &o->limit)) != 0) {
+            if (k < 0)
+                return CLI_USAGE;
+        } else {
+            cli_error("unknown option '%s'; see 'pyscope cycles --help'", a);
+            return CLI_USAGE;
+        }
+    }
+    if (npos < 1 || npos > 2) {
+        fprintf(stderr, "%.*s", (int)(strcspn(cmd_cycles_usage, "\n") + 1), cmd_cycles_usage);
+        return CLI_USAGE;
+    }
+    o->path = pos[0];
+    if (pos[1] && (util_parse_i64(pos[1], &o->snapshot) < 0 || o->snapshot < 1)) {
+        cli_error("'%s' is not a snapshot id (see 'pyscope snapshots')", pos[1]);
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+int cmd_cycles(int argc, char **argv)
+{
+    struct opts o = {.limit = -1, .group = 1};
+    int status = parse(argc, argv, &o);
+    if (status)
+        return status < 0 ? CLI_OK : status;
+    sqlite3 *db = NULL;
+    char msg[1024];
+    if (vdb_open(o.path, &db, msg, sizeof msg) < 0) {
+        cli_error("%s", msg);
+        return CLI_USAGE;
+    }
+    struct snapinfo s = {0};
+    struct hg g = {0};
+    struct hg_cycles cy = {0};
+    struct src_cache *src = NULL;
+    char *cwd = NULL;
+    int err = 0;
+    int64_t id = o.snapshot, has_graph = 0;
+    if (!id && (err = one_id(db, "SELECT max(snapshot_id) + 0 * ?1 FROM heap_objects", 0, &id)) < 0)
+        goto out;
+    if (!id) {
+        cli_error("no object graph in '%s' (record one with 'pyscope profile --heap')", o.path);
+        status = CLI_USAGE;
+        goto out;
+    }
+    if ((err = snap_info(db, id, &s)) == PYSCOPE_ENOTFOUND) {
+        cli_error("no snapshot %lld in '%s' (see 'pyscope snapshots')", (long long)id, o.path);
+        status = CLI_USAGE;
+        err = 0;
+        goto out;
+    }
+    if (err < 0 || (err = one_id(db, "SELECT 1 FROM heap_objects WHERE snapshot_id = ?1 LIMIT 1",
+                                 id, &has_graph)) < 0)
+        goto out;
+    if (!has_graph) {
+        cli_error("snapshot %lld in '%s' has no object graph (record one with 'pyscope profile "
+                  "--heap'; peak snapshots never have one)",
+                  (long long)id, o.path);
+        status = CLI_USAGE;
+        goto out;
+    }
+    if (o.growth) {
+        err = growth(db, &o, &s);
+        goto out;
+    }
+    if ((err = hg_load(db, id, &g)) < 0 || (err = hg_find_garbage(&g)) < 0 ||
+        (err = hg_cycles(&g, o.all, &cy)) < 0)
+        goto out;
+    if (o.dot) {
+        if ((size_t)o.group > cy.ngroups) {
+            cli_error("no group %ld: snapshot %lld has %zu", o.group, (long long)id, cy.ngroups);
+            status = CLI_USAGE;
+            goto out;
+        }
+        if (write_dot(o.dot, &g, &cy, (size_t)o.group - 1) < 0) {
+            status = CLI_FAIL;
+            goto out;
+        }
+    }
+    long limit = o.limit >= 0 ? o.limit : o.json ? 0 : 10;
+    size_t shown = limit > 0 && (size_t)limit < cy.ngroups ? (size_t)limit : cy.ngroups;
+    if (o.json) {
+        size_t ncycles = 0;
+        for (size_t i = 0; i < cy.ncycles; i++)
+            ncycles += cy.cycles[i].garbage;
+        fputs("{\n  \"database\": ", stdout);
+        fmt_json_str(stdout, o.path);
+        printf(",\n  \"snapshot\": %lld, \"pid\": %lld, \"label\": ", (long long)s.id,
+               (long long)s.pid);
+        fmt_json_str(stdout, s.label);
+        printf(",\n  \"objects\": %zu, \"references\": %zu, \"garbage\": %zu,"
+               " \"garbage_cycles\": %zu,\n  \"groups\": [",
+               g.n, g.m, g.ngarbage, ncycles);
+        for (size_t i = 0; !err && i < shown; i++)
+            err = print_group_json(db, &g, &cy, i);
+        printf("%s]\n}\n", shown ? "\n  " : "");
+        goto out;
+    }
+    put_header(&o, &s, &g, &cy);
+    if ((err = vdb_meta(db, "cwd", &cwd)) < 0 || !(src = src_cache_new(cwd))) {
+        err = err < 0 ? err : PYSCOPE_ENOMEM;
+        goto out;
+    }
+    if (!cy.ngroups)
+        puts(o.all ? "  no reference cycles"
+                   : "  no garbage cycles (--all also lists the "
+                     "reachable ones)");
+    for (size_t i = 0; !err && i < shown; i++)
+        err = print_group_text(db, src, &g, &cy, i);
+    if (!err && shown < cy.ngroups)
+        printf("(showing %zu of %zu groups; --limit 0 shows all)\n", shown, cy.ngroups);
+out:
+    if (err < 0) {
+        if (err == PYSCOPE_EDB)
+            cli_error("cannot read '%s': %s", o.path, sqlite3_errmsg(db));
+        else
+            cli_error("%s", pyscope_strerror(err));
+        status = CLI_FAIL;
+    }
+    src_cache_free(src);
+    free(cwd);
+    hg_cycles_release(&cy);
+    hg_release(&g);
+    snap_release(&s);
+    vdb_close(db);
+    if ((fflush(stdout) == EOF || ferror(stdout)) && status == CLI_OK) {
+        cli_error("cannot write '(standard output)': %s", strerror(errno ? errno : EIO));
+        status = CLI_FAIL;
+    }
+    return status;
+}
