@@ -18,6 +18,7 @@
 #include "db.h"
 #include "error.h"
 #include "format.h"
+#include "heapgraph.h"
 #include "samples.h"
 #include "smpcmd.h"
 #include "source.h"
@@ -37,7 +38,7 @@ const char cmd_summary_usage[] =
     "call records, snapshots, heap objects and gc collections were recorded.\n"
     "With memory snapshots, also the peak of traced memory, the RSS and the lines\n"
     "that held the most memory at the peak. With --gc, the collections and\n"
-    "the time paused for them.\n"
+    "the time paused for them; with --heap, the largest groups of garbage cycles.\n"
     "\n"
     "options:\n"
     "   --json       print one JSON object instead of text\n"
@@ -159,7 +160,8 @@ static int load_processes(sqlite3 *db, struct run *r)
         p->has_ppid = col_int(st, 8, &p->ppid);
         col_int(st, 11, &v);
         p->forked = v != 0;
-        if ((err = vdb_col_text(st, 3, &p->argv)) < 0 || (err = vdb_col_text(st, 9, &p->executable)) < 0 ||
+        if ((err = vdb_col_text(st, 3, &p->argv)) < 0 ||
+            (err = vdb_col_text(st, 9, &p->executable)) < 0 ||
             (err = vdb_col_text(st, 10, &p->python_version)) < 0)
             goto out;
     }
@@ -1201,8 +1203,9 @@ static int print_json_calls(const struct run *r, sqlite3 *db, FILE *out)
         int64_t overhead = 0;
         const char *o = meta(r, "calls_overhead_ns");
         int has = util_parse_i64(o, &overhead) == 0;
-        fprintf(out, "{\"calls\": %" PRId64 ", \"functions\": %zu, \"threads\": %" PRId64
-                     ", \"tottime_ns\": %" PRId64 ", \"overhead_ns\": ",
+        fprintf(out,
+                "{\"calls\": %" PRId64 ", \"functions\": %zu, \"threads\": %" PRId64
+                ", \"tottime_ns\": %" PRId64 ", \"overhead_ns\": ",
                 calls.calls, calls.nfns, calls.nthreads, calls.tottime_ns);
         json_opt(out, has, overhead);
         putc('}', out);
@@ -1239,13 +1242,14 @@ static int load_gc(sqlite3 *db, struct gcsum *g)
     sqlite3_finalize(st);
     if (!g->collections)
         return 0;
-    err = first_row(db,
-                    "SELECT fn.filename, coalesce(fn.qualname, fn.name), f.line, count(*),"
-                    " sum(g.duration_ns) FROM gc_collections g"
-                    " LEFT JOIN stacks s ON s.id = g.stack_id LEFT JOIN frames f ON f.id = s.frame_id"
-                    " LEFT JOIN functions fn ON fn.id = f.function_id"
-                    " GROUP BY f.id ORDER BY sum(g.duration_ns) DESC LIMIT 1",
-                    0, 0, &st);
+    err =
+        first_row(db,
+                  "SELECT fn.filename, coalesce(fn.qualname, fn.name), f.line, count(*),"
+                  " sum(g.duration_ns) FROM gc_collections g"
+                  " LEFT JOIN stacks s ON s.id = g.stack_id LEFT JOIN frames f ON f.id = s.frame_id"
+                  " LEFT JOIN functions fn ON fn.id = f.function_id"
+                  " GROUP BY f.id ORDER BY sum(g.duration_ns) DESC LIMIT 1",
+                  0, 0, &st);
     if (err <= 0)
         return err;
     if ((err = vdb_col_text(st, 0, &g->site_file)) >= 0)
@@ -1277,9 +1281,8 @@ static int print_gc(sqlite3 *db, FILE *out)
                    (long long)g.by_gen[1], (long long)g.by_gen[2],
                    fmt_duration(a, sizeof a, g.paused_ns), fmt_duration(b, sizeof b, g.longest_ns));
         if (g.site_file)
-            print_line(out, "", "most paused at %s:%lld (%s): %s collections, %s",
-                       g.site_file, (long long)g.site_line,
-                       g.site_function ? g.site_function : "?",
+            print_line(out, "", "most paused at %s:%lld (%s): %s collections, %s", g.site_file,
+                       (long long)g.site_line, g.site_function ? g.site_function : "?",
                        fmt_int(n, sizeof n, g.site_collections),
                        fmt_duration(a, sizeof a, g.site_paused_ns));
     }
@@ -1306,6 +1309,111 @@ static int print_json_gc(sqlite3 *db, FILE *out)
                     (long long)g.collected, (long long)g.uncollectable);
     }
     release_gc(&g);
+    return err < 0 ? err : 0;
+}
+
+/* The garbage cycles of the last snapshot with an object graph (--heap). */
+struct cycsum {
+    int64_t snapshot; /* 0: no graph */
+    struct hg g;
+    struct hg_cycles cy;
+};
+
+static int load_cycles(sqlite3 *db, struct cycsum *c)
+{
+    memset(c, 0, sizeof *c);
+    sqlite3_stmt *st;
+    int err = first_row(db, "SELECT max(snapshot_id) FROM heap_objects", 0, 0, &st);
+    if (err <= 0)
+        return err;
+    c->snapshot = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (!c->snapshot)
+        return 0;
+    if ((err = hg_load(db, c->snapshot, &c->g)) < 0 || (err = hg_find_garbage(&c->g)) < 0 ||
+        (err = hg_cycles(&c->g, 0, &c->cy)) < 0)
+        c->snapshot = 0;
+    return err == PYSCOPE_ENOTFOUND ? 0 : err;
+}
+
+static void release_cycles(struct cycsum *c)
+{
+    hg_cycles_release(&c->cy);
+    hg_release(&c->g);
+}
+
+/* "7 x __main__.Tree, 4 x list" for group gi's example cycle. */
+static void cycle_types(const struct cycsum *c, size_t gi, char *buf, size_t cap)
+{
+    const struct hg_cycle *cy = &c->cy.cycles[c->cy.groups[gi].first];
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < cy->nmembers && n < cap; i++) {
+        uint32_t t = c->g.type[cy->members[i]];
+        size_t k = 0, count = 0;
+        while (k < i && c->g.type[cy->members[k]] != t)
+            k++;
+        if (k < i)
+            continue; /* counted with its first */
+        for (k = i; k < cy->nmembers; k++)
+            count += c->g.type[cy->members[k]] == t;
+        n += (size_t)snprintf(buf + n, cap - n, "%s%zu x %s", n ? ", " : "", count, c->g.types[t]);
+    }
+}
+
+#define CYCLE_ROWS 3
+
+/* The cycles lines of the text form, after a --heap run. */
+static int print_cycles(sqlite3 *db, FILE *out)
+{
+    struct cycsum c;
+    char a[FMT_BUFSZ], b[FMT_BUFSZ], types[512];
+    int err = load_cycles(db, &c);
+    if (err >= 0 && c.snapshot) {
+        size_t ncycles = c.cy.ncycles;
+        print_line(
+            out, "cycles",
+            "%s garbage objects in %zu cycle%s at snapshot %lld; 'pyscope cycles' shows them",
+            fmt_int(a, sizeof a, (int64_t)c.g.ngarbage), ncycles, ncycles == 1 ? "" : "s",
+            (long long)c.snapshot);
+        for (size_t i = 0; i < c.cy.ngroups && i < CYCLE_ROWS; i++) {
+            cycle_types(&c, i, types, sizeof types);
+            print_line(out, "", "%s cycle%s (%s), %s",
+                       fmt_int(a, sizeof a, (int64_t)c.cy.groups[i].ncycles),
+                       c.cy.groups[i].ncycles == 1 ? "" : "s", types,
+                       fmt_bytes(b, sizeof b, c.cy.groups[i].bytes));
+        }
+    }
+    release_cycles(&c);
+    return err < 0 ? err : 0;
+}
+
+/* "cycles": the largest garbage-cycle groups, or null without a graph. */
+static int print_json_cycles(sqlite3 *db, FILE *out)
+{
+    struct cycsum c;
+    char types[512];
+    int err = load_cycles(db, &c);
+    if (err >= 0) {
+        fputs(",\n  \"cycles\": ", out);
+        if (!c.snapshot) {
+            fputs("null", out);
+        } else {
+            fprintf(out,
+                    "{\"snapshot\": %lld, \"garbage\": %zu, \"garbage_cycles\": %zu, \"groups\": [",
+                    (long long)c.snapshot, c.g.ngarbage, c.cy.ncycles);
+            for (size_t i = 0; i < c.cy.ngroups && i < CYCLE_ROWS; i++) {
+                cycle_types(&c, i, types, sizeof types);
+                fprintf(out, "%s{\"cycles\": %zu, \"objects\": %zu, \"bytes\": %lld, \"types\": ",
+                        i ? ", " : "", c.cy.groups[i].ncycles, c.cy.groups[i].nobjects,
+                        (long long)c.cy.groups[i].bytes);
+                fmt_json_str(out, types);
+                putc('}', out);
+            }
+            fputs("]}", out);
+        }
+    }
+    release_cycles(&c);
     return err < 0 ? err : 0;
 }
 
@@ -1402,6 +1510,8 @@ static int print_json(const struct run *r, sqlite3 *db, FILE *out, long limit)
         err = print_json_memory(r, db, out);
     if (!err)
         err = print_json_gc(db, out);
+    if (!err)
+        err = print_json_cycles(db, out);
     fputs("\n}\n", out);
     return err;
 }
@@ -1448,6 +1558,8 @@ static int summarize(const char *path, FILE *out, int json, long limit, int *bad
             release_memory(&m);
             if (err >= 0)
                 err = print_gc(db, out);
+            if (err >= 0)
+                err = print_cycles(db, out);
             if (err != PYSCOPE_ENOMEM)
                 err = 0; /* as with the calls: the rest of the summary stands on its own */
         }

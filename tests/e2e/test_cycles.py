@@ -106,6 +106,19 @@ class Cycles(E2ETestCase):
         self.assertIn('[label="__main__.Tree"]', graph)
         self.assertIn('[label=".parent"]', graph)
 
+    def test_summary(self):
+        db, _ = self.record(SCRIPT)
+        text = harness.run_viewer(["summary", db]).stdout.decode()
+        self.assertIn("250 garbage objects in 60 cycles", text)
+        self.assertIn("10 cycles (7 x __main__.Tree, 4 x list)", text)
+        report = json.loads(harness.run_viewer(["summary", db, "--json"]).stdout)
+        self.assertEqual(report["cycles"]["garbage"], 250)
+        self.assertEqual(report["cycles"]["groups"][0]["objects"], 140)
+        plain_db = self.new_db_path()
+        harness.run_pyscope(["--no-sample", "-c", "pass"], plain_db)
+        self.assertIsNone(json.loads(harness.run_viewer(["summary", plain_db, "--json"])
+                                     .stdout)["cycles"])
+
     def test_growth(self):
         db, _ = self.record(os.path.join(HERE, "growth.py"))
         report = cycles_json(db, "--growth")
