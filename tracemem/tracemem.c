@@ -581,18 +581,6 @@ static void ob_rec(struct obuf *ob, unsigned type, const void *fixed, size_t fsi
     ob->len += wire_encode(ob->buf + ob->len, size, type, fixed, fsize, strs, nstr);
 }
 
-static int send_all(const struct obuf *ob);
-
-/* Send the whole messages so far and start again: the object graph of a
- * large heap goes out as it is walked, never all in memory at once. */
-static void ob_flush(struct obuf *ob)
-{
-    ob_close(ob);
-    if (!ob->err && send_all(ob) < 0)
-        ob->err = PYSCOPE_EIO;
-    ob->len = ob->msg_start = ob->nends = 0;
-}
-
 static void ob_release(struct obuf *ob)
 {
     free(ob->buf);
@@ -728,7 +716,6 @@ static int64_t wait_reply(uint64_t seq)
 
 /* ---- the object graph ------------------------------------------------------ */
 
-#define OB_FLUSH_BYTES (8u << 20)
 #define CHUNK_BYTES (WIRE_MSG_MAX - 128)
 
 struct heapdump {
@@ -750,8 +737,6 @@ static void heap_emit_objs(struct heapdump *h)
     struct wire_str s = {(const char *)h->objs, (uint32_t)(h->nobjs * sizeof *h->objs)};
     ob_rec(h->ob, WIRE_HEAP_OBJECTS, &w, sizeof w, &s, 1);
     h->nobjs = 0;
-    if (h->ob->len >= OB_FLUSH_BYTES)
-        ob_flush(h->ob);
 }
 
 static void heap_emit_edges(struct heapdump *h)
@@ -762,8 +747,6 @@ static void heap_emit_edges(struct heapdump *h)
     struct wire_str s = {(const char *)h->edges, (uint32_t)h->edge_bytes};
     ob_rec(h->ob, WIRE_HEAP_EDGES, &w, sizeof w, &s, 1);
     h->edge_bytes = 0;
-    if (h->ob->len >= OB_FLUSH_BYTES)
-        ob_flush(h->ob);
 }
 
 /* The snapshot's key of a type, sent the first time. */
@@ -841,6 +824,55 @@ static void dump_heap(struct obuf *ob, uint64_t seq)
     blocks_free(h.types);
 }
 
+/*
+ * The object graph goes out from a thread of its own, so that a snapshot
+ * stops the program only for the walk, not for the recorder's writing. The
+ * next snapshot (and a fork, and a new connection) waits for it first, so
+ * records never overtake each other.
+ */
+static pthread_t sender;
+static int sender_running;
+static struct obuf sender_ob;
+
+static void *send_graph(void *arg)
+{
+    tracemem_ignore_thread();
+    if (!sender_ob.err)
+        send_all(&sender_ob);
+    return NULL;
+}
+
+/* Wait for the graph being sent, if any. snap_lock held, or the caller the
+ * only one that can start a sender. */
+static void sender_join(void)
+{
+    if (!sender_running)
+        return;
+    pthread_join(sender, NULL);
+    sender_running = 0;
+    ob_release(&sender_ob);
+    memset(&sender_ob, 0, sizeof sender_ob);
+}
+
+/* Send ob in the background (takes it over); in this thread when no thread
+ * can be started. */
+static void sender_start(struct obuf *ob)
+{
+    sender_ob = *ob;
+    memset(ob, 0, sizeof *ob);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    sender_running = pthread_create(&sender, NULL, send_graph, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!sender_running) {
+        if (!sender_ob.err)
+            send_all(&sender_ob);
+        ob_release(&sender_ob);
+        memset(&sender_ob, 0, sizeof sender_ob);
+    }
+}
+
 /* snap_lock held; reentrant set. */
 static int64_t snapshot_locked(int trigger, const char *label, int wait)
 {
@@ -866,13 +898,20 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
         build_unlocked(&ob, &ws, label, tb_size, tb_count, ntbs);
     }
     tables_unlock();
-    if (heap_on && trigger != WIRE_TRIGGER_PEAK)
-        dump_heap(&ob, ws.seq);
+    /* The snapshot ends before its graph: the program's id and the
+     * statistics need not wait for the graph. */
     struct wire_snapshot_traces end = {ws.seq};
     ob_rec(&ob, WIRE_SNAPSHOT_END, &end, sizeof end, NULL, 0);
     ob_close(&ob);
+    sender_join();
     int64_t rc = ob.err ? ob.err : send_all(&ob);
     ob_release(&ob);
+    if (rc == 0 && heap_on && trigger != WIRE_TRIGGER_PEAK) {
+        struct obuf graph = {0};
+        dump_heap(&graph, ws.seq);
+        ob_close(&graph);
+        sender_start(&graph);
+    }
     if (rc == 0 && wait)
         rc = wait_reply(ws.seq);
     return rc;
@@ -987,6 +1026,7 @@ void tracemem_connect(int fd)
 {
     /* Not while a snapshot is being sent on the old connection. */
     pthread_mutex_lock(&snap_lock);
+    sender_join();
     conn_fd = fd;
     pthread_mutex_unlock(&snap_lock);
 }
@@ -1001,6 +1041,7 @@ void tracemem_lock(void)
     if (!installed)
         return;
     pthread_mutex_lock(&snap_lock);
+    sender_join(); /* the child would have half a graph */
     pthread_mutex_lock(&tm_lock);
     forking = 1;
 }
