@@ -120,5 +120,27 @@ class HeapGraph(E2ETestCase):
         self.assertGreater(db_rows(db, "select count(*) as n from gc_collections")[0]["n"], 0)
 
 
+class UnderStress(E2ETestCase):
+    """Graphs taken every 100 ms while code objects come and go, threads
+    start and end, and processes fork: nothing breaks, every process's exit
+    snapshot has its graph."""
+
+    def test_stress_fixtures(self):
+        for name in ("stress_code.py", "stress_threads.py", "stress_fork.py"):
+            db = self.new_db_path()
+            script = os.path.join(harness.HERE, "sampling", name)
+            res = harness.run_pyscope(["--heap", "--memory", "--snapshot-interval", "0.1",
+                                       script], db, timeout=300)
+            self.assertEqual(res.returncode, 0, (name, res))
+            self.assertEqual(db_integrity(db), "ok", name)
+            exits = db_rows(db, """select s.id as id, (select count(*) from heap_objects h
+                                   where h.snapshot_id = s.id) as n
+                                   from snapshots s where s.trigger = 'exit'""")
+            pids = db_rows(db, "select count(*) as n from processes")[0]["n"]
+            self.assertEqual(len(exits), pids, name)
+            for e in exits:
+                self.assertGreater(e["n"], 1000, name)
+
+
 if __name__ == "__main__":
     unittest.main()
