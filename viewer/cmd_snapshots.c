@@ -125,7 +125,7 @@ int cmd_snapshots(int argc, char **argv)
     char msg[1024];
 
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
+        const char *a = argv[i];
         int r;
         if (opts_done || a[0] != '-' || !a[1]) {
             path = a;
@@ -139,13 +139,9 @@ int cmd_snapshots(int argc, char **argv)
             return CLI_OK;
         } else if (!strcmp(a, "--json")) {
             json = 1;
-        } else if ((r = smpcmd_value("--process", argc, argv, &i, &v)) != 0) {
+        } else if ((r = smpcmd_pid(argc, argv, &i, &pid)) != 0) {
             if (r < 0)
                 return CLI_USAGE;
-            if (util_parse_i64(v, &pid) < 0 || pid <= 0) {
-                cli_error("'--process' needs a process id (pid), not '%s'", v);
-                return CLI_USAGE;
-            }
             has_pid = 1;
         } else if ((r = smpcmd_limit(argc, argv, &i, &limit)) != 0) {
             if (r < 0)

@@ -30,6 +30,19 @@ void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned
     c->limit = -1;
 }
 
+int smpcmd_pid(int argc, char **argv, int *i, int64_t *pid)
+{
+    const char *v;
+    int r = smpcmd_value("--process", argc, argv, i, &v);
+    if (r <= 0)
+        return r;
+    if (util_parse_i64(v, pid) < 0 || *pid <= 0) {
+        cli_error("'--process' needs a process id (pid), not '%s'", v);
+        return -1;
+    }
+    return 1;
+}
+
 int smpcmd_limit(int argc, char **argv, int *i, long *limit)
 {
     const char *v;
@@ -162,14 +175,10 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
         smpcmd_sampling_opt(c, "--thread");
         return SMPCMD_TAKEN;
     }
-    if ((acc & SMPCMD_PROCESS) && (r = smpcmd_value("--process", argc, argv, i, &v)) != 0) {
-        int64_t pid;
+    int64_t pid;
+    if ((acc & SMPCMD_PROCESS) && (r = smpcmd_pid(argc, argv, i, &pid)) != 0) {
         if (r < 0)
             return SMPCMD_ERROR;
-        if (util_parse_i64(v, &pid) < 0 || pid <= 0) {
-            cli_error("'--process' needs a process id (pid), not '%s'", v);
-            return SMPCMD_ERROR;
-        }
         c->filter.has_pid = 1;
         c->filter.pid = pid;
         smpcmd_sampling_opt(c, "--process");

@@ -102,6 +102,9 @@ int smpcmd_value(const char *opt, int argc, char **argv, int *i, const char **va
  */
 int smpcmd_limit(int argc, char **argv, int *i, long *limit);
 
+/* The same for "--process PID", a positive process id into *pid. */
+int smpcmd_pid(int argc, char **argv, int *i, int64_t *pid);
+
 /* Print "unknown option" for argv[*i]; returns CLI_USAGE. */
 int smpcmd_unknown(const struct smpcmd *c, const char *arg);
 
