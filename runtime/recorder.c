@@ -95,6 +95,15 @@ struct recorder {
     uint64_t calls_overhead_ns;
 };
 
+static void conn_heap_types_free(struct conn *c)
+{
+    for (size_t k = 0; k < c->nheap_types; k++)
+        free(c->heap_types[k]);
+    free(c->heap_types);
+    c->heap_types = NULL;
+    c->nheap_types = c->capheap_types = 0;
+}
+
 struct recorder *recorder_new(struct store *st, int64_t origin_ns, pid_t main_pid)
 {
     struct recorder *r = calloc(1, sizeof *r);
@@ -128,9 +137,7 @@ void recorder_free(struct recorder *r)
         if (r->conns[i].fd >= 0)
             close(r->conns[i].fd);
         free(r->conns[i].threads);
-        for (size_t k = 0; k < r->conns[i].nheap_types; k++)
-            free(r->conns[i].heap_types[k]);
-        free(r->conns[i].heap_types);
+        conn_heap_types_free(&r->conns[i]);
     }
     free(r->conns);
     free(r->procs);
@@ -982,6 +989,7 @@ void recorder_conn_close(struct recorder *r, int ci)
     free(c->threads);
     c->threads = NULL;
     c->nthreads = c->cap = 0;
+    conn_heap_types_free(c);
     if (!c->hello)
         return;
     int64_t now = util_mono_ns() - r->origin_ns;
