@@ -1,0 +1,306 @@
+/*
+ * The symbol tables of symbols.h. Each loaded object is one entry: where
+ * its executable segments are mapped and, read the first time an address
+ * falls in it, its function symbols from both .symtab and .dynsym, sorted
+ * by address for a binary search. The file is mapped read-only while it is
+ * read and unmapped after; names are copied into one pool per object.
+ */
+#define _GNU_SOURCE
+#include "symbols.h"
+#include "error.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct sym {
+    uintptr_t start; /* relative to the object's load address */
+    uintptr_t size;
+    uint32_t name; /* offset in the pool */
+};
+
+struct object {
+    char *path;
+    uintptr_t base;   /* load address (dlpi_addr) */
+    uintptr_t lo, hi; /* its executable segments, absolute */
+    int read;         /* symbols read (or tried) */
+    struct sym *syms;
+    size_t nsyms, capsyms;
+    char *pool;
+    size_t pool_len, pool_cap;
+};
+
+struct symtab {
+    struct object *objs; /* newest first in lookups: a later mapping wins */
+    size_t n, cap;
+};
+
+struct symtab *symtab_new(void)
+{
+    return calloc(1, sizeof(struct symtab));
+}
+
+void symtab_free(struct symtab *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->objs[i].path);
+        free(t->objs[i].syms);
+        free(t->objs[i].pool);
+    }
+    free(t->objs);
+    free(t);
+}
+
+const char *symtab_basename(const char *object)
+{
+    const char *slash = strrchr(object, '/');
+    return slash ? slash + 1 : object;
+}
+
+/* ---- reading an ELF file ------------------------------------------------ */
+
+static int cmp_sym(const void *a, const void *b)
+{
+    const struct sym *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->size > y->size ? -1 : x->size < y->size; /* the widest first */
+}
+
+/* Function symbols of section table sh (n sections) of the image at p. */
+static int read_syms(struct object *o, const uint8_t *p, size_t len, const Elf64_Shdr *sh, size_t n)
+{
+    size_t cap = o->capsyms, pool_len = o->pool_len, pool_cap = o->pool_cap;
+    for (size_t i = 0; i < n; i++) {
+        if ((sh[i].sh_type != SHT_SYMTAB && sh[i].sh_type != SHT_DYNSYM) || sh[i].sh_link >= n ||
+            sh[i].sh_entsize != sizeof(Elf64_Sym) || sh[i].sh_offset + sh[i].sh_size > len)
+            continue;
+        const Elf64_Shdr *strs = &sh[sh[i].sh_link];
+        if (strs->sh_offset + strs->sh_size > len)
+            continue;
+        const Elf64_Sym *s = (const Elf64_Sym *)(p + sh[i].sh_offset);
+        const char *names = (const char *)(p + strs->sh_offset);
+        size_t count = sh[i].sh_size / sizeof *s;
+        for (size_t k = 0; k < count; k++) {
+            int type = ELF64_ST_TYPE(s[k].st_info);
+            if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s[k].st_shndx == SHN_UNDEF ||
+                !s[k].st_value || s[k].st_name >= strs->sh_size)
+                continue;
+            const char *name = names + s[k].st_name;
+            size_t nlen = strnlen(name, strs->sh_size - s[k].st_name);
+            if (o->nsyms == cap) {
+                cap = cap ? cap * 2 : 256;
+                struct sym *q = realloc(o->syms, cap * sizeof *q);
+                if (!q)
+                    return PYSCOPE_ENOMEM;
+                o->syms = q;
+            }
+            if (pool_len + nlen + 1 > pool_cap) {
+                while (pool_len + nlen + 1 > pool_cap)
+                    pool_cap = pool_cap ? pool_cap * 2 : 4096;
+                char *q = realloc(o->pool, pool_cap);
+                if (!q)
+                    return PYSCOPE_ENOMEM;
+                o->pool = q;
+            }
+            memcpy(o->pool + pool_len, name, nlen);
+            o->pool[pool_len + nlen] = '\0';
+            o->syms[o->nsyms++] =
+                (struct sym){(uintptr_t)s[k].st_value, (uintptr_t)s[k].st_size, (uint32_t)pool_len};
+            pool_len += nlen + 1;
+            o->capsyms = cap;
+            o->pool_len = pool_len;
+            o->pool_cap = pool_cap;
+        }
+    }
+    return 0;
+}
+
+/* In address order, one symbol per address: the widest (aliases and the
+ * debug file's copies share a start). */
+static void sort_syms(struct object *o)
+{
+    qsort(o->syms, o->nsyms, sizeof *o->syms, cmp_sym);
+    size_t w = 0;
+    for (size_t r = 0; r < o->nsyms; r++)
+        if (!w || o->syms[w - 1].start != o->syms[r].start)
+            o->syms[w++] = o->syms[r];
+    o->nsyms = w;
+}
+
+/*
+ * The separate debug file of a stripped object, found by its build id as
+ * debuggers find it (/usr/lib/debug/.build-id/xx/rest.debug), into path;
+ * 0 when it has none.
+ */
+static int debug_file(const uint8_t *p, size_t len, const Elf64_Shdr *sh, size_t n, char *path,
+                      size_t cap)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset + sh[i].sh_size > len)
+            continue;
+        const uint8_t *q = p + sh[i].sh_offset, *end = q + sh[i].sh_size;
+        while (q + sizeof(Elf64_Nhdr) <= end) {
+            const Elf64_Nhdr *nh = (const Elf64_Nhdr *)q;
+            const uint8_t *name = q + sizeof *nh;
+            const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (desc + nh->n_descsz > end)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
+                nh->n_descsz >= 2 && nh->n_descsz <= 64) {
+                size_t k = (size_t)snprintf(path, cap, "/usr/lib/debug/.build-id/%02x/", desc[0]);
+                for (uint32_t b = 1; b < nh->n_descsz && k + 3 < cap; b++)
+                    k += (size_t)snprintf(path + k, cap - k, "%02x", desc[b]);
+                snprintf(path + k, cap - k, ".debug");
+                return access(path, R_OK) == 0;
+            }
+            q = desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    return 0;
+}
+
+/* The function symbols of the ELF file at path into o; with follow, also
+ * those of its separate debug file. */
+static int read_file(struct object *o, const char *path, int follow)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* no file (the vDSO): addresses keep the object's name only */
+    struct stat st;
+    void *map = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(Elf64_Ehdr))
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return 0;
+    const uint8_t *p = map;
+    size_t len = (size_t)st.st_size;
+    const Elf64_Ehdr *eh = map;
+    int err = 0;
+    char debug[PATH_MAX];
+    int has_debug = 0;
+    if (!memcmp(eh->e_ident, ELFMAG, SELFMAG) && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+        eh->e_shentsize == sizeof(Elf64_Shdr) &&
+        eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) <= len) {
+        const Elf64_Shdr *sh = (const Elf64_Shdr *)(p + eh->e_shoff);
+        err = read_syms(o, p, len, sh, eh->e_shnum);
+        has_debug = follow && !err && debug_file(p, len, sh, eh->e_shnum, debug, sizeof debug);
+    }
+    munmap(map, len);
+    return err || !has_debug ? err : read_file(o, debug, 0);
+}
+
+static int read_object(struct object *o)
+{
+    o->read = 1;
+    int err = read_file(o, o->path, 1);
+    if (!err)
+        sort_syms(o);
+    return err;
+}
+
+/* ---- the loaded objects ------------------------------------------------- */
+
+struct scan {
+    struct symtab *t;
+    int err;
+};
+
+static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct scan *sc = arg;
+    struct symtab *t = sc->t;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        lo = a < lo ? a : lo;
+        hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
+    }
+    if (lo >= hi)
+        return 0;
+    char exe[4096];
+    const char *path = info->dlpi_name;
+    if (!path || !*path) {
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        path = exe;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        struct object *o = &t->objs[i];
+        if (o->base == info->dlpi_addr && o->lo == lo && !strcmp(o->path, path))
+            return 0;
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 32;
+        struct object *q = realloc(t->objs, cap * sizeof *q);
+        if (!q) {
+            sc->err = PYSCOPE_ENOMEM;
+            return 1;
+        }
+        t->objs = q;
+        t->cap = cap;
+    }
+    /* Newest first: move the others up. */
+    memmove(t->objs + 1, t->objs, t->n * sizeof *t->objs);
+    t->objs[0] = (struct object){.path = strdup(path), .base = info->dlpi_addr, .lo = lo, .hi = hi};
+    t->n++;
+    if (!t->objs[0].path) {
+        sc->err = PYSCOPE_ENOMEM;
+        return 1;
+    }
+    return 0;
+}
+
+int symtab_refresh(struct symtab *t)
+{
+    struct scan sc = {t, 0};
+    dl_iterate_phdr(on_object, &sc);
+    return sc.err;
+}
+
+int symtab_lookup(struct symtab *t, uintptr_t addr, struct sym_info *out)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        struct object *o = &t->objs[i];
+        if (addr < o->lo || addr >= o->hi)
+            continue;
+        if (!o->read && read_object(o) < 0)
+            return PYSCOPE_ENOMEM;
+        uintptr_t rel = addr - o->base;
+        out->object = o->path;
+        out->name = NULL;
+        out->offset = rel;
+        size_t lo = 0, hi = o->nsyms;
+        while (lo < hi) { /* the last symbol starting at or before rel */
+            size_t mid = lo + (hi - lo) / 2;
+            if (o->syms[mid].start <= rel)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo) {
+            const struct sym *s = &o->syms[lo - 1];
+            /* A symbol without a size covers up to the next one. */
+            if (rel < s->start + s->size ||
+                (!s->size && (lo == o->nsyms || rel < o->syms[lo].start))) {
+                out->name = o->pool + s->name;
+                out->offset = rel - s->start;
+            }
+        }
+        return 1;
+    }
+    return 0;
+}

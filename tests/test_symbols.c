@@ -1,0 +1,117 @@
+/* Unit tests for the native symbol tables: static and exported functions of
+ * the test program itself and of libc, the object's name, addresses outside
+ * any object, and the cost of many lookups. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "symbols.h"
+
+/* A static function: only .symtab names it. */
+static __attribute__((noinline)) int local_helper(int x)
+{
+    return x * 3 + 1;
+}
+
+int exported_helper(int x);
+int exported_helper(int x)
+{
+    return local_helper(x) + 2;
+}
+
+static void test_own_functions(void **state)
+{
+    struct symtab *t = symtab_new();
+    assert_non_null(t);
+    assert_int_equal(symtab_refresh(t), 0);
+    struct sym_info si;
+    assert_int_equal(symtab_lookup(t, (uintptr_t)local_helper + 3, &si), 1);
+    assert_non_null(si.name);
+    assert_string_equal(si.name, "local_helper");
+    assert_int_equal(si.offset, 3);
+    assert_string_equal(symtab_basename(si.object), "test_symbols");
+    assert_int_equal(symtab_lookup(t, (uintptr_t)exported_helper, &si), 1);
+    assert_string_equal(si.name, "exported_helper");
+    assert_int_equal(si.offset, 0);
+    symtab_free(t);
+}
+
+/* A function of libc itself (a sanitizer may put its own in front of it). */
+static void *libc_function(const char *name)
+{
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *fn = libc ? dlsym(libc, name) : NULL;
+    if (libc)
+        dlclose(libc);
+    return fn;
+}
+
+static void test_libc(void **state)
+{
+    struct symtab *t = symtab_new();
+    assert_int_equal(symtab_refresh(t), 0);
+    struct sym_info si;
+    void *fn = libc_function("qsort");
+    assert_non_null(fn);
+    assert_int_equal(symtab_lookup(t, (uintptr_t)fn + 1, &si), 1);
+    assert_string_equal(symtab_basename(si.object), "libc.so.6");
+    assert_non_null(si.name);
+    assert_non_null(strstr(si.name, "qsort"));
+    assert_int_equal(si.offset, 1);
+    /* Not code of any object: the stack, the heap. */
+    int local;
+    assert_int_equal(symtab_lookup(t, (uintptr_t)&local, &si), 0);
+    void *heap = malloc(16);
+    assert_int_equal(symtab_lookup(t, (uintptr_t)heap, &si), 0);
+    free(heap);
+    /* A second refresh keeps what it knows. */
+    assert_int_equal(symtab_refresh(t), 0);
+    assert_int_equal(symtab_lookup(t, (uintptr_t)local_helper, &si), 1);
+    assert_string_equal(si.name, "local_helper");
+    symtab_free(t);
+}
+
+/* 100,000 distinct addresses across libc's code all resolve to libc; those
+ * inside a function libc's tables name get that name (a stripped libc
+ * without its debug file names only its exported functions). The time is
+ * printed, not checked: bench figures do not belong in tests. */
+static void test_many_addresses(void **state)
+{
+    struct symtab *t = symtab_new();
+    assert_int_equal(symtab_refresh(t), 0);
+    uintptr_t base = (uintptr_t)libc_function("qsort");
+    struct sym_info si;
+    size_t named = 0, found = 0;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (uintptr_t i = 0; i < 100000; i++) {
+        if (symtab_lookup(t, base + (i * 7) % 400000, &si) != 1)
+            continue;
+        found += !strcmp(symtab_basename(si.object), "libc.so.6");
+        named += si.name != NULL;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    print_message("100000 lookups in %.1f ms, %zu named\n", ms, named);
+    assert_int_equal(found, 100000);
+    assert_true(named > 10000);
+    symtab_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_own_functions),
+        cmocka_unit_test(test_libc),
+        cmocka_unit_test(test_many_addresses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
