@@ -50,7 +50,7 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
         }
         out[n].code = code;
         out[n].lasti = (int32_t)(instr - first);
-        out[n].reserved = 0;
+        out[n].reserved = f->is_entry ? PYFRAME_ENTRY : 0;
         n++;
     }
     return n;

@@ -13,8 +13,12 @@
 struct pyframe_raw {
     void *code;    /* borrowed PyCodeObject *, may die after the walk */
     int32_t lasti; /* byte offset of the instruction being executed */
-    int32_t reserved;
+    int32_t reserved; /* pyframe_walk: PYFRAME_ENTRY flags */
 };
+
+/* The outermost Python frame one call of the interpreter's eval loop runs:
+ * a native stack has one eval-loop frame per such group. */
+#define PYFRAME_ENTRY 1
 
 /*
  * Walk the Python frames of the thread whose PyThreadState is tstate, from

@@ -27,6 +27,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <link.h>
+#include <libunwind.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -47,7 +49,49 @@ static int handler_installed;
 
 #define RAW_HEAD_BYTES (sizeof(struct wire_hdr) + sizeof(struct wire_raw_sample) + 4)
 #define RAW_MAX_BYTES                                                                              \
-    ((RAW_HEAD_BYTES + WIRE_SAMPLE_MAX_DEPTH * sizeof(struct pyframe_raw) + 7) & ~(size_t)7)
+    ((RAW_HEAD_BYTES + WIRE_SAMPLE_MAX_DEPTH * sizeof(struct pyframe_raw) + 4 +                    \
+      SAMPLER_NATIVE_MAX * sizeof(void *) + 7) &                                                   \
+     ~(size_t)7)
+
+static int native_on;
+static uintptr_t loader_lo, loader_hi; /* the dynamic loader's code */
+
+void sampler_set_native(int on)
+{
+    native_on = on;
+}
+
+static int find_loader(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux"))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            loader_lo = info->dlpi_addr + ph->p_vaddr;
+            loader_hi = loader_lo + ph->p_memsz;
+        }
+    }
+    return 1;
+}
+
+/*
+ * The native stack of the interrupted thread into ips. Not while the thread
+ * runs the dynamic loader: the unwinder reads the loader's lists of objects,
+ * which may be half changed there.
+ */
+static int native_walk(const void *uc, void **ips)
+{
+#if defined(__x86_64__)
+    uintptr_t pc = (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+    if (pc >= loader_lo && pc < loader_hi)
+        return 0;
+#else
+    (void)uc;
+#endif
+    int n = unw_backtrace(ips, SAMPLER_NATIVE_MAX);
+    return n > 0 ? n : 0;
+}
 
 /*
  * The walk can meet a frame that is half made: on entry to the eval loop
@@ -162,6 +206,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     }
     size_t head = RAW_HEAD_BYTES;
     uint32_t slen = (uint32_t)(depth * (int)sizeof(struct pyframe_raw));
+    void *ips[SAMPLER_NATIVE_MAX];
+    int nips = native_on ? native_walk(uc, ips) : 0;
+    uint32_t nlen = (uint32_t)nips * (uint32_t)sizeof(void *);
     struct wire_raw_sample rec = {
         .tid = s->tid,
         .t_ns = s->pending_t_ns,
@@ -170,14 +217,22 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         .flags = truncated ? WIRE_SAMPLE_TRUNCATED : 0,
         .epoch = coderef_epoch(),
     };
-    size_t size = (head + slen + 7) & ~(size_t)7;
-    struct wire_hdr h = {
-        .size = (uint32_t)size, .type = WIRE_RAW_SAMPLE, .nstr = 1, .fixed8 = sizeof rec / 8};
+    /* Frames are 16 bytes each, so the native string starts aligned to 4. */
+    size_t end = head + slen + (native_on ? 4 + nlen : 0);
+    size_t size = (end + 7) & ~(size_t)7;
+    struct wire_hdr h = {.size = (uint32_t)size,
+                         .type = WIRE_RAW_SAMPLE,
+                         .nstr = native_on ? 2 : 1,
+                         .fixed8 = sizeof rec / 8};
     memcpy(p, &h, sizeof h);
     memcpy(p + sizeof h, &rec, sizeof rec);
     memcpy(p + sizeof h + sizeof rec, &slen, 4);
     memcpy(p + head, frames, slen);
-    memset(p + head + slen, 0, size - head - slen);
+    if (native_on) {
+        memcpy(p + head + slen, &nlen, 4);
+        memcpy(p + head + slen + 4, ips, nlen);
+    }
+    memset(p + end, 0, size - end);
     for (int i = 0; i < depth; i++)
         if (i == 0 || frames[i].code != frames[i - 1].code) /* recursion: once is enough */
             coderef_mark_sampled(filter, frames[i].code);
@@ -321,6 +376,11 @@ int sampler_start(unsigned rate_hz)
         return PYSCOPE_EINVAL;
     interval_ns = 1000000000u / rate_hz;
     pyframe_gil_bounds(&gil_lo, &gil_hi);
+    if (native_on && !loader_hi) {
+        dl_iterate_phdr(find_loader, NULL);
+        void *warm[4];
+        unw_backtrace(warm, 4); /* the unwinder's first use allocates: not in a handler */
+    }
     if (!handler_installed) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

@@ -17,6 +17,17 @@
  */
 int sampler_start(unsigned rate_hz);
 
+/* The environment variable the launcher sets: "1" to take native stacks too. */
+#define SAMPLER_ENV_NATIVE "PYSCOPE_NATIVE"
+#define SAMPLER_NATIVE_MAX 256
+
+/*
+ * From the next sample on, also record each sample's native call stack
+ * (return addresses, innermost first, as a second string of the raw
+ * sample). Before sampler_start.
+ */
+void sampler_set_native(int on);
+
 /* Stop and join the sampler thread; signals in flight are still handled. */
 void sampler_stop(void);
 

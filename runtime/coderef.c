@@ -17,7 +17,9 @@
 #define _GNU_SOURCE
 #include "coderef.h"
 #include "error.h"
+#include "native.h"
 #include "pyframe.h"
+#include "sampler.h"
 #include "wire.h"
 
 #include <Python.h>
@@ -285,6 +287,51 @@ static void unmark_unlocked(struct centry **entries, size_t n)
             entries[i]->sent = 0;
 }
 
+/*
+ * One stack of a sample's native return addresses ns (innermost first) and
+ * its Python frames py (n, innermost first, entry[] marking the outermost
+ * frame of each run of the eval loop) into out: the frames above the signal
+ * trampoline are pyscope's handler and go; each eval-loop frame becomes the
+ * Python frames it runs; interpreter internals are hidden. The native
+ * functions' keys go to keys (*nkeys). Returns the frame count.
+ */
+static size_t merge_native(struct wire_str ns, const struct wire_frame *py, const uint8_t *entry,
+                           size_t n, struct wire_frame *out, uint64_t *keys, size_t *nkeys)
+{
+    size_t nips = ns.len / sizeof(uint64_t), start = 0, m = 0, pi = 0;
+    if (nips > SAMPLER_NATIVE_MAX)
+        nips = SAMPLER_NATIVE_MAX;
+    uint64_t key;
+    for (size_t k = 0; k < nips; k++) {
+        uint64_t ip;
+        memcpy(&ip, ns.p + k * sizeof ip, sizeof ip);
+        if (native_frame((uintptr_t)ip, k > 0, &key) == NATIVE_TRAMPOLINE) {
+            start = k + 1;
+            break;
+        }
+    }
+    for (size_t k = start; k < nips; k++) {
+        uint64_t ip;
+        memcpy(&ip, ns.p + k * sizeof ip, sizeof ip);
+        /* The frame the signal interrupted is at its own address; the others
+         * are return addresses, after their call. */
+        enum native_kind kind = native_frame((uintptr_t)ip, k > start, &key);
+        if (kind == NATIVE_EVAL) {
+            while (pi < n) {
+                out[m++] = py[pi];
+                if (entry[pi++])
+                    break;
+            }
+        } else if (kind == NATIVE_SHOW) {
+            out[m++] = (struct wire_frame){.code = key, .line = -1};
+            keys[(*nkeys)++] = key;
+        }
+    }
+    while (pi < n)
+        out[m++] = py[pi++];
+    return m;
+}
+
 /* A raw sample or collection as its WIRE_SAMPLE or WIRE_GC, after the
  * WIRE_CODE records of code objects the recorder has not seen. */
 static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t cap)
@@ -304,6 +351,7 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
     size_t n = fs.len / sizeof(struct pyframe_raw);
     struct wire_frame frames[WIRE_SAMPLE_MAX_DEPTH];
     struct centry *entries[WIRE_SAMPLE_MAX_DEPTH];
+    uint8_t entry[WIRE_SAMPLE_MAX_DEPTH]; /* PYFRAME_ENTRY of each */
     if (n > WIRE_SAMPLE_MAX_DEPTH)
         n = WIRE_SAMPLE_MAX_DEPTH;
     int missing = 0;
@@ -312,6 +360,7 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
         struct pyframe_raw f;
         memcpy(&f, fs.p + i * sizeof f, sizeof f);
         entries[i] = find_unlocked(f.code, raw.epoch);
+        entry[i] = (f.reserved & PYFRAME_ENTRY) != 0;
         if (entries[i] && entries[i]->tomb) {
             ndropped++; /* queued for longer than its description was kept */
             unmark_unlocked(entries, i);
@@ -348,8 +397,19 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
     const void *fixed = is_gc ? (const void *)&rawgc.gc : (const void *)&s;
     size_t fixed_size = is_gc ? sizeof rawgc.gc : sizeof s;
     struct wire_str str = {(const char *)frames, (uint32_t)(n * sizeof *frames)};
+    static struct wire_frame merged[WIRE_SAMPLE_MAX_DEPTH + SAMPLER_NATIVE_MAX]; /* reg_lock */
+    static uint64_t natives[SAMPLER_NATIVE_MAX];
+    size_t nnatives = 0;
+    struct wire_str ns;
+    if (!is_gc && rec->nstr >= 2 && wire_string(rec, 1, &ns) == 0 && ns.len) {
+        size_t m = merge_native(ns, frames, entry, n, merged, natives, &nnatives);
+        for (size_t k = 0; k < nnatives; k++)
+            need += (size_t)native_put(natives[k], NULL, 0, 1);
+        str = (struct wire_str){(const char *)merged, (uint32_t)(m * sizeof *merged)};
+    }
     need += wire_size(fixed_size, &str, 1);
     if (need > cap) {
+        unmark_unlocked(entries, n);
         return -1;
     }
     size_t out = 0;
@@ -359,6 +419,8 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
             entries[i]->sent = 1;
         }
     }
+    for (size_t k = 0; k < nnatives; k++)
+        out += (size_t)native_put(natives[k], dst + out, cap - out, 0);
     out += wire_encode(dst + out, cap - out, is_gc ? WIRE_GC : WIRE_SAMPLE, fixed, fixed_size, &str,
                        1);
     return (long)out;

@@ -58,6 +58,9 @@ const char cmd_profile_usage[] =
     "                     cProfile's statistics (see 'pyscope top')\n"
     "      --calls=python count calls of Python functions only, not of builtins:\n"
     "                     the same numbers for them, for a fraction of the cost\n"
+    "      --native       samples also take the native (C) stack: C functions show\n"
+    "                     under the Python line that called them\n"
+    "      --native-all   the same, with the interpreter's own frames\n"
     "      --heap         each snapshot (see --memory for when they are taken) also\n"
     "                     records the object graph, for 'pyscope cycles'; implies --gc\n"
     "      --gc           record every collection of the cyclic garbage collector\n"
@@ -85,6 +88,7 @@ struct profile_opts {
     int calls;        /* --calls: 1 every call, 2 Python functions only */
     int gc;           /* --gc: record collections */
     int heap;         /* --heap: snapshots record the object graph */
+    int native;       /* --native: 1, --native-all: 2 */
     int memory_depth; /* 0: allocations not traced */
     int snapshot_signal;
     uint64_t snapshot_interval_ms;
@@ -199,6 +203,10 @@ static int parse_options(int argc, char **argv, struct profile_opts *o)
             return CLI_USAGE;
         } else if (!strcmp(a, "--gc")) {
             o->gc = 1;
+        } else if (!strcmp(a, "--native")) {
+            o->native = 1;
+        } else if (!strcmp(a, "--native-all")) {
+            o->native = 2;
         } else if (!strcmp(a, "--heap")) {
             o->heap = o->gc = 1;
         } else if (!strcmp(a, "--memory")) {
@@ -488,6 +496,7 @@ static void exec_program(const struct profile_opts *o, const char *pydir, const 
     snprintf(mem[2], sizeof mem[2], "%llu", (unsigned long long)o->snapshot_interval_ms);
     setenv("PYSCOPE_GC", o->gc ? "1" : "0", 1);
     setenv("PYSCOPE_HEAP", o->heap ? "1" : "0", 1);
+    setenv("PYSCOPE_NATIVE", o->native == 2 ? "all" : o->native ? "1" : "0", 1);
     setenv("PYSCOPE_MEMORY_DEPTH", mem[0], 1);
     setenv("PYSCOPE_SNAPSHOT_SIGNAL", mem[1], 1);
     setenv("PYSCOPE_SNAPSHOT_INTERVAL_MS", mem[2], 1);

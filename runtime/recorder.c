@@ -493,6 +493,18 @@ static int on_code(struct recorder *r, struct conn *c, const struct wire_rec *re
     return err ? err : imap_put(r->codes, c->serial, code.key, id);
 }
 
+static int on_native(struct recorder *r, struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_native w;
+    struct wire_str object, name;
+    wire_fixed(rec, &w, sizeof w);
+    if (wire_string(rec, 0, &object) || wire_string(rec, 1, &name))
+        return PYSCOPE_EPROTO;
+    int64_t id;
+    int err = intern_function(r, "native", object, name, name, 0, &id);
+    return err ? err : imap_put(r->codes, c->serial, w.key, id);
+}
+
 static int on_function(struct recorder *r, struct conn *c, const struct wire_rec *rec)
 {
     struct wire_function f;
@@ -907,6 +919,9 @@ int recorder_conn_message(struct recorder *r, int ci, const void *msg, size_t le
             break;
         case WIRE_GC:
             err = on_gc(r, c, &rec);
+            break;
+        case WIRE_NATIVE:
+            err = on_native(r, c, &rec);
             break;
         case WIRE_CALLS:
             err = on_calls(r, c, &rec);

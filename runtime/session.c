@@ -10,6 +10,7 @@
 #include "coderef.h"
 #include "emitter.h"
 #include "error.h"
+#include "native.h"
 #include "gcwatch.h"
 #include "pyframe.h"
 #include "sampler.h"
@@ -169,6 +170,10 @@ int session_start(const char *executable)
         sample_hz = 100000;
     if (sample_hz && coderef_install() < 0)
         sample_hz = 0;
+    const char *native = getenv(SAMPLER_ENV_NATIVE);
+    if (sample_hz && native && (!strcmp(native, "1") || !strcmp(native, "all")) &&
+        native_init(!strcmp(native, "all")) == 0)
+        sampler_set_native(1);
     const char *gc = getenv(GCWATCH_ENV);
     int watch_gc = gc && !strcmp(gc, "1") && coderef_install() >= 0;
     /* Before the sampler starts: measuring what an event costs runs code of
@@ -233,6 +238,7 @@ void session_after_fork_child(const char *name)
     sampler_after_fork_child();
     emitter_after_fork_child();
     coderef_after_fork_child();
+    native_forget_sent();
     tracemem_after_fork_child();
     callstats_after_fork_child();
     term_after_fork_child();

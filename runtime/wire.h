@@ -43,6 +43,7 @@ enum wire_type {
     WIRE_HEAP_OBJECTS = 18, /* objects of the snapshot's object graph */
     WIRE_HEAP_EDGES = 19,  /* references between them */
     WIRE_SNAPSHOT_END = 20, /* everything of a snapshot was sent */
+    WIRE_NATIVE = 21,      /* a native function samples name, named once */
     WIRE_TYPE_COUNT,
     /* Internal to the target, never sent: a sample as the signal handler
      * took it, with code object addresses still to be resolved. */
@@ -245,6 +246,11 @@ struct wire_heap_edges {
 struct wire_snapshot_id {
     uint64_t seq;
     int64_t id; /* snapshots.id; 0 when it could not be stored */
+};
+
+/* Strings: the shared object's path (empty when none), the function's name. */
+struct wire_native {
+    uint64_t key; /* never equal to a WIRE_CODE key */
 };
 
 /* One string: the frames of the thread that started the collection,

@@ -288,7 +288,7 @@ static void test_folded(void **state)
     assert_contains(r.text, "main (app.py:1);a (app.py:10) 3\n");
     assert_contains(r.text, "main (app.py:1);<script>&\"x\" (/tmp/e&v\"il.py:1) 1\n");
     assert_contains(r.text, "main (app.py:1);x,y 2\n"); /* ';' in a name is not a separator */
-    assert_contains(r.text, "main (app.py:1);ctl  z\xff (/lib/libc.so.6) 1\n");
+    assert_contains(r.text, "main (app.py:1);ctl  z\xff [libc.so.6] 1\n");
     release(&r);
 
     render(&r, SMP_CLOCK_CPU, SMP_TREE_THREADS | SMP_TREE_LINES, FOLDED);

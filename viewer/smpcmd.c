@@ -541,6 +541,9 @@ char *smpcmd_function_text(const struct smp_profile *p, const struct smp_functio
     char loc[1024], cut[256];
     if (!*smp_location(p, fn, 0, loc, sizeof loc))
         snprintf(buf, len, "%s", fn->qualname);
+    else if (fn->kind == SMP_KIND_NATIVE) /* deflate [libz.so.1] */
+        snprintf(buf, len, "%s [%s]", fn->qualname,
+                 strrchr(loc, '/') ? strrchr(loc, '/') + 1 : loc);
     else
         snprintf(buf, len, "%s (%s)",
                  maxcols ? smpcmd_cut_left(cut, sizeof cut, loc, maxcols) : loc, fn->qualname);

@@ -49,9 +49,11 @@ static int add_frame(struct sbuf *b, const struct smp_profile *p, const struct s
         return err;
     if (!*smp_location(p, n->fn, n->line, buf, sizeof buf))
         return 0;
-    if ((err = add_clean(b, " (")) < 0 || (err = add_clean(b, buf)) < 0)
+    int native = n->fn->kind == SMP_KIND_NATIVE; /* deflate [libz.so.1] */
+    const char *where = native && strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf;
+    if ((err = add_clean(b, native ? " [" : " (")) < 0 || (err = add_clean(b, where)) < 0)
         return err;
-    return add_clean(b, ")");
+    return add_clean(b, native ? "]" : ")");
 }
 
 int stackfmt_folded(FILE *out, const struct smp_profile *p, const struct smp_tree *t)

@@ -1,0 +1,158 @@
+/*
+ * The native frames of native.h. Each distinct return address gets an entry
+ * once: its function (by symbols.h), its object, what to do with it, and
+ * the key the recorder knows its function by. Functions, not addresses, are
+ * keyed, so every call site in deflate is one deflate.
+ */
+#include "native.h"
+#include "error.h"
+#include "intern.h"
+#include "symbols.h"
+#include "wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct nfunc {
+    char *name, *object;
+    int sent;
+};
+
+static struct symtab *symbols;
+static struct imap *by_ip;   /* (ip, is_return) -> kind << 32 | function index */
+static struct smap *by_name; /* object NUL name -> function index */
+static struct nfunc *funcs;
+static size_t nfuncs, capfuncs;
+static int all_frames;
+static char python_exe[4096];
+
+int native_init(int show_all)
+{
+    all_frames = show_all;
+    if (!symbols && !(symbols = symtab_new()))
+        return PYSCOPE_ENOMEM;
+    if (!by_ip && !(by_ip = imap_new()))
+        return PYSCOPE_ENOMEM;
+    if (!by_name && !(by_name = smap_new()))
+        return PYSCOPE_ENOMEM;
+    return symtab_refresh(symbols);
+}
+
+/* The interpreter's frames a user wants to see: waiting, collecting, sleeping. */
+static int interesting(const char *name)
+{
+    static const char *const keep[] = {"take_gil",      "drop_gil",       "gc_collect",
+                                       "collect",       "pysleep",        "time_sleep",
+                                       "acquire_timed", "lock_PyThread_", "PyThread_acquire_lock",
+                                       "select_",       "os_read",        "os_write",
+                                       "_Py_read",      "_Py_write"};
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
+        if (!strncmp(name, keep[i], strlen(keep[i])))
+            return 1;
+    return 0;
+}
+
+static int is_interpreter(const char *object)
+{
+    const char *base = symtab_basename(object);
+    return !strncmp(base, "python3", 7) || !strncmp(base, "libpython3", 10) ||
+           !strncmp(base, "_pyscope", 8) || (python_exe[0] && !strcmp(object, python_exe));
+}
+
+/* The kernel's return path from a signal handler: glibc's __restore_rt, a
+ * local symbol a stripped libc does not name, known by its two instructions
+ * (mov $SYS_rt_sigreturn, %rax; syscall). */
+static int is_sigreturn(uintptr_t ip)
+{
+#if defined(__x86_64__)
+    static const unsigned char code[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+    return !memcmp((const void *)ip, code, sizeof code);
+#else
+    (void)ip;
+    return 0;
+#endif
+}
+
+static enum native_kind classify(uintptr_t ip, const struct sym_info *si)
+{
+    const char *name = si->name ? si->name : "";
+    if (!strcmp(name, "__restore_rt") || is_sigreturn(ip))
+        return NATIVE_TRAMPOLINE;
+    if (!strncmp(name, "_PyEval_EvalFrameDefault", 24))
+        return NATIVE_EVAL; /* the .cold part too */
+    if (!strncmp(symtab_basename(si->object), "_pyscope", 8))
+        return NATIVE_HIDE; /* pyscope's own handler, above the trampoline */
+    if (!all_frames && is_interpreter(si->object) && !interesting(name))
+        return NATIVE_HIDE;
+    return NATIVE_SHOW;
+}
+
+enum native_kind native_frame(uintptr_t ip, int is_return, uint64_t *key)
+{
+    int64_t v;
+    if (imap_get(by_ip, ip, (uint64_t)is_return, &v)) {
+        *key = NATIVE_KEY_BIT | (uint32_t)v;
+        return (enum native_kind)((uint64_t)v >> 32);
+    }
+    struct sym_info si;
+    uintptr_t at = is_return ? ip - 1 : ip;
+    int found = symtab_lookup(symbols, at, &si);
+    if (found == 0 && symtab_refresh(symbols) == 0) /* loaded since */
+        found = symtab_lookup(symbols, at, &si);
+    char name[512], object[4096];
+    if (found == 1 && si.name) {
+        snprintf(name, sizeof name, "%s", si.name);
+    } else if (found == 1) {
+        snprintf(name, sizeof name, "??"); /* a function the object's tables do not name */
+    } else {
+        snprintf(name, sizeof name, "0x%lx", (unsigned long)at);
+    }
+    snprintf(object, sizeof object, "%s", found == 1 ? si.object : "");
+    enum native_kind kind = found == 1 ? classify(ip, &si) : NATIVE_SHOW;
+    /* The function's index: one per (object, name). */
+    char k[4608];
+    int klen = snprintf(k, sizeof k, "%s%c%s", object, 0, name);
+    int64_t idx;
+    if (!smap_get(by_name, k, (size_t)klen, &idx)) {
+        if (nfuncs == capfuncs) {
+            size_t cap = capfuncs ? capfuncs * 2 : 256;
+            struct nfunc *q = realloc(funcs, cap * sizeof *q);
+            if (!q)
+                return NATIVE_HIDE;
+            funcs = q;
+            capfuncs = cap;
+        }
+        funcs[nfuncs] = (struct nfunc){strdup(name), strdup(object), 0};
+        if (!funcs[nfuncs].name || !funcs[nfuncs].object ||
+            smap_put(by_name, k, (size_t)klen, (int64_t)nfuncs) < 0)
+            return NATIVE_HIDE;
+        idx = (int64_t)nfuncs++;
+    }
+    imap_put(by_ip, ip, (uint64_t)is_return, (int64_t)((uint64_t)kind << 32 | (uint64_t)idx));
+    *key = NATIVE_KEY_BIT | (uint64_t)idx;
+    return kind;
+}
+
+long native_put(uint64_t key, uint8_t *dst, size_t cap, int pending)
+{
+    struct nfunc *f = &funcs[(uint32_t)key];
+    if (f->sent)
+        return 0;
+    struct wire_native w = {.key = key};
+    struct wire_str s[2] = {{f->object, (uint32_t)strlen(f->object)},
+                            {f->name, (uint32_t)strlen(f->name)}};
+    size_t size = wire_size(sizeof w, s, 2);
+    if (pending)
+        return (long)size;
+    if (size > cap)
+        return -1;
+    f->sent = 1;
+    return (long)wire_encode(dst, cap, WIRE_NATIVE, &w, sizeof w, s, 2);
+}
+
+void native_forget_sent(void)
+{
+    for (size_t i = 0; i < nfuncs; i++)
+        funcs[i].sent = 0;
+}

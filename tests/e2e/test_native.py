@@ -1,0 +1,81 @@
+"""End-to-end tests of `pyscope profile --native`: samples carry the C
+frames under the Python line that called into C, each eval-loop frame
+replaced by the Python frames it ran; pyscope's own signal handler never
+shows; threads and fork survive native unwinding at 10 kHz."""
+import os
+import unittest
+
+import harness
+from harness import E2ETestCase, db_integrity, db_rows
+
+HERE = os.path.join(harness.HERE, "native")
+
+
+def stacks(db):
+    """Every sampled stack, outermost first, as (kind, name, object base name)."""
+    nodes = {r["id"]: r for r in db_rows(db, """
+        select s.id as id, s.parent_id as parent, fn.kind as kind, fn.name as name,
+               fn.filename as file
+        from stacks s join frames f on f.id = s.frame_id
+        join functions fn on fn.id = f.function_id""")}
+    out = []
+    for r in db_rows(db, "select stack_id from samples where stack_id is not null"):
+        chain, node = [], r["stack_id"]
+        while node:
+            n = nodes[node]
+            chain.append((n["kind"], n["name"], os.path.basename(n["file"] or "")))
+            node = n["parent"]
+        out.append(chain[::-1])
+    return out
+
+
+class Native(E2ETestCase):
+
+    def test_c_frames_under_their_python_caller(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--native", os.path.join(HERE, "mixed.py")], db, timeout=120)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(db_integrity(db), "ok")
+        all_stacks = stacks(db)
+        self.assertGreater(len(all_stacks), 20)
+        in_libz = [s for s in all_stacks if any(f[2] == "libz.so.1" for f in s)]
+        self.assertGreater(len(in_libz), 3)
+        for s in in_libz:
+            names = [f[1] for f in s]
+            self.assertIn("compress_all", names, s)
+            first_z = next(i for i, f in enumerate(s) if f[2] == "libz.so.1")
+            self.assertLess(names.index("compress_all"), first_z, s)
+        self.assertTrue(any(f[1] == "deflate" for s in in_libz for f in s))
+        for s in all_stacks:
+            for kind, name, obj in s:
+                # pyscope's handler and the signal return path never show
+                self.assertFalse(obj.startswith("_pyscope"), s)
+                self.assertNotEqual(name, "_PyEval_EvalFrameDefault", s)
+            python = [i for i, f in enumerate(s) if f[0] == "python"]
+            if python:  # Python frames keep their order: <module> outermost
+                self.assertEqual(s[python[0]][1], "<module>", s)
+
+    def test_without_native(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope([os.path.join(HERE, "mixed.py")], db, timeout=120)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(db_rows(db, "select count(*) as n from functions "
+                                     "where kind = 'native'")[0]["n"], 0)
+
+    def test_viewer_marks_native_frames(self):
+        db = self.new_db_path()
+        harness.run_pyscope(["--native", os.path.join(HERE, "mixed.py")], db, timeout=120)
+        folded = harness.run_viewer(["export", db, "--format", "folded"]).stdout.decode()
+        self.assertRegex(folded, r"compress_all \([^)]*mixed\.py:\d+\);([^;]*;)*deflate \[libz\.so\.1\]")
+
+    def test_stress(self):
+        for name in ("stress_threads.py", "stress_fork.py", "stress_code.py"):
+            db = self.new_db_path()
+            script = os.path.join(harness.HERE, "sampling", name)
+            res = harness.run_pyscope(["--native", "--rate", "10000", script], db, timeout=300)
+            self.assertEqual(res.returncode, 0, (name, res))
+            self.assertEqual(db_integrity(db), "ok", name)
+
+
+if __name__ == "__main__":
+    unittest.main()
