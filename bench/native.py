@@ -1,0 +1,50 @@
+"""Native-stack sampling overhead, side by side.
+
+  /usr/bin/python3.11 bench/native.py [--pairs N]
+
+Budget (issue: native stacks): `--native` at 1 kHz on a single-threaded
+workload at most 1.06x plain python3.11. Each round runs plain python,
+pyscope without and with --native, in an order that rotates; the figures
+are medians over rounds of the time ratios to plain."""
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=7)
+    ap.add_argument("--scale", type=int, default=60)
+    args = ap.parse_args()
+    common.check_binary()
+    tmp = tempfile.mkdtemp(prefix="pyscope-bench-")
+    try:
+        work = os.path.join(common.WORKLOADS, "cpu.py")
+        base = [common.PYSCOPE, "profile", "-q", "--force", "--python", common.PYTHON, "-o",
+                os.path.join(tmp, "run.db")]
+        scale = str(args.scale)
+        cmds = {"plain": [common.PYTHON, work, scale], "python stacks": base + [work, scale],
+                "--native": base + ["--native", work, scale]}
+        times = {k: [] for k in cmds}
+        names = list(cmds)
+        for r in range(args.pairs):
+            k0 = r % len(names)
+            for k in names[k0:] + names[:k0]:
+                times[k].append(common.timed(cmds[k], tmp))
+        for k in names[1:]:
+            ratio = statistics.median(t / p for t, p in zip(times[k], times["plain"]))
+            print(f"{k:14s} median {statistics.median(times[k])*1000:.0f} ms, "
+                  f"{ratio:.3f}x plain (plain {statistics.median(times['plain'])*1000:.0f} ms)")
+        print("budget: --native <= 1.06x plain at 1 kHz")
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
