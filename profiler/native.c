@@ -77,7 +77,9 @@ static int is_sigreturn(uintptr_t ip)
 static enum native_kind classify(uintptr_t ip, const struct sym_info *si)
 {
     const char *name = si->name ? si->name : "";
-    if (!strcmp(name, "__restore_rt") || is_sigreturn(ip))
+    /* Only libc's own code is read: the trampoline is in its middle. */
+    if (!strcmp(name, "__restore_rt") ||
+        (!si->name && !strncmp(symtab_basename(si->object), "libc.so", 7) && is_sigreturn(ip)))
         return NATIVE_TRAMPOLINE;
     if (!strncmp(name, "_PyEval_EvalFrameDefault", 24))
         return NATIVE_EVAL; /* the .cold part too */

@@ -129,6 +129,8 @@ static int read_syms(struct object *o, const uint8_t *p, size_t len, const Elf64
  * debug file's copies share a start). */
 static void sort_syms(struct object *o)
 {
+    if (o->nsyms < 2)
+        return; /* also: no array at all */
     qsort(o->syms, o->nsyms, sizeof *o->syms, cmp_sym);
     size_t w = 0;
     for (size_t r = 0; r < o->nsyms; r++)

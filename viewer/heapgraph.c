@@ -390,7 +390,8 @@ static int cycle_key(const struct hg *g, const struct hg_cycle *c, const uint32_
     if (!err) {
         qsort(names, n, sizeof *names, cmp_str);
         qsort(stacks, n, sizeof *stacks, cmp_i64);
-        qsort(labs, nl, sizeof *labs, cmp_str);
+        if (nl)
+            qsort(labs, nl, sizeof *labs, cmp_str);
         for (size_t i = 0; !err && i < n; i++)
             err = key_add(key, &len, &cap, names[i]) < 0 || key_add(key, &len, &cap, "\x1f") < 0
                       ? PYSCOPE_ENOMEM
