@@ -89,20 +89,6 @@ static void snap_release(struct snapinfo *s)
     free(s->trigger);
 }
 
-static int one_id(sqlite3 *db, const char *sql, int64_t arg, int64_t *out)
-{
-    sqlite3_stmt *st;
-    int err = vdb_prepare(db, sql, &st);
-    if (err < 0)
-        return err;
-    sqlite3_bind_int64(st, 1, arg);
-    int rc = sqlite3_step(st);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    err = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : vdb_err(rc);
-    sqlite3_finalize(st);
-    return err;
-}
-
 /* Where stack_id allocated: "file:line", its function, and the line's code. */
 struct site {
     char *file, *function;
@@ -555,7 +541,7 @@ int cmd_cycles(int argc, char **argv)
     char *cwd = NULL;
     int err = 0;
     int64_t id = o.snapshot, has_graph = 0;
-    if (!id && (err = one_id(db, "SELECT max(snapshot_id) + 0 * ?1 FROM heap_objects", 0, &id)) < 0)
+    if (!id && (err = vdb_int(db, "SELECT max(snapshot_id) FROM heap_objects", NULL, &id)) < 0)
         goto out;
     if (!id) {
         cli_error("no object graph in '%s' (record one with 'pyscope profile --heap')", o.path);
@@ -568,8 +554,8 @@ int cmd_cycles(int argc, char **argv)
         err = 0;
         goto out;
     }
-    if (err < 0 || (err = one_id(db, "SELECT 1 FROM heap_objects WHERE snapshot_id = ?1 LIMIT 1",
-                                 id, &has_graph)) < 0)
+    if (err < 0 || (err = vdb_int(db, "SELECT 1 FROM heap_objects WHERE snapshot_id = ?1 LIMIT 1",
+                                  &id, &has_graph)) < 0)
         goto out;
     if (!has_graph) {
         cli_error("snapshot %lld in '%s' has no object graph (record one with 'pyscope profile "

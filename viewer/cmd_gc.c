@@ -364,64 +364,31 @@ static void print_json(const struct report *r, const int64_t *pid)
 
 int cmd_gc(int argc, char **argv)
 {
-    const char *path = NULL;
-    int64_t pid = 0;
-    int has_pid = 0, json = 0, opts_done = 0, npos = 0, status = CLI_OK, err = 0;
-    long limit = -1;
+    struct smpcmd_run_args args;
+    int status = smpcmd_run_args(argc, argv, cmd_gc_usage, &args), err = 0;
+    if (status)
+        return status < 0 ? CLI_OK : status;
+    const char *path = args.path;
+    int64_t pid = args.pid;
+    int has_pid = args.has_pid, json = args.json;
+    long limit = args.limit;
     sqlite3 *db = NULL;
     char msg[1024];
     struct report r = {0};
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int k;
-        if (opts_done || a[0] != '-' || !a[1]) {
-            path = a;
-            npos++;
-        } else if (!strcmp(a, "--")) {
-            opts_done = 1;
-        } else if (cli_is_help(a)) {
-            fputs(cmd_gc_usage, stdout);
-            return CLI_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if ((k = smpcmd_pid(argc, argv, &i, &pid)) != 0) {
-            if (k < 0)
-                return CLI_USAGE;
-            has_pid = 1;
-        } else if ((k = smpcmd_limit(argc, argv, &i, &limit)) != 0) {
-            if (k < 0)
-                return CLI_USAGE;
-        } else {
-            cli_error("unknown option '%s'; see 'pyscope gc --help'", a);
-            return CLI_USAGE;
-        }
-    }
-    if (npos != 1) {
-        fprintf(stderr, "%.*s", (int)(strcspn(cmd_gc_usage, "\n") + 1), cmd_gc_usage);
-        return CLI_USAGE;
-    }
     if (vdb_open(path, &db, msg, sizeof msg) < 0) {
         cli_error("%s", msg);
         return CLI_USAGE;
     }
     r.path = path;
     const int64_t *pp = has_pid ? &pid : NULL;
-    if (has_pid) {
-        sqlite3_stmt *st;
-        if ((err = prepare(db, "SELECT 1 FROM processes p WHERE p.pid = ?1", pp, &st)) < 0)
-            goto out;
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc == SQLITE_DONE) {
+    int64_t one;
+    if (has_pid && (err = vdb_int(db, "SELECT 1 FROM processes WHERE pid = ?1", pp, &one)) <= 0) {
+        if (!err) {
             cli_error("no process with pid %lld in '%s'", (long long)pid, path);
             status = CLI_USAGE;
-            goto out;
         }
-        if (rc != SQLITE_ROW) {
-            err = vdb_err(rc);
-            goto out;
-        }
+        goto out;
     }
     if (limit < 0)
         limit = json ? 0 : 10;

@@ -115,46 +115,19 @@ static void print_json(const char *path, const int64_t *pid, const struct mem_sn
 
 int cmd_snapshots(int argc, char **argv)
 {
-    const char *path = NULL;
-    int64_t pid = 0;
-    int has_pid = 0, json = 0, opts_done = 0, npos = 0, status = CLI_OK, err = 0;
-    long limit = -1;
+    struct smpcmd_run_args args;
+    int status = smpcmd_run_args(argc, argv, cmd_snapshots_usage, &args), err = 0;
+    if (status)
+        return status < 0 ? CLI_OK : status;
+    const char *path = args.path;
+    int64_t pid = args.pid;
+    int has_pid = args.has_pid, json = args.json;
+    long limit = args.limit;
     struct mem_snapshot *snaps = NULL;
     size_t n = 0;
     sqlite3 *db = NULL;
     char msg[1024];
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (opts_done || a[0] != '-' || !a[1]) {
-            path = a;
-            npos++;
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            opts_done = 1;
-        } else if (cli_is_help(a)) {
-            fputs(cmd_snapshots_usage, stdout);
-            return CLI_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if ((r = smpcmd_pid(argc, argv, &i, &pid)) != 0) {
-            if (r < 0)
-                return CLI_USAGE;
-            has_pid = 1;
-        } else if ((r = smpcmd_limit(argc, argv, &i, &limit)) != 0) {
-            if (r < 0)
-                return CLI_USAGE;
-        } else {
-            cli_error("unknown option '%s'; see 'pyscope snapshots --help'", a);
-            return CLI_USAGE;
-        }
-    }
-    if (npos != 1) {
-        fprintf(stderr, "%.*s", (int)(strcspn(cmd_snapshots_usage, "\n") + 1), cmd_snapshots_usage);
-        return CLI_USAGE;
-    }
     if ((err = vdb_open(path, &db, msg, sizeof msg)) < 0) {
         cli_error("%s", msg);
         return CLI_USAGE;

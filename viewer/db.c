@@ -68,18 +68,22 @@ int vdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt)
     return 0;
 }
 
-/* The first column of the one row sql gives, in *out. 0 or a PYSCOPE_E* code. */
-static int one_int64(sqlite3 *db, const char *sql, int64_t *out)
+int vdb_int(sqlite3 *db, const char *sql, const int64_t *arg, int64_t *out)
 {
     sqlite3_stmt *st;
+    *out = 0;
     int err = vdb_prepare(db, sql, &st);
     if (err < 0)
         return err;
+    if (arg)
+        sqlite3_bind_int64(st, 1, *arg);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
+        err = sqlite3_column_type(st, 0) != SQLITE_NULL;
         *out = sqlite3_column_int64(st, 0);
-    else
-        err = vdb_err(rc);
+    } else {
+        err = rc == SQLITE_DONE ? 0 : vdb_err(rc);
+    }
     sqlite3_finalize(st);
     return err;
 }
@@ -87,10 +91,10 @@ static int one_int64(sqlite3 *db, const char *sql, int64_t *out)
 int vdb_schema_version(sqlite3 *db, int *version)
 {
     int64_t v = 0;
-    int err = one_int64(db, "PRAGMA user_version", &v);
-    if (!err)
+    int err = vdb_int(db, "PRAGMA user_version", NULL, &v);
+    if (err >= 0)
         *version = (int)v;
-    return err;
+    return err < 0 ? err : 0;
 }
 
 int vdb_has_table(sqlite3 *db, const char *name)
@@ -116,9 +120,9 @@ int vdb_count(sqlite3 *db, const char *table, int64_t *n)
     char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\"", table);
     if (!sql)
         return PYSCOPE_ENOMEM;
-    err = one_int64(db, sql, n);
+    err = vdb_int(db, sql, NULL, n);
     sqlite3_free(sql);
-    return err;
+    return err < 0 ? err : 0;
 }
 
 int vdb_meta(sqlite3 *db, const char *key, char **value)

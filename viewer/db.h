@@ -57,6 +57,13 @@ int vdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt);
 int vdb_has_table(sqlite3 *db, const char *name);
 
 /*
+ * The first column of the first row sql gives, in *out, with *arg (when not
+ * NULL) bound to ?1: 1, or 0 when there is no row or the value is NULL (*out
+ * then 0), or PYSCOPE_ENOMEM / PYSCOPE_EDB.
+ */
+int vdb_int(sqlite3 *db, const char *sql, const int64_t *arg, int64_t *out);
+
+/*
  * The number of rows of table in *n; a table the database does not have
  * counts 0, so older or partial databases still summarise. table is a name
  * from the code, not user input. 0, PYSCOPE_ENOMEM or PYSCOPE_EDB.

@@ -178,15 +178,8 @@ void mem_json_snapshot(FILE *out, const struct mem_snapshot *s)
 
 int mem_has_pid(sqlite3 *db, int64_t pid)
 {
-    sqlite3_stmt *st;
-    int err = vdb_prepare(db, "SELECT 1 FROM processes WHERE pid = ?1 LIMIT 1", &st);
-    if (err < 0)
-        return err;
-    sqlite3_bind_int64(st, 1, pid);
-    int rc = sqlite3_step(st);
-    err = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : vdb_err(rc);
-    sqlite3_finalize(st);
-    return err;
+    int64_t one;
+    return vdb_int(db, "SELECT 1 FROM processes WHERE pid = ?1 LIMIT 1", &pid, &one);
 }
 
 /* ---- tracemalloc's filename patterns ---- */
@@ -769,34 +762,11 @@ static int ids_add(struct ids *m, int64_t id)
     return 0;
 }
 
-/* The one integer sql gives, arg bound to ?1 (when has_arg); *isnull for NULL. */
-static int one_int(sqlite3 *db, const char *sql, int has_arg, int64_t arg, int64_t *out,
-                   int *isnull)
-{
-    sqlite3_stmt *st;
-    int err = vdb_prepare(db, sql, &st);
-    if (err < 0)
-        return err;
-    if (has_arg)
-        sqlite3_bind_int64(st, 1, arg);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *out = sqlite3_column_int64(st, 0);
-        if (isnull)
-            *isnull = sqlite3_column_type(st, 0) == SQLITE_NULL;
-    } else {
-        err = vdb_err(rc);
-    }
-    sqlite3_finalize(st);
-    return err;
-}
-
 static int load_functions(struct source *src)
 {
     sqlite3_stmt *st = NULL;
     int64_t cap = 0;
-    int rc = SQLITE_DONE,
-        err = one_int(src->db, "SELECT count(*) FROM functions", 0, 0, &cap, NULL);
+    int rc = SQLITE_DONE, err = vdb_int(src->db, "SELECT count(*) FROM functions", NULL, &cap);
     if (err < 0)
         return err;
     cap++;
@@ -828,7 +798,7 @@ static int load_frames(struct source *src)
 {
     sqlite3_stmt *st = NULL;
     int64_t cap = 0;
-    int rc = SQLITE_DONE, err = one_int(src->db, "SELECT count(*) FROM frames", 0, 0, &cap, NULL);
+    int rc = SQLITE_DONE, err = vdb_int(src->db, "SELECT count(*) FROM frames", NULL, &cap);
     if (err < 0)
         return err;
     cap++;
@@ -882,19 +852,18 @@ static int load_stacks(struct source *src, int64_t upto)
     } *later = NULL;
     size_t nlater = 0, later_cap = 0;
     int64_t lo, hi, total;
-    int none, rc, err;
+    int rc, err;
     sqlite3_stmt *st;
 
     if (src->stacks_all || upto <= src->stacks_upto)
         return 0;
     /* Room for every id in the range, but no more than the table holds. */
-    if ((err = one_int(src->db, "SELECT min(id) FROM stacks WHERE id > ?1", 1, src->stacks_upto,
-                       &lo, &none)) < 0)
+    if ((err = vdb_int(src->db, "SELECT min(id) FROM stacks WHERE id > ?1", &src->stacks_upto,
+                       &lo)) < 0)
         return err;
-    if (!none) {
-        if ((err = one_int(src->db, "SELECT max(id) FROM stacks WHERE id <= ?1", 1, upto, &hi,
-                           NULL)) < 0 ||
-            (err = one_int(src->db, "SELECT count(*) FROM stacks", 0, 0, &total, NULL)) < 0)
+    if (err > 0) {
+        if ((err = vdb_int(src->db, "SELECT max(id) FROM stacks WHERE id <= ?1", &upto, &hi)) < 0 ||
+            (err = vdb_int(src->db, "SELECT count(*) FROM stacks", NULL, &total)) < 0)
             return err;
         uint64_t span = hi >= lo ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
         if (span > (uint64_t)total)

@@ -43,6 +43,42 @@ int smpcmd_pid(int argc, char **argv, int *i, int64_t *pid)
     return 1;
 }
 
+int smpcmd_run_args(int argc, char **argv, const char *usage, struct smpcmd_run_args *out)
+{
+    int opts_done = 0, npos = 0;
+    *out = (struct smpcmd_run_args){.limit = -1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+        if (opts_done || a[0] != '-' || !a[1]) {
+            out->path = a;
+            npos++;
+        } else if (!strcmp(a, "--")) {
+            opts_done = 1;
+        } else if (cli_is_help(a)) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (!strcmp(a, "--json")) {
+            out->json = 1;
+        } else if ((r = smpcmd_pid(argc, argv, &i, &out->pid)) != 0) {
+            if (r < 0)
+                return CLI_USAGE;
+            out->has_pid = 1;
+        } else if ((r = smpcmd_limit(argc, argv, &i, &out->limit)) != 0) {
+            if (r < 0)
+                return CLI_USAGE;
+        } else {
+            cli_error("unknown option '%s'; see 'pyscope %s --help'", a, argv[0]);
+            return CLI_USAGE;
+        }
+    }
+    if (npos != 1) {
+        fprintf(stderr, "%.*s", (int)(strcspn(usage, "\n") + 1), usage);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
 int smpcmd_limit(int argc, char **argv, int *i, long *limit)
 {
     const char *v;

@@ -67,14 +67,14 @@ void smpcmd_json_function(FILE *out, const struct smp_function *fn);
 /* The usage lines of the options every report shares. */
 #define SMPCMD_HELP_CLOCK                                                                          \
     "   --clock cpu|wall     cpu (default): weigh each sample by the CPU time its\n"               \
-    "                        thread used; wall: every sample is one sampling\n"                   \
+    "                        thread used; wall: every sample is one sampling\n"                    \
     "                        interval of wall time, idle or not\n"
 #define SMPCMD_HELP_STATE                                                                          \
-    "   --state LIST         only samples in these states, comma-separated:\n"                    \
-    "                        running (Python, holding the GIL), native (on a CPU\n"               \
+    "   --state LIST         only samples in these states, comma-separated:\n"                     \
+    "                        running (Python, holding the GIL), native (on a CPU\n"                \
     "                        without the GIL), gil (waiting for it), idle\n"
 #define SMPCMD_HELP_SELECT                                                                         \
-    "   --thread ID|NAME     only that thread (its threads.id or its name)\n"                     \
+    "   --thread ID|NAME     only that thread (its threads.id or its name)\n"                      \
     "   --process PID        only the threads of that process\n"
 
 /* Zero c and set what the command provides. */
@@ -104,6 +104,20 @@ int smpcmd_limit(int argc, char **argv, int *i, long *limit);
 
 /* The same for "--process PID", a positive process id into *pid. */
 int smpcmd_pid(int argc, char **argv, int *i, int64_t *pid);
+
+/* The arguments of a command that takes RUN.db, --process PID, --limit N and --json. */
+struct smpcmd_run_args {
+    const char *path;
+    int64_t pid;
+    int has_pid, json;
+    long limit; /* -1 when not given */
+};
+
+/*
+ * Parse them for command name (argv[0]) with the usage text usage: CLI_OK,
+ * CLI_USAGE after printing why, or -1 when --help printed the usage.
+ */
+int smpcmd_run_args(int argc, char **argv, const char *usage, struct smpcmd_run_args *out);
 
 /* Print "unknown option" for argv[*i]; returns CLI_USAGE. */
 int smpcmd_unknown(const struct smpcmd *c, const char *arg);
