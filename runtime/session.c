@@ -143,7 +143,7 @@ static int begin(uint32_t flags, const char *thread_name)
         goto fail;
     if (sample_hz && sampler_start(sample_hz) < 0)
         sample_hz = 0; /* run unsampled rather than not at all */
-    term_install(); /* without it SIGTERM loses the last moments, nothing more */
+    term_install();    /* without it SIGTERM loses the last moments, nothing more */
     active = 1;
     atomic_store(&exited, 0);
     atomic_store(&exit_sent, 0);
@@ -305,7 +305,7 @@ void session_exit(int how, int code, int have_gil)
     uint8_t buf[128];
     struct wire_dropped d;
     threads_dropped(&d.records, &d.samples, &d.missed);
-    d.records += gcwatch_dropped();
+    d.records += gcwatch_dropped() + tracemem_untracked();
     d.samples += coderef_dropped();
     size_t n = wire_encode(buf, sizeof buf, WIRE_DROPPED, &d, sizeof d, NULL, 0);
     struct wire_process_exit rec = {

@@ -108,9 +108,14 @@ static struct blocks *live;
 static struct blocks *codemap; /* code address -> index in codes (its trace field) */
 static struct tcode *codes;
 static uint32_t ncodes, capcodes;
+/* The live memory allocated from each traceback: one array, so that the
+ * peak copy is one memcpy. */
+struct tbstat {
+    int64_t size, count;
+};
 static struct tb *tbs;
-static int64_t *tb_size, *tb_count;
-static uint32_t ntbs, captbs;
+static struct tbstat *tb_stat;
+static uint32_t ntbs, captbs, capstat;
 static struct tnode *nodes;
 static uint32_t nnodes, capnodes;
 /* Open addressing over ids: slots hold id + 1, 0 is empty. */
@@ -126,7 +131,7 @@ static struct idindex tindex = {.hash_of = tb_hash_of};
 static int64_t traced_bytes, peak_bytes;
 static uint64_t untracked; /* blocks the tables had no room for */
 /* The counters when traced memory was highest, and when to copy again. */
-static int64_t *peak_size, *peak_count;
+static struct tbstat *peak_stat;
 static uint32_t peak_ntbs, peak_cap;
 static int64_t peak_copy_bytes = -1, peak_copy_blocks, peak_copy_at;
 static uint64_t peak_copy_ns;
@@ -135,7 +140,6 @@ static uint64_t peak_copy_ns;
 static int conn_fd = -1;
 static uint64_t next_seq = 1;
 static int finished;
-static int snap_signal;
 static _Atomic unsigned signal_requests;
 static unsigned signal_handled;
 static uint64_t interval_ns, next_interval_ns;
@@ -327,12 +331,9 @@ static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int trunc
     }
     if (idx_reserve_unlocked(&tindex) < 0)
         return TB_NONE;
-    uint32_t c1 = captbs, c2 = captbs, c3 = captbs;
-    if (grow32((void **)&tbs, sizeof *tbs, ntbs + 1, &c1) < 0 ||
-        grow32((void **)&tb_size, sizeof *tb_size, ntbs + 1, &c2) < 0 ||
-        grow32((void **)&tb_count, sizeof *tb_count, ntbs + 1, &c3) < 0)
+    if (grow32((void **)&tbs, sizeof *tbs, ntbs + 1, &captbs) < 0 ||
+        grow32((void **)&tb_stat, sizeof *tb_stat, ntbs + 1, &capstat) < 0)
         return TB_NONE;
-    captbs = c1 < c2 ? (c1 < c3 ? c1 : c3) : (c2 < c3 ? c2 : c3);
     uint32_t id = ntbs, leaf = NODE_NONE;
     for (int i = n; i-- > 0;) { /* outermost first */
         leaf = node_intern_unlocked(leaf, &f[i]);
@@ -341,7 +342,7 @@ static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int trunc
     }
     tbs[id] = (struct tb){
         .hash = h, .leaf = leaf, .nframes = (uint16_t)n, .truncated = (uint8_t)truncated};
-    tb_size[id] = tb_count[id] = 0;
+    tb_stat[id] = (struct tbstat){0, 0};
     ntbs++;
     idx_insert_unlocked(&tindex, id);
     return id;
@@ -351,13 +352,9 @@ static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int trunc
 
 static void copy_peak_unlocked(void)
 {
-    uint32_t c1 = peak_cap, c2 = peak_cap;
-    if (grow32((void **)&peak_size, sizeof *peak_size, ntbs, &c1) < 0 ||
-        grow32((void **)&peak_count, sizeof *peak_count, ntbs, &c2) < 0)
+    if (grow32((void **)&peak_stat, sizeof *peak_stat, ntbs, &peak_cap) < 0)
         return;
-    peak_cap = c1 < c2 ? c1 : c2;
-    memcpy(peak_size, tb_size, ntbs * sizeof *tb_size);
-    memcpy(peak_count, tb_count, ntbs * sizeof *tb_count);
+    memcpy(peak_stat, tb_stat, ntbs * sizeof *tb_stat);
     peak_ntbs = ntbs;
     peak_copy_bytes = traced_bytes;
     peak_copy_blocks = (int64_t)blocks_count(live);
@@ -365,14 +362,20 @@ static void copy_peak_unlocked(void)
     peak_copy_ns = (uint64_t)util_mono_ns();
 }
 
+/* A block of size bytes from traceback id comes (sign 1) or goes (-1). */
+static void account_unlocked(uint32_t id, size_t size, int sign)
+{
+    tb_stat[id].size += sign * (int64_t)size;
+    tb_stat[id].count += sign;
+    traced_bytes += sign * (int64_t)size;
+}
+
 /* Forget block ptr; 1 with what it was when it was recorded. */
 static int forget_unlocked(uintptr_t ptr, size_t *size, uint32_t *id)
 {
     if (!blocks_take(live, ptr, size, id))
         return 0;
-    tb_size[*id] -= (int64_t)*size;
-    tb_count[*id]--;
-    traced_bytes -= (int64_t)*size;
+    account_unlocked(*id, *size, -1);
     return 1;
 }
 
@@ -385,14 +388,9 @@ static void add_unlocked(uintptr_t ptr, size_t size, uint32_t id)
         untracked++;
         return;
     }
-    if (r == 1) { /* a block we missed the free of */
-        tb_size[old_id] -= (int64_t)old_size;
-        tb_count[old_id]--;
-        traced_bytes -= (int64_t)old_size;
-    }
-    tb_size[id] += (int64_t)size;
-    tb_count[id]++;
-    traced_bytes += (int64_t)size;
+    if (r == 1) /* a block we missed the free of */
+        account_unlocked(old_id, old_size, -1);
+    account_unlocked(id, size, 1);
     if (traced_bytes > peak_bytes) {
         peak_bytes = traced_bytes;
         if (traced_bytes >= peak_copy_at)
@@ -640,10 +638,10 @@ static uint64_t rss_bytes(void)
  * first n tracebacks (the live ones, or the peak copy). tm_lock held.
  */
 static void build_unlocked(struct obuf *ob, struct wire_snapshot *ws, const char *label,
-                           const int64_t *sizes, const int64_t *counts, uint32_t n)
+                           const struct tbstat *stat, uint32_t n)
 {
     for (uint32_t id = 0; id < n; id++) {
-        if (counts[id] > 0) {
+        if (stat[id].count > 0) {
             send_tb_unlocked(ob, id);
             ws->ntraces++;
         }
@@ -660,9 +658,9 @@ static void build_unlocked(struct obuf *ob, struct wire_snapshot *ws, const char
             ob_rec(ob, WIRE_SNAPSHOT_TRACES, &wt, sizeof wt, &s, 1);
             k = 0;
         }
-        if (id < n && counts[id] > 0)
-            chunk[k++] =
-                (struct wire_trace){(uint64_t)id + 1, (uint64_t)sizes[id], (uint64_t)counts[id]};
+        if (id < n && stat[id].count > 0)
+            chunk[k++] = (struct wire_trace){(uint64_t)id + 1, (uint64_t)stat[id].size,
+                                             (uint64_t)stat[id].count};
     }
     ob_close(ob);
 }
@@ -886,7 +884,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
         ws.t_ns = peak_copy_ns;
         ws.traced_bytes = (uint64_t)peak_copy_bytes;
         ws.traced_blocks = (uint64_t)peak_copy_blocks;
-        build_unlocked(&ob, &ws, label, peak_size, peak_count, peak_ntbs);
+        build_unlocked(&ob, &ws, label, peak_stat, peak_ntbs);
     } else {
         ws.t_ns = (uint64_t)util_mono_ns();
         if (atomic_load(&tracing)) {
@@ -895,7 +893,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
         } else {
             ws.flags |= WIRE_SNAPSHOT_UNTRACED;
         }
-        build_unlocked(&ob, &ws, label, tb_size, tb_count, ntbs);
+        build_unlocked(&ob, &ws, label, tb_stat, ntbs);
     }
     tables_unlock();
     /* The snapshot ends before its graph: the program's id and the
@@ -1006,8 +1004,7 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap)
             !(old.sa_flags & SA_SIGINFO)) {
             struct sigaction sa = {.sa_handler = on_snapshot_signal, .sa_flags = SA_RESTART};
             sigemptyset(&sa.sa_mask);
-            if (sigaction(sig, &sa, NULL) == 0)
-                snap_signal = sig;
+            sigaction(sig, &sa, NULL);
         }
     }
     interval_ns = interval_ms * 1000000ull;
@@ -1029,6 +1026,11 @@ void tracemem_connect(int fd)
     sender_join();
     conn_fd = fd;
     pthread_mutex_unlock(&snap_lock);
+}
+
+uint64_t tracemem_untracked(void)
+{
+    return untracked;
 }
 
 void tracemem_ignore_thread(void)

@@ -57,6 +57,9 @@ void tracemem_take_due(void);
  */
 void tracemem_finish(void);
 
+/* Blocks left untraced because the tables could not grow. */
+uint64_t tracemem_untracked(void);
+
 /* A thread of pyscope's own: its allocations are never traced. */
 void tracemem_ignore_thread(void);
 
