@@ -86,11 +86,6 @@ void *pyframe_own_tstate(void)
     return PyGILState_GetThisThreadState();
 }
 
-void *pyframe_gil_tstate(void)
-{
-    return _PyThreadState_GET();
-}
-
 int pyframe_code_line(void *code, int32_t lasti)
 {
     return PyCode_Addr2Line((PyCodeObject *)code, lasti);
@@ -112,7 +107,7 @@ void pyframe_position(void *tstate_p, void **frame, void **instr)
 
 void *pyframe_current_tstate(void)
 {
-    return PyThreadState_Get();
+    return _PyThreadState_GET(); /* no fatal error when there is none: hooks ask too */
 }
 
 int pyframe_holds_gil(void)
@@ -241,8 +236,8 @@ static int describe(void *p, int ranges, struct pyframe_code *out)
     out->qualname = utf8_copy(code->co_qualname);
     out->firstlineno = code->co_firstlineno;
     int err = !out->filename || !out->name || !out->qualname ? PYSCOPE_ENOMEM
-              : ranges                                        ? read_ranges(code, out)
-                                                              : 0;
+              : ranges                                       ? read_ranges(code, out)
+                                                             : 0;
     if (err < 0)
         pyframe_code_release(out);
     PyErr_Restore(et, ev, tb);

@@ -11,8 +11,8 @@
 
 /* One Python frame as seen by a sample: code object and instruction offset. */
 struct pyframe_raw {
-    void *code;    /* borrowed PyCodeObject *, may die after the walk */
-    int32_t lasti; /* byte offset of the instruction being executed */
+    void *code;       /* borrowed PyCodeObject *, may die after the walk */
+    int32_t lasti;    /* byte offset of the instruction being executed */
     int32_t reserved; /* pyframe_walk: PYFRAME_ENTRY flags */
 };
 
@@ -43,9 +43,6 @@ int pyframe_walk_own(void *tstate, struct pyframe_raw *out, int max, int *trunca
 /* The calling thread's PyThreadState, with or without the GIL; NULL when it has none. */
 void *pyframe_own_tstate(void);
 
-/* The PyThreadState holding the GIL; the caller holds it. */
-void *pyframe_gil_tstate(void);
-
 /* The line of byte offset lasti in live code object code, as
  * PyCode_Addr2Line says (-1 for none). Reads only immutable fields. */
 int pyframe_code_line(void *code, int32_t lasti);
@@ -58,7 +55,8 @@ int pyframe_code_line(void *code, int32_t lasti);
  */
 void pyframe_position(void *tstate, void **frame, void **instr);
 
-/* The calling thread's PyThreadState (borrowed); needs the GIL. */
+/* The calling thread's PyThreadState (borrowed), NULL when it has none;
+ * needs the GIL. Cheap enough for the allocator hooks. */
 void *pyframe_current_tstate(void);
 
 /* Whether the calling thread holds the GIL. Async-signal-safe. */

@@ -405,7 +405,7 @@ static void track(const struct domain *d, void *ptr, size_t size)
 {
     struct pyframe_raw frames[TRACEMEM_MAX_DEPTH];
     int truncated = 0, n = 0;
-    void *tstate = d->raw ? pyframe_own_tstate() : pyframe_gil_tstate();
+    void *tstate = d->raw ? pyframe_own_tstate() : pyframe_current_tstate();
     if (tstate)
         n = pyframe_walk_own(tstate, frames, depth_limit, &truncated);
     reentrant++;

@@ -146,31 +146,18 @@ static size_t cycle_stacks(const struct hg *g, const struct hg_cycle *c, int64_t
     return n;
 }
 
-/* "2 x __main__.Node, 1 x dict" for a cycle's members. */
-static void put_types(FILE *out, const struct hg *g, const struct hg_cycle *c, int json)
+/* The types of a cycle's members with their counts, as JSON objects. */
+static void put_types_json(FILE *out, const struct hg *g, const struct hg_cycle *c)
 {
     size_t shown = 0;
-    uint8_t *done = calloc(c->nmembers, 1);
-    for (size_t i = 0; done && i < c->nmembers; i++) {
-        if (done[i])
+    for (size_t i = 0; i < c->nmembers; i++) {
+        size_t count = hg_type_count_at(g, c, i);
+        if (!count)
             continue;
-        uint32_t t = g->type[c->members[i]];
-        size_t count = 0;
-        for (size_t k = i; k < c->nmembers; k++)
-            if (!done[k] && g->type[c->members[k]] == t) {
-                done[k] = 1;
-                count++;
-            }
-        if (json) {
-            fputs(shown++ ? ", {\"type\": " : "{\"type\": ", out);
-            fmt_json_str(out, g->types[t]);
-            fprintf(out, ", \"count\": %zu}", count);
-        } else {
-            fprintf(out, "%s%zu x ", shown++ ? ", " : "", count);
-            fmt_put_text(out, g->types[t]);
-        }
+        fputs(shown++ ? ", {\"type\": " : "{\"type\": ", out);
+        fmt_json_str(out, g->types[g->type[c->members[i]]]);
+        fprintf(out, ", \"count\": %zu}", count);
     }
-    free(done);
 }
 
 static int put_path(FILE *out, const struct hg *g, const struct hg_cycle *c, int json)
@@ -214,8 +201,9 @@ static int print_group_text(sqlite3 *db, struct src_cache *src, const struct hg 
            ex->nmembers == 1 ? "" : "s", gr->garbage ? "" : " (still reachable)",
            fmt_int(b, sizeof b, (int64_t)gr->nobjects), gr->nobjects == 1 ? "" : "s",
            fmt_bytes(code, sizeof code, gr->bytes));
+    char types[1024];
     fputs("      types      ", stdout);
-    put_types(stdout, g, ex, 0);
+    fmt_put_text(stdout, hg_cycle_types(g, ex, types, sizeof types));
     putchar('\n');
     int64_t stacks[8];
     size_t ns = cycle_stacks(g, ex, stacks, 8);
@@ -251,7 +239,7 @@ static int print_group_json(sqlite3 *db, const struct hg *g, const struct hg_cyc
            " \"objects\": %zu, \"bytes\": %lld,\n     \"types\": [",
            gi ? "," : "", gi + 1, gr->garbage ? "true" : "false", gr->ncycles, ex->nmembers,
            gr->nobjects, (long long)gr->bytes);
-    put_types(stdout, g, ex, 1);
+    put_types_json(stdout, g, ex);
     fputs("],\n     \"allocated\": [", stdout);
     int64_t stacks[8];
     size_t ns = cycle_stacks(g, ex, stacks, 8);
@@ -383,16 +371,11 @@ static int growth(sqlite3 *db, const struct opts *o, const struct snapinfo *last
                 rows[r].cycles = calloc(nids, sizeof *rows[r].cycles);
                 rows[r].bytes = calloc(nids, sizeof *rows[r].bytes);
                 /* The example: the types of one cycle. */
-                char *buf = NULL;
-                size_t len = 0;
-                FILE *mem = open_memstream(&buf, &len);
-                if (mem) {
-                    put_types(mem, &g, &cy.cycles[cy.groups[gi].first], 0);
-                    fclose(mem);
-                }
-                rows[r].example = buf;
+                char types[1024];
+                rows[r].example = strdup(
+                    hg_cycle_types(&g, &cy.cycles[cy.groups[gi].first], types, sizeof types));
                 nrows++;
-                if (!rows[r].key || !rows[r].cycles || !rows[r].bytes || !buf) {
+                if (!rows[r].key || !rows[r].cycles || !rows[r].bytes || !rows[r].example) {
                     err = PYSCOPE_ENOMEM;
                     break;
                 }

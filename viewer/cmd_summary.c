@@ -1343,22 +1343,9 @@ static void release_cycles(struct cycsum *c)
 }
 
 /* "7 x __main__.Tree, 4 x list" for group gi's example cycle. */
-static void cycle_types(const struct cycsum *c, size_t gi, char *buf, size_t cap)
+static char *cycle_types(const struct cycsum *c, size_t gi, char *buf, size_t cap)
 {
-    const struct hg_cycle *cy = &c->cy.cycles[c->cy.groups[gi].first];
-    size_t n = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < cy->nmembers && n < cap; i++) {
-        uint32_t t = c->g.type[cy->members[i]];
-        size_t k = 0, count = 0;
-        while (k < i && c->g.type[cy->members[k]] != t)
-            k++;
-        if (k < i)
-            continue; /* counted with its first */
-        for (k = i; k < cy->nmembers; k++)
-            count += c->g.type[cy->members[k]] == t;
-        n += (size_t)snprintf(buf + n, cap - n, "%s%zu x %s", n ? ", " : "", count, c->g.types[t]);
-    }
+    return hg_cycle_types(&c->g, &c->cy.cycles[c->cy.groups[gi].first], buf, cap);
 }
 
 #define CYCLE_ROWS 3

@@ -353,6 +353,31 @@ static int key_add(char **key, size_t *len, size_t *cap, const char *s)
     return 0;
 }
 
+size_t hg_type_count_at(const struct hg *g, const struct hg_cycle *c, size_t i)
+{
+    uint32_t t = g->type[c->members[i]];
+    for (size_t k = 0; k < i; k++)
+        if (g->type[c->members[k]] == t)
+            return 0;
+    size_t count = 0;
+    for (size_t k = i; k < c->nmembers; k++)
+        count += g->type[c->members[k]] == t;
+    return count;
+}
+
+char *hg_cycle_types(const struct hg *g, const struct hg_cycle *c, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->nmembers && n < cap; i++) {
+        size_t count = hg_type_count_at(g, c, i);
+        if (count)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%zu x %s", n ? ", " : "", count,
+                                  g->types[g->type[c->members[i]]]);
+    }
+    return buf;
+}
+
 int hg_site_reliable(const struct hg *g, uint32_t v)
 {
     const char *t = g->types[g->type[v]];

@@ -84,6 +84,16 @@ int hg_cycles(const struct hg *g, int all, struct hg_cycles *out);
 void hg_cycles_release(struct hg_cycles *c);
 
 /*
+ * How many members of cycle c have the type of member i, when member i is
+ * the first of its type; 0 for the others. A loop over i with it lists each
+ * type once, in member order, with its count.
+ */
+size_t hg_type_count_at(const struct hg *g, const struct hg_cycle *c, size_t i);
+
+/* "2 x __main__.Node, 1 x dict" for cycle c into buf (cap bytes, cut to fit). */
+char *hg_cycle_types(const struct hg *g, const struct hg_cycle *c, char *buf, size_t cap);
+
+/*
  * Whether object v's allocation stack says where it was made: lists, dicts
  * and tuples are reused from free lists without the allocator, so theirs
  * may be an earlier object's.
