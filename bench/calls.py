@@ -46,12 +46,8 @@ def main():
                                "--no-sample", "--python", common.PYTHON, "-o",
                                os.path.join(tmp, "run.db"), path, arg],
             }
-            times = {k: [] for k in cmds}
+            times = common.rotating_rounds(cmds, args.rounds, tmp)
             names = list(cmds)
-            for r in range(args.rounds):
-                k0 = r % len(names)
-                for k in names[k0:] + names[:k0]:
-                    times[k].append(common.timed(cmds[k], tmp))
             med = {k: statistics.median(v) * 1000 for k, v in times.items()}
             ratio = {k: statistics.median(t / p for t, p in zip(times[k], times["plain"]))
                      for k in cmds}

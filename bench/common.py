@@ -40,6 +40,18 @@ def timed(cmd, cwd):
     return time.perf_counter() - start
 
 
+def rotating_rounds(cmds, rounds, cwd):
+    """Run every command of the dict cmds once per round, starting each round
+    one command later, so that drift hits all alike; the times per name."""
+    times = {k: [] for k in cmds}
+    names = list(cmds)
+    for r in range(rounds):
+        k0 = r % len(names)
+        for k in names[k0:] + names[:k0]:
+            times[k].append(timed(cmds[k], cwd))
+    return times
+
+
 def pairs(plain_cmd, pyscope_args, n):
     """Run plain and pyscope alternately n times; return the two time lists."""
     tmp = tempfile.mkdtemp(prefix="pyscope-bench-")

@@ -46,12 +46,8 @@ def main():
             "tracemalloc=25": [common.PYTHON, "-X", "tracemalloc=25", work, args.items],
             "pyscope": pyscope + [work, args.items],
         }
-        times = {k: [] for k in cmds}
+        times = common.rotating_rounds(cmds, args.rounds, tmp)
         names = list(cmds)
-        for r in range(args.rounds):
-            k0 = r % len(names)
-            for k in names[k0:] + names[:k0]:
-                times[k].append(common.timed(cmds[k], tmp))
         med = {k: statistics.median(v) * 1000 for k, v in times.items()}
         print(f"allocation-heavy workload ({args.items} records): rounds={args.rounds}")
         for k in names:

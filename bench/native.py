@@ -31,12 +31,8 @@ def main():
         scale = str(args.scale)
         cmds = {"plain": [common.PYTHON, work, scale], "python stacks": base + [work, scale],
                 "--native": base + ["--native", work, scale]}
-        times = {k: [] for k in cmds}
+        times = common.rotating_rounds(cmds, args.pairs, tmp)
         names = list(cmds)
-        for r in range(args.pairs):
-            k0 = r % len(names)
-            for k in names[k0:] + names[:k0]:
-                times[k].append(common.timed(cmds[k], tmp))
         for k in names[1:]:
             ratio = statistics.median(t / p for t, p in zip(times[k], times["plain"]))
             print(f"{k:14s} median {statistics.median(times[k])*1000:.0f} ms, "
