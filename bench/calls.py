@@ -47,7 +47,6 @@ def main():
                                os.path.join(tmp, "run.db"), path, arg],
             }
             times = common.rotating_rounds(cmds, args.rounds, tmp)
-            names = list(cmds)
             med = {k: statistics.median(v) * 1000 for k, v in times.items()}
             ratio = {k: statistics.median(t / p for t, p in zip(times[k], times["plain"]))
                      for k in cmds}

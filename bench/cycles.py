@@ -8,7 +8,6 @@ program with N tracked objects, a tenth of them in garbage cycles); each run
 times `pyscope cycles` on it and reads its peak RSS from wait4()."""
 import argparse
 import os
-import resource
 import shutil
 import sqlite3
 import statistics
