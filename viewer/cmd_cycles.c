@@ -22,6 +22,7 @@
 
 const char cmd_cycles_usage[] =
     "usage: pyscope cycles [options] RUN.db [SNAPSHOT]\n"
+    "       pyscope cycles [options] RUN.db OLD NEW    (what grew from OLD to NEW)\n"
     "\n"
     "Find the reference cycles in a snapshot's object graph (a run recorded with\n"
     "'pyscope profile --heap'; SNAPSHOT defaults to the last one with a graph) and\n"
@@ -45,6 +46,7 @@ const char cmd_cycles_usage[] =
 struct opts {
     const char *path;
     int64_t snapshot; /* 0: the last one with a graph */
+    int64_t other;    /* a second snapshot to compare with (growth); 0: none */
     int all, growth, json;
     const char *dot;
     long group, limit;
@@ -81,6 +83,28 @@ static int snap_info(sqlite3 *db, int64_t id, struct snapinfo *s)
     }
     sqlite3_finalize(st);
     return err;
+}
+
+/* 0 when snapshot id exists and has an object graph; CLI_USAGE after
+ * saying why not; a negative PYSCOPE_E* when the database fails. */
+static int check_graph(sqlite3 *db, const char *path, int64_t id)
+{
+    int64_t one;
+    int err = vdb_int(db, "SELECT 1 FROM snapshots WHERE id = ?1", &id, &one);
+    if (err == 0) {
+        cli_error("no snapshot %lld in '%s' (see 'pyscope snapshots')", (long long)id, path);
+        return CLI_USAGE;
+    }
+    if (err < 0)
+        return err;
+    err = vdb_int(db, "SELECT 1 FROM heap_objects WHERE snapshot_id = ?1 LIMIT 1", &id, &one);
+    if (err == 0) {
+        cli_error("snapshot %lld in '%s' has no object graph (record one with 'pyscope profile "
+                  "--heap'; peak snapshots never have one)",
+                  (long long)id, path);
+        return CLI_USAGE;
+    }
+    return err < 0 ? err : 0;
 }
 
 static void snap_release(struct snapinfo *s)
@@ -323,11 +347,21 @@ static void put_header(const struct opts *o, const struct snapinfo *s, const str
 
 /* ---- growth ------------------------------------------------------------------ */
 
+static int growth_of(sqlite3 *db, const struct opts *o, const struct snapinfo *last, int64_t *ids,
+                     size_t nids);
+
 static int growth(sqlite3 *db, const struct opts *o, const struct snapinfo *last)
 {
     sqlite3_stmt *st;
     int64_t *ids = NULL;
     size_t nids = 0, cap = 0;
+    if (o->other) { /* the two snapshots asked for, in that order */
+        if (!(ids = malloc(2 * sizeof *ids)))
+            return PYSCOPE_ENOMEM;
+        ids[nids++] = o->snapshot;
+        ids[nids++] = o->other;
+        return growth_of(db, o, last, ids, nids);
+    }
     int err = vdb_prepare(db,
                           "SELECT s.id FROM snapshots s WHERE s.process_id = ?1 AND EXISTS"
                           " (SELECT 1 FROM heap_objects h WHERE h.snapshot_id = s.id)"
@@ -345,6 +379,18 @@ static int growth(sqlite3 *db, const struct opts *o, const struct snapinfo *last
     if (!err && rc != SQLITE_DONE)
         err = vdb_err(rc);
     sqlite3_finalize(st);
+    if (err) {
+        free(ids);
+        return err;
+    }
+    return growth_of(db, o, last, ids, nids);
+}
+
+/* The garbage groups of snapshots ids (nids of them, in order; takes ids). */
+static int growth_of(sqlite3 *db, const struct opts *o, const struct snapinfo *last, int64_t *ids,
+                     size_t nids)
+{
+    int err = 0;
     /* Per group key: cycles and bytes in each snapshot. */
     struct row {
         char *key, *example;
@@ -453,12 +499,12 @@ static int growth(sqlite3 *db, const struct opts *o, const struct snapinfo *last
 static int parse(int argc, char **argv, struct opts *o)
 {
     int npos = 0, done = 0;
-    const char *pos[2] = {NULL, NULL};
+    const char *pos[3] = {NULL, NULL, NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int k;
         if (done || a[0] != '-' || !a[1]) {
-            if (npos < 2)
+            if (npos < 3)
                 pos[npos] = a;
             npos++;
         } else if (!strcmp(a, "--")) {
@@ -493,15 +539,20 @@ static int parse(int argc, char **argv, struct opts *o)
             return CLI_USAGE;
         }
     }
-    if (npos < 1 || npos > 2) {
+    if (npos < 1 || npos > 3) {
         fprintf(stderr, "%.*s", (int)(strcspn(cmd_cycles_usage, "\n") + 1), cmd_cycles_usage);
         return CLI_USAGE;
     }
     o->path = pos[0];
-    if (pos[1] && (util_parse_i64(pos[1], &o->snapshot) < 0 || o->snapshot < 1)) {
-        cli_error("'%s' is not a snapshot id (see 'pyscope snapshots')", pos[1]);
-        return CLI_USAGE;
+    for (int k = 1; k < 3; k++) {
+        int64_t *id = k == 1 ? &o->snapshot : &o->other;
+        if (pos[k] && (util_parse_i64(pos[k], id) < 0 || *id < 1)) {
+            cli_error("'%s' is not a snapshot id (see 'pyscope snapshots')", pos[k]);
+            return CLI_USAGE;
+        }
     }
+    if (o->other)
+        o->growth = 1; /* two snapshots: what grew from the first to the second */
     return 0;
 }
 
@@ -523,7 +574,7 @@ int cmd_cycles(int argc, char **argv)
     struct src_cache *src = NULL;
     char *cwd = NULL;
     int err = 0;
-    int64_t id = o.snapshot, has_graph = 0;
+    int64_t id = o.snapshot;
     if (!id && (err = vdb_int(db, "SELECT max(snapshot_id) FROM heap_objects", NULL, &id)) < 0)
         goto out;
     if (!id) {
@@ -531,22 +582,16 @@ int cmd_cycles(int argc, char **argv)
         status = CLI_USAGE;
         goto out;
     }
-    if ((err = snap_info(db, id, &s)) == PYSCOPE_ENOTFOUND) {
-        cli_error("no snapshot %lld in '%s' (see 'pyscope snapshots')", (long long)id, o.path);
-        status = CLI_USAGE;
-        err = 0;
-        goto out;
+    for (int k = 0; k < (o.other ? 2 : 1); k++) {
+        int r = check_graph(db, o.path, k ? o.other : id);
+        if (r) {
+            err = r < 0 ? r : 0;
+            status = r > 0 ? r : status;
+            goto out;
+        }
     }
-    if (err < 0 || (err = vdb_int(db, "SELECT 1 FROM heap_objects WHERE snapshot_id = ?1 LIMIT 1",
-                                  &id, &has_graph)) < 0)
+    if ((err = snap_info(db, id, &s)) < 0)
         goto out;
-    if (!has_graph) {
-        cli_error("snapshot %lld in '%s' has no object graph (record one with 'pyscope profile "
-                  "--heap'; peak snapshots never have one)",
-                  (long long)id, o.path);
-        status = CLI_USAGE;
-        goto out;
-    }
     if (o.growth) {
         err = growth(db, &o, &s);
         goto out;

@@ -130,6 +130,18 @@ class Cycles(E2ETestCase):
         steady = [g for g in report["groups"] if not g["grows"]]
         self.assertEqual([g["cycles"] for g in steady], [[1, 1, 1, 1]])
 
+    def test_two_snapshots(self):
+        db, _ = self.record(os.path.join(HERE, "growth.py"))
+        ids = [r["id"] for r in harness.db_rows(
+            db, "select id from snapshots where label like 'round %' order by id")]
+        report = cycles_json(db, str(ids[0]), str(ids[2]))
+        self.assertEqual(report["snapshots"], [ids[0], ids[2]])
+        grows = [g for g in report["groups"] if g["grows"]]
+        self.assertEqual([g["cycles"] for g in grows], [[10, 30]])
+        out = harness.run_viewer(["cycles", db, str(ids[0]), "99"])
+        self.assertEqual(out.returncode, 2)
+        self.assertIn(b"no snapshot 99", out.stderr)
+
     def test_errors(self):
         db, res = self.record(SCRIPT)
         plain_db = self.new_db_path()
