@@ -160,6 +160,16 @@ static void tables_unlock(void)
 
 /* ---- tracebacks (tm_lock held) ------------------------------------------ */
 
+/* A 64-bit finalizer: every input bit reaches the low bits the index masks. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
 static uint64_t hash_frames(const struct pyframe_raw *f, int n, int truncated)
 {
     uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)truncated;
@@ -167,7 +177,7 @@ static uint64_t hash_frames(const struct pyframe_raw *f, int n, int truncated)
         h = (h ^ (uint64_t)(uintptr_t)f[i].code) * 0x100000001b3ull;
         h = (h ^ (uint32_t)f[i].lasti) * 0x100000001b3ull;
     }
-    return h ^ (h >> 29);
+    return mix64(h);
 }
 
 static int same_frames(const struct tb *t, const struct pyframe_raw *f, int n, int truncated)
@@ -284,8 +294,7 @@ static int code_add_tb_unlocked(struct tcode *c, uint32_t id)
 
 static uint64_t hash_node(uint32_t parent, uint32_t code_idx, int32_t lasti)
 {
-    uint64_t h = ((uint64_t)parent << 32 | code_idx) * 0x9E3779B97F4A7C15ull;
-    return (h ^ (uint32_t)lasti) * 0xff51afd7ed558ccdull >> 7;
+    return mix64(((uint64_t)parent << 32 | code_idx) ^ mix64((uint32_t)lasti));
 }
 
 static uint64_t node_hash_of(uint32_t id)
