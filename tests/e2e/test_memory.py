@@ -243,6 +243,17 @@ class UnderStress(E2ETestCase):
 
 class Program(E2ETestCase):
 
+    def test_with_calls_on_a_deep_call_tree(self):
+        # Hundreds of thousands of tracebacks that differ only in their outer
+        # frames: interning them must stay cheap (the bound is generous).
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--calls", "--memory",
+                                   os.path.join(HERE, "call_tree.py")], db, timeout=120)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(res.stdout, b"[46368, 46368]\n")
+        self.assertEqual(db_rows(db, "select count(*) as n from snapshots "
+                                     "where trigger = 'exit'")[0]["n"], 1)
+
     def test_tracemalloc_inside(self):
         db = self.new_db_path()
         res = harness.run_pyscope(["--no-sample", "--memory",
