@@ -137,14 +137,18 @@ static int thread_moved(struct thread_sampling *s)
     return frame != s->last_frame || instr != s->last_instr;
 }
 
-static int guarded_walk(void *tstate, struct pyframe_raw *frames, int max, int *truncated)
+/* The handler's walk of its own thread, and where that thread is: both read
+ * frames that may be half built, so a fault ends them, not the program. */
+static int guarded_walk(struct thread_sampling *s, struct pyframe_raw *frames, int max,
+                        int *truncated)
 {
     if (sigsetjmp(walk_jump, 0)) {
         *truncated = 0;
         return -1;
     }
     walking = 1;
-    int depth = pyframe_walk(tstate, frames, max, truncated);
+    pyframe_position(s->tstate, &s->last_frame, &s->last_instr);
+    int depth = pyframe_walk(s->tstate, frames, max, truncated);
     walking = 0;
     return depth;
 }
@@ -196,8 +200,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
      * not 8-byte aligned. */
     struct pyframe_raw frames[WIRE_SAMPLE_MAX_DEPTH];
     int truncated;
-    pyframe_position(s->tstate, &s->last_frame, &s->last_instr); /* our own thread: safe */
-    int depth = guarded_walk(s->tstate, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
+    int depth = guarded_walk(s, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
     if (depth < 0) {
         /* A torn frame chain: drop this sample (nothing was committed). */
         coderef_leave(filter);
