@@ -21,16 +21,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int cframe_sound(PyThreadState *tstate, _PyCFrame *cframe)
+{
+    if ((uintptr_t)cframe % sizeof(void *))
+        return 0;
+    if (cframe == &tstate->root_cframe)
+        return 1;
+    return cframe->previous == &tstate->root_cframe || (uintptr_t)cframe->previous > (uintptr_t)cframe;
+}
+
 int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncated)
 {
     PyThreadState *tstate = tstate_p;
     *truncated = 0;
     if (!tstate || !tstate->cframe)
         return 0;
+    /* Each eval-loop call has a C frame whose current Python frame is the
+     * innermost it runs; the outermost it runs is its entry frame, and the
+     * frames after that are the C frame before it's. An eval-loop call links
+     * its C frame into the thread a few instructions before it names its
+     * first Python frame (and links that to its caller's): the walk takes
+     * each caller's frames from the caller's C frame, whose current frame
+     * stands still while it waits. Only the thread's root C frame has no
+     * Python frame, and only it has no previous C frame; the others are
+     * on the stack, each below its previous one (stacks grow down here).
+     * A C frame that breaks these rules is still being filled in. */
+    _PyCFrame *cframe = tstate->cframe;
+    if (!cframe_sound(tstate, cframe))
+        return -1;
+    _PyInterpreterFrame *top = cframe->current_frame;
+    if (!top && cframe->previous) {
+        cframe = cframe->previous;
+        top = cframe->current_frame;
+    }
     int n = 0;
-    for (_PyInterpreterFrame *f = tstate->cframe->current_frame; f; f = f->previous) {
+    for (_PyInterpreterFrame *f = top, *next; f; f = next) {
         if ((uintptr_t)f % sizeof(void *))
             return -1; /* not a frame: the chain is being built (see sampler.c) */
+        next = f->previous;
+        if (f->is_entry && cframe->previous) {
+            cframe = cframe->previous;
+            if (!cframe_sound(tstate, cframe))
+                return -1;
+            next = cframe->current_frame;
+        }
         PyCodeObject *code = f->f_code;
         if ((uintptr_t)code % sizeof(void *))
             return -1;
