@@ -39,18 +39,54 @@ int native_init(int show_all)
     return symtab_refresh(symbols);
 }
 
-/* The interpreter's frames a user wants to see: waiting, collecting, sleeping. */
-static int interesting(const char *name)
+/*
+ * The interpreter's machinery, hidden unless --native-all: calling a
+ * function (vectorcall, tp_call and slot trampolines), running code (the
+ * eval loop's entry points, PyRun, the generator protocol) and freeing an
+ * object by its type. What the interpreter does for the program shows: the
+ * builtins' own code (sorted's list_sort_impl, re's pattern_subx), object
+ * operations, the collector, the GIL, sleeping and locks.
+ */
+static int machinery(const char *name)
 {
-    static const char *const keep[] = {"take_gil",      "drop_gil",       "gc_collect",
-                                       "collect",       "pysleep",        "time_sleep",
-                                       "acquire_timed", "lock_PyThread_", "PyThread_acquire_lock",
-                                       "select_",       "os_read",        "os_write",
-                                       "_Py_read",      "_Py_write"};
-    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
-        if (!strncmp(name, keep[i], strlen(keep[i])))
+    static const char *const prefixes[] = {
+        "_PyEval_",       "PyEval_",          "_PyRun_",          "PyRun_",
+        "pyrun_",         "run_mod",          "run_eval_code_obj", "Py_RunMain",
+        "Py_BytesMain",   "pymain_",          "_PyObject_Call",   "PyObject_Call",
+        "_PyObject_MakeTpCall", "_PyObject_Vectorcall", "PyObject_Vectorcall",
+        "_PyObject_FastCall", "object_vacall", "_PyVectorcall_",  "PyVectorcall_",
+        "_PyFunction_Vectorcall", "function_code_fastcall", "method_vectorcall",
+        "cfunction_vectorcall", "cfunction_call", "vectorcall_",   "call_unbound",
+        "slot_tp_",       "slot_nb_",         "slot_sq_",         "slot_mp_",
+        "wrapper_call",   "wrapperdescr_call", "type_call",       "thread_run",
+        "gen_send",       "gen_iternext",     "gen_throw",        "_gen_throw",
+        "coro_wrapper_",  "_Py_Dealloc",      "_PyEvalFrame",     "initialize_locals",
+        "_PyFrame_"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+            return 1;
+    return !strcmp(name, "main");
+}
+
+/* How every process and thread starts, above its first Python frame. */
+static int start_frame(const char *name)
+{
+    static const char *const names[] = {"_start",       "__libc_start_main", "__libc_start_call_main",
+                                        "start_thread", "clone",             "clone3"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcmp(name, names[i]))
             return 1;
     return 0;
+}
+
+/* A name without the suffixes of the compiler's copies of a function
+ * (list_sort_impl.lto_priv.0, deflate_slow.isra.0, *.cold): C names have no
+ * dot, so everything from the first one goes. */
+static void clean_name(char *name)
+{
+    char *dot = strchr(name, '.');
+    if (dot && dot != name)
+        *dot = 0;
 }
 
 static int is_interpreter(const char *object)
@@ -84,9 +120,16 @@ static enum native_kind classify(uintptr_t ip, const struct sym_info *si)
     if (!strncmp(name, "_PyEval_EvalFrameDefault", 24))
         return NATIVE_EVAL; /* the .cold part too */
     if (!strncmp(symtab_basename(si->object), "_pyscope", 8))
-        return NATIVE_HIDE; /* pyscope's own handler, above the trampoline */
-    if (!all_frames && is_interpreter(si->object) && !interesting(name))
+        return NATIVE_OWN; /* what pyscope does is not the program's */
+    if (all_frames)
+        return NATIVE_SHOW;
+    char clean[512];
+    snprintf(clean, sizeof clean, "%s", name);
+    clean_name(clean);
+    if (start_frame(clean))
         return NATIVE_HIDE;
+    if (is_interpreter(si->object) && (!si->name || machinery(clean)))
+        return NATIVE_HIDE; /* unnamed: a stripped interpreter's own */
     return NATIVE_SHOW;
 }
 
@@ -105,6 +148,7 @@ enum native_kind native_frame(uintptr_t ip, int is_return, uint64_t *key)
     char name[512], object[4096];
     if (found == 1 && si.name) {
         snprintf(name, sizeof name, "%s", si.name);
+        clean_name(name);
     } else if (found == 1) {
         snprintf(name, sizeof name, "??"); /* a function the object's tables do not name */
     } else {

@@ -3,8 +3,9 @@
  * emitter turns each return address into a native function once (symbols.h)
  * and says what to do with it when merging native and Python stacks: show
  * it, hide it (the interpreter's own workings), replace it by the Python
- * frames it runs (the eval loop), or drop everything up to it (the signal
- * trampoline, above which are pyscope's own handler frames). Emitter only,
+ * frames it runs (the eval loop), or drop it and everything it called (the
+ * signal trampoline, above which are pyscope's own handler frames, and
+ * pyscope's own code). Emitter only,
  * under the code registry's lock.
  */
 #ifndef PYSCOPE_NATIVE_H
@@ -13,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum native_kind { NATIVE_SHOW, NATIVE_HIDE, NATIVE_EVAL, NATIVE_TRAMPOLINE };
+enum native_kind { NATIVE_SHOW, NATIVE_HIDE, NATIVE_EVAL, NATIVE_TRAMPOLINE, NATIVE_OWN };
 
 #define NATIVE_KEY_BIT (1ull << 62) /* native keys never meet code-object keys */
 
