@@ -2,7 +2,10 @@
 frames under the Python line that called into C, each eval-loop frame
 replaced by the Python frames it ran; pyscope's own signal handler never
 shows; threads and fork survive native unwinding at 10 kHz."""
+import json
 import os
+import re
+import subprocess
 import unittest
 
 import harness
@@ -27,6 +30,25 @@ def stacks(db):
             node = n["parent"]
         out.append(chain[::-1])
     return out
+
+
+def interpreter_has_debug_symbols():
+    """Whether the interpreter's separate debug file (python3.11-dbg) is
+    installed, which names its static functions (list_sort_impl)."""
+    try:
+        notes = subprocess.run(["readelf", "-n", harness.python_bin()], capture_output=True,
+                               text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    m = re.search(r"Build ID: ([0-9a-f]{2})([0-9a-f]+)", notes)
+    return bool(m) and os.path.exists(f"/usr/lib/debug/.build-id/{m[1]}/{m[2]}.debug")
+
+
+def total_shares(db, names):
+    """total% of each function named, from `pyscope top --json`."""
+    res = harness.run_viewer(["top", db, "--json", "--limit", "0"])
+    doc = json.loads(res.stdout)
+    return {f["name"]: f["sampled"]["total_pct"] for f in doc["functions"] if f["name"] in names}
 
 
 class Native(E2ETestCase):
@@ -67,6 +89,46 @@ class Native(E2ETestCase):
         harness.run_pyscope(["--native", os.path.join(HERE, "mixed.py")], db, timeout=120)
         folded = harness.run_viewer(["export", db, "--format", "folded"]).stdout.decode()
         self.assertRegex(folded, r"compress_all \([^)]*mixed\.py:\d+\);([^;]*;)*deflate \[libz\.so\.1\]")
+
+    # shares.py: which C function each Python caller spends its time in
+    CALLERS = {"compress_it": "deflate", "dump_it": "encoder_listencode_obj",
+               "substitute_it": "pattern_subx", "sort_it": "list_sort_impl"}
+
+    def test_shares_as_without_native(self):
+        script = os.path.join(HERE, "shares.py")
+        shares = []
+        for args in ([], ["--native"]):
+            db = self.new_db_path()
+            res = harness.run_pyscope(args + [script], db, timeout=300)
+            self.assertEqual((res.returncode, res.stdout), (0, b"ok\n"), res)
+            shares.append(total_shares(db, self.CALLERS))
+        plain, native = shares
+        self.assertEqual(set(plain), set(self.CALLERS), plain)
+        self.assertEqual(set(native), set(self.CALLERS), native)
+        for name in self.CALLERS:
+            self.assertGreater(plain[name], 8, plain)
+            self.assertLessEqual(abs(plain[name] - native[name]), 3, (name, plain, native))
+
+    def test_c_functions_under_the_right_caller(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--native", os.path.join(HERE, "shares.py")], db, timeout=300)
+        self.assertEqual(res.returncode, 0, res)
+        expected = dict(self.CALLERS)
+        if not interpreter_has_debug_symbols():
+            # re and sorted run in the interpreter's own static functions,
+            # named only by its debug file
+            del expected["substitute_it"], expected["sort_it"]
+        seen = {caller: 0 for caller in expected}
+        for s in stacks(db):
+            names = [f[1] for f in s]
+            for caller, c_function in expected.items():
+                if c_function in names:
+                    callers = [n for n in names if n in self.CALLERS]
+                    self.assertEqual(callers, [caller], s)
+                    self.assertLess(names.index(caller), names.index(c_function), s)
+                    seen[caller] += 1
+        for caller, n in seen.items():
+            self.assertGreater(n, 50, (caller, expected[caller], seen))
 
     def test_stress(self):
         for name in ("stress_threads.py", "stress_fork.py", "stress_code.py"):
