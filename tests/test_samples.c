@@ -576,6 +576,62 @@ static void test_tree(void **state)
     unload(p, db);
 }
 
+/*
+ * --no-native. Native functions 20 (deflate) and 21 (start, above every
+ * Python frame); stacks 11 main@5>deflate, 12 main@5>deflate>b@21 (C called
+ * back into Python), 13 start, 14 start>main@5, 15 start>main@5>deflate.
+ */
+static const char native_sql[] =
+    "INSERT INTO functions VALUES (20, 'native', '/lib/libz.so.1', 'deflate', NULL, NULL),\n"
+    "  (21, 'native', '/lib/libc.so.6', 'start', NULL, NULL);\n"
+    "INSERT INTO frames VALUES (20, 20, NULL), (21, 21, NULL);\n"
+    "INSERT INTO stacks VALUES (11, 1, 20), (12, 11, 3), (13, NULL, 21), (14, 13, 1),\n"
+    "  (15, 14, 20);\n"
+    "INSERT INTO samples VALUES (1, 11, 10, 100, 0), (1, 12, 20, 100, 0),\n"
+    "  (1, 13, 30, 100, 0), (1, 15, 40, 100, 0), (1, 3, 50, 100, 0);\n";
+
+static void test_no_native(void **state)
+{
+    const char *path = make_run("native.db", native_sql);
+    struct smp_fn_stat *rows;
+    struct smp_tree *t;
+    size_t n;
+    sqlite3 *db;
+    (void)state;
+
+    struct smp_filter f = {.clock = SMP_CLOCK_CPU};
+    struct smp_profile *p = load(path, &f, &db);
+    assert_int_equal(smp_functions(p, &rows, &n), 0);
+    assert_int_equal(fn_row(rows, n, "deflate")->s.self_weight, 200);
+    assert_int_equal(fn_row(rows, n, "deflate")->s.total_weight, 300);
+    assert_int_equal(fn_row(rows, n, "main")->s.self_weight, 0);
+    free(rows);
+    unload(p, db);
+
+    f.no_native = 1;
+    p = load(path, &f, &db);
+    const struct smp_totals *tot = smp_totals(p);
+    assert_int_equal(tot->samples, 5);
+    assert_int_equal(tot->weight, 500);
+    assert_int_equal(smp_functions(p, &rows, &n), 0);
+    assert_null(fn_row_or_null(rows, n, "deflate"));
+    assert_null(fn_row_or_null(rows, n, "start"));
+    /* deflate's time is main's own; b stays under main */
+    assert_int_equal(fn_row(rows, n, "main")->s.self_weight, 200);
+    assert_int_equal(fn_row(rows, n, "main")->s.total_weight, 400);
+    assert_int_equal(fn_row(rows, n, "b")->s.self_weight, 200);
+    /* start alone: no Python frame */
+    const struct smp_fn_stat *none = fn_row(rows, n, "[no Python frame]");
+    assert_int_equal(none->s.self_weight, 100);
+    free(rows);
+    /* all > {main > b, [no Python frame]}: main once, with b merged */
+    assert_int_equal(smp_tree_build(p, 0, &t), 0);
+    assert_int_equal(t->nnodes, 4);
+    assert_int_equal(t->nodes[0].nkids, 2);
+    smp_tree_free(t);
+    unload(p, db);
+}
+
 static void test_empty_run(void **state)
 {
     const char *path = make_run("empty.db", NULL);
@@ -695,7 +751,8 @@ static struct smp_profile *load_snapshot(const char *path, int64_t id, const cha
     char msg[512];
     struct smp_profile *p = NULL;
     assert_int_equal(vdb_open(path, db, msg, sizeof msg), 0);
-    if (smp_load_snapshot(*db, path, id, function, &p, msg, sizeof msg) < 0)
+    struct smp_filter f = {.function = function};
+    if (smp_load_snapshot(*db, path, id, &f, &p, msg, sizeof msg) < 0)
         fail_msg("smp_load_snapshot: %s", msg);
     assert_non_null(p);
     return p;
@@ -844,6 +901,7 @@ int main(void)
         cmocka_unit_test(test_missing_references),
         cmocka_unit_test(test_stack_cycle),
         cmocka_unit_test(test_tree),
+        cmocka_unit_test(test_no_native),
         cmocka_unit_test(test_empty_run),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_many_samples),

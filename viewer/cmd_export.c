@@ -43,6 +43,7 @@ const char cmd_export_usage[] =
     SMPCMD_HELP_CLOCK
     SMPCMD_HELP_STATE
     SMPCMD_HELP_SELECT
+    SMPCMD_HELP_NATIVE
     "   --function PATTERN   only the stacks through a function whose qualname or\n"
     "                        name matches the shell pattern\n"
     "   --by-thread          folded: start each stack with its thread\n"
@@ -62,7 +63,7 @@ int cmd_export(int argc, char **argv)
     int status, err, flags = 0;
 
     smpcmd_init(&c, "export", cmd_export_usage,
-                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_OUTPUT |
+                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_NATIVE | SMPCMD_OUTPUT |
                     SMPCMD_MEMORY);
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;

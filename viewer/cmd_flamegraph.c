@@ -39,6 +39,7 @@ const char cmd_flamegraph_usage[] =
     "                        samples, each one sampling interval, idle or not\n"
     SMPCMD_HELP_STATE
     SMPCMD_HELP_SELECT
+    SMPCMD_HELP_NATIVE
     "   --function PATTERN   only the stacks through a function whose qualname or\n"
     "                        name matches the shell pattern\n"
     "   --by-thread          one tower per thread instead of all merged\n"
@@ -58,7 +59,7 @@ int cmd_flamegraph(int argc, char **argv)
     int status, err, flags = 0;
 
     smpcmd_init(&c, "flamegraph", cmd_flamegraph_usage,
-                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_OUTPUT |
+                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_NATIVE | SMPCMD_OUTPUT |
                     SMPCMD_MEMORY);
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;

@@ -29,6 +29,7 @@ const char cmd_hot_usage[] =
     SMPCMD_HELP_CLOCK
     SMPCMD_HELP_STATE
     SMPCMD_HELP_SELECT
+    SMPCMD_HELP_NATIVE
     "   --function PATTERN   only the lines of functions whose qualname or name\n"
     "                        matches the shell pattern ('parse', '*.load*'); the\n"
     "                        percentages are then of the samples through them\n"
@@ -164,7 +165,7 @@ int cmd_hot(int argc, char **argv)
     int status, err, by_total = 0;
 
     smpcmd_init(&c, "hot", cmd_hot_usage,
-                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_LIMIT |
+                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_NATIVE | SMPCMD_LIMIT |
                     SMPCMD_JSON);
     for (int i = 1; i < argc; i++) {
         const char *v;

@@ -36,6 +36,7 @@ const char cmd_top_usage[] =
     SMPCMD_HELP_CLOCK
     SMPCMD_HELP_STATE
     SMPCMD_HELP_SELECT
+    SMPCMD_HELP_NATIVE
     "   --function PATTERN   only the samples whose stack holds a function whose\n"
     "                        qualname or name matches the shell pattern; the\n"
     "                        percentages are then of those samples; in cProfile's\n"
@@ -484,7 +485,7 @@ int cmd_top(int argc, char **argv)
     int status, err;
 
     smpcmd_init(&c, "top", cmd_top_usage,
-                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_LIMIT |
+                SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_NATIVE | SMPCMD_LIMIT |
                     SMPCMD_JSON);
     for (int i = 1; i < argc; i++) {
         const char *v;

@@ -599,7 +599,56 @@ static int scan_samples(sqlite3 *db, struct smp_profile *p, struct pmap *threadm
 }
 
 /* Leaf node of each aggregate, and what the clock makes of its samples. */
-static int resolve_aggs(struct smp_profile *p, struct pmap *stackmap, struct pmap *lines)
+/*
+ * --no-native: each node of a native frame stands for its nearest caller
+ * that is not native (SMP_NONE: none, the stack has no Python frame), as if
+ * the run had been recorded without --native. Children are hung under it
+ * too; *fold_out maps every node to the node that stands for it.
+ */
+#define FOLD_UNKNOWN (SMP_NONE - 1)
+
+static int fold_native(struct smp_profile *p, uint32_t **fold_out)
+{
+    uint32_t *fold = malloc((p->nnodes ? p->nnodes : 1) * sizeof *fold);
+    uint32_t *path = malloc((walk_cap(p) + 1) * sizeof *path);
+    if (!fold || !path) {
+        free(fold);
+        free(path);
+        return PYSCOPE_ENOMEM;
+    }
+    for (size_t i = 0; i < p->nnodes; i++)
+        fold[i] = FOLD_UNKNOWN;
+    const size_t cap = walk_cap(p);
+    for (size_t i = 0; i < p->nnodes; i++) {
+        size_t len = 0;
+        uint32_t n = (uint32_t)i, found = SMP_NONE;
+        while (n != SMP_NONE && len < cap) {
+            if (fold[n] != FOLD_UNKNOWN) {
+                found = fold[n];
+                break;
+            }
+            if (p->fns[p->frames[p->node_frame[n]].fn].kind != SMP_KIND_NATIVE) {
+                found = n;
+                break;
+            }
+            path[len++] = n;
+            n = p->node_parent[n];
+        }
+        while (len > 0)
+            fold[path[--len]] = found;
+        if (fold[i] == FOLD_UNKNOWN)
+            fold[i] = found; /* i itself is not native */
+    }
+    for (size_t i = 0; i < p->nnodes; i++)
+        if (fold[i] == i && p->node_parent[i] != SMP_NONE)
+            p->node_parent[i] = fold[p->node_parent[i]];
+    free(path);
+    *fold_out = fold;
+    return 0;
+}
+
+static int resolve_aggs(struct smp_profile *p, struct pmap *stackmap, struct pmap *lines,
+                        const uint32_t *fold)
 {
     int err;
     for (size_t i = 0; i < p->naggs; i++) {
@@ -613,6 +662,9 @@ static int resolve_aggs(struct smp_profile *p, struct pmap *stackmap, struct pma
         } else if ((a->leaf = pmap_get(stackmap, a->stack_id, 0)) == SMP_NONE) {
             sp = SMP_UNKNOWN;
             node = &p->unknown_node;
+        } else if (fold && (a->leaf = fold[a->leaf]) == SMP_NONE) {
+            sp = SMP_NOSTACK; /* only native frames */
+            node = &p->nostack_node;
         }
         if (node && *node == SMP_NONE) {
             uint32_t frame;
@@ -745,6 +797,7 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
     static const struct smp_filter all = {0};
     struct pmap threadmap = {0}, fnmap = {0}, framemap = {0}, stackmap = {0}, lines = {0};
     unsigned char *sel = NULL;
+    uint32_t *fold = NULL;
     struct smp_profile *p;
     double rate_hz = 0;
     int err;
@@ -770,8 +823,9 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
     if ((err = load_functions(db, p, &fnmap, f->function)) < 0 ||
         (err = load_frames(db, p, &fnmap, &framemap, &lines)) < 0 ||
         (err = load_stacks(db, p, &framemap, &lines, &stackmap)) < 0 ||
+        (f->no_native && (err = fold_native(p, &fold)) < 0) ||
         (err = scan_samples(db, p, &threadmap, sel)) < 0 ||
-        (err = resolve_aggs(p, &stackmap, &lines)) < 0 || (err = select_aggs(p)) < 0)
+        (err = resolve_aggs(p, &stackmap, &lines, fold)) < 0 || (err = select_aggs(p)) < 0)
         goto out;
     compute_interval(p, rate_hz);
 out:
@@ -784,6 +838,7 @@ out:
         p = NULL;
     }
     free(sel);
+    free(fold);
     pmap_release(&threadmap);
     pmap_release(&fnmap);
     pmap_release(&framemap);
@@ -884,26 +939,32 @@ static int scan_traces(sqlite3 *db, struct smp_profile *p)
     return err;
 }
 
-int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const char *function,
+int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const struct smp_filter *f,
                       struct smp_profile **out, char *msg, size_t msglen)
 {
+    static const struct smp_filter all = {0};
     struct pmap fnmap = {0}, framemap = {0}, stackmap = {0}, lines = {0};
+    uint32_t *fold = NULL;
     struct smp_profile *p;
     double rate_hz;
     int err;
 
+    if (!f)
+        f = &all;
     *out = NULL;
     vdb_msg(msg, msglen, "%s", "");
-    if (!(p = profile_new(SMP_CLOCK_BYTES, function)))
+    if (!(p = profile_new(SMP_CLOCK_BYTES, f->function)))
         return PYSCOPE_ENOMEM;
     p->snap.id = id;
     if ((err = load_snapshot_row(db, p, path, msg, msglen)) == 0 &&
         (err = load_meta(db, p, &rate_hz)) == 0 &&
-        (err = load_functions(db, p, &fnmap, function)) == 0 &&
+        (err = load_functions(db, p, &fnmap, f->function)) == 0 &&
         (err = load_frames(db, p, &fnmap, &framemap, &lines)) == 0 &&
         (err = load_stacks(db, p, &framemap, &lines, &stackmap)) == 0 &&
-        (err = scan_traces(db, p)) == 0 && (err = resolve_aggs(p, &stackmap, &lines)) == 0)
+        (!f->no_native || (err = fold_native(p, &fold)) == 0) && (err = scan_traces(db, p)) == 0 &&
+        (err = resolve_aggs(p, &stackmap, &lines, fold)) == 0)
         err = select_aggs(p);
+    free(fold);
     if (err < 0) {
         if (err == PYSCOPE_EDB)
             vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));

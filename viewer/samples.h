@@ -49,6 +49,7 @@ struct smp_filter {
     int64_t pid;          /* ... */
     const char *function; /* fnmatch(3) pattern on qualname or name; NULL for all */
     unsigned states;      /* 1 << samples.state of each state kept; 0 keeps all */
+    int no_native;        /* fold native frames into their Python caller */
 };
 
 /* samples.state */
@@ -140,7 +141,7 @@ struct smp_snapshot {
  *   PYSCOPE_ENOTFOUND  no snapshot with that id (or none at all) in the run
  *   PYSCOPE_EDB        a query failed; PYSCOPE_ENOMEM.
  */
-int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const char *function,
+int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const struct smp_filter *f,
                       struct smp_profile **out, char *msg, size_t msglen);
 
 void smp_free(struct smp_profile *p);

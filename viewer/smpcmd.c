@@ -231,6 +231,10 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
         c->snapshot = id;
         return SMPCMD_TAKEN;
     }
+    if ((acc & SMPCMD_NATIVE) && !strcmp(a, "--no-native")) {
+        c->filter.no_native = 1;
+        return SMPCMD_TAKEN;
+    }
     if ((acc & SMPCMD_FUNCTION) && (r = smpcmd_value("--function", argc, argv, i, &v)) != 0) {
         if (r < 0)
             return SMPCMD_ERROR;
@@ -341,7 +345,7 @@ int smpcmd_open(struct smpcmd *c)
         return CLI_USAGE;
     }
     if (c->snapshot)
-        err = smp_load_snapshot(c->db, c->path, c->snapshot, c->filter.function, &c->prof, msg,
+        err = smp_load_snapshot(c->db, c->path, c->snapshot, &c->filter, &c->prof, msg,
                                 sizeof msg);
     else
         err = smp_load(c->db, c->path, &c->filter, &c->prof, msg, sizeof msg);
@@ -559,6 +563,7 @@ void smpcmd_json_head(const struct smpcmd *c)
     } else {
         fputs("null", out);
     }
+    fprintf(out, ", \"native\": %s", c->filter.no_native ? "false" : "true");
     fputs("},\n  \"interval_ns\": ", out);
     smpcmd_json_ns(out, t->interval_ns > 0 ? t->interval_ns : -1);
     fprintf(out, ",\n  \"samples\": %lld, \"time_ns\": ", (long long)t->samples);

@@ -24,6 +24,7 @@ enum {
     SMPCMD_JSON = 1 << 5,
     SMPCMD_OUTPUT = 1 << 6,
     SMPCMD_MEMORY = 1 << 7, /* --memory SNAP: a snapshot's allocations, not the samples */
+    SMPCMD_NATIVE = 1 << 8, /* --no-native */
 };
 
 /* Results of smpcmd_arg. */
@@ -73,6 +74,9 @@ void smpcmd_json_function(FILE *out, const struct smp_function *fn);
     "   --state LIST         only samples in these states, comma-separated:\n"                     \
     "                        running (Python, holding the GIL), native (on a CPU\n"                \
     "                        without the GIL), gil (waiting for it), idle\n"
+#define SMPCMD_HELP_NATIVE                                                                         \
+    "   --no-native          fold native frames (recorded with --native) into the\n"              \
+    "                        Python line that called them\n"
 #define SMPCMD_HELP_SELECT                                                                         \
     "   --thread ID|NAME     only that thread (its threads.id or its name)\n"                      \
     "   --process PID        only the threads of that process\n"
