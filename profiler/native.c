@@ -10,15 +10,17 @@
 #include "symbols.h"
 #include "wire.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct nfunc {
     char *name, *object;
-    int sent;
+    unsigned sent; /* 1 << writer of each writer that told the recorder */
 };
 
+static pthread_mutex_t nlock = PTHREAD_MUTEX_INITIALIZER; /* everything below */
 static struct symtab *symbols;
 static struct imap *by_ip;   /* (ip, is_return) -> kind << 32 | function index */
 static struct smap *by_name; /* object NUL name -> function index */
@@ -29,14 +31,14 @@ static char python_exe[4096];
 
 int native_init(int show_all)
 {
+    int err = PYSCOPE_ENOMEM;
+    pthread_mutex_lock(&nlock);
     all_frames = show_all;
-    if (!symbols && !(symbols = symtab_new()))
-        return PYSCOPE_ENOMEM;
-    if (!by_ip && !(by_ip = imap_new()))
-        return PYSCOPE_ENOMEM;
-    if (!by_name && !(by_name = smap_new()))
-        return PYSCOPE_ENOMEM;
-    return symtab_refresh(symbols);
+    if ((symbols || (symbols = symtab_new())) && (by_ip || (by_ip = imap_new())) &&
+        (by_name || (by_name = smap_new())))
+        err = symtab_refresh(symbols);
+    pthread_mutex_unlock(&nlock);
+    return err;
 }
 
 /*
@@ -133,7 +135,7 @@ static enum native_kind classify(uintptr_t ip, const struct sym_info *si)
     return NATIVE_SHOW;
 }
 
-enum native_kind native_frame(uintptr_t ip, int is_return, uint64_t *key)
+static enum native_kind frame_unlocked(uintptr_t ip, int is_return, uint64_t *key)
 {
     int64_t v;
     if (imap_get(by_ip, ip, (uint64_t)is_return, &v)) {
@@ -180,25 +182,84 @@ enum native_kind native_frame(uintptr_t ip, int is_return, uint64_t *key)
     return kind;
 }
 
-long native_put(uint64_t key, uint8_t *dst, size_t cap, int pending)
+size_t native_merge(const uint64_t *ips, size_t nips, int after_signal,
+                    const struct wire_frame *py, const uint8_t *entry, size_t n, int truncated,
+                    struct wire_frame *out, uint64_t *keys, size_t *nkeys)
 {
+    size_t start = 0, m = 0, pi = 0;
+    uint64_t key, fkeys[NATIVE_MERGE_MAX];
+    enum native_kind kinds[NATIVE_MERGE_MAX];
+    if (nips > NATIVE_MERGE_MAX)
+        nips = NATIVE_MERGE_MAX;
+    pthread_mutex_lock(&nlock);
+    for (size_t k = 0; k < nips; k++) {
+        enum native_kind kind = frame_unlocked((uintptr_t)ips[k], k > 0, &key);
+        if (kind == NATIVE_TRAMPOLINE || kind == NATIVE_OWN)
+            start = k + 1; /* the outermost one: pyscope's handler, or what pyscope called */
+    }
+    /* Each eval-loop call runs one group of Python frames, the innermost
+     * group ending at the innermost entry frame. A call caught entering or
+     * leaving the loop, before its frame is linked or after it is unlinked,
+     * has no group: groups are paired from the outermost then, and the
+     * innermost calls left over run nothing yet. A stack cut at the depth
+     * limit lost its outermost groups instead. */
+    size_t evals = 0, groups = 0;
+    for (size_t k = start; k < nips; k++) {
+        /* The frame a signal interrupted is at its own address; the others
+         * are return addresses, after their call. */
+        kinds[k] = frame_unlocked((uintptr_t)ips[k], !(after_signal && k == start), &fkeys[k]);
+        evals += kinds[k] == NATIVE_EVAL;
+    }
+    pthread_mutex_unlock(&nlock);
+    for (size_t i = 0; i < n; i++)
+        groups += entry[i] || i == n - 1;
+    size_t idle = !truncated && evals > groups ? evals - groups : 0;
+    for (size_t k = start; k < nips; k++) {
+        if (kinds[k] == NATIVE_EVAL) {
+            if (idle) {
+                idle--;
+                continue;
+            }
+            while (pi < n) {
+                out[m++] = py[pi];
+                if (entry[pi++])
+                    break;
+            }
+        } else if (kinds[k] == NATIVE_SHOW) {
+            out[m++] = (struct wire_frame){.code = fkeys[k], .line = -1};
+            keys[(*nkeys)++] = fkeys[k];
+        }
+    }
+    while (pi < n)
+        out[m++] = py[pi++];
+    return m;
+}
+
+long native_put(uint64_t key, enum native_writer writer, uint8_t *dst, size_t cap, int pending)
+{
+    long size = 0;
+    pthread_mutex_lock(&nlock);
     struct nfunc *f = &funcs[(uint32_t)key];
-    if (f->sent)
-        return 0;
-    struct wire_native w = {.key = key};
-    struct wire_str s[2] = {{f->object, (uint32_t)strlen(f->object)},
-                            {f->name, (uint32_t)strlen(f->name)}};
-    size_t size = wire_size(sizeof w, s, 2);
-    if (pending)
-        return (long)size;
-    if (size > cap)
-        return -1;
-    f->sent = 1;
-    return (long)wire_encode(dst, cap, WIRE_NATIVE, &w, sizeof w, s, 2);
+    if (!(f->sent & (1u << writer))) {
+        struct wire_native w = {.key = key};
+        struct wire_str s[2] = {{f->object, (uint32_t)strlen(f->object)},
+                                {f->name, (uint32_t)strlen(f->name)}};
+        size = (long)wire_size(sizeof w, s, 2);
+        if (!pending && (size_t)size > cap) {
+            size = -1;
+        } else if (!pending) {
+            f->sent |= 1u << writer;
+            size = (long)wire_encode(dst, cap, WIRE_NATIVE, &w, sizeof w, s, 2);
+        }
+    }
+    pthread_mutex_unlock(&nlock);
+    return size;
 }
 
 void native_forget_sent(void)
 {
+    pthread_mutex_lock(&nlock);
     for (size_t i = 0; i < nfuncs; i++)
         funcs[i].sent = 0;
+    pthread_mutex_unlock(&nlock);
 }

@@ -1,15 +1,17 @@
 /*
- * Target side: the native frames of samples taken with --native. The
- * emitter turns each return address into a native function once (symbols.h)
+ * Target side: the native frames of samples and allocations taken with
+ * --native. Each return address becomes a native function once (symbols.h)
  * and says what to do with it when merging native and Python stacks: show
  * it, hide it (the interpreter's own workings), replace it by the Python
  * frames it runs (the eval loop), or drop it and everything it called (the
  * signal trampoline, above which are pyscope's own handler frames, and
- * pyscope's own code). Emitter only,
- * under the code registry's lock.
+ * pyscope's own code). Thread-safe: the emitter merges samples, the
+ * memory tracer allocation tracebacks.
  */
 #ifndef PYSCOPE_NATIVE_H
 #define PYSCOPE_NATIVE_H
+
+#include "wire.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,16 +23,30 @@ enum native_kind { NATIVE_SHOW, NATIVE_HIDE, NATIVE_EVAL, NATIVE_TRAMPOLINE, NAT
 /* 0 or PYSCOPE_ENOMEM; show_all: hide no interpreter frame (--native-all). */
 int native_init(int show_all);
 
-/*
- * What the frame at ip is (is_return: ip is a return address, so the call
- * is the byte before it) and its key for WIRE_SAMPLE frames.
- */
-enum native_kind native_frame(uintptr_t ip, int is_return, uint64_t *key);
+#define NATIVE_MERGE_MAX 256 /* native frames merged at most */
 
-/* The WIRE_NATIVE record of key into dst (cap bytes) unless the recorder has
- * it: its size, 0 when already sent, -1 when cap is too small. pending: only
- * report the size, send nothing. */
-long native_put(uint64_t key, uint8_t *dst, size_t cap, int pending);
+/*
+ * One stack from a native one and a Python one, both innermost first, into
+ * out (room for n + nips frames): each eval-loop frame of ips is replaced
+ * by the group of Python frames it runs (py[i] with entry[i] set ends a
+ * group), native frames to show become frames of their function's key
+ * (also appended to keys), the rest go. after_signal: ips were taken in a
+ * signal handler, so the frame after the trampoline is the interrupted one,
+ * not a return address. truncated: py lost its outermost frames. Returns
+ * the number of frames.
+ */
+size_t native_merge(const uint64_t *ips, size_t nips, int after_signal,
+                    const struct wire_frame *py, const uint8_t *entry, size_t n, int truncated,
+                    struct wire_frame *out, uint64_t *keys, size_t *nkeys);
+
+/* Who tells the recorder about native functions: each keeps its own record
+ * of what it told, as their records may reach the recorder in any order. */
+enum native_writer { NATIVE_WRITER_SAMPLES, NATIVE_WRITER_MEMORY };
+
+/* The WIRE_NATIVE record of key into dst (cap bytes) unless writer told the
+ * recorder already: its size, 0 when already told, -1 when cap is too
+ * small. pending: only report the size, send nothing. */
+long native_put(uint64_t key, enum native_writer writer, uint8_t *dst, size_t cap, int pending);
 
 /* A new connection (fork child): every function is told again. */
 void native_forget_sent(void);

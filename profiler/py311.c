@@ -109,7 +109,7 @@ int pyframe_walk_own(void *tstate_p, struct pyframe_raw *out, int max, int *trun
         /* Before the first instruction this is negative: the line is then
          * co_firstlineno, as PyCode_Addr2Line has it. */
         out[n].lasti = (int32_t)((char *)f->prev_instr - (char *)_PyCode_CODE(code));
-        out[n].reserved = 0;
+        out[n].reserved = f->is_entry ? PYFRAME_ENTRY : 0;
         n++;
     }
     return n;

@@ -295,58 +295,6 @@ static void unmark_unlocked(struct centry **entries, size_t n)
  * Python frames it runs; interpreter internals are hidden. The native
  * functions' keys go to keys (*nkeys). Returns the frame count.
  */
-static size_t merge_native(struct wire_str ns, const struct wire_frame *py, const uint8_t *entry,
-                           size_t n, int truncated, struct wire_frame *out, uint64_t *keys,
-                           size_t *nkeys)
-{
-    size_t nips = ns.len / sizeof(uint64_t), start = 0, m = 0, pi = 0;
-    if (nips > SAMPLER_NATIVE_MAX)
-        nips = SAMPLER_NATIVE_MAX;
-    uint64_t ips[SAMPLER_NATIVE_MAX], fkeys[SAMPLER_NATIVE_MAX], key;
-    enum native_kind kinds[SAMPLER_NATIVE_MAX];
-    memcpy(ips, ns.p, nips * sizeof *ips);
-    for (size_t k = 0; k < nips; k++) {
-        enum native_kind kind = native_frame((uintptr_t)ips[k], k > 0, &key);
-        if (kind == NATIVE_TRAMPOLINE || kind == NATIVE_OWN)
-            start = k + 1; /* the outermost one: pyscope's handler, or what pyscope called */
-    }
-    /* Each eval-loop call runs one group of Python frames, the innermost
-     * group ending at the innermost entry frame. A call caught entering or
-     * leaving the loop, before its frame is linked or after it is unlinked,
-     * has no group: groups are paired from the outermost then, and the
-     * innermost calls left over run nothing yet. A stack cut at the depth
-     * limit lost its outermost groups instead. */
-    size_t evals = 0, groups = 0;
-    for (size_t k = start; k < nips; k++) {
-        /* The frame the signal interrupted is at its own address; the others
-         * are return addresses, after their call. */
-        kinds[k] = native_frame((uintptr_t)ips[k], k > start, &fkeys[k]);
-        evals += kinds[k] == NATIVE_EVAL;
-    }
-    for (size_t i = 0; i < n; i++)
-        groups += entry[i] || i == n - 1;
-    size_t idle = !truncated && evals > groups ? evals - groups : 0;
-    for (size_t k = start; k < nips; k++) {
-        if (kinds[k] == NATIVE_EVAL) {
-            if (idle) {
-                idle--;
-                continue;
-            }
-            while (pi < n) {
-                out[m++] = py[pi];
-                if (entry[pi++])
-                    break;
-            }
-        } else if (kinds[k] == NATIVE_SHOW) {
-            out[m++] = (struct wire_frame){.code = fkeys[k], .line = -1};
-            keys[(*nkeys)++] = fkeys[k];
-        }
-    }
-    while (pi < n)
-        out[m++] = py[pi++];
-    return m;
-}
-
 /* A raw sample or collection as its WIRE_SAMPLE or WIRE_GC, after the
  * WIRE_CODE records of code objects the recorder has not seen. */
 static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t cap)
@@ -417,10 +365,16 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
     size_t nnatives = 0;
     struct wire_str ns;
     if (!is_gc && rec->nstr >= 2 && wire_string(rec, 1, &ns) == 0 && ns.len) {
-        size_t m = merge_native(ns, frames, entry, n, (raw.flags & WIRE_SAMPLE_TRUNCATED) != 0,
-                                    merged, natives, &nnatives);
+        uint64_t ips[SAMPLER_NATIVE_MAX];
+        size_t nips = ns.len / sizeof *ips;
+        if (nips > SAMPLER_NATIVE_MAX)
+            nips = SAMPLER_NATIVE_MAX;
+        memcpy(ips, ns.p, nips * sizeof *ips);
+        size_t m = native_merge(ips, nips, 1, frames, entry, n,
+                                (raw.flags & WIRE_SAMPLE_TRUNCATED) != 0, merged, natives,
+                                &nnatives);
         for (size_t k = 0; k < nnatives; k++)
-            need += (size_t)native_put(natives[k], NULL, 0, 1);
+            need += (size_t)native_put(natives[k], NATIVE_WRITER_SAMPLES, NULL, 0, 1);
         str = (struct wire_str){(const char *)merged, (uint32_t)(m * sizeof *merged)};
     }
     need += wire_size(fixed_size, &str, 1);
@@ -436,7 +390,7 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
         }
     }
     for (size_t k = 0; k < nnatives; k++)
-        out += (size_t)native_put(natives[k], dst + out, cap - out, 0);
+        out += (size_t)native_put(natives[k], NATIVE_WRITER_SAMPLES, dst + out, cap - out, 0);
     out += wire_encode(dst + out, cap - out, is_gc ? WIRE_GC : WIRE_SAMPLE, fixed, fixed_size, &str,
                        1);
     return (long)out;

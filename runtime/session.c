@@ -171,8 +171,9 @@ int session_start(const char *executable)
     if (sample_hz && coderef_install() < 0)
         sample_hz = 0;
     const char *native = getenv(SAMPLER_ENV_NATIVE);
-    if (sample_hz && native && (!strcmp(native, "1") || !strcmp(native, "all")) &&
-        native_init(!strcmp(native, "all")) == 0)
+    int want_native = native && (!strcmp(native, "1") || !strcmp(native, "all")) &&
+                      native_init(!strcmp(native, "all")) == 0;
+    if (sample_hz && want_native)
         sampler_set_native(1);
     const char *gc = getenv(GCWATCH_ENV);
     int watch_gc = gc && !strcmp(gc, "1") && coderef_install() >= 0;
@@ -190,7 +191,7 @@ int session_start(const char *executable)
     if (addr && *addr && ((depth && atoi(depth) > 0) || want_heap)) {
         const char *sig = getenv(TRACEMEM_ENV_SIGNAL), *ms = getenv(TRACEMEM_ENV_INTERVAL);
         tracemem_start(depth ? atoi(depth) : 0, sig ? atoi(sig) : 0,
-                       ms ? strtoull(ms, NULL, 10) : 0, want_heap);
+                       ms ? strtoull(ms, NULL, 10) : 0, want_heap, want_native);
     }
     int err = begin(0, "MainThread");
     if (err != 0) {

@@ -174,7 +174,8 @@ struct grouping {
 static char *statistics(const char *path, int64_t id, const struct grouping *g,
                         struct mem_group *out_totals)
 {
-    struct mem_options o = {g->by, g->cumulative, g->include, g->ninclude, g->exclude, g->nexclude};
+    struct mem_options o = {g->by,      g->cumulative, g->include, g->ninclude,
+                            g->exclude, g->nexclude,   0};
     struct mem_space *sp;
     struct mem_group grp;
     sqlite3 *db = open_run(path);
@@ -196,7 +197,8 @@ static char *statistics(const char *path, int64_t id, const struct grouping *g,
 static char *compare(const char *newpath, int64_t newid, const char *oldpath, int64_t oldid,
                      const struct grouping *g)
 {
-    struct mem_options o = {g->by, g->cumulative, g->include, g->ninclude, g->exclude, g->nexclude};
+    struct mem_options o = {g->by,      g->cumulative, g->include, g->ninclude,
+                            g->exclude, g->nexclude,   0};
     struct mem_space *sp;
     struct mem_group a, b;
     struct mem_stat *d;

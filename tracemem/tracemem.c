@@ -30,12 +30,14 @@
 #include "blocks.h"
 #include "error.h"
 #include "heap.h"
+#include "native.h"
 #include "pyframe.h"
 #include "util.h"
 #include "wire.h"
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <libunwind.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,13 +78,17 @@ struct tcode {
  * distinct tracebacks cost one node each, not one copy of the stack each.
  */
 struct tnode {
-    void *code; /* as walked: matched against new tracebacks */
+    void *code; /* as walked: matched against new tracebacks; a native frame's address */
     int32_t lasti;
     int32_t line;
-    uint32_t parent; /* the calling frame's node; NODE_NONE at the root level */
-    uint32_t code_idx;
+    uint32_t parent;   /* the calling frame's node; NODE_NONE at the root level */
+    uint32_t code_idx; /* index in codes, | CI_ENTRY; CI_NATIVE for a native frame */
 };
 #define NODE_NONE UINT32_MAX
+#define CI_ENTRY (1u << 31) /* the frame an eval-loop call started with (PYFRAME_ENTRY) */
+#define CI_NATIVE (CI_ENTRY - 1)
+#define CI_INDEX(ci) ((ci) & ~CI_ENTRY)
+#define PYFRAME_NATIVE 2 /* pyframe_raw.reserved: code is a native return address */
 
 struct tb {
     uint64_t hash;
@@ -98,6 +104,7 @@ static _Atomic int tracing; /* allocations are traced (--memory) */
 static _Atomic int enabled; /* snapshots are taken (--memory or --heap) */
 static int heap_on;         /* snapshots record the object graph */
 static int depth_limit = 128;
+static int native_on; /* tracebacks also take the native stack (--native) */
 static pthread_mutex_t tm_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int reentrant;
@@ -175,9 +182,15 @@ static uint64_t hash_frames(const struct pyframe_raw *f, int n, int truncated)
     uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)truncated;
     for (int i = 0; i < n; i++) {
         h = (h ^ (uint64_t)(uintptr_t)f[i].code) * 0x100000001b3ull;
-        h = (h ^ (uint32_t)f[i].lasti) * 0x100000001b3ull;
+        h = (h ^ (uint32_t)f[i].lasti ^ (uint64_t)f[i].reserved << 32) * 0x100000001b3ull;
     }
     return mix64(h);
+}
+
+/* How node nd says reserved (pyframe_raw's flags) for a frame. */
+static int32_t node_flags(const struct tnode *nd)
+{
+    return nd->code_idx == CI_NATIVE ? PYFRAME_NATIVE : (nd->code_idx & CI_ENTRY) ? PYFRAME_ENTRY : 0;
 }
 
 static int same_frames(const struct tb *t, const struct pyframe_raw *f, int n, int truncated)
@@ -186,7 +199,8 @@ static int same_frames(const struct tb *t, const struct pyframe_raw *f, int n, i
         return 0;
     uint32_t node = t->leaf;
     for (int i = 0; i < n; i++, node = nodes[node].parent)
-        if (nodes[node].code != f[i].code || nodes[node].lasti != f[i].lasti)
+        if (nodes[node].code != f[i].code || nodes[node].lasti != f[i].lasti ||
+            node_flags(&nodes[node]) != f[i].reserved)
             return 0;
     return 1;
 }
@@ -292,14 +306,15 @@ static int code_add_tb_unlocked(struct tcode *c, uint32_t id)
     return 0;
 }
 
-static uint64_t hash_node(uint32_t parent, uint32_t code_idx, int32_t lasti)
+static uint64_t hash_node(uint32_t parent, uint32_t code_idx, const void *code, int32_t lasti)
 {
-    return mix64(((uint64_t)parent << 32 | code_idx) ^ mix64((uint32_t)lasti));
+    uint64_t what = code_idx == CI_NATIVE ? (uint64_t)(uintptr_t)code : code_idx;
+    return mix64(((uint64_t)parent << 32 ^ what) ^ mix64((uint32_t)lasti));
 }
 
 static uint64_t node_hash_of(uint32_t id)
 {
-    return hash_node(nodes[id].parent, nodes[id].code_idx, nodes[id].lasti);
+    return hash_node(nodes[id].parent, nodes[id].code_idx, nodes[id].code, nodes[id].lasti);
 }
 
 static uint64_t tb_hash_of(uint32_t id)
@@ -307,24 +322,30 @@ static uint64_t tb_hash_of(uint32_t id)
     return tbs[id].hash;
 }
 
-/* The node of frame f under parent, made when new. Nodes are keyed by the
- * tcode, which a new code object at a dead one's address never shares. */
+/* The node of frame f under parent, made when new. Python frames are keyed
+ * by the tcode, which a new code object at a dead one's address never
+ * shares; native ones by their address. */
 static uint32_t node_intern_unlocked(uint32_t parent, const struct pyframe_raw *f)
 {
-    uint32_t ci = code_of_unlocked(f->code);
-    if (ci == TB_NONE)
-        return NODE_NONE;
-    uint64_t h = hash_node(parent, ci, f->lasti);
+    uint32_t ci = CI_NATIVE;
+    if (!(f->reserved & PYFRAME_NATIVE)) {
+        if ((ci = code_of_unlocked(f->code)) == TB_NONE)
+            return NODE_NONE;
+        if (f->reserved & PYFRAME_ENTRY)
+            ci |= CI_ENTRY;
+    }
+    uint64_t h = hash_node(parent, ci, f->code, f->lasti);
     for (size_t i = h & nindex.mask; nindex.slots && nindex.slots[i]; i = (i + 1) & nindex.mask) {
         const struct tnode *nd = &nodes[nindex.slots[i] - 1];
-        if (nd->parent == parent && nd->code_idx == ci && nd->lasti == f->lasti)
+        if (nd->parent == parent && nd->code_idx == ci && nd->lasti == f->lasti &&
+            (ci != CI_NATIVE || nd->code == f->code))
             return nindex.slots[i] - 1;
     }
     if (idx_reserve_unlocked(&nindex) < 0)
         return NODE_NONE;
     if (grow32((void **)&nodes, sizeof *nodes, nnodes + 1, &capnodes) < 0)
         return NODE_NONE;
-    int line = pyframe_code_line(f->code, f->lasti);
+    int line = ci == CI_NATIVE ? -1 : pyframe_code_line(f->code, f->lasti);
     nodes[nnodes] = (struct tnode){f->code, f->lasti, line > 0 ? line : -1, parent, ci};
     idx_insert_unlocked(&nindex, nnodes);
     return nnodes++;
@@ -346,7 +367,10 @@ static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int trunc
     uint32_t id = ntbs, leaf = NODE_NONE;
     for (int i = n; i-- > 0;) { /* outermost first */
         leaf = node_intern_unlocked(leaf, &f[i]);
-        if (leaf == NODE_NONE || code_add_tb_unlocked(&codes[nodes[leaf].code_idx], id) < 0)
+        if (leaf == NODE_NONE)
+            return TB_NONE;
+        if (nodes[leaf].code_idx != CI_NATIVE &&
+            code_add_tb_unlocked(&codes[CI_INDEX(nodes[leaf].code_idx)], id) < 0)
             return TB_NONE; /* tcode lists may name id: harmless, it is never made */
     }
     tbs[id] = (struct tb){
@@ -412,11 +436,19 @@ static void add_unlocked(uintptr_t ptr, size_t size, uint32_t id)
 /* Walk the calling thread's frames and note a new block. */
 static void track(const struct domain *d, void *ptr, size_t size)
 {
-    struct pyframe_raw frames[TRACEMEM_MAX_DEPTH];
+    /* With --native the native frames come first (innermost first), then
+     * the Python ones: the merge waits for the traceback to be sent. */
+    struct pyframe_raw frames[NATIVE_MERGE_MAX + TRACEMEM_MAX_DEPTH];
     int truncated = 0, n = 0;
+    if (native_on) {
+        void *ips[NATIVE_MERGE_MAX];
+        int nips = unw_backtrace(ips, NATIVE_MERGE_MAX);
+        for (int i = 0; i < nips; i++)
+            frames[n++] = (struct pyframe_raw){.code = ips[i], .reserved = PYFRAME_NATIVE};
+    }
     void *tstate = d->raw ? pyframe_own_tstate() : pyframe_current_tstate();
     if (tstate)
-        n = pyframe_walk_own(tstate, frames, depth_limit, &truncated);
+        n += pyframe_walk_own(tstate, frames + n, depth_limit, &truncated);
     reentrant++;
     tables_lock();
     if (atomic_load_explicit(&tracing, memory_order_relaxed))
@@ -588,6 +620,21 @@ static void ob_rec(struct obuf *ob, unsigned type, const void *fixed, size_t fsi
     ob->len += wire_encode(ob->buf + ob->len, size, type, fixed, fsize, strs, nstr);
 }
 
+/* A record wire_encode made already. */
+static void ob_raw(struct obuf *ob, const uint8_t *rec, size_t size)
+{
+    if (ob->err)
+        return;
+    if (ob->len - ob->msg_start + size > WIRE_MSG_MAX)
+        ob_close(ob);
+    if (grow((void **)&ob->buf, 1, ob->len + size, &ob->cap) < 0) {
+        ob->err = PYSCOPE_ENOMEM;
+        return;
+    }
+    memcpy(ob->buf + ob->len, rec, size);
+    ob->len += size;
+}
+
 static void ob_release(struct obuf *ob)
 {
     free(ob->buf);
@@ -618,16 +665,37 @@ static void send_tb_unlocked(struct obuf *ob, uint32_t id)
     struct tb *t = &tbs[id];
     if (t->sent)
         return;
-    struct wire_frame wf[TRACEMEM_MAX_DEPTH];
+    static struct wire_frame wf[TRACEMEM_MAX_DEPTH], merged[TRACEMEM_MAX_DEPTH + NATIVE_MERGE_MAX];
+    static uint8_t entry[TRACEMEM_MAX_DEPTH];
+    static uint64_t ips[NATIVE_MERGE_MAX], keys[NATIVE_MERGE_MAX]; /* snap_lock */
+    size_t npy = 0, nips = 0, nkeys = 0;
     uint32_t node = t->leaf;
     for (uint32_t i = 0; i < t->nframes; i++, node = nodes[node].parent) {
         uint32_t ci = nodes[node].code_idx;
-        send_code_unlocked(ob, ci);
-        wf[i] = (struct wire_frame){.code = CODE_KEY_BIT | ci, .line = nodes[node].line};
+        if (ci == CI_NATIVE) {
+            if (nips < NATIVE_MERGE_MAX)
+                ips[nips++] = (uint64_t)(uintptr_t)nodes[node].code;
+            continue;
+        }
+        send_code_unlocked(ob, CI_INDEX(ci));
+        entry[npy] = (ci & CI_ENTRY) != 0;
+        wf[npy++] = (struct wire_frame){.code = CODE_KEY_BIT | CI_INDEX(ci), .line = nodes[node].line};
+    }
+    const struct wire_frame *frames = wf;
+    size_t nframes = npy;
+    if (nips) {
+        nframes = native_merge(ips, nips, 0, wf, entry, npy, t->truncated, merged, keys, &nkeys);
+        frames = merged;
+        for (size_t k = 0; k < nkeys; k++) {
+            uint8_t rec[8192];
+            long len = native_put(keys[k], NATIVE_WRITER_MEMORY, rec, sizeof rec, 0);
+            if (len > 0)
+                ob_raw(ob, rec, (size_t)len);
+        }
     }
     struct wire_traceback wt = {.key = (uint64_t)id + 1,
                                 .flags = t->truncated ? WIRE_SAMPLE_TRUNCATED : 0};
-    struct wire_str s = {(const char *)wf, t->nframes * (uint32_t)sizeof *wf};
+    struct wire_str s = {(const char *)frames, (uint32_t)(nframes * sizeof *frames)};
     ob_rec(ob, WIRE_TRACEBACK, &wt, sizeof wt, &s, 1);
     t->sent = 1;
 }
@@ -979,10 +1047,15 @@ void tracemem_finish(void)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap)
+int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int native)
 {
     if (installed)
         return PYSCOPE_EEXISTS;
+    if (native && depth > 0) {
+        void *warm[4];
+        unw_backtrace(warm, 4); /* the unwinder's first use allocates */
+        native_on = 1;
+    }
     depth_limit = depth > TRACEMEM_MAX_DEPTH ? TRACEMEM_MAX_DEPTH : depth;
     live = blocks_new();
     codemap = blocks_new();

@@ -24,11 +24,11 @@
  * Start taking snapshots: on signal sig (0: none; only taken over when its
  * action is the default), every interval_ms (0: never), at exit and when the
  * program asks. With depth > 0, trace allocations with tracebacks of up to
- * depth frames; with heap, each snapshot also records the object graph.
- * Needs the GIL, and no other thread may be using the RAW domain yet. 0 or a
+ * depth frames, and with native the native stack too (native_init first);
+ * with heap, each snapshot also records the object graph. Needs the GIL, and no other thread may be using the RAW domain yet. 0 or a
  * negative PYSCOPE_E*.
  */
-int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap);
+int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int native);
 
 /* Whether snapshots are being taken. */
 int tracemem_active(void);

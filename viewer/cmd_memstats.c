@@ -32,6 +32,9 @@
     "                        traceback: by the whole traceback\n"                                  \
     "   --cumulative         count the blocks of a traceback in each of its frames,\n"             \
     "                        not only the most recent one (lineno and filename)\n"                 \
+    "   --no-native          leave out native frames (recorded with --memory\n"                   \
+    "                        --native); with them, lineno, filename and the\n"                    \
+    "                        filters go by the most recent Python frame\n"                        \
     "   --include PATTERN    only blocks allocated (most recent frame) in a file that\n"           \
     "                        matches the shell pattern ('*/myapp/*'), as\n"                        \
     "                        tracemalloc.Filter; repeatable, any may match\n"                      \
@@ -153,6 +156,8 @@ static int parse_args(struct memcmd *c, int argc, char **argv)
             c->json = 1;
         } else if (!strcmp(a, "--cumulative")) {
             c->o.cumulative = 1;
+        } else if (!strcmp(a, "--no-native")) {
+            c->o.no_native = 1;
         } else if ((r = smpcmd_value("--by", argc, argv, &i, &v)) != 0) {
             size_t k = 0;
             if (r < 0)
@@ -353,12 +358,22 @@ static void heading(const struct memcmd *c)
              " add up to more");
 }
 
+/* A native function's object as the sampled views name it: libz.so.1. */
+static const char *native_object(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 /* "app.py:12" or, by filename, "app.py", cut at the left. */
 static char *key_text(const struct memcmd *c, uint32_t key, char *buf, size_t len)
 {
     char loc[4096];
     struct mem_frame f = mem_key_frame(c->sp, key, 0);
-    if (c->o.by == MEM_BY_FILENAME)
+    if (f.native && c->o.by == MEM_BY_LINENO)
+        snprintf(loc, sizeof loc, "%s [%s]", f.function ? f.function : "??",
+                 native_object(f.filename));
+    else if (c->o.by == MEM_BY_FILENAME)
         snprintf(loc, sizeof loc, "%s", short_path(c, f.filename));
     else
         snprintf(loc, sizeof loc, "%s:%lld", short_path(c, f.filename), (long long)f.line);
@@ -428,6 +443,12 @@ static void print_tracebacks(const struct memcmd *c, const struct mem_stat *st, 
         size_t n = mem_key_nframes(c->sp, s->key);
         for (size_t k = 0; k < n; k++) {
             struct mem_frame f = mem_key_frame(c->sp, s->key, k);
+            if (f.native) {
+                printf("  %s [", f.function ? f.function : "??");
+                fmt_put_text(stdout, native_object(f.filename));
+                puts("]");
+                continue;
+            }
             fputs("  File \"", stdout);
             fmt_put_text(stdout, short_path(c, f.filename));
             printf("\", line %lld\n", (long long)f.line);
@@ -518,7 +539,7 @@ static void print_json(const struct memcmd *c, const struct mem_stat *st, size_t
             fmt_json_str(stdout, f.filename);
             printf(", \"line\": %lld, \"function\": ", (long long)f.line);
             fmt_json_str(stdout, f.function);
-            putc('}', stdout);
+            printf(", \"native\": %s}", f.native ? "true" : "false");
         }
         fputs("]}", stdout);
     }

@@ -42,6 +42,7 @@
 #define NONE UINT32_MAX
 #define MARKER (UINT32_MAX - 1)     /* a frame that is the "[truncated]" marker */
 #define UNRESOLVED (UINT32_MAX - 2) /* a frame not yet mapped to a location */
+#define SKIPPED (UINT32_MAX - 3)    /* a native frame left out (--no-native) */
 #define NO_PARENT INT64_MIN
 /* A walk stops here: only a loop in a damaged file is this deep. */
 #define MAX_DEPTH 4096
@@ -373,9 +374,10 @@ struct htab {
 
 /* A frame as tracemalloc keys it: file and line; the function is for show. */
 struct loc {
-    uint32_t file; /* string */
-    uint32_t func; /* string, or NONE */
+    uint32_t file; /* string; a native function's object */
+    uint32_t func; /* string, or NONE; a native function's name (part of what it is) */
     int64_t line;
+    int native;
 };
 
 /* A key: its locations, oldest first, in seq. */
@@ -410,10 +412,11 @@ struct source {
     char **fn_file; /* NULL when none */
     char **fn_name; /* qualname, else name */
     uint8_t *fn_marker;
+    uint8_t *fn_native;
     struct ids frames;  /* frames, in id order */
     uint32_t *frame_fn; /* function index, NONE when missing */
     int64_t *frame_line;
-    uint32_t *frame_loc; /* UNRESOLVED, MARKER or a location */
+    uint32_t *frame_loc; /* UNRESOLVED, MARKER, SKIPPED or a location */
     struct ids stacks;   /* the stacks with ids up to stacks_upto, in id order */
     struct node *nodes;
     size_t nodes_cap;
@@ -551,27 +554,34 @@ static int intern_str(struct mem_space *sp, const char *s, uint32_t *out)
     return 0;
 }
 
-/* The location (file, line) as an id; func (may be NULL) names it if nothing did yet. */
+/*
+ * The location (file, line) as an id; func (may be NULL) names it if
+ * nothing did yet. A native location is (object, function): func is part
+ * of what it is.
+ */
 static int intern_loc(struct mem_space *sp, const char *file, int64_t line, const char *func,
-                      uint32_t *out)
+                      int native, uint32_t *out)
 {
     uint32_t f, fn = NONE;
     int err = intern_str(sp, file, &f);
-    if (err < 0 || (err = ht_reserve(&sp->loc_tab)) < 0)
+    if (err < 0 || (native && (err = intern_str(sp, func ? func : "??", &fn)) < 0) ||
+        (err = ht_reserve(&sp->loc_tab)) < 0)
         return err;
-    uint64_t h = mix((uint64_t)line * 0x9e3779b97f4a7c15ull ^ f);
+    uint64_t h = mix((uint64_t)line * 0x9e3779b97f4a7c15ull ^ f ^
+                     (native ? ((uint64_t)fn << 32 | 1) * 0xc2b2ae3d27d4eb4full : 0));
     struct htab *t = &sp->loc_tab;
     size_t i = h & (t->cap - 1);
     for (; t->id[i]; i = (i + 1) & (t->cap - 1)) {
         struct loc *l = &sp->locs[t->id[i] - 1];
-        if (t->hash[i] == h && l->file == f && l->line == line) {
+        if (t->hash[i] == h && l->file == f && l->line == line && l->native == native &&
+            (!native || l->func == fn)) {
             if (l->func == NONE && func && (err = intern_str(sp, func, &l->func)) < 0)
                 return err;
             *out = t->id[i] - 1;
             return 0;
         }
     }
-    if (func && (err = intern_str(sp, func, &fn)) < 0)
+    if (!native && func && (err = intern_str(sp, func, &fn)) < 0)
         return err;
     if (sp->nlocs == sp->locs_cap) {
         size_t cap = sp->locs_cap ? sp->locs_cap * 2 : 256;
@@ -585,7 +595,7 @@ static int intern_loc(struct mem_space *sp, const char *file, int64_t line, cons
         sp->loc_key = lk;
         sp->locs_cap = cap;
     }
-    sp->locs[sp->nlocs] = (struct loc){f, fn, line};
+    sp->locs[sp->nlocs] = (struct loc){f, fn, line, native};
     sp->loc_key[sp->nlocs] = NONE;
     *out = (uint32_t)sp->nlocs++;
     ht_set(t, i, h, *out);
@@ -664,6 +674,7 @@ static void source_free(struct source *src)
     free(src->fn_file);
     free(src->fn_name);
     free(src->fn_marker);
+    free(src->fn_native);
     free(src->frames.v);
     free(src->frame_fn);
     free(src->frame_line);
@@ -772,10 +783,12 @@ static int load_functions(struct source *src)
     cap++;
     if (!(src->fn_file = calloc((size_t)cap, sizeof *src->fn_file)) ||
         !(src->fn_name = calloc((size_t)cap, sizeof *src->fn_name)) ||
-        !(src->fn_marker = calloc((size_t)cap, sizeof *src->fn_marker)))
+        !(src->fn_marker = calloc((size_t)cap, sizeof *src->fn_marker)) ||
+        !(src->fn_native = calloc((size_t)cap, sizeof *src->fn_native)))
         return PYSCOPE_ENOMEM;
-    if ((err = vdb_prepare(
-             src->db, "SELECT id, filename, name, qualname FROM functions ORDER BY id", &st)) < 0)
+    if ((err = vdb_prepare(src->db,
+                           "SELECT id, filename, name, qualname, kind FROM functions ORDER BY id",
+                           &st)) < 0)
         return err;
     /* A live run may have grown since the count: the rest is not needed. */
     while (src->fns.n < (size_t)cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -787,6 +800,8 @@ static int load_functions(struct source *src)
                                 &src->fn_name[i])) < 0)
             break;
         src->fn_marker[i] = !src->fn_file[i] && name && !strcmp(name, "[truncated]");
+        const char *kind = (const char *)sqlite3_column_text(st, 4);
+        src->fn_native[i] = kind && !strcmp(kind, "native");
     }
     if (!err && src->fns.n < (size_t)cap && rc != SQLITE_DONE)
         err = vdb_err(rc);
@@ -951,11 +966,11 @@ static int source_get(struct mem_space *sp, sqlite3 *db, struct source **out)
     return 0;
 }
 
-/* The location of frame (an index, NONE when missing), or MARKER. */
+/* The location of frame (an index, NONE when missing), MARKER or SKIPPED. */
 static int frame_loc(struct mem_space *sp, struct source *src, uint32_t frame, uint32_t *out)
 {
     if (frame == NONE)
-        return intern_loc(sp, unknown_file, 0, NULL, out);
+        return intern_loc(sp, unknown_file, 0, NULL, 0, out);
     if (src->frame_loc[frame] != UNRESOLVED) {
         *out = src->frame_loc[frame];
         return 0;
@@ -965,10 +980,15 @@ static int frame_loc(struct mem_space *sp, struct source *src, uint32_t frame, u
         *out = src->frame_loc[frame] = MARKER;
         return 0;
     }
-    int by_file = sp->o.by == MEM_BY_FILENAME;
+    if (fn != NONE && src->fn_native[fn] && sp->o.no_native) {
+        *out = src->frame_loc[frame] = SKIPPED;
+        return 0;
+    }
+    int by_file = sp->o.by == MEM_BY_FILENAME, native = fn != NONE && src->fn_native[fn];
     const char *file = fn != NONE && src->fn_file[fn] ? src->fn_file[fn] : unknown_file;
     const char *func = by_file || fn == NONE ? NULL : src->fn_name[fn];
-    int err = intern_loc(sp, file, by_file ? 0 : src->frame_line[frame], func, out);
+    int err = intern_loc(sp, file, by_file || native ? 0 : src->frame_line[frame], func, native,
+                         out);
     if (!err)
         src->frame_loc[frame] = *out;
     return err;
@@ -999,12 +1019,12 @@ static int walk(struct mem_space *sp, struct source *src, int has_id, int64_t id
             return err;
         if (loc == MARKER)
             *truncated = 1;
-        else
+        else if (loc != SKIPPED)
             sp->walk[(*n)++] = loc;
         i = nd->parent;
     }
     if (!*n)
-        err = intern_loc(sp, unknown_file, 0, NULL, &sp->walk[(*n)++]);
+        err = intern_loc(sp, unknown_file, 0, NULL, 0, &sp->walk[(*n)++]);
     return err;
 }
 
@@ -1075,7 +1095,15 @@ static int add_trace(struct mem_space *sp, struct grouper *gr, uint32_t *locs, s
     int err = 0;
 
     *key = NONE;
-    if (!count_trace(sp, gr, locs[0], size, count))
+    /* Where tracemalloc would say the blocks were allocated: the most
+     * recent Python frame, under the native ones (--memory --native). */
+    size_t py = 0;
+    while (py + 1 < n && sp->locs[locs[py]].native)
+        py++;
+    uint32_t where = locs[py];
+    if (sp->locs[where].native && (err = intern_loc(sp, unknown_file, 0, NULL, 0, &where)) < 0)
+        return err; /* no Python frame at all */
+    if (!count_trace(sp, gr, where, size, count))
         return 0;
     if (sp->o.cumulative) {
         for (size_t i = 0; i < n && !err; i++)
@@ -1084,7 +1112,7 @@ static int add_trace(struct mem_space *sp, struct grouper *gr, uint32_t *locs, s
         return err;
     }
     if (sp->o.by != MEM_BY_TRACEBACK) {
-        if (!(err = loc_key(sp, locs[0], key)))
+        if (!(err = loc_key(sp, where, key)))
             err = add_stat(sp, gr, *key, size, count);
         return err;
     }
@@ -1133,9 +1161,9 @@ static int group_leaves(struct mem_space *sp, struct source *src, int64_t id, st
             if ((err = frame_loc(sp, src, fr == SIZE_MAX ? NONE : (uint32_t)fr, &loc)) < 0)
                 break;
         }
-        if (loc != MARKER)
+        if (loc != MARKER && loc != SKIPPED && !sp->locs[loc].native)
             err = add_trace(sp, gr, &loc, 1, 0, size, count, &key);
-        else
+        else /* the marker, a node the table lacks, or native frames over the Python one */
             err = add_walked(sp, src, gr, sqlite3_column_type(st, 0) != SQLITE_NULL,
                              sqlite3_column_int64(st, 0), size, count, &key);
         if (err < 0)
@@ -1165,7 +1193,14 @@ static int group_tracebacks(struct mem_space *sp, struct source *src, const stru
         if (leaf != SIZE_MAX && leaf < src->leaf_keys && src->leaf_key[leaf] != NONE) {
             uint32_t key = src->leaf_key[leaf];
             const struct key *k = &sp->keys[key];
-            if (count_trace(sp, gr, sp->seq[k->off + k->len - 1], rows[i].size, rows[i].count))
+            size_t py = k->len - 1; /* the most recent Python frame (add_trace) */
+            while (py > 0 && sp->locs[sp->seq[k->off + py]].native)
+                py--;
+            uint32_t where = sp->seq[k->off + py];
+            if (sp->locs[where].native &&
+                (err = intern_loc(sp, unknown_file, 0, NULL, 0, &where)) < 0)
+                return err;
+            if (count_trace(sp, gr, where, rows[i].size, rows[i].count))
                 err = add_stat(sp, gr, key, rows[i].size, rows[i].count);
             continue;
         }
@@ -1214,7 +1249,8 @@ static int group_cumulative(struct mem_space *sp, struct source *src, const stru
         loc = MARKER;
         if (leaf < nacc && (err = frame_loc(sp, src, src->nodes[leaf].frame, &loc)) < 0)
             break;
-        if (loc == MARKER) /* no such node, or only the marker */
+        if (loc == MARKER || loc == SKIPPED || sp->locs[loc].native)
+            /* no such node, only the marker, or native frames over the Python one */
             err = add_walked(sp, src, gr, rows[i].has_stack, rows[i].stack, rows[i].size,
                              rows[i].count, &key);
         else if (count_trace(sp, gr, loc, rows[i].size, rows[i].count))
@@ -1226,7 +1262,7 @@ static int group_cumulative(struct mem_space *sp, struct source *src, const stru
             continue;
         if ((err = frame_loc(sp, src, nd->frame, &loc)) < 0)
             break;
-        if (loc != MARKER && (err = loc_key(sp, loc, &key)) == 0)
+        if (loc != MARKER && loc != SKIPPED && (err = loc_key(sp, loc, &key)) == 0)
             err = add_stat(sp, gr, key, acc[i].size, acc[i].count);
         if (nd->parent != NONE && nd->parent < nacc) {
             acc[nd->parent].size += acc[i].size;
@@ -1540,13 +1576,14 @@ size_t mem_key_nframes(const struct mem_space *sp, uint32_t key)
 
 struct mem_frame mem_key_frame(const struct mem_space *sp, uint32_t key, size_t i)
 {
-    struct mem_frame f = {unknown_file, 0, NULL};
+    struct mem_frame f = {unknown_file, 0, NULL, 0};
     if (key >= sp->nkeys || i >= sp->keys[key].len)
         return f;
     const struct loc *l = &sp->locs[sp->seq[sp->keys[key].off + i]];
     f.filename = sp->strs[l->file];
     f.line = l->line;
     f.function = l->func == NONE ? NULL : sp->strs[l->func];
+    f.native = l->native;
     return f;
 }
 

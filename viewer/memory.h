@@ -83,6 +83,7 @@ struct mem_options {
     size_t ninclude;
     const char *const *exclude; /* tracemalloc.Filter(False, pattern) each */
     size_t nexclude;
+    int no_native; /* leave out native frames (recorded with --memory --native) */
 };
 
 /* One frame of a key. Strings are owned by the space. */
@@ -91,6 +92,7 @@ struct mem_frame {
     int64_t line;         /* 0 when not known, and with MEM_BY_FILENAME */
     const char *function; /* the qualname of the first function seen there; NULL with
                              MEM_BY_FILENAME or when not known */
+    int native;           /* a native function: filename is its object, line 0 */
 };
 
 /*

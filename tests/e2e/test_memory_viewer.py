@@ -193,7 +193,8 @@ class MemoryViewerTest(E2ETestCase):
         self.assertEqual(doc["snapshot"]["label"], "end")
         self.assertEqual(doc["count"], 5)
         self.assertEqual(doc["stats"][0]["frames"],
-                         [{"filename": self.app, "line": 9, "function": "load"}])
+                         [{"filename": self.app, "line": 9, "function": "load",
+                           "native": False}])
         # two functions on line 4: one key, named after the first one seen
         self.assertIn(doc["stats"][3]["frames"][0]["function"],
                       ("main", "main.<locals>.<lambda>"))
@@ -234,7 +235,8 @@ class MemoryViewerTest(E2ETestCase):
         self.assertEqual([s["truncated"] for s in doc["stats"]],
                          [False, False, True, False, False, False])
         self.assertEqual(doc["stats"][1]["frames"][2],
-                         {"filename": self.helper, "line": 3, "function": "work"})
+                         {"filename": self.helper, "line": 3, "function": "work",
+                          "native": False})
         out = self.viewer("stats", self.db, "2", "--by", "traceback", "--limit", "3")
         blocks = out.split("\n\n")
         self.assertEqual(blocks[0].splitlines(), [

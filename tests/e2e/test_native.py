@@ -192,6 +192,60 @@ class Native(E2ETestCase):
         self.assertEqual(sum(row["self_ns"] for row in compress),
                          fold_by_name["compress_it"]["sampled"]["self_ns"])
 
+    def test_memory_native(self):
+        """--memory --native: a block C code allocated has the C functions
+        under the Python line; lineno statistics stay tracemalloc's."""
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--memory", "--native", "--no-sample",
+                                   os.path.join(HERE, "alloc.py")], db, timeout=300)
+        self.assertEqual((res.returncode, res.stdout), (0, b"ok\n"), res)
+        snap = db_rows(db, "select id from snapshots where trigger = 'exit'")[0]["id"]
+
+        def stats(*args):
+            out = harness.run_viewer(["stats", db, str(snap), "--json", "--limit", "0"] + list(args))
+            self.assertEqual(out.returncode, 0, out)
+            return json.loads(out.stdout)["stats"]
+        tracebacks = stats("--by", "traceback")
+        inflate = [t for t in tracebacks if t["size"] >= 20 << 20]
+        self.assertEqual(len(inflate), 1, [t["size"] for t in tracebacks[:3]])
+        frames = inflate[0]["frames"]  # oldest first
+        python = [i for i, f in enumerate(frames) if not f["native"]]
+        self.assertEqual((frames[python[-1]]["function"], frames[python[-1]]["line"]),
+                         ("inflate_them", 18), frames)
+        self.assertGreater(len(frames), python[-1] + 1, frames)  # C frames under the line
+        self.assertTrue(all(f["native"] for f in frames[python[-1] + 1:]), frames)
+        self.assertEqual(inflate[0]["count"], 20)
+
+        encoder = [t for t in tracebacks
+                   if any(f["native"] and f["function"] == "encoder_call" for f in t["frames"])]
+        strings = max(encoder, key=lambda t: t["size"])  # the 100 JSON documents
+        self.assertEqual(strings["count"], 100, encoder[:2])
+        self.assertGreater(strings["size"], 100 * 50000)
+        for t in encoder:
+            names = [f["function"] for f in t["frames"]]
+            self.assertIn("dump_them", names)
+            at = names.index("encoder_call")
+            self.assertTrue(t["frames"][at]["filename"].endswith(
+                "_json.cpython-311-x86_64-linux-gnu.so"), t["frames"][at])
+            self.assertFalse(t["frames"][at - 1]["native"])  # called from Python
+            self.assertEqual(t["frames"][at - 1]["function"], "JSONEncoder.iterencode")
+
+        # by line, the most recent Python frame, as tracemalloc: the same
+        # numbers as with the native frames left out
+        by_line = stats()
+        self.assertEqual(by_line, stats("--no-native"))
+        self.assertFalse(any(f["native"] for row in by_line for f in row["frames"]))
+        top = by_line[0]
+        self.assertEqual((top["frames"][0]["function"], top["frames"][0]["line"]),
+                         ("inflate_them", 18))
+        self.assertGreaterEqual(top["size"], inflate[0]["size"])  # and the list's growth
+        self.assertFalse(any(f["native"] for t in stats("--by", "traceback", "--no-native")
+                             for f in t["frames"]))
+
+        folded = harness.run_viewer(["export", db, "--memory", str(snap), "--format",
+                                     "folded"]).stdout.decode()
+        self.assertRegex(folded, r"JSONEncoder\.iterencode \([^)]*\);encoder_call \[_json[^]]*\]")
+
     def test_stress(self):
         for name in ("stress_threads.py", "stress_fork.py", "stress_code.py"):
             db = self.new_db_path()
