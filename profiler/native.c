@@ -7,6 +7,7 @@
 #include "native.h"
 #include "error.h"
 #include "intern.h"
+#include "srcline.h"
 #include "symbols.h"
 #include "wire.h"
 
@@ -17,12 +18,14 @@
 
 struct nfunc {
     char *name, *object;
+    char *source; /* its source file, from debug information; NULL when unknown */
     unsigned sent; /* 1 << writer of each writer that told the recorder */
 };
 
 static pthread_mutex_t nlock = PTHREAD_MUTEX_INITIALIZER; /* everything below */
 static struct symtab *symbols;
-static struct imap *by_ip;   /* (ip, is_return) -> kind << 32 | function index */
+static struct srcline *lines; /* NULL when debug information cannot be read at all */
+static struct imap *by_ip; /* (ip, is_return) -> kind << 60 | line << 32 | function index */
 static struct smap *by_name; /* object NUL name -> function index */
 static struct nfunc *funcs;
 static size_t nfuncs, capfuncs;
@@ -37,6 +40,8 @@ int native_init(int show_all)
     if ((symbols || (symbols = symtab_new())) && (by_ip || (by_ip = imap_new())) &&
         (by_name || (by_name = smap_new())))
         err = symtab_refresh(symbols);
+    if (!err && !lines)
+        lines = srcline_new(); /* without it, frames have no lines */
     pthread_mutex_unlock(&nlock);
     return err;
 }
@@ -135,13 +140,33 @@ static enum native_kind classify(uintptr_t ip, const struct sym_info *si)
     return NATIVE_SHOW;
 }
 
-static enum native_kind frame_unlocked(uintptr_t ip, int is_return, uint64_t *key)
+/* The line of at in its function's source file, -1 when not known; f's
+ * source file once debug information names the function. */
+static int32_t source_line(struct nfunc *f, uintptr_t start, uintptr_t at)
+{
+    const char *file;
+    int line, named;
+    if (!lines)
+        return -1;
+    if (!f->source && ((srcline_lookup(lines, start, &file, &line, &named) && named) ||
+                       (srcline_lookup(lines, at, &file, &line, &named) && named)))
+        f->source = strdup(file);
+    if (!f->source || !srcline_lookup(lines, at, &file, &line, &named) ||
+        !srcline_same_file(file, f->source) || line >= (1 << 27))
+        return -1;
+    return line;
+}
+
+static enum native_kind frame_unlocked(uintptr_t ip, int is_return, uint64_t *key,
+                                       int32_t *line)
 {
     int64_t v;
     if (imap_get(by_ip, ip, (uint64_t)is_return, &v)) {
         *key = NATIVE_KEY_BIT | (uint32_t)v;
-        return (enum native_kind)((uint64_t)v >> 32);
+        *line = (int32_t)((uint64_t)v >> 32 & 0x0fffffff) - 1;
+        return (enum native_kind)((uint64_t)v >> 60);
     }
+    *line = -1;
     struct sym_info si;
     uintptr_t at = is_return ? ip - 1 : ip;
     int found = symtab_lookup(symbols, at, &si);
@@ -171,13 +196,16 @@ static enum native_kind frame_unlocked(uintptr_t ip, int is_return, uint64_t *ke
             funcs = q;
             capfuncs = cap;
         }
-        funcs[nfuncs] = (struct nfunc){strdup(name), strdup(object), 0};
+        funcs[nfuncs] = (struct nfunc){strdup(name), strdup(object), NULL, 0};
         if (!funcs[nfuncs].name || !funcs[nfuncs].object ||
             smap_put(by_name, k, (size_t)klen, (int64_t)nfuncs) < 0)
             return NATIVE_HIDE;
         idx = (int64_t)nfuncs++;
     }
-    imap_put(by_ip, ip, (uint64_t)is_return, (int64_t)((uint64_t)kind << 32 | (uint64_t)idx));
+    if (kind == NATIVE_SHOW && found == 1 && si.name)
+        *line = source_line(&funcs[idx], at - si.offset, at);
+    imap_put(by_ip, ip, (uint64_t)is_return,
+             (int64_t)((uint64_t)kind << 60 | (uint64_t)(*line + 1) << 32 | (uint64_t)idx));
     *key = NATIVE_KEY_BIT | (uint64_t)idx;
     return kind;
 }
@@ -188,12 +216,13 @@ size_t native_merge(const uint64_t *ips, size_t nips, int after_signal,
 {
     size_t start = 0, m = 0, pi = 0;
     uint64_t key, fkeys[NATIVE_MERGE_MAX];
+    int32_t flines[NATIVE_MERGE_MAX], line;
     enum native_kind kinds[NATIVE_MERGE_MAX];
     if (nips > NATIVE_MERGE_MAX)
         nips = NATIVE_MERGE_MAX;
     pthread_mutex_lock(&nlock);
     for (size_t k = 0; k < nips; k++) {
-        enum native_kind kind = frame_unlocked((uintptr_t)ips[k], k > 0, &key);
+        enum native_kind kind = frame_unlocked((uintptr_t)ips[k], k > 0, &key, &line);
         if (kind == NATIVE_TRAMPOLINE || kind == NATIVE_OWN)
             start = k + 1; /* the outermost one: pyscope's handler, or what pyscope called */
     }
@@ -207,7 +236,8 @@ size_t native_merge(const uint64_t *ips, size_t nips, int after_signal,
     for (size_t k = start; k < nips; k++) {
         /* The frame a signal interrupted is at its own address; the others
          * are return addresses, after their call. */
-        kinds[k] = frame_unlocked((uintptr_t)ips[k], !(after_signal && k == start), &fkeys[k]);
+        kinds[k] = frame_unlocked((uintptr_t)ips[k], !(after_signal && k == start), &fkeys[k],
+                                  &flines[k]);
         evals += kinds[k] == NATIVE_EVAL;
     }
     pthread_mutex_unlock(&nlock);
@@ -226,7 +256,7 @@ size_t native_merge(const uint64_t *ips, size_t nips, int after_signal,
                     break;
             }
         } else if (kinds[k] == NATIVE_SHOW) {
-            out[m++] = (struct wire_frame){.code = fkeys[k], .line = -1};
+            out[m++] = (struct wire_frame){.code = fkeys[k], .line = flines[k]};
             keys[(*nkeys)++] = fkeys[k];
         }
     }
@@ -242,14 +272,16 @@ long native_put(uint64_t key, enum native_writer writer, uint8_t *dst, size_t ca
     struct nfunc *f = &funcs[(uint32_t)key];
     if (!(f->sent & (1u << writer))) {
         struct wire_native w = {.key = key};
-        struct wire_str s[2] = {{f->object, (uint32_t)strlen(f->object)},
-                                {f->name, (uint32_t)strlen(f->name)}};
-        size = (long)wire_size(sizeof w, s, 2);
+        const char *source = f->source ? f->source : "";
+        struct wire_str s[3] = {{f->object, (uint32_t)strlen(f->object)},
+                                {f->name, (uint32_t)strlen(f->name)},
+                                {source, (uint32_t)strlen(source)}};
+        size = (long)wire_size(sizeof w, s, 3);
         if (!pending && (size_t)size > cap) {
             size = -1;
         } else if (!pending) {
             f->sent |= 1u << writer;
-            size = (long)wire_encode(dst, cap, WIRE_NATIVE, &w, sizeof w, s, 2);
+            size = (long)wire_encode(dst, cap, WIRE_NATIVE, &w, sizeof w, s, 3);
         }
     }
     pthread_mutex_unlock(&nlock);

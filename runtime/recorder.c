@@ -501,7 +501,15 @@ static int on_native(struct recorder *r, struct conn *c, const struct wire_rec *
     if (wire_string(rec, 0, &object) || wire_string(rec, 1, &name))
         return PYSCOPE_EPROTO;
     int64_t id;
+    struct wire_str source = {"", 0};
+    if (rec->nstr >= 3 && wire_string(rec, 2, &source))
+        return PYSCOPE_EPROTO;
     int err = intern_function(r, "native", object, name, name, 0, &id);
+    if (!err && source.len) {
+        char *file = str_dup(source);
+        err = file ? store_function_source(r->st, id, file) : PYSCOPE_ENOMEM;
+        free(file);
+    }
     return err ? err : imap_put(r->codes, c->serial, w.key, id);
 }
 

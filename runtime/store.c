@@ -62,6 +62,10 @@ static const char store_schema[] =
     "  qualname TEXT,\n"
     "  firstlineno INTEGER\n"
     ");\n"
+    "CREATE TABLE function_sources (\n"
+    "  function_id INTEGER PRIMARY KEY REFERENCES functions(id),\n"
+    "  filename TEXT NOT NULL\n"
+    ");\n"
     "CREATE TABLE frames (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  function_id INTEGER NOT NULL REFERENCES functions(id),\n"
@@ -166,6 +170,7 @@ enum store_stmt {
     STMT_THREAD_END,
     STMT_THREADS_END_ALL,
     STMT_FUNCTION_ADD,
+    STMT_FUNCTION_SOURCE,
     STMT_FRAME_ADD,
     STMT_STACK_ADD,
     STMT_SAMPLE_ADD,
@@ -196,6 +201,8 @@ static const char *const store_sql[STMT_COUNT] = {
                              " WHERE process_id = ?1 AND ended_ns IS NULL",
     [STMT_FUNCTION_ADD] = "INSERT INTO functions (kind, filename, name, qualname, firstlineno)"
                           " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_FUNCTION_SOURCE] = "INSERT OR IGNORE INTO function_sources (function_id, filename)"
+                             " VALUES (?1, ?2)",
     [STMT_FRAME_ADD] = "INSERT INTO frames (function_id, line) VALUES (?1, ?2)",
     [STMT_STACK_ADD] = "INSERT INTO stacks (parent_id, frame_id) VALUES (?1, ?2)",
     [STMT_SAMPLE_ADD] = "INSERT OR IGNORE INTO samples (thread_id, stack_id, t_ns, cpu_ns, state)"
@@ -603,6 +610,17 @@ int store_function_add(struct store *st, const char *kind, const char *filename,
     if (firstlineno > 0)
         sqlite3_bind_int(stmt, 5, firstlineno);
     return insert_id(st, stmt, id);
+}
+
+int store_function_source(struct store *st, int64_t function_id, const char *filename)
+{
+    sqlite3_stmt *stmt = st->stmt[STMT_FUNCTION_SOURCE];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(stmt, 1, function_id);
+    sqlite3_bind_text(stmt, 2, filename, -1, SQLITE_TRANSIENT);
+    return store_step(st, stmt);
 }
 
 int store_frame_add(struct store *st, int64_t function_id, int line, int64_t *id)

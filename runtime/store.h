@@ -81,6 +81,10 @@ int store_threads_end_all(struct store *st, int64_t process_id, int64_t ended_ns
 int store_function_add(struct store *st, const char *kind, const char *filename, const char *name,
                        const char *qualname, int firstlineno, int64_t *id);
 
+/* The source file debug information names for native function function_id
+ * (kept once). 0 or a negative PYSCOPE_E*. */
+int store_function_source(struct store *st, int64_t function_id, const char *filename);
+
 /* Add a frames row (line < 0 stored as NULL); its id in *id. */
 int store_frame_add(struct store *st, int64_t function_id, int line, int64_t *id);
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 # python3.11-dbg: the interpreter's debug file, which names its static
 # functions in native stacks (the tests of --native look for them).
-packages=(cmake make gcc pkg-config libsqlite3-dev sqlite3 libunwind-dev libcmocka-dev
+packages=(cmake make gcc pkg-config libsqlite3-dev sqlite3 libunwind-dev libdw-dev libcmocka-dev
           python3.11 python3.11-dev python3.11-venv python3.11-dbg binutils)
 missing=()
 for p in "${packages[@]}"; do

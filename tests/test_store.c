@@ -143,6 +143,7 @@ static const struct table schema[] = {
      {"id", "process_id", "os_tid", "name", "started_ns", "ended_ns", "ident", "is_main"},
      0},
     {"functions", {"id", "kind", "filename", "name", "qualname", "firstlineno"}, 0},
+    {"function_sources", {"function_id", "filename"}, 0},
     {"frames", {"id", "function_id", "line"}, 0},
     {"stacks", {"id", "parent_id", "frame_id"}, 0},
     {"samples", {"thread_id", "stack_id", "t_ns", "cpu_ns", "state"}, 1},

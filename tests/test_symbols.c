@@ -1,6 +1,7 @@
 /* Unit tests for the native symbol tables: static and exported functions of
  * the test program itself and of libc, the object's name, addresses outside
- * any object, and the cost of many lookups. */
+ * any object, and the cost of many lookups; and source lines from the test
+ * program's own debug information. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,9 +14,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "srcline.h"
 #include "symbols.h"
 
 /* A static function: only .symtab names it. */
+static const int local_helper_line = __LINE__ + 1;
 static __attribute__((noinline)) int local_helper(int x)
 {
     return x * 3 + 1;
@@ -83,6 +86,32 @@ static void test_libc(void **state)
  * inside a function libc's tables name get that name (a stripped libc
  * without its debug file names only its exported functions). The time is
  * printed, not checked: bench figures do not belong in tests. */
+static void test_source_lines(void **state)
+{
+    (void)state;
+    struct srcline *s = srcline_new();
+    assert_non_null(s);
+    const char *file;
+    int line, named;
+    assert_int_equal(srcline_lookup(s, (uintptr_t)local_helper, &file, &line, &named), 1);
+    assert_true(named);
+    assert_true(srcline_same_file(__FILE__, file) || srcline_same_file(file, __FILE__));
+    assert_in_range(line, local_helper_line, local_helper_line + 3);
+    /* asked again: the same answer, kept */
+    const char *again;
+    assert_int_equal(srcline_lookup(s, (uintptr_t)local_helper, &again, &line, &named), 1);
+    assert_ptr_equal(again, file);
+    /* no debug information covers a stack address */
+    int local = 0;
+    assert_int_equal(srcline_lookup(s, (uintptr_t)&local, &file, &line, &named), 0);
+    srcline_free(s);
+
+    assert_true(srcline_same_file("/b/x/../Objects/listobject.c", "../Objects/listobject.c"));
+    assert_true(srcline_same_file("a.c", "a.c"));
+    assert_false(srcline_same_file("/b/xa.c", "a.c"));
+    assert_false(srcline_same_file("/b/a.c", "/c/a.c"));
+}
+
 static void test_many_addresses(void **state)
 {
     struct symtab *t = symtab_new();
@@ -111,6 +140,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_functions),
         cmocka_unit_test(test_libc),
+        cmocka_unit_test(test_source_lines),
         cmocka_unit_test(test_many_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -101,8 +101,9 @@ static int print_text(struct smpcmd *c, const struct smp_line_stat *rows, size_t
         smp_location(c->prof, r->fn, r->line ? r->line : -1, loc, sizeof loc);
         fmt_table_add(tab, smpcmd_cut_left(cut, sizeof cut, *loc ? loc : r->fn->name, LOC_COLS));
         fmt_table_add(tab, fmt_ellipsize(cut, sizeof cut, r->fn->qualname, FN_COLS));
+        const char *file = r->fn->kind == SMP_KIND_NATIVE ? r->fn->source : r->fn->filename;
         const char *text =
-            r->line ? src_line(src, r->fn->filename, r->line, code, sizeof code, CODE_COLS) : NULL;
+            r->line && file ? src_line(src, file, r->line, code, sizeof code, CODE_COLS) : NULL;
         fmt_table_add(tab, text);
     }
     err = fmt_table_print(tab, c->out, "  ");
@@ -135,6 +136,8 @@ static void print_json(struct smpcmd *c, const struct smp_line_stat *rows, size_
             fprintf(out, "%lld", (long long)r->line);
         else
             fputs("null", out);
+        fputs(", \"source\": ", out);
+        fmt_json_str(out, r->fn->source);
         fputs(", \"function\": ", out);
         fmt_json_str(out, r->fn->qualname);
         fprintf(out, ", \"kind\": \"%s\",\n     \"self_samples\": %lld, \"total_samples\": %lld",
@@ -148,9 +151,10 @@ static void print_json(struct smpcmd *c, const struct smp_line_stat *rows, size_
         fputs(", \"total_pct\": ", out);
         smpcmd_json_pct(out, r->s.total_weight, t->weight);
         fputs(",\n     \"code\": ", out);
-        fmt_json_str(
-            out, r->line ? src_line(src, r->fn->filename, r->line, code, sizeof code, sizeof code)
-                         : NULL);
+        const char *file = r->fn->kind == SMP_KIND_NATIVE ? r->fn->source : r->fn->filename;
+        fmt_json_str(out, r->line && file ? src_line(src, file, r->line, code, sizeof code,
+                                                     sizeof code)
+                                          : NULL);
         putc('}', out);
     }
     fprintf(out, "%s],\n  \"count\": %zu\n}\n", shown ? "\n  " : "", n);

@@ -150,6 +150,7 @@ static void release_function(struct smp_function *f)
         free((char *)f->qualname);
     free((char *)f->name);
     free((char *)f->filename);
+    free((char *)f->source);
 }
 
 void smp_free(struct smp_profile *p)
@@ -362,6 +363,31 @@ static enum smp_kind parse_kind(const char *s)
     return SMP_KIND_PYTHON;
 }
 
+/* Native functions' source files (a database from before them has none). */
+static int load_sources(sqlite3 *db, struct smp_profile *p, struct pmap *map)
+{
+    int64_t n;
+    sqlite3_stmt *st;
+    int rc, err = vdb_count(db, "function_sources", &n);
+    if (err < 0 || n == 0)
+        return err;
+    if ((err = vdb_prepare(db, "SELECT function_id, filename FROM function_sources", &st)) < 0)
+        return err;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        uint32_t idx = pmap_get(map, sqlite3_column_int64(st, 0), 0);
+        if (idx == SMP_NONE || p->fns[idx].source)
+            continue;
+        char *file = NULL;
+        if ((err = vdb_col_text(st, 1, &file)) < 0)
+            break;
+        p->fns[idx].source = file;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = vdb_err(rc);
+    sqlite3_finalize(st);
+    return err;
+}
+
 static int load_functions(sqlite3 *db, struct smp_profile *p, struct pmap *map, const char *pattern)
 {
     sqlite3_stmt *st;
@@ -402,6 +428,8 @@ static int load_functions(sqlite3 *db, struct smp_profile *p, struct pmap *map, 
     if (rc != SQLITE_DONE)
         err = vdb_err(rc);
     p->nreal_fns = p->nfns;
+    if (!err)
+        err = load_sources(db, p, map);
 out:
     sqlite3_finalize(st);
     return err;
@@ -1062,6 +1090,8 @@ char *smp_location(const struct smp_profile *p, const struct smp_function *fn, i
         line = fn->firstlineno;
     if (fn->special || !fn->filename)
         snprintf(buf, len, "%s", "");
+    else if (fn->kind == SMP_KIND_NATIVE && fn->source && line > 0)
+        snprintf(buf, len, "%s:%lld", smp_short_path(p, fn->source), (long long)line);
     else if (fn->kind == SMP_KIND_NATIVE || line <= 0)
         snprintf(buf, len, "%s", smp_short_path(p, fn->filename));
     else

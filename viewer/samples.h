@@ -63,6 +63,7 @@ struct smp_function {
     const char *name;     /* never NULL */
     const char *qualname; /* never NULL: the name when no qualname was recorded */
     int64_t firstlineno;  /* 0 when unknown */
+    const char *source;   /* native: its source file from debug information; else NULL */
     int matched;          /* matches filter.function (every function without one) */
 };
 

@@ -584,7 +584,7 @@ char *smpcmd_function_text(const struct smp_profile *p, const struct smp_functio
         snprintf(buf, len, "%s", fn->qualname);
     else if (fn->kind == SMP_KIND_NATIVE) /* deflate [libz.so.1] */
         snprintf(buf, len, "%s [%s]", fn->qualname,
-                 strrchr(loc, '/') ? strrchr(loc, '/') + 1 : loc);
+                 strrchr(fn->filename, '/') ? strrchr(fn->filename, '/') + 1 : fn->filename);
     else
         snprintf(buf, len, "%s (%s)",
                  maxcols ? smpcmd_cut_left(cut, sizeof cut, loc, maxcols) : loc, fn->qualname);

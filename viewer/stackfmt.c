@@ -47,13 +47,20 @@ static int add_frame(struct sbuf *b, const struct smp_profile *p, const struct s
         return add_clean(b, smp_thread_label(n->thread, buf, sizeof buf));
     if ((err = add_clean(b, n->fn->qualname)) < 0)
         return err;
+    if (n->fn->kind == SMP_KIND_NATIVE && n->fn->filename && !n->fn->special) {
+        /* deflate [libz.so.1], by line deflate [libz.so.1] (deflate.c:763) */
+        const char *obj = strrchr(n->fn->filename, '/');
+        if ((err = add_clean(b, " [")) < 0 || (err = add_clean(b, obj ? obj + 1 : n->fn->filename)) < 0 ||
+            (err = add_clean(b, "]")) < 0)
+            return err;
+        if (!(n->line > 0 && n->fn->source))
+            return 0;
+    }
     if (!*smp_location(p, n->fn, n->line, buf, sizeof buf))
         return 0;
-    int native = n->fn->kind == SMP_KIND_NATIVE; /* deflate [libz.so.1] */
-    const char *where = native && strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf;
-    if ((err = add_clean(b, native ? " [" : " (")) < 0 || (err = add_clean(b, where)) < 0)
+    if ((err = add_clean(b, " (")) < 0 || (err = add_clean(b, buf)) < 0)
         return err;
-    return add_clean(b, native ? "]" : ")");
+    return add_clean(b, ")");
 }
 
 int stackfmt_folded(FILE *out, const struct smp_profile *p, const struct smp_tree *t)

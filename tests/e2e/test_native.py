@@ -246,6 +246,40 @@ class Native(E2ETestCase):
                                      "folded"]).stdout.decode()
         self.assertRegex(folded, r"JSONEncoder\.iterencode \([^)]*\);encoder_call \[_json[^]]*\]")
 
+    @unittest.skipUnless(os.environ.get("PYSCOPE_TEST_EXT_DIR"), "needs the spinext test extension")
+    def test_source_lines_from_debug_information(self):
+        """An extension built with -g: its frames carry file:line."""
+        ext = os.environ["PYSCOPE_TEST_EXT_DIR"]
+        source = os.path.join(HERE, "spinmod.c")
+        with open(source) as f:
+            text = f.read().splitlines()
+        loop = {i + 1 for i, line in enumerate(text) if "/* spin: " in line}
+        call = next(i + 1 for i, line in enumerate(text) if line.strip() == "burn(n);")
+        self.assertEqual(len(loop), 2)
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--native", os.path.join(HERE, "spin.py"), ext], db, timeout=300)
+        self.assertEqual((res.returncode, res.stdout), (0, b"ok\n"), res)
+        hot = json.loads(harness.run_viewer(["hot", db, "--json", "--limit", "0"]).stdout)
+        burn = [r for r in hot["lines"] if r["function"] == "burn"]
+        self.assertTrue(burn, hot["lines"][:3])
+        for r in burn:
+            self.assertEqual(r["kind"], "native")
+            self.assertTrue(r["filename"].endswith("spinext.cpython-311-x86_64-linux-gnu.so"), r)
+            self.assertEqual(r["source"], source, r)
+            self.assertIn(r["line"], loop, r)
+            self.assertIn("/* spin: ", r["code"])
+        self.assertGreater(sum(r["self_pct"] for r in burn), 80)
+        spin = [r for r in hot["lines"] if r["function"] == "spin"]
+        self.assertEqual([r["line"] for r in spin], [call])
+        folded = harness.run_viewer(["export", db, "--format", "folded", "--lines"]).stdout.decode()
+        self.assertRegex(folded, r"spin_it \([^)]*spin\.py:10\);spin \[spinext\.[^]]*\] "
+                                 rf"\([^)]*spinmod\.c:{call}\);burn \[spinext\.[^]]*\] "
+                                 rf"\([^)]*spinmod\.c:({'|'.join(map(str, loop))})\) ")
+        # by function, frames stay one per function
+        plain = harness.run_viewer(["export", db, "--format", "folded"]).stdout.decode()
+        self.assertIn("spin [spinext.cpython-311-x86_64-linux-gnu.so];burn [spinext."
+                      "cpython-311-x86_64-linux-gnu.so] ", plain)
+
     def test_stress(self):
         for name in ("stress_threads.py", "stress_fork.py", "stress_code.py"):
             db = self.new_db_path()
