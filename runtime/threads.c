@@ -186,19 +186,42 @@ size_t threads_drain_ring(struct ring *r, uint8_t *buf, size_t cap, threads_sink
     return r ? drain_ring_unlocked(r, buf, cap, sink, ctx) : 0;
 }
 
+/*
+ * The sink runs without the registry's lock: naming what was sampled can
+ * take a while (native symbols, debug information), and the sampler needs
+ * the lock on every tick. Entries are freed only here (and in a fork child,
+ * where the emitter is not running), so the ones taken stay valid.
+ */
 size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
 {
-    size_t out = 0;
+    static struct thread_entry **batch; /* the emitter's */
+    static size_t capbatch;
+    size_t out = 0, n = 0;
+    pthread_mutex_lock(&registry_lock);
+    for (struct thread_entry *e = registry; e; e = e->next) {
+        if (n == capbatch) {
+            size_t c = capbatch ? capbatch * 2 : 64;
+            struct thread_entry **b = realloc(batch, c * sizeof *b);
+            if (!b)
+                break; /* the rest wait for the next round */
+            batch = b;
+            capbatch = c;
+        }
+        batch[n++] = e;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    for (size_t i = 0; i < n && cap - out >= WIRE_MSG_MAX / 8; i++) {
+        out += drain_ring_unlocked(batch[i]->ring, buf + out, cap - out, sink, ctx);
+        out += drain_ring_unlocked(batch[i]->sampling.sring, buf + out, cap - out, sink, ctx);
+    }
     pthread_mutex_lock(&registry_lock);
     struct thread_entry **link = &registry;
     while (*link) {
         struct thread_entry *e = *link;
-        int ended = atomic_load_explicit(&e->ended, memory_order_acquire);
-        out += drain_ring_unlocked(e->ring, buf + out, cap - out, sink, ctx);
-        out += drain_ring_unlocked(e->sampling.sring, buf + out, cap - out, sink, ctx);
         /* A signal still pending for an ended thread finds self NULL and
          * leaves the entry alone, so it can go once drained. */
-        if (ended && ring_used(e->ring) == 0 && ring_used(e->sampling.sring) == 0) {
+        if (atomic_load_explicit(&e->ended, memory_order_acquire) && ring_used(e->ring) == 0 &&
+            ring_used(e->sampling.sring) == 0) {
             dropped_records += ring_dropped(e->ring);
             dropped_samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn);
             missed_ticks += atomic_load(&e->sampling.missed);
@@ -207,8 +230,6 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
             continue;
         }
         link = &e->next;
-        if (cap - out < WIRE_MSG_MAX / 8)
-            break;
     }
     pthread_mutex_unlock(&registry_lock);
     return out;
