@@ -11,9 +11,25 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The browser test (tests/e2e/test_speedscope_app.py) opens exports in the
+# speedscope app in Debian's chromium, driven from node. A node and npm from
+# elsewhere than Debian's packages do as well.
+dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || missing+=(chromium)
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The npm packages of that test, at the versions of tests/e2e/node's
+# package-lock.json: installed when missing or older than the lock file.
+node_dir=$(dirname "$0")/../tests/e2e/node
+if [[ ! -f $node_dir/node_modules/.package-lock.json ||
+      $node_dir/package-lock.json -nt $node_dir/node_modules/.package-lock.json ]]; then
+    echo "installing: the npm packages of tests/e2e/node"
+    (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund)
 fi
