@@ -295,3 +295,13 @@ void native_forget_sent(void)
         funcs[i].sent = 0;
     pthread_mutex_unlock(&nlock);
 }
+
+void native_lock(void)
+{
+    pthread_mutex_lock(&nlock);
+}
+
+void native_unlock(void)
+{
+    pthread_mutex_unlock(&nlock);
+}

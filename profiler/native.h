@@ -51,4 +51,9 @@ long native_put(uint64_t key, enum native_writer writer, uint8_t *dst, size_t ca
 /* A new connection (fork child): every function is told again. */
 void native_forget_sent(void);
 
+/* Around fork(): the child must not start with the tables (or the debug
+ * information reader) caught half-way by another thread. Taken last. */
+void native_lock(void);
+void native_unlock(void);
+
 #endif

@@ -221,12 +221,14 @@ void session_before_fork(void)
     threads_lock();
     coderef_lock();
     tracemem_lock();
+    native_lock();
 }
 
 void session_after_fork_parent(void)
 {
     if (!active)
         return;
+    native_unlock();
     tracemem_unlock();
     coderef_unlock();
     threads_unlock();
@@ -236,6 +238,7 @@ void session_after_fork_child(const char *name)
 {
     if (!active)
         return;
+    native_unlock();
     sampler_after_fork_child();
     emitter_after_fork_child();
     coderef_after_fork_child();
