@@ -605,34 +605,37 @@ static void ob_close(struct obuf *ob)
     ob->msg_start = ob->len;
 }
 
-static void ob_rec(struct obuf *ob, unsigned type, const void *fixed, size_t fsize,
-                   const struct wire_str *strs, unsigned nstr)
+/* Room for a record of size bytes at the end of ob (in a new message when
+ * the current one would grow past the limit); NULL after a failure. */
+static uint8_t *ob_room(struct obuf *ob, size_t size)
 {
-    size_t size = wire_size(fsize, strs, nstr);
     if (ob->err || size > WIRE_MSG_MAX)
-        return;
+        return NULL;
     if (ob->len - ob->msg_start + size > WIRE_MSG_MAX)
         ob_close(ob);
     if (grow((void **)&ob->buf, 1, ob->len + size, &ob->cap) < 0) {
         ob->err = PYSCOPE_ENOMEM;
-        return;
+        return NULL;
     }
-    ob->len += wire_encode(ob->buf + ob->len, size, type, fixed, fsize, strs, nstr);
+    ob->len += size;
+    return ob->buf + ob->len - size;
+}
+
+static void ob_rec(struct obuf *ob, unsigned type, const void *fixed, size_t fsize,
+                   const struct wire_str *strs, unsigned nstr)
+{
+    size_t size = wire_size(fsize, strs, nstr);
+    uint8_t *p = ob_room(ob, size);
+    if (p)
+        wire_encode(p, size, type, fixed, fsize, strs, nstr);
 }
 
 /* A record wire_encode made already. */
 static void ob_raw(struct obuf *ob, const uint8_t *rec, size_t size)
 {
-    if (ob->err)
-        return;
-    if (ob->len - ob->msg_start + size > WIRE_MSG_MAX)
-        ob_close(ob);
-    if (grow((void **)&ob->buf, 1, ob->len + size, &ob->cap) < 0) {
-        ob->err = PYSCOPE_ENOMEM;
-        return;
-    }
-    memcpy(ob->buf + ob->len, rec, size);
-    ob->len += size;
+    uint8_t *p = ob_room(ob, size);
+    if (p)
+        memcpy(p, rec, size);
 }
 
 static void ob_release(struct obuf *ob)
