@@ -157,8 +157,16 @@ static PyObject *current_thread_name(void)
     return name;
 }
 
+/*
+ * os.fork runs the before-fork hooks, then takes the import lock, letting
+ * go of the GIL while it waits for it. Were pyscope's locks taken first, a
+ * thread holding the import lock could wait for the GIL that a thread
+ * waiting for pyscope's locks holds. So the import lock comes first (the
+ * thread may hold it more than once), and goes after the fork.
+ */
 static PyObject *before_fork(PyObject *mod, PyObject *unused)
 {
+    _PyImport_AcquireLock();
     session_before_fork();
     Py_RETURN_NONE;
 }
@@ -166,6 +174,7 @@ static PyObject *before_fork(PyObject *mod, PyObject *unused)
 static PyObject *after_fork_parent(PyObject *mod, PyObject *unused)
 {
     session_after_fork_parent();
+    _PyImport_ReleaseLock();
     Py_RETURN_NONE;
 }
 
@@ -175,6 +184,7 @@ static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
     session_after_fork_child(name ? PyUnicode_AsUTF8(name) : "MainThread");
     Py_XDECREF(name);
     PyErr_Clear();
+    _PyImport_ReleaseLock(); /* the child's import lock keeps the level of ours */
     Py_RETURN_NONE;
 }
 
