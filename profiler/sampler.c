@@ -23,6 +23,7 @@
 #include "util.h"
 #include "wire.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -61,6 +62,14 @@ void sampler_set_native(int on)
     native_on = on;
 }
 
+void sampler_prepare_thread(void)
+{
+    if (native_on) {
+        void *warm[4];
+        unw_backtrace(warm, 4);
+    }
+}
+
 static int find_loader(struct dl_phdr_info *info, size_t size, void *arg)
 {
     if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux"))
@@ -76,11 +85,74 @@ static int find_loader(struct dl_phdr_info *info, size_t size, void *arg)
 }
 
 /*
- * The native stack of the interrupted thread into ips. Not while the thread
- * runs the dynamic loader: the unwinder reads the loader's lists of objects,
- * which may be half changed there.
+ * The dynamic loader's locks: the one it holds while it loads or unloads an
+ * object (its constructors and destructors, and what they call, run under
+ * it), and the one around changes to its list of objects, which
+ * dl_iterate_phdr (and so the unwinder) takes. glibc keeps them, recursive
+ * mutexes, next to each other in its private _rtld_global. They are found
+ * by looking, not by glibc's layout: inside dl_iterate_phdr this thread
+ * holds the second one, the only recursive mutex there it owns.
  */
-static int native_walk(const void *uc, void **ips)
+static const pthread_mutex_t *loader_lock, *loader_write_lock;
+
+static int is_recursive(const pthread_mutex_t *m)
+{
+    return (m->__data.__kind & 0x7f) == PTHREAD_MUTEX_RECURSIVE_NP;
+}
+
+struct rtld_area {
+    const char *base;
+    size_t len;
+};
+
+static int find_loader_locks(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)info;
+    (void)size;
+    const struct rtld_area *area = arg;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    for (size_t off = 0; off + sizeof(pthread_mutex_t) <= area->len; off += sizeof(long)) {
+        const pthread_mutex_t *m = (const pthread_mutex_t *)(const void *)(area->base + off);
+        if (m->__data.__owner == tid && m->__data.__count >= 1 && is_recursive(m)) {
+            loader_write_lock = m;
+            if (off >= sizeof *m && is_recursive(m - 1) && m[-1].__data.__owner == 0)
+                loader_lock = m - 1;
+            break;
+        }
+    }
+    return 1; /* once is enough */
+}
+
+static void find_loader_state(void)
+{
+    dl_iterate_phdr(find_loader, NULL);
+    void *rtld = dlsym(RTLD_DEFAULT, "_rtld_global");
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (rtld && dladdr1(rtld, &info, (void **)&sym, RTLD_DL_SYMENT) && sym) {
+        struct rtld_area area = {rtld, sym->st_size};
+        dl_iterate_phdr(find_loader_locks, &area);
+    }
+}
+
+/* Whether thread tid holds one of the loader's locks. */
+static int holds_loader_lock(uint64_t tid)
+{
+    const pthread_mutex_t *locks[2] = {loader_lock, loader_write_lock};
+    for (int i = 0; i < 2; i++)
+        if (locks[i] && (uint64_t)*(const volatile int *)&locks[i]->__data.__owner == tid)
+            return 1;
+    return 0;
+}
+
+/*
+ * The native stack of the interrupted thread into ips. Not while the thread
+ * runs the dynamic loader, or code the loader called (an allocation while
+ * it unloads an object, a constructor): the unwinder reads the loader's
+ * lists of objects, which may be half changed there, under the lock the
+ * thread holds, and another thread in the unwinder may be waiting for it.
+ */
+static int native_walk(const void *uc, void **ips, uint64_t tid)
 {
 #if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
@@ -89,6 +161,8 @@ static int native_walk(const void *uc, void **ips)
 #else
     (void)uc;
 #endif
+    if (holds_loader_lock(tid))
+        return 0;
     int n = unw_backtrace(ips, SAMPLER_NATIVE_MAX);
     return n > 0 ? n : 0;
 }
@@ -210,7 +284,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     size_t head = RAW_HEAD_BYTES;
     uint32_t slen = (uint32_t)(depth * (int)sizeof(struct pyframe_raw));
     void *ips[SAMPLER_NATIVE_MAX];
-    int nips = native_on ? native_walk(uc, ips) : 0;
+    int nips = native_on ? native_walk(uc, ips, s->tid) : 0;
     uint32_t nlen = (uint32_t)nips * (uint32_t)sizeof(void *);
     struct wire_raw_sample rec = {
         .tid = s->tid,
@@ -380,7 +454,7 @@ int sampler_start(unsigned rate_hz)
     interval_ns = 1000000000u / rate_hz;
     pyframe_gil_bounds(&gil_lo, &gil_hi);
     if (native_on && !loader_hi) {
-        dl_iterate_phdr(find_loader, NULL);
+        find_loader_state();
         void *warm[4];
         unw_backtrace(warm, 4); /* the unwinder's first use allocates: not in a handler */
     }

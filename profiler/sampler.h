@@ -28,6 +28,13 @@ int sampler_start(unsigned rate_hz);
  */
 void sampler_set_native(int on);
 
+/*
+ * On a thread that may be sampled, before it can be: with native stacks,
+ * the unwinder's per-thread memory is made now, since making it in the
+ * signal handler would allocate there.
+ */
+void sampler_prepare_thread(void);
+
 /* Stop and join the sampler thread; signals in flight are still handled. */
 void sampler_stop(void);
 

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "threads.h"
+#include "sampler.h"
 #include "util.h"
 #include "error.h"
 #include "ring.h"
@@ -107,6 +108,7 @@ int threads_register(const char *name, int is_main, void *tstate)
     e->sampling.tstate = tstate;
     put_start(e, name, is_main);
 
+    sampler_prepare_thread(); /* before the sampler can see it */
     pthread_mutex_lock(&registry_lock);
     e->next = registry;
     registry = e;
