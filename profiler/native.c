@@ -4,6 +4,7 @@
  * the key the recorder knows its function by. Functions, not addresses, are
  * keyed, so every call site in deflate is one deflate.
  */
+#define _GNU_SOURCE /* dl_iterate_phdr */
 #include "native.h"
 #include "error.h"
 #include "intern.h"
@@ -11,7 +12,9 @@
 #include "symbols.h"
 #include "wire.h"
 
+#include <link.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,7 @@ static int machinery(const char *name)
         "slot_tp_",       "slot_nb_",         "slot_sq_",         "slot_mp_",
         "wrapper_call",   "wrapperdescr_call", "type_call",       "thread_run",
         "gen_send",       "gen_iternext",     "gen_throw",        "_gen_throw",
+        "pythread_wrapper",
         "coro_wrapper_",  "_Py_Dealloc",      "_PyEvalFrame",     "initialize_locals",
         "_PyFrame_"};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
@@ -79,7 +83,8 @@ static int machinery(const char *name)
 static int start_frame(const char *name)
 {
     static const char *const names[] = {"_start",       "__libc_start_main", "__libc_start_call_main",
-                                        "start_thread", "clone",             "clone3"};
+                                        "start_thread", "clone",             "clone3",
+                                        "__clone",      "__clone3"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -210,6 +215,44 @@ static enum native_kind frame_unlocked(uintptr_t ip, int is_return, uint64_t *ke
     return kind;
 }
 
+/* The loader's counts of objects loaded and unloaded, as of the last look. */
+static unsigned long long seen_adds, seen_subs;
+
+static int loader_counts(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    unsigned long long *counts = arg;
+    if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+        return 1;
+    counts[0] = info->dlpi_adds;
+    counts[1] = info->dlpi_subs;
+    return 1; /* the first object has them all */
+}
+
+/*
+ * An object unloaded since the last look may have had another loaded where
+ * it was: what each address was named goes, and is named again from the
+ * objects there now. (An address sampled before the change and named after
+ * it can still be named after the new object: the window is the time a
+ * sample waits to be sent.)
+ */
+static void forget_unloaded_unlocked(void)
+{
+    unsigned long long counts[2] = {seen_adds, seen_subs};
+    dl_iterate_phdr(loader_counts, counts);
+    seen_adds = counts[0];
+    if (counts[1] == seen_subs)
+        return;
+    seen_subs = counts[1];
+    struct imap *fresh = imap_new();
+    if (!fresh)
+        return;
+    imap_free(by_ip);
+    by_ip = fresh;
+    symtab_refresh(symbols);
+    if (lines)
+        srcline_forget(lines);
+}
+
 size_t native_merge(const uint64_t *ips, size_t nips, int after_signal,
                     const struct wire_frame *py, const uint8_t *entry, size_t n, int truncated,
                     struct wire_frame *out, uint64_t *keys, size_t *nkeys)
@@ -221,10 +264,17 @@ size_t native_merge(const uint64_t *ips, size_t nips, int after_signal,
     if (nips > NATIVE_MERGE_MAX)
         nips = NATIVE_MERGE_MAX;
     pthread_mutex_lock(&nlock);
+    forget_unloaded_unlocked();
+    /* pyscope's handler, or what pyscope's own code called, goes: up to the
+     * outermost trampoline or pyscope frame before the first eval-loop
+     * frame. A pyscope frame further out called back into Python (every
+     * thread's run goes through one): it is only hidden. */
     for (size_t k = 0; k < nips; k++) {
         enum native_kind kind = frame_unlocked((uintptr_t)ips[k], k > 0, &key, &line);
+        if (kind == NATIVE_EVAL)
+            break;
         if (kind == NATIVE_TRAMPOLINE || kind == NATIVE_OWN)
-            start = k + 1; /* the outermost one: pyscope's handler, or what pyscope called */
+            start = k + 1;
     }
     /* Each eval-loop call runs one group of Python frames, the innermost
      * group ending at the innermost entry frame. A call caught entering or

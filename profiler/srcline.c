@@ -26,6 +26,7 @@ struct srcline {
 
 static int report(struct srcline *s)
 {
+    dwfl_report_begin_add(s->dwfl);
     if (dwfl_linux_proc_report(s->dwfl, getpid()) != 0)
         return -1;
     return dwfl_report_end(s->dwfl, NULL, NULL) == 0 ? 0 : -1;
@@ -81,6 +82,18 @@ static int64_t file_of(struct srcline *s, const char *file)
     if (smap_put(s->file_index, file, len, (int64_t)s->nfiles) < 0)
         return -1;
     return (int64_t)s->nfiles++;
+}
+
+void srcline_forget(struct srcline *s)
+{
+    struct imap *fresh = imap_new();
+    if (!fresh)
+        return;
+    imap_free(s->seen);
+    s->seen = fresh;
+    dwfl_report_begin(s->dwfl); /* objects not reported again go */
+    if (dwfl_linux_proc_report(s->dwfl, getpid()) == 0)
+        dwfl_report_end(s->dwfl, NULL, NULL);
 }
 
 int srcline_same_file(const char *a, const char *b)

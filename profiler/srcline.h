@@ -28,6 +28,9 @@ void srcline_free(struct srcline *s);
 int srcline_lookup(struct srcline *s, uintptr_t addr, const char **file, int *line,
                    int *function_file);
 
+/* Objects were unloaded: forget every answer and the objects gone. */
+void srcline_forget(struct srcline *s);
+
 /* Whether files a and b are the same: equal, or one a path relative to the
  * compilation directory that ends the other ("../Objects/listobject.c"). */
 int srcline_same_file(const char *a, const char *b);
