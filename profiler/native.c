@@ -229,19 +229,19 @@ static int loader_counts(struct dl_phdr_info *info, size_t size, void *arg)
 }
 
 /*
- * An object unloaded since the last look may have had another loaded where
- * it was: what each address was named goes, and is named again from the
- * objects there now. (An address sampled before the change and named after
- * it can still be named after the new object: the window is the time a
- * sample waits to be sent.)
+ * When objects were loaded or unloaded since the last look, one may now be
+ * where an unloaded one was: what each address was named goes, and is named
+ * again from the objects there now. (An address sampled before the change
+ * and named after it can still be named after the new object: the window is
+ * the time a sample waits to be sent.)
  */
 static void forget_unloaded_unlocked(void)
 {
     unsigned long long counts[2] = {seen_adds, seen_subs};
     dl_iterate_phdr(loader_counts, counts);
-    seen_adds = counts[0];
-    if (counts[1] == seen_subs)
+    if (counts[0] == seen_adds && counts[1] == seen_subs)
         return;
+    seen_adds = counts[0];
     seen_subs = counts[1];
     struct imap *fresh = imap_new();
     if (!fresh)
