@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <link.h>
 #include <libunwind.h>
@@ -62,11 +63,44 @@ void sampler_set_native(int on)
     native_on = on;
 }
 
+/*
+ * The unwinder has a lock of its own: a fork while another thread is inside
+ * it (in a handler, or the memory tracer's hook) would leave the child's
+ * locked for good. A fork waits for the unwinds under way and lets no new
+ * one start until it is done.
+ */
+static _Atomic int unwinding;   /* unwinds under way */
+static _Atomic int fork_closed; /* a fork is waiting: no unwind starts */
+
+int sampler_unwind(void **ips, int max)
+{
+    int n = 0;
+    atomic_fetch_add(&unwinding, 1);
+    if (!atomic_load(&fork_closed))
+        n = unw_backtrace(ips, max);
+    atomic_fetch_sub(&unwinding, 1);
+    return n > 0 ? n : 0;
+}
+
+void sampler_before_fork(void)
+{
+    atomic_store(&fork_closed, 1);
+    while (atomic_load(&unwinding))
+        sched_yield();
+}
+
+void sampler_after_fork(int child)
+{
+    if (child)
+        atomic_store(&unwinding, 0); /* the other threads are gone */
+    atomic_store(&fork_closed, 0);
+}
+
 void sampler_prepare_thread(void)
 {
     if (native_on) {
         void *warm[4];
-        unw_backtrace(warm, 4);
+        sampler_unwind(warm, 4);
     }
 }
 
@@ -163,8 +197,7 @@ static int native_walk(const void *uc, void **ips, uint64_t tid)
 #endif
     if (holds_loader_lock(tid))
         return 0;
-    int n = unw_backtrace(ips, SAMPLER_NATIVE_MAX);
-    return n > 0 ? n : 0;
+    return sampler_unwind(ips, SAMPLER_NATIVE_MAX);
 }
 
 /*

@@ -35,6 +35,15 @@ void sampler_set_native(int on);
  */
 void sampler_prepare_thread(void);
 
+/* The native stack of the calling thread (unw_backtrace), innermost first,
+ * unless a fork is under way: the number of addresses. Signal-safe. */
+int sampler_unwind(void **ips, int max);
+
+/* Around fork(): wait for the unwinds under way, let none start; after it,
+ * in the parent (child 0) and the child (1), let them start again. */
+void sampler_before_fork(void);
+void sampler_after_fork(int child);
+
 /* Stop and join the sampler thread; signals in flight are still handled. */
 void sampler_stop(void);
 

@@ -37,9 +37,19 @@ struct object {
     size_t pool_len, pool_cap;
 };
 
+/* An object as dl_iterate_phdr shows it; name is an offset in names. */
+struct found {
+    uintptr_t base, lo, hi;
+    size_t name;
+};
+
 struct symtab {
     struct object *objs; /* newest first in lookups: a later mapping wins */
     size_t n, cap;
+    struct found *found; /* symtab_refresh's, kept for the next one */
+    size_t capfound;
+    char *names;
+    size_t capnames;
 };
 
 struct symtab *symtab_new(void)
@@ -57,6 +67,8 @@ void symtab_free(struct symtab *t)
         free(t->objs[i].pool);
     }
     free(t->objs);
+    free(t->found);
+    free(t->names);
     free(t);
 }
 
@@ -213,13 +225,21 @@ static int read_object(struct object *o)
 
 /* ---- the loaded objects ------------------------------------------------- */
 
+/*
+ * dl_iterate_phdr holds the loader's lock while it calls back, and a thread
+ * interrupted inside malloc may wait for that lock in the sampler's handler
+ * (the unwinder takes it too): the callback must not allocate. It copies
+ * what it sees into room made beforehand, and the objects are added after.
+ */
 struct scan {
     struct symtab *t;
-    int err;
+    size_t n, used;
+    int full; /* out of room: make more and look again */
 };
 
-static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
+static int collect(struct dl_phdr_info *info, size_t size, void *arg)
 {
+    (void)size;
     struct scan *sc = arg;
     struct symtab *t = sc->t;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
@@ -240,37 +260,71 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg)
         exe[n > 0 ? n : 0] = '\0';
         path = exe;
     }
+    size_t len = strlen(path) + 1;
+    if (sc->n == t->capfound || sc->used + len > t->capnames) {
+        sc->full = 1;
+        return 1;
+    }
+    memcpy(t->names + sc->used, path, len);
+    t->found[sc->n++] = (struct found){info->dlpi_addr, lo, hi, sc->used};
+    sc->used += len;
+    return 0;
+}
+
+/* Add the object f unless known; 0 or PYSCOPE_ENOMEM. */
+static int add_object(struct symtab *t, const struct found *f)
+{
+    const char *path = t->names + f->name;
     for (size_t i = 0; i < t->n; i++) {
         struct object *o = &t->objs[i];
-        if (o->base == info->dlpi_addr && o->lo == lo && !strcmp(o->path, path))
+        if (o->base == f->base && o->lo == f->lo && !strcmp(o->path, path))
             return 0;
     }
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 32;
         struct object *q = realloc(t->objs, cap * sizeof *q);
-        if (!q) {
-            sc->err = PYSCOPE_ENOMEM;
-            return 1;
-        }
+        if (!q)
+            return PYSCOPE_ENOMEM;
         t->objs = q;
         t->cap = cap;
     }
+    char *copy = strdup(path);
+    if (!copy)
+        return PYSCOPE_ENOMEM;
     /* Newest first: move the others up. */
     memmove(t->objs + 1, t->objs, t->n * sizeof *t->objs);
-    t->objs[0] = (struct object){.path = strdup(path), .base = info->dlpi_addr, .lo = lo, .hi = hi};
+    t->objs[0] = (struct object){.path = copy, .base = f->base, .lo = f->lo, .hi = f->hi};
     t->n++;
-    if (!t->objs[0].path) {
-        sc->err = PYSCOPE_ENOMEM;
-        return 1;
-    }
     return 0;
 }
 
 int symtab_refresh(struct symtab *t)
 {
-    struct scan sc = {t, 0};
-    dl_iterate_phdr(on_object, &sc);
-    return sc.err;
+    struct scan sc;
+    for (;;) {
+        sc = (struct scan){.t = t};
+        if (t->capfound)
+            dl_iterate_phdr(collect, &sc);
+        if (t->capfound && !sc.full)
+            break;
+        size_t capfound = t->capfound ? t->capfound * 2 : 256, capnames = capfound * 128;
+        struct found *f = realloc(t->found, capfound * sizeof *f);
+        if (!f)
+            return PYSCOPE_ENOMEM;
+        t->found = f;
+        t->capfound = capfound;
+        char *names = realloc(t->names, capnames);
+        if (!names)
+            return PYSCOPE_ENOMEM;
+        t->names = names;
+        t->capnames = capnames;
+    }
+    for (size_t i = 0; i < sc.n; i++) {
+        int err = add_object(t, &t->found[i]);
+        if (err < 0)
+            return err;
+    }
+    return 0;
 }
 
 int symtab_lookup(struct symtab *t, uintptr_t addr, struct sym_info *out)

@@ -218,6 +218,7 @@ void session_before_fork(void)
 {
     if (!active)
         return;
+    sampler_before_fork();
     threads_lock();
     coderef_lock();
     tracemem_lock();
@@ -232,6 +233,7 @@ void session_after_fork_parent(void)
     tracemem_unlock();
     coderef_unlock();
     threads_unlock();
+    sampler_after_fork(0);
 }
 
 void session_after_fork_child(const char *name)
@@ -239,6 +241,7 @@ void session_after_fork_child(const char *name)
     if (!active)
         return;
     native_unlock();
+    sampler_after_fork(1);
     sampler_after_fork_child();
     emitter_after_fork_child();
     coderef_after_fork_child();

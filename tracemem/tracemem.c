@@ -32,6 +32,7 @@
 #include "heap.h"
 #include "native.h"
 #include "pyframe.h"
+#include "sampler.h"
 #include "util.h"
 #include "wire.h"
 
@@ -442,7 +443,7 @@ static void track(const struct domain *d, void *ptr, size_t size)
     int truncated = 0, n = 0;
     if (native_on) {
         void *ips[NATIVE_MERGE_MAX];
-        int nips = unw_backtrace(ips, NATIVE_MERGE_MAX);
+        int nips = sampler_unwind(ips, NATIVE_MERGE_MAX);
         for (int i = 0; i < nips; i++)
             frames[n++] = (struct pyframe_raw){.code = ips[i], .reserved = PYFRAME_NATIVE};
     }
