@@ -237,9 +237,6 @@ class CallsTiming(E2ETestCase):
     @timing
     def test_times_add_up_and_leave_the_profiler_out(self):
         script = os.path.join(HERE, "timing.py")
-        plain = harness.run_python([script], cwd=self.tmp)
-        self.assertEqual(plain.returncode, 0, plain)
-        _, _, _, plain_calls = map(int, plain.stdout.split())
         db = self.new_db_path()
         res = harness.run_pyscope(["--calls", "--no-sample", script], db, cwd=self.tmp)
         self.assertEqual(res.returncode, 0, res)
@@ -260,11 +257,11 @@ class CallsTiming(E2ETestCase):
         self.assertAlmostEqual(fn["busy"]["ct"], busy, delta=0.03 * busy)
         self.assertEqual(fn["tiny"]["n"], 300_000)
         # the profiler's cost is not the program's: 300,000 calls are counted
-        # at well under what they took while profiled (the bounds are loose:
-        # a shared machine's speed drifts between runs by half and more)
+        # at well under what they took while profiled, by the program's own
+        # clock in the same run (a bound against a separate unprofiled run
+        # would be one on a shared machine's drift)
         counted = fn["many_calls"]["ct"]
-        self.assertLess(counted, 0.9 * calls, (counted, calls, plain_calls))
-        self.assertLess(counted, 5 * plain_calls, (counted, calls, plain_calls))
+        self.assertLess(counted, 0.9 * calls, (counted, calls))
         self.assertLessEqual(fn["tiny"]["tt"], fn["tiny"]["ct"])
         summary = harness.run_viewer(["summary", db]).stdout.decode()
         self.assertRegex(summary, r"calls +[0-9,]+ calls of \d+ functions")
