@@ -4,6 +4,12 @@
  * milliseconds, and prints its implementation, version and executable; the
  * launcher then executes that executable directly, which also skips wrapper
  * scripts such as pyenv's shims on every later start.
+ *
+ * What a probe of an ELF executable found is kept in a small cache file,
+ * keyed by the path and the identity of the file it names (device, inode,
+ * size, modification and change times), so that later runs skip the probe's
+ * start-up. A script is always probed: a wrapper such as pyenv's shim may
+ * pick another interpreter in another directory or environment.
  */
 #define _GNU_SOURCE
 #include "interp.h"
@@ -21,6 +27,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "util.h"
 
 extern char **environ;
 
@@ -150,12 +158,160 @@ static int run_probe(const char *path, char *buf, size_t cap)
     return err;
 }
 
+/* ---- the cache of probes ------------------------------------------------ */
+
+#define CACHE_VERSION "pyscope-interp-1"
+#define CACHE_MAX_ENTRIES 32
+
+int interp_cache_path(char *out, size_t outlen)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (xdg && xdg[0] == '/')
+        n = snprintf(out, outlen, "%s/pyscope/interpreters", xdg);
+    else if (home && home[0] == '/')
+        n = snprintf(out, outlen, "%s/.cache/pyscope/interpreters", home);
+    else
+        return -1;
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+/*
+ * The key of an executable: its path and what identifies the file it names,
+ * or -1 when it is not a regular ELF file or its path cannot go in a line.
+ */
+static int cache_key(const char *path, char *key, size_t keylen)
+{
+    if (strpbrk(path, "\t\n"))
+        return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    unsigned char magic[4];
+    int elf = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+              !memcmp(magic, "\x7f" "ELF", 4);
+    close(fd);
+    if (!elf)
+        return -1;
+    int n = snprintf(key, keylen, "%s\t%llu\t%llu\t%lld\t%lld.%09ld\t%lld.%09ld\t%s",
+                     CACHE_VERSION, (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino, (long long)st.st_size,
+                     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                     (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec, path);
+    return n > 0 && (size_t)n < keylen ? 0 : -1;
+}
+
+/* The cached probe output for key into buf, as the probe prints it; 0 or -1. */
+static int cache_lookup(const char *key, char *buf, size_t cap)
+{
+    char file[PATH_MAX];
+    if (interp_cache_path(file, sizeof file) < 0)
+        return -1;
+    FILE *f = fopen(file, "re");
+    if (!f)
+        return -1;
+    size_t klen = strlen(key);
+    char line[4 * PATH_MAX];
+    int found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) || line[klen] != '\t')
+            continue;
+        /* implementation, version, executable: tab-separated to the newline */
+        char *p = line + klen + 1, *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        size_t len = 0;
+        for (; *p && len + 2 < cap; p++)
+            buf[len++] = *p == '\t' ? '\n' : *p;
+        buf[len++] = '\n';
+        buf[len] = '\0';
+        found = 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/*
+ * Add what the probe printed for key to the cache: the file is rewritten
+ * whole and renamed into place, keeping the most recent entries for other
+ * keys of the same version. Best effort: a cache that cannot be written
+ * only means probing again next time.
+ */
+static void cache_store(const char *key, const char *probe_out)
+{
+    char file[PATH_MAX], tmp[PATH_MAX + 32];
+    if (interp_cache_path(file, sizeof file) < 0 || strchr(probe_out, '\t'))
+        return;
+    char *slash = strrchr(file, '/');
+    *slash = '\0';
+    char *parent = strrchr(file, '/');
+    *parent = '\0';
+    mkdir(file, 0700); /* ~/.cache may not exist yet */
+    *parent = '/';
+    mkdir(file, 0700);
+    *slash = '/';
+
+    struct sbuf sb = {0};
+    sbuf_addf(&sb, "%s\t", key);
+    for (const char *p = probe_out; *p; p++)
+        sbuf_add(&sb, *p == '\n' && p[1] ? "\t" : p, 1);
+    FILE *old = fopen(file, "re");
+    if (old) {
+        char line[4 * PATH_MAX];
+        size_t vlen = strlen(CACHE_VERSION);
+        const char *path = strrchr(key, '\t') + 1;
+        for (int kept = 1; kept < CACHE_MAX_ENTRIES && fgets(line, sizeof line, old);) {
+            char *nl = strchr(line, '\n');
+            if (!nl || strncmp(line, CACHE_VERSION, vlen) || line[vlen] != '\t')
+                continue;
+            /* the key's sixth field is the path: one entry per path */
+            const char *f = line;
+            for (int i = 0; i < 6 && f; i++)
+                f = strchr(f, '\t') ? strchr(f, '\t') + 1 : NULL;
+            size_t plen = strlen(path);
+            if (f && !strncmp(f, path, plen) && f[plen] == '\t')
+                continue;
+            sbuf_add(&sb, line, (size_t)(nl - line) + 1);
+            kept++;
+        }
+        fclose(old);
+    }
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", file, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        const char *s = sbuf_str(&sb);
+        size_t len = strlen(s), done = 0;
+        while (done < len) {
+            ssize_t w = write(fd, s + done, len - done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;
+            done += (size_t)w;
+        }
+        if (close(fd) == 0 && done == len && rename(tmp, file) == 0)
+            tmp[0] = '\0';
+        if (tmp[0])
+            unlink(tmp);
+    }
+    sbuf_release(&sb);
+}
+
 int interp_probe(const char *path, struct interp *out, char *msg, size_t msglen)
 {
-    char buf[2 * PATH_MAX];
-    if (run_probe(path, buf, sizeof buf) < 0 || interp_parse(buf, out) < 0) {
-        snprintf(msg, msglen, "'%s' is not a Python interpreter pyscope can use", path);
-        return PYSCOPE_EINVAL;
+    char buf[2 * PATH_MAX], key[2 * PATH_MAX];
+    int keyed = cache_key(path, key, sizeof key) == 0;
+    if (!keyed || cache_lookup(key, buf, sizeof buf) < 0 || interp_parse(buf, out) < 0) {
+        if (run_probe(path, buf, sizeof buf) < 0 || interp_parse(buf, out) < 0) {
+            snprintf(msg, msglen, "'%s' is not a Python interpreter pyscope can use", path);
+            return PYSCOPE_EINVAL;
+        }
+        if (keyed)
+            cache_store(key, buf);
     }
     if (!out->path[0]) /* sys.executable may be empty when it cannot be known */
         snprintf(out->path, sizeof out->path, "%s", path);

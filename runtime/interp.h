@@ -1,7 +1,8 @@
 /*
  * Which Python runs the program: the user's choice (--python), the active
  * virtualenv's, python3 on PATH when it is 3.11, or the interpreter pyscope
- * was built for. Each candidate is asked what it is by running it once.
+ * was built for. Each candidate is asked what it is by running it once (an
+ * unchanged executable asked before is not asked again).
  */
 #ifndef PYSCOPE_INTERP_H
 #define PYSCOPE_INTERP_H
@@ -23,7 +24,9 @@ struct interp {
  */
 int interp_choose(const char *explicit_path, struct interp *out, char *msg, size_t msglen);
 
-/* Ask the interpreter at path what it is; same errors as interp_choose. */
+/* Ask the interpreter at path what it is (or the cache of earlier answers,
+ * for an ELF executable that has not changed since); same errors as
+ * interp_choose. */
 int interp_probe(const char *path, struct interp *out, char *msg, size_t msglen);
 
 /*
@@ -34,6 +37,10 @@ int interp_parse(const char *text, struct interp *out);
 
 /* Whether out is a CPython 3.11. */
 int interp_supported(const struct interp *in);
+
+/* Where the cache of probes is: $XDG_CACHE_HOME/pyscope/interpreters, else
+ * $HOME/.cache/pyscope/interpreters. 0, or -1 when neither is set. */
+int interp_cache_path(char *out, size_t outlen);
 
 /* Look name up on PATH (or take it as a path when it has a '/'). 0 or PYSCOPE_ENOTFOUND. */
 int interp_which(const char *name, char *out, size_t outlen);
