@@ -426,9 +426,10 @@ struct store *store_create(const char *path, const char **err)
     /* synchronous=OFF: what must survive is a crash of the program or of
      * pyscope, and a committed batch is in the kernel's hands either way; only
      * a crash of the machine could lose it, and fsyncs would cost every run
-     * milliseconds at start and end. */
-    if (store_pragma(st, "PRAGMA journal_mode=WAL", "wal") < 0 ||
-        store_pragma(st, "PRAGMA synchronous=OFF", NULL) < 0 || store_create_schema(st) < 0)
+     * milliseconds at start and end (it goes first: the switch to WAL is
+     * itself a write, synced unless told otherwise). */
+    if (store_pragma(st, "PRAGMA synchronous=OFF", NULL) < 0 ||
+        store_pragma(st, "PRAGMA journal_mode=WAL", "wal") < 0 || store_create_schema(st) < 0)
         goto out;
     for (int i = 0; i < STMT_COUNT; i++) {
         if (sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
