@@ -169,13 +169,24 @@ static void find_loader_state(void)
     }
 }
 
-/* Whether thread tid holds one of the loader's locks. */
+/*
+ * Whether thread tid may hold one of the loader's locks. A mutex's lock word
+ * and its owner are written one after the other: a thread interrupted
+ * between the two, taking the lock or giving it up, holds a lock that names
+ * no owner. Such a lock counts as the thread's own (at worst another
+ * thread's sample goes without its native stack).
+ */
 static int holds_loader_lock(uint64_t tid)
 {
     const pthread_mutex_t *locks[2] = {loader_lock, loader_write_lock};
-    for (int i = 0; i < 2; i++)
-        if (locks[i] && (uint64_t)*(const volatile int *)&locks[i]->__data.__owner == tid)
+    for (int i = 0; i < 2; i++) {
+        if (!locks[i])
+            continue;
+        int owner = *(const volatile int *)&locks[i]->__data.__owner;
+        int word = *(const volatile int *)&locks[i]->__data.__lock;
+        if ((uint64_t)owner == tid || (owner == 0 && word != 0))
             return 1;
+    }
     return 0;
 }
 
