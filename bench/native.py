@@ -5,7 +5,11 @@
 Budget (issue: native stacks): `--native` at 1 kHz on a single-threaded
 workload at most 1.06x plain python3.11. Each round runs plain python,
 pyscope without and with --native, in an order that rotates; the figures
-are medians over rounds of the time ratios to plain."""
+are medians over rounds of the time ratios to plain.
+
+Also measured, without a budget: what --native adds to --memory (every
+allocation then takes its native stack too) on the allocation-heavy
+workload of bench/memory.py, against --memory alone."""
 import argparse
 import os
 import shutil
@@ -21,6 +25,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=7)
     ap.add_argument("--scale", type=int, default=60)
+    ap.add_argument("--items", type=int, default=300000)
     args = ap.parse_args()
     common.check_binary()
     tmp = tempfile.mkdtemp(prefix="pyscope-bench-")
@@ -38,6 +43,21 @@ def main():
             print(f"{k:14s} median {statistics.median(times[k])*1000:.0f} ms, "
                   f"{ratio:.3f}x plain (plain {statistics.median(times['plain'])*1000:.0f} ms)")
         print("budget: --native <= 1.06x plain at 1 kHz")
+
+        alloc = os.path.join(common.WORKLOADS, "alloc.py")
+        items = str(args.items)
+        memory = base + ["--no-sample", "--memory"]
+        cmds = {"plain": [common.PYTHON, alloc, items], "--memory": memory + [alloc, items],
+                "--memory --native": memory + ["--native", alloc, items]}
+        times = common.rotating_rounds(cmds, args.pairs, tmp)
+        for k in list(cmds)[1:]:
+            ratio = statistics.median(t / p for t, p in zip(times[k], times["plain"]))
+            print(f"{k:18s} median {statistics.median(times[k])*1000:.0f} ms, "
+                  f"{ratio:.2f}x plain (plain {statistics.median(times['plain'])*1000:.0f} ms, "
+                  f"{items} records)")
+        both = statistics.median(n / m for n, m in zip(times["--memory --native"],
+                                                        times["--memory"]))
+        print(f"--memory --native / --memory: {both:.2f}x")
     finally:
         shutil.rmtree(tmp)
 
