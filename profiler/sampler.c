@@ -309,6 +309,10 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     struct thread_sampling *s = threads_self_sampling();
     if (!s || !atomic_load_explicit(&s->pending, memory_order_acquire))
         goto out;
+    /* A signal of the last tick that arrives once the sampler is being
+     * stopped finds the thread in pyscope's own exit work: not a sample. */
+    if (atomic_load_explicit(&stop_requested, memory_order_relaxed))
+        goto done;
     uint8_t *p = ring_reserve(s->sring, RAW_MAX_BYTES);
     if (!p)
         goto done; /* counted by the ring */

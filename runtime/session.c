@@ -288,6 +288,7 @@ void session_atexit(void)
 {
     if (!active || atomic_load(&exited))
         return;
+    sampler_stop(); /* the exit snapshot is pyscope's work, not the program's */
     tracemem_finish();
     stop_and_flush(1);
     pyframe_helper_release();
@@ -306,6 +307,7 @@ void session_exit(int how, int code, int have_gil)
 {
     if (!active || atomic_exchange(&exited, 1))
         return;
+    sampler_stop();
     if (have_gil)
         tracemem_finish();
     stop_and_flush(have_gil);

@@ -73,6 +73,9 @@ class Native(E2ETestCase):
                 # pyscope's handler and the signal return path never show
                 self.assertFalse(obj.startswith("_pyscope"), s)
                 self.assertNotEqual(name, "_PyEval_EvalFrameDefault", s)
+            # nor pyscope's own work at exit (the script registers no atexit
+            # function: a sample in atexit_callfuncs would be pyscope's)
+            self.assertNotEqual(s[-1][1], "atexit_callfuncs", s)
             python = [f for f in s if f[0] == "python"]
             if any(f[2] == "mixed.py" for f in python):
                 # Python frames keep their order: the script's <module> outermost
