@@ -135,6 +135,15 @@ static void rewrite_version(const char *cache, const char *path, const char *ver
     fclose(f);
 }
 
+/* The cache file's path, the file removed: each test starts without one. */
+static const char *empty_cache(void)
+{
+    static char cache[4096];
+    assert_int_equal(interp_cache_path(cache, sizeof cache), 0);
+    unlink(cache);
+    return cache;
+}
+
 static int cache_setup(void **state)
 {
     assert_non_null(mkdtemp(cache_dir));
@@ -151,10 +160,9 @@ static int cache_teardown(void **state)
 
 static void test_probe_is_cached(void **state)
 {
-    char cache[4096], msg[512];
-    assert_int_equal(interp_cache_path(cache, sizeof cache), 0);
+    char msg[512];
+    const char *cache = empty_cache();
     assert_non_null(strstr(cache, "/pyscope/interpreters"));
-    unlink(cache);
     struct interp first, again;
     assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &first, msg, sizeof msg), 0);
     assert_int_equal(count_lines(cache), 1);
@@ -171,9 +179,8 @@ static void test_probe_is_cached(void **state)
 
 static void test_changed_executable_is_probed_again(void **state)
 {
-    char cache[4096], fake[4096], msg[512];
-    assert_int_equal(interp_cache_path(cache, sizeof cache), 0);
-    unlink(cache);
+    char fake[4096], msg[512];
+    const char *cache = empty_cache();
     /* an ELF file that says, through the cache, that it is CPython 3.11 */
     snprintf(fake, sizeof fake, "%s/python", cache_dir);
     copy_file(PYSCOPE_TEST_PYTHON, fake);
@@ -191,9 +198,8 @@ static void test_changed_executable_is_probed_again(void **state)
 
 static void test_scripts_are_not_cached(void **state)
 {
-    char cache[4096], shim[4096], msg[512];
-    assert_int_equal(interp_cache_path(cache, sizeof cache), 0);
-    unlink(cache);
+    char shim[4096], msg[512];
+    const char *cache = empty_cache();
     snprintf(shim, sizeof shim, "%s/shim", cache_dir);
     FILE *f = fopen(shim, "w");
     assert_non_null(f);
