@@ -440,7 +440,12 @@ static void tick_thread(struct thread_sampling *s, void *arg)
      */
     if (cpu > s->last_cpu_ns && (cpu - s->last_cpu_ns >= t->threshold_ns || thread_moved(s))) {
         s->pending_t_ns = t->t_ns;
-        s->pending_cpu_ns = cpu - s->cpu_charged_ns;
+        /* A tick the sampler thread is late for (a loaded machine kept it
+         * off the CPU) would charge all the CPU used meanwhile to wherever
+         * the thread is now, which need not be where it ran: a sample
+         * stands for two intervals at most. */
+        uint64_t used = cpu - s->cpu_charged_ns;
+        s->pending_cpu_ns = used < 2 * interval_ns ? used : 2 * interval_ns;
         s->cpu_charged_ns = cpu;
         atomic_store_explicit(&s->pending, 1, memory_order_release);
         if (syscall(SYS_tgkill, t->pid, (pid_t)s->tid, SAMPLER_SIGNAL) < 0)
