@@ -696,6 +696,9 @@ int cmd_profile(int argc, char **argv)
     recorder_run(rec, listen_fd, sigfd, &status);
     if (tty >= 0)
         util_give_terminal(tty, getpgrp());
+    if (recorder_main_unrecorded(rec))
+        cli_error("the program ended before pyscope could start recording in it: "
+                  "only its end is in '%s'", path);
     write_end_meta(st, status, util_mono_ns() - origin, rec);
     recorder_free(rec);
     rec = NULL;

@@ -76,6 +76,7 @@ struct recorder {
     int main_status;
     int64_t main_end_ns;
     int64_t main_process_id; /* 0 until its hello */
+    int main_unrecorded;     /* it ended before its bootstrap connected */
     int main_end_pending;    /* its connection closed before waitpid told how it ended */
     int dirty;
     int tty; /* the terminal the program has in the foreground, or -1 */
@@ -1232,6 +1233,7 @@ int recorder_run(struct recorder *r, int listen_fd, int sigfd, int *wait_status)
     }
     if (!r->main_process_id && r->main_exited) {
         /* The program ended before its bootstrap connected. */
+        r->main_unrecorded = 1;
         struct store_process p = {.pid = r->main_pid, .started_ns = 0};
         if (store_process_add(r->st, &p, &r->main_process_id) == 0)
             r->main_end_pending = 1;
@@ -1244,4 +1246,9 @@ int recorder_run(struct recorder *r, int listen_fd, int sigfd, int *wait_status)
     free(pfds);
     free(pidx);
     return err;
+}
+
+int recorder_main_unrecorded(const struct recorder *r)
+{
+    return r->main_unrecorded;
 }

@@ -55,6 +55,11 @@ void recorder_main_exited(struct recorder *r, int wait_status);
 /* Commit the open batch. */
 int recorder_commit(struct recorder *r);
 
+/* Whether the program ended before pyscope's bootstrap in it connected
+ * (it failed to load, or the program was killed while starting): nothing
+ * of it but its end was recorded. */
+int recorder_main_unrecorded(const struct recorder *r);
+
 /* Counters for the summary and meta: connections refused, protocol errors. */
 uint64_t recorder_protocol_errors(const struct recorder *r);
 

@@ -146,6 +146,22 @@ class CrashSafety(E2ETestCase):
         self.assertEqual(db_integrity(db), "ok")
         return res, db, db_rows(db, "select * from processes order by id")
 
+    def test_interpreter_that_cannot_start(self):
+        """A program that ends before pyscope's bootstrap runs in it (here
+        the interpreter cannot find its standard library) keeps its exit
+        status, its end is recorded, and pyscope says that nothing else is."""
+        db = self.new_db_path()
+        env = harness.clean_env({"PYTHONHOME": os.path.join(self.tmp, "no-such-home")})
+        res = harness.run_pyscope([rt("crash.py"), "os_exit"], db, cwd=self.tmp, env=env)
+        self.assertEqual(res.returncode, 1, res)
+        self.assertIn(b"Fatal Python error", res.stderr)
+        last = res.stderr.decode().splitlines()[-1]
+        self.assertEqual(last, "pyscope: the program ended before pyscope could start "
+                               f"recording in it: only its end is in '{db}'")
+        self.assertEqual(db_integrity(db), "ok")
+        procs = db_rows(db, "select exit_code from processes")
+        self.assertEqual([p["exit_code"] for p in procs], [1])
+
     def test_sigkill(self):
         res, db, procs = self.crash("sigkill")
         self.assertEqual(res.returncode, -signal.SIGKILL)
