@@ -72,10 +72,14 @@ def pairs(plain_cmd, pyscope_args, n):
 
 
 def report(name, plain, traced):
+    """Print the median of the pairs' ratios (the budgets' figure) and, as a
+    check on noise, the ratio of the fastest run of each side: noise only
+    ever slows a run down."""
     ratios = [t / p for p, t in zip(plain, traced)]
     diffs = [(t - p) * 1000 for p, t in zip(plain, traced)]
     print(f"{name}: pairs={len(ratios)} plain median={statistics.median(plain)*1000:.1f} ms "
           f"pyscope median={statistics.median(traced)*1000:.1f} ms "
           f"ratio median={statistics.median(ratios):.3f} "
-          f"added median={statistics.median(diffs):.1f} ms")
+          f"added median={statistics.median(diffs):.1f} ms "
+          f"(fastest of each: {min(traced) / min(plain):.3f})")
     return statistics.median(ratios), statistics.median(diffs)
