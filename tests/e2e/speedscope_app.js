@@ -135,7 +135,10 @@ async function open(browser, base, i) {
       report.title = await page.title();
       // The toolbar's tab: an emoji, then "Sandwich".
       await page.locator("div").filter({ hasText: /^\S*Sandwich$/ }).last().click();
-      const count = +state.index.match(/\/(\d+)/)[1];
+      const [, first, count] = state.index.match(/\((\d+)\/(\d+)\)/).map(Number);
+      // The app opens the file's activeProfileIndex (pyscope's: the
+      // heaviest thread): step back to the first profile, then through all.
+      for (let n = first; n > 1; n--) await page.keyboard.press("p");
       for (let n = 1; n <= count; n++) {
         if (n > 1) await page.keyboard.press("n");
         state = await waitFor(page, report, `profile ${n} in the sandwich view`,
