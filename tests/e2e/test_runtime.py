@@ -201,7 +201,14 @@ class Signals(E2ETestCase):
              rt("linger.py"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=self.tmp, start_new_session=True, env=harness.clean_env())
         self.addCleanup(lambda: proc.poll() is None and os.killpg(proc.pid, signal.SIGKILL))
-        self.assertEqual(proc.stdout.readline(), b"ready\n")
+        line = proc.stdout.readline()
+        if line != b"ready\n":
+            try:
+                err = proc.communicate(timeout=10)[1]
+            except subprocess.TimeoutExpired:
+                err = b"(pyscope still running)"
+            self.fail(f"no ready line but {line!r}; pyscope exited {proc.returncode}; "
+                      f"stderr: {err.decode(errors='replace')}")
         rows = []
         deadline = time.monotonic() + 5
         while not rows and time.monotonic() < deadline:
