@@ -185,6 +185,11 @@ class Stress(E2ETestCase):
     object, and put every sampled line of the fixture inside its function."""
 
     RUNS = int(os.environ.get("PYSCOPE_STRESS_RUNS", "3"))
+    # Samples a run must store at least, to show the sampler was at work: a
+    # fixture runs for 0.1 to 0.5 s at 10 kHz. A sanitized build on a loaded
+    # machine gets far fewer: its thread is off the CPU for most ticks (one
+    # such run in CI stored 44).
+    MIN_SAMPLES = 20 if os.environ.get("PYSCOPE_TEST_SANITIZED") else 100
 
     def stress(self, script, check=None):
         path = os.path.join(HERE, script)
@@ -200,7 +205,8 @@ class Stress(E2ETestCase):
             self.assertTrue(all(p["exit_code"] == 0 for p in ends), f"{where}: {ends}")
             unknown = db_rows(db, "select count(*) n from functions where name = '<unknown>'")
             self.assertEqual(unknown[0]["n"], 0, where)
-            self.assertGreater(db_rows(db, "select count(*) n from samples")[0]["n"], 100, where)
+            self.assertGreater(db_rows(db, "select count(*) n from samples")[0]["n"],
+                               self.MIN_SAMPLES, where)
             frames = db_rows(db, """select f.name, fr.line from frames fr
                                     join functions f on f.id = fr.function_id
                                     where f.filename = ? and fr.line is not null""", (path,))
