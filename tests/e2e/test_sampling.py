@@ -205,8 +205,11 @@ class Stress(E2ETestCase):
             self.assertTrue(all(p["exit_code"] == 0 for p in ends), f"{where}: {ends}")
             unknown = db_rows(db, "select count(*) n from functions where name = '<unknown>'")
             self.assertEqual(unknown[0]["n"], 0, where)
+            counts = {r["key"]: r["value"] for r in db_rows(
+                db, "select key, value from meta where key in "
+                    "('dropped_samples', 'missed_ticks', 'duration_ns')")}
             self.assertGreater(db_rows(db, "select count(*) n from samples")[0]["n"],
-                               self.MIN_SAMPLES, where)
+                               self.MIN_SAMPLES, f"{where}: {counts}")
             frames = db_rows(db, """select f.name, fr.line from frames fr
                                     join functions f on f.id = fr.function_id
                                     where f.filename = ? and fr.line is not null""", (path,))
