@@ -16,6 +16,8 @@
 #include "tracemem.h"
 #include "wire.h"
 
+#include <alloca.h>
+#include <stdint.h>
 #include <string.h>
 
 /* The originals the hooks hand over to; strong references, set once. */
@@ -45,7 +47,33 @@ typedef struct {
     PyObject_HEAD PyObject *func;
     PyObject *args;
     PyObject *kwargs;
+    size_t pad;      /* stack bytes to set aside before calling func */
+    int calibrating; /* not a thread: a measurement of the stack boot_call uses */
 } ThreadBoot;
+
+/*
+ * Stack alignment. boot_call and the call that reaches it sit between
+ * _thread's thread_run and the function a thread runs, so all the thread's
+ * frames start a few hundred bytes further down its stack than under plain
+ * Python. A thread's stack is page-aligned and laid out the same way on
+ * every run, so that shift moves the interpreter's C locals to another
+ * offset within a 4 KiB page, every time. On x86 a load whose address
+ * matches an earlier in-flight store's in the low 12 bits waits for that
+ * store (4K aliasing), and the offset alone can make the same Python loop
+ * run several percent slower or faster. So that pyscope leaves the
+ * program's threads as they would have run, boot_call sets aside `pad`
+ * bytes before the call: the stack it adds, measured once by
+ * measure_boot_stack, made up to a whole number of pages.
+ */
+static size_t boot_pad;
+static uintptr_t probe_sp; /* where stack_probe last had its local */
+
+static PyObject *stack_probe(PyObject *mod, PyObject *unused)
+{
+    volatile char here = 0;
+    probe_sp = (uintptr_t)&here;
+    return PyLong_FromSize_t((size_t)probe_sp);
+}
 
 static void boot_dealloc(ThreadBoot *self)
 {
@@ -59,13 +87,19 @@ static void boot_dealloc(ThreadBoot *self)
  * does (so the program sees the same output), unregister. */
 static PyObject *boot_call(ThreadBoot *self, PyObject *args, PyObject *kwargs)
 {
-    PyObject *name = thread_name_of(self->func);
-    threads_register(name ? PyUnicode_AsUTF8(name) : NULL, 0, pyframe_current_tstate());
-    Py_XDECREF(name);
-    PyErr_Clear();
-    callstats_thread_begin();
-
+    volatile char *pad = alloca(self->pad + 1);
+    pad[0] = 0;
+    if (!self->calibrating) {
+        PyObject *name = thread_name_of(self->func);
+        threads_register(name ? PyUnicode_AsUTF8(name) : NULL, 0, pyframe_current_tstate());
+        Py_XDECREF(name);
+        PyErr_Clear();
+        callstats_thread_begin();
+    }
+    /* The one call of func: a measurement goes through it too. */
     PyObject *res = PyObject_Call(self->func, self->args, self->kwargs);
+    if (self->calibrating)
+        return res;
     if (res == NULL) {
         if (PyErr_ExceptionMatches(PyExc_SystemExit))
             PyErr_Clear();
@@ -75,7 +109,7 @@ static PyObject *boot_call(ThreadBoot *self, PyObject *args, PyObject *kwargs)
     Py_XDECREF(res);
     callstats_thread_end();
 
-    name = thread_name_of(self->func);
+    PyObject *name = thread_name_of(self->func);
     threads_unregister(name ? PyUnicode_AsUTF8(name) : NULL);
     Py_XDECREF(name);
     PyErr_Clear();
@@ -89,6 +123,59 @@ static PyTypeObject ThreadBoot_Type = {
     .tp_call = (ternaryfunc)boot_call,
     .tp_flags = Py_TPFLAGS_DEFAULT,
 };
+
+/* Threads whose stack the program set below this get no pad. */
+#define BOOT_PAD_MIN_STACK ((size_t)1 << 20)
+#define PAGE_BYTES 4096u
+
+/* Call callable from one fixed place; where stack_probe found itself. */
+static __attribute__((noinline)) uintptr_t probe_through(PyObject *callable, PyObject *empty)
+{
+    probe_sp = 0;
+    PyObject *res = PyObject_Call(callable, empty, NULL);
+    if (!res) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(res);
+    return probe_sp;
+}
+
+/*
+ * Set boot_pad: call stack_probe directly and through a ThreadBoot, from
+ * the same place, and pad by what the ThreadBoot adds, made up to whole
+ * pages. The result is checked; if the padded call does not land at the
+ * direct call's offset in a page, threads get no pad.
+ */
+static void measure_boot_stack(PyObject *mod)
+{
+    static PyMethodDef probe_def = {"_stack_probe", stack_probe, METH_NOARGS, NULL};
+    PyObject *probe = PyCFunction_NewEx(&probe_def, mod, NULL);
+    PyObject *empty = PyTuple_New(0);
+    ThreadBoot *boot = PyObject_New(ThreadBoot, &ThreadBoot_Type);
+    boot_pad = 0;
+    if (!probe || !empty || !boot) {
+        PyErr_Clear();
+        goto out;
+    }
+    boot->func = Py_NewRef(probe);
+    boot->args = Py_NewRef(empty);
+    boot->kwargs = NULL;
+    boot->calibrating = 1;
+    boot->pad = 0;
+    uintptr_t direct = probe_through(probe, empty);
+    uintptr_t wrapped = probe_through((PyObject *)boot, empty);
+    if (!direct || !wrapped || wrapped >= direct)
+        goto out;
+    boot->pad = (PAGE_BYTES - (direct - wrapped) % PAGE_BYTES) % PAGE_BYTES;
+    wrapped = probe_through((PyObject *)boot, empty);
+    if (wrapped && (direct - wrapped) % PAGE_BYTES == 0)
+        boot_pad = boot->pad;
+out:
+    Py_XDECREF((PyObject *)boot);
+    Py_XDECREF(empty);
+    Py_XDECREF(probe);
+}
 
 /* _thread.start_new_thread's replacement: same checks, same messages. */
 static PyObject *start_new_thread(PyObject *mod, PyObject *fargs)
@@ -114,6 +201,10 @@ static PyObject *start_new_thread(PyObject *mod, PyObject *fargs)
     boot->func = Py_NewRef(func);
     boot->args = Py_NewRef(args);
     boot->kwargs = Py_XNewRef(kwargs);
+    /* A stack the program chose small keeps all of it. */
+    size_t stack = PyThread_get_stacksize();
+    boot->pad = stack == 0 || stack >= BOOT_PAD_MIN_STACK ? boot_pad : 0;
+    boot->calibrating = 0;
     PyObject *res = PyObject_CallFunction(orig_start_new_thread, "O()", (PyObject *)boot);
     Py_DECREF(boot);
     return res;
@@ -311,6 +402,7 @@ static PyObject *start(PyObject *mod, PyObject *unused)
          * than stop it. */
         Py_RETURN_FALSE;
     }
+    measure_boot_stack(mod);
     if (install_hooks(mod) < 0)
         return NULL;
     Py_RETURN_TRUE;
@@ -319,6 +411,11 @@ static PyObject *start(PyObject *mod, PyObject *unused)
 static PyObject *active(PyObject *mod, PyObject *unused)
 {
     return PyBool_FromLong(session_active());
+}
+
+static PyObject *boot_pad_get(PyObject *mod, PyObject *unused)
+{
+    return PyLong_FromSize_t(boot_pad);
 }
 
 PyDoc_STRVAR(snapshot_doc,
@@ -357,6 +454,10 @@ static PyMethodDef module_methods[] = {
     {"start", start, METH_NOARGS, start_doc},
     {"snapshot", (PyCFunction)(void (*)(void))snapshot, METH_VARARGS | METH_KEYWORDS, snapshot_doc},
     {"active", active, METH_NOARGS, "active()\n--\n\nWhether this process is being recorded."},
+    {"_stack_probe", stack_probe, METH_NOARGS,
+     "_stack_probe()\n--\n\nThe address of a local of this call (for pyscope's tests)."},
+    {"_boot_pad", boot_pad_get, METH_NOARGS,
+     "_boot_pad()\n--\n\nThe stack bytes set aside under each traced thread's frames."},
     {NULL}};
 
 static struct PyModuleDef module_def = {

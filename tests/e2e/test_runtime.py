@@ -139,6 +139,29 @@ class Recording(E2ETestCase):
         self.assertEqual(db_integrity(db), "ok")
 
 
+    def test_threads_run_at_their_plain_stack_offset(self):
+        # pyscope's frames under each thread's function are padded so
+        # that the thread's code sits at the same offset within a page as
+        # under plain Python (the offset changes how fast a loop runs).
+        pydir = os.path.join(os.path.dirname(harness.pyscope_bin()), "python")
+        plain = harness.run_python([rt("stack_offset.py")], cwd=self.tmp,
+                                   env=harness.clean_env({"PYTHONPATH": pydir}))
+        self.assertEqual(plain.returncode, 0, plain)
+        *offsets, pad = plain.stdout.split()
+        self.assertEqual(pad, b"0")
+        for rate in ("--no-sample", "--rate=1000"):
+            db = self.new_db_path()
+            res = harness.run_pyscope([rate, rt("stack_offset.py")], db, cwd=self.tmp)
+            self.assertEqual(res.returncode, 0, res)
+            *traced, pad = res.stdout.split()
+            self.assertGreater(int(pad), 0, res)
+            self.assertLess(int(pad), 4096, res)
+            # threading and _thread: the same offsets as plain Python.
+            self.assertEqual(traced[:2], offsets[:2], (rate, res.stdout, plain.stdout))
+            # A stack the program made small gets no pad, so its offset moves.
+            self.assertNotEqual(traced[2], offsets[2], (rate, res.stdout, plain.stdout))
+
+
 class CrashSafety(E2ETestCase):
     def crash(self, how):
         db = self.new_db_path()
