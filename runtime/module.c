@@ -66,13 +66,12 @@ typedef struct {
  * measure_boot_stack, made up to a whole number of pages.
  */
 static size_t boot_pad;
-static uintptr_t probe_sp; /* where stack_probe last had its local */
 
+/* The address of a local of this call: where on the stack it ran. */
 static PyObject *stack_probe(PyObject *mod, PyObject *unused)
 {
     volatile char here = 0;
-    probe_sp = (uintptr_t)&here;
-    return PyLong_FromSize_t((size_t)probe_sp);
+    return PyLong_FromSize_t((size_t)(uintptr_t)&here);
 }
 
 static void boot_dealloc(ThreadBoot *self)
@@ -128,17 +127,18 @@ static PyTypeObject ThreadBoot_Type = {
 #define BOOT_PAD_MIN_STACK ((size_t)1 << 20)
 #define PAGE_BYTES 4096u
 
-/* Call callable from one fixed place; where stack_probe found itself. */
-static __attribute__((noinline)) uintptr_t probe_through(PyObject *callable, PyObject *empty)
+/* Call callable (stack_probe, or a ThreadBoot of it) from one fixed place;
+ * where the probe ran, or 0. */
+static __attribute__((noinline)) size_t probe_through(PyObject *callable, PyObject *empty)
 {
-    probe_sp = 0;
     PyObject *res = PyObject_Call(callable, empty, NULL);
-    if (!res) {
+    size_t sp = res ? PyLong_AsSize_t(res) : 0;
+    Py_XDECREF(res);
+    if (PyErr_Occurred()) {
         PyErr_Clear();
         return 0;
     }
-    Py_DECREF(res);
-    return probe_sp;
+    return sp;
 }
 
 /*
@@ -149,8 +149,7 @@ static __attribute__((noinline)) uintptr_t probe_through(PyObject *callable, PyO
  */
 static void measure_boot_stack(PyObject *mod)
 {
-    static PyMethodDef probe_def = {"_stack_probe", stack_probe, METH_NOARGS, NULL};
-    PyObject *probe = PyCFunction_NewEx(&probe_def, mod, NULL);
+    PyObject *probe = PyObject_GetAttrString(mod, "_stack_probe");
     PyObject *empty = PyTuple_New(0);
     ThreadBoot *boot = PyObject_New(ThreadBoot, &ThreadBoot_Type);
     boot_pad = 0;
@@ -163,8 +162,8 @@ static void measure_boot_stack(PyObject *mod)
     boot->kwargs = NULL;
     boot->calibrating = 1;
     boot->pad = 0;
-    uintptr_t direct = probe_through(probe, empty);
-    uintptr_t wrapped = probe_through((PyObject *)boot, empty);
+    size_t direct = probe_through(probe, empty);
+    size_t wrapped = probe_through((PyObject *)boot, empty);
     if (!direct || !wrapped || wrapped >= direct)
         goto out;
     boot->pad = (PAGE_BYTES - (direct - wrapped) % PAGE_BYTES) % PAGE_BYTES;
