@@ -214,10 +214,13 @@ static int native_walk(const void *uc, void **ips, uint64_t tid)
 /*
  * The walk can meet a frame that is half made: on entry to the eval loop
  * the interpreter points the thread at its new C frame a few instructions
- * before that frame names its first Python frame. Reads that fault while a
- * walk is under way end the walk instead of the program; any other fault
- * goes to the handler that was there before (by default: the process dies
- * of it, as it would have).
+ * before that frame names its first Python frame. A fault the walk itself
+ * caused ends the walk instead of the program. Every other SIGSEGV or SIGBUS
+ * is the program's: one the kernel raised outside a walk, and any that was
+ * sent (kill, raise, or faulthandler handing a fault on after its report),
+ * even one that lands while a walk is under way. It goes to the handler that
+ * was there before; under the default action the process dies of it, as it
+ * would have without pyscope.
  */
 /* The mask is not saved: the fault handler runs with SA_NODEFER, so jumping
  * out of it leaves the mask as the walk found it (and saving it would cost
@@ -226,21 +229,42 @@ static __thread sigjmp_buf walk_jump;
 static __thread volatile sig_atomic_t walking;
 static struct sigaction prev_segv, prev_bus;
 
+/* A fault the kernel raised for an access (si_code > 0: SEGV_MAPERR,
+ * SEGV_ACCERR, BUS_ADRERR, or SI_KERNEL for a non-canonical address), not a
+ * signal a process sent (SI_USER, SI_TKILL, SI_QUEUE are 0 or negative). */
+static int raised_by_access(const siginfo_t *si)
+{
+    return si && si->si_code > 0;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
-    if (walking) {
+    if (walking && raised_by_access(si)) {
         walking = 0;
         siglongjmp(walk_jump, 1);
     }
     struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
     if (prev->sa_flags & SA_SIGINFO) {
         prev->sa_sigaction(sig, si, uc);
-    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
-        prev->sa_handler(sig);
-    } else {
-        /* Returning re-runs the faulting instruction under the default action. */
-        sigaction(sig, prev, NULL);
+        return;
     }
+    if (prev->sa_handler == SIG_IGN) {
+        /* Ignored: a sent one is dropped, as the kernel would have; an
+         * access fault cannot be ignored and kills on its next try. */
+        if (raised_by_access(si))
+            sigaction(sig, prev, NULL);
+        return;
+    }
+    if (prev->sa_handler != SIG_DFL) {
+        prev->sa_handler(sig);
+        return;
+    }
+    /* The default action: an access fault happens again when the handler
+     * returns, a sent signal must be sent again. This handler runs with
+     * SA_NODEFER, so the signal is not blocked and acts at once. */
+    sigaction(sig, prev, NULL);
+    if (!raised_by_access(si))
+        raise(sig);
 }
 
 /* Whether the thread of s is somewhere else than at its last sample. */

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -1098,20 +1099,69 @@ void recorder_set_terminal(struct recorder *r, int tty)
     r->tty = tty;
 }
 
+/* Whether process pid is stopped; a process that is gone is not. */
+static int is_stopped(const char *stat_path)
+{
+    char buf[512];
+    int fd = open(stat_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *paren = strrchr(buf, ')'); /* the name may hold anything */
+    return paren && paren[1] == ' ' && (paren[2] == 'T' || paren[2] == 't');
+}
+
 /*
- * The program stopped (Ctrl-Z, SIGTSTP): stop pyscope too, so the shell sees
- * its job stop and gets the terminal back; when the job is continued, hand
- * the terminal back to the program and continue it.
+ * A stop that ends without the shell (the program stopped itself with
+ * os.kill(0, SIGSTOP), and someone continued it with kill -CONT) must end
+ * pyscope's too, but pyscope is stopped and cannot see it. A watcher process
+ * of its own group, which a stop of pyscope's does not reach, looks at the
+ * program and continues pyscope once the program runs again or is gone.
+ * -1 when none could be made: pyscope then waits for its own SIGCONT.
+ */
+static pid_t watch_stop(const char *path)
+{
+    pid_t pyscope = getpid();
+    pid_t w = fork();
+    if (w != 0)
+        return w;
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const struct timespec tick = {0, 10 * 1000000};
+    while (getppid() == pyscope && is_stopped(path))
+        nanosleep(&tick, NULL);
+    kill(pyscope, SIGCONT);
+    _exit(0);
+}
+
+/*
+ * The program stopped (Ctrl-Z, SIGTSTP, or a SIGSTOP): stop pyscope too, so
+ * the shell sees its job stop and gets the terminal back. When the job is
+ * continued by the shell (fg), the terminal is pyscope's again: hand it back
+ * to the program and continue it. When only the program was continued, it
+ * runs in the background as it would without pyscope, and so does pyscope.
  */
 static void follow_stop(struct recorder *r)
 {
     recorder_commit(r);
     if (r->tty >= 0)
         util_give_terminal(r->tty, getpgrp());
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)r->main_pid);
+    pid_t watcher = watch_stop(path);
     raise(SIGSTOP);
-    if (r->tty >= 0)
+    if (watcher > 0) {
+        kill(watcher, SIGKILL);
+        waitpid(watcher, NULL, 0);
+    }
+    if (r->tty >= 0 && tcgetpgrp(r->tty) == getpgrp())
         util_give_terminal(r->tty, r->main_pid);
-    killpg(r->main_pid, SIGCONT);
+    if (is_stopped(path)) /* pyscope's job was continued, not the program */
+        killpg(r->main_pid, SIGCONT);
 }
 
 static void on_signal(struct recorder *r, int sigfd)

@@ -14,6 +14,11 @@ def _pyscope_boot():
     import _pyscope
     import pyscope  # noqa: F401  (the program's API, importable once the path is gone)
 
+    # The extension is reached through pyscope from here on: a program that
+    # lists its extension modules (faulthandler does, in its crash report)
+    # sees the ones it imported itself.
+    del sys.modules["_pyscope"]
+
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     sys.path_importer_cache.pop(here, None)
     _pyscope.start()

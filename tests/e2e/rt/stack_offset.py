@@ -4,7 +4,9 @@ chose. Prints the offsets and the pad pyscope sets aside (0 outside pyscope)."""
 import _thread
 import threading
 
-import _pyscope
+import pyscope
+
+_pyscope = pyscope.active.__self__  # the extension, kept out of sys.modules
 
 
 def offset():

@@ -1,0 +1,109 @@
+"""The program cannot tell it is profiled (DESIGN.md): signals sent to it
+keep their meaning, the sampler never cuts a system call short, and pyscope
+leaves no trace in the program's process. Each test compares a fixture's
+run under pyscope with a plain run of it; fixtures live in unseen/."""
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+import harness
+from harness import E2ETestCase, assert_parity, db_integrity
+
+UNSEEN = os.path.join(harness.HERE, "unseen")
+
+
+def unseen(name):
+    return os.path.join(UNSEEN, name)
+
+
+class SentSignals(E2ETestCase):
+    """A SIGSEGV or SIGBUS sent to the program is not one the sampler's
+    frame walk caused: the program gets it with its own disposition."""
+
+    def parity(self, mode, died_of):
+        assert_parity(self, [unseen("sent_fault.py"), mode])
+        self.assertEqual(self.last_python.returncode, -died_of, self.last_python)
+
+    def test_kill_segv(self):
+        self.parity("kill-segv", signal.SIGSEGV)
+
+    def test_kill_bus(self):
+        self.parity("kill-bus", signal.SIGBUS)
+
+    def test_raise_segv(self):
+        self.parity("raise-segv", signal.SIGSEGV)
+
+    def test_sent_from_another_thread(self):
+        self.parity("thread-kill-segv", signal.SIGSEGV)
+
+    def test_program_handler_sees_it(self):
+        assert_parity(self, [unseen("sent_fault.py"), "handled"])
+        self.assertIn(b"handled 11", self.last_python.stdout)
+
+    def test_faulthandler_enabled_by_the_program(self):
+        # faulthandler prints the thread's id, which differs from run to run
+        db = self.new_db_path()
+        args = [unseen("sent_fault.py"), "faulthandler"]
+        plain = harness.run_python(args, cwd=self.tmp)
+        traced = harness.run_pyscope(args, db, cwd=self.tmp)
+        self.assertEqual(plain.returncode, -signal.SIGSEGV, plain)
+        self.assertIn(b"Fatal Python error: Segmentation fault", plain.stderr)
+        ids = re.compile(rb"0x[0-9a-f]+")
+        self.assertEqual(traced.returncode, plain.returncode, traced)
+        self.assertEqual(traced.stdout, plain.stdout)
+        self.assertEqual(ids.sub(b"0x", traced.stderr), ids.sub(b"0x", plain.stderr))
+        self.assertEqual(db_integrity(db), "ok")
+
+
+def stopped(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in "Tt"
+    except OSError:
+        return False
+
+
+class Stopped(E2ETestCase):
+    def run_stopped(self, cmd):
+        """Run cmd (the fixture under python or pyscope), wait for the
+        program to stop itself, continue the program alone, and return
+        (exit status, stdout)."""
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                cwd=self.tmp, env=harness.clean_env(),
+                                start_new_session=True)
+        try:
+            line = proc.stdout.readline()
+            self.assertTrue(line.startswith(b"pid "), line)
+            pid = int(line.split()[1])
+            deadline = time.monotonic() + 30
+            while not stopped(pid):
+                self.assertLess(time.monotonic(), deadline, "the program never stopped")
+                time.sleep(0.01)
+            os.kill(pid, signal.SIGCONT)
+            rest = proc.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            for p in (proc.pid, pid):
+                if stopped(p):
+                    os.kill(p, signal.SIGCONT)
+            proc.kill()
+            proc.communicate()
+            self.fail("the run did not end once the program was continued")
+        return proc.returncode, line + rest
+
+    def test_program_continued_alone(self):
+        script = os.path.join(UNSEEN, "stop_self.py")
+        plain = self.run_stopped([harness.python_bin(), script])
+        self.assertEqual(plain[0], 0)
+        db = self.new_db_path()
+        traced = self.run_stopped([harness.pyscope_bin(), "profile", "-q", "--python",
+                                   harness.python_bin(), "-o", db, script])
+        self.assertEqual(traced[0], 0)
+        self.assertEqual(traced[1].split(b"\n")[1:], plain[1].split(b"\n")[1:])
+        self.assertEqual(db_integrity(db), "ok")
+
+
+if __name__ == "__main__":
+    unittest.main()
