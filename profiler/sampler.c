@@ -422,7 +422,7 @@ static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
     if (s->syscall_fd == -1) {
         char path[64];
         snprintf(path, sizeof path, "/proc/self/task/%llu/syscall", (unsigned long long)s->tid);
-        s->syscall_fd = open(path, O_RDONLY | O_CLOEXEC);
+        s->syscall_fd = util_fd_high(open(path, O_RDONLY | O_CLOEXEC));
         if (s->syscall_fd < 0)
             s->syscall_fd = -2; /* unreadable here: do not try again */
     }

@@ -58,7 +58,7 @@ static int connect_recorder(const char *addr)
         close(fd);
         return PYSCOPE_EIO;
     }
-    return fd;
+    return util_fd_high(fd);
 }
 
 /* /proc/self/cmdline: the arguments, NUL-separated, trailing NUL removed. */

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +51,22 @@ int util_grow(void **arr, size_t *cap, size_t n, size_t size)
     *arr = p;
     *cap = ncap;
     return 0;
+}
+
+int util_fd_high(int fd)
+{
+    struct rlimit rl;
+    rlim_t lim = 1024; /* above, select() could not wait on what the program opens */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lim)
+        lim = rl.rlim_cur;
+    int base = (int)(lim / 2);
+    if (fd < 0 || fd >= base)
+        return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, base);
+    if (high < 0)
+        return fd;
+    close(fd);
+    return high;
 }
 
 long util_read_file(const char *path, char *buf, size_t cap)

@@ -26,6 +26,15 @@ int util_grow(void **arr, size_t *cap, size_t n, size_t size);
  */
 long util_read_file(const char *path, char *buf, size_t cap);
 
+/*
+ * Move descriptor fd, which pyscope holds in the program, out of the
+ * program's way: a program gets the lowest free descriptors and may count on
+ * which they are (3 for its first file). The new one is at least half the
+ * soft limit (of at most 1024) and close-on-exec; fd itself is closed. When
+ * there is no room up there, fd is kept. Returns the descriptor to use.
+ */
+int util_fd_high(int fd);
+
 /* All of s as a decimal integer (digits, after an optional '-'; no spaces)
  * in *out. 0, or -1 when s is NULL, empty, anything else or out of range. */
 int util_parse_i64(const char *s, int64_t *out);

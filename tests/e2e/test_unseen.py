@@ -58,6 +58,19 @@ class SentSignals(E2ETestCase):
         self.assertEqual(db_integrity(db), "ok")
 
 
+class FileDescriptors(E2ETestCase):
+    def test_no_low_descriptor_taken(self):
+        for mode in ([], ["--calls", "--memory"]):
+            with self.subTest(mode=mode):
+                db = self.new_db_path()
+                args = [unseen("low_fds.py")]
+                plain = harness.run_python(args, cwd=self.tmp)
+                traced = harness.run_pyscope(mode + args, db, cwd=self.tmp)
+                self.assertEqual(plain.returncode, 0, plain)
+                self.assertIn(b"a new pipe: 3 4", plain.stdout)
+                self.assertEqual(traced.stdout, plain.stdout, traced)
+
+
 def stopped(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
