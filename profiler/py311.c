@@ -15,6 +15,8 @@
 #include <internal/pycore_pystate.h>
 #include <internal/pycore_runtime.h>
 
+#include <stddef.h>
+
 #include "error.h"
 #include "pyframe.h"
 
@@ -30,6 +32,45 @@ static int cframe_sound(PyThreadState *tstate, _PyCFrame *cframe)
     return cframe->previous == &tstate->root_cframe || (uintptr_t)cframe->previous > (uintptr_t)cframe;
 }
 
+/*
+ * Whether f lies where a live frame of the thread can: in the used part of
+ * one of the thread's data-stack chunks, or inside the running generator or
+ * the frame object that owns it. A C frame caught half-built names whatever
+ * its stack slot held before, often a frame of a call that has ended.
+ * Reads only; a wild pointer faults into the walk's guard (sampler.c).
+ */
+static int frame_in_place(PyThreadState *tstate, const _PyInterpreterFrame *f, uint8_t owner)
+{
+    uintptr_t a = (uintptr_t)f;
+    switch (owner) {
+    case FRAME_OWNED_BY_THREAD: {
+        const _PyStackChunk *c = tstate->datastack_chunk;
+        uintptr_t used_end = (uintptr_t)tstate->datastack_top;
+        for (int i = 0; c && i < 64; i++) {
+            uintptr_t lo = (uintptr_t)&c->data[0];
+            if (i > 0)
+                used_end = lo + c->top * sizeof(PyObject *);
+            if (a >= lo && a < used_end &&
+                used_end - a >= offsetof(_PyInterpreterFrame, localsplus))
+                return 1;
+            c = c->previous;
+        }
+        return 0;
+    }
+    case FRAME_OWNED_BY_GENERATOR: {
+        const PyGenObject *gen = (const PyGenObject *)(a - offsetof(PyGenObject, gi_iframe));
+        const PyTypeObject *t = Py_TYPE(gen);
+        return (t == &PyGen_Type || t == &PyCoro_Type || t == &PyAsyncGen_Type) &&
+               gen->gi_frame_state == FRAME_EXECUTING;
+    }
+    case FRAME_OWNED_BY_FRAME_OBJECT: {
+        const PyFrameObject *fo = (const PyFrameObject *)(a - offsetof(PyFrameObject, _f_frame_data));
+        return Py_TYPE(fo) == &PyFrame_Type && fo->f_frame == f;
+    }
+    }
+    return 0;
+}
+
 int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncated)
 {
     PyThreadState *tstate = tstate_p;
@@ -37,15 +78,18 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
     if (!tstate || !tstate->cframe)
         return 0;
     /* Each eval-loop call has a C frame whose current Python frame is the
-     * innermost it runs; the outermost it runs is its entry frame, and the
-     * frames after that are the C frame before it's. An eval-loop call links
-     * its C frame into the thread a few instructions before it names its
-     * first Python frame (and links that to its caller's): the walk takes
-     * each caller's frames from the caller's C frame, whose current frame
-     * stands still while it waits. Only the thread's root C frame has no
-     * Python frame, and only it has no previous C frame; the others are
-     * on the stack, each below its previous one (stacks grow down here).
-     * A C frame that breaks these rules is still being filled in. */
+     * innermost it runs; the outermost it runs is its entry frame, whose
+     * previous frame is the current frame of the C frame before it. An
+     * eval-loop call links its C frame into the thread a few instructions
+     * before it fills it in (the compiler may write the C frame's fields in
+     * any order, after the link): the walk takes each caller's frames from
+     * the caller's C frame, whose current frame stands still while it
+     * waits. Only the thread's root C frame has no Python frame, and only it
+     * has no previous C frame; the others are on the stack, each below its
+     * previous one (stacks grow down here). Every field is checked before it
+     * is trusted, a bool and an enum read as the bytes they are: a C frame
+     * that breaks these rules is still being filled in, and the sample is
+     * dropped rather than made of memory that is no frame of the thread. */
     _PyCFrame *cframe = tstate->cframe;
     if (!cframe_sound(tstate, cframe))
         return -1;
@@ -54,27 +98,43 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
         cframe = cframe->previous;
         top = cframe->current_frame;
     }
-    int n = 0;
+    int n = 0, crossed = 0, steps = 0;
     for (_PyInterpreterFrame *f = top, *next; f; f = next) {
-        if ((uintptr_t)f % sizeof(void *))
-            return -1; /* not a frame: the chain is being built (see sampler.c) */
+        if ((uintptr_t)f % sizeof(void *) || ++steps > 2 * max + 64)
+            return -1; /* not a frame, or a loop: the chain is being built */
+        uint8_t is_entry, owner;
+        memcpy(&is_entry, (const char *)f + offsetof(_PyInterpreterFrame, is_entry), 1);
+        memcpy(&owner, (const char *)f + offsetof(_PyInterpreterFrame, owner), 1);
+        if (is_entry > 1 || owner > FRAME_OWNED_BY_FRAME_OBJECT)
+            return -1;
+        int crossed_before = crossed;
         next = f->previous;
-        if (f->is_entry && cframe->previous) {
-            cframe = cframe->previous;
-            if (!cframe_sound(tstate, cframe))
+        if (is_entry && cframe->previous) {
+            _PyCFrame *outer = cframe->previous;
+            if (!cframe_sound(tstate, outer) || next != outer->current_frame)
                 return -1;
-            next = cframe->current_frame;
+            cframe = outer;
+            crossed = 1;
+        }
+        if (!frame_in_place(tstate, f, owner)) {
+            /* The innermost frame of the innermost C frame is in its last
+             * instructions (popped, or its generator suspended, before the
+             * C frame moves on): its caller is right. Anywhere else, the
+             * chain is not the thread's. */
+            if (n == 0 && !crossed_before)
+                continue;
+            return -1;
         }
         PyCodeObject *code = f->f_code;
         if ((uintptr_t)code % sizeof(void *))
             return -1;
         if (!code || Py_TYPE(code) != &PyCode_Type)
-            continue; /* being popped (see forget_dying_code) */
+            continue; /* being cleared */
         /* Integer arithmetic: a torn chain must not make pointer arithmetic
          * overflow before the check below can see it. */
         uintptr_t first = (uintptr_t)_PyCode_CODE(code), instr = (uintptr_t)f->prev_instr;
         uintptr_t traceable = first + (uintptr_t)code->_co_firsttraceable * sizeof(_Py_CODEUNIT);
-        if (instr < first || (f->owner != FRAME_OWNED_BY_GENERATOR && instr < traceable))
+        if (instr < first || (owner != FRAME_OWNED_BY_GENERATOR && instr < traceable))
             continue; /* not started yet */
         if (instr - first > (uintptr_t)Py_SIZE(code) * sizeof(_Py_CODEUNIT))
             return -1; /* an instruction outside its code: not a whole frame */
@@ -84,7 +144,7 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
         }
         out[n].code = code;
         out[n].lasti = (int32_t)(instr - first);
-        out[n].reserved = f->is_entry ? PYFRAME_ENTRY : 0;
+        out[n].reserved = is_entry ? PYFRAME_ENTRY : 0;
         n++;
     }
     return n;
@@ -100,7 +160,7 @@ int pyframe_walk_own(void *tstate_p, struct pyframe_raw *out, int max, int *trun
     for (_PyInterpreterFrame *f = tstate->cframe->current_frame; f; f = f->previous) {
         PyCodeObject *code = f->f_code;
         if (!code)
-            continue; /* being popped (see forget_dying_code) */
+            continue; /* being cleared */
         if (n == max) {
             *truncated = 1;
             break;

@@ -178,6 +178,35 @@ def line_ranges(path):
     return ranges
 
 
+class HalfBuiltFrames(E2ETestCase):
+    """The walk reads only frames that exist: a C frame the interpreter has
+    linked into the thread but not filled in yet names memory that is no
+    live frame of the thread; no sample may come of it."""
+
+    @unittest.skipUnless(os.environ.get("PYSCOPE_TEST_EXT_DIR"), "needs the tornext test extension")
+    def test_no_sample_from_a_half_built_c_frame(self):
+        env = harness.clean_env({"PYTHONPATH": os.environ["PYSCOPE_TEST_EXT_DIR"]})
+        for kind in ("garbage", "stale"):
+            with self.subTest(kind=kind):
+                db = self.new_db_path()
+                res = harness.run_pyscope(["--rate", "10000", os.path.join(HERE, "torn.py"), kind],
+                                          db, cwd=self.tmp, env=env)
+                self.assertEqual(res.returncode, 0, res)
+                self.assertEqual(res.stdout, b"ok\n")
+                named = db_rows(db, """select count(*) n from samples s
+                                       join stacks st on st.id = s.stack_id
+                                       join frames fr on fr.id = st.frame_id
+                                       join functions f on f.id = fr.function_id
+                                       where f.name = 'never_called'""")
+                self.assertEqual(named[0]["n"], 0, kind)
+                if kind == "stale":
+                    # whole and linked to the real frames: the samples are
+                    # the thread's own stack, without the leftover
+                    spun = db_rows(db, """select count(*) n from functions
+                                          where name = 'spin_under_it'""")
+                    self.assertEqual(spun[0]["n"], 1, kind)
+
+
 class Stress(E2ETestCase):
     """Each fixture runs PYSCOPE_STRESS_RUNS times (3 by default; 100 for the
     full stress: scripts/stress.sh) sampled at 10 kHz: every run must end as

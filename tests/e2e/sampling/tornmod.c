@@ -1,0 +1,80 @@
+/*
+ * tornext: a C extension for the sampler's tests. half_built(code, seconds,
+ * stale) links into the thread, for a while, a C frame of the kind the
+ * sampler can catch while the interpreter fills one in: its current frame
+ * is not one of the thread's live frames, but memory that looks like a
+ * frame of code. With stale false, the frame's is_entry byte is not a bool
+ * at all (the stack garbage the sampler once read); with stale true, the
+ * frame is whole and linked to the thread's real frames, only it is not
+ * where a live frame of the thread can be (a leftover of a finished call).
+ * No sample may name code.
+ */
+#define Py_BUILD_CORE
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <internal/pycore_frame.h>
+#include <internal/pycore_pystate.h>
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static volatile double sink;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static PyObject *half_built(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyCodeObject *code;
+    double seconds;
+    int stale;
+    if (!PyArg_ParseTuple(args, "O!dp", &PyCode_Type, &code, &seconds, &stale))
+        return NULL;
+    PyThreadState *ts = PyThreadState_Get();
+    _PyInterpreterFrame *fake = calloc(1, sizeof *fake + 16 * sizeof(PyObject *));
+    if (!fake)
+        return PyErr_NoMemory();
+    fake->f_code = code;
+    fake->prev_instr = _PyCode_CODE(code) + code->_co_firsttraceable + 1;
+    fake->owner = FRAME_OWNED_BY_THREAD;
+    fake->previous = ts->cframe->current_frame;
+    unsigned char entry = stale ? 1 : 133;
+    memcpy((char *)fake + offsetof(_PyInterpreterFrame, is_entry), &entry, 1);
+
+    _PyCFrame cframe;
+    cframe.use_tracing = ts->cframe->use_tracing;
+    cframe.previous = ts->cframe;
+    cframe.current_frame = fake;
+    _PyCFrame *volatile saved = ts->cframe;
+    *(_PyCFrame *volatile *)&ts->cframe = &cframe;
+    double x = 0, end = now() + seconds;
+    while (now() < end)
+        for (int i = 0; i < 10000; i++)
+            x += (double)i * 0.5;
+    *(_PyCFrame *volatile *)&ts->cframe = saved;
+    sink = x;
+    free(fake);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"half_built", half_built, METH_VARARGS, "Run a while under a C frame still being filled in."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "tornext", .m_size = -1, .m_methods = methods};
+
+PyMODINIT_FUNC PyInit_tornext(void);
+
+PyMODINIT_FUNC PyInit_tornext(void)
+{
+    return PyModule_Create(&module);
+}
