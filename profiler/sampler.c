@@ -327,12 +327,35 @@ static uint32_t interrupted_state(const void *uc)
     return WIRE_STATE_NATIVE;
 }
 
+/*
+ * The ticks that found this thread's signal still pending: it was waiting
+ * for a CPU (runnable), or in a system call that does not take signals
+ * (idle). Each becomes a sample of the stack the thread had, before the
+ * handler's own, so the wall view keeps the time the thread waited.
+ */
+static void put_late_ticks(struct thread_sampling *s)
+{
+    uint32_t runnable = atomic_exchange_explicit(&s->late_runnable, 0, memory_order_relaxed);
+    uint32_t idle = atomic_exchange_explicit(&s->late_idle, 0, memory_order_relaxed);
+    uint64_t t = s->pending_t_ns;
+    for (uint32_t k = 0; k < runnable + idle; k++) {
+        t += interval_ns;
+        struct wire_sample_idle rec = {
+            .tid = s->tid,
+            .t_ns = t,
+            .state = k < runnable ? WIRE_STATE_RUNNABLE : WIRE_STATE_IDLE,
+        };
+        ring_put(s->sring, WIRE_SAMPLE_IDLE, &rec, sizeof rec, NULL, 0);
+    }
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
     struct thread_sampling *s = threads_self_sampling();
     if (!s || !atomic_load_explicit(&s->pending, memory_order_acquire))
         goto out;
+    put_late_ticks(s);
     /* A signal of the last tick that arrives once the sampler is being
      * stopped finds the thread in pyscope's own exit work: not a sample. */
     if (atomic_load_explicit(&stop_requested, memory_order_relaxed))
@@ -409,9 +432,11 @@ struct tick {
  * What a thread that did not move is waiting for. The kernel shows the
  * system call a sleeping thread is in, with its arguments, in
  * /proc/self/task/TID/syscall; a futex wait on the GIL's own mutex or
- * condition variable is a wait for the GIL. The file is read again only
- * when the thread ran since the last reading: one that did not run is
- * still waiting where it was, and costs nothing.
+ * condition variable is a wait for the GIL. A thread in no system call
+ * ("running") is runnable: it wants a CPU and the machine gives it none
+ * (or has just given it one). The file is read again only when the thread
+ * ran since the last reading: one that did not run is still waiting where
+ * it was, and costs nothing.
  */
 static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
 {
@@ -434,6 +459,10 @@ static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
         return s->idle_state;
     buf[n] = 0;
     /* "NR 0xARG1 0xARG2 ...", or "running", or "-1 ..." outside a call */
+    if (!strncmp(buf, "running", 7)) {
+        s->idle_state = WIRE_STATE_RUNNABLE;
+        return s->idle_state;
+    }
     char *end;
     long nr = strtol(buf, &end, 10);
     if (end == buf || nr != SYS_futex)
@@ -451,6 +480,14 @@ static void tick_thread(struct thread_sampling *s, void *arg)
         t->wake_emitter = 1;
     if (atomic_load_explicit(&s->pending, memory_order_acquire)) {
         atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed); /* signal still pending */
+        /* Not yet run since it was signalled: most often the machine gives
+         * it no CPU; the handler records the tick when it runs. */
+        s->idle_state = 0; /* read afresh */
+        uint64_t cpu;
+        if (cpu_time(s, &cpu) == 0 && idle_state(s, cpu) == WIRE_STATE_RUNNABLE)
+            atomic_fetch_add_explicit(&s->late_runnable, 1, memory_order_relaxed);
+        else
+            atomic_fetch_add_explicit(&s->late_idle, 1, memory_order_relaxed);
         return;
     }
     uint64_t cpu;

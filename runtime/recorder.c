@@ -837,7 +837,8 @@ static int on_sample_idle(struct recorder *r, struct conn *c, const struct wire_
     if (!th->last_stack)
         return 0; /* nothing seen of it yet */
     r->samples++;
-    int state = s.state == WIRE_STATE_GIL ? WIRE_STATE_GIL : WIRE_STATE_IDLE;
+    int state = s.state == WIRE_STATE_GIL || s.state == WIRE_STATE_RUNNABLE ? (int)s.state
+                                                                          : WIRE_STATE_IDLE;
     return store_sample_add(r->st, th->id, th->last_stack, rel_ns(r, s.t_ns), 0, state);
 }
 

@@ -88,7 +88,7 @@ static const char store_schema[] =
     "  stack_id INTEGER REFERENCES stacks(id),\n"
     "  t_ns INTEGER NOT NULL,\n"
     "  cpu_ns INTEGER NOT NULL DEFAULT 0,\n"
-    "  state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 3),\n"
+    "  state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),\n"
     "  PRIMARY KEY (thread_id, t_ns)\n"
     ") WITHOUT ROWID;\n"
     "CREATE TABLE calls (\n"

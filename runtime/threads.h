@@ -33,11 +33,14 @@ struct thread_sampling {
     void *last_instr; /* and its instruction */
     _Atomic int pending;
     _Atomic uint64_t missed; /* ticks skipped: the previous signal was still pending */
+    /* Of those, the ticks that found the thread waiting for a CPU, and in a
+     * system call: the handler records them when it runs at last. */
+    _Atomic uint32_t late_runnable, late_idle;
     _Atomic uint64_t torn;   /* samples lost to a frame chain caught half-built */
     /* Sampler only: what an idle thread is waiting for. */
     int syscall_fd;          /* its /proc .../syscall, opened on first need; -1 none */
     uint64_t idle_cpu_ns;    /* CPU time when that was last read */
-    uint32_t idle_state;     /* WIRE_STATE_IDLE or WIRE_STATE_GIL, as read then */
+    uint32_t idle_state;     /* WIRE_STATE_IDLE, _GIL or _RUNNABLE, as read then */
 };
 
 /*

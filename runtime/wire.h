@@ -110,6 +110,7 @@ enum {
     WIRE_STATE_NATIVE = 1,  /* on a CPU without the GIL: native code */
     WIRE_STATE_IDLE = 2,    /* used no CPU since its previous sample */
     WIRE_STATE_GIL = 3,     /* waiting for the GIL */
+    WIRE_STATE_RUNNABLE = 4, /* wants a CPU, not given one (a loaded machine) */
 };
 enum { WIRE_SAMPLE_TRUNCATED = 1u << 0 }; /* deeper than the depth limit */
 #define WIRE_SAMPLE_MAX_DEPTH 512
@@ -132,7 +133,7 @@ struct wire_frame {
 struct wire_sample_idle {
     uint64_t tid;
     uint64_t t_ns;
-    uint32_t state; /* WIRE_STATE_IDLE or WIRE_STATE_GIL */
+    uint32_t state; /* WIRE_STATE_IDLE, WIRE_STATE_GIL or WIRE_STATE_RUNNABLE */
     uint32_t reserved;
 };
 

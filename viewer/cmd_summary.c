@@ -688,9 +688,10 @@ static void print_states(const struct smp_totals *t, FILE *out)
         [SMP_STATE_NATIVE] = "native",
         [SMP_STATE_GIL] = "waiting for the GIL",
         [SMP_STATE_IDLE] = "idle",
+        [SMP_STATE_RUNNABLE] = "runnable, waiting for a CPU",
     };
     static const int order[SMP_NSTATES] = {SMP_STATE_RUNNING, SMP_STATE_NATIVE, SMP_STATE_GIL,
-                                           SMP_STATE_IDLE};
+                                           SMP_STATE_RUNNABLE, SMP_STATE_IDLE};
     int64_t all = 0;
     for (int k = 0; k < SMP_NSTATES; k++)
         all += t->by_state[k];
@@ -1163,15 +1164,16 @@ static void print_json_process(FILE *out, const struct run *r, const struct proc
 /* "states": samples of every thread by state, or null without samples. */
 static int print_json_states(sqlite3 *db, FILE *out)
 {
-    static const char *const names[] = {"running", "native", "idle", "gil"};
-    int64_t n[4] = {0}, all = 0;
+    static const char *const names[] = {"running", "native", "idle", "gil", "runnable"};
+    enum { NAMES = sizeof names / sizeof *names };
+    int64_t n[NAMES] = {0}, all = 0;
     sqlite3_stmt *st;
     int rc, err = vdb_prepare(db, "SELECT state, count(*) FROM samples GROUP BY state", &st);
     if (err < 0)
         return err;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t state = sqlite3_column_int64(st, 0), count = sqlite3_column_int64(st, 1);
-        if (state >= 0 && state < 4)
+        if (state >= 0 && state < NAMES)
             n[state] = count;
         all += count;
     }
@@ -1183,7 +1185,7 @@ static int print_json_states(sqlite3 *db, FILE *out)
         fputs("null", out);
         return 0;
     }
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < NAMES; k++)
         fprintf(out, "%s\"%s\": %" PRId64, k ? ", " : "{", names[k], n[k]);
     putc('}', out);
     return 0;

@@ -53,7 +53,14 @@ struct smp_filter {
 };
 
 /* samples.state */
-enum { SMP_STATE_RUNNING, SMP_STATE_NATIVE, SMP_STATE_IDLE, SMP_STATE_GIL, SMP_NSTATES };
+enum {
+    SMP_STATE_RUNNING,
+    SMP_STATE_NATIVE,
+    SMP_STATE_IDLE,
+    SMP_STATE_GIL,
+    SMP_STATE_RUNNABLE,
+    SMP_NSTATES
+};
 
 struct smp_function {
     int64_t id; /* functions.id; 0 for pseudo-functions */

@@ -130,6 +130,7 @@ static const char *const state_names[SMP_NSTATES] = {
     [SMP_STATE_NATIVE] = "native",
     [SMP_STATE_IDLE] = "idle",
     [SMP_STATE_GIL] = "gil",
+    [SMP_STATE_RUNNABLE] = "runnable",
 };
 
 int smpcmd_parse_states(const char *list, unsigned *states)
@@ -195,7 +196,7 @@ int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
             return SMPCMD_ERROR;
         smpcmd_sampling_opt(c, "--state");
         if (smpcmd_parse_states(v, &c->filter.states) < 0) {
-            cli_error("'--state' is a list of running, native, gil and idle, not '%s'", v);
+            cli_error("'--state' is a list of running, native, gil, runnable and idle, not '%s'", v);
             return SMPCMD_ERROR;
         }
         return SMPCMD_TAKEN;

@@ -131,6 +131,22 @@ class Sampling(E2ETestCase):
         self.assertRegex(res.stdout.decode(), r"wall time .*% running Python.*% waiting for the "
                                                r"GIL.*% idle")
 
+    def test_waiting_for_a_cpu_is_runnable_not_idle(self):
+        # the main thread shares one CPU with a busy process: when it gets
+        # none it is runnable, in no system call, not idle
+        db = self.profile("crowded.py")
+        states = {r["state"]: r["n"] for r in db_rows(
+            db, """select s.state, count(*) n from samples s
+                   join threads t on t.id = s.thread_id
+                   where t.name = 'MainThread' group by s.state""")}
+        n = sum(states.values())
+        self.assertGreater(n, 200, states)
+        self.assertLess(states.get(2, 0), 0.1 * n, states)
+        self.assertGreater(states.get(4, 0), 0.2 * n, states)
+        res = harness.run_viewer(["top", db, "--clock", "wall", "--state", "runnable", "--json"])
+        self.assertEqual(res.returncode, 0, res)
+        self.assertTrue(json.loads(res.stdout)["functions"], res)
+
     def test_line_is_exact(self):
         db = self.profile("ratio.py")
         rows = db_rows(db, """select fr.line, count(*) n from samples s
