@@ -49,7 +49,7 @@ const char cmd_profile_usage[] =
     "\n"
     "options:\n"
     "  -o, --output FILE  the database (default: pyscope-<name>-<pid>.db)\n"
-    "      --force        overwrite FILE if it exists\n"
+    "      --force        replace FILE if it exists (a regular file or a symlink)\n"
     "      --python PATH  the interpreter (default: the active virtualenv's python,\n"
     "                     else python3 on PATH if it is 3.11, else " PYSCOPE_BUILD_PYTHON ")\n"
     "      --rate HZ      sample every thread's stack HZ times a second (default 1000)\n"
@@ -350,21 +350,68 @@ static void default_output(const struct profile_opts *o, pid_t pid, char *out, s
     snprintf(out, len, "pyscope-%s-%d.db", n ? name : "run", (int)pid);
 }
 
-/* Create path exclusively (after removing it with --force). */
+/* The database's own files: SQLite keeps its journal beside it under these names. */
+static const char *const output_suffixes[] = {"", "-wal", "-shm", "-journal"};
+#define NOUTPUT_FILES (sizeof output_suffixes / sizeof *output_suffixes)
+
+/* What a file that --force will not replace is, for the message. */
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a fifo";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    return "not a regular file";
+}
+
+/*
+ * Create path exclusively. Without --force, the database or a journal beside
+ * it that already exists is refused: a journal would even be replayed into
+ * the new database. --force replaces only what a run leaves, regular files
+ * (a symlink is replaced itself, never its target); every name is checked
+ * before any is removed, so a refusal removes nothing. 0 or -1 after saying why.
+ */
 static int claim_output(const char *path, int force)
 {
-    if (force) {
-        static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-        char p[PATH_MAX + 16];
-        for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-            snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
-            if (unlink(p) < 0 && errno != ENOENT && i == 0) {
-                cli_error("cannot overwrite '%s': %s", path, strerror(errno));
-                return -1;
-            }
+    char p[NOUTPUT_FILES][PATH_MAX + 16];
+    int present[NOUTPUT_FILES] = {0};
+    for (size_t i = 0; i < NOUTPUT_FILES; i++) {
+        snprintf(p[i], sizeof p[i], "%s%s", path, output_suffixes[i]);
+        struct stat st;
+        if (lstat(p[i], &st) < 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                continue; /* ENOTDIR: the directory is missing, which open says */
+            cli_error("cannot create '%s': %s", path, strerror(errno));
+            return -1;
+        }
+        present[i] = 1;
+        if (!force) {
+            if (i == 0)
+                cli_error("'%s' already exists; use --force to overwrite it", path);
+            else
+                cli_error("'%s' exists beside '%s'; use --force to overwrite it", p[i], path);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+            cli_error("cannot replace '%s': it is %s; --force replaces only a regular file or "
+                      "a symbolic link",
+                      p[i], file_kind(st.st_mode));
+            return -1;
         }
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    for (size_t i = 0; i < NOUTPUT_FILES; i++) {
+        if (present[i] && unlink(p[i]) < 0 && errno != ENOENT) {
+            cli_error("cannot overwrite '%s': %s", p[i], strerror(errno));
+            return -1;
+        }
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         if (errno == EEXIST)
             cli_error("'%s' already exists; use --force to overwrite it", path);
@@ -374,6 +421,20 @@ static int claim_output(const char *path, int force)
     }
     close(fd);
     return 0;
+}
+
+/*
+ * Remove what a run that never started made: the database and the journal
+ * files SQLite made beside it. claim_output saw none of these names in use,
+ * so whatever holds them now is this run's.
+ */
+static void unclaim_output(const char *path)
+{
+    char p[PATH_MAX + 16];
+    for (size_t i = 0; i < NOUTPUT_FILES; i++) {
+        snprintf(p, sizeof p, "%s%s", path, output_suffixes[i]);
+        unlink(p);
+    }
 }
 
 static void set_meta_time(struct store *st, const char *key, int64_t wall_ns)
@@ -650,7 +711,7 @@ int cmd_profile(int argc, char **argv)
     const char *err = NULL;
     st = store_create(path, &err);
     if (!st) {
-        cli_error("cannot create database '%s': %s", path, err ? err : "unknown error");
+        cli_error("%s", err ? err : "cannot create the database");
         goto abort;
     }
     if (probing)
@@ -728,14 +789,8 @@ abort:
     }
     recorder_free(rec);
     store_close(st);
-    if (claimed) {
-        char p[PATH_MAX + 16];
-        unlink(path);
-        snprintf(p, sizeof p, "%s-wal", path);
-        unlink(p);
-        snprintf(p, sizeof p, "%s-shm", path);
-        unlink(p);
-    }
+    if (claimed)
+        unclaim_output(path);
     close(listen_fd);
     close(sigfd);
     close(errp[0]);
