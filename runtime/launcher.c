@@ -32,6 +32,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -512,21 +513,65 @@ static void write_end_meta(struct store *st, int status, int64_t duration_ns,
     store_meta_set(st, "protocol_errors", buf);
 }
 
+/* Room for the one descriptor the go-ahead may carry. */
+union go_cmsg {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+};
+
+/*
+ * The go-ahead: the interpreter's path, NUL-terminated, carrying the
+ * interpreter's open file when it is to run through it (struct interp).
+ * 0 or -1.
+ */
+static int send_go(int sock, const struct interp *in)
+{
+    size_t len = strlen(in->path) + 1;
+    union go_cmsg cm;
+    struct iovec iov = {.iov_base = (void *)in->path, .iov_len = len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (in->fd >= 0) {
+        memset(&cm, 0, sizeof cm);
+        mh.msg_control = cm.buf;
+        mh.msg_controllen = sizeof cm.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &in->fd, sizeof(int));
+    }
+    ssize_t n;
+    while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
 /* In the child: wait for the go-ahead, then become the program. */
 static void exec_program(const struct profile_opts *o, const char *pydir, const char *sockname,
                          const sigset_t *mask, int go_fd, int err_fd, pid_t parent)
 {
-    /* The go-ahead is the interpreter's path, NUL-terminated; end of file
-     * without it means the launcher gave up (and reports why). */
+    /* End of file without the go-ahead means the launcher gave up (and
+     * reports why). */
     char python[PATH_MAX];
+    int exe_fd = -1;
     size_t len = 0;
     ssize_t n;
     while (len < sizeof python) {
-        n = read(go_fd, python + len, sizeof python - len);
+        union go_cmsg cm;
+        struct iovec iov = {.iov_base = python + len, .iov_len = sizeof python - len};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cm.buf,
+                            .msg_controllen = sizeof cm.buf};
+        n = recvmsg(go_fd, &mh, MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                c->cmsg_len == CMSG_LEN(sizeof(int)) && exe_fd < 0)
+                memcpy(&exe_fd, CMSG_DATA(c), sizeof(int));
         len += (size_t)n;
         if (python[len - 1] == '\0')
             break;
@@ -575,7 +620,10 @@ static void exec_program(const struct profile_opts *o, const char *pydir, const 
         for (int i = 0; i < o->nargs; i++)
             argv[k++] = o->args[i];
         argv[k] = NULL;
-        execv(python, argv);
+        if (exe_fd >= 0)
+            fexecve(exe_fd, argv, environ); /* the very file that was asked */
+        else
+            execv(python, argv);
         errnum = errno;
     }
     if (write(err_fd, &errnum, sizeof errnum) < 0)
@@ -664,7 +712,8 @@ int cmd_profile(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &handled, &old_mask);
     int sigfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
     int go[2] = {-1, -1}, errp[2] = {-1, -1};
-    if (sigfd < 0 || pipe2(go, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    if (sigfd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0 ||
+        pipe2(errp, O_CLOEXEC) < 0) {
         cli_error("cannot start: %s", strerror(errno));
         return CLI_FAIL;
     }
@@ -690,6 +739,7 @@ int cmd_profile(int argc, char **argv)
 
     static struct probe_job probe;
     probe.python = o.python;
+    probe.in.fd = -1;
     pthread_t probe_thread;
     int probing = pthread_create(&probe_thread, NULL, probe_main, &probe) == 0;
     if (!probing)
@@ -739,11 +789,11 @@ int cmd_profile(int argc, char **argv)
         util_give_terminal(tty, pid);
         recorder_set_terminal(rec, tty);
     }
-    size_t pathlen = strlen(in->path) + 1;
-    if (write(go[1], in->path, pathlen) != (ssize_t)pathlen)
+    if (send_go(go[1], in) < 0)
         goto abort;
     close(go[1]);
     go[1] = -1;
+    interp_release(&probe.in); /* the child has its own */
     int errnum = 0;
     ssize_t n;
     while ((n = read(errp[0], &errnum, sizeof errnum)) < 0 && errno == EINTR)
@@ -779,6 +829,7 @@ abort:
     /* Launcher errors leave nothing behind: the program never ran. */
     if (probing)
         pthread_join(probe_thread, NULL);
+    interp_release(&probe.in);
     if (tty >= 0)
         util_give_terminal(tty, getpgrp());
     if (go[1] >= 0)
