@@ -658,6 +658,18 @@ static int foreground_terminal(void)
     return -1;
 }
 
+/* How the program ended, for a message: "exited with status 0". */
+static void describe_end(int status, char *out, size_t len)
+{
+    if (WIFSIGNALED(status)) {
+        const char *name = fmt_signal_name(WTERMSIG(status));
+        snprintf(out, len, "was killed by signal %d%s%s%s", WTERMSIG(status), name ? " (" : "",
+                 name ? name : "", name ? ")" : "");
+    } else {
+        snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+    }
+}
+
 /* End the way the program ended: its exit status, or its signal. */
 static int exit_like(int status)
 {
@@ -807,18 +819,32 @@ int cmd_profile(int argc, char **argv)
     recorder_run(rec, listen_fd, sigfd, &status);
     if (tty >= 0)
         util_give_terminal(tty, getpgrp());
-    if (recorder_main_unrecorded(rec))
-        cli_error("the program ended before pyscope could start recording in it: "
-                  "only its end is in '%s'", path);
+    int unrecorded = recorder_main_unrecorded(rec);
     write_end_meta(st, status, util_mono_ns() - origin, rec);
     recorder_free(rec);
     rec = NULL;
-    if (store_close(st) < 0)
-        cli_error("could not finish database '%s'", path);
+    store_commit(st); /* the last batch, and a last look at the file */
+    char lost[512] = "";
+    if (store_lost(st))
+        snprintf(lost, sizeof lost, "%s", store_lost(st));
+    if (store_close(st) == PYSCOPE_EDB && !lost[0])
+        snprintf(lost, sizeof lost, "it could not be closed");
     st = NULL;
     close(listen_fd);
     close(sigfd);
     close(errp[0]);
+    if (lost[0]) {
+        /* The run failed, whatever the program did: exit non-zero, with the
+         * program's own status when it failed, and say how it ended. */
+        char end[96];
+        describe_end(status, end, sizeof end);
+        cli_error("cannot finish '%s': %s; the program %s", path, lost, end);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? CLI_FAIL : exit_like(status);
+    }
+    if (unrecorded)
+        cli_error("the program ended before pyscope could start recording in it: "
+                  "only its end is in '%s'",
+                  path);
     if (!o.quiet) {
         fflush(stdout);
         summary_print(path, stderr);

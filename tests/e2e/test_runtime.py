@@ -219,6 +219,83 @@ class CrashSafety(E2ETestCase):
         self.assertEqual(procs[1]["signal"], signal.SIGSEGV)
 
 
+class LostRecording(E2ETestCase):
+    """A run whose database cannot be finished says so and fails; the program
+    itself runs as it would, and what was committed stays readable."""
+
+    def profile(self, db, *args):
+        return harness._run([harness.pyscope_bin(), "profile", "-q", "--python",
+                             harness.python_bin(), "-o", db, *args], cwd=self.tmp)
+
+    def assert_lost(self, res, db, why, status):
+        lines = res.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, res.stderr)
+        self.assertTrue(lines[0].startswith(f"pyscope: cannot finish '{db}': {why}"), lines[0])
+        self.assertTrue(lines[0].endswith(f"; the program exited with status {status}"),
+                        lines[0])
+
+    def small_disk(self, size):
+        """A directory on a tmpfs of size bytes, unmounted at the end."""
+        where = os.path.join(self.tmp, "small")
+        os.mkdir(where)
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs to fill needs root")
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", where],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            self.skipTest(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+        self.addCleanup(subprocess.run, ["umount", where], check=True)
+        return where
+
+    def test_disk_full(self):
+        small = self.small_disk(1 << 20)
+        for status, exit_status in ((0, 1), (3, 3)):
+            with self.subTest(status=status):
+                for name in os.listdir(small):  # room again for the next run
+                    os.remove(os.path.join(small, name))
+                db = os.path.join(small, f"run{status}.db")
+                res = self.profile(db, "--memory", rt("fill.py"), str(status))
+                self.assertEqual(res.stdout, b"done 2200\n", res)
+                self.assertEqual(res.returncode, exit_status, res)
+                self.assert_lost(res, db, "database or disk is full", status)
+                # What was committed is sound and readable, the disk still full.
+                self.assertEqual(db_integrity(db), "ok")
+                self.assertGreater(db_rows(db, "select count(*) n from snapshots")[0]["n"], 0)
+                for sql in (
+                        "select count(*) n from snapshot_traces t"
+                        " where t.snapshot_id not in (select id from snapshots)"
+                        " or t.stack_id not in (select id from stacks)",
+                        "select count(*) n from stacks s where s.frame_id not in"
+                        " (select id from frames) or (s.parent_id is not null and"
+                        " s.parent_id not in (select id from stacks))",
+                        "select count(*) n from frames where function_id not in"
+                        " (select id from functions)",
+                        "select count(*) n from snapshots where process_id not in"
+                        " (select id from processes)"):
+                    self.assertEqual(db_rows(db, sql)[0]["n"], 0, sql)
+                summary = harness.run_viewer(["summary", db])
+                self.assertEqual(summary.returncode, 0, summary)
+
+    def test_output_removed_or_replaced(self):
+        for how in ("remove", "replace"):
+            with self.subTest(how):
+                db = os.path.join(self.tmp, f"{how}.db")
+                res = self.profile(db, rt("replace_output.py"), how, db)
+                self.assertEqual(res.stdout, f"{how} done\n".encode(), res)
+                self.assertEqual(res.returncode, 1, res)
+                self.assert_lost(res, db, "it was removed or replaced during the run", 0)
+                if how == "remove":
+                    self.assertFalse([n for n in os.listdir(self.tmp) if n.startswith(how)])
+                    continue
+                # another run's files are left as they are
+                self.assertEqual(sorted(n for n in os.listdir(self.tmp) if n.startswith(how)),
+                                 [f"{how}.db", f"{how}.db-wal"])
+                with open(db) as f:
+                    self.assertEqual(f.read(), "another run's database")
+                with open(db + "-wal") as f:
+                    self.assertEqual(f.read(), "another run's journal")
+
+
 class Signals(E2ETestCase):
     def start(self, *args):
         db = self.new_db_path()
