@@ -1,15 +1,20 @@
 /*
  * Interpreter discovery for the launcher (interp.h). A candidate is run once
  * with -I -S, which skips site and the environment and costs about ten
- * milliseconds, and prints its implementation, version and executable; the
- * launcher then executes that executable directly, which also skips wrapper
- * scripts such as pyenv's shims on every later start.
+ * milliseconds, and prints its implementation, version and executable. A
+ * wrapper (pyenv's shim script, a launcher that starts another file) is
+ * skipped: the launcher executes the sys.executable it named. An ELF file
+ * whose interpreter names the file itself is opened once, asked through that
+ * descriptor and executed through it, so what runs is the file that was
+ * asked even if another is put at its path meanwhile.
  *
- * What a probe of an ELF executable found is kept in a small cache file,
- * keyed by the path and the identity of the file it names (device, inode,
- * size, modification and change times), so that later runs skip the probe's
- * start-up. A script is always probed: a wrapper such as pyenv's shim may
- * pick another interpreter in another directory or environment.
+ * What such a file said is kept in a small cache file, keyed by the path and
+ * the identity of the file (device, inode, size, modification and change
+ * times), so that later runs skip the probe's start-up. An entry holds only
+ * the implementation and version: it describes the file it was made for and
+ * never names one to run. The cache is believed only when no one else can
+ * have written it. A wrapper is always asked: it may pick another
+ * interpreter in another directory or environment.
  */
 #define _GNU_SOURCE
 #include "interp.h"
@@ -100,28 +105,56 @@ int interp_which(const char *name, char *out, size_t outlen)
     return PYSCOPE_ENOTFOUND;
 }
 
-/* Run the probe; its stdout (NUL-terminated) into buf. 0 or PYSCOPE_EIO. */
-static int run_probe(const char *path, char *buf, size_t cap)
+/* In a child of run_probe: stdout to out_fd, stdin and stderr /dev/null. */
+static void probe_child(int fd, const char *path, int out_fd)
+{
+    char *argv[] = {(char *)path, "-I", "-S", "-c", (char *)probe_code, NULL};
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0 || dup2(out_fd, 1) < 0 || dup2(null, 0) < 0 || dup2(null, 2) < 0)
+        _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    fexecve(fd, argv, environ);
+    _exit(127);
+}
+
+/*
+ * Run the probe: through fd when it is >= 0 (the file opened by the caller),
+ * else by path; argv[0] is path either way. Its stdout (NUL-terminated) into
+ * buf. 0 or PYSCOPE_EIO.
+ */
+static int run_probe(int fd, const char *path, char *buf, size_t cap)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return PYSCOPE_EIO;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    char *argv[] = {(char *)path, "-I", "-S", "-c", (char *)probe_code, NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, path, &fa, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    int rc;
+    if (fd >= 0) {
+        /* posix_spawn has no way to execute a descriptor; the child only
+         * makes async-signal-safe calls before fexecve. */
+        pid = fork();
+        if (pid == 0)
+            probe_child(fd, path, fds[1]);
+        rc = pid < 0 ? errno : 0;
+    } else {
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        sigset_t none;
+        sigemptyset(&none);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        char *argv[] = {(char *)path, "-I", "-S", "-c", (char *)probe_code, NULL};
+        rc = posix_spawn(&pid, path, &fa, &attr, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+    }
     close(fds[1]);
     if (rc != 0) {
         close(fds[0]);
@@ -160,7 +193,9 @@ static int run_probe(const char *path, char *buf, size_t cap)
 
 /* ---- the cache of probes ------------------------------------------------ */
 
-#define CACHE_VERSION "pyscope-interp-1"
+/* Entries of other versions are ignored, and dropped at the next write;
+ * version 1 entries named an executable to run. */
+#define CACHE_VERSION "pyscope-interp-2"
 #define CACHE_MAX_ENTRIES 32
 
 int interp_cache_path(char *out, size_t outlen)
@@ -178,39 +213,61 @@ int interp_cache_path(char *out, size_t outlen)
 }
 
 /*
- * The key of an executable: its path and what identifies the file it names,
- * or -1 when it is not a regular ELF file or its path cannot go in a line.
+ * The cache file for reading, or NULL: it is believed only when it is a
+ * regular file (not a link) of this user that no one else may write.
  */
-static int cache_key(const char *path, char *key, size_t keylen)
+static FILE *cache_open(const char *file)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f)
+        close(fd);
+    return f;
+}
+
+/* Whether fd is a regular ELF file; its status into st. */
+static int is_elf(int fd, struct stat *st)
+{
+    unsigned char magic[4];
+    return fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
+           pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+           !memcmp(magic, "\177ELF", 4);
+}
+
+/*
+ * The key of the file st describes, opened at path: the path and what
+ * identifies the file. -1 when the path cannot go in a line.
+ */
+static int cache_key(const char *path, const struct stat *st, char *key, size_t keylen)
 {
     if (strpbrk(path, "\t\n"))
         return -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    struct stat st;
-    unsigned char magic[4];
-    int elf = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-              pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
-              !memcmp(magic, "\x7f" "ELF", 4);
-    close(fd);
-    if (!elf)
-        return -1;
-    int n = snprintf(key, keylen, "%s\t%llu\t%llu\t%lld\t%lld.%09ld\t%lld.%09ld\t%s",
-                     CACHE_VERSION, (unsigned long long)st.st_dev,
-                     (unsigned long long)st.st_ino, (long long)st.st_size,
-                     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                     (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec, path);
+    int n = snprintf(key, keylen, "%s\t%llu\t%llu\t%lld\t%lld.%09ld\t%lld.%09ld\t%s", CACHE_VERSION,
+                     (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+                     (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+                     (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec, path);
     return n > 0 && (size_t)n < keylen ? 0 : -1;
 }
 
-/* The cached probe output for key into buf, as the probe prints it; 0 or -1. */
+/*
+ * The cached answer for key into buf, as the probe prints it with an empty
+ * executable line; 0 or -1. An entry is the key, the implementation and the
+ * version, nothing more.
+ */
 static int cache_lookup(const char *key, char *buf, size_t cap)
 {
     char file[PATH_MAX];
     if (interp_cache_path(file, sizeof file) < 0)
         return -1;
-    FILE *f = fopen(file, "re");
+    FILE *f = cache_open(file);
     if (!f)
         return -1;
     size_t klen = strlen(key);
@@ -219,32 +276,33 @@ static int cache_lookup(const char *key, char *buf, size_t cap)
     while (found < 0 && fgets(line, sizeof line, f)) {
         if (strncmp(line, key, klen) || line[klen] != '\t')
             continue;
-        /* implementation, version, executable: tab-separated to the newline */
-        char *p = line + klen + 1, *nl = strchr(p, '\n');
-        if (!nl)
+        char *impl = line + klen + 1, *nl = strchr(impl, '\n');
+        char *version = strchr(impl, '\t');
+        if (!nl || !version || version > nl)
             break;
+        *version++ = '\0';
         *nl = '\0';
-        size_t len = 0;
-        for (; *p && len + 2 < cap; p++)
-            buf[len++] = *p == '\t' ? '\n' : *p;
-        buf[len++] = '\n';
-        buf[len] = '\0';
-        found = 0;
+        if (strchr(version, '\t'))
+            break; /* not an entry this version writes */
+        int n = snprintf(buf, cap, "%s\n%s\n\n", impl, version);
+        found = n > 0 && (size_t)n < cap ? 0 : -1;
+        break;
     }
     fclose(f);
     return found;
 }
 
 /*
- * Add what the probe printed for key to the cache: the file is rewritten
- * whole and renamed into place, keeping the most recent entries for other
- * keys of the same version. Best effort: a cache that cannot be written
- * only means probing again next time.
+ * Add what the file of key is to the cache: the file is rewritten whole and
+ * renamed into place, keeping the most recent entries for other keys of the
+ * same version. Best effort: a cache that cannot be written only means
+ * probing again next time.
  */
-static void cache_store(const char *key, const char *probe_out)
+static void cache_store(const char *key, const struct interp *in)
 {
     char file[PATH_MAX], tmp[PATH_MAX + 32];
-    if (interp_cache_path(file, sizeof file) < 0 || strchr(probe_out, '\t'))
+    if (interp_cache_path(file, sizeof file) < 0 || strpbrk(in->implementation, "\t\n") ||
+        strpbrk(in->version, "\t\n"))
         return;
     char *slash = strrchr(file, '/');
     *slash = '\0';
@@ -256,10 +314,8 @@ static void cache_store(const char *key, const char *probe_out)
     *slash = '/';
 
     struct sbuf sb = {0};
-    sbuf_addf(&sb, "%s\t", key);
-    for (const char *p = probe_out; *p; p++)
-        sbuf_add(&sb, *p == '\n' && p[1] ? "\t" : p, 1);
-    FILE *old = fopen(file, "re");
+    sbuf_addf(&sb, "%s\t%s\t%s\n", key, in->implementation, in->version);
+    FILE *old = cache_open(file);
     if (old) {
         char line[4 * PATH_MAX];
         size_t vlen = strlen(CACHE_VERSION);
@@ -281,7 +337,10 @@ static void cache_store(const char *key, const char *probe_out)
         fclose(old);
     }
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", file, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* A name left by a run that died, or planted: never write through it. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
         const char *s = sbuf_str(&sb);
         size_t len = strlen(s), done = 0;
@@ -301,32 +360,67 @@ static void cache_store(const char *key, const char *probe_out)
     sbuf_release(&sb);
 }
 
+void interp_release(struct interp *out)
+{
+    if (out->fd >= 0)
+        close(out->fd);
+    out->fd = -1;
+}
+
+/* Whether name is the file st describes. */
+static int names_file(const char *name, const struct stat *st)
+{
+    struct stat sb;
+    return stat(name, &sb) == 0 && sb.st_dev == st->st_dev && sb.st_ino == st->st_ino;
+}
+
 int interp_probe(const char *path, struct interp *out, char *msg, size_t msglen)
 {
     char buf[2 * PATH_MAX], key[2 * PATH_MAX];
-    int keyed = cache_key(path, key, sizeof key) == 0;
-    if (!keyed || cache_lookup(key, buf, sizeof buf) < 0 || interp_parse(buf, out) < 0) {
-        if (run_probe(path, buf, sizeof buf) < 0 || interp_parse(buf, out) < 0) {
-            snprintf(msg, msglen, "'%s' is not a Python interpreter pyscope can use", path);
-            return PYSCOPE_EINVAL;
-        }
-        if (keyed)
-            cache_store(key, buf);
+    struct stat st;
+    out->fd = -1;
+    /* Asked, keyed and run through one descriptor: one file throughout. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && !is_elf(fd, &st)) {
+        close(fd); /* a script runs by name: its interpreter reads it by name */
+        fd = -1;
     }
-    if (!out->path[0]) /* sys.executable may be empty when it cannot be known */
+    int keyed = fd >= 0 && cache_key(path, &st, key, sizeof key) == 0;
+    if (!keyed || cache_lookup(key, buf, sizeof buf) < 0 || interp_parse(buf, out) < 0) {
+        if (run_probe(fd, path, buf, sizeof buf) < 0 || interp_parse(buf, out) < 0) {
+            snprintf(msg, msglen, "'%s' is not a Python interpreter pyscope can use", path);
+            goto fail;
+        }
+        /* sys.executable may be empty when it cannot be known: then it is path */
+        if (fd >= 0 && out->path[0] && !names_file(out->path, &st)) {
+            close(fd); /* a launcher of another file: run that one, and ask each time */
+            fd = -1;
+        } else if (keyed) {
+            cache_store(key, out);
+        }
+    }
+    if (fd >= 0 || !out->path[0])
         snprintf(out->path, sizeof out->path, "%s", path);
+    out->fd = fd;
+    fd = -1;
     if (!interp_supported(out)) {
         snprintf(msg, msglen, "'%s' is %s %s; pyscope needs CPython 3.11", path,
                  !strcmp(out->implementation, "cpython") ? "CPython" : out->implementation,
                  out->version);
-        return PYSCOPE_EINVAL;
+        goto fail;
     }
     return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    interp_release(out);
+    return PYSCOPE_EINVAL;
 }
 
 int interp_choose(const char *explicit_path, struct interp *out, char *msg, size_t msglen)
 {
     char path[PATH_MAX];
+    out->fd = -1;
     if (explicit_path) {
         if (interp_which(explicit_path, path, sizeof path) < 0) {
             snprintf(msg, msglen, "cannot find the interpreter '%s'", explicit_path);

@@ -11,7 +11,15 @@
 #include <stddef.h>
 
 struct interp {
-    char path[PATH_MAX];     /* what to exec: the interpreter's sys.executable */
+    /*
+     * What to run. When fd >= 0, the file that was asked, opened once: exec
+     * fd itself (fexecve) with path, the name it was asked by, as argv[0], so
+     * a file put at that path since is not what runs. When fd is -1 (a
+     * wrapper such as a shim script), path is the sys.executable the
+     * wrapper's interpreter gave, to exec by name.
+     */
+    char path[PATH_MAX];
+    int fd;                  /* owned: interp_release closes it */
     char implementation[32]; /* sys.implementation.name */
     char version[32];        /* "3.11.2" */
     int major, minor;
@@ -20,14 +28,22 @@ struct interp {
 /*
  * Choose the interpreter. explicit_path (may be NULL) is --python: a path, or
  * a name looked up on PATH. On failure returns PYSCOPE_EINVAL or
- * PYSCOPE_ENOTFOUND with a one-line message in msg.
+ * PYSCOPE_ENOTFOUND with a one-line message in msg, and out holds nothing
+ * to release.
  */
 int interp_choose(const char *explicit_path, struct interp *out, char *msg, size_t msglen);
 
-/* Ask the interpreter at path what it is (or the cache of earlier answers,
- * for an ELF executable that has not changed since); same errors as
- * interp_choose. */
+/*
+ * Ask the interpreter at path what it is; same errors as interp_choose. An
+ * ELF executable whose interpreter names this very file as sys.executable
+ * is kept open (out->fd), and its answer is cached, keyed by the file's
+ * identity; a cached answer is used only for the file it was made for, and
+ * says only what that file is, never what to run.
+ */
 int interp_probe(const char *path, struct interp *out, char *msg, size_t msglen);
+
+/* Close what out holds (its fd); out->fd is -1 after. */
+void interp_release(struct interp *out);
 
 /*
  * Parse the probe's output: implementation, version and executable, one per

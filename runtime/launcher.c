@@ -32,6 +32,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -49,7 +50,7 @@ const char cmd_profile_usage[] =
     "\n"
     "options:\n"
     "  -o, --output FILE  the database (default: pyscope-<name>-<pid>.db)\n"
-    "      --force        overwrite FILE if it exists\n"
+    "      --force        replace FILE if it exists (a regular file or a symlink)\n"
     "      --python PATH  the interpreter (default: the active virtualenv's python,\n"
     "                     else python3 on PATH if it is 3.11, else " PYSCOPE_BUILD_PYTHON ")\n"
     "      --rate HZ      sample every thread's stack HZ times a second (default 1000)\n"
@@ -350,21 +351,68 @@ static void default_output(const struct profile_opts *o, pid_t pid, char *out, s
     snprintf(out, len, "pyscope-%s-%d.db", n ? name : "run", (int)pid);
 }
 
-/* Create path exclusively (after removing it with --force). */
+/* The database's own files: SQLite keeps its journal beside it under these names. */
+static const char *const output_suffixes[] = {"", "-wal", "-shm", "-journal"};
+#define NOUTPUT_FILES (sizeof output_suffixes / sizeof *output_suffixes)
+
+/* What a file that --force will not replace is, for the message. */
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a fifo";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    return "not a regular file";
+}
+
+/*
+ * Create path exclusively. Without --force, the database or a journal beside
+ * it that already exists is refused: a journal would even be replayed into
+ * the new database. --force replaces only what a run leaves, regular files
+ * (a symlink is replaced itself, never its target); every name is checked
+ * before any is removed, so a refusal removes nothing. 0 or -1 after saying why.
+ */
 static int claim_output(const char *path, int force)
 {
-    if (force) {
-        static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-        char p[PATH_MAX + 16];
-        for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-            snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
-            if (unlink(p) < 0 && errno != ENOENT && i == 0) {
-                cli_error("cannot overwrite '%s': %s", path, strerror(errno));
-                return -1;
-            }
+    char p[NOUTPUT_FILES][PATH_MAX + 16];
+    int present[NOUTPUT_FILES] = {0};
+    for (size_t i = 0; i < NOUTPUT_FILES; i++) {
+        snprintf(p[i], sizeof p[i], "%s%s", path, output_suffixes[i]);
+        struct stat st;
+        if (lstat(p[i], &st) < 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                continue; /* ENOTDIR: the directory is missing, which open says */
+            cli_error("cannot create '%s': %s", path, strerror(errno));
+            return -1;
+        }
+        present[i] = 1;
+        if (!force) {
+            if (i == 0)
+                cli_error("'%s' already exists; use --force to overwrite it", path);
+            else
+                cli_error("'%s' exists beside '%s'; use --force to overwrite it", p[i], path);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+            cli_error("cannot replace '%s': it is %s; --force replaces only a regular file or "
+                      "a symbolic link",
+                      p[i], file_kind(st.st_mode));
+            return -1;
         }
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    for (size_t i = 0; i < NOUTPUT_FILES; i++) {
+        if (present[i] && unlink(p[i]) < 0 && errno != ENOENT) {
+            cli_error("cannot overwrite '%s': %s", p[i], strerror(errno));
+            return -1;
+        }
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         if (errno == EEXIST)
             cli_error("'%s' already exists; use --force to overwrite it", path);
@@ -374,6 +422,20 @@ static int claim_output(const char *path, int force)
     }
     close(fd);
     return 0;
+}
+
+/*
+ * Remove what a run that never started made: the database and the journal
+ * files SQLite made beside it. claim_output saw none of these names in use,
+ * so whatever holds them now is this run's.
+ */
+static void unclaim_output(const char *path)
+{
+    char p[PATH_MAX + 16];
+    for (size_t i = 0; i < NOUTPUT_FILES; i++) {
+        snprintf(p, sizeof p, "%s%s", path, output_suffixes[i]);
+        unlink(p);
+    }
 }
 
 static void set_meta_time(struct store *st, const char *key, int64_t wall_ns)
@@ -451,21 +513,65 @@ static void write_end_meta(struct store *st, int status, int64_t duration_ns,
     store_meta_set(st, "protocol_errors", buf);
 }
 
+/* Room for the one descriptor the go-ahead may carry. */
+union go_cmsg {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+};
+
+/*
+ * The go-ahead: the interpreter's path, NUL-terminated, carrying the
+ * interpreter's open file when it is to run through it (struct interp).
+ * 0 or -1.
+ */
+static int send_go(int sock, const struct interp *in)
+{
+    size_t len = strlen(in->path) + 1;
+    union go_cmsg cm;
+    struct iovec iov = {.iov_base = (void *)in->path, .iov_len = len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (in->fd >= 0) {
+        memset(&cm, 0, sizeof cm);
+        mh.msg_control = cm.buf;
+        mh.msg_controllen = sizeof cm.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &in->fd, sizeof(int));
+    }
+    ssize_t n;
+    while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
 /* In the child: wait for the go-ahead, then become the program. */
 static void exec_program(const struct profile_opts *o, const char *pydir, const char *sockname,
                          const sigset_t *mask, int go_fd, int err_fd, pid_t parent)
 {
-    /* The go-ahead is the interpreter's path, NUL-terminated; end of file
-     * without it means the launcher gave up (and reports why). */
+    /* End of file without the go-ahead means the launcher gave up (and
+     * reports why). */
     char python[PATH_MAX];
+    int exe_fd = -1;
     size_t len = 0;
     ssize_t n;
     while (len < sizeof python) {
-        n = read(go_fd, python + len, sizeof python - len);
+        union go_cmsg cm;
+        struct iovec iov = {.iov_base = python + len, .iov_len = sizeof python - len};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cm.buf,
+                            .msg_controllen = sizeof cm.buf};
+        n = recvmsg(go_fd, &mh, MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                c->cmsg_len == CMSG_LEN(sizeof(int)) && exe_fd < 0)
+                memcpy(&exe_fd, CMSG_DATA(c), sizeof(int));
         len += (size_t)n;
         if (python[len - 1] == '\0')
             break;
@@ -514,7 +620,10 @@ static void exec_program(const struct profile_opts *o, const char *pydir, const 
         for (int i = 0; i < o->nargs; i++)
             argv[k++] = o->args[i];
         argv[k] = NULL;
-        execv(python, argv);
+        if (exe_fd >= 0)
+            fexecve(exe_fd, argv, environ); /* the very file that was asked */
+        else
+            execv(python, argv);
         errnum = errno;
     }
     if (write(err_fd, &errnum, sizeof errnum) < 0)
@@ -547,6 +656,18 @@ static int foreground_terminal(void)
         if (isatty(fd) && tcgetpgrp(fd) == getpgrp())
             return fd;
     return -1;
+}
+
+/* How the program ended, for a message: "exited with status 0". */
+static void describe_end(int status, char *out, size_t len)
+{
+    if (WIFSIGNALED(status)) {
+        const char *name = fmt_signal_name(WTERMSIG(status));
+        snprintf(out, len, "was killed by signal %d%s%s%s", WTERMSIG(status), name ? " (" : "",
+                 name ? name : "", name ? ")" : "");
+    } else {
+        snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+    }
 }
 
 /* End the way the program ended: its exit status, or its signal. */
@@ -603,7 +724,8 @@ int cmd_profile(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &handled, &old_mask);
     int sigfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
     int go[2] = {-1, -1}, errp[2] = {-1, -1};
-    if (sigfd < 0 || pipe2(go, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    if (sigfd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0 ||
+        pipe2(errp, O_CLOEXEC) < 0) {
         cli_error("cannot start: %s", strerror(errno));
         return CLI_FAIL;
     }
@@ -629,6 +751,7 @@ int cmd_profile(int argc, char **argv)
 
     static struct probe_job probe;
     probe.python = o.python;
+    probe.in.fd = -1;
     pthread_t probe_thread;
     int probing = pthread_create(&probe_thread, NULL, probe_main, &probe) == 0;
     if (!probing)
@@ -650,7 +773,7 @@ int cmd_profile(int argc, char **argv)
     const char *err = NULL;
     st = store_create(path, &err);
     if (!st) {
-        cli_error("cannot create database '%s': %s", path, err ? err : "unknown error");
+        cli_error("%s", err ? err : "cannot create the database");
         goto abort;
     }
     if (probing)
@@ -678,11 +801,11 @@ int cmd_profile(int argc, char **argv)
         util_give_terminal(tty, pid);
         recorder_set_terminal(rec, tty);
     }
-    size_t pathlen = strlen(in->path) + 1;
-    if (write(go[1], in->path, pathlen) != (ssize_t)pathlen)
+    if (send_go(go[1], in) < 0)
         goto abort;
     close(go[1]);
     go[1] = -1;
+    interp_release(&probe.in); /* the child has its own */
     int errnum = 0;
     ssize_t n;
     while ((n = read(errp[0], &errnum, sizeof errnum)) < 0 && errno == EINTR)
@@ -696,18 +819,32 @@ int cmd_profile(int argc, char **argv)
     recorder_run(rec, listen_fd, sigfd, &status);
     if (tty >= 0)
         util_give_terminal(tty, getpgrp());
-    if (recorder_main_unrecorded(rec))
-        cli_error("the program ended before pyscope could start recording in it: "
-                  "only its end is in '%s'", path);
+    int unrecorded = recorder_main_unrecorded(rec);
     write_end_meta(st, status, util_mono_ns() - origin, rec);
     recorder_free(rec);
     rec = NULL;
-    if (store_close(st) < 0)
-        cli_error("could not finish database '%s'", path);
+    store_commit(st); /* the last batch, and a last look at the file */
+    char lost[512] = "";
+    if (store_lost(st))
+        snprintf(lost, sizeof lost, "%s", store_lost(st));
+    if (store_close(st) == PYSCOPE_EDB && !lost[0])
+        snprintf(lost, sizeof lost, "it could not be closed");
     st = NULL;
     close(listen_fd);
     close(sigfd);
     close(errp[0]);
+    if (lost[0]) {
+        /* The run failed, whatever the program did: exit non-zero, with the
+         * program's own status when it failed, and say how it ended. */
+        char end[96];
+        describe_end(status, end, sizeof end);
+        cli_error("cannot finish '%s': %s; the program %s", path, lost, end);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? CLI_FAIL : exit_like(status);
+    }
+    if (unrecorded)
+        cli_error("the program ended before pyscope could start recording in it: "
+                  "only its end is in '%s'",
+                  path);
     if (!o.quiet) {
         fflush(stdout);
         summary_print(path, stderr);
@@ -718,6 +855,7 @@ abort:
     /* Launcher errors leave nothing behind: the program never ran. */
     if (probing)
         pthread_join(probe_thread, NULL);
+    interp_release(&probe.in);
     if (tty >= 0)
         util_give_terminal(tty, getpgrp());
     if (go[1] >= 0)
@@ -728,14 +866,8 @@ abort:
     }
     recorder_free(rec);
     store_close(st);
-    if (claimed) {
-        char p[PATH_MAX + 16];
-        unlink(path);
-        snprintf(p, sizeof p, "%s-wal", path);
-        unlink(p);
-        snprintf(p, sizeof p, "%s-shm", path);
-        unlink(p);
-    }
+    if (claimed)
+        unclaim_output(path);
     close(listen_fd);
     close(sigfd);
     close(errp[0]);

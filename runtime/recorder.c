@@ -5,7 +5,9 @@
  * thread around poll(): the listening socket, a signalfd and the
  * connections. A batch is committed at least every COMMIT_PERIOD_MS, so a
  * crash of the program or of pyscope loses at most that much of what
- * reached the recorder.
+ * reached the recorder. Once the store is lost (a full disk, the file
+ * removed) nothing more can be recorded: the connections are closed, and
+ * the processes, seeing the recorder gone, stop sending and go on.
  */
 #define _GNU_SOURCE
 #include "recorder.h"
@@ -1071,6 +1073,10 @@ static void accept_all(struct recorder *r, int listen_fd)
         int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             return;
+        if (store_lost(r->st)) {
+            close(fd);
+            continue;
+        }
         struct ucred cred;
         socklen_t len = sizeof cred;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != getuid() ||
@@ -1087,8 +1093,10 @@ static void read_conn(struct recorder *r, int ci, uint8_t *buf)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
+        /* A lost store takes no more: a process that waits for its
+         * snapshot's id sees the connection close and goes on. */
         if (n <= 0 || n > WIRE_MSG_MAX ||
-            recorder_conn_message(r, ci, buf, (size_t)n) == PYSCOPE_EPROTO) {
+            recorder_conn_message(r, ci, buf, (size_t)n) == PYSCOPE_EPROTO || store_lost(r->st)) {
             recorder_conn_close(r, ci);
             return;
         }

@@ -6,6 +6,14 @@
  * recorder pays for one fsync per batch rather than one per row. While the run
  * goes on the file is in WAL mode, so a viewer may read it live; store_close
  * folds the WAL back and leaves a single self-contained file.
+ *
+ * A write that fails for want of space or by an I/O error may take the whole
+ * open batch with it, and the ids already handed out for its rows with it:
+ * from then on the store is lost (store_lost) and writes nothing more, so
+ * the file holds exactly what was committed before. So it is too when the
+ * file's name no longer leads to it (removed, or replaced by another run's
+ * database): the journal files beside it are then left to whoever holds
+ * their names now.
  */
 #include "store.h"
 #include "error.h"
@@ -238,11 +246,20 @@ static const char *const store_sql[STMT_COUNT] = {
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
+/* The journal files SQLite keeps beside the database in WAL mode. */
+static const char *const store_journal_suffix[] = {"-wal", "-shm"};
+#define STORE_NJOURNALS 2
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
     int in_batch;
-    char errmsg[256]; /* copied at failure time: later calls may reset SQLite's */
+    int lost;          /* nothing more reaches the file: see store_lost */
+    char errmsg[256];  /* copied at failure time: later calls may reset SQLite's */
+    char lostmsg[320]; /* why the store is lost */
+    char journal[STORE_NJOURNALS][4096 + 8]; /* the journal files' names */
+    dev_t journal_dev[STORE_NJOURNALS];      /* and the files SQLite made at them */
+    ino_t journal_ino[STORE_NJOURNALS];
 };
 
 /* store_create's message when there is no store to hold it. */
@@ -254,14 +271,74 @@ static int store_fail(struct store *st)
     return PYSCOPE_EDB;
 }
 
+/* Nothing more is written: keep the first reason. */
+static void store_lose(struct store *st, const char *why)
+{
+    if (st->lost)
+        return;
+    st->lost = 1;
+    snprintf(st->lostmsg, sizeof st->lostmsg, "%s", why);
+}
+
+/*
+ * Whether a failed statement cost more than its own row. SQLite may roll the
+ * whole transaction back on a full disk or an I/O error; a row refused for
+ * its content (a constraint) costs only itself, unless the transaction went
+ * with it all the same.
+ */
+static int store_costs_batch(struct store *st, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+        return st->in_batch && sqlite3_get_autocommit(st->db);
+    default:
+        return 1;
+    }
+}
+
 /* Run a statement that returns no rows we need; reset it for its next use. */
 static int store_step(struct store *st, sqlite3_stmt *stmt)
 {
     int rc = sqlite3_step(stmt);
-    int err = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_fail(st);
+    int err = 0;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        err = store_fail(st);
+        if (store_costs_batch(st, rc)) {
+            char why[sizeof st->errmsg + 64];
+            snprintf(why, sizeof why, "%s (it holds the run up to its last commit)", st->errmsg);
+            store_lose(st, why);
+        }
+    }
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
     return err;
+}
+
+/* Whether journal i's name still leads to the file SQLite made there (or
+ * that cannot be told: it was not seen). */
+static int store_journal_is_ours(const struct store *st, int i)
+{
+    struct stat sb;
+    if (!st->journal_ino[i])
+        return 1;
+    return stat(st->journal[i], &sb) == 0 && sb.st_dev == st->journal_dev[i] &&
+           sb.st_ino == st->journal_ino[i];
+}
+
+/* Why the files' names no longer lead to this database, or NULL. */
+static const char *store_moved(struct store *st)
+{
+    int moved = 0;
+    if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+        return "it was removed or replaced during the run";
+    for (int i = 0; i < STORE_NJOURNALS; i++)
+        if (!store_journal_is_ours(st, i))
+            return i == 0 ? "its -wal file was removed or replaced during the run"
+                          : "its -shm file was removed or replaced during the run";
+    return NULL;
 }
 
 /* Run a PRAGMA that answers with one text row and check the answer. */
@@ -294,6 +371,8 @@ out:
 
 static int store_begin(struct store *st)
 {
+    if (st->lost)
+        return PYSCOPE_EDB;
     if (st->in_batch)
         return 0;
     int err = store_step(st, st->stmt[STMT_BEGIN]);
@@ -438,6 +517,15 @@ struct store *store_create(const char *path, const char **err)
             goto out;
         }
     }
+    /* The schema's commit made the journal files: remember which they are. */
+    for (int i = 0; i < STORE_NJOURNALS; i++) {
+        struct stat sb;
+        snprintf(st->journal[i], sizeof st->journal[i], "%s%s", path, store_journal_suffix[i]);
+        if (stat(st->journal[i], &sb) == 0) {
+            st->journal_dev[i] = sb.st_dev;
+            st->journal_ino[i] = sb.st_ino;
+        }
+    }
     return st;
 out:
     if (st) {
@@ -451,31 +539,66 @@ out:
 
 int store_commit(struct store *st)
 {
+    if (st->lost)
+        return PYSCOPE_EDB;
+    const char *moved = store_moved(st);
+    if (moved) {
+        store_lose(st, moved);
+        return PYSCOPE_EDB;
+    }
     if (!st->in_batch)
         return 0;
     int err = store_step(st, st->stmt[STMT_COMMIT]);
     /*
      * A failed COMMIT may leave the transaction open (SQLITE_BUSY) or roll it
-     * back; only SQLite knows which.
+     * back; only SQLite knows which. Either way the batch did not reach the
+     * file as a whole.
      */
     st->in_batch = !sqlite3_get_autocommit(st->db);
+    if (err < 0) {
+        char why[sizeof st->errmsg + 64];
+        snprintf(why, sizeof why, "%s (it holds the run up to its last commit)", st->errmsg);
+        store_lose(st, why);
+    }
     return err;
+}
+
+const char *store_lost(const struct store *st)
+{
+    return st->lost ? st->lostmsg : NULL;
 }
 
 int store_close(struct store *st)
 {
     if (!st)
         return 0;
-    int err = store_commit(st);
-    /*
-     * Fold the WAL into the file and drop it: the result is one file that can
-     * be copied or mailed alone. journal_mode stays 'wal' when another
-     * connection (a live viewer) still has the file open.
-     */
-    if (err == 0)
-        err = store_pragma(st, "PRAGMA wal_checkpoint(TRUNCATE)", NULL);
-    if (err == 0)
-        err = store_pragma(st, "PRAGMA journal_mode=DELETE", "delete");
+    int err = 0;
+    store_commit(st);
+    if (st->lost && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL); /* the batch that did not make it */
+    int ours = 1;
+    for (int i = 0; i < STORE_NJOURNALS; i++)
+        ours = ours && store_journal_is_ours(st, i);
+    if (ours) {
+        /*
+         * Fold the WAL into the file and drop it: the result is one file that
+         * can be copied or mailed alone, wherever it was moved to. It stays
+         * in WAL mode when another connection (a live viewer) still has the
+         * file open, everything being committed all the same, or when the
+         * fold has no room (a full disk): the WAL then holds the last commits.
+         */
+        if ((store_pragma(st, "PRAGMA wal_checkpoint(TRUNCATE)", NULL) < 0 ||
+             store_pragma(st, "PRAGMA journal_mode=DELETE", "delete") < 0) &&
+            !st->lost)
+            err = PYSCOPE_EBUSY;
+    } else {
+        /* SQLite removes its journal files by name on close: not what
+         * another has put at those names since. */
+        int persist = 1;
+        sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    }
+    if (st->lost)
+        err = PYSCOPE_EDB;
     if (store_free(st) < 0)
         err = PYSCOPE_EDB;
     return err;

@@ -42,14 +42,29 @@ struct store *store_create(const char *path, const char **err);
 
 /*
  * Commit, checkpoint, switch the file back to a single-file journal mode and
- * close. Frees st. Returns 0 or PYSCOPE_EDB; PYSCOPE_EDB also when another
- * connection (a live viewer) kept the file in WAL mode, the data being
- * committed all the same. store_close(NULL) does nothing and returns 0.
+ * close. Frees st. Returns 0; PYSCOPE_EBUSY when everything is committed but
+ * the file stays in WAL mode (another connection, a live viewer, has it
+ * open); PYSCOPE_EDB when the store is lost (see store_lost), the open batch
+ * then being dropped, or the connection would not close.
+ * store_close(NULL) does nothing and returns 0.
  */
 int store_close(struct store *st);
 
-/* Commit the open batch, if any. Writes begin a batch lazily. */
+/*
+ * Commit the open batch, if any. Writes begin a batch lazily. Each commit
+ * also checks that the database's name, and its journal files' names, still
+ * lead to it. PYSCOPE_EDB when the batch did not reach the file.
+ */
 int store_commit(struct store *st);
+
+/*
+ * Why the database can no longer be finished, or NULL while it can: a write
+ * failed in a way that may have taken the open batch with it (a full disk,
+ * an I/O error), or a commit found the file removed or replaced. From then
+ * on every write returns PYSCOPE_EDB without touching the file, which holds
+ * what was committed before. One line for the user; owned by st.
+ */
+const char *store_lost(const struct store *st);
 
 /* Insert or replace one meta row. */
 int store_meta_set(struct store *st, const char *key, const char *value);

@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
+
+extern char **environ;
 #include "interp.h"
 
 static void test_parse_cpython(void **state)
@@ -120,19 +123,80 @@ static void rewrite_version(const char *cache, const char *path, const char *ver
     f = fopen(cache, "w");
     assert_non_null(f);
     for (int i = 0; i < n; i++) {
-        char *field[10];
+        char *field[12] = {0};
         int k = 0;
         char *save;
-        for (char *p = strtok_r(lines[i], "\t\n", &save); p && k < 10;
+        for (char *p = strtok_r(lines[i], "\t\n", &save); p && k < 12;
              p = strtok_r(NULL, "\t\n", &save))
             field[k++] = p;
-        assert_int_equal(k, 10);
+        assert_true(k >= 9); /* the key's seven fields, implementation, version */
         fprintf(f, "%s", field[0]);
-        for (int j = 1; j < 10; j++)
+        for (int j = 1; j < k; j++)
             fprintf(f, "\t%s", j == 8 && !strcmp(field[6], path) ? version : field[j]);
         fputc('\n', f);
     }
     fclose(f);
+}
+
+/*
+ * Tamper with the cache: every entry's answer ends, after the version, with
+ * exe as the executable to run, whatever the entry held there before.
+ */
+static void point_entries_at(const char *cache, const char *exe)
+{
+    FILE *f = fopen(cache, "r");
+    assert_non_null(f);
+    char lines[8][8192];
+    int n = 0;
+    while (n < 8 && fgets(lines[n], sizeof lines[n], f))
+        n++;
+    fclose(f);
+    assert_true(n > 0);
+    f = fopen(cache, "w");
+    assert_non_null(f);
+    for (int i = 0; i < n; i++) {
+        char *p = lines[i];
+        for (int tabs = 0; *p && tabs < 9; p++)
+            tabs += *p == '\t';
+        if (p[-1] == '\t') /* a field after the version: replace it */
+            p[-1] = '\0';
+        else
+            p[strcspn(p, "\n")] = '\0';
+        fprintf(f, "%s\t%s\n", lines[i], exe);
+    }
+    fclose(f);
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* The file the launcher would start for in: its descriptor, else its path. */
+static void runs_file(const struct interp *in, struct stat *st)
+{
+    if (in->fd >= 0)
+        assert_int_equal(fstat(in->fd, st), 0);
+    else
+        assert_int_equal(stat(in->path, st), 0);
+}
+
+/* Start in as the launcher does, with -c code; its exit status. */
+static int run_interp(const struct interp *in, const char *code)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *argv[] = {(char *)in->path, "-c", (char *)code, NULL};
+        if (in->fd >= 0)
+            fexecve(in->fd, argv, environ);
+        else
+            execv(in->path, argv);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* The cache file's path, the file removed: each test starts without one. */
@@ -212,6 +276,100 @@ static void test_scripts_are_not_cached(void **state)
     unlink(shim);
 }
 
+/* What the cache says is an answer about one file: never which file to run. */
+static void test_cache_cannot_name_another_executable(void **state)
+{
+    char fake[4096], msg[512];
+    const char *cache = empty_cache();
+    snprintf(fake, sizeof fake, "%s/python", cache_dir);
+    copy_file(PYSCOPE_TEST_PYTHON, fake);
+    struct stat asked, runs;
+    assert_int_equal(stat(fake, &asked), 0);
+    struct interp in;
+    assert_int_equal(interp_probe(fake, &in, msg, sizeof msg), 0);
+    assert_int_equal(count_lines(cache), 1);
+    point_entries_at(cache, "/bin/false");
+    assert_int_equal(interp_probe(fake, &in, msg, sizeof msg), 0);
+    runs_file(&in, &runs);
+    assert_true(same_file(&runs, &asked));
+    unlink(fake);
+    unlink(cache);
+}
+
+/* A file put in the interpreter's place after it was asked is not what runs. */
+static void test_file_replaced_after_the_probe_is_not_run(void **state)
+{
+    char fake[4096], other[4096], msg[512];
+    const char *cache = empty_cache();
+    snprintf(fake, sizeof fake, "%s/python", cache_dir);
+    snprintf(other, sizeof other, "%s/other", cache_dir);
+    for (int cached = 0; cached < 2; cached++) { /* asked afresh, then from the cache */
+        copy_file(PYSCOPE_TEST_PYTHON, fake);
+        struct stat asked, runs;
+        assert_int_equal(stat(fake, &asked), 0);
+        struct interp in;
+        if (cached)
+            assert_int_equal(interp_probe(fake, &in, msg, sizeof msg), 0);
+        assert_int_equal(interp_probe(fake, &in, msg, sizeof msg), 0);
+        assert_int_equal(count_lines(cache), 1);
+        copy_file("/bin/true", other);
+        assert_int_equal(rename(other, fake), 0);
+        runs_file(&in, &runs);
+        assert_true(same_file(&runs, &asked));
+        assert_int_equal(run_interp(&in, "raise SystemExit(7)"), 7);
+        interp_release(&in);
+        assert_int_equal(in.fd, -1);
+        unlink(fake);
+        unlink(cache);
+    }
+}
+
+/*
+ * An ELF executable whose interpreter says it is another file (a launcher
+ * that starts python): its answer names another executable, so it is asked
+ * each time and never kept. The test binary plays that launcher (see main).
+ */
+static void test_answer_naming_another_file_is_not_cached(void **state)
+{
+    char self[4096], msg[512];
+    const char *cache = empty_cache();
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = '\0';
+    struct stat python, runs;
+    assert_int_equal(stat(PYSCOPE_TEST_PYTHON, &python), 0);
+    struct interp in;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(interp_probe(self, &in, msg, sizeof msg), 0);
+        assert_true(interp_supported(&in));
+        runs_file(&in, &runs);
+        assert_true(same_file(&runs, &python)); /* the launcher itself is skipped */
+        assert_true(count_lines(cache) <= 0);
+    }
+}
+
+/* A cache file someone else could have written is not believed. */
+static void test_cache_others_can_write_is_ignored(void **state)
+{
+    char msg[512];
+    const char *cache = empty_cache();
+    struct interp in;
+    assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &in, msg, sizeof msg), 0);
+    rewrite_version(cache, PYSCOPE_TEST_PYTHON, "3.12.0");
+    assert_int_equal(chmod(cache, 0622), 0);
+    assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &in, msg, sizeof msg), 0);
+    assert_true(interp_supported(&in));
+    unlink(cache);
+    if (geteuid() == 0) { /* owned by another user */
+        assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &in, msg, sizeof msg), 0);
+        rewrite_version(cache, PYSCOPE_TEST_PYTHON, "3.12.0");
+        assert_int_equal(chown(cache, 12345, 12345), 0);
+        assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &in, msg, sizeof msg), 0);
+        assert_true(interp_supported(&in));
+        unlink(cache);
+    }
+}
+
 static void test_unwritable_cache_only_costs_a_probe(void **state)
 {
     char msg[512];
@@ -222,8 +380,15 @@ static void test_unwritable_cache_only_costs_a_probe(void **state)
     setenv("XDG_CACHE_HOME", cache_dir, 1);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    /* Asked as an interpreter (see test_answer_naming_another_file_is_not_cached):
+     * start the real one, which then names itself as sys.executable. */
+    if (argc > 1 && !strcmp(argv[1], "-I")) {
+        argv[0] = PYSCOPE_TEST_PYTHON;
+        execv(PYSCOPE_TEST_PYTHON, argv);
+        return 127;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_cpython),
         cmocka_unit_test(test_other_versions_are_not_supported),
@@ -235,6 +400,10 @@ int main(void)
         cmocka_unit_test(test_probe_is_cached),
         cmocka_unit_test(test_changed_executable_is_probed_again),
         cmocka_unit_test(test_scripts_are_not_cached),
+        cmocka_unit_test(test_cache_cannot_name_another_executable),
+        cmocka_unit_test(test_file_replaced_after_the_probe_is_not_run),
+        cmocka_unit_test(test_answer_naming_another_file_is_not_cached),
+        cmocka_unit_test(test_cache_others_can_write_is_ignored),
         cmocka_unit_test(test_unwritable_cache_only_costs_a_probe),
     };
     return cmocka_run_group_tests(tests, cache_setup, cache_teardown);

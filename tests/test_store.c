@@ -15,9 +15,11 @@
 #include "store.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -437,7 +439,8 @@ static void test_calls_add(void **state)
     sqlite3_close(db);
 }
 
-/* A live reader keeps the file in WAL mode: close says so, the data is kept. */
+/* A live reader keeps the file in WAL mode: close says so (busy, not
+ * lost), the data is kept. */
 static void test_close_with_reader(void **state)
 {
     struct fixture *f = *state;
@@ -447,7 +450,7 @@ static void test_close_with_reader(void **state)
     assert_int_equal(store_meta_set(st, "host", "box"), 0);
     sqlite3 *db = open_db(f->path);
     assert_int_equal(q_int(db, "SELECT count(*) FROM meta"), 0);
-    assert_int_equal(store_close(st), PYSCOPE_EDB);
+    assert_int_equal(store_close(st), PYSCOPE_EBUSY);
     assert_int_equal(q_int(db, "SELECT count(*) FROM meta"), 1);
     sqlite3_close(db);
     db = open_db(f->path);
@@ -515,6 +518,149 @@ static void test_refuses_directory(void **state)
     assert_non_null(err);
 }
 
+/* Put text in name, a file of its own. */
+static void write_file(const char *name, const char *text)
+{
+    FILE *fp = fopen(name, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void assert_file(const char *name, const char *text)
+{
+    char buf[256] = "";
+    FILE *fp = fopen(name, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    assert_string_equal(buf, text);
+}
+
+/*
+ * A write that fails for want of room may take the open batch with it, and
+ * with it the rows that later ones point to: nothing written after it
+ * reaches the file, even once there is room again, so the file holds exactly
+ * the batches committed before.
+ */
+static void test_failed_write_ends_the_recording(void **state)
+{
+    struct fixture *f = *state;
+    const char *err = NULL;
+    char wal[160], name[1024];
+    claim(f->path);
+    struct store *st = store_create(f->path, &err);
+    assert_non_null(st);
+    int64_t fn, frame, stack;
+    assert_int_equal(store_function_add(st, "python", "a.py", "before", NULL, 1, &fn), 0);
+    assert_int_equal(store_frame_add(st, fn, 1, &frame), 0);
+    assert_int_equal(store_commit(st), 0);
+
+    /* No file may grow from here on: writes fail as on a full disk. */
+    struct rlimit old, lim;
+    struct stat sb;
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)sb.st_size;
+    void (*xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    memset(name, 'x', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    int failed = 0;
+    for (int i = 0; i < 20000 && !failed; i++) {
+        failed = store_function_add(st, "python", "b.py", name, NULL, i + 1, &fn) < 0 ||
+                 store_frame_add(st, fn, 1, &frame) < 0 ||
+                 store_stack_add(st, 0, frame, &stack) < 0 ||
+                 (i % 50 == 49 && store_commit(st) < 0);
+    }
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, xfsz);
+    assert_true(failed);
+
+    /* Room again: still nothing is written. */
+    store_function_add(st, "python", "c.py", "after", NULL, 1, &fn);
+    assert_int_equal(store_commit(st), PYSCOPE_EDB);
+    assert_int_equal(store_close(st), PYSCOPE_EDB);
+
+    sqlite3 *db = open_db(f->path);
+    assert_text(db, "PRAGMA integrity_check", "ok");
+    assert_int_equal(q_int(db, "SELECT count(*) FROM functions WHERE name = 'before'"), 1);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM functions WHERE name = 'after'"), 0);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM frames"
+                               " WHERE function_id NOT IN (SELECT id FROM functions)"),
+                     0);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM stacks"
+                               " WHERE frame_id NOT IN (SELECT id FROM frames)"),
+                     0);
+    sqlite3_close(db);
+}
+
+/*
+ * The database's name no longer leads to it: another run's files took its
+ * place. The store says so at the next commit, writes nothing more, and
+ * leaves the names to their new owner.
+ */
+static void test_replaced_file_ends_the_recording(void **state)
+{
+    struct fixture *f = *state;
+    const char *err = NULL;
+    char name[160];
+    claim(f->path);
+    struct store *st = store_create(f->path, &err);
+    assert_non_null(st);
+    assert_int_equal(store_meta_set(st, "host", "box"), 0);
+    assert_int_equal(store_commit(st), 0);
+    unlink(f->path);
+    for (size_t i = 0; i < sizeof journal_suffix / sizeof journal_suffix[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", f->path, journal_suffix[i]);
+        unlink(name);
+    }
+    write_file(f->path, "another run's database");
+    snprintf(name, sizeof name, "%s-wal", f->path);
+    write_file(name, "another run's journal");
+    assert_int_equal(store_meta_set(st, "cwd", "/"), 0);
+    assert_int_equal(store_commit(st), PYSCOPE_EDB);
+    assert_int_equal(store_meta_set(st, "argv", "x"), PYSCOPE_EDB);
+    assert_int_equal(store_close(st), PYSCOPE_EDB);
+    assert_file(f->path, "another run's database");
+    assert_file(name, "another run's journal");
+    assert_false(exists(f->path, "-shm"));
+}
+
+/* Moved away during the run: the file keeps what was committed, whole, and
+ * no journal is left under the old name. */
+static void test_moved_file_keeps_its_commits(void **state)
+{
+    struct fixture *f = *state;
+    const char *err = NULL;
+    char moved[160];
+    claim(f->path);
+    struct store *st = store_create(f->path, &err);
+    assert_non_null(st);
+    assert_int_equal(store_meta_set(st, "host", "box"), 0);
+    assert_int_equal(store_commit(st), 0);
+    snprintf(moved, sizeof moved, "%s/moved.db", f->dir);
+    assert_int_equal(rename(f->path, moved), 0);
+    assert_int_equal(store_meta_set(st, "cwd", "/"), 0);
+    assert_int_equal(store_close(st), PYSCOPE_EDB);
+    for (size_t i = 0; i < sizeof journal_suffix / sizeof journal_suffix[0]; i++)
+        assert_false(exists(f->path, journal_suffix[i]));
+    sqlite3 *db = open_db(moved);
+    assert_text(db, "PRAGMA integrity_check", "ok");
+    assert_text(db, "SELECT value FROM meta WHERE key = 'host'", "box");
+    assert_int_equal(q_int(db, "SELECT count(*) FROM meta WHERE key = 'cwd'"), 0);
+    sqlite3_close(db);
+    unlink(moved);
+    for (size_t i = 0; i < sizeof journal_suffix / sizeof journal_suffix[0]; i++) {
+        char name[192];
+        snprintf(name, sizeof name, "%s%s", moved, journal_suffix[i]); /* the reader's */
+        unlink(name);
+    }
+}
+
 static void test_close_null(void **state)
 {
     (void)state;
@@ -535,6 +681,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_nonempty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_stale_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_ends_the_recording, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replaced_file_ends_the_recording, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_moved_file_keeps_its_commits, setup, teardown),
         cmocka_unit_test(test_close_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

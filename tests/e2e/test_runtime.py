@@ -2,10 +2,13 @@
 processes and threads, how it survives crashes and signals, and how it
 refuses bad input. Fixtures live in rt/."""
 import os
+import shutil
 import signal
+import socket
 import sqlite3
 import stat
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -216,6 +219,83 @@ class CrashSafety(E2ETestCase):
         self.assertEqual(procs[1]["signal"], signal.SIGSEGV)
 
 
+class LostRecording(E2ETestCase):
+    """A run whose database cannot be finished says so and fails; the program
+    itself runs as it would, and what was committed stays readable."""
+
+    def profile(self, db, *args):
+        return harness._run([harness.pyscope_bin(), "profile", "-q", "--python",
+                             harness.python_bin(), "-o", db, *args], cwd=self.tmp)
+
+    def assert_lost(self, res, db, why, status):
+        lines = res.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, res.stderr)
+        self.assertTrue(lines[0].startswith(f"pyscope: cannot finish '{db}': {why}"), lines[0])
+        self.assertTrue(lines[0].endswith(f"; the program exited with status {status}"),
+                        lines[0])
+
+    def small_disk(self, size):
+        """A directory on a tmpfs of size bytes, unmounted at the end."""
+        where = os.path.join(self.tmp, "small")
+        os.mkdir(where)
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs to fill needs root")
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", where],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            self.skipTest(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+        self.addCleanup(subprocess.run, ["umount", where], check=True)
+        return where
+
+    def test_disk_full(self):
+        small = self.small_disk(1 << 20)
+        for status, exit_status in ((0, 1), (3, 3)):
+            with self.subTest(status=status):
+                for name in os.listdir(small):  # room again for the next run
+                    os.remove(os.path.join(small, name))
+                db = os.path.join(small, f"run{status}.db")
+                res = self.profile(db, "--memory", rt("fill.py"), str(status))
+                self.assertEqual(res.stdout, b"done 2200\n", res)
+                self.assertEqual(res.returncode, exit_status, res)
+                self.assert_lost(res, db, "database or disk is full", status)
+                # What was committed is sound and readable, the disk still full.
+                self.assertEqual(db_integrity(db), "ok")
+                self.assertGreater(db_rows(db, "select count(*) n from snapshots")[0]["n"], 0)
+                for sql in (
+                        "select count(*) n from snapshot_traces t"
+                        " where t.snapshot_id not in (select id from snapshots)"
+                        " or t.stack_id not in (select id from stacks)",
+                        "select count(*) n from stacks s where s.frame_id not in"
+                        " (select id from frames) or (s.parent_id is not null and"
+                        " s.parent_id not in (select id from stacks))",
+                        "select count(*) n from frames where function_id not in"
+                        " (select id from functions)",
+                        "select count(*) n from snapshots where process_id not in"
+                        " (select id from processes)"):
+                    self.assertEqual(db_rows(db, sql)[0]["n"], 0, sql)
+                summary = harness.run_viewer(["summary", db])
+                self.assertEqual(summary.returncode, 0, summary)
+
+    def test_output_removed_or_replaced(self):
+        for how in ("remove", "replace"):
+            with self.subTest(how):
+                db = os.path.join(self.tmp, f"{how}.db")
+                res = self.profile(db, rt("replace_output.py"), how, db)
+                self.assertEqual(res.stdout, f"{how} done\n".encode(), res)
+                self.assertEqual(res.returncode, 1, res)
+                self.assert_lost(res, db, "it was removed or replaced during the run", 0)
+                if how == "remove":
+                    self.assertFalse([n for n in os.listdir(self.tmp) if n.startswith(how)])
+                    continue
+                # another run's files are left as they are
+                self.assertEqual(sorted(n for n in os.listdir(self.tmp) if n.startswith(how)),
+                                 [f"{how}.db", f"{how}.db-wal"])
+                with open(db) as f:
+                    self.assertEqual(f.read(), "another run's database")
+                with open(db + "-wal") as f:
+                    self.assertEqual(f.read(), "another run's journal")
+
+
 class Signals(E2ETestCase):
     def start(self, *args):
         db = self.new_db_path()
@@ -348,6 +428,114 @@ class BadInput(E2ETestCase):
                            "-o", "keep.db", script)
         self.assertEqual(res.returncode, 0, res)
         self.assertEqual(db_integrity(os.path.join(self.tmp, "keep.db")), "ok")
+
+    def marker_script(self):
+        """A script that leaves ran.txt behind: it shows whether the program ran."""
+        script = os.path.join(self.tmp, "s.py")
+        with open(script, "w") as f:
+            f.write("open('ran.txt', 'w').close()\n")
+        return script
+
+    def assert_not_run(self):
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "ran.txt")),
+                         "the program ran")
+
+    def test_force_refuses_what_is_not_a_file(self):
+        script = self.marker_script()
+
+        def make_socket(path):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(path)
+            self.addCleanup(s.close)
+
+        kinds = [("a fifo", os.mkfifo, stat.S_ISFIFO),
+                 ("a directory", os.mkdir, stat.S_ISDIR),
+                 ("a socket", make_socket, stat.S_ISSOCK)]
+        if os.geteuid() == 0:  # only root makes device nodes
+            kinds.append(("a character device",
+                          lambda p: os.mknod(p, 0o666 | stat.S_IFCHR, os.makedev(1, 3)),
+                          stat.S_ISCHR))
+        for what, make, is_kind in kinds:
+            with self.subTest(what):
+                name = what.split()[-1] + ".db"
+                path = os.path.join(self.tmp, name)
+                make(path)
+                before = os.lstat(path)
+                res = self.pyscope("profile", "-q", "--force", "--python",
+                                   harness.python_bin(), "-o", name, script)
+                self.assert_refused(res, f"cannot replace '{name}': it is {what}; "
+                                         "--force replaces only a regular file or a symbolic link")
+                after = os.lstat(path)
+                self.assertTrue(is_kind(after.st_mode), what)
+                self.assertEqual((after.st_ino, after.st_rdev), (before.st_ino, before.st_rdev))
+                self.assert_not_run()
+
+    def test_force_checks_every_file_before_removing_any(self):
+        script = self.marker_script()
+        with open(os.path.join(self.tmp, "keep.db"), "w") as f:
+            f.write("precious")
+        os.mkdir(os.path.join(self.tmp, "keep.db-wal"))
+        res = self.pyscope("profile", "-q", "--force", "--python", harness.python_bin(),
+                           "-o", "keep.db", script)
+        self.assert_refused(res, "cannot replace 'keep.db-wal': it is a directory")
+        with open(os.path.join(self.tmp, "keep.db")) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertTrue(os.path.isdir(os.path.join(self.tmp, "keep.db-wal")))
+        self.assert_not_run()
+
+    def test_force_replaces_a_symlink_not_its_target(self):
+        script = self.marker_script()
+        outside = tempfile.mkdtemp(prefix="pyscope-e2e-outside-")
+        self.addCleanup(shutil.rmtree, outside, ignore_errors=True)
+        target = os.path.join(outside, "target.db")
+        with open(target, "w") as f:
+            f.write("precious")
+        link = os.path.join(self.tmp, "link.db")
+        os.symlink(target, link)
+        res = self.pyscope("profile", "-q", "--python", harness.python_bin(), "-o", "link.db",
+                           script)
+        self.assert_refused(res, "'link.db' already exists; use --force to overwrite it")
+        res = self.pyscope("profile", "-q", "--force", "--python", harness.python_bin(),
+                           "-o", "link.db", script)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertTrue(stat.S_ISREG(os.lstat(link).st_mode), "the link is still a link")
+        self.assertEqual(db_integrity(link), "ok")
+        with open(target) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertEqual(sorted(os.listdir(outside)), ["target.db"])
+        # a dangling link is a link too
+        os.remove(target)
+        os.remove(link)
+        os.symlink(target, link)
+        res = self.pyscope("profile", "-q", "--force", "--python", harness.python_bin(),
+                           "-o", "link.db", script)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertTrue(stat.S_ISREG(os.lstat(link).st_mode))
+        self.assertEqual(os.listdir(outside), [])
+
+    def test_refused_run_keeps_the_journal_beside_the_output(self):
+        script = self.marker_script()
+        for suffix in ("-wal", "-shm", "-journal"):
+            with self.subTest(suffix):
+                journal = os.path.join(self.tmp, "x.db" + suffix)
+                with open(journal, "w") as f:
+                    f.write("not pyscope's")
+                res = self.pyscope("profile", "-q", "--python", harness.python_bin(),
+                                   "-o", "x.db", script)
+                self.assert_refused(res, f"'x.db{suffix}' exists beside 'x.db'; "
+                                         "use --force to overwrite it")
+                with open(journal) as f:
+                    self.assertEqual(f.read(), "not pyscope's")
+                self.assertEqual(sorted(os.listdir(self.tmp)), ["s.py", "x.db" + suffix])
+                self.assert_not_run()
+                # --force replaces a journal that is a plain file, as the database itself
+                res = self.pyscope("profile", "-q", "--force", "--python", harness.python_bin(),
+                                   "-o", "x.db", script)
+                self.assertEqual(res.returncode, 0, res)
+                self.assertEqual(db_integrity(os.path.join(self.tmp, "x.db")), "ok")
+                self.assertEqual(sorted(os.listdir(self.tmp)), ["ran.txt", "s.py", "x.db"])
+                os.remove(os.path.join(self.tmp, "x.db"))
+                os.remove(os.path.join(self.tmp, "ran.txt"))
 
     def fake_python(self, body):
         path = os.path.join(self.tmp, "fakepython")
