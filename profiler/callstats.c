@@ -34,6 +34,7 @@
 
 #include "callstats.h"
 #include "error.h"
+#include "evalhook.h"
 #include "intern.h"
 #include "pyframe.h"
 #include "ring.h"
@@ -415,12 +416,23 @@ static void table_free(struct cs_thread *t);
 static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
 static PyObject *on_frame(PyThreadState *ts, _PyInterpreterFrame *frame, int throwflag);
 static enum callstats_mode mode;
+/*
+ * --calls=python through the profile callback, its builtin events ignored:
+ * where the interpreter could not be made to show every call to the
+ * frame-evaluation hook. The same counts, at the profile callback's cost.
+ */
+static int python_via_profile;
 
-/* Put the counting hook in place for the calling thread (all: the profile
- * callback) or the interpreter (python: the frame-evaluation hook). */
+static int uses_eval_hook(void)
+{
+    return mode == CALLSTATS_PYTHON && !python_via_profile;
+}
+
+/* Put the counting hook in place for the calling thread (the profile
+ * callback) or the interpreter (the frame-evaluation hook). */
 static void hook_install(void)
 {
-    if (mode == CALLSTATS_PYTHON)
+    if (uses_eval_hook())
         _PyInterpreterState_SetEvalFrameFunc(PyThreadState_Get()->interp, on_frame);
     else
         PyEval_SetProfile(on_event, NULL);
@@ -428,7 +440,7 @@ static void hook_install(void)
 
 static void hook_remove(void)
 {
-    if (mode == CALLSTATS_PYTHON)
+    if (uses_eval_hook())
         _PyInterpreterState_SetEvalFrameFunc(PyThreadState_Get()->interp,
                                              _PyEval_EvalFrameDefault);
     else
@@ -437,7 +449,7 @@ static void hook_remove(void)
 
 /*
  * --calls=python: every frame the interpreter evaluates comes through here
- * (3.11 makes no inlined Python-to-Python calls while a hook is set), a
+ * (evalhook_see_every_call made sure that no call goes past it), a
  * generator's or coroutine's at each resumption, as cProfile counts them.
  */
 static PyObject *on_frame(PyThreadState *ts, _PyInterpreterFrame *frame, int throwflag)
@@ -467,6 +479,8 @@ static PyObject *on_frame(PyThreadState *ts, _PyInterpreterFrame *frame, int thr
 static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
     (void)obj;
+    if (mode == CALLSTATS_PYTHON && what != PyTrace_CALL && what != PyTrace_RETURN)
+        return 0;
     struct cs_thread *t = self;
     if (!t) {
         if (stopped)
@@ -642,6 +656,7 @@ int callstats_start(enum callstats_mode how)
         return PYSCOPE_ENOMEM;
     }
     main_dict = PyModule_GetDict(main);
+    python_via_profile = mode == CALLSTATS_PYTHON && evalhook_see_every_call() < 0;
     clock_setup(2000000);
     measure_event_costs();
     started = 1;
@@ -651,7 +666,7 @@ int callstats_start(enum callstats_mode how)
 
 void callstats_thread_begin(void)
 {
-    if (started && !stopped && mode == CALLSTATS_ALL)
+    if (started && !stopped && !uses_eval_hook())
         PyEval_SetProfile(on_event, NULL);
 }
 

@@ -227,6 +227,64 @@ class PythonCallsAgainstCProfile(E2ETestCase):
         self.assertEqual(res.stderr.count(b"\n"), 1, res)
 
 
+class InlinedCallsAgainstCProfile(E2ETestCase):
+    """Calls the interpreter makes without a call of its own (a specialized
+    subscript pushes a Python __getitem__'s frame itself) are counted as
+    cProfile counts them, by both modes, including a subscript specialized
+    while the interpreter started, before pyscope's bootstrap."""
+
+    def site_env(self):
+        """An environment whose user site directory holds startup/: its .pth
+        file imports inline_startup before the program runs."""
+        base = os.path.join(self.tmp, "userbase")
+        site = os.path.join(base, "lib", "python3.11", "site-packages")
+        os.makedirs(site)
+        for name in ("inline_startup.pth", "inline_startup.py"):
+            with open(os.path.join(HERE, "startup", name)) as src, \
+                    open(os.path.join(site, name), "w") as dst:
+                dst.write(src.read())
+        return harness.clean_env({"PYTHONUSERBASE": base}), os.path.join(site, "inline_startup.py")
+
+    def check(self, option):
+        env, early = self.site_env()
+        script = os.path.join(HERE, "subscript.py")
+        prof = os.path.join(self.tmp, "run.prof")
+        res = harness.run_python(["-m", "cProfile", "-o", prof, script], cwd=self.tmp, env=env)
+        self.assertEqual(res.returncode, 0, res)
+        plain_out = res.stdout
+        expected = {}
+        for (file, line, name), (cc, nc, _tt, _ct, _callers) in pstats.Stats(prof).stats.items():
+            if file in (script, early):
+                expected[(file, line, name)] = (nc, cc)
+        db = self.new_db_path()
+        res = harness.run_pyscope([option, "--no-sample", script], db, cwd=self.tmp, env=env)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(res.stdout, plain_out)
+        got = {}
+        for r in db_rows(db, """select t.name thread, f.filename, f.firstlineno, f.name,
+                                s.ncalls, s.pcalls from call_stats s
+                                join functions f on f.id = s.function_id
+                                join threads t on t.id = s.thread_id"""):
+            key = (r["filename"], r["firstlineno"], r["name"])
+            if key[0] in (script, early):
+                got.setdefault(r["thread"], {})[key] = (r["ncalls"], r["pcalls"])
+        # the start-up module was loaded, and its subscript counted
+        self.assertEqual(expected.get((early, 7, "__getitem__")), (500, 500), expected)
+        # subscripts(n) calls Seq.__getitem__ 5n + 2 times: n = 300, and 100 at module level
+        self.assertEqual(expected[(script, 16, "__getitem__")], (1502 + 100,) * 2)
+        # cProfile sees the main thread only
+        self.assertEqual(got.pop("MainThread"), expected, option)
+        (thread,) = got.values()
+        self.assertEqual(thread[(script, 16, "__getitem__")], (502, 502), option)
+        self.assertEqual(thread[(script, 79, "subscripts")], (1, 1), option)
+
+    def test_python_functions(self):
+        self.check("--calls=python")
+
+    def test_all_calls(self):
+        self.check("--calls")
+
+
 # Timing answers need the real speed of the callback; under the sanitizers the
 # tests of counts still run, those of times do not.
 timing = unittest.skipIf(os.environ.get("PYSCOPE_TEST_SANITIZED"),
