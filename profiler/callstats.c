@@ -270,12 +270,10 @@ static char *cfunc_label(PyCFunctionObject *f)
                 label = PyUnicode_FromFormat("<built-in method %s>", ml_name);
         }
     }
-    const char *u = label ? PyUnicode_AsUTF8(label) : NULL;
-    if (!u) {
-        PyErr_Clear();
-        u = ml_name;
-    }
-    char *s = strdup(u);
+    PyErr_Clear();
+    char *s = label ? pyframe_str_dup(label) : NULL;
+    if (!s)
+        s = strdup(ml_name);
     Py_XDECREF(label);
     size_t n = s ? strlen(s) : 0;
     if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {

@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "pyframe.h"
+#include "pyname.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -266,15 +267,37 @@ void pyframe_gil_bounds(uintptr_t *lo, uintptr_t *hi)
     *hi = *lo + sizeof _PyRuntime.ceval.gil;
 }
 
-/* A copy of a str; the caller has saved any pending exception. */
-static char *utf8_copy(PyObject *s)
+char *pyframe_str_dup(void *obj)
 {
-    const char *u = s && PyUnicode_Check(s) ? PyUnicode_AsUTF8(s) : NULL;
-    if (!u) {
+    PyObject *s = obj;
+    if (!s || !PyUnicode_Check(s))
+        return NULL;
+    if (PyUnicode_READY(s) < 0) {
         PyErr_Clear();
-        u = "?";
+        return NULL;
     }
-    return strdup(u);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    if (PyUnicode_IS_ASCII(s))
+        return strndup(PyUnicode_DATA(s), (size_t)len);
+    /* Read the code points rather than ask for UTF-8: PyUnicode_AsUTF8
+     * fails on a lone surrogate (a file name that is not UTF-8) and keeps a
+     * UTF-8 copy in the str for the rest of its life. */
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    char *out = malloc((size_t)len * PYNAME_MAX_BYTES + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        n += pyname_put(PyUnicode_READ(kind, data, i), out + n);
+    out[n] = '\0';
+    return out;
+}
+
+/* A name of a code object: its bytes (pyname.h), "?" when it is not a str. */
+static char *name_copy(PyObject *s)
+{
+    return s && PyUnicode_Check(s) ? pyframe_str_dup(s) : strdup("?");
 }
 
 /*
@@ -325,9 +348,9 @@ static int describe(void *p, int ranges, struct pyframe_code *out)
     PyCodeObject *code = (PyCodeObject *)obj;
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb); /* never disturb the program's exception */
-    out->filename = utf8_copy(code->co_filename);
-    out->name = utf8_copy(code->co_name);
-    out->qualname = utf8_copy(code->co_qualname);
+    out->filename = name_copy(code->co_filename);
+    out->name = name_copy(code->co_name);
+    out->qualname = name_copy(code->co_qualname);
     out->firstlineno = code->co_firstlineno;
     int err = !out->filename || !out->name || !out->qualname ? PYSCOPE_ENOMEM
               : ranges                                       ? read_ranges(code, out)

@@ -85,7 +85,16 @@ void pyframe_gil_drop(int token);
  */
 void pyframe_gil_bounds(uintptr_t *lo, uintptr_t *hi);
 
-/* What names a code object; strings are malloc'd UTF-8 the caller frees. */
+/*
+ * The str obj as the bytes pyscope keeps a name as (pyname.h: UTF-8, lone
+ * surrogates as the bytes they stand for), malloc'd and NUL-terminated;
+ * NULL when obj is not a str or out of memory. Raises nothing, runs no
+ * Python code and leaves no UTF-8 cache in the str. Needs the GIL.
+ */
+char *pyframe_str_dup(void *obj);
+
+/* What names a code object; strings are malloc'd, as pyframe_str_dup makes
+ * them, for the caller to free. */
 struct pyframe_code {
     char *filename;
     char *name;

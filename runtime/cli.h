@@ -24,7 +24,8 @@ const struct cli_command *cli_find(const char *name);
 /* The program: dispatch argv to a command. Returns the exit status. */
 int cli_main(int argc, char **argv);
 
-/* Print "pyscope: <message>\n" to stderr, printf-style. */
+/* Print "pyscope: <message>\n" to stderr, printf-style; a byte of the
+ * message that is not UTF-8 as "\xNN". */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* True when arg is -h or --help. */

@@ -17,6 +17,7 @@
 #include "wire.h"
 
 #include <alloca.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -39,6 +40,15 @@ static PyObject *thread_name_of(PyObject *func)
         return NULL;
     }
     return name;
+}
+
+/* That name as pyscope keeps names (pyframe_str_dup), malloc'd; or NULL. */
+static char *thread_name_dup(PyObject *func)
+{
+    PyObject *name = thread_name_of(func);
+    char *s = name ? pyframe_str_dup(name) : NULL;
+    Py_XDECREF(name);
+    return s;
 }
 
 /* ---- ThreadBoot: what a hooked start_new_thread really starts ---------- */
@@ -89,10 +99,9 @@ static PyObject *boot_call(ThreadBoot *self, PyObject *args, PyObject *kwargs)
     volatile char *pad = alloca(self->pad + 1);
     pad[0] = 0;
     if (!self->calibrating) {
-        PyObject *name = thread_name_of(self->func);
-        threads_register(name ? PyUnicode_AsUTF8(name) : NULL, 0, pyframe_current_tstate());
-        Py_XDECREF(name);
-        PyErr_Clear();
+        char *name = thread_name_dup(self->func);
+        threads_register(name, 0, pyframe_current_tstate());
+        free(name);
         callstats_thread_begin();
     }
     /* The one call of func: a measurement goes through it too. */
@@ -108,10 +117,9 @@ static PyObject *boot_call(ThreadBoot *self, PyObject *args, PyObject *kwargs)
     Py_XDECREF(res);
     callstats_thread_end();
 
-    PyObject *name = thread_name_of(self->func);
-    threads_unregister(name ? PyUnicode_AsUTF8(name) : NULL);
-    Py_XDECREF(name);
-    PyErr_Clear();
+    char *name = thread_name_dup(self->func);
+    threads_unregister(name);
+    free(name);
     Py_RETURN_NONE;
 }
 
@@ -271,9 +279,10 @@ static PyObject *after_fork_parent(PyObject *mod, PyObject *unused)
 static PyObject *after_fork_child(PyObject *mod, PyObject *unused)
 {
     PyObject *name = current_thread_name();
-    session_after_fork_child(name ? PyUnicode_AsUTF8(name) : "MainThread");
+    char *s = name ? pyframe_str_dup(name) : NULL;
     Py_XDECREF(name);
-    PyErr_Clear();
+    session_after_fork_child(s ? s : "MainThread");
+    free(s);
     _PyImport_ReleaseLock(); /* the child's import lock keeps the level of ours */
     Py_RETURN_NONE;
 }
@@ -388,12 +397,9 @@ static PyObject *start(PyObject *mod, PyObject *unused)
     if (session_active())
         Py_RETURN_TRUE;
     PyObject *exe = PySys_GetObject("executable"); /* borrowed */
-    const char *exe_s = exe && PyUnicode_Check(exe) ? PyUnicode_AsUTF8(exe) : "";
-    if (!exe_s) {
-        PyErr_Clear();
-        exe_s = "";
-    }
-    int err = session_start(exe_s);
+    char *exe_s = exe ? pyframe_str_dup(exe) : NULL;
+    int err = session_start(exe_s ? exe_s : "");
+    free(exe_s);
     if (err == 1)
         Py_RETURN_FALSE;
     if (err < 0) {
@@ -431,19 +437,18 @@ static PyObject *snapshot(PyObject *mod, PyObject *args, PyObject *kwargs)
     PyObject *label = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:snapshot", kwlist, &label))
         return NULL;
-    const char *text = NULL;
+    char *text = NULL;
     if (label != Py_None) {
         if (!PyUnicode_Check(label)) {
             PyErr_Format(PyExc_TypeError, "snapshot() label must be str or None, not %.100s",
                          Py_TYPE(label)->tp_name);
             return NULL;
         }
-        if (!(text = PyUnicode_AsUTF8(label)))
-            return NULL;
+        if (!(text = pyframe_str_dup(label)))
+            return PyErr_NoMemory();
     }
-    if (!tracemem_active())
-        Py_RETURN_NONE;
-    int64_t id = tracemem_snapshot(WIRE_TRIGGER_API, text, 1);
+    int64_t id = tracemem_active() ? tracemem_snapshot(WIRE_TRIGGER_API, text, 1) : 0;
+    free(text);
     if (id <= 0)
         Py_RETURN_NONE;
     return PyLong_FromLongLong(id);

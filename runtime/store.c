@@ -17,6 +17,7 @@
  */
 #include "store.h"
 #include "error.h"
+#include "pyname.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -401,10 +402,24 @@ static void bind_id_or_null(sqlite3_stmt *stmt, int i, int64_t v)
         sqlite3_bind_null(stmt, i);
 }
 
+/*
+ * A name or other text from the program: TEXT when it is UTF-8, else the
+ * same bytes as a BLOB (a file name that is not UTF-8, a lone surrogate:
+ * pyname.h), so that nothing reading TEXT as UTF-8 meets bytes that are not.
+ */
+static void bind_name(sqlite3_stmt *stmt, int i, const char *s, size_t len,
+                      sqlite3_destructor_type d)
+{
+    if (pyname_is_utf8(s, len))
+        sqlite3_bind_text(stmt, i, s, (int)len, d);
+    else
+        sqlite3_bind_blob(stmt, i, s, (int)len, d);
+}
+
 static void bind_text_or_null(sqlite3_stmt *stmt, int i, const char *s)
 {
     if (s)
-        sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
+        bind_name(stmt, i, s, strlen(s), SQLITE_TRANSIENT);
     else
         sqlite3_bind_null(stmt, i);
 }
@@ -743,7 +758,7 @@ int store_function_source(struct store *st, int64_t function_id, const char *fil
     if (err < 0)
         return err;
     sqlite3_bind_int64(stmt, 1, function_id);
-    sqlite3_bind_text(stmt, 2, filename, -1, SQLITE_TRANSIENT);
+    bind_name(stmt, 2, filename, strlen(filename), SQLITE_TRANSIENT);
     return store_step(st, stmt);
 }
 
@@ -868,7 +883,7 @@ int store_heap_object_add(struct store *st, int64_t snapshot_id, uint64_t obj, c
         return err;
     sqlite3_bind_int64(stmt, 1, snapshot_id);
     sqlite3_bind_int64(stmt, 2, (int64_t)obj);
-    sqlite3_bind_text(stmt, 3, type, -1, SQLITE_STATIC);
+    bind_name(stmt, 3, type, strlen(type), SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 4, size);
     sqlite3_bind_int64(stmt, 5, refcnt);
     bind_id_or_null(stmt, 6, stack_id);
@@ -886,7 +901,7 @@ int store_heap_edge_add(struct store *st, int64_t snapshot_id, uint64_t src, uin
     sqlite3_bind_int64(stmt, 2, (int64_t)src);
     sqlite3_bind_int64(stmt, 3, (int64_t)dst);
     if (len)
-        sqlite3_bind_text(stmt, 4, label, (int)len, SQLITE_STATIC);
+        bind_name(stmt, 4, label, len, SQLITE_STATIC);
     else
         sqlite3_bind_null(stmt, 4);
     return store_step(st, stmt);

@@ -146,6 +146,8 @@ static void test_width_and_ellipsize(void **state)
     assert_int_equal(fmt_width("abc"), 3);
     assert_int_equal(fmt_width("h\xc3\xa9llo"), 5);                 /* héllo */
     assert_int_equal(fmt_width("\xe2\x82\xac\xf0\x9f\x98\x80"), 2); /* euro, emoji */
+    assert_int_equal(fmt_width("bad\xff.py"), 10);                  /* bad\xff.py */
+    assert_int_equal(fmt_width("\xed\xa0\x80"), 12);
 
     assert_string_equal(fmt_ellipsize(b, sizeof b, "short", 10), "short");
     assert_string_equal(fmt_ellipsize(b, sizeof b, "exactly10!", 10), "exactly10!");
@@ -156,6 +158,13 @@ static void test_width_and_ellipsize(void **state)
     assert_string_equal(fmt_ellipsize(b, sizeof b, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 4),
                         "\xc3\xa9...");
     assert_string_equal(fmt_ellipsize(b, sizeof b, "abcdef", 2), "..");
+    /* A byte shown as \xNN is four columns, kept whole or not at all. */
+    const char *bad = "ab\xff\xfe"
+                      "cdef";
+    assert_string_equal(fmt_ellipsize(b, sizeof b, bad, 9), "ab\xff...");
+    assert_string_equal(fmt_ellipsize(b, sizeof b, bad, 8), "ab...");
+    assert_int_equal(fmt_width(fmt_ellipsize(b, sizeof b, bad, 9)), 9);
+    assert_string_equal(fmt_ellipsize(b, sizeof b, "ab\xff\xfe", 10), "ab\xff\xfe");
     assert_string_equal(fmt_ellipsize(b, sizeof b, "abcdef", 0), "");
     /* A buffer smaller than the text cuts it too, with the dots inside the buffer. */
     char small[8];
@@ -191,17 +200,21 @@ static void test_json_str(void **state)
                                          "b\xe2\x80\xa9"),
                         "\"a\\u2028b\\u2029\"");
     free(s);
-    /* Invalid bytes become U+FFFD: a lone continuation, a truncated sequence,
-     * an overlong '/', a surrogate, a byte above U+10FFFF. */
-    assert_string_equal(s = capture_json("a\x80z"), "\"a\\ufffdz\"");
+    /* A byte that is not UTF-8 is the text \xNN, as backslashreplace and the
+     * terminal show it: a lone continuation, a truncated sequence, an
+     * overlong '/', a surrogate, a byte above U+10FFFF. Two such names stay
+     * two names. */
+    assert_string_equal(s = capture_json("a\x80z"), "\"a\\\\x80z\"");
     free(s);
-    assert_string_equal(s = capture_json("a\xc3"), "\"a\\ufffd\"");
+    assert_string_equal(s = capture_json("a\xc3"), "\"a\\\\xc3\"");
     free(s);
-    assert_string_equal(s = capture_json("\xc0\xaf"), "\"\\ufffd\\ufffd\"");
+    assert_string_equal(s = capture_json("\xc0\xaf"), "\"\\\\xc0\\\\xaf\"");
     free(s);
-    assert_string_equal(s = capture_json("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");
+    assert_string_equal(s = capture_json("\xed\xa0\x80"), "\"\\\\xed\\\\xa0\\\\x80\"");
     free(s);
-    assert_string_equal(s = capture_json("\xf5\x80\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+    assert_string_equal(s = capture_json("\xf5\x80\x80\x80"), "\"\\\\xf5\\\\x80\\\\x80\\\\x80\"");
+    free(s);
+    assert_string_equal(s = capture_json("bad\xfe.py"), "\"bad\\\\xfe.py\"");
     free(s);
 }
 
@@ -218,6 +231,14 @@ static void test_put_text(void **state)
                       "2Jf h\xc3\xa9 \xc2\xa0.");
     fclose(out);
     assert_string_equal(buf, "a?[31mb?c?d?e?2Jf h\xc3\xa9 \xc2\xa0.");
+    free(buf);
+
+    /* A byte that is not UTF-8 is written \xNN, never raw. */
+    out = open_memstream(&buf, &len);
+    assert_non_null(out);
+    fmt_put_text(out, "bad\xff.py \xed\xa0\x80 h\xc3\xa9\xc3 \x80\x1b");
+    fclose(out);
+    assert_string_equal(buf, "bad\\xff.py \\xed\\xa0\\x80 h\xc3\xa9\\xc3 \\x80?");
     free(buf);
 }
 
@@ -274,6 +295,19 @@ static void test_table(void **state)
     fmt_table_add(t, "1000");
     s = print_table(t, NULL, &err);
     assert_string_equal(s, "   7\n1000\n");
+    free(s);
+    fmt_table_free(t);
+
+    /* A cell with a byte that is not UTF-8 is as wide as it is shown. */
+    t = fmt_table_new("ll");
+    assert_non_null(t);
+    fmt_table_add(t, "bad\xff.py");
+    fmt_table_add(t, "x");
+    fmt_table_add(t, "ok.py");
+    fmt_table_add(t, "y");
+    s = print_table(t, NULL, &err);
+    assert_int_equal(err, 0);
+    assert_string_equal(s, "bad\\xff.py  x\nok.py       y\n");
     free(s);
     fmt_table_free(t);
     fmt_table_free(NULL);

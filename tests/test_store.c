@@ -439,6 +439,61 @@ static void test_calls_add(void **state)
     sqlite3_close(db);
 }
 
+/* A name is TEXT when it is UTF-8 and the same bytes as a BLOB when it is
+ * not, so nothing that reads TEXT as UTF-8 meets a stray byte. */
+static void test_names_not_utf8(void **state)
+{
+    struct fixture *f = *state;
+    const char *err = NULL;
+    struct store *st = store_create(f->path, &err);
+    assert_non_null(st);
+    int64_t a, b, c, t;
+    assert_int_equal(
+        store_function_add(st, "python", "/p/bad\xff.py", "\xed\xa0\x80", "q\xff", 3, &a), 0);
+    assert_int_equal(store_function_add(st, "python", "/p/bad\xfe.py", "caf\xc3\xa9", "q", 3, &b),
+                     0);
+    assert_int_equal(store_function_add(st, "native", "/lib/x\x80.so", "f", "f", 0, &c), 0);
+    assert_int_equal(store_function_source(st, c, "src\xff.c"), 0);
+    assert_int_equal(store_thread_add(st, 1, 7, 7, "w\xff", 0, 0, &t), 0);
+    assert_int_equal(store_meta_set(st, "argv", "'bad\xff.py'"), 0);
+    struct store_snapshot snap = {.process_id = 1, .label = "after \xff", .trigger = "api"};
+    int64_t sid;
+    assert_int_equal(store_snapshot_add(st, &snap, &sid), 0);
+    assert_int_equal(store_heap_object_add(st, sid, 1, "m\xff.T", 16, 1, 0), 0);
+    assert_int_equal(store_heap_edge_add(st, sid, 1, 1, ".x\xff", 3), 0);
+    assert_int_equal(store_close(st), 0);
+
+    sqlite3 *db = open_db(f->path);
+    char buf[64];
+    q_text(db,
+           "SELECT typeof(filename) || typeof(name) || typeof(qualname) FROM functions"
+           " WHERE id = 1",
+           buf, sizeof buf);
+    assert_string_equal(buf, "blobblobblob");
+    q_text(db,
+           "SELECT typeof(filename) || typeof(name) || typeof(qualname) FROM functions"
+           " WHERE id = 2",
+           buf, sizeof buf);
+    assert_string_equal(buf, "blobtexttext");
+    assert_int_equal(q_int(db, "SELECT filename = CAST(x'2f702f626164ff2e7079' AS BLOB)"
+                               " AND name = x'eda080' FROM functions WHERE id = 1"),
+                     1);
+    assert_int_equal(q_int(db, "SELECT name = 'caf\xc3\xa9' FROM functions WHERE id = 2"), 1);
+    const char *blobs[] = {
+        "SELECT typeof(filename) = 'blob' FROM functions WHERE kind = 'native'",
+        "SELECT typeof(filename) = 'blob' AND filename = x'737263ff2e63' FROM function_sources",
+        "SELECT typeof(name) = 'blob' AND name = x'77ff' FROM threads",
+        "SELECT typeof(value) = 'blob' FROM meta WHERE key = 'argv'",
+        "SELECT typeof(label) = 'blob' FROM snapshots",
+        "SELECT typeof(type) = 'blob' FROM heap_objects",
+        "SELECT typeof(label) = 'blob' AND label = x'2e78ff' FROM heap_edges",
+    };
+    for (size_t i = 0; i < sizeof blobs / sizeof blobs[0]; i++)
+        if (q_int(db, blobs[i]) != 1)
+            fail_msg("%s: not so", blobs[i]);
+    sqlite3_close(db);
+}
+
 /* A live reader keeps the file in WAL mode: close says so (busy, not
  * lost), the data is kept. */
 static void test_close_with_reader(void **state)
@@ -673,6 +728,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calls_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_not_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_processes_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_end_all_leaves_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches, setup, teardown),

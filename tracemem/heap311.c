@@ -29,6 +29,7 @@
 #include "blocks.h"
 #include "error.h"
 #include "heap.h"
+#include "pyname.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,30 +51,12 @@ static PyObject *module_key;
 
 /* ---- names ----------------------------------------------------------------- */
 
-/* Append code point c as UTF-8 to buf at *n (cap bytes, one kept for NUL). */
-static void put_utf8(char *buf, size_t cap, size_t *n, Py_UCS4 c)
+/* Append code point c as a name keeps it (pyname.h) to buf at *n (cap
+ * bytes, one kept for NUL). */
+static void put_cp(char *buf, size_t cap, size_t *n, Py_UCS4 c)
 {
-    char tmp[4];
-    size_t k;
-    if (c < 0x80) {
-        tmp[0] = (char)c;
-        k = 1;
-    } else if (c < 0x800) {
-        tmp[0] = (char)(0xC0 | (c >> 6));
-        tmp[1] = (char)(0x80 | (c & 0x3F));
-        k = 2;
-    } else if (c < 0x10000) {
-        tmp[0] = (char)(0xE0 | (c >> 12));
-        tmp[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        tmp[2] = (char)(0x80 | (c & 0x3F));
-        k = 3;
-    } else {
-        tmp[0] = (char)(0xF0 | (c >> 18));
-        tmp[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-        tmp[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-        tmp[3] = (char)(0x80 | (c & 0x3F));
-        k = 4;
-    }
+    char tmp[PYNAME_MAX_BYTES];
+    size_t k = pyname_put(c, tmp);
     if (*n + k < cap) {
         memcpy(buf + *n, tmp, k);
         *n += k;
@@ -101,7 +84,7 @@ static void put_unicode(char *buf, size_t cap, size_t *n, PyObject *s, Py_ssize_
     const void *data = PyUnicode_DATA(s);
     Py_ssize_t len = PyUnicode_GET_LENGTH(s);
     for (Py_ssize_t i = 0; i < len && i < max; i++)
-        put_utf8(buf, cap, n, PyUnicode_READ(kind, data, i));
+        put_cp(buf, cap, n, PyUnicode_READ(kind, data, i));
     if (len > max)
         put_str(buf, cap, n, "...");
 }

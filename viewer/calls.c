@@ -6,6 +6,7 @@
 #include "calls.h"
 #include "db.h"
 #include "error.h"
+#include "pyname.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -20,7 +21,12 @@ static void bind_filter(sqlite3_stmt *st, const struct smp_filter *f)
 {
     if (f && f->thread) {
         int64_t id;
-        sqlite3_bind_text(st, 1, f->thread, -1, SQLITE_STATIC);
+        /* A name that is not UTF-8 is a BLOB in the database (pyname.h). */
+        size_t len = strlen(f->thread);
+        if (pyname_is_utf8(f->thread, len))
+            sqlite3_bind_text(st, 1, f->thread, (int)len, SQLITE_STATIC);
+        else
+            sqlite3_bind_blob(st, 1, f->thread, (int)len, SQLITE_STATIC);
         if (util_parse_i64(f->thread, &id) == 0)
             sqlite3_bind_int64(st, 2, id);
     }

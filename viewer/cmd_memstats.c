@@ -444,7 +444,9 @@ static void print_tracebacks(const struct memcmd *c, const struct mem_stat *st, 
         for (size_t k = 0; k < n; k++) {
             struct mem_frame f = mem_key_frame(c->sp, s->key, k);
             if (f.native) {
-                printf("  %s [", f.function ? f.function : "??");
+                fputs("  ", stdout);
+                fmt_put_text(stdout, f.function ? f.function : "??");
+                fputs(" [", stdout);
                 fmt_put_text(stdout, native_object(f.filename));
                 puts("]");
                 continue;

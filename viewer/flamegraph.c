@@ -171,10 +171,13 @@ void flame_put_xml(FILE *out, const char *s)
         unsigned char c = *p;
         if (c >= 0x80) {
             size_t n = fmt_utf8_len(p);
-            /* U+FFFE and U+FFFF are not XML characters. */
-            if (!n || (n == 3 && p[0] == 0xEF && p[1] == 0xBF && p[2] >= 0xBE)) {
+            /* A byte that is not UTF-8 as the terminal shows it (format.h);
+             * U+FFFE and U+FFFF are not XML characters. */
+            if (!n) {
+                fprintf(out, "\\x%02x", c);
+                n = 1;
+            } else if (n == 3 && p[0] == 0xEF && p[1] == 0xBF && p[2] >= 0xBE) {
                 fputs("\xEF\xBF\xBD", out);
-                n = n ? n : 1;
             } else {
                 fwrite(p, 1, n, out);
             }

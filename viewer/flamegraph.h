@@ -34,8 +34,8 @@ int flame_write_svg(FILE *out, const struct smp_profile *p, const struct smp_tre
 /*
  * Write s to out as XML character data that is also safe inside a quoted
  * attribute: & < > " ' escaped, control characters (newlines too) as
- * spaces, bytes that are not UTF-8 and characters XML forbids as U+FFFD.
- * NULL writes nothing.
+ * spaces, a byte that is not UTF-8 as the text "\xNN" (format.h), the
+ * characters XML forbids (U+FFFE, U+FFFF) as U+FFFD. NULL writes nothing.
  */
 void flame_put_xml(FILE *out, const char *s);
 

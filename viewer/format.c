@@ -10,6 +10,7 @@
  */
 #include "format.h"
 #include "error.h"
+#include "pyname.h"
 
 #include <math.h>
 #include <signal.h>
@@ -197,27 +198,30 @@ char *fmt_time_of_day(char *buf, size_t len, int64_t wall_ns)
     return buf;
 }
 
-size_t fmt_width(const char *s)
+/*
+ * The unit of text at p (*p not NUL): a character, or a byte that is not
+ * part of well-formed UTF-8 and is shown as "\xNN". Its length in bytes,
+ * and in *cols the columns it takes when shown.
+ */
+static size_t text_unit(const unsigned char *p, size_t *cols)
 {
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            w++;
-    return w;
+    size_t n = *p < 0x80 ? 1 : fmt_utf8_len(p);
+    *cols = n ? 1 : 4;
+    return n ? n : 1;
 }
 
-/* Bytes in the UTF-8 sequence starting at s: the lead and its continuations. */
-static size_t seq_len(const char *s)
+size_t fmt_width(const char *s)
 {
-    size_t n = 1;
-    while (s[n] && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n++;
-    return n;
+    size_t w = 0, cols;
+    for (const unsigned char *p = (const unsigned char *)s; *p; w += cols)
+        p += text_unit(p, &cols);
+    return w;
 }
 
 char *fmt_ellipsize(char *buf, size_t len, const char *s, size_t maxcols)
 {
     static const char dots[] = "...";
+    const unsigned char *u = (const unsigned char *)s;
     size_t pos = 0, cols = 0;
 
     if (!len)
@@ -231,12 +235,12 @@ char *fmt_ellipsize(char *buf, size_t len, const char *s, size_t maxcols)
     if (ndots > len - 1)
         ndots = len - 1;
     size_t keep = maxcols - ndots;
-    while (s[pos] && cols < keep) {
-        size_t n = seq_len(s + pos);
-        if (pos + n + ndots >= len)
+    while (u[pos]) {
+        size_t w, n = text_unit(u + pos, &w);
+        if (cols + w > keep || pos + n + ndots >= len)
             break;
         pos += n;
-        cols++;
+        cols += w;
     }
     memcpy(buf, s, pos);
     memcpy(buf + pos, dots, ndots);
@@ -246,50 +250,25 @@ char *fmt_ellipsize(char *buf, size_t len, const char *s, size_t maxcols)
 
 void fmt_put_text(FILE *out, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t cols, n = text_unit(p, &cols);
         if (*p < 0x20 || *p == 0x7f) {
             putc('?', out);
-        } else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
+        } else if (cols > 1) {
+            fprintf(out, "\\x%02x", *p);
+        } else if (n == 2 && *p == 0xC2 && p[1] <= 0x9F) {
             putc('?', out); /* U+0080..U+009F, e.g. the one-byte CSI */
-            p++;
         } else {
-            putc(*p, out);
+            fwrite(p, 1, n, out);
         }
+        p += n;
     }
 }
 
-/*
- * Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
- */
 size_t fmt_utf8_len(const unsigned char *p)
 {
-    unsigned char c = p[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t n;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
+    /* No read passes a NUL: the first byte that is not a continuation ends it. */
+    return pyname_utf8_len((const char *)p, PYNAME_MAX_BYTES);
 }
 
 void fmt_json_str(FILE *out, const char *s)
@@ -304,7 +283,7 @@ void fmt_json_str(FILE *out, const char *s)
         if (c >= 0x80) {
             size_t n = fmt_utf8_len(p);
             if (!n) {
-                fputs("\\ufffd", out);
+                fprintf(out, "\\\\x%02x", c); /* the text \xNN, as the terminal shows it */
                 p++;
             } else if (n == 3 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) {
                 /* U+2028/2029 end a line in JavaScript before ES2019. */

@@ -49,28 +49,39 @@ char *fmt_datetime(char *buf, size_t len, int64_t wall_ns);
 /* Wall-clock nanoseconds since the epoch as local "10:00:00.123". */
 char *fmt_time_of_day(char *buf, size_t len, int64_t wall_ns);
 
-/* Display width of UTF-8 text: its code points (no wide-character tables). */
+/*
+ * Names from the program need not be UTF-8 (pyname.h: a file name's bytes,
+ * a lone surrogate). Every function here shows a byte that is not part of
+ * well-formed UTF-8 as Python's backslashreplace does, as the four
+ * characters "\xff", so no output of the viewer carries such a byte.
+ */
+
+/* Display width of text: its code points, four for each byte shown as
+ * "\xNN" (no wide-character tables). */
 size_t fmt_width(const char *s);
 
 /*
- * s shortened to at most maxcols code points, ending in "..." when cut,
- * never splitting a UTF-8 sequence. buf of len bytes; the result is also cut
- * to fit it.
+ * s shortened to at most maxcols columns (as fmt_width counts them),
+ * ending in "..." when cut, never splitting a UTF-8 sequence. buf of len
+ * bytes; the result is also cut to fit it. Bytes that are not UTF-8 stay
+ * as they are, for the writer to escape.
  */
 char *fmt_ellipsize(char *buf, size_t len, const char *s, size_t maxcols);
 
 /*
  * Write s to out for a terminal: control characters (C0, DEL and the C1
  * range) become '?', so a name from the program cannot move the cursor,
- * recolour the screen or break a table's lines. Other text is unchanged.
+ * recolour the screen or break a table's lines; a byte that is not UTF-8
+ * becomes "\xNN". Other text is unchanged.
  */
 void fmt_put_text(FILE *out, const char *s);
 
 /*
  * Write s to out as a quoted JSON string, or null when s is NULL. Escapes
  * quotes, backslash and control characters, writes <, >, & and U+2028/2029
- * as \u escapes so the output can sit inside HTML <script>, and replaces
- * bytes that are not valid UTF-8 with U+FFFD.
+ * as \u escapes so the output can sit inside HTML <script>, and writes a
+ * byte that is not UTF-8 as the text "\xNN" (in JSON, "\\xNN"), as the
+ * terminal shows it.
  */
 void fmt_json_str(FILE *out, const char *s);
 

@@ -34,6 +34,7 @@
 #include "db.h"
 #include "error.h"
 #include "format.h"
+#include "pyname.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -186,29 +187,19 @@ int mem_has_pid(sqlite3 *db, int64_t pid)
 /* ---- tracemalloc's filename patterns ---- */
 
 /*
- * The code points of s into a new array (*n of them): UTF-8 decoded, a
- * byte that starts no valid sequence as U+DC00 + byte, as Python's
- * surrogateescape reads it. NULL when out of memory.
+ * The code points of s into a new array (*n of them), read as names are
+ * (pyname.h): UTF-8 decoded, a byte that starts no valid sequence as
+ * U+DC00 + byte, as Python's surrogateescape reads it. NULL when out of
+ * memory.
  */
 static uint32_t *decode(const char *s, size_t *n)
 {
-    uint32_t *cp = malloc((strlen(s) + 1) * sizeof *cp);
-    size_t k = 0;
+    size_t len = strlen(s), k = 0;
+    uint32_t *cp = malloc((len + 1) * sizeof *cp);
     if (!cp)
         return NULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t len = *p < 0x80 ? 1 : fmt_utf8_len(p);
-        if (len <= 1) {
-            cp[k++] = *p < 0x80 ? *p : 0xDC00u + *p;
-            p++;
-            continue;
-        }
-        uint32_t c = *p & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-        for (size_t i = 1; i < len; i++)
-            c = (c << 6) | (p[i] & 0x3F);
-        cp[k++] = c;
-        p += len;
-    }
+    for (size_t i = 0; i < len; k++)
+        i += pyname_next(s + i, len - i, &cp[k]);
     *n = k;
     return cp;
 }

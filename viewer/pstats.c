@@ -8,6 +8,7 @@
  */
 #include "pstats.h"
 #include "error.h"
+#include "pyname.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -142,12 +143,30 @@ static void put_float(FILE *out, double d)
     fwrite(b, 1, 8, out);
 }
 
+/*
+ * A name as the str the program had: marshal's str is UTF-8 with lone
+ * surrogates in their three-byte form (surrogatepass), so a byte of a name
+ * that is not UTF-8 goes in as the surrogate that escapes it (pyname.h),
+ * and pstats.Stats reads back the co_filename and co_name cProfile would
+ * have recorded.
+ */
 static void put_str(FILE *out, const char *s)
 {
-    size_t n = strlen(s);
+    size_t n = strlen(s), len = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        char b[PYNAME_MAX_BYTES];
+        i += pyname_next(s + i, n - i, &cp);
+        len += pyname_utf8(cp, b);
+    }
     putc('u', out);
-    put_u32(out, (uint32_t)n);
-    fwrite(s, 1, n, out);
+    put_u32(out, (uint32_t)len);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        char b[PYNAME_MAX_BYTES];
+        i += pyname_next(s + i, n - i, &cp);
+        fwrite(b, 1, pyname_utf8(cp, b), out);
+    }
 }
 
 static void put_tuple(FILE *out, uint32_t n)

@@ -25,17 +25,28 @@ struct pending {
     size_t len; /* folded: length of the parent's prefix */
 };
 
-/* Append s with ';' as ',' and control characters as spaces. */
+/* Append s with ';' as ',', control characters as spaces and a byte that
+ * is not UTF-8 as the text "\xNN" (format.h). */
 static int add_clean(struct sbuf *b, const char *s)
 {
-    size_t start = b->len, n = strlen(s);
-    if (sbuf_add(b, s, n) < 0)
-        return PYSCOPE_ENOMEM;
-    for (size_t i = start; i < b->len; i++) {
-        unsigned char c = (unsigned char)b->buf[i];
-        b->buf[i] = c == ';' ? ',' : c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    for (;;) {
+        size_t n = *p < 0x80 ? 1 : fmt_utf8_len(p);
+        int plain = n > 1 || (n == 1 && *p && *p != ';' && *p >= 0x20 && *p != 0x7f);
+        if (plain) {
+            p += n;
+            continue;
+        }
+        /* the text that needs no change, in one piece */
+        if (p > run && sbuf_add(b, (const char *)run, (size_t)(p - run)) < 0)
+            return PYSCOPE_ENOMEM;
+        if (!*p)
+            return 0;
+        char c = *p == ';' ? ',' : ' ';
+        if ((n ? sbuf_add(b, &c, 1) : sbuf_addf(b, "\\x%02x", *p)) < 0)
+            return PYSCOPE_ENOMEM;
+        run = ++p;
     }
-    return 0;
 }
 
 /* The folded frame of n: "qualname (file:line)", a thread's label. */

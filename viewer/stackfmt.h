@@ -16,8 +16,9 @@
  * joined by ';', a space and the value: samples for the wall clock, CPU
  * microseconds (rounded; lines that round to 0 left out) for the cpu clock,
  * live bytes for a snapshot.
- * A frame is "qualname (file:line)"; ';' in names becomes ',' and control
- * characters spaces, so every line parses. Thread nodes of a tree built
+ * A frame is "qualname (file:line)"; ';' in names becomes ',', control
+ * characters spaces and a byte that is not UTF-8 "\xNN", so every line
+ * parses and the file is UTF-8. Thread nodes of a tree built
  * with SMP_TREE_THREADS become the outermost frame. Write errors are left
  * in ferror(out). 0 or PYSCOPE_ENOMEM.
  */
