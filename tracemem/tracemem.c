@@ -29,6 +29,7 @@
 #include "tracemem.h"
 #include "blocks.h"
 #include "error.h"
+#include "freelist.h"
 #include "heap.h"
 #include "native.h"
 #include "pyframe.h"
@@ -475,6 +476,15 @@ static int traced_here(void)
     return atomic_load_explicit(&tracing, memory_order_relaxed) && !reentrant;
 }
 
+/* Before anything else in a traced hook. */
+static void hook_enter(const struct domain *d, int alloc)
+{
+    if (d->raw)
+        return;
+    if (alloc)
+        freelist_check(); /* GIL held; never from a free hook (freelist.h) */
+}
+
 /*
  * The allocator a hook replaced runs with the thread marked reentrant: a
  * block pymalloc hands on to the RAW domain is the caller's block, traced
@@ -485,6 +495,7 @@ static void *hook_malloc(void *ctx, size_t size)
     struct domain *d = ctx;
     if (!traced_here())
         return d->prev.malloc(d->prev.ctx, size);
+    hook_enter(d, 1);
     reentrant++;
     void *p = d->prev.malloc(d->prev.ctx, size);
     reentrant--;
@@ -498,6 +509,7 @@ static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
     struct domain *d = ctx;
     if (!traced_here())
         return d->prev.calloc(d->prev.ctx, nelem, elsize);
+    hook_enter(d, 1);
     reentrant++;
     void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
     reentrant--;
@@ -511,6 +523,7 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     struct domain *d = ctx;
     if (!traced_here())
         return d->prev.realloc(d->prev.ctx, ptr, size);
+    hook_enter(d, 1);
     size_t old_size = 0;
     uint32_t old_id = TB_NONE;
     int had = ptr && untrack(ptr, &old_size, &old_id);
@@ -537,6 +550,7 @@ static void hook_free(void *ctx, void *ptr)
         d->prev.free(d->prev.ctx, ptr);
         return;
     }
+    hook_enter(d, 0);
     /* Forget first: once freed, another thread may be given the address. */
     size_t size;
     uint32_t id;
@@ -1047,6 +1061,7 @@ void tracemem_finish(void)
         tracemem_snapshot(WIRE_TRIGGER_PEAK, NULL, 0);
     atomic_store(&tracing, 0);
     atomic_store(&enabled, 0);
+    freelist_restore();
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -1067,14 +1082,18 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
         return PYSCOPE_ENOMEM;
     if (depth > 0) {
         int err = pyframe_watch_code_dealloc(on_code_dealloc);
+        /* An object reused from a free list would keep the traceback of the
+         * line that first allocated its memory (freelist.h). */
+        if (err == 0)
+            err = freelist_bypass();
         if (err < 0)
             return err;
         PyMemAllocatorEx hook = {.malloc = hook_malloc,
                                  .calloc = hook_calloc,
                                  .realloc = hook_realloc,
                                  .free = hook_free};
-        static const PyMemAllocatorDomain which[NDOMAINS] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
-                                                             PYMEM_DOMAIN_OBJ};
+        static const PyMemAllocatorDomain which[] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                     PYMEM_DOMAIN_OBJ};
         for (int i = 0; i < NDOMAINS; i++) {
             PyMem_GetAllocator(which[i], &domains[i].prev);
             domains[i].raw = i == DOMAIN_RAW;

@@ -102,6 +102,13 @@ class AgreementWithTracemalloc(E2ETestCase):
         script, expected, db = self.run_both("mixed.py")
         self.check_snapshots(script, expected, db)
 
+    def test_free_lists(self):
+        # Lists, dicts, tuples, floats, contexts, slices and async generators'
+        # awaitables reuse the memory of dead ones: charged to the line that
+        # made them, as tracemalloc does.
+        script, expected, db = self.run_both("freelists.py")
+        self.check_snapshots(script, expected, db)
+
 
 class Triggers(E2ETestCase):
 
@@ -215,7 +222,7 @@ class Tracebacks(E2ETestCase):
         with open(script) as f:
             line = next(i for i, text in enumerate(f, 1) if "child_kept =" in text)
         kept = lineno_stats(db, child[0]["id"], script)
-        self.assertEqual(kept[line][1], 1001)  # the list and its 1000 blocks
+        self.assertEqual(kept[line][1], 1002)  # the list, its array of items, 1000 blocks
         self.assertNotIn(line, lineno_stats(db, parent[0]["id"], script))
         # Both processes said goodbye with an exit snapshot.
         exits = {s["pid"] for s in snaps if s["trigger"] == "exit"}
