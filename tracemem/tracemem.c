@@ -57,11 +57,14 @@
 #define CODE_KEY_BIT (1ull << 63) /* tracer code keys never meet the sampler's */
 #define REPLY_TIMEOUT_MS 5000
 
-enum { DOMAIN_RAW, DOMAIN_MEM, DOMAIN_OBJ, NDOMAINS };
+/* DOMAIN_TM_RAW: the RAW allocator the program's tracemalloc keeps for its
+ * own records (see tm_follow). */
+enum { DOMAIN_RAW, DOMAIN_MEM, DOMAIN_OBJ, DOMAIN_TM_RAW, NDOMAINS };
 
 struct domain {
     PyMemAllocatorEx prev;
-    int raw; /* may be called without the GIL */
+    int raw;    /* may be called without the GIL */
+    int tm_own; /* DOMAIN_TM_RAW */
 };
 
 /* A code object some traceback names. */
@@ -109,6 +112,8 @@ static int depth_limit = 128;
 static int native_on; /* tracebacks also take the native stack (--native) */
 static pthread_mutex_t tm_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static const int *tm_tracing; /* the program's tracemalloc traces (is_tracing()) */
+static int tm_seen;           /* *tm_tracing when last looked at (GIL) */
 static __thread int reentrant;
 static __thread int forking; /* this thread holds tm_lock around fork() */
 
@@ -476,13 +481,94 @@ static int traced_here(void)
     return atomic_load_explicit(&tracing, memory_order_relaxed) && !reentrant;
 }
 
+/*
+ * The program's tracemalloc.start() puts tracemalloc's hooks on top of
+ * pyscope's, and tracemalloc keeps the RAW allocator it replaced (pyscope's
+ * hook) for its own records of the blocks it traces: pyscope would count
+ * each of those records as one more block of the program's, at the same
+ * line. So, once tracemalloc's flag is seen on (by the next MEM or OBJ hook,
+ * with the GIL), pyscope's RAW hook goes back on top, calling tracemalloc's
+ * hook below it, and tracemalloc's kept allocator becomes DOMAIN_TM_RAW,
+ * which passes through untraced while tracemalloc traces: the program's RAW
+ * blocks reach pyscope first, tracemalloc's records never. Only the ctx of
+ * the kept allocator changes (every entry of pyscope's has the same
+ * functions), so a thread reading it meanwhile calls one whole entry or the
+ * other. tracemalloc.stop() installs its kept allocator again: DOMAIN_TM_RAW,
+ * tracemalloc no longer tracing, then traces as the RAW hook does; a later
+ * start() finds it kept and is followed the same way. MEM and OBJ need
+ * nothing: tracemalloc's records are RAW blocks, and its stop() gives back
+ * pyscope's hooks. A layer other than tracemalloc's right above the RAW hook
+ * is left alone.
+ */
+static void *hook_malloc(void *ctx, size_t size);
+static void *hook_calloc(void *ctx, size_t nelem, size_t elsize);
+static void *hook_realloc(void *ctx, void *ptr, size_t size);
+static void hook_free(void *ctx, void *ptr);
+
+static void tm_follow(void)
+{
+    int now = *tm_tracing;
+    if (now == tm_seen)
+        return;
+    tm_seen = now;
+    PyMemAllocatorEx top;
+    PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &top);
+    PyMemAllocatorEx *kept = top.ctx;
+    if (!now || top.malloc == hook_malloc || !kept || kept->malloc != hook_malloc)
+        return;
+    struct domain *raw = &domains[DOMAIN_RAW], *own = &domains[DOMAIN_TM_RAW];
+    if (kept->ctx == raw)
+        own->prev = raw->prev;
+    else if (kept->ctx != own)
+        return;
+    kept->ctx = own;
+    raw->prev = top;
+    PyMemAllocatorEx hook = {raw, hook_malloc, hook_calloc, hook_realloc, hook_free};
+    PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &hook);
+}
+
+/*
+ * tracemalloc started before pyscope (-X tracemalloc, PYTHONTRACEMALLOC) is
+ * under pyscope's hooks and keeps the allocators from before them, for its
+ * records too: nothing is counted twice, but its stop() would install those
+ * again and leave pyscope's hooks out. So pyscope's MEM and OBJ hooks move
+ * under it, into the allocators it keeps, and its kept RAW allocator becomes
+ * DOMAIN_TM_RAW, as tm_follow leaves them: the RAW hook stays on top. Called
+ * by tracemem_start, before any other thread uses the allocators, with its
+ * hooks just installed on tracemalloc's (whose ctx is the kept allocator).
+ */
+static void tm_under(void)
+{
+    static const PyMemAllocatorDomain which[] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                 PYMEM_DOMAIN_OBJ};
+    for (int i = 0; i < DOMAIN_TM_RAW; i++)
+        if (!domains[i].prev.ctx)
+            return; /* not tracemalloc's hooks */
+    for (int i = 0; i < DOMAIN_TM_RAW; i++) {
+        PyMemAllocatorEx *kept = domains[i].prev.ctx, tm_hook = domains[i].prev;
+        struct domain *d = i == DOMAIN_RAW ? &domains[DOMAIN_TM_RAW] : &domains[i];
+        d->prev = *kept;
+        *kept = (PyMemAllocatorEx){d, hook_malloc, hook_calloc, hook_realloc, hook_free};
+        if (i != DOMAIN_RAW)
+            PyMem_SetAllocator(which[i], &tm_hook);
+    }
+}
+
+/* A call the hook passes through untraced: tracemalloc's own record. */
+static int tm_record(const struct domain *d)
+{
+    return d->tm_own && *tm_tracing;
+}
+
 /* Before anything else in a traced hook. */
 static void hook_enter(const struct domain *d, int alloc)
 {
     if (d->raw)
         return;
+    /* GIL held. */
+    tm_follow();
     if (alloc)
-        freelist_check(); /* GIL held; never from a free hook (freelist.h) */
+        freelist_check(); /* never from a free hook (freelist.h) */
 }
 
 /*
@@ -493,7 +579,7 @@ static void hook_enter(const struct domain *d, int alloc)
 static void *hook_malloc(void *ctx, size_t size)
 {
     struct domain *d = ctx;
-    if (!traced_here())
+    if (!traced_here() || tm_record(d))
         return d->prev.malloc(d->prev.ctx, size);
     hook_enter(d, 1);
     reentrant++;
@@ -507,7 +593,7 @@ static void *hook_malloc(void *ctx, size_t size)
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     struct domain *d = ctx;
-    if (!traced_here())
+    if (!traced_here() || tm_record(d))
         return d->prev.calloc(d->prev.ctx, nelem, elsize);
     hook_enter(d, 1);
     reentrant++;
@@ -531,7 +617,9 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     void *p = d->prev.realloc(d->prev.ctx, ptr, size);
     reentrant--;
     if (p) {
-        track(d, p, size); /* the new block has the caller's traceback, as in tracemalloc */
+        /* The new block has the caller's traceback, as in tracemalloc. */
+        if (!tm_record(d))
+            track(d, p, size);
     } else if (had) {
         /* Failed: the old block stays as it was. */
         reentrant++;
@@ -543,6 +631,8 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     return p;
 }
 
+/* tracemalloc's records are forgotten like any block: one made before
+ * tm_follow moved the hooks was traced. */
 static void hook_free(void *ctx, void *ptr)
 {
     struct domain *d = ctx;
@@ -1094,12 +1184,17 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
                                  .free = hook_free};
         static const PyMemAllocatorDomain which[] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
                                                      PYMEM_DOMAIN_OBJ};
-        for (int i = 0; i < NDOMAINS; i++) {
+        tm_tracing = pyframe_tracemalloc_flag();
+        tm_seen = *tm_tracing;
+        domains[DOMAIN_TM_RAW] = (struct domain){.raw = 1, .tm_own = 1};
+        for (int i = 0; i < DOMAIN_TM_RAW; i++) {
             PyMem_GetAllocator(which[i], &domains[i].prev);
             domains[i].raw = i == DOMAIN_RAW;
             hook.ctx = &domains[i];
             PyMem_SetAllocator(which[i], &hook);
         }
+        if (tm_seen)
+            tm_under();
     }
     heap_on = heap;
     installed = 1;

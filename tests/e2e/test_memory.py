@@ -102,6 +102,46 @@ class AgreementWithTracemalloc(E2ETestCase):
         script, expected, db = self.run_both("mixed.py")
         self.check_snapshots(script, expected, db)
 
+    def test_tracemalloc_in_the_program(self):
+        # The program starts tracemalloc, whose hooks chain to pyscope's:
+        # each block is counted once, not also tracemalloc's record of it.
+        script = os.path.join(HERE, "tracemalloc_too.py")
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--memory", script], db, timeout=300)
+        self.assertEqual(res.returncode, 0, res)
+        theirs = json.loads(res.stdout)
+        mine = lineno_stats(db, theirs["id"], script)
+        big = [(line, size, count) for line, size, count in theirs["stats"] if size >= MIN_SIZE]
+        self.assertEqual(len(big), 4, theirs)
+        for line, size, count in big:
+            self.assert_close(f"line {line} size", size, mine[line][0])
+            self.assert_close(f"line {line} count", count, mine[line][1])
+
+    def test_tracemalloc_started_first(self):
+        # tracemalloc started with the interpreter is under pyscope's hooks:
+        # the program stopping and starting it again leaves pyscope tracing.
+        script = os.path.join(HERE, "tracemalloc_first.py")
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--memory", script], db, timeout=300,
+                                  env=harness.clean_env({"PYTHONTRACEMALLOC": "1"}))
+        self.assertEqual(res.returncode, 0, res)
+        with_tm, stopped, again = json.loads(res.stdout)
+        with open(script) as f:
+            lines = {name: i for i, text in enumerate(f, 1)
+                     for name in ("first", "second", "third") if text.startswith(name + " =")}
+        for snap, made in ((with_tm, ["first"]), (stopped, ["first", "second"]),
+                           (again, ["first", "second", "third"])):
+            mine = lineno_stats(db, snap["id"], script)
+            for name in made:
+                self.assertGreaterEqual(mine.get(lines[name], (0, 0))[1], 2000, (name, snap))
+            for line, size, count in snap["stats"]:
+                if size >= MIN_SIZE:
+                    self.assert_close(f"line {line} size", size, mine[line][0])
+                    self.assert_close(f"line {line} count", count, mine[line][1])
+        self.assertEqual(stopped["stats"], [])
+        self.assertEqual({line for line, size, _ in again["stats"] if size >= MIN_SIZE},
+                         {lines["third"]})
+
     def test_free_lists(self):
         # Lists, dicts, tuples, floats, contexts, slices and async generators'
         # awaitables reuse the memory of dead ones: charged to the line that
