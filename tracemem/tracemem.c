@@ -440,6 +440,62 @@ static void add_unlocked(uintptr_t ptr, size_t size, uint32_t id)
 
 /* ---- the hooks ---------------------------------------------------------- */
 
+/*
+ * The last traceback each thread interned, with the frames it was made
+ * from. A program allocates again and again from the same stack, and in a
+ * deep one (a chain of 10,000 generators, each allocation under the depth
+ * limit's 128 frames) hashing every frame and matching them all, node by
+ * node, against the traceback the index finds cost most of the tracer's
+ * time. Frames equal to the last ones, compared as raw bytes, give its id
+ * at once. A code object's death ends every thread's: a new code object
+ * could be made at its address. Made on a thread's first traced
+ * allocation (the C library's calloc: the module's thread-local storage is
+ * static and small), freed when the thread ends.
+ */
+struct tb_memo {
+    uint32_t id1; /* the traceback's id + 1; 0: none */
+    int n, truncated;
+    uint64_t deaths;
+    struct pyframe_raw frames[]; /* memo_cap */
+};
+static __thread struct tb_memo *memo;
+static pthread_key_t memo_key; /* frees a thread's memo when it ends */
+static int memo_cap;           /* frames in a memo: depth_limit, and the native ones */
+static uint64_t code_deaths;   /* tm_lock: code objects named by tracebacks that died */
+
+static void memo_free(void *m)
+{
+    free(m);
+    memo = NULL;
+}
+
+/* The id of frames[0..n) as a traceback. tm_lock held. */
+static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int truncated)
+{
+    struct tb_memo *m = memo;
+    size_t bytes = (size_t)n * sizeof *frames;
+    if (m && m->id1 && m->deaths == code_deaths && m->n == n && m->truncated == truncated &&
+        memcmp(m->frames, frames, bytes) == 0)
+        return m->id1 - 1;
+    uint32_t id = tb_intern_unlocked(frames, n, truncated);
+    if (id == TB_NONE || n > memo_cap)
+        return id;
+    if (!m) {
+        m = calloc(1, sizeof *m + (size_t)memo_cap * sizeof *frames);
+        if (!m || pthread_setspecific(memo_key, m) != 0) {
+            free(m);
+            return id;
+        }
+        memo = m;
+    }
+    m->id1 = id + 1;
+    m->deaths = code_deaths;
+    m->n = n;
+    m->truncated = truncated;
+    memcpy(m->frames, frames, bytes);
+    return id;
+}
+
 /* Walk the calling thread's frames and note a new block. */
 static void track(const struct domain *d, void *ptr, size_t size)
 {
@@ -459,7 +515,7 @@ static void track(const struct domain *d, void *ptr, size_t size)
     reentrant++;
     tables_lock();
     if (atomic_load_explicit(&tracing, memory_order_relaxed))
-        add_unlocked((uintptr_t)ptr, size, tb_intern_unlocked(frames, n, truncated));
+        add_unlocked((uintptr_t)ptr, size, tb_of_unlocked(frames, n, truncated));
     tables_unlock();
     reentrant--;
 }
@@ -674,6 +730,7 @@ static void on_code_dealloc(void *code)
     uint32_t ci;
     if (blocks_take(codemap, (uintptr_t)code, &size, &ci)) {
         struct tcode *c = &codes[ci];
+        code_deaths++;
         name_unlocked(c);
         for (uint32_t i = 0; i < c->ntbs; i++)
             if (c->tbs[i] < ntbs)
@@ -1166,6 +1223,9 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
         native_on = 1;
     }
     depth_limit = depth > TRACEMEM_MAX_DEPTH ? TRACEMEM_MAX_DEPTH : depth;
+    memo_cap = depth_limit + (native_on ? NATIVE_MERGE_MAX : 0);
+    if (depth > 0 && pthread_key_create(&memo_key, memo_free) != 0)
+        return PYSCOPE_ENOMEM;
     live = blocks_new();
     codemap = blocks_new();
     if (!live || !codemap)

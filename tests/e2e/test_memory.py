@@ -288,6 +288,67 @@ class UnderStress(E2ETestCase):
             self.assertEqual(unknown[0]["n"], 0, name)
 
 
+class DeepStacks(E2ETestCase):
+    """Allocations 10,000 generators deep, tracebacks that share their
+    innermost frames and differ further out, and code objects made one after
+    another: each block under its own traceback, cut at the depth limit, with
+    the native frames or without."""
+
+    def stats(self, db, sid, by):
+        res = harness.run_viewer(["stats", db, str(sid), "--by", by, "--json", "--limit", "0"])
+        self.assertEqual(res.returncode, 0, res)
+        return json.loads(res.stdout)["stats"]
+
+    def check(self, options):
+        script = os.path.join(HERE, "gen_chain.py")
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample"] + options + [script], db, timeout=600)
+        self.assertEqual(res.returncode, 0, res)
+        sid = int(res.stdout)
+        with open(script) as f:
+            text = f.read().splitlines()
+        line = {key: next(i for i, t in enumerate(text, 1) if key in t)
+                for key in ("the bottom of the chain", "made from two callers", "yield from leaf(",
+                            "yield from chain(", "def via_a", "def via_b")}
+        counts = {}
+        for s in self.stats(db, sid, "lineno"):
+            frame = s["frames"][-1]
+            counts[os.path.basename(frame["filename"]), frame["line"]] = s["count"]
+        # A list and its items for each of 500 values, and for 2 x 5000 calls.
+        self.assertEqual(counts["gen_chain.py", line["the bottom of the chain"]], 1000)
+        self.assertEqual(counts["gen_chain.py", line["made from two callers"]], 20000)
+        # Each new code object's list under its own file.
+        for i in range(200):
+            self.assertEqual(counts.get((f"made{i}.py", 2)), 2, i)
+
+        def python(s):
+            return [(f["function"], f["line"]) for f in s["frames"] if not f["native"]]
+
+        # Python frames, innermost last -> blocks (with --native, blocks that
+        # different C functions allocated under the same Python frames).
+        traces = {}
+        for s in self.stats(db, sid, "traceback"):
+            frames = tuple(python(s))
+            traces[frames] = traces.get(frames, 0) + s["count"]
+        bottom = {t: n for t, n in traces.items()
+                  if t and t[-1] == ("leaf", line["the bottom of the chain"])}
+        # The depth limit's 128 frames.
+        self.assertEqual(list(bottom.values()), [1000], bottom)
+        self.assertEqual(list(next(iter(bottom)))[:-1],
+                         [("chain", line["yield from chain("])] * 126 +
+                         [("chain", line["yield from leaf("])])
+        make = ("make", line["made from two callers"])
+        made = sorted((t[-2:], n) for t, n in traces.items() if t and t[-1] == make)
+        self.assertEqual(made, [((("via_a", line["def via_a"] + 1), make), 10000),
+                                ((("via_b", line["def via_b"] + 1), make), 10000)])
+
+    def test_python_frames(self):
+        self.check(["--memory"])
+
+    def test_native_frames(self):
+        self.check(["--memory", "--native"])
+
+
 class Program(E2ETestCase):
 
     def test_with_calls_on_a_deep_call_tree(self):
