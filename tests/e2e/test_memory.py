@@ -362,6 +362,19 @@ class Program(E2ETestCase):
         self.assertEqual(db_rows(db, "select count(*) as n from snapshots "
                                      "where trigger = 'exit'")[0]["n"], 1)
 
+    def test_deeply_nested_containers(self):
+        # Freeing a million nested lists, dicts and tuples recurses no deeper
+        # than without pyscope: the deallocators pyscope wraps (free lists)
+        # keep the interpreter's trashcan.
+        code = ("x = []\nfor i in range(2 * 10**5): x = [x]\ndel x\n"
+                "x = {}\nfor i in range(2 * 10**5): x = {1: x}\ndel x\n"
+                "x = ()\nfor i in range(2 * 10**5): x = (x,)\ndel x\n"
+                "class L(list): pass\n"
+                "x = L()\nfor i in range(10**5): x = L([x])\ndel x\nprint('freed')")
+        res = harness.run_pyscope(["--no-sample", "--memory", "-c", code], self.new_db_path(),
+                                  timeout=300)
+        self.assertEqual((res.returncode, res.stdout), (0, b"freed\n"), res)
+
     def test_tracemalloc_inside(self):
         db = self.new_db_path()
         res = harness.run_pyscope(["--no-sample", "--memory",
