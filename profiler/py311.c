@@ -12,6 +12,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <internal/pycore_frame.h>
+#include <internal/pycore_pymem.h>
 #include <internal/pycore_pystate.h>
 #include <internal/pycore_runtime.h>
 
@@ -203,6 +204,11 @@ void pyframe_position(void *tstate_p, void **frame, void **instr)
 void *pyframe_current_tstate(void)
 {
     return _PyThreadState_GET(); /* no fatal error when there is none: hooks ask too */
+}
+
+const int *pyframe_tracemalloc_flag(void)
+{
+    return &_Py_tracemalloc_config.tracing;
 }
 
 int pyframe_holds_gil(void)

@@ -59,6 +59,10 @@ void pyframe_position(void *tstate, void **frame, void **instr);
  * needs the GIL. Cheap enough for the allocator hooks. */
 void *pyframe_current_tstate(void);
 
+/* tracemalloc's own flag, which tracemalloc.is_tracing() returns: nonzero
+ * while the program's tracemalloc traces. Read it with the GIL held. */
+const int *pyframe_tracemalloc_flag(void);
+
 /* Whether the calling thread holds the GIL. Async-signal-safe. */
 int pyframe_holds_gil(void);
 

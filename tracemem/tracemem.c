@@ -29,6 +29,7 @@
 #include "tracemem.h"
 #include "blocks.h"
 #include "error.h"
+#include "freelist.h"
 #include "heap.h"
 #include "native.h"
 #include "pyframe.h"
@@ -56,11 +57,14 @@
 #define CODE_KEY_BIT (1ull << 63) /* tracer code keys never meet the sampler's */
 #define REPLY_TIMEOUT_MS 5000
 
-enum { DOMAIN_RAW, DOMAIN_MEM, DOMAIN_OBJ, NDOMAINS };
+/* DOMAIN_TM_RAW: the RAW allocator the program's tracemalloc keeps for its
+ * own records (see tm_follow). */
+enum { DOMAIN_RAW, DOMAIN_MEM, DOMAIN_OBJ, DOMAIN_TM_RAW, NDOMAINS };
 
 struct domain {
     PyMemAllocatorEx prev;
-    int raw; /* may be called without the GIL */
+    int raw;    /* may be called without the GIL */
+    int tm_own; /* DOMAIN_TM_RAW */
 };
 
 /* A code object some traceback names. */
@@ -108,6 +112,8 @@ static int depth_limit = 128;
 static int native_on; /* tracebacks also take the native stack (--native) */
 static pthread_mutex_t tm_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static const int *tm_tracing; /* the program's tracemalloc traces (is_tracing()) */
+static int tm_seen;           /* *tm_tracing when last looked at (GIL) */
 static __thread int reentrant;
 static __thread int forking; /* this thread holds tm_lock around fork() */
 
@@ -434,6 +440,62 @@ static void add_unlocked(uintptr_t ptr, size_t size, uint32_t id)
 
 /* ---- the hooks ---------------------------------------------------------- */
 
+/*
+ * The last traceback each thread interned, with the frames it was made
+ * from. A program allocates again and again from the same stack, and in a
+ * deep one (a chain of 10,000 generators, each allocation under the depth
+ * limit's 128 frames) hashing every frame and matching them all, node by
+ * node, against the traceback the index finds cost most of the tracer's
+ * time. Frames equal to the last ones, compared as raw bytes, give its id
+ * at once. A code object's death ends every thread's: a new code object
+ * could be made at its address. Made on a thread's first traced
+ * allocation (the C library's calloc: the module's thread-local storage is
+ * static and small), freed when the thread ends.
+ */
+struct tb_memo {
+    uint32_t id1; /* the traceback's id + 1; 0: none */
+    int n, truncated;
+    uint64_t deaths;
+    struct pyframe_raw frames[]; /* memo_cap */
+};
+static __thread struct tb_memo *memo;
+static pthread_key_t memo_key; /* frees a thread's memo when it ends */
+static int memo_cap;           /* frames in a memo: depth_limit, and the native ones */
+static uint64_t code_deaths;   /* tm_lock: code objects named by tracebacks that died */
+
+static void memo_free(void *m)
+{
+    free(m);
+    memo = NULL;
+}
+
+/* The id of frames[0..n) as a traceback. tm_lock held. */
+static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int truncated)
+{
+    struct tb_memo *m = memo;
+    size_t bytes = (size_t)n * sizeof *frames;
+    if (m && m->id1 && m->deaths == code_deaths && m->n == n && m->truncated == truncated &&
+        memcmp(m->frames, frames, bytes) == 0)
+        return m->id1 - 1;
+    uint32_t id = tb_intern_unlocked(frames, n, truncated);
+    if (id == TB_NONE || n > memo_cap)
+        return id;
+    if (!m) {
+        m = calloc(1, sizeof *m + (size_t)memo_cap * sizeof *frames);
+        if (!m || pthread_setspecific(memo_key, m) != 0) {
+            free(m);
+            return id;
+        }
+        memo = m;
+    }
+    m->id1 = id + 1;
+    m->deaths = code_deaths;
+    m->n = n;
+    m->truncated = truncated;
+    memcpy(m->frames, frames, bytes);
+    return id;
+}
+
 /* Walk the calling thread's frames and note a new block. */
 static void track(const struct domain *d, void *ptr, size_t size)
 {
@@ -453,7 +515,7 @@ static void track(const struct domain *d, void *ptr, size_t size)
     reentrant++;
     tables_lock();
     if (atomic_load_explicit(&tracing, memory_order_relaxed))
-        add_unlocked((uintptr_t)ptr, size, tb_intern_unlocked(frames, n, truncated));
+        add_unlocked((uintptr_t)ptr, size, tb_of_unlocked(frames, n, truncated));
     tables_unlock();
     reentrant--;
 }
@@ -476,6 +538,96 @@ static int traced_here(void)
 }
 
 /*
+ * The program's tracemalloc.start() puts tracemalloc's hooks on top of
+ * pyscope's, and tracemalloc keeps the RAW allocator it replaced (pyscope's
+ * hook) for its own records of the blocks it traces: pyscope would count
+ * each of those records as one more block of the program's, at the same
+ * line. So, once tracemalloc's flag is seen on (by the next MEM or OBJ hook,
+ * with the GIL), pyscope's RAW hook goes back on top, calling tracemalloc's
+ * hook below it, and tracemalloc's kept allocator becomes DOMAIN_TM_RAW,
+ * which passes through untraced while tracemalloc traces: the program's RAW
+ * blocks reach pyscope first, tracemalloc's records never. Only the ctx of
+ * the kept allocator changes (every entry of pyscope's has the same
+ * functions), so a thread reading it meanwhile calls one whole entry or the
+ * other. tracemalloc.stop() installs its kept allocator again: DOMAIN_TM_RAW,
+ * tracemalloc no longer tracing, then traces as the RAW hook does; a later
+ * start() finds it kept and is followed the same way. MEM and OBJ need
+ * nothing: tracemalloc's records are RAW blocks, and its stop() gives back
+ * pyscope's hooks. A layer other than tracemalloc's right above the RAW hook
+ * is left alone.
+ */
+static void *hook_malloc(void *ctx, size_t size);
+static void *hook_calloc(void *ctx, size_t nelem, size_t elsize);
+static void *hook_realloc(void *ctx, void *ptr, size_t size);
+static void hook_free(void *ctx, void *ptr);
+
+static void tm_follow(void)
+{
+    int now = *tm_tracing;
+    if (now == tm_seen)
+        return;
+    tm_seen = now;
+    PyMemAllocatorEx top;
+    PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &top);
+    PyMemAllocatorEx *kept = top.ctx;
+    if (!now || top.malloc == hook_malloc || !kept || kept->malloc != hook_malloc)
+        return;
+    struct domain *raw = &domains[DOMAIN_RAW], *own = &domains[DOMAIN_TM_RAW];
+    if (kept->ctx == raw)
+        own->prev = raw->prev;
+    else if (kept->ctx != own)
+        return;
+    kept->ctx = own;
+    raw->prev = top;
+    PyMemAllocatorEx hook = {raw, hook_malloc, hook_calloc, hook_realloc, hook_free};
+    PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &hook);
+}
+
+/*
+ * tracemalloc started before pyscope (-X tracemalloc, PYTHONTRACEMALLOC) is
+ * under pyscope's hooks and keeps the allocators from before them, for its
+ * records too: nothing is counted twice, but its stop() would install those
+ * again and leave pyscope's hooks out. So pyscope's MEM and OBJ hooks move
+ * under it, into the allocators it keeps, and its kept RAW allocator becomes
+ * DOMAIN_TM_RAW, as tm_follow leaves them: the RAW hook stays on top. Called
+ * by tracemem_start, before any other thread uses the allocators, with its
+ * hooks just installed on tracemalloc's (whose ctx is the kept allocator).
+ */
+static void tm_under(void)
+{
+    static const PyMemAllocatorDomain which[] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                 PYMEM_DOMAIN_OBJ};
+    for (int i = 0; i < DOMAIN_TM_RAW; i++)
+        if (!domains[i].prev.ctx)
+            return; /* not tracemalloc's hooks */
+    for (int i = 0; i < DOMAIN_TM_RAW; i++) {
+        PyMemAllocatorEx *kept = domains[i].prev.ctx, tm_hook = domains[i].prev;
+        struct domain *d = i == DOMAIN_RAW ? &domains[DOMAIN_TM_RAW] : &domains[i];
+        d->prev = *kept;
+        *kept = (PyMemAllocatorEx){d, hook_malloc, hook_calloc, hook_realloc, hook_free};
+        if (i != DOMAIN_RAW)
+            PyMem_SetAllocator(which[i], &tm_hook);
+    }
+}
+
+/* A call the hook passes through untraced: tracemalloc's own record. */
+static int tm_record(const struct domain *d)
+{
+    return d->tm_own && *tm_tracing;
+}
+
+/* Before anything else in a traced hook. */
+static void hook_enter(const struct domain *d, int alloc)
+{
+    if (d->raw)
+        return;
+    /* GIL held. */
+    tm_follow();
+    if (alloc)
+        freelist_check(); /* never from a free hook (freelist.h) */
+}
+
+/*
  * The allocator a hook replaced runs with the thread marked reentrant: a
  * block pymalloc hands on to the RAW domain is the caller's block, traced
  * once, by the domain the caller asked.
@@ -483,8 +635,9 @@ static int traced_here(void)
 static void *hook_malloc(void *ctx, size_t size)
 {
     struct domain *d = ctx;
-    if (!traced_here())
+    if (!traced_here() || tm_record(d))
         return d->prev.malloc(d->prev.ctx, size);
+    hook_enter(d, 1);
     reentrant++;
     void *p = d->prev.malloc(d->prev.ctx, size);
     reentrant--;
@@ -496,8 +649,9 @@ static void *hook_malloc(void *ctx, size_t size)
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     struct domain *d = ctx;
-    if (!traced_here())
+    if (!traced_here() || tm_record(d))
         return d->prev.calloc(d->prev.ctx, nelem, elsize);
+    hook_enter(d, 1);
     reentrant++;
     void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
     reentrant--;
@@ -511,6 +665,7 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     struct domain *d = ctx;
     if (!traced_here())
         return d->prev.realloc(d->prev.ctx, ptr, size);
+    hook_enter(d, 1);
     size_t old_size = 0;
     uint32_t old_id = TB_NONE;
     int had = ptr && untrack(ptr, &old_size, &old_id);
@@ -518,7 +673,9 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     void *p = d->prev.realloc(d->prev.ctx, ptr, size);
     reentrant--;
     if (p) {
-        track(d, p, size); /* the new block has the caller's traceback, as in tracemalloc */
+        /* The new block has the caller's traceback, as in tracemalloc. */
+        if (!tm_record(d))
+            track(d, p, size);
     } else if (had) {
         /* Failed: the old block stays as it was. */
         reentrant++;
@@ -530,6 +687,8 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     return p;
 }
 
+/* tracemalloc's records are forgotten like any block: one made before
+ * tm_follow moved the hooks was traced. */
 static void hook_free(void *ctx, void *ptr)
 {
     struct domain *d = ctx;
@@ -537,6 +696,7 @@ static void hook_free(void *ctx, void *ptr)
         d->prev.free(d->prev.ctx, ptr);
         return;
     }
+    hook_enter(d, 0);
     /* Forget first: once freed, another thread may be given the address. */
     size_t size;
     uint32_t id;
@@ -570,6 +730,7 @@ static void on_code_dealloc(void *code)
     uint32_t ci;
     if (blocks_take(codemap, (uintptr_t)code, &size, &ci)) {
         struct tcode *c = &codes[ci];
+        code_deaths++;
         name_unlocked(c);
         for (uint32_t i = 0; i < c->ntbs; i++)
             if (c->tbs[i] < ntbs)
@@ -1047,6 +1208,7 @@ void tracemem_finish(void)
         tracemem_snapshot(WIRE_TRIGGER_PEAK, NULL, 0);
     atomic_store(&tracing, 0);
     atomic_store(&enabled, 0);
+    freelist_restore();
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -1061,26 +1223,38 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
         native_on = 1;
     }
     depth_limit = depth > TRACEMEM_MAX_DEPTH ? TRACEMEM_MAX_DEPTH : depth;
+    memo_cap = depth_limit + (native_on ? NATIVE_MERGE_MAX : 0);
+    if (depth > 0 && pthread_key_create(&memo_key, memo_free) != 0)
+        return PYSCOPE_ENOMEM;
     live = blocks_new();
     codemap = blocks_new();
     if (!live || !codemap)
         return PYSCOPE_ENOMEM;
     if (depth > 0) {
         int err = pyframe_watch_code_dealloc(on_code_dealloc);
+        /* An object reused from a free list would keep the traceback of the
+         * line that first allocated its memory (freelist.h). */
+        if (err == 0)
+            err = freelist_bypass();
         if (err < 0)
             return err;
         PyMemAllocatorEx hook = {.malloc = hook_malloc,
                                  .calloc = hook_calloc,
                                  .realloc = hook_realloc,
                                  .free = hook_free};
-        static const PyMemAllocatorDomain which[NDOMAINS] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
-                                                             PYMEM_DOMAIN_OBJ};
-        for (int i = 0; i < NDOMAINS; i++) {
+        static const PyMemAllocatorDomain which[] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                     PYMEM_DOMAIN_OBJ};
+        tm_tracing = pyframe_tracemalloc_flag();
+        tm_seen = *tm_tracing;
+        domains[DOMAIN_TM_RAW] = (struct domain){.raw = 1, .tm_own = 1};
+        for (int i = 0; i < DOMAIN_TM_RAW; i++) {
             PyMem_GetAllocator(which[i], &domains[i].prev);
             domains[i].raw = i == DOMAIN_RAW;
             hook.ctx = &domains[i];
             PyMem_SetAllocator(which[i], &hook);
         }
+        if (tm_seen)
+            tm_under();
     }
     heap_on = heap;
     installed = 1;

@@ -102,6 +102,53 @@ class AgreementWithTracemalloc(E2ETestCase):
         script, expected, db = self.run_both("mixed.py")
         self.check_snapshots(script, expected, db)
 
+    def test_tracemalloc_in_the_program(self):
+        # The program starts tracemalloc, whose hooks chain to pyscope's:
+        # each block is counted once, not also tracemalloc's record of it.
+        script = os.path.join(HERE, "tracemalloc_too.py")
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--memory", script], db, timeout=300)
+        self.assertEqual(res.returncode, 0, res)
+        theirs = json.loads(res.stdout)
+        mine = lineno_stats(db, theirs["id"], script)
+        big = [(line, size, count) for line, size, count in theirs["stats"] if size >= MIN_SIZE]
+        self.assertEqual(len(big), 4, theirs)
+        for line, size, count in big:
+            self.assert_close(f"line {line} size", size, mine[line][0])
+            self.assert_close(f"line {line} count", count, mine[line][1])
+
+    def test_tracemalloc_started_first(self):
+        # tracemalloc started with the interpreter is under pyscope's hooks:
+        # the program stopping and starting it again leaves pyscope tracing.
+        script = os.path.join(HERE, "tracemalloc_first.py")
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--memory", script], db, timeout=300,
+                                  env=harness.clean_env({"PYTHONTRACEMALLOC": "1"}))
+        self.assertEqual(res.returncode, 0, res)
+        with_tm, stopped, again = json.loads(res.stdout)
+        with open(script) as f:
+            lines = {name: i for i, text in enumerate(f, 1)
+                     for name in ("first", "second", "third") if text.startswith(name + " =")}
+        for snap, made in ((with_tm, ["first"]), (stopped, ["first", "second"]),
+                           (again, ["first", "second", "third"])):
+            mine = lineno_stats(db, snap["id"], script)
+            for name in made:
+                self.assertGreaterEqual(mine.get(lines[name], (0, 0))[1], 2000, (name, snap))
+            for line, size, count in snap["stats"]:
+                if size >= MIN_SIZE:
+                    self.assert_close(f"line {line} size", size, mine[line][0])
+                    self.assert_close(f"line {line} count", count, mine[line][1])
+        self.assertEqual(stopped["stats"], [])
+        self.assertEqual({line for line, size, _ in again["stats"] if size >= MIN_SIZE},
+                         {lines["third"]})
+
+    def test_free_lists(self):
+        # Lists, dicts, tuples, floats, contexts, slices and async generators'
+        # awaitables reuse the memory of dead ones: charged to the line that
+        # made them, as tracemalloc does.
+        script, expected, db = self.run_both("freelists.py")
+        self.check_snapshots(script, expected, db)
+
 
 class Triggers(E2ETestCase):
 
@@ -215,7 +262,7 @@ class Tracebacks(E2ETestCase):
         with open(script) as f:
             line = next(i for i, text in enumerate(f, 1) if "child_kept =" in text)
         kept = lineno_stats(db, child[0]["id"], script)
-        self.assertEqual(kept[line][1], 1001)  # the list and its 1000 blocks
+        self.assertEqual(kept[line][1], 1002)  # the list, its array of items, 1000 blocks
         self.assertNotIn(line, lineno_stats(db, parent[0]["id"], script))
         # Both processes said goodbye with an exit snapshot.
         exits = {s["pid"] for s in snaps if s["trigger"] == "exit"}
@@ -241,6 +288,67 @@ class UnderStress(E2ETestCase):
             self.assertEqual(unknown[0]["n"], 0, name)
 
 
+class DeepStacks(E2ETestCase):
+    """Allocations 10,000 generators deep, tracebacks that share their
+    innermost frames and differ further out, and code objects made one after
+    another: each block under its own traceback, cut at the depth limit, with
+    the native frames or without."""
+
+    def stats(self, db, sid, by):
+        res = harness.run_viewer(["stats", db, str(sid), "--by", by, "--json", "--limit", "0"])
+        self.assertEqual(res.returncode, 0, res)
+        return json.loads(res.stdout)["stats"]
+
+    def check(self, options):
+        script = os.path.join(HERE, "gen_chain.py")
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample"] + options + [script], db, timeout=600)
+        self.assertEqual(res.returncode, 0, res)
+        sid = int(res.stdout)
+        with open(script) as f:
+            text = f.read().splitlines()
+        line = {key: next(i for i, t in enumerate(text, 1) if key in t)
+                for key in ("the bottom of the chain", "made from two callers", "yield from leaf(",
+                            "yield from chain(", "def via_a", "def via_b")}
+        counts = {}
+        for s in self.stats(db, sid, "lineno"):
+            frame = s["frames"][-1]
+            counts[os.path.basename(frame["filename"]), frame["line"]] = s["count"]
+        # A list and its items for each of 500 values, and for 2 x 5000 calls.
+        self.assertEqual(counts["gen_chain.py", line["the bottom of the chain"]], 1000)
+        self.assertEqual(counts["gen_chain.py", line["made from two callers"]], 20000)
+        # Each new code object's list under its own file.
+        for i in range(200):
+            self.assertEqual(counts.get((f"made{i}.py", 2)), 2, i)
+
+        def python(s):
+            return [(f["function"], f["line"]) for f in s["frames"] if not f["native"]]
+
+        # Python frames, innermost last -> blocks (with --native, blocks that
+        # different C functions allocated under the same Python frames).
+        traces = {}
+        for s in self.stats(db, sid, "traceback"):
+            frames = tuple(python(s))
+            traces[frames] = traces.get(frames, 0) + s["count"]
+        bottom = {t: n for t, n in traces.items()
+                  if t and t[-1] == ("leaf", line["the bottom of the chain"])}
+        # The depth limit's 128 frames.
+        self.assertEqual(list(bottom.values()), [1000], bottom)
+        self.assertEqual(list(next(iter(bottom)))[:-1],
+                         [("chain", line["yield from chain("])] * 126 +
+                         [("chain", line["yield from leaf("])])
+        make = ("make", line["made from two callers"])
+        made = sorted((t[-2:], n) for t, n in traces.items() if t and t[-1] == make)
+        self.assertEqual(made, [((("via_a", line["def via_a"] + 1), make), 10000),
+                                ((("via_b", line["def via_b"] + 1), make), 10000)])
+
+    def test_python_frames(self):
+        self.check(["--memory"])
+
+    def test_native_frames(self):
+        self.check(["--memory", "--native"])
+
+
 class Program(E2ETestCase):
 
     def test_with_calls_on_a_deep_call_tree(self):
@@ -253,6 +361,19 @@ class Program(E2ETestCase):
         self.assertEqual(res.stdout, b"[46368, 46368]\n")
         self.assertEqual(db_rows(db, "select count(*) as n from snapshots "
                                      "where trigger = 'exit'")[0]["n"], 1)
+
+    def test_deeply_nested_containers(self):
+        # Freeing a million nested lists, dicts and tuples recurses no deeper
+        # than without pyscope: the deallocators pyscope wraps (free lists)
+        # keep the interpreter's trashcan.
+        code = ("x = []\nfor i in range(2 * 10**5): x = [x]\ndel x\n"
+                "x = {}\nfor i in range(2 * 10**5): x = {1: x}\ndel x\n"
+                "x = ()\nfor i in range(2 * 10**5): x = (x,)\ndel x\n"
+                "class L(list): pass\n"
+                "x = L()\nfor i in range(10**5): x = L([x])\ndel x\nprint('freed')")
+        res = harness.run_pyscope(["--no-sample", "--memory", "-c", code], self.new_db_path(),
+                                  timeout=300)
+        self.assertEqual((res.returncode, res.stdout), (0, b"freed\n"), res)
 
     def test_tracemalloc_inside(self):
         db = self.new_db_path()
