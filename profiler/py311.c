@@ -267,6 +267,11 @@ void pyframe_gil_drop(int token)
         PyGILState_Release((PyGILState_STATE)token);
 }
 
+void *pyframe_gil_holder(void)
+{
+    return (void *)_Py_atomic_load_relaxed(&_PyRuntime.gilstate.tstate_current);
+}
+
 void pyframe_gil_bounds(uintptr_t *lo, uintptr_t *hi)
 {
     *lo = (uintptr_t)&_PyRuntime.ceval.gil;

@@ -66,6 +66,10 @@ const int *pyframe_tracemalloc_flag(void);
 /* Whether the calling thread holds the GIL. Async-signal-safe. */
 int pyframe_holds_gil(void);
 
+/* The thread state that holds the GIL now, read from any thread without
+ * taking anything (NULL when none does); it may change at once. */
+void *pyframe_gil_holder(void);
+
 /*
  * The GIL for a thread of pyframe's own (the emitter), which has no thread
  * state of its own: pyframe_helper_make, with the GIL held, makes the one

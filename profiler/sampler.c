@@ -279,6 +279,19 @@ static int thread_moved(struct thread_sampling *s)
     return frame != s->last_frame || instr != s->last_instr;
 }
 
+/* Where the thread of s is now, for the next tick's thread_moved. */
+static void note_position(struct thread_sampling *s)
+{
+    void *frame = NULL, *instr = NULL;
+    if (!sigsetjmp(walk_jump, 0)) {
+        walking = 1;
+        pyframe_position(s->tstate, &frame, &instr);
+        walking = 0;
+    }
+    s->last_frame = frame;
+    s->last_instr = instr;
+}
+
 /* The handler's walk of its own thread, and where that thread is: both read
  * frames that may be half built, so a fault ends them, not the program. */
 static int guarded_walk(struct thread_sampling *s, struct pyframe_raw *frames, int max,
@@ -325,6 +338,45 @@ static uint32_t interrupted_state(const void *uc)
     (void)uc;
 #endif
     return WIRE_STATE_NATIVE;
+}
+
+/*
+ * Write a raw sample at p (room for RAW_MAX_BYTES, from ring_reserve): rec,
+ * then the frames, then, when ips is not NULL, the nips native addresses.
+ * Returns the record's size, to commit.
+ */
+static size_t put_sample(uint8_t *p, const struct wire_raw_sample *rec,
+                         const struct pyframe_raw *frames, int depth, void *const *ips, int nips)
+{
+    size_t head = RAW_HEAD_BYTES;
+    uint32_t slen = (uint32_t)(depth * (int)sizeof(struct pyframe_raw));
+    uint32_t nlen = (uint32_t)nips * (uint32_t)sizeof(void *);
+    /* Frames are 16 bytes each, so the native string starts aligned to 4. */
+    size_t end = head + slen + (ips ? 4 + nlen : 0);
+    size_t size = (end + 7) & ~(size_t)7;
+    struct wire_hdr h = {.size = (uint32_t)size,
+                         .type = WIRE_RAW_SAMPLE,
+                         .nstr = ips ? 2 : 1,
+                         .fixed8 = sizeof *rec / 8};
+    memcpy(p, &h, sizeof h);
+    memcpy(p + sizeof h, rec, sizeof *rec);
+    memcpy(p + sizeof h + sizeof *rec, &slen, 4);
+    memcpy(p + head, frames, slen);
+    if (ips) {
+        memcpy(p + head + slen, &nlen, 4);
+        memcpy(p + head + slen + 4, ips, nlen);
+    }
+    memset(p + end, 0, size - end);
+    return size;
+}
+
+/* Tell the code registry that these code objects are named by a sample on
+ * its way (see coderef.h). */
+static void mark_sampled(unsigned filter, const struct pyframe_raw *frames, int depth)
+{
+    for (int i = 0; i < depth; i++)
+        if (i == 0 || frames[i].code != frames[i - 1].code) /* recursion: once is enough */
+            coderef_mark_sampled(filter, frames[i].code);
 }
 
 /*
@@ -376,11 +428,8 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         atomic_fetch_add_explicit(&s->torn, 1, memory_order_relaxed);
         goto done;
     }
-    size_t head = RAW_HEAD_BYTES;
-    uint32_t slen = (uint32_t)(depth * (int)sizeof(struct pyframe_raw));
     void *ips[SAMPLER_NATIVE_MAX];
     int nips = native_on ? native_walk(uc, ips, s->tid) : 0;
-    uint32_t nlen = (uint32_t)nips * (uint32_t)sizeof(void *);
     struct wire_raw_sample rec = {
         .tid = s->tid,
         .t_ns = s->pending_t_ns,
@@ -389,25 +438,8 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         .flags = truncated ? WIRE_SAMPLE_TRUNCATED : 0,
         .epoch = coderef_epoch(),
     };
-    /* Frames are 16 bytes each, so the native string starts aligned to 4. */
-    size_t end = head + slen + (native_on ? 4 + nlen : 0);
-    size_t size = (end + 7) & ~(size_t)7;
-    struct wire_hdr h = {.size = (uint32_t)size,
-                         .type = WIRE_RAW_SAMPLE,
-                         .nstr = native_on ? 2 : 1,
-                         .fixed8 = sizeof rec / 8};
-    memcpy(p, &h, sizeof h);
-    memcpy(p + sizeof h, &rec, sizeof rec);
-    memcpy(p + sizeof h + sizeof rec, &slen, 4);
-    memcpy(p + head, frames, slen);
-    if (native_on) {
-        memcpy(p + head + slen, &nlen, 4);
-        memcpy(p + head + slen + 4, ips, nlen);
-    }
-    memset(p + end, 0, size - end);
-    for (int i = 0; i < depth; i++)
-        if (i == 0 || frames[i].code != frames[i - 1].code) /* recursion: once is enough */
-            coderef_mark_sampled(filter, frames[i].code);
+    size_t size = put_sample(p, &rec, frames, depth, native_on ? ips : NULL, nips);
+    mark_sampled(filter, frames, depth);
     ring_commit(s->sring, size);
     coderef_leave(filter);
 done:
@@ -473,6 +505,87 @@ static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
     return s->idle_state;
 }
 
+/*
+ * Sampling without a signal. Without native stacks, a thread that ran is
+ * not interrupted: the sampler thread reads its frames, which the thread
+ * may be changing meanwhile. A signal would pull a thread out of the system
+ * call it is in (a pipe write or a MSG_WAITALL receive then returns short,
+ * and an unbuffered write loses the rest), and costs the thread the
+ * handler's time. The read is guarded like the handler's walk (a frame
+ * freed under it faults into the guard), checked like it (a frame must be
+ * where a live frame of the thread can be), and done twice: the code
+ * objects of the first walk are marked as named by a sample before the
+ * second, and a sample is kept only when both walks name the same code
+ * objects in the same frames. Each was then still in a live frame after
+ * the mark, so its end, whenever it comes, finds the mark and is told to
+ * the registry (coderef.c) before the sample can be resolved.
+ */
+static int guarded_remote_walk(struct thread_sampling *s, struct pyframe_raw *frames, int max,
+                               int *truncated)
+{
+    if (sigsetjmp(walk_jump, 0)) {
+        *truncated = 0;
+        return -1;
+    }
+    walking = 1;
+    int depth = pyframe_walk(s->tstate, frames, max, truncated);
+    walking = 0;
+    return depth;
+}
+
+/* What a thread that ran was doing when the sampler read it: running
+ * Python if it holds the GIL, else waiting for the GIL if it sleeps on the
+ * GIL's futex, else running native code (or the kernel's, in a call). */
+static uint32_t remote_state(struct thread_sampling *s, uint64_t cpu)
+{
+    if (pyframe_gil_holder() == s->tstate)
+        return WIRE_STATE_RUNNING;
+    s->idle_state = 0; /* read afresh */
+    return idle_state(s, cpu) == WIRE_STATE_GIL ? WIRE_STATE_GIL : WIRE_STATE_NATIVE;
+}
+
+static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu_ns, uint64_t cpu)
+{
+    /* The sampler thread's alone: one per process. */
+    static struct pyframe_raw frames[WIRE_SAMPLE_MAX_DEPTH], again[WIRE_SAMPLE_MAX_DEPTH];
+    s->last_cpu_ns = cpu;
+    uint8_t *p = ring_reserve(s->sring, RAW_MAX_BYTES);
+    if (!p)
+        return; /* counted by the ring */
+    unsigned filter = coderef_enter();
+    int truncated, truncated_again;
+    int depth = guarded_remote_walk(s, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
+    uint64_t epoch = 0;
+    if (depth >= 0) {
+        mark_sampled(filter, frames, depth);
+        atomic_thread_fence(memory_order_seq_cst);
+        epoch = coderef_epoch();
+        int n = guarded_remote_walk(s, again, WIRE_SAMPLE_MAX_DEPTH, &truncated_again);
+        if (n != depth || truncated_again != truncated)
+            depth = -1;
+        for (int i = 0; i < depth; i++)
+            if (again[i].code != frames[i].code || again[i].reserved != frames[i].reserved)
+                depth = -1;
+    }
+    if (depth < 0) {
+        coderef_leave(filter);
+        atomic_fetch_add_explicit(&s->torn, 1, memory_order_relaxed);
+        return;
+    }
+    struct wire_raw_sample rec = {
+        .tid = s->tid,
+        .t_ns = t_ns,
+        .cpu_ns = cpu_ns,
+        .state = remote_state(s, cpu),
+        .flags = truncated ? WIRE_SAMPLE_TRUNCATED : 0,
+        .epoch = epoch,
+    };
+    /* The second walk's instructions: the later of the two readings. */
+    ring_commit(s->sring, put_sample(p, &rec, again, depth, NULL, 0));
+    coderef_leave(filter);
+    note_position(s);
+}
+
 static void tick_thread(struct thread_sampling *s, void *arg)
 {
     struct tick *t = arg;
@@ -508,6 +621,10 @@ static void tick_thread(struct thread_sampling *s, void *arg)
         uint64_t used = cpu - s->cpu_charged_ns;
         s->pending_cpu_ns = used < 2 * interval_ns ? used : 2 * interval_ns;
         s->cpu_charged_ns = cpu;
+        if (!native_on) {
+            remote_sample(s, t->t_ns, s->pending_cpu_ns, cpu);
+            return;
+        }
         atomic_store_explicit(&s->pending, 1, memory_order_release);
         if (syscall(SYS_tgkill, t->pid, (pid_t)s->tid, SAMPLER_SIGNAL) < 0)
             atomic_store_explicit(&s->pending, 0, memory_order_release);

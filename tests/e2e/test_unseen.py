@@ -10,7 +10,7 @@ import time
 import unittest
 
 import harness
-from harness import E2ETestCase, assert_parity, db_integrity
+from harness import E2ETestCase, assert_parity, db_integrity, db_rows
 
 UNSEEN = os.path.join(harness.HERE, "unseen")
 
@@ -56,6 +56,29 @@ class SentSignals(E2ETestCase):
         self.assertEqual(traced.stdout, plain.stdout)
         self.assertEqual(ids.sub(b"0x", traced.stderr), ids.sub(b"0x", plain.stderr))
         self.assertEqual(db_integrity(db), "ok")
+
+
+class SystemCalls(E2ETestCase):
+    """The sampler never cuts a system call short: a thread is never sent a
+    signal for a sample unless native stacks are asked for."""
+
+    def test_long_calls_move_every_byte(self):
+        for mode in ([], ["--rate", "10000"], ["--calls", "--memory"]):
+            with self.subTest(mode=mode):
+                db = self.new_db_path()
+                args = [unseen("syscalls.py")]
+                plain = harness.run_python(args, cwd=self.tmp)
+                traced = harness.run_pyscope(mode + args, db, cwd=self.tmp)
+                self.assertEqual(plain.stdout, b"short pipe writes: 0\nshort exact receives: 0\n")
+                self.assertEqual(traced.stdout, plain.stdout, (mode, traced))
+                self.assertEqual(traced.returncode, 0, traced)
+                busy = db_rows(db, """select count(*) n from samples s
+                                      join stacks st on st.id = s.stack_id
+                                      join frames fr on fr.id = st.frame_id
+                                      join functions f on f.id = fr.function_id
+                                      where f.name in ('drain', 'send_all', '<module>')
+                                      and s.cpu_ns > 0""")
+                self.assertGreater(busy[0]["n"], 0, mode)
 
 
 class FileDescriptors(E2ETestCase):
