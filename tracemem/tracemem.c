@@ -511,7 +511,7 @@ static void track(const struct domain *d, void *ptr, size_t size)
     }
     void *tstate = d->raw ? pyframe_own_tstate() : pyframe_current_tstate();
     if (tstate)
-        n += pyframe_walk_own(tstate, frames + n, depth_limit, &truncated);
+        n += pyframe_walk_own(tstate, frames + n, depth_limit, &truncated, native_on);
     reentrant++;
     tables_lock();
     if (atomic_load_explicit(&tracing, memory_order_relaxed))
