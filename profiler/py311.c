@@ -152,7 +152,7 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
     return n;
 }
 
-int pyframe_walk_own(void *tstate_p, struct pyframe_raw *out, int max, int *truncated)
+int pyframe_walk_own(void *tstate_p, struct pyframe_raw *out, int max, int *truncated, int entries)
 {
     PyThreadState *tstate = tstate_p;
     *truncated = 0;
@@ -171,7 +171,7 @@ int pyframe_walk_own(void *tstate_p, struct pyframe_raw *out, int max, int *trun
         /* Before the first instruction this is negative: the line is then
          * co_firstlineno, as PyCode_Addr2Line has it. */
         out[n].lasti = (int32_t)((char *)f->prev_instr - (char *)_PyCode_CODE(code));
-        out[n].reserved = f->is_entry ? PYFRAME_ENTRY : 0;
+        out[n].reserved = entries && f->is_entry ? PYFRAME_ENTRY : 0;
         n++;
     }
     return n;

@@ -36,9 +36,12 @@ int pyframe_walk(void *tstate, struct pyframe_raw *out, int max, int *truncated)
  * The calling thread's own frames, as the memory tracer records them: the
  * caller is that thread, with or without the GIL, in normal context. Unlike
  * pyframe_walk, frames that have not run their first instruction yet are
- * included (their lasti is negative), as tracemalloc includes them.
+ * included (their lasti is negative), as tracemalloc includes them. Only
+ * with entries are PYFRAME_ENTRY flags read (for merging with native
+ * frames): the flag sits apart from the fields the walk needs, and in a
+ * deep stack reading it costs a memory line per frame.
  */
-int pyframe_walk_own(void *tstate, struct pyframe_raw *out, int max, int *truncated);
+int pyframe_walk_own(void *tstate, struct pyframe_raw *out, int max, int *truncated, int entries);
 
 /* The calling thread's PyThreadState, with or without the GIL; NULL when it has none. */
 void *pyframe_own_tstate(void);

@@ -10,7 +10,8 @@
 
 /*
  * Empty the free lists and keep them empty from now on. Needs the GIL.
- * 0 or a negative PYSCOPE_E*.
+ * 0, or PYSCOPE_EINVAL when the interpreter's state is not laid out as
+ * expected (nothing changed then).
  */
 int freelist_bypass(void);
 

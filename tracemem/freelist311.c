@@ -85,6 +85,29 @@ static void float_refuse(PyInterpreterState *interp)
     }
 }
 
+/* Whether interp's free lists hold what 3.11's stock layout says they can:
+ * a build without free lists (--without-freelists) lays the interpreter's
+ * state out otherwise, and it is then left alone. */
+static int looks_right(PyInterpreterState *interp)
+{
+    const struct _Py_float_state *f = &interp->float_state;
+    int ok = f->numfree >= 0 && f->numfree <= PyFloat_MAXFREELIST && !f->numfree == !f->free_list;
+    for (int i = 0; i < PyTuple_NFREELISTS; i++) {
+        const struct _Py_tuple_state *t = &interp->tuple;
+        ok &= t->numfree[i] >= 0 && t->numfree[i] <= PyTuple_MAXFREELIST &&
+              !t->numfree[i] == !t->free_list[i];
+    }
+    const struct _Py_context_state *c = &interp->context;
+    ok &= c->numfree >= 0 && c->numfree <= PyContext_MAXFREELIST && !c->numfree == !c->freelist;
+    ok &= interp->list.numfree >= 0 && interp->list.numfree <= PyList_MAXFREELIST;
+    ok &= interp->dict_state.numfree >= 0 && interp->dict_state.numfree <= PyDict_MAXFREELIST;
+    ok &= interp->async_gen.value_numfree >= 0 &&
+          interp->async_gen.value_numfree <= _PyAsyncGen_MAXFREELIST &&
+          interp->async_gen.asend_numfree >= 0 &&
+          interp->async_gen.asend_numfree <= _PyAsyncGen_MAXFREELIST;
+    return ok;
+}
+
 /* Free every object on interp's free lists (as clear_freelists does) and
  * arm the float counter. */
 static void drain(PyInterpreterState *interp)
@@ -282,6 +305,8 @@ int freelist_bypass(void)
         [K_CONTEXT] = context_dealloc, [K_SLICE] = slice_dealloc, [K_ASEND] = asend_dealloc,
         [K_AVALUE] = avalue_dealloc,   [K_FLOAT] = float_dealloc,
     };
+    if (!looks_right(_PyInterpreterState_GET()))
+        return PYSCOPE_EINVAL;
     if (!orig[0]) {
         for (int k = 0; k < NKINDS; k++) {
             if (!types[k]->tp_dealloc)

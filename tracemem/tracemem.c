@@ -511,7 +511,7 @@ static void track(const struct domain *d, void *ptr, size_t size)
     }
     void *tstate = d->raw ? pyframe_own_tstate() : pyframe_current_tstate();
     if (tstate)
-        n += pyframe_walk_own(tstate, frames + n, depth_limit, &truncated);
+        n += pyframe_walk_own(tstate, frames + n, depth_limit, &truncated, native_on);
     reentrant++;
     tables_lock();
     if (atomic_load_explicit(&tracing, memory_order_relaxed))
@@ -1232,12 +1232,12 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
         return PYSCOPE_ENOMEM;
     if (depth > 0) {
         int err = pyframe_watch_code_dealloc(on_code_dealloc);
-        /* An object reused from a free list would keep the traceback of the
-         * line that first allocated its memory (freelist.h). */
-        if (err == 0)
-            err = freelist_bypass();
         if (err < 0)
             return err;
+        /* An object reused from a free list would keep the traceback of the
+         * line that first allocated its memory (freelist.h). An interpreter
+         * built otherwise keeps its free lists, and tracing goes on. */
+        freelist_bypass();
         PyMemAllocatorEx hook = {.malloc = hook_malloc,
                                  .calloc = hook_calloc,
                                  .realloc = hook_realloc,
