@@ -385,10 +385,18 @@ static void mark_sampled(unsigned filter, const struct pyframe_raw *frames, int 
  * (idle). Each becomes a sample of the stack the thread had, before the
  * handler's own, so the wall view keeps the time the thread waited.
  */
+#define LATE_TICKS_MAX 64
+
 static void put_late_ticks(struct thread_sampling *s)
 {
     uint32_t runnable = atomic_exchange_explicit(&s->late_runnable, 0, memory_order_relaxed);
     uint32_t idle = atomic_exchange_explicit(&s->late_idle, 0, memory_order_relaxed);
+    /* A thread that kept the signal blocked for long is not worth a burst
+     * in its handler: beyond a few, the ticks stay counted as missed. */
+    if (runnable > LATE_TICKS_MAX)
+        runnable = LATE_TICKS_MAX;
+    if (idle > LATE_TICKS_MAX - runnable)
+        idle = LATE_TICKS_MAX - runnable;
     uint64_t t = s->pending_t_ns;
     for (uint32_t k = 0; k < runnable + idle; k++) {
         t += interval_ns;
