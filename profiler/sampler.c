@@ -603,6 +603,11 @@ static void tick_thread(struct thread_sampling *s, void *arg)
         atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed); /* signal still pending */
         /* Not yet run since it was signalled: most often the machine gives
          * it no CPU; the handler records the tick when it runs. */
+        if (atomic_load_explicit(&s->late_runnable, memory_order_relaxed) +
+                atomic_load_explicit(&s->late_idle, memory_order_relaxed) >=
+            LATE_TICKS_MAX)
+            return; /* the handler records no more: a thread keeping the
+                       signal blocked costs no /proc read a tick */
         s->idle_state = 0; /* read afresh */
         uint64_t cpu;
         if (cpu_time(s, &cpu) == 0 && idle_state(s, cpu) == WIRE_STATE_RUNNABLE)
