@@ -520,13 +520,18 @@ static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
  * call it is in (a pipe write or a MSG_WAITALL receive then returns short,
  * and an unbuffered write loses the rest), and costs the thread the
  * handler's time. The read is guarded like the handler's walk (a frame
- * freed under it faults into the guard), checked like it (a frame must be
- * where a live frame of the thread can be), and done twice: the code
- * objects of the first walk are marked as named by a sample before the
- * second, and a sample is kept only when both walks name the same code
- * objects in the same frames. Each was then still in a live frame after
- * the mark, so its end, whenever it comes, finds the mark and is told to
- * the registry (coderef.c) before the sample can be resolved.
+ * freed under it faults into the guard) and checked like it (a frame must
+ * be where a live frame of the thread can be).
+ *
+ * The code objects a sample names must still be alive when they are marked
+ * as named by it (coderef.h): their end, whenever it comes, then finds the
+ * mark and is told to the registry before the sample is resolved. A frame
+ * holds its code object, so one read from a frame that was live during the
+ * walk was alive then; when no code object at all died between the start
+ * of the walk and the marks, the walk is kept as it is. When one did (a
+ * program that makes and drops code objects), the frames are read again
+ * until two readings agree, each marked before the next: what the later
+ * one confirms was in a live frame after its mark.
  */
 static int guarded_remote_walk(struct thread_sampling *s, struct pyframe_raw *frames, int max,
                                int *truncated)
@@ -552,28 +557,99 @@ static uint32_t remote_state(struct thread_sampling *s, uint64_t cpu)
     return idle_state(s, cpu) == WIRE_STATE_GIL ? WIRE_STATE_GIL : WIRE_STATE_NATIVE;
 }
 
+/*
+ * How many frames, counted from the outermost, two walks of one thread
+ * agree on (same code object, same entry flag, same place in the chain).
+ * A walk cut at the depth limit holds the innermost frames, not the
+ * outermost: two such walks are compared whole.
+ */
+static int agreed_outer_frames(const struct pyframe_raw *a, int na, int ta,
+                               const struct pyframe_raw *b, int nb, int tb)
+{
+    if (ta || tb) {
+        if (na != nb || ta != tb)
+            return 0;
+        for (int i = 0; i < na; i++)
+            if (a[i].code != b[i].code || a[i].reserved != b[i].reserved)
+                return 0;
+        return na;
+    }
+    int k = 0;
+    while (k < na && k < nb && a[na - 1 - k].code == b[nb - 1 - k].code &&
+           a[na - 1 - k].reserved == b[nb - 1 - k].reserved)
+        k++;
+    return k;
+}
+
+#define REMOTE_READINGS 4
+
+/*
+ * The readings after a first one (in *frames, depth deep, marked) that a
+ * code object's death made unsure: read until two agree, at most
+ * REMOTE_READINGS in all. When none do, the sample keeps the frames the
+ * last two agree on, from the outermost in (the thread was inside them at
+ * both readings); when those are none, it is dropped (-1). *frames is
+ * pointed at the kept frames.
+ */
+static int confirmed_frames(struct thread_sampling *s, unsigned filter,
+                            struct pyframe_raw **frames, struct pyframe_raw *spare,
+                            int depth, int *truncated, uint64_t *epoch)
+{
+    struct pyframe_raw *prev = *frames, *cur = spare;
+    int prev_depth = depth, prev_truncated = *truncated, kept = 0;
+    for (int reading = 1; reading < REMOTE_READINGS; reading++) {
+        if (prev_depth >= 0 && reading > 1) {
+            mark_sampled(filter, prev, prev_depth);
+            atomic_thread_fence(memory_order_seq_cst);
+            *epoch = coderef_epoch();
+        }
+        depth = guarded_remote_walk(s, cur, WIRE_SAMPLE_MAX_DEPTH, truncated);
+        kept = depth >= 0 && prev_depth >= 0
+                   ? agreed_outer_frames(prev, prev_depth, prev_truncated, cur, depth, *truncated)
+                   : 0;
+        if (depth >= 0 && kept == depth && depth == prev_depth) {
+            *frames = cur;
+            return depth; /* the same stack twice */
+        }
+        if (reading + 1 < REMOTE_READINGS) {
+            struct pyframe_raw *t = prev;
+            prev = cur;
+            cur = t;
+            prev_depth = depth;
+            prev_truncated = *truncated;
+        }
+    }
+    if (depth < 0 || kept == 0 || *truncated)
+        return -1;
+    *frames = cur + depth - kept;
+    return kept;
+}
+
 static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu_ns, uint64_t cpu)
 {
     /* The sampler thread's alone: one per process. */
-    static struct pyframe_raw frames[WIRE_SAMPLE_MAX_DEPTH], again[WIRE_SAMPLE_MAX_DEPTH];
+    static struct pyframe_raw walks[2][WIRE_SAMPLE_MAX_DEPTH];
     s->last_cpu_ns = cpu;
     uint8_t *p = ring_reserve(s->sring, RAW_MAX_BYTES);
     if (!p)
         return; /* counted by the ring */
     unsigned filter = coderef_enter();
-    int truncated, truncated_again;
-    int depth = guarded_remote_walk(s, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
     uint64_t epoch = 0;
-    if (depth >= 0) {
+    struct pyframe_raw *frames = walks[0];
+    int truncated, depth = -1;
+    /* A chain caught being built (a call entering or leaving the eval
+     * loop) is read again from scratch. */
+    for (int reading = 0; reading < REMOTE_READINGS && depth < 0; reading++) {
+        uint64_t deaths = coderef_deaths();
+        depth = guarded_remote_walk(s, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
+        if (depth < 0)
+            continue;
         mark_sampled(filter, frames, depth);
         atomic_thread_fence(memory_order_seq_cst);
         epoch = coderef_epoch();
-        int n = guarded_remote_walk(s, again, WIRE_SAMPLE_MAX_DEPTH, &truncated_again);
-        if (n != depth || truncated_again != truncated)
-            depth = -1;
-        for (int i = 0; i < depth; i++)
-            if (again[i].code != frames[i].code || again[i].reserved != frames[i].reserved)
-                depth = -1;
+        if (coderef_deaths() != deaths)
+            depth = confirmed_frames(s, filter, &frames, walks[1], depth, &truncated, &epoch);
+        break;
     }
     if (depth < 0) {
         coderef_leave(filter);
@@ -588,8 +664,7 @@ static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu
         .flags = truncated ? WIRE_SAMPLE_TRUNCATED : 0,
         .epoch = epoch,
     };
-    /* The second walk's instructions: the later of the two readings. */
-    ring_commit(s->sring, put_sample(p, &rec, again, depth, NULL, 0));
+    ring_commit(s->sring, put_sample(p, &rec, frames, depth, NULL, 0));
     coderef_leave(filter);
     note_position(s);
 }

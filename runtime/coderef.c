@@ -48,6 +48,7 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct centry **buckets;
 static size_t nbuckets, nentries;
 static _Atomic uint64_t epoch = 1;
+static _Atomic uint64_t deaths; /* code objects deallocated, ever */
 static _Atomic uint64_t inflight[2][FILTER_WORDS];
 static _Atomic unsigned cur_filter;
 static _Atomic int filter_users[2]; /* handlers marking, per filter */
@@ -78,6 +79,11 @@ static int bit_test(_Atomic uint64_t *words, size_t nwords, uint64_t h)
 uint64_t coderef_epoch(void)
 {
     return atomic_load_explicit(&epoch, memory_order_acquire);
+}
+
+uint64_t coderef_deaths(void)
+{
+    return atomic_load_explicit(&deaths, memory_order_seq_cst);
 }
 
 unsigned coderef_enter(void)
@@ -178,6 +184,10 @@ static struct centry *add_unlocked(void *ptr)
 
 static void on_code_dealloc(void *code)
 {
+    /* Counted before the filters are read: a reading of frames that saw
+     * no death between its start and its marks needs no second reading. */
+    atomic_fetch_add_explicit(&deaths, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
     int flight = maybe_inflight(code);
     if (!flight && !bit_test(known, KNOWN_WORDS, hash_ptr(code) >> 8))
         return;

@@ -20,6 +20,16 @@ int coderef_install(void);
 uint64_t coderef_epoch(void);
 
 /*
+ * How many code objects have been deallocated so far. A sampler reading
+ * another thread's frames reads it before the walk and again after marking
+ * the walk's code objects (and a seq_cst fence): when it has not moved,
+ * every code object the walk read from a frame that was live during the
+ * walk was still alive when its mark was set, so its death, whenever it
+ * comes, finds the mark. Async-signal-safe.
+ */
+uint64_t coderef_deaths(void);
+
+/*
  * The signal handler, around one sample: enter returns the in-flight filter
  * to mark, mark_sampled notes that the sample names code, leave follows the
  * sample's commit. Async-signal-safe.

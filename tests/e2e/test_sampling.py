@@ -70,6 +70,22 @@ class Sampling(E2ETestCase):
         self.assertGreater(heavy + light, 90.0, cpu)
 
     @accuracy
+    def test_a_stack_that_changes_all_the_time_keeps_its_share(self):
+        # churn() calls a lambda from C for every match: the sampler reads
+        # its stack while it changes, and must not lose those samples
+        for extra in ([], ["--native"]):
+            db = self.new_db_path()
+            res = harness.run_pyscope(["--rate", "1000", *extra, os.path.join(HERE, "churn.py")],
+                                      db, cwd=self.tmp)
+            self.assertEqual(res.returncode, 0, res)
+            measured = float(res.stdout)
+            cpu = inclusive(db, "cpu")
+            churn, steady = cpu.get("churn", 0), cpu.get("steady", 0)
+            self.assertGreater(churn + steady, 80.0, (extra, cpu))
+            self.assertAlmostEqual(100 * churn / (churn + steady), measured, delta=5.0,
+                                   msg=(extra, cpu))
+
+    @accuracy
     def test_sleep_is_wall_time_not_cpu_time(self):
         db = self.profile("sleeper.py")
         wall = inclusive(db, "n")
