@@ -80,6 +80,17 @@ class SystemCalls(E2ETestCase):
                                       and s.cpu_ns > 0""")
                 self.assertGreater(busy[0]["n"], 0, mode)
 
+    def test_timed_waits_run_their_time(self):
+        # C code's waits, which nothing retries: a signal would cut each short
+        for mode in ([], ["--rate", "10000"], ["--calls", "--memory"]):
+            with self.subTest(mode=mode):
+                args = [unseen("waits.py")]
+                plain = harness.run_python(args, cwd=self.tmp)
+                traced = harness.run_pyscope(mode + args, self.new_db_path(), cwd=self.tmp)
+                self.assertEqual(plain.stdout, b"nanosleep=0 select=0 poll=0 epoll_wait=0 "
+                                               b"sigtimedwait=0\n", plain)
+                self.assertEqual((traced.returncode, traced.stdout), (0, plain.stdout), mode)
+
 
 class FileDescriptors(E2ETestCase):
     def test_no_low_descriptor_taken(self):
