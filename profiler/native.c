@@ -12,6 +12,7 @@
 #include "symbols.h"
 #include "wire.h"
 
+#include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -34,12 +35,25 @@ static struct nfunc *funcs;
 static size_t nfuncs, capfuncs;
 static int all_frames;
 static char python_exe[4096];
+/* pyscope's own library, by the name it was loaded under: the bootstrap
+ * loads it as sitecustomize, the pyscope module as _pyscope, and the
+ * dynamic loader keeps the first. */
+static char own_object[4096];
+
+static int is_own(const char *object)
+{
+    return own_object[0] ? !strcmp(object, own_object)
+                         : !strncmp(symtab_basename(object), "_pyscope", 8);
+}
 
 int native_init(int show_all)
 {
     int err = PYSCOPE_ENOMEM;
     pthread_mutex_lock(&nlock);
     all_frames = show_all;
+    Dl_info self;
+    if (!own_object[0] && dladdr((void *)native_init, &self) && self.dli_fname)
+        snprintf(own_object, sizeof own_object, "%s", self.dli_fname);
     if ((symbols || (symbols = symtab_new())) && (by_ip || (by_ip = imap_new())) &&
         (by_name || (by_name = smap_new())))
         err = symtab_refresh(symbols);
@@ -105,7 +119,7 @@ static int is_interpreter(const char *object)
 {
     const char *base = symtab_basename(object);
     return !strncmp(base, "python3", 7) || !strncmp(base, "libpython3", 10) ||
-           !strncmp(base, "_pyscope", 8) || (python_exe[0] && !strcmp(object, python_exe));
+           is_own(object) || (python_exe[0] && !strcmp(object, python_exe));
 }
 
 /* The kernel's return path from a signal handler: glibc's __restore_rt, a
@@ -131,7 +145,7 @@ static enum native_kind classify(uintptr_t ip, const struct sym_info *si)
         return NATIVE_TRAMPOLINE;
     if (!strncmp(name, "_PyEval_EvalFrameDefault", 24))
         return NATIVE_EVAL; /* the .cold part too */
-    if (!strncmp(symtab_basename(si->object), "_pyscope", 8))
+    if (is_own(si->object))
         return NATIVE_OWN; /* what pyscope does is not the program's */
     if (all_frames)
         return NATIVE_SHOW;

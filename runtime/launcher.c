@@ -292,20 +292,20 @@ static int check_script(const char *path)
     return 0;
 }
 
-/* The directory holding _pyscope and sitecustomize.py. 0 or PYSCOPE_ENOTFOUND. */
+/* The directory holding _pyscope and the bootstrap. 0 or PYSCOPE_ENOTFOUND. */
 static int find_pydir(char *out, size_t len)
 {
-    char exe[PATH_MAX], probe[PATH_MAX + 64];
+    char exe[PATH_MAX], probe[PATH_MAX + 128];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(probe, sizeof probe, "%s/python/sitecustomize.py", exe);
+            snprintf(probe, sizeof probe, "%s/python/" PYSCOPE_BOOT_FILE, exe);
             if (access(probe, R_OK) == 0 && (size_t)snprintf(out, len, "%s/python", exe) < len)
                 return 0;
-            snprintf(probe, sizeof probe, "%s/../lib/pyscope/python/sitecustomize.py", exe);
+            snprintf(probe, sizeof probe, "%s/../lib/pyscope/python/" PYSCOPE_BOOT_FILE, exe);
             if (access(probe, R_OK) == 0 && realpath(probe, out)) {
                 char *s = strrchr(out, '/');
                 *s = '\0';
@@ -313,7 +313,7 @@ static int find_pydir(char *out, size_t len)
             }
         }
     }
-    snprintf(probe, sizeof probe, "%s/sitecustomize.py", PYSCOPE_INSTALL_PYDIR);
+    snprintf(probe, sizeof probe, "%s/" PYSCOPE_BOOT_FILE, PYSCOPE_INSTALL_PYDIR);
     if (access(probe, R_OK) == 0) {
         snprintf(out, len, "%s", PYSCOPE_INSTALL_PYDIR);
         return 0;
@@ -702,7 +702,7 @@ int cmd_profile(int argc, char **argv)
 
     char pydir[PATH_MAX];
     if (find_pydir(pydir, sizeof pydir) < 0) {
-        cli_error("cannot find pyscope's bootstrap (sitecustomize.py and _pyscope)");
+        cli_error("cannot find pyscope's bootstrap (_pyscope and " PYSCOPE_BOOT_FILE ")");
         return CLI_FAIL;
     }
 

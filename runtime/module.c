@@ -1,7 +1,7 @@
 /*
  * The _pyscope extension module: the target half's entry point. The
- * bootstrap (sitecustomize.py) imports it before the script's first line and
- * calls start(), which opens the session and hooks the three places where a
+ * bootstrap (the same library under the name sitecustomize, below) imports
+ * it before the script's first line and calls start(), which opens the session and hooks the three places where a
  * process's shape changes: thread start (_thread.start_new_thread, which
  * threading also uses), fork (os.register_at_fork) and os._exit (which skips
  * every exit handler). Outside `pyscope profile` start() does nothing.
@@ -479,4 +479,83 @@ PyMODINIT_FUNC PyInit__pyscope(void)
     if (PyType_Ready(&ThreadBoot_Type) < 0)
         return NULL;
     return PyModule_Create(&module_def);
+}
+
+/*
+ * The bootstrap. `pyscope profile` puts first on PYTHONPATH the directory
+ * holding this library, which is also there as sitecustomize.<soabi>.so: the site
+ * module imports `sitecustomize` while the interpreter starts, and this
+ * module's create slot runs. It loads the `pyscope` module the program may
+ * import, takes the directory back off sys.path, starts the session, and
+ * returns in its own place the sitecustomize the program would have had
+ * without pyscope, imported by name. Done from C, that import leaves no
+ * frame of pyscope's in the traceback of a sitecustomize that fails or
+ * exits; a program with none gets the ImportError the site module expects
+ * and ignores, and sys.modules then holds no sitecustomize, as without
+ * pyscope. The module returned keeps everything but __spec__, which the
+ * import system sets to the spec it found here.
+ */
+static const char boot_path_src[] =
+    "import os, sys\n"
+    "here = os.path.dirname(os.path.abspath(origin))\n"
+    "sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != here]\n"
+    "sys.path_importer_cache.pop(here, None)\n";
+
+static int boot_session(PyObject *spec)
+{
+    PyObject *api = PyImport_ImportModule("pyscope"); /* imports _pyscope */
+    if (!api)
+        return -1;
+    Py_DECREF(api);
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
+    PyObject *ext = PyDict_GetItemString(modules, "_pyscope");
+    if (!ext) {
+        PyErr_SetString(PyExc_ImportError, "pyscope's bootstrap: _pyscope is not loaded");
+        return -1;
+    }
+    Py_INCREF(ext);
+    /* Reached through pyscope from here on: a program that lists its
+     * extension modules (faulthandler does, in its crash report) sees the
+     * ones it imported itself. */
+    int err = PyDict_DelItemString(modules, "_pyscope");
+    PyObject *globals = err ? NULL : PyDict_New();
+    PyObject *origin = globals ? PyObject_GetAttrString(spec, "origin") : NULL;
+    PyObject *done = NULL, *started = NULL;
+    if (origin && PyDict_SetItemString(globals, "origin", origin) == 0 &&
+        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
+        done = PyRun_String(boot_path_src, Py_file_input, globals, globals);
+    if (done)
+        started = PyObject_CallMethod(ext, "start", NULL);
+    Py_XDECREF(started);
+    Py_XDECREF(done);
+    Py_XDECREF(origin);
+    Py_XDECREF(globals);
+    Py_DECREF(ext);
+    return started ? 0 : -1;
+}
+
+static PyObject *boot_create(PyObject *spec, PyModuleDef *def)
+{
+    (void)def;
+    if (boot_session(spec) < 0)
+        return NULL;
+    return PyImport_ImportModule("sitecustomize"); /* the next one on sys.path */
+}
+
+static PyModuleDef_Slot boot_slots[] = {{Py_mod_create, (void *)boot_create}, {0, NULL}};
+
+/* No methods and no doc: the import system would add them to the module
+ * returned, which is the program's. */
+static struct PyModuleDef boot_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "sitecustomize",
+    .m_size = 0,
+    .m_slots = boot_slots,
+};
+
+PyMODINIT_FUNC PyInit_sitecustomize(void);
+
+PyMODINIT_FUNC PyInit_sitecustomize(void)
+{
+    return PyModuleDef_Init(&boot_def);
 }

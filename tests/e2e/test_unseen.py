@@ -2,6 +2,7 @@
 keep their meaning, the sampler never cuts a system call short, and pyscope
 leaves no trace in the program's process. Each test compares a fixture's
 run under pyscope with a plain run of it; fixtures live in unseen/."""
+import glob
 import os
 import re
 import signal
@@ -90,6 +91,48 @@ class SystemCalls(E2ETestCase):
                 self.assertEqual(plain.stdout, b"nanosleep=0 select=0 poll=0 epoll_wait=0 "
                                                b"sigtimedwait=0\n", plain)
                 self.assertEqual((traced.returncode, traced.stdout), (0, plain.stdout), mode)
+
+
+class UserSitecustomize(E2ETestCase):
+    """The program's own sitecustomize runs as without pyscope: what it
+    prints, how it fails, how it exits, and what the program sees of it."""
+
+    def same_as_plain(self, site_dir):
+        env = harness.clean_env({"PYTHONPATH": unseen(site_dir)} if site_dir else None)
+        args = [unseen("site_seen.py")]
+        plain = harness.run_python(args, cwd=self.tmp, env=env)
+        traced = harness.run_pyscope(args, self.new_db_path(), cwd=self.tmp, env=env)
+        self.assertEqual((traced.returncode, traced.stdout, traced.stderr),
+                         (plain.returncode, plain.stdout, plain.stderr))
+        return plain
+
+    def test_exits(self):
+        plain = self.same_as_plain("site_exit")
+        self.assertEqual(plain.returncode, 1, plain)
+        self.assertIn(b"SystemExit: 3", plain.stderr)
+
+    def test_fails(self):
+        plain = self.same_as_plain("site_error")
+        self.assertIn(b"Error in sitecustomize", plain.stderr)
+
+    def test_works(self):
+        plain = self.same_as_plain("site_ok")
+        self.assertIn(b"sitecustomize: site_ok/sitecustomize.py SourceFileLoader\n"
+                      b"customized: True\n", plain.stdout)
+
+    def test_the_interpreters_own(self):
+        self.same_as_plain(None)
+
+    def test_a_child_of_another_version(self):
+        # it inherits PYTHONPATH, and finds no bootstrap of pyscope's there
+        others = sorted(glob.glob(os.path.join(os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv")), "versions", "3.1[23]*", "bin", "python3")))
+        if not others:
+            self.skipTest("no CPython 3.12 or 3.13 here")
+        args = [unseen("other_python.py"), others[0]]
+        plain = harness.run_python(args, cwd=self.tmp)
+        traced = harness.run_pyscope(args, self.new_db_path(), cwd=self.tmp)
+        self.assertEqual(plain.stdout, b"0 b'False\\n' b''\n", plain)
+        self.assertEqual((traced.returncode, traced.stdout), (0, plain.stdout), traced)
 
 
 class FileDescriptors(E2ETestCase):

@@ -1,0 +1,3 @@
+"""A sitecustomize that fails: site prints a one-line error and goes on."""
+print("sitecustomize ran")
+{}["missing"]

@@ -1,0 +1,4 @@
+"""A sitecustomize that works: the program sees it as its own."""
+import sys
+
+sys.customized = True
