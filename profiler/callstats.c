@@ -57,7 +57,7 @@ struct cs_fn {
     uint32_t kind; /* WIRE_FUNCTION_* */
     int32_t firstlineno;
     char *filename, *name, *qualname;
-    int announced; /* its WIRE_FUNCTION record went into the ring */
+    uint32_t announced; /* its WIRE_FUNCTION record went into the ring in this announce_round */
 };
 
 /* What a thread counted for one function or one pair since the last flush. */
@@ -104,6 +104,14 @@ static struct cs_fn *fns; /* fns[0] stands for a function that could not be name
 static size_t nfns, capfns;
 static struct imap *cfuncs; /* builtins: (PyMethodDef address, 0) -> fn number */
 static Py_ssize_t extra_index = -1;
+
+/* Raised in a fork child: every function is to be announced again on the
+ * child's own connection, without writing to each (which would copy every
+ * page of fns from the parent). */
+static uint32_t announce_round = 1;
+/* A count that could not be put on its table's dirty list (no memory): a
+ * fork child then clears whole tables, not just their dirty entries. */
+static int dirty_lost;
 
 static struct cs_thread *tables;
 static __thread struct cs_thread *self;
@@ -305,8 +313,10 @@ static void mark_dirty(struct cs_thread *t, struct cs_stat *s, uint32_t entry)
 {
     if (s->dirty)
         return;
-    if (util_grow((void **)&t->dirty, &t->capdirty, t->ndirty, sizeof *t->dirty) < 0)
+    if (util_grow((void **)&t->dirty, &t->capdirty, t->ndirty, sizeof *t->dirty) < 0) {
+        dirty_lost = 1;
         return; /* counted still; sent once memory allows */
+    }
     t->dirty[t->ndirty++] = entry;
     s->dirty = 1;
     atomic_store_explicit(&unsent, 1, memory_order_relaxed);
@@ -691,7 +701,7 @@ struct ring *callstats_ring(void)
 static int announce(uint32_t fn)
 {
     struct cs_fn *f = &fns[fn];
-    if (f->announced)
+    if (f->announced == announce_round)
         return 0;
     struct wire_function rec = {.key = fn, .kind = f->kind, .firstlineno = f->firstlineno};
     const char *file = f->filename ? f->filename : "";
@@ -702,7 +712,7 @@ static int announce(uint32_t fn)
     };
     if (ring_put(cring, WIRE_FUNCTION, &rec, sizeof rec, s, 3) < 0)
         return -1;
-    f->announced = 1;
+    f->announced = announce_round;
     return 0;
 }
 
@@ -816,6 +826,14 @@ int callstats_flush(void)
     return 0;
 }
 
+/* What a table entry counted, gone; calls under way stay under way. */
+static void clear_counts(struct cs_stat *s)
+{
+    s->ncalls = s->rcalls = 0;
+    s->cum_ns = s->own_ns = 0;
+    s->dirty = 0;
+}
+
 void callstats_after_fork_child(void)
 {
     if (!started)
@@ -831,22 +849,26 @@ void callstats_after_fork_child(void)
     if (keep) {
         keep->next = NULL;
         keep->tid = (uint64_t)syscall(SYS_gettid);
-        for (size_t i = 0; i < keep->nfns; i++) {
-            struct cs_stat *s = &keep->fns[i];
-            *s = (struct cs_stat){.level = s->level};
+        /* Only the dirty entries count what the parent has not sent: the
+         * others are all zero but for calls under way, and are left
+         * unwritten (a table the size of the parent's program is not copied
+         * into every child). */
+        if (dirty_lost) {
+            for (size_t i = 0; i < keep->nfns; i++)
+                clear_counts(&keep->fns[i]);
+            for (size_t i = 0; i < keep->npairs; i++)
+                clear_counts(&keep->pairs[i]);
         }
-        for (size_t i = 0; i < keep->npairs; i++) {
-            struct cs_stat *s = &keep->pairs[i];
-            *s = (struct cs_stat){.level = s->level, .caller = s->caller, .callee = s->callee};
+        for (size_t i = 0; i < keep->ndirty; i++) {
+            uint32_t e = keep->dirty[i];
+            clear_counts(e & DIRTY_TOTAL ? &keep->fns[e & ~DIRTY_TOTAL] : &keep->pairs[e]);
         }
         keep->ndirty = 0;
         keep->base = keep->depth;
         keep->overhead_sent_ns = keep->overhead_ns;
         tables = keep;
     }
-    for (size_t i = 0; i < nfns; i++)
-        fns[i].announced = 0;
+    announce_round++;
     /* What the parent queued is the parent's to send. */
-    ring_free(cring);
-    cring = ring_new(CALLS_RING_BYTES);
+    ring_clear(cring);
 }

@@ -461,11 +461,30 @@ out:
     errno = saved_errno;
 }
 
+/*
+ * Reading a thread's CPU clock is a system call. At every tick the sampler
+ * reads it for the threads that may be running: the one holding the GIL
+ * and those that ran by their last reading. Of the others (asleep, blocked,
+ * waiting for the GIL, or not yet run since their last signal, as a thread
+ * that blocks every signal stays) it reads at most IDLE_READS_PER_TICK,
+ * each in its turn, so that a program with hundreds of threads costs each
+ * tick about what one with a dozen does; a thread not read at a tick
+ * repeats the state it was last found in. One that starts to run native
+ * code without the GIL is found within its turn, and the CPU it used
+ * meanwhile is charged then.
+ */
+#define IDLE_READS_PER_TICK 16
+
 struct tick {
     uint64_t t_ns;
     int wake_emitter;      /* a thread's samples fill half its ring */
     uint64_t threshold_ns; /* CPU a thread must use in a tick to count as running */
     pid_t pid;
+    uint64_t number;  /* ticks so far */
+    unsigned stride;  /* an idle thread's CPU clock is read every stride ticks */
+    unsigned index;   /* the thread's place in this tick's round */
+    unsigned nidle;   /* threads found idle, or still signalled, at this tick */
+    void *gil_holder; /* the thread state holding the GIL */
 };
 
 /*
@@ -669,28 +688,57 @@ static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu
     note_position(s);
 }
 
+static void put_idle(struct thread_sampling *s, const struct tick *t, uint32_t state)
+{
+    struct wire_sample_idle idle = {.tid = s->tid, .t_ns = t->t_ns, .state = state};
+    ring_put(s->sring, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
+}
+
 static void tick_thread(struct thread_sampling *s, void *arg)
 {
     struct tick *t = arg;
+    unsigned index = t->index++;
     if (ring_used(s->sring) > SAMPLER_RING_WAKE)
         t->wake_emitter = 1;
+    int my_turn = (t->number + index) % t->stride == 0 || s->unread_ticks + 1 >= 2 * t->stride;
     if (atomic_load_explicit(&s->pending, memory_order_acquire)) {
         atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed); /* signal still pending */
         /* Not yet run since it was signalled: most often the machine gives
-         * it no CPU; the handler records the tick when it runs. */
+         * it no CPU; the handler records the tick when it runs. Read in
+         * turn, as an idle thread is: one that blocks every signal stays
+         * here for good. */
+        t->nidle++;
         if (atomic_load_explicit(&s->late_runnable, memory_order_relaxed) +
                 atomic_load_explicit(&s->late_idle, memory_order_relaxed) >=
             LATE_TICKS_MAX)
             return; /* the handler records no more: a thread keeping the
                        signal blocked costs no /proc read a tick */
-        s->idle_state = 0; /* read afresh */
-        uint64_t cpu;
-        if (cpu_time(s, &cpu) == 0 && idle_state(s, cpu) == WIRE_STATE_RUNNABLE)
+        if (my_turn) {
+            s->unread_ticks = 0;
+            s->idle_state = 0; /* read afresh */
+            uint64_t cpu;
+            if (cpu_time(s, &cpu) == 0)
+                idle_state(s, cpu);
+        } else {
+            s->unread_ticks++;
+        }
+        if (s->idle_state == WIRE_STATE_RUNNABLE)
             atomic_fetch_add_explicit(&s->late_runnable, 1, memory_order_relaxed);
         else
             atomic_fetch_add_explicit(&s->late_idle, 1, memory_order_relaxed);
         return;
     }
+    if (!s->ran && s->tstate != t->gil_holder) {
+        t->nidle++;
+        /* Not this thread's turn: it is where it was last found. */
+        if (!my_turn) {
+            s->unread_ticks++;
+            put_idle(s, t, s->idle_state ? s->idle_state : WIRE_STATE_IDLE);
+            return;
+        }
+    }
+    uint64_t unread = s->unread_ticks;
+    s->unread_ticks = 0;
     uint64_t cpu;
     if (cpu_time(s, &cpu) < 0)
         return; /* the thread is gone */
@@ -701,13 +749,15 @@ static void tick_thread(struct thread_sampling *s, void *arg)
      * woken again and again; what it used counts in its next sample.
      */
     if (cpu > s->last_cpu_ns && (cpu - s->last_cpu_ns >= t->threshold_ns || thread_moved(s))) {
+        s->ran = 1;
         s->pending_t_ns = t->t_ns;
         /* A tick the sampler thread is late for (a loaded machine kept it
          * off the CPU) would charge all the CPU used meanwhile to wherever
          * the thread is now, which need not be where it ran: a sample
-         * stands for two intervals at most. */
-        uint64_t used = cpu - s->cpu_charged_ns;
-        s->pending_cpu_ns = used < 2 * interval_ns ? used : 2 * interval_ns;
+         * stands for two intervals at most, and for the ticks its clock
+         * went unread. */
+        uint64_t used = cpu - s->cpu_charged_ns, most = 2 * interval_ns * (1 + unread);
+        s->pending_cpu_ns = used < most ? used : most;
         s->cpu_charged_ns = cpu;
         if (!native_on) {
             remote_sample(s, t->t_ns, s->pending_cpu_ns, cpu);
@@ -718,8 +768,8 @@ static void tick_thread(struct thread_sampling *s, void *arg)
             atomic_store_explicit(&s->pending, 0, memory_order_release);
         return;
     }
-    struct wire_sample_idle idle = {.tid = s->tid, .t_ns = t->t_ns, .state = idle_state(s, cpu)};
-    ring_put(s->sring, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
+    s->ran = 0;
+    put_idle(s, t, idle_state(s, cpu));
 }
 
 /* xorshift: jitter only, not security */
@@ -744,7 +794,7 @@ static void *sampler_main(void *arg)
 
     uint64_t seed = (uint64_t)util_mono_ns() | 1;
     uint64_t next = (uint64_t)util_mono_ns();
-    struct tick t = {.pid = getpid(), .threshold_ns = interval_ns / 20};
+    struct tick t = {.pid = getpid(), .threshold_ns = interval_ns / 20, .stride = 1};
     if (t.threshold_ns < 20000)
         t.threshold_ns = 20000;
     while (!atomic_load(&stop_requested)) {
@@ -757,7 +807,13 @@ static void *sampler_main(void *arg)
         if (t.t_ns > next + 50 * interval_ns)
             next = t.t_ns; /* the machine was suspended or we were starved: do not burst */
         t.wake_emitter = 0;
+        t.index = t.nidle = 0;
+        t.gil_holder = pyframe_gil_holder();
         threads_for_each(tick_thread, &t);
+        t.number++;
+        t.stride = (t.nidle + IDLE_READS_PER_TICK - 1) / IDLE_READS_PER_TICK;
+        if (t.stride < 1)
+            t.stride = 1;
         if (t.wake_emitter)
             emitter_wake();
     }

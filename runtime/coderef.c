@@ -38,8 +38,9 @@ struct centry {
     uint64_t key;
     uint64_t born, dead; /* dead is UINT64_MAX while the object lives */
     uint64_t dead_cycle;
-    int sent; /* the recorder has its WIRE_CODE */
-    int tomb; /* dead long enough that its description was freed */
+    int sent;            /* the recorder has its WIRE_CODE (2: to go with this sample) */
+    uint32_t sent_round; /* sent counts only in this round (sent_round below) */
+    int tomb;            /* dead long enough that its description was freed */
     struct pyframe_code info;
     struct centry *next; /* bucket chain */
 };
@@ -53,6 +54,10 @@ static _Atomic uint64_t inflight[2][FILTER_WORDS];
 static _Atomic unsigned cur_filter;
 static _Atomic int filter_users[2]; /* handlers marking, per filter */
 static int other_clean = 1;         /* the filter not current is all zero */
+/* Raised in a fork child, whose recorder connection has seen no code yet:
+ * every entry counts as unsent without being written to (which would copy
+ * every page of the registry from the parent). */
+static uint32_t sent_round;
 static _Atomic uint64_t known[KNOWN_WORDS];
 static uint64_t cycle, next_key = 1, ndropped;
 static void **waiting; /* addresses samples wait on, not yet described */
@@ -289,12 +294,23 @@ static size_t put_code(const struct centry *e, uint8_t *dst, size_t cap)
     return wire_encode(dst, cap, WIRE_CODE, &c, sizeof c, s, 3);
 }
 
+static int sent_state(const struct centry *e)
+{
+    return e->sent_round == sent_round ? e->sent : 0;
+}
+
+static void set_sent(struct centry *e, int state)
+{
+    e->sent = state;
+    e->sent_round = sent_round;
+}
+
 /* Undo the "to send with this sample" marks of entries[0..n). */
 static void unmark_unlocked(struct centry **entries, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (entries[i] && entries[i]->sent == 2)
-            entries[i]->sent = 0;
+        if (entries[i] && sent_state(entries[i]) == 2)
+            set_sent(entries[i], 0);
 }
 
 /*
@@ -346,9 +362,9 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
         }
         frames[i] = (struct wire_frame){.code = entries[i]->key,
                                         .line = pyframe_line(&entries[i]->info, f.lasti)};
-        if (!entries[i]->sent) {
+        if (!sent_state(entries[i])) {
             need += code_record_size(entries[i]);
-            entries[i]->sent = 2; /* counted once even if the stack repeats it */
+            set_sent(entries[i], 2); /* counted once even if the stack repeats it */
         }
     }
     if (missing || need > cap)
@@ -394,9 +410,9 @@ static long transform_unlocked(const struct wire_rec *rec, uint8_t *dst, size_t 
     }
     size_t out = 0;
     for (size_t i = 0; i < n; i++) {
-        if (entries[i]->sent == 2) {
+        if (sent_state(entries[i]) == 2) {
             out += put_code(entries[i], dst + out, cap - out);
-            entries[i]->sent = 1;
+            set_sent(entries[i], 1);
         }
     }
     for (size_t k = 0; k < nnatives; k++)
@@ -496,9 +512,7 @@ void coderef_unlock(void)
 
 void coderef_after_fork_child(void)
 {
-    for (size_t i = 0; i < nbuckets; i++)
-        for (struct centry *e = buckets[i]; e; e = e->next)
-            e->sent = 0;
+    sent_round++;
     nwaiting = 0;
     give_up = 0;
     for (int f = 0; f < 2; f++) {

@@ -101,6 +101,16 @@ void ring_consume(struct ring *r, size_t n)
     atomic_store_explicit(&r->tail, tail + n, memory_order_release);
 }
 
+void ring_clear(struct ring *r)
+{
+    if (!r)
+        return;
+    atomic_store_explicit(&r->tail, atomic_load_explicit(&r->head, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&r->dropped, 0, memory_order_relaxed);
+    r->pending_pad = 0;
+}
+
 uint64_t ring_dropped(const struct ring *r)
 {
     return atomic_load_explicit(&((struct ring *)r)->dropped, memory_order_relaxed);

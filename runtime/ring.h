@@ -37,7 +37,13 @@ int ring_put(struct ring *r, unsigned type, const void *fixed, size_t fixed_size
 size_t ring_peek(struct ring *r, const uint8_t **p);
 void ring_consume(struct ring *r, size_t n);
 
-/* Records dropped because the ring was full, since it was made. */
+/*
+ * In a fork child, with no other thread left: forget every record queued
+ * and every drop counted (the parent's), without touching the buffer.
+ */
+void ring_clear(struct ring *r);
+
+/* Records dropped because the ring was full, since it was made or cleared. */
 uint64_t ring_dropped(const struct ring *r);
 
 /* Bytes waiting to be read. */

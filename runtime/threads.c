@@ -274,24 +274,22 @@ void threads_after_fork_child(const char *name)
     registry = NULL;
     dropped_records = dropped_samples = missed_ticks = 0;
     if (keep) {
-        /* Records queued before the fork are the parent's to send. */
-        ring_free(keep->ring);
-        ring_free(keep->sampling.sring);
+        /* Records queued before the fork are the parent's to send: the
+         * rings are kept, emptied. */
+        ring_clear(keep->ring);
+        ring_clear(keep->sampling.sring);
         keep->next = NULL;
         void *tstate = keep->sampling.tstate;
+        struct ring *sring = keep->sampling.sring;
         if (keep->sampling.syscall_fd >= 0)
             close(keep->sampling.syscall_fd); /* names the parent's thread */
         memset((void *)&keep->sampling, 0, sizeof keep->sampling);
         keep->sampling.tstate = tstate;
+        keep->sampling.sring = sring;
         keep->sampling.syscall_fd = -1;
-        if (entry_rings(keep) == 0) {
-            entry_identify(keep);
-            registry = keep;
-            put_start(keep, name, 1);
-        } else {
-            entry_free(keep);
-            self = NULL;
-        }
+        entry_identify(keep);
+        registry = keep;
+        put_start(keep, name, 1);
     }
     pthread_mutex_unlock(&registry_lock);
 }

@@ -41,6 +41,10 @@ struct thread_sampling {
     int syscall_fd;          /* its /proc .../syscall, opened on first need; -1 none */
     uint64_t idle_cpu_ns;    /* CPU time when that was last read */
     uint32_t idle_state;     /* WIRE_STATE_IDLE, _GIL or _RUNNABLE, as read then */
+    /* Sampler only: whether the thread ran by its last reading, and the
+     * ticks since its CPU clock was last read. */
+    uint32_t ran;
+    uint32_t unread_ticks;
 };
 
 /*

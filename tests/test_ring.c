@@ -90,6 +90,28 @@ static void test_full_ring_drops_and_counts(void **state)
     ring_free(r);
 }
 
+/* A fork child's ring: what was queued and dropped is forgotten, and the
+ * next record comes out first, wherever the ring stood. */
+static void test_clear_forgets_queued_and_dropped(void **state)
+{
+    struct ring *r = ring_new(128);
+    uint64_t next = 0;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put_seq(r, next++), 0);
+    assert_int_equal(drain(r, &(uint64_t){0}), 3); /* the ring stands mid-way */
+    for (int i = 0; i < 20; i++)
+        put_seq(r, next++);
+    assert_true(ring_used(r) > 0 && ring_dropped(r) > 0);
+    ring_clear(r);
+    assert_int_equal(ring_used(r), 0);
+    assert_int_equal(ring_dropped(r), 0);
+    assert_int_equal(put_seq(r, 100), 0);
+    uint64_t first = 100;
+    assert_int_equal(drain(r, &first), 1);
+    ring_clear(NULL);
+    ring_free(r);
+}
+
 static void test_oversized_record_is_dropped(void **state)
 {
     struct ring *r = ring_new(64);
@@ -130,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_rejects_bad_capacity),
         cmocka_unit_test(test_fifo_and_wrap),
         cmocka_unit_test(test_full_ring_drops_and_counts),
+        cmocka_unit_test(test_clear_forgets_queued_and_dropped),
         cmocka_unit_test(test_oversized_record_is_dropped),
         cmocka_unit_test(test_two_threads),
     };

@@ -389,5 +389,69 @@ class CallsEverywhere(E2ETestCase):
             self.assertTrue(all(r["exit_code"] == 0 or r["signal"] == 15 for r in rows), rows)
 
 
+class CallsAtScale(E2ETestCase):
+    """Programs with many threads, threads that block every signal, and many
+    fork children: every thread and process is recorded with its own counts,
+    with the sampler on as by default."""
+
+    def per_thread(self, db, name):
+        """ncalls of function name per (process pid, thread name)."""
+        return {(r["pid"], r["thread"]): r["n"] for r in db_rows(
+            db, """select p.pid, t.name thread, s.ncalls n from call_stats s
+                   join functions f on f.id = s.function_id
+                   join threads t on t.id = s.thread_id
+                   join processes p on p.id = s.process_id where f.name = ?""", (name,))}
+
+    def test_three_hundred_threads(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--calls", os.path.join(HERE, "many_threads.py")], db,
+                                  cwd=self.tmp)
+        self.assertEqual((res.returncode, res.stdout), (0, b"300\n"), res)
+        names = [r["name"] for r in db_rows(db, "select name from threads")]
+        self.assertEqual(sorted(n for n in names if n.startswith("w")),
+                         sorted(f"w{i}" for i in range(300)))
+        f = self.per_thread(db, "f")
+        self.assertEqual(sorted(t for _, t in f), sorted(f"w{i}" for i in range(300)), f)
+        self.assertEqual(set(f.values()), {200}, f)
+        self.assertEqual(set(self.per_thread(db, "work").values()), {1})
+
+    def test_threads_with_every_signal_blocked(self):
+        script = os.path.join(HERE, "blocked_threads.py")
+        plain = harness.run_python([script], cwd=self.tmp)
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--calls", script], db, cwd=self.tmp)
+        self.assertEqual((res.returncode, res.stdout, res.stderr),
+                         (plain.returncode, plain.stdout, plain.stderr))
+        f = self.per_thread(db, "f")
+        want = {f"self{i}" for i in range(4)} | {f"born{i}" for i in range(4)}
+        self.assertEqual({t for _, t in f}, want, f)
+        self.assertEqual(set(f.values()), {20000}, f)
+
+    def test_sixty_four_forks(self):
+        script = os.path.join(HERE, "many_forks.py")
+        for option in ("--calls", "--heap"):
+            db = self.new_db_path()
+            res = harness.run_pyscope([option, script], db, cwd=self.tmp)
+            self.assertEqual(res.returncode, 0, res)
+            want = sorted(i % 7 if i % 3 != 2 else 0 for i in range(64))
+            self.assertEqual(res.stdout, b"%d\n" % sum(want), res)
+            rows = db_rows(db, "select id, pid, exit_code, signal from processes"
+                               " where parent_id is not null")
+            self.assertEqual(sorted(r["exit_code"] for r in rows), want, option)
+            if option == "--calls":
+                f = self.per_thread(db, "f")
+                children = {r["pid"] for r in rows}
+                self.assertEqual({p: n for (p, _), n in f.items()},
+                                 {p: 300 for p in children}, option)
+            else:
+                # every process's exit is recorded as a snapshot of its own
+                snaps = db_rows(db, "select process_id, trigger from snapshots"
+                                    " where trigger = 'exit'")
+                self.assertEqual(sorted(r["process_id"] for r in snaps),
+                                 sorted([r["id"] for r in rows] +
+                                        [db_rows(db, "select id from processes where"
+                                                     " parent_id is null")[0]["id"]]))
+
+
 if __name__ == "__main__":
     unittest.main()
