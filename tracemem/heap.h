@@ -34,6 +34,9 @@ typedef int (*heap_edge_fn)(const void *src, const void *dst, const char *label,
  */
 int heap_walk(heap_obj_fn on_obj, heap_edge_fn on_edge, void *ctx);
 
+/* How many objects the collector tracks: what a walk would visit. GIL held. */
+size_t heap_tracked_count(void);
+
 /* The qualified name of type object type ("module.Qualname"; builtins by
  * their own name) into buf of cap bytes; returns its length. GIL held. */
 size_t heap_type_name(const void *type, char *buf, size_t cap);

@@ -350,6 +350,19 @@ static int list_tracked(struct _gc_runtime_state *gcstate, struct walk *w, PyObj
     return 0;
 }
 
+size_t heap_tracked_count(void)
+{
+    struct _gc_runtime_state *gcstate = &_PyInterpreterState_GET()->gc;
+    size_t n = 0;
+    for (int gen = 0; gen <= NUM_GENERATIONS; gen++) {
+        PyGC_Head *head = gen < NUM_GENERATIONS ? &gcstate->generations[gen].head
+                                                : &gcstate->permanent_generation.head;
+        for (PyGC_Head *g = (PyGC_Head *)head->_gc_next; g != head; g = (PyGC_Head *)g->_gc_next)
+            n++;
+    }
+    return n;
+}
+
 int heap_walk(heap_obj_fn on_obj, heap_edge_fn on_edge, void *ctx)
 {
     struct _gc_runtime_state *gcstate = &_PyInterpreterState_GET()->gc;

@@ -1113,6 +1113,30 @@ static void sender_start(struct obuf *ob)
     }
 }
 
+/*
+ * A fork child starts with its parent's objects: a program that forks many
+ * short-lived children (a server's per-request fork, a test runner) would
+ * pay at each child's exit for a graph of objects the child mostly never
+ * touched, and the database would hold that graph once per child. So the
+ * exit snapshot of a fork child has a graph only when the child ran at
+ * least as long as its graph takes to record, about GRAPH_NS_PER_OBJECT per
+ * tracked object from the walk to the database: that bounds what the graphs
+ * add to a forking program to about its own time. Snapshots the child asks
+ * for (pyscope.snapshot, the signal, the interval) always have one.
+ */
+#define GRAPH_NS_PER_OBJECT 4000
+static uint64_t forked_ns; /* when this process was forked; 0: not a fork child */
+
+static int graph_wanted(int trigger)
+{
+    if (trigger == WIRE_TRIGGER_PEAK)
+        return 0; /* the peak is a copy of the blocks: there is no graph of it */
+    if (trigger != WIRE_TRIGGER_EXIT || !forked_ns)
+        return 1;
+    uint64_t lived = (uint64_t)util_mono_ns() - forked_ns;
+    return lived / GRAPH_NS_PER_OBJECT >= heap_tracked_count();
+}
+
 /* snap_lock held; reentrant set. */
 static int64_t snapshot_locked(int trigger, const char *label, int wait)
 {
@@ -1146,7 +1170,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
     sender_join();
     int64_t rc = ob.err ? ob.err : send_all(&ob);
     ob_release(&ob);
-    if (rc == 0 && heap_on && trigger != WIRE_TRIGGER_PEAK) {
+    if (rc == 0 && heap_on && graph_wanted(trigger)) {
         struct obuf graph = {0};
         dump_heap(&graph, ws.seq);
         ob_close(&graph);
@@ -1322,6 +1346,7 @@ void tracemem_after_fork_child(void)
     if (!installed)
         return;
     forking = 0;
+    forked_ns = (uint64_t)util_mono_ns();
     pthread_mutex_init(&tm_lock, NULL);
     pthread_mutex_init(&snap_lock, NULL);
     /* A new connection: the recorder must be told everything again. The

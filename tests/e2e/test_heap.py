@@ -120,10 +120,35 @@ class HeapGraph(E2ETestCase):
         self.assertGreater(db_rows(db, "select count(*) as n from gc_collections")[0]["n"], 0)
 
 
+class ForkChildren(E2ETestCase):
+    """A fork child's exit snapshot has its graph only when the child ran at
+    least as long as that graph takes to record; the snapshots a child asks
+    for always have one."""
+
+    def test_short_children_have_no_exit_graph(self):
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--no-sample", "--heap", os.path.join(HERE, "forks.py")], db,
+                                  timeout=120)
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(db_integrity(db), "ok")
+        quick, asked, slow = map(int, res.stdout.split())
+        graphs = {(r["pid"], r["trigger"]): r["n"] for r in db_rows(
+            db, """select p.pid, s.trigger, (select count(*) from heap_objects h
+                   where h.snapshot_id = s.id) n
+                   from snapshots s join processes p on p.id = s.process_id""")}
+        main = db_rows(db, "select pid from processes where parent_id is null")[0]["pid"]
+        self.assertGreater(graphs[main, "exit"], 100_000, graphs)
+        self.assertEqual(graphs[quick, "exit"], 0, graphs)
+        self.assertGreater(graphs[asked, "api"], 100_000, graphs)
+        self.assertEqual(graphs[asked, "exit"], 0, graphs)
+        self.assertGreater(graphs[slow, "exit"], 100_000, graphs)
+
+
 class UnderStress(E2ETestCase):
     """Graphs taken every 100 ms while code objects come and go, threads
     start and end, and processes fork: nothing breaks, every process's exit
-    snapshot has its graph."""
+    snapshot has its graph but that of a fork child that ended before its
+    graph could be worth its time."""
 
     def test_stress_fixtures(self):
         for name in ("stress_code.py", "stress_threads.py", "stress_fork.py"):
@@ -133,13 +158,18 @@ class UnderStress(E2ETestCase):
                                        script], db, timeout=300)
             self.assertEqual(res.returncode, 0, (name, res))
             self.assertEqual(db_integrity(db), "ok", name)
-            exits = db_rows(db, """select s.id as id, (select count(*) from heap_objects h
+            exits = db_rows(db, """select s.id as id, p.forked, p.ended_ns - p.started_ns as lived,
+                                   (select count(*) from heap_objects h
                                    where h.snapshot_id = s.id) as n
-                                   from snapshots s where s.trigger = 'exit'""")
+                                   from snapshots s join processes p on p.id = s.process_id
+                                   where s.trigger = 'exit'""")
             pids = db_rows(db, "select count(*) as n from processes")[0]["n"]
             self.assertEqual(len(exits), pids, name)
             for e in exits:
-                self.assertGreater(e["n"], 1000, name)
+                if e["forked"] and e["n"] == 0:
+                    self.assertLess(e["lived"], 1e9, (name, e))  # too short for its graph
+                else:
+                    self.assertGreater(e["n"], 1000, (name, e))
 
 
 if __name__ == "__main__":
