@@ -3,6 +3,7 @@
 Every figure is a ratio or a difference measured side by side in one run:
 the runs of a pair alternate so that machine noise hits both alike."""
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -34,10 +35,24 @@ def empty_run_db(path):
     db.close()
 
 
+class Timing(float):
+    """A run's wall time in seconds, with .cpu: the CPU time (user and
+    system) of its whole process tree, every process it waited for."""
+    cpu = 0.0
+
+
+def _children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(cmd, cwd):
+    cpu0 = _children_cpu()
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    t = Timing(time.perf_counter() - start)
+    t.cpu = _children_cpu() - cpu0
+    return t
 
 
 def rotating_rounds(cmds, rounds, cwd):
@@ -82,4 +97,10 @@ def report(name, plain, traced):
           f"ratio median={statistics.median(ratios):.3f} "
           f"added median={statistics.median(diffs):.1f} ms "
           f"(fastest of each: {min(traced) / min(plain):.3f})")
+    if all(isinstance(t, Timing) for t in plain + traced):
+        cpu = [t.cpu / p.cpu for p, t in zip(plain, traced) if p.cpu]
+        print(f"{'':{len(name)}}  cpu of the process tree: plain median="
+              f"{statistics.median(p.cpu for p in plain)*1000:.1f} ms pyscope median="
+              f"{statistics.median(t.cpu for t in traced)*1000:.1f} ms"
+              + (f" ratio median={statistics.median(cpu):.3f}" if cpu else ""))
     return statistics.median(ratios), statistics.median(diffs)
