@@ -1140,6 +1140,7 @@ static int graph_wanted(int trigger)
 /* snap_lock held; reentrant set. */
 static int64_t snapshot_locked(int trigger, const char *label, int wait)
 {
+    int with_graph = heap_on && graph_wanted(trigger); /* before the snapshot's own time */
     struct obuf ob = {0};
     struct wire_snapshot ws = {.trigger = (uint32_t)trigger, .rss_bytes = rss_bytes()};
     tables_lock();
@@ -1170,7 +1171,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
     sender_join();
     int64_t rc = ob.err ? ob.err : send_all(&ob);
     ob_release(&ob);
-    if (rc == 0 && heap_on && graph_wanted(trigger)) {
+    if (rc == 0 && with_graph) {
         struct obuf graph = {0};
         dump_heap(&graph, ws.seq);
         ob_close(&graph);

@@ -137,11 +137,12 @@ class ForkChildren(E2ETestCase):
                    where h.snapshot_id = s.id) n
                    from snapshots s join processes p on p.id = s.process_id""")}
         main = db_rows(db, "select pid from processes where parent_id is null")[0]["pid"]
-        self.assertGreater(graphs[main, "exit"], 100_000, graphs)
+        self.assertGreater(graphs[main, "exit"], 200_000, graphs)
         self.assertEqual(graphs[quick, "exit"], 0, graphs)
-        self.assertGreater(graphs[asked, "api"], 100_000, graphs)
-        self.assertEqual(graphs[asked, "exit"], 0, graphs)
-        self.assertGreater(graphs[slow, "exit"], 100_000, graphs)
+        # (whether the asking child's exit has one depends on how long its
+        # snapshot took: it lived that long)
+        self.assertGreater(graphs[asked, "api"], 200_000, graphs)
+        self.assertGreater(graphs[slow, "exit"], 200_000, graphs)
 
 
 class UnderStress(E2ETestCase):

@@ -1,5 +1,5 @@
-"""Fork children with the parent's 100,000 objects: one that ends at once,
-one that asks for a snapshot and ends at once, one that lives a second.
+"""Fork children with the parent's 200,000 objects: one that ends at once,
+one that asks for a snapshot and ends at once, one that lives two seconds.
 Prints each child's pid, in that order."""
 import os
 import sys
@@ -7,7 +7,7 @@ import time
 
 import pyscope
 
-data = [[i] for i in range(100_000)]  # lists: always tracked
+data = [[i] for i in range(200_000)]  # lists: always tracked
 
 
 def child(i):
@@ -16,7 +16,7 @@ def child(i):
         if i == 1:
             pyscope.snapshot("asked")
         if i == 2:
-            time.sleep(1.0)
+            time.sleep(2.0)
         os._exit(0)
     os.waitpid(pid, 0)
     return pid
