@@ -72,6 +72,24 @@ void sampler_set_native(int on)
 static _Atomic int unwinding;   /* unwinds under way */
 static _Atomic int fork_closed; /* a fork is waiting: no unwind starts */
 
+static void unwind_once(void *unused)
+{
+    (void)unused;
+    void *warm[4];
+    unw_backtrace(warm, 4);
+}
+
+static void unwind_first(void)
+{
+    util_with_low_fds_taken(unwind_once, NULL);
+}
+
+void sampler_unwind_warm(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, unwind_first);
+}
+
 int sampler_unwind(void **ips, int max)
 {
     int n = 0;
@@ -99,6 +117,7 @@ void sampler_after_fork(int child)
 void sampler_prepare_thread(void)
 {
     if (native_on) {
+        sampler_unwind_warm();
         void *warm[4];
         sampler_unwind(warm, 4);
     }
@@ -830,8 +849,7 @@ int sampler_start(unsigned rate_hz)
     pyframe_gil_bounds(&gil_lo, &gil_hi);
     if (native_on && !loader_hi) {
         find_loader_state();
-        void *warm[4];
-        unw_backtrace(warm, 4); /* the unwinder's first use allocates: not in a handler */
+        sampler_unwind_warm();
     }
     if (!handler_installed) {
         struct sigaction sa;

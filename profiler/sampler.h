@@ -39,6 +39,11 @@ void sampler_prepare_thread(void);
  * unless a fork is under way: the number of addresses. Signal-safe. */
 int sampler_unwind(void **ips, int max);
 
+/* The unwinder's first use, before any handler or hook can need it: it
+ * allocates, and it opens a pipe it keeps (put out of the program's way).
+ * At start-up only. */
+void sampler_unwind_warm(void);
+
 /* Around fork(): wait for the unwinds under way, let none start; after it,
  * in the parent (child 0) and the child (1), let them start again. */
 void sampler_before_fork(void);

@@ -1,11 +1,12 @@
 /*
  * srcline.h with libdwfl: the process reports its own modules from
- * /proc/self/maps, and each module's debug information is looked for
- * where libdwfl's standard search looks (the object itself, .gnu_debuglink,
- * /usr/lib/debug/.build-id). Answers are kept by address.
+ * /proc/self/maps, and each module's debug information is looked for in
+ * the object itself, then by its build id under /usr/lib/debug/.build-id.
+ * Answers are kept by address.
  */
 #include "srcline.h"
 #include "intern.h"
+#include "util.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -32,13 +33,37 @@ static int report(struct srcline *s)
     return dwfl_report_end(s->dwfl, NULL, NULL) == 0 ? 0 : -1;
 }
 
+/*
+ * libdwfl keeps the files it opens for as long as their module lives: they
+ * go where pyscope's own descriptors go, out of the program's way. Debug
+ * files are looked for by build id only (/usr/lib/debug/.build-id, where
+ * Debian's -dbg and -dbgsym packages put them): the standard search would
+ * go on to ask debuginfod servers, loading a network client into the
+ * program and reaching out from it.
+ */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                    char **file_name, Elf **elfp)
+{
+    int fd = dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+    return *elfp ? fd : util_fd_high(fd);
+}
+
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+                          Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+                          GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+    return util_fd_high(dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+                                                     debuglink_file, debuglink_crc,
+                                                     debuginfo_file_name));
+}
+
 struct srcline *srcline_new(void)
 {
     struct srcline *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->callbacks = (Dwfl_Callbacks){.find_elf = dwfl_linux_proc_find_elf,
-                                    .find_debuginfo = dwfl_standard_find_debuginfo,
+    s->callbacks = (Dwfl_Callbacks){.find_elf = find_elf,
+                                    .find_debuginfo = find_debuginfo,
                                     .debuginfo_path = &s->debuginfo_path};
     if (!(s->dwfl = dwfl_begin(&s->callbacks)) || !(s->seen = imap_new()) ||
         !(s->file_index = smap_new()) || report(s) < 0) {

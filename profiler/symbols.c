@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "symbols.h"
 #include "error.h"
+#include "util.h"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -187,7 +188,7 @@ static int debug_file(const uint8_t *p, size_t len, const Elf64_Shdr *sh, size_t
  * those of its separate debug file. */
 static int read_file(struct object *o, const char *path, int follow)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = util_fd_high(open(path, O_RDONLY | O_CLOEXEC)); /* not the program's next one */
     if (fd < 0)
         return 0; /* no file (the vDSO): addresses keep the object's name only */
     struct stat st;

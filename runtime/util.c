@@ -53,13 +53,20 @@ int util_grow(void **arr, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-int util_fd_high(int fd)
+/* Where pyscope's descriptors go: half the soft limit, of at most 1024
+ * (above, select() could not wait on what the program opens). */
+static int fd_base(void)
 {
     struct rlimit rl;
-    rlim_t lim = 1024; /* above, select() could not wait on what the program opens */
+    rlim_t lim = 1024;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lim)
         lim = rl.rlim_cur;
-    int base = (int)(lim / 2);
+    return (int)(lim / 2);
+}
+
+int util_fd_high(int fd)
+{
+    int base = fd_base();
     if (fd < 0 || fd >= base)
         return fd;
     int high = fcntl(fd, F_DUPFD_CLOEXEC, base);
@@ -67,6 +74,32 @@ int util_fd_high(int fd)
         return fd;
     close(fd);
     return high;
+}
+
+void util_with_low_fds_taken(void (*fn)(void *), void *arg)
+{
+    int base = fd_base();
+    int *held = malloc((size_t)base * sizeof *held);
+    int n = 0, filler = held ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+    if (filler >= 0 && filler < base) {
+        held[n++] = filler;
+        for (;;) {
+            int fd = fcntl(filler, F_DUPFD_CLOEXEC, 0); /* the lowest free one */
+            if (fd < 0)
+                break;
+            if (fd >= base) {
+                close(fd);
+                break;
+            }
+            held[n++] = fd;
+        }
+    } else if (filler >= 0) {
+        close(filler);
+    }
+    fn(arg);
+    while (n > 0)
+        close(held[--n]);
+    free(held);
 }
 
 long util_read_file(const char *path, char *buf, size_t cap)

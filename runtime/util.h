@@ -35,6 +35,15 @@ long util_read_file(const char *path, char *buf, size_t cap);
  */
 int util_fd_high(int fd);
 
+/*
+ * Call fn(arg) with every free descriptor below that high range taken for
+ * the moment, so that what fn opens and keeps without asking pyscope (a
+ * library's own descriptors, made on its first use) lands up there too.
+ * For start-up, before the program has threads that could open anything
+ * meanwhile.
+ */
+void util_with_low_fds_taken(void (*fn)(void *), void *arg);
+
 /* All of s as a decimal integer (digits, after an optional '-'; no spaces)
  * in *out. 0, or -1 when s is NULL, empty, anything else or out of range. */
 int util_parse_i64(const char *s, int64_t *out);

@@ -1243,8 +1243,7 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
     if (installed)
         return PYSCOPE_EEXISTS;
     if (native && depth > 0) {
-        void *warm[4];
-        unw_backtrace(warm, 4); /* the unwinder's first use allocates */
+        sampler_unwind_warm();
         native_on = 1;
     }
     depth_limit = depth > TRACEMEM_MAX_DEPTH ? TRACEMEM_MAX_DEPTH : depth;

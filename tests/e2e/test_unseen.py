@@ -137,7 +137,7 @@ class UserSitecustomize(E2ETestCase):
 
 class FileDescriptors(E2ETestCase):
     def test_no_low_descriptor_taken(self):
-        for mode in ([], ["--calls", "--memory"]):
+        for mode in ([], ["--calls", "--memory"], ["--native"], ["--memory", "--native"]):
             with self.subTest(mode=mode):
                 db = self.new_db_path()
                 args = [unseen("low_fds.py")]
