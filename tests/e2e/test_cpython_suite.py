@@ -339,18 +339,25 @@ def without_match(options):
 def kill_session(sid):
     """SIGKILL every process of the session: the run's own process group,
     and the groups made in it (pyscope runs the program in a group of its
-    own; a test may start more)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-            # pid (comm) state ppid pgrp session ...; comm may hold anything
-            if int(stat[stat.rindex(b")") + 2:].split()[3]) == sid:
-                os.kill(int(entry), signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
-            pass
+    own; a test may start more). Again until none is left, as one may fork
+    while the others are killed."""
+    for _ in range(10):
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+                # pid (comm) state ppid pgrp session ...; comm may hold anything
+                if int(stat[stat.rindex(b")") + 2:].split()[3]) == sid:
+                    os.kill(int(entry), signal.SIGKILL)
+                    found = True
+            except (OSError, ValueError, IndexError):
+                pass
+        if not found:
+            return
+        time.sleep(0.05)
 
 
 def check_db(db, returncode):
