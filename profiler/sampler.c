@@ -303,7 +303,7 @@ static int guarded_walk(struct thread_sampling *s, struct pyframe_raw *frames, i
     }
     walking = 1;
     pyframe_position(s->tstate, &s->last_frame, &s->last_instr);
-    int depth = pyframe_walk(s->tstate, frames, max, truncated);
+    int depth = pyframe_walk(s->tstate, s->stack_top, frames, max, truncated);
     walking = 0;
     return depth;
 }
@@ -560,7 +560,7 @@ static int guarded_remote_walk(struct thread_sampling *s, struct pyframe_raw *fr
         return -1;
     }
     walking = 1;
-    int depth = pyframe_walk(s->tstate, frames, max, truncated);
+    int depth = pyframe_walk(s->tstate, s->stack_top, frames, max, truncated);
     walking = 0;
     return depth;
 }

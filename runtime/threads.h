@@ -24,6 +24,7 @@ struct thread_sampling {
     uint64_t tid;            /* kernel thread id */
     clockid_t cpu_clock;     /* the thread's CPU-time clock */
     void *tstate;            /* its PyThreadState, for the frame walk */
+    uintptr_t stack_top;     /* the top of its stack (stacks grow down here); 0 unknown */
     struct ring *sring;      /* samples; drained by the emitter */
     uint64_t last_cpu_ns;    /* CPU time when the last sample was done */
     uint64_t cpu_charged_ns; /* CPU time counted in samples so far */
