@@ -25,13 +25,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cframe_sound(PyThreadState *tstate, _PyCFrame *cframe)
+/*
+ * Whether p can be read at all: aligned, above the lowest page a process
+ * may map and below the top of user space. A C frame the thread has left
+ * while the sampler reads it is written over by other calls; what the walk
+ * then finds in it can be any value (a double's bits, a small int), and
+ * reading through it would fault. The fault guard would end the walk, but
+ * only if it sees the fault first: faulthandler's handler, installed by the
+ * program after pyscope's, reports it as a crash of the program.
+ */
+static int readable(const void *p)
 {
-    if ((uintptr_t)cframe % sizeof(void *))
-        return 0;
-    if (cframe == &tstate->root_cframe)
+    uintptr_t a = (uintptr_t)p;
+    return a % sizeof(void *) == 0 && a >= 65536 && (a >> 47) == 0;
+}
+
+/* Whether c can be a C frame of the thread further out than inner (NULL
+ * for none): on its stack above inner (stacks grow down here) and below the
+ * stack's top. The root C frame is in the thread state, and checked apart. */
+static int on_stack(const _PyCFrame *c, const _PyCFrame *inner, uintptr_t stack_top)
+{
+    uintptr_t a = (uintptr_t)c;
+    return readable(c) && (!inner || a > (uintptr_t)inner) &&
+           (!stack_top || a + sizeof *c <= stack_top);
+}
+
+/* Whether cframe, one further out than inner (NULL for the thread's
+ * current one), can be a C frame of the thread, and so can its previous
+ * one, put in *previous. Reads cframe only once it passed, and its
+ * previous once. */
+static int cframe_sound(PyThreadState *tstate, const _PyCFrame *inner, _PyCFrame *cframe,
+                        uintptr_t stack_top, _PyCFrame **previous)
+{
+    if (cframe == &tstate->root_cframe) {
+        *previous = NULL; /* the walk ends there */
         return 1;
-    return cframe->previous == &tstate->root_cframe || (uintptr_t)cframe->previous > (uintptr_t)cframe;
+    }
+    if (!on_stack(cframe, inner, stack_top))
+        return 0;
+    *previous = *(_PyCFrame *volatile *)&cframe->previous;
+    return *previous == &tstate->root_cframe || on_stack(*previous, cframe, stack_top);
 }
 
 /*
@@ -73,7 +106,8 @@ static int frame_in_place(PyThreadState *tstate, const _PyInterpreterFrame *f, u
     return 0;
 }
 
-int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncated)
+int pyframe_walk(void *tstate_p, uintptr_t stack_top, struct pyframe_raw *out, int max,
+                 int *truncated)
 {
     PyThreadState *tstate = tstate_p;
     *truncated = 0;
@@ -89,20 +123,24 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
      * waits. Only the thread's root C frame has no Python frame, and only it
      * has no previous C frame; the others are on the stack, each below its
      * previous one (stacks grow down here). Every field is checked before it
-     * is trusted, a bool and an enum read as the bytes they are: a C frame
-     * that breaks these rules is still being filled in, and the sample is
+     * is trusted, a bool and an enum read as the bytes they are, a pointer
+     * before it is followed: a C frame that breaks these rules is still
+     * being filled in, or was left while the walk read it, and the sample is
      * dropped rather than made of memory that is no frame of the thread. */
-    _PyCFrame *cframe = tstate->cframe;
-    if (!cframe_sound(tstate, cframe))
+    _PyCFrame *cframe = tstate->cframe, *outer;
+    if (!cframe_sound(tstate, NULL, cframe, stack_top, &outer))
         return -1;
     _PyInterpreterFrame *top = cframe->current_frame;
-    if (!top && cframe->previous) {
-        cframe = cframe->previous;
+    if (!top && outer) {
+        _PyCFrame *inner = cframe;
+        cframe = outer;
+        if (!cframe_sound(tstate, inner, cframe, stack_top, &outer))
+            return -1;
         top = cframe->current_frame;
     }
     int n = 0, crossed = 0, steps = 0;
     for (_PyInterpreterFrame *f = top, *next; f; f = next) {
-        if ((uintptr_t)f % sizeof(void *) || ++steps > 2 * max + 64)
+        if (!readable(f) || ++steps > 2 * max + 64)
             return -1; /* not a frame, or a loop: the chain is being built */
         uint8_t is_entry, owner;
         memcpy(&is_entry, (const char *)f + offsetof(_PyInterpreterFrame, is_entry), 1);
@@ -111,11 +149,13 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
             return -1;
         int crossed_before = crossed;
         next = f->previous;
-        if (is_entry && cframe->previous) {
-            _PyCFrame *outer = cframe->previous;
-            if (!cframe_sound(tstate, outer) || next != outer->current_frame)
+        if (is_entry && outer) {
+            _PyCFrame *further;
+            if (!cframe_sound(tstate, cframe, outer, stack_top, &further) ||
+                next != outer->current_frame)
                 return -1;
             cframe = outer;
+            outer = further;
             crossed = 1;
         }
         if (!frame_in_place(tstate, f, owner)) {
@@ -128,7 +168,7 @@ int pyframe_walk(void *tstate_p, struct pyframe_raw *out, int max, int *truncate
             return -1;
         }
         PyCodeObject *code = f->f_code;
-        if ((uintptr_t)code % sizeof(void *))
+        if (code && !readable(code))
             return -1;
         if (!code || Py_TYPE(code) != &PyCode_Type)
             continue; /* being cleared */
@@ -195,8 +235,8 @@ void pyframe_position(void *tstate_p, void **frame, void **instr)
         cframe = NULL;
     _PyInterpreterFrame *f =
         cframe ? *(_PyInterpreterFrame *volatile *)&cframe->current_frame : NULL;
-    if ((uintptr_t)f % sizeof(void *))
-        f = NULL;
+    if (!readable(f))
+        f = NULL; /* a C frame left meanwhile: see readable */
     *frame = f;
     *instr = f ? (void *)*(_Py_CODEUNIT *volatile *)&f->prev_instr : NULL;
 }

@@ -22,15 +22,19 @@ struct pyframe_raw {
 
 /*
  * Walk the Python frames of the thread whose PyThreadState is tstate, from
- * the innermost outward, into out[0..max). The caller must be that thread
- * (a signal handler on it) or hold its GIL. Returns the number of frames
+ * the innermost outward, into out[0..max). The caller is that thread (a
+ * signal handler on it, or with its GIL), or reads it while it runs (the
+ * sampler thread). stack_top is the top of that thread's stack (0 when
+ * unknown): its C frames lie below it. Returns the number of frames
  * written, or -1 when the chain is visibly not whole (a pointer that cannot
  * be a frame or code object); *truncated is set when there were more than
  * max. Takes no reference, allocates nothing, calls nothing:
- * async-signal-safe, but it may fault on a chain caught half-built, so the
- * caller guards it.
+ * async-signal-safe. A pointer that is no address, or a C frame off the
+ * thread's stack, is refused before it is read; a frame freed under a walk
+ * of a running thread may still fault, so the caller guards it.
  */
-int pyframe_walk(void *tstate, struct pyframe_raw *out, int max, int *truncated);
+int pyframe_walk(void *tstate, uintptr_t stack_top, struct pyframe_raw *out, int max,
+                 int *truncated);
 
 /*
  * The calling thread's own frames, as the memory tracer records them: the

@@ -322,7 +322,7 @@ static int guarded_walk(struct thread_sampling *s, struct pyframe_raw *frames, i
     }
     walking = 1;
     pyframe_position(s->tstate, &s->last_frame, &s->last_instr);
-    int depth = pyframe_walk(s->tstate, frames, max, truncated);
+    int depth = pyframe_walk(s->tstate, s->stack_top, frames, max, truncated);
     walking = 0;
     return depth;
 }
@@ -428,20 +428,27 @@ static void put_late_ticks(struct thread_sampling *s)
     }
 }
 
-static void on_signal(int sig, siginfo_t *si, void *uc)
+/*
+ * Whether the thread runs on its alternate signal stack: the signal came
+ * while a handler of the program's that asked for that stack was running
+ * (Python's own handlers ask for it, and faulthandler sets one up: 16 KiB
+ * or so, from the heap), and this handler runs on top of it. The walk's
+ * buffer and the unwinder need more room than is left there, and would
+ * write over whatever memory lies below that stack.
+ */
+static int on_alt_stack(void)
 {
-    int saved_errno = errno;
-    struct thread_sampling *s = threads_self_sampling();
-    if (!s || !atomic_load_explicit(&s->pending, memory_order_acquire))
-        goto out;
-    put_late_ticks(s);
-    /* A signal of the last tick that arrives once the sampler is being
-     * stopped finds the thread in pyscope's own exit work: not a sample. */
-    if (atomic_load_explicit(&stop_requested, memory_order_relaxed))
-        goto done;
+    stack_t ss;
+    return sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK);
+}
+
+/* The handler's sample, on the thread's own stack: its buffers (some
+ * 10 KiB) are this function's, not the handler's. */
+static __attribute__((noinline)) void take_sample(struct thread_sampling *s, void *uc)
+{
     uint8_t *p = ring_reserve(s->sring, RAW_MAX_BYTES);
     if (!p)
-        goto done; /* counted by the ring */
+        return; /* counted by the ring */
     unsigned filter = coderef_enter();
 
     /* The frames go on this stack (8 KiB) first: in the record they are
@@ -453,7 +460,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
         /* A torn frame chain: drop this sample (nothing was committed). */
         coderef_leave(filter);
         atomic_fetch_add_explicit(&s->torn, 1, memory_order_relaxed);
-        goto done;
+        return;
     }
     void *ips[SAMPLER_NATIVE_MAX];
     int nips = native_on ? native_walk(uc, ips, s->tid) : 0;
@@ -469,6 +476,23 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     mark_sampled(filter, frames, depth);
     ring_commit(s->sring, size);
     coderef_leave(filter);
+}
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+    int saved_errno = errno;
+    struct thread_sampling *s = threads_self_sampling();
+    if (!s || !atomic_load_explicit(&s->pending, memory_order_acquire))
+        goto out;
+    put_late_ticks(s);
+    /* A signal of the last tick that arrives once the sampler is being
+     * stopped finds the thread in pyscope's own exit work: not a sample. */
+    if (atomic_load_explicit(&stop_requested, memory_order_relaxed))
+        goto done;
+    if (on_alt_stack())
+        atomic_fetch_add_explicit(&s->torn, 1, memory_order_relaxed); /* a sample lost */
+    else
+        take_sample(s, uc);
 done:
     /* What the handler itself cost the thread is not the program's running
      * time: the next tick looks at CPU used from here on. */
@@ -579,7 +603,7 @@ static int guarded_remote_walk(struct thread_sampling *s, struct pyframe_raw *fr
         return -1;
     }
     walking = 1;
-    int depth = pyframe_walk(s->tstate, frames, max, truncated);
+    int depth = pyframe_walk(s->tstate, s->stack_top, frames, max, truncated);
     walking = 0;
     return depth;
 }

@@ -248,7 +248,6 @@ void session_after_fork_child(const char *name)
     native_forget_sent();
     tracemem_after_fork_child();
     callstats_after_fork_child();
-    term_after_fork_child();
     pyframe_helper_forget();
     threads_after_fork_child(name);
     if (conn >= 0)
@@ -256,6 +255,9 @@ void session_after_fork_child(const char *name)
     conn = -1;
     active = 0;
     begin(WIRE_HELLO_FORKED, name);
+    /* Once the child can send: a SIGTERM that came before this is its end,
+     * recorded as such. */
+    term_after_fork_child();
 }
 
 /*

@@ -47,12 +47,13 @@ static void *watch(void *arg)
     return NULL;
 }
 
-static int start_watcher(void)
+/* posts: SIGTERMs already posted that no watcher has taken. */
+static int start_watcher(unsigned posts)
 {
     pthread_t t;
     pthread_attr_t attr;
     sigset_t all, old;
-    if (sem_init(&term_sem, 0, 0) < 0)
+    if (sem_init(&term_sem, 0, posts) < 0)
         return PYSCOPE_ENOMEM;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -72,7 +73,7 @@ int term_install(void)
         return 0;
     if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
         return 0; /* the program's (or an ignored signal): leave it */
-    int err = start_watcher();
+    int err = start_watcher(0);
     if (err < 0)
         return err;
     struct sigaction sa;
@@ -85,13 +86,27 @@ int term_install(void)
     return 0;
 }
 
+/*
+ * A SIGTERM can reach the child as soon as it exists (a parent that ends
+ * what it has just forked): the handler then posts the semaphore the
+ * parent's watcher waits on, and only the count in the child's copy of it
+ * keeps that post. The new watcher starts with that count, read with
+ * SIGTERM blocked so that no post falls between the read and the new
+ * semaphore; one that arrives meanwhile is delivered when it is unblocked.
+ */
 void term_after_fork_child(void)
 {
     if (!installed)
         return;
+    sigset_t term, old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &term, &old);
+    int posts = 0;
+    sem_getvalue(&term_sem, &posts);
     struct sigaction cur;
-    if (sigaction(SIGTERM, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
-        cur.sa_handler == on_term && start_watcher() == 0)
-        return;
-    installed = 0;
+    if (!(sigaction(SIGTERM, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+          cur.sa_handler == on_term && start_watcher(posts > 0 ? (unsigned)posts : 0) == 0))
+        installed = 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

@@ -58,9 +58,27 @@ static int entry_rings(struct thread_entry *e)
     return e->ring && e->sampling.sring ? 0 : PYSCOPE_ENOMEM;
 }
 
+/* The top of the calling thread's stack, where its outermost C frames are;
+ * 0 when the thread library cannot say. */
+static uintptr_t own_stack_top(void)
+{
+    pthread_attr_t attr;
+    void *base;
+    size_t size;
+    uintptr_t top = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return 0;
+    if (pthread_attr_getstack(&attr, &base, &size) == 0)
+        top = (uintptr_t)base + size;
+    pthread_attr_destroy(&attr);
+    return top;
+}
+
+/* On the thread itself. */
 static void entry_identify(struct thread_entry *e)
 {
     e->tid = (uint64_t)syscall(SYS_gettid);
+    e->sampling.stack_top = own_stack_top();
     e->sampling.tid = e->tid;
     e->sampling.cpu_clock = thread_cpu_clock(e->tid);
     e->sampling.syscall_fd = -1;

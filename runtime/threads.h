@@ -24,6 +24,7 @@ struct thread_sampling {
     uint64_t tid;            /* kernel thread id */
     clockid_t cpu_clock;     /* the thread's CPU-time clock */
     void *tstate;            /* its PyThreadState, for the frame walk */
+    uintptr_t stack_top;     /* the top of its stack (stacks grow down here); 0 unknown */
     struct ring *sring;      /* samples; drained by the emitter */
     uint64_t last_cpu_ns;    /* CPU time when the last sample was done */
     uint64_t cpu_charged_ns; /* CPU time counted in samples so far */
@@ -36,7 +37,7 @@ struct thread_sampling {
     /* Of those, the ticks that found the thread waiting for a CPU, and in a
      * system call: the handler records them when it runs at last. */
     _Atomic uint32_t late_runnable, late_idle;
-    _Atomic uint64_t torn;   /* samples lost to a frame chain caught half-built */
+    _Atomic uint64_t torn;   /* samples lost: a frame chain caught half-built, no room on the stack */
     /* Sampler only: what an idle thread is waiting for. */
     int syscall_fd;          /* its /proc .../syscall, opened on first need; -1 none */
     uint64_t idle_cpu_ns;    /* CPU time when that was last read */

@@ -5,8 +5,10 @@ set -euo pipefail
 
 # python3.11-dbg: the interpreter's debug file, which names its static
 # functions in native stacks (the tests of --native look for them).
+# libpython3.11-testsuite: CPython's own regression tests, which
+# tests/e2e/test_cpython_suite.py runs under pyscope.
 packages=(cmake make gcc pkg-config libsqlite3-dev sqlite3 libunwind-dev libdw-dev libcmocka-dev
-          python3.11 python3.11-dev python3.11-venv python3.11-dbg binutils)
+          python3.11 python3.11-dev python3.11-venv python3.11-dbg libpython3.11-testsuite binutils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 export PYSCOPE_TEST_REQUIRE_BROWSER=1 # deps.sh installed it: the browser test must not skip
+export PYSCOPE_TEST_REQUIRE_CPYTHON_SUITE=1 # and CPython's test suite
 bash scripts/build.sh build
 (cd build && ctest --output-on-failure -j2)
 bash scripts/build.sh build-asan -DPYSCOPE_SANITIZE=ON

@@ -50,7 +50,7 @@ static void queue_collection(PyObject *info, uint64_t end_ns)
     struct pyframe_raw frames[GC_MAX_DEPTH];
     int truncated;
     unsigned filter = coderef_enter();
-    int n = pyframe_walk(pyframe_current_tstate(), frames, GC_MAX_DEPTH, &truncated);
+    int n = pyframe_walk(pyframe_current_tstate(), 0, frames, GC_MAX_DEPTH, &truncated);
     if (n < 0)
         n = 0;
     struct wire_raw_gc rec = {

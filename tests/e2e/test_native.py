@@ -292,6 +292,21 @@ class Native(E2ETestCase):
         self.assertIn("spin [spinext.cpython-311-x86_64-linux-gnu.so];burn [spinext."
                       "cpython-311-x86_64-linux-gnu.so] ", plain)
 
+    def test_handler_on_an_alternate_signal_stack(self):
+        """A sample due while a handler of the program's runs on its
+        alternate signal stack (faulthandler's: 16 KiB from the heap) would
+        be taken on that stack, whose room the walk and the unwinder
+        outgrow: the program's memory below it was overwritten, and the
+        program crashed later in its garbage collector or in free()."""
+        path = os.path.join(HERE, "altstack.py")
+        plain = harness.run_python([path])
+        self.assertEqual(plain.returncode, 0, plain)
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--native", path], db, timeout=120)
+        self.assertEqual((res.returncode, res.stdout, res.stderr),
+                         (0, plain.stdout, b""))
+        self.assertEqual(plain.stdout, b"100 handled; bytes reached below the alternate stack: 0\n")
+
     def test_stress(self):
         for name in ("stress_threads.py", "stress_fork.py", "stress_code.py"):
             db = self.new_db_path()

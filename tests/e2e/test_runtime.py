@@ -218,6 +218,15 @@ class CrashSafety(E2ETestCase):
         self.assertEqual(res.returncode, 0)
         self.assertEqual(procs[1]["signal"], signal.SIGSEGV)
 
+    def test_children_terminated_as_they_start(self):
+        """A SIGTERM that reaches a child before pyscope has set itself up
+        again in it ends the child as it would without pyscope, and the
+        child's end is recorded as that signal."""
+        res, db, procs = self.crash("children_sigterm")
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(res.stdout, b"ready\n" + str([-signal.SIGTERM] * 10).encode() + b"\n")
+        self.assertEqual([p["signal"] for p in procs[1:]], [signal.SIGTERM] * 10)
+
 
 class LostRecording(E2ETestCase):
     """A run whose database cannot be finished says so and fails; the program

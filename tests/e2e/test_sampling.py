@@ -239,6 +239,26 @@ class HalfBuiltFrames(E2ETestCase):
                     self.assertEqual(spun[0]["n"], 1, kind)
 
 
+class WildCFrames(E2ETestCase):
+    """A C frame the sampler read from its thread may be left while the
+    walk goes on, and its stack slot written over by other calls: what the
+    walk then reads from it may be no address at all. The walk must not
+    fault on it: faulthandler (on in regrtest and pytest) comes before
+    pyscope's fault guard, reports the fault as the program's, and ends the
+    program."""
+
+    @unittest.skipUnless(os.environ.get("PYSCOPE_TEST_EXT_DIR"), "needs the tornext test extension")
+    def test_no_fault_on_a_wild_c_frame(self):
+        env = harness.clean_env({"PYTHONPATH": os.environ["PYSCOPE_TEST_EXT_DIR"]})
+        for which in ("previous", "current"):
+            with self.subTest(which=which):
+                db = self.new_db_path()
+                res = harness.run_pyscope(["--rate", "10000", os.path.join(HERE, "wild.py"), which],
+                                          db, cwd=self.tmp, env=env)
+                self.assertEqual((res.returncode, res.stdout, res.stderr), (0, b"ok\n", b""), which)
+                self.assertEqual(db_integrity(db), "ok")
+
+
 class Stress(E2ETestCase):
     """Each fixture runs PYSCOPE_STRESS_RUNS times (3 by default; 100 for the
     full stress: scripts/stress.sh) sampled at 10 kHz: every run must end as

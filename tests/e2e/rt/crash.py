@@ -25,3 +25,15 @@ elif how == "child_segv":
         ctypes.string_at(0)
     time.sleep(0.5)
     os.waitpid(pid, 0)
+elif how == "children_sigterm":
+    # Each child is sent SIGTERM as soon as it exists, before the
+    # interpreter has finished setting itself up in it.
+    codes = []
+    for _ in range(10):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(5)
+            os._exit(0)
+        os.kill(pid, signal.SIGTERM)
+        codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    print(codes)

@@ -64,8 +64,49 @@ static PyObject *half_built(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/*
+ * wild_link(seconds, which) links into the thread, for a while, a C frame
+ * whose fields are what the sampler reads from a C frame its thread has
+ * left meanwhile, once the stack slot has been written over by other
+ * calls: with which "previous", its previous C frame is a value that is no
+ * address at all (the walk's reads of the outer C frame would fault); with
+ * "current", its current frame is. With a wild previous C frame, the
+ * current one is the caller's, whose outermost frame is an entry frame:
+ * the walk goes on from it to the previous C frame.
+ */
+static PyObject *wild_link(PyObject *self, PyObject *args)
+{
+    (void)self;
+    double seconds;
+    const char *which;
+    if (!PyArg_ParseTuple(args, "ds", &seconds, &which))
+        return NULL;
+    int wild_previous = !strcmp(which, "previous");
+    if (!wild_previous && strcmp(which, "current")) {
+        PyErr_SetString(PyExc_ValueError, "which: 'previous' or 'current'");
+        return NULL;
+    }
+    PyThreadState *ts = PyThreadState_Get();
+    /* A non-canonical address (as a double's bits are), and a small int. */
+    void *wild = wild_previous ? (void *)(uintptr_t)0xdead000000000000u : (void *)(uintptr_t)0x1000;
+    _PyCFrame cframe;
+    cframe.use_tracing = ts->cframe->use_tracing;
+    cframe.previous = wild_previous ? wild : ts->cframe;
+    cframe.current_frame = wild_previous ? ts->cframe->current_frame : wild;
+    _PyCFrame *volatile saved = ts->cframe;
+    *(_PyCFrame *volatile *)&ts->cframe = &cframe;
+    double x = 0, end = now() + seconds;
+    while (now() < end)
+        for (int i = 0; i < 10000; i++)
+            x += (double)i * 0.5;
+    *(_PyCFrame *volatile *)&ts->cframe = saved;
+    sink = x;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"half_built", half_built, METH_VARARGS, "Run a while under a C frame still being filled in."},
+    {"wild_link", wild_link, METH_VARARGS, "Run a while under a C frame with a wild pointer."},
     {NULL, NULL, 0, NULL},
 };
 
