@@ -810,7 +810,8 @@ int callstats_flush(void)
             if (flush_entry(t, e) < 0)
                 break;
         }
-        memmove(t->dirty, t->dirty + i, (t->ndirty - i) * sizeof *t->dirty);
+        if (i && i < t->ndirty) /* (a table that was never dirty has no list) */
+            memmove(t->dirty, t->dirty + i, (t->ndirty - i) * sizeof *t->dirty);
         t->ndirty -= i;
         if (t->ndirty) {
             atomic_store_explicit(&unsent, 1, memory_order_relaxed);

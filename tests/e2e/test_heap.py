@@ -159,17 +159,16 @@ class UnderStress(E2ETestCase):
                                        script], db, timeout=300)
             self.assertEqual(res.returncode, 0, (name, res))
             self.assertEqual(db_integrity(db), "ok", name)
-            exits = db_rows(db, """select s.id as id, p.forked, p.ended_ns - p.started_ns as lived,
-                                   (select count(*) from heap_objects h
+            exits = db_rows(db, """select s.id as id, p.forked, (select count(*) from heap_objects h
                                    where h.snapshot_id = s.id) as n
                                    from snapshots s join processes p on p.id = s.process_id
                                    where s.trigger = 'exit'""")
             pids = db_rows(db, "select count(*) as n from processes")[0]["n"]
             self.assertEqual(len(exits), pids, name)
             for e in exits:
-                if e["forked"] and e["n"] == 0:
-                    self.assertLess(e["lived"], 1e9, (name, e))  # too short for its graph
-                else:
+                # a fork child may have ended too soon for its graph
+                # (ForkChildren tests when); every other process has one
+                if not (e["forked"] and e["n"] == 0):
                     self.assertGreater(e["n"], 1000, (name, e))
 
 
