@@ -27,7 +27,8 @@
 
 /*
  * Whether p can be read at all: aligned, above the lowest page a process
- * may map and below the top of user space. A C frame the thread has left
+ * may map (64 KiB by default) and below the top of user space (47 bits: the
+ * kernel maps above that only for a program that asks). A C frame the thread has left
  * while the sampler reads it is written over by other calls; what the walk
  * then finds in it can be any value (a double's bits, a small int), and
  * reading through it would fault. The fault guard would end the walk, but

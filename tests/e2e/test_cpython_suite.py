@@ -37,8 +37,9 @@ Environment, besides harness.py's:
 
   PYSCOPE_TEST_CPYTHON_MODULES  comma-separated modules to run (default: all)
   PYSCOPE_TEST_CPYTHON_MODES    comma-separated modes to run (default: all)
-  PYSCOPE_TEST_CPYTHON_JOBS     runs at a time (default: twice the CPUs)
-  PYSCOPE_TEST_CPYTHON_STRICT   if 1, `defect` entries excuse nothing: shows
+  PYSCOPE_TEST_CPYTHON_JOBS     runs at a time (default: three per CPU)
+  PYSCOPE_TEST_CPYTHON_STRICT   if 1, `defect` entries excuse nothing (the
+                                report still says which ones matched): shows
                                 whether a defect is fixed
 """
 import concurrent.futures
@@ -386,14 +387,24 @@ def check_db(db, returncode):
 
 
 class Difference:
-    def __init__(self, test_id, what, text=""):
+    def __init__(self, test_id, what, text="", lines=12):
         self.test_id = test_id
         self.what = what
         self.text = text
+        self.lines = lines
 
     def __str__(self):
-        text = "\n".join("    " + line for line in self.text.splitlines()[-12:])
+        text = "\n".join("    " + line for line in self.text.splitlines()[-self.lines:])
         return f"  {self.test_id}: {self.what}" + (f"\n{text}" if text else "")
+
+
+def crash_report(run):
+    """The part of a run's output that says how it ended: faulthandler's
+    report of a fatal error from its first line (the crashing thread's
+    innermost frames come first), else the output's last lines."""
+    lines = run.output.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error")]
+    return "\n".join(lines[starts[-1]:starts[-1] + 40]) if starts else run.tail()
 
 
 def differences(plain, run):
@@ -403,7 +414,7 @@ def differences(plain, run):
     if run.outcomes is None:
         why = "killed after {}s".format(RUN_TIMEOUT) if run.timed_out else \
             f"exit status {run.returncode}"
-        return [Difference(f"{name}.<run>", f"no results ({why})", run.tail())]
+        return [Difference(f"{name}.<run>", f"no results ({why})", crash_report(run), lines=40)]
     for test_id, before in plain.outcomes.items():
         if before.status != "pass":
             continue
@@ -459,7 +470,9 @@ class CPythonSuite(harness.E2ETestCase):
         only_modes = _selected("PYSCOPE_TEST_CPYTHON_MODES", MODES, "modes")
         if only_modules:
             modules = [m for m in modules if m.name in only_modules]
-        jobs = int(os.environ.get("PYSCOPE_TEST_CPYTHON_JOBS") or 2 * (os.cpu_count() or 1))
+        # Three per CPU: most of a run's time is the tests' own waiting
+        # (timeouts, sleeps, children), a third of it CPU.
+        jobs = int(os.environ.get("PYSCOPE_TEST_CPYTHON_JOBS") or 3 * (os.cpu_count() or 1))
 
         # A background shell leaves SIGINT ignored, and an ignored signal
         # stays ignored across exec: regrtest's tests of KeyboardInterrupt
@@ -491,12 +504,10 @@ class CPythonSuite(harness.E2ETestCase):
             if run.mode is None:
                 continue
             for diff in differences(plain[run.module], run):
-                entry = next((e for e in entries
-                              if e.matches(run.mode, diff.test_id)
-                              and not (STRICT and e.kind == "defect")), None)
+                entry = next((e for e in entries if e.matches(run.mode, diff.test_id)), None)
                 if entry:
                     entry.matched.append(run)
-                else:
+                if not entry or (STRICT and entry.kind == "defect"):
                     unexpected.setdefault(run, []).append(diff)
 
         # Run the unexpected failures of single test cases again, alone.
@@ -542,7 +553,8 @@ class CPythonSuite(harness.E2ETestCase):
               + "\n")
         for entry in entries:
             if entry.matched:
-                w(f"expected ({entry.kind}): {entry.pattern} in "
+                excused = "" if entry.kind == "permanent" or not STRICT else ", not excused (strict)"
+                w(f"expected ({entry.kind}{excused}): {entry.pattern} in "
                   f"{', '.join(sorted({run.label for run in entry.matched}))}\n")
         for run, diffs in flaky:
             w(f"passed when run again (a failure under load, not counted): {run.label}: "
