@@ -259,6 +259,21 @@ class WildCFrames(E2ETestCase):
                 self.assertEqual(db_integrity(db), "ok")
 
 
+class FreedUnderTheWalk(E2ETestCase):
+    """The sampler reads a thread's frames while the thread runs: a
+    data-stack chunk the walk is reading may be given back meanwhile. That
+    must not fault, with faulthandler in front of pyscope's fault guard."""
+
+    def test_chunks_given_back_while_read(self):
+        for run in range(3):
+            db = self.new_db_path()
+            res = harness.run_pyscope(["--rate", "10000", os.path.join(HERE, "chunks.py")], db,
+                                      cwd=self.tmp)
+            self.assertEqual((res.returncode, res.stdout, res.stderr), (0, b"ok\n", b""),
+                             f"run {run + 1} of 3")
+            self.assertEqual(db_integrity(db), "ok")
+
+
 class Stress(E2ETestCase):
     """Each fixture runs PYSCOPE_STRESS_RUNS times (3 by default; 100 for the
     full stress: scripts/stress.sh) sampled at 10 kHz: every run must end as
