@@ -672,10 +672,38 @@ int callstats_start(enum callstats_mode how)
     return 0;
 }
 
+/*
+ * 3.11 guards the install of a profile function with one flag for the
+ * whole process, and with the flag set it calls the program's audit hooks
+ * (regrtest installs one), which may let the GIL go: a thread that installs
+ * meanwhile fails ("Cannot install a profile function while another
+ * profile function is being installed"), where PyEval_SetProfile would
+ * print it and leave the thread uncounted. The install is tried again with
+ * the GIL let go in between, so that the other thread can finish; one that
+ * still fails (an audit hook of the program's refuses it) leaves the thread
+ * uncounted without a word, as the program without pyscope would print
+ * none.
+ */
+#define INSTALL_TRIES 100
+
+static void pause_briefly(void)
+{
+    struct timespec pause = {0, 100000}; /* 0.1 ms */
+    nanosleep(&pause, NULL);
+}
+
 void callstats_thread_begin(void)
 {
-    if (started && !stopped && !uses_eval_hook())
-        PyEval_SetProfile(on_event, NULL);
+    if (!started || stopped || uses_eval_hook())
+        return;
+    PyThreadState *ts = PyThreadState_Get();
+    for (int tries = 1; _PyEval_SetProfile(ts, on_event, NULL) < 0; tries++) {
+        PyErr_Clear();
+        if (tries == INSTALL_TRIES)
+            return;
+        Py_BEGIN_ALLOW_THREADS pause_briefly();
+        Py_END_ALLOW_THREADS
+    }
 }
 
 void callstats_thread_end(void)

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "sampler.h"
+#include "arenas.h"
 #include "coderef.h"
 #include "emitter.h"
 #include "error.h"
@@ -853,6 +854,7 @@ static void *sampler_main(void *arg)
         t.index = t.nidle = 0;
         t.gil_holder = pyframe_gil_holder();
         threads_for_each(tick_thread, &t);
+        arenas_release(); /* what was freed up to the end of these walks */
         t.number++;
         t.stride = (t.nidle + IDLE_READS_PER_TICK - 1) / IDLE_READS_PER_TICK;
         if (t.stride < 1)
@@ -893,13 +895,16 @@ int sampler_start(unsigned rate_hz)
         handler_installed = 1;
     }
     atomic_store(&stop_requested, 0);
+    arenas_hold_start(); /* the sampler thread reads running threads' frames */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = pthread_create(&sampler_thread, NULL, sampler_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0)
+    if (rc != 0) {
+        arenas_hold_stop();
         return PYSCOPE_ENOMEM;
+    }
     running = 1;
     return 0;
 }
@@ -911,9 +916,11 @@ void sampler_stop(void)
     atomic_store(&stop_requested, 1);
     pthread_join(sampler_thread, NULL);
     running = 0;
+    arenas_hold_stop();
 }
 
 void sampler_after_fork_child(void)
 {
     running = 0;
+    arenas_hold_stop(); /* the parent's sampler thread is not in this process */
 }

@@ -360,6 +360,23 @@ class CallsEverywhere(E2ETestCase):
         self.assertEqual(work["called"]["ncalls"], 410)
 
 
+    def test_threads_started_during_an_audit_hook(self):
+        """3.11's install of a profile function guards itself with one flag
+        for the process, and calls the program's audit hooks with it set:
+        a thread that installs the profile callback while another one is in
+        such a hook, which let the GIL go, failed ("Exception ignored in
+        PyEval_SetProfile: RuntimeError: Cannot install a profile function
+        while another profile function is being installed") and was not
+        counted."""
+        path = os.path.join(HERE, "audited.py")
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--calls", "--no-sample", path], db, cwd=self.tmp)
+        self.assertEqual((res.returncode, res.stdout, res.stderr), (0, b"ok\n", b""))
+        rows = db_rows(db, """select s.ncalls from call_stats s
+                              join functions f on f.id = s.function_id
+                              where f.name = 'work'""")
+        self.assertEqual([r["ncalls"] for r in rows], [10] * 8)
+
     def test_killed_child_keeps_its_calls(self):
         db = self.new_db_path()
         res = harness.run_pyscope(["--calls", "--no-sample", os.path.join(HERE, "killed.py")],

@@ -123,10 +123,16 @@ class Sampling(E2ETestCase):
         for name in ("spinner-0", "spinner-1"):
             states = by[name]
             n = sum(states.values())
-            # two threads that want the GIL all the time hold it half the time
-            self.assertGreater(states.get(0, 0), 0.25 * n, by)
-            self.assertGreater(states.get(3, 0), 0.25 * n, by)
+            # two threads that want the GIL all the time hold it half the
+            # time and wait for it the other half, on a quiet machine. On a
+            # busy one a good part of both halves is runnable (4): the
+            # holder off its CPU, or the waiter woken and not yet given one
+            # (a CI run beside another test: 43 % runnable, 14 % GIL wait).
+            # A GIL wait is never taken for sleep.
+            self.assertGreater(states.get(0, 0), 0.2 * n, by)
+            self.assertGreater(states.get(3, 0), 0.1 * n, by)
             self.assertLess(states.get(2, 0), 0.1 * n, by)
+            self.assertGreater(states.get(3, 0), 2 * states.get(2, 0), by)
         # the napper's 0.6 s of sleep is idle (at 1 kHz, 600 ticks; some are
         # lost on a loaded machine), and so is the main thread in join();
         # both also wait for the GIL at times, when they start or wake while
@@ -257,6 +263,21 @@ class WildCFrames(E2ETestCase):
                                           db, cwd=self.tmp, env=env)
                 self.assertEqual((res.returncode, res.stdout, res.stderr), (0, b"ok\n", b""), which)
                 self.assertEqual(db_integrity(db), "ok")
+
+
+class FreedUnderTheWalk(E2ETestCase):
+    """The sampler reads a thread's frames while the thread runs: a
+    data-stack chunk the walk is reading may be given back meanwhile. That
+    must not fault, with faulthandler in front of pyscope's fault guard."""
+
+    def test_chunks_given_back_while_read(self):
+        for run in range(3):
+            db = self.new_db_path()
+            res = harness.run_pyscope(["--rate", "10000", os.path.join(HERE, "chunks.py")], db,
+                                      cwd=self.tmp)
+            self.assertEqual((res.returncode, res.stdout, res.stderr), (0, b"ok\n", b""),
+                             f"run {run + 1} of 3")
+            self.assertEqual(db_integrity(db), "ok")
 
 
 class Stress(E2ETestCase):
