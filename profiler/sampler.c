@@ -541,12 +541,12 @@ struct tick {
  * ran since the last reading: one that did not run is still waiting where
  * it was, and costs nothing.
  */
-static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
+/* What the thread of s is in, from /proc/self/task/TID/syscall: 1 and the
+ * call's number and first argument when it sleeps in a system call, 0 when
+ * it is on a CPU or wants one, 2 when it is held outside any call (stopped),
+ * -1 when the file cannot be read. */
+static int read_syscall(struct thread_sampling *s, long *nr, uintptr_t *arg)
 {
-    if (s->idle_state && cpu == s->idle_cpu_ns)
-        return s->idle_state;
-    s->idle_cpu_ns = cpu;
-    s->idle_state = WIRE_STATE_IDLE;
     if (s->syscall_fd == -1) {
         char path[64];
         snprintf(path, sizeof path, "/proc/self/task/%llu/syscall", (unsigned long long)s->tid);
@@ -555,23 +555,35 @@ static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
             s->syscall_fd = -2; /* unreadable here: do not try again */
     }
     if (s->syscall_fd < 0)
-        return s->idle_state;
+        return -1;
     char buf[128];
     ssize_t n = pread(s->syscall_fd, buf, sizeof buf - 1, 0);
     if (n <= 0)
-        return s->idle_state;
+        return -1;
     buf[n] = 0;
-    /* "NR 0xARG1 0xARG2 ...", or "running", or "-1 ..." outside a call */
-    if (!strncmp(buf, "running", 7)) {
-        s->idle_state = WIRE_STATE_RUNNABLE;
-        return s->idle_state;
-    }
+    /* "NR 0xARG1 0xARG2 ...", or "running", or "-1 SP PC" outside a call */
+    if (!strncmp(buf, "running", 7))
+        return 0;
     char *end;
-    long nr = strtol(buf, &end, 10);
-    if (end == buf || nr != SYS_futex)
+    *nr = strtol(buf, &end, 10);
+    if (end == buf || *nr < 0)
+        return 2;
+    *arg = (uintptr_t)strtoull(end, NULL, 16);
+    return 1;
+}
+
+static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
+{
+    if (s->idle_state && cpu == s->idle_cpu_ns)
         return s->idle_state;
-    uintptr_t addr = (uintptr_t)strtoull(end, NULL, 16);
-    if (addr >= gil_lo && addr < gil_hi)
+    s->idle_cpu_ns = cpu;
+    s->idle_state = WIRE_STATE_IDLE;
+    long nr;
+    uintptr_t addr;
+    int in_call = read_syscall(s, &nr, &addr);
+    if (in_call == 0)
+        s->idle_state = WIRE_STATE_RUNNABLE;
+    else if (in_call == 1 && nr == SYS_futex && addr >= gil_lo && addr < gil_hi)
         s->idle_state = WIRE_STATE_GIL;
     return s->idle_state;
 }
@@ -803,7 +815,16 @@ static void tick_thread(struct thread_sampling *s, void *arg)
         uint64_t used = cpu - s->cpu_charged_ns, most = 2 * interval_ns * (1 + unread);
         s->pending_cpu_ns = used < most ? used : most;
         s->cpu_charged_ns = cpu;
-        if (!native_on) {
+        /* A signal cuts short the system call a thread sleeps in
+         * (nanosleep, select, poll and their kind are never restarted; a
+         * pipe write that moved part of its data returns that part): a
+         * thread found asleep in one is read from here, without native
+         * frames. A signal still reaches a thread that enters a call
+         * between this look and its coming, or that is in the kernel,
+         * moving data, when it is looked at. */
+        long nr;
+        uintptr_t first;
+        if (!native_on || read_syscall(s, &nr, &first) == 1) {
             remote_sample(s, t->t_ns, s->pending_cpu_ns, cpu);
             return;
         }
