@@ -26,16 +26,15 @@
  * as increments, through one ring that only threads holding the GIL write.
  */
 #define _GNU_SOURCE
-#define Py_BUILD_CORE
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <frameobject.h>
-#include <internal/pycore_frame.h>
 
 #include "callstats.h"
+#include "emitter.h"
 #include "error.h"
 #include "evalhook.h"
 #include "intern.h"
+#include "pyapi.h"
 #include "pyframe.h"
 #include "ring.h"
 #include "util.h"
@@ -103,7 +102,7 @@ struct cs_thread {
 static struct cs_fn *fns; /* fns[0] stands for a function that could not be named */
 static size_t nfns, capfns;
 static struct imap *cfuncs; /* builtins: (PyMethodDef address, 0) -> fn number */
-static Py_ssize_t extra_index = -1;
+static long extra_index = -1;
 
 /* Raised in a fork child: every function is to be announced again on the
  * child's own connection, without writing to each (which would copy every
@@ -213,10 +212,10 @@ static uint32_t fn_new(uint32_t kind, int firstlineno, char *filename, char *nam
     return (uint32_t)nfns++;
 }
 
-static uint32_t code_fn(PyCodeObject *code)
+static uint32_t code_fn(void *code)
 {
-    void *extra = NULL;
-    if (_PyCode_GetExtra((PyObject *)code, extra_index, &extra) == 0 && extra)
+    void *extra = pyapi_code_extra(code, extra_index);
+    if (extra)
         return (uint32_t)(uintptr_t)extra;
     int64_t t0 = now_ns();
     struct pyframe_code names;
@@ -224,13 +223,8 @@ static uint32_t code_fn(PyCodeObject *code)
                       ? fn_new(WIRE_FUNCTION_PYTHON, names.firstlineno, names.filename,
                                names.name, names.qualname)
                       : 0;
-    if (fn) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        if (_PyCode_SetExtra((PyObject *)code, extra_index, (void *)(uintptr_t)fn) < 0)
-            PyErr_Clear(); /* named again next time */
-        PyErr_Restore(et, ev, tb);
-    }
+    if (fn)
+        pyapi_set_code_extra(code, extra_index, (void *)(uintptr_t)fn); /* else named again */
     if (self)
         self->overhead_ns += now_ns() - t0;
     return fn;
@@ -256,14 +250,14 @@ static char *cfunc_label(PyCFunctionObject *f)
             if (!modname)
                 PyErr_Clear();
         }
-        if (modname && !_PyUnicode_EqualToASCIIString(modname, "builtins"))
+        if (modname && !pyapi_str_is(modname, "builtins"))
             label = PyUnicode_FromFormat("<%U.%s>", modname, ml_name);
         else
             label = PyUnicode_FromFormat("<%s>", ml_name);
         Py_XDECREF(modname);
     } else {
         PyObject *name = PyUnicode_FromString(ml_name);
-        PyObject *found = name ? _PyType_Lookup(Py_TYPE(f->m_self), name) : NULL;
+        PyObject *found = name ? pyapi_type_lookup(Py_TYPE(f->m_self), name) : NULL;
         Py_XDECREF(name);
         if (found) {
             Py_INCREF(found);
@@ -422,7 +416,8 @@ static struct cs_thread *table_new(void)
 static void table_free(struct cs_thread *t);
 
 static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
-static PyObject *on_frame(PyThreadState *ts, _PyInterpreterFrame *frame, int throwflag);
+static int before_frame(const struct evalhook_frame *f);
+static void after_frame(void);
 static enum callstats_mode mode;
 /*
  * --calls=python through the profile callback, its builtin events ignored:
@@ -441,7 +436,7 @@ static int uses_eval_hook(void)
 static void hook_install(void)
 {
     if (uses_eval_hook())
-        _PyInterpreterState_SetEvalFrameFunc(PyThreadState_Get()->interp, on_frame);
+        evalhook_set(before_frame, after_frame);
     else
         PyEval_SetProfile(on_event, NULL);
 }
@@ -449,8 +444,7 @@ static void hook_install(void)
 static void hook_remove(void)
 {
     if (uses_eval_hook())
-        _PyInterpreterState_SetEvalFrameFunc(PyThreadState_Get()->interp,
-                                             _PyEval_EvalFrameDefault);
+        evalhook_clear();
     else
         PyEval_SetProfile(NULL, NULL);
 }
@@ -460,28 +454,30 @@ static void hook_remove(void)
  * (evalhook_see_every_call made sure that no call goes past it), a
  * generator's or coroutine's at each resumption, as cProfile counts them.
  */
-static PyObject *on_frame(PyThreadState *ts, _PyInterpreterFrame *frame, int throwflag)
+static int before_frame(const struct evalhook_frame *f)
 {
     struct cs_thread *t = self;
     if (!t) {
-        if (stopped || (!armed && frame->f_globals != main_dict))
-            return _PyEval_EvalFrameDefault(ts, frame, throwflag);
+        if (stopped || (!armed && f->globals != main_dict))
+            return 0;
         armed = 1;
         if (!(t = self = table_new()))
-            return _PyEval_EvalFrameDefault(ts, frame, throwflag);
+            return 0;
     }
     /* A generator function's first frame only makes the generator: not a
      * call to cProfile, whose events begin when the generator first runs. */
-    int making = frame->owner != FRAME_OWNED_BY_GENERATOR &&
-                 (frame->f_code->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR));
-    if (stopped || making)
-        return _PyEval_EvalFrameDefault(ts, frame, throwflag);
+    if (stopped || f->makes_generator)
+        return 0;
     t->overhead_ns += event_cost_ns[EV_PY_CALL];
-    enter(t, code_fn(frame->f_code), now_ns() - t->overhead_ns);
-    PyObject *res = _PyEval_EvalFrameDefault(ts, frame, throwflag);
+    enter(t, code_fn(f->code), now_ns() - t->overhead_ns);
+    return 1;
+}
+
+static void after_frame(void)
+{
+    struct cs_thread *t = self;
     t->overhead_ns += event_cost_ns[EV_PY_RETURN];
     leave(t, now_ns() - t->overhead_ns);
-    return res;
 }
 
 static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
@@ -494,7 +490,7 @@ static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
         if (stopped)
             return 0;
         if (!armed) {
-            if (what != PyTrace_CALL || frame->f_frame->f_globals != main_dict)
+            if (what != PyTrace_CALL || pyapi_frame_globals(frame) != main_dict)
                 return 0;
             armed = 1;
         }
@@ -511,7 +507,7 @@ static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     int64_t now = now_ns() - t->overhead_ns;
     switch (what) {
     case PyTrace_CALL:
-        enter(t, code_fn(frame->f_frame->f_code), now);
+        enter(t, code_fn(pyapi_frame_code(frame)), now);
         break;
     case PyTrace_RETURN:
         leave(t, now);
@@ -638,15 +634,29 @@ static void measure_event_costs(void)
     PyErr_Restore(et, ev, tb);
 }
 
+/* The emitter queues the tables' increments every FLUSH_EVERY_PERIODS of
+ * its periods (100 ms), and at the last flush. */
+#define FLUSH_EVERY_PERIODS 10
+
+static int flush_wanted(int last)
+{
+    (void)last;
+    return callstats_wants_flush();
+}
+
+static void flush_run(int last)
+{
+    (void)last;
+    callstats_flush();
+}
+
 int callstats_start(enum callstats_mode how)
 {
     if (started)
         return 0;
     mode = how;
-    if (extra_index < 0 && (extra_index = _PyEval_RequestCodeExtraIndex(NULL)) < 0) {
-        PyErr_Clear();
+    if (extra_index < 0 && (extra_index = pyapi_code_extra_index()) < 0)
         return PYSCOPE_ENOMEM;
-    }
     if (!nfns) {
         /* number 0: a function that could not be named (never sent) */
         if (util_grow((void **)&fns, &capfns, 0, sizeof *fns) < 0)
@@ -664,6 +674,9 @@ int callstats_start(enum callstats_mode how)
         return PYSCOPE_ENOMEM;
     }
     main_dict = PyModule_GetDict(main);
+    static const struct emitter_task task = {FLUSH_EVERY_PERIODS, flush_wanted, flush_run};
+    if (emitter_add_task(&task) < 0 || emitter_add_ring(callstats_ring) < 0)
+        return PYSCOPE_ENOMEM;
     python_via_profile = mode == CALLSTATS_PYTHON && evalhook_see_every_call() < 0;
     clock_setup(2000000);
     measure_event_costs();
@@ -696,8 +709,7 @@ void callstats_thread_begin(void)
 {
     if (!started || stopped || uses_eval_hook())
         return;
-    PyThreadState *ts = PyThreadState_Get();
-    for (int tries = 1; _PyEval_SetProfile(ts, on_event, NULL) < 0; tries++) {
+    for (int tries = 1; pyapi_set_profile(on_event) < 0; tries++) {
         PyErr_Clear();
         if (tries == INSTALL_TRIES)
             return;
@@ -863,7 +875,7 @@ static void clear_counts(struct cs_stat *s)
     s->dirty = 0;
 }
 
-void callstats_after_fork_child(void)
+void callstats_fork_child(void)
 {
     if (!started)
         return;

@@ -61,6 +61,6 @@ struct ring *callstats_ring(void);
  * parent counted; calls the forking thread had begun are not counted when
  * they end in the child.
  */
-void callstats_after_fork_child(void);
+void callstats_fork_child(void);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE /* dl_iterate_phdr */
 #include "native.h"
+#include "pyapi.h"
 #include "error.h"
 #include "intern.h"
 #include "srcline.h"
@@ -64,34 +65,11 @@ int native_init(int show_all)
 }
 
 /*
- * The interpreter's machinery, hidden unless --native-all: calling a
- * function (vectorcall, tp_call and slot trampolines), running code (the
- * eval loop's entry points, PyRun, the generator protocol) and freeing an
- * object by its type. What the interpreter does for the program shows: the
+ * The interpreter's machinery (pyapi_machinery) is hidden unless
+ * --native-all: what the interpreter does for the program shows, the
  * builtins' own code (sorted's list_sort_impl, re's pattern_subx), object
  * operations, the collector, the GIL, sleeping and locks.
  */
-static int machinery(const char *name)
-{
-    static const char *const prefixes[] = {
-        "_PyEval_",       "PyEval_",          "_PyRun_",          "PyRun_",
-        "pyrun_",         "run_mod",          "run_eval_code_obj", "Py_RunMain",
-        "Py_BytesMain",   "pymain_",          "_PyObject_Call",   "PyObject_Call",
-        "_PyObject_MakeTpCall", "_PyObject_Vectorcall", "PyObject_Vectorcall",
-        "_PyObject_FastCall", "object_vacall", "_PyVectorcall_",  "PyVectorcall_",
-        "_PyFunction_Vectorcall", "function_code_fastcall", "method_vectorcall",
-        "cfunction_vectorcall", "cfunction_call", "vectorcall_",   "call_unbound",
-        "slot_tp_",       "slot_nb_",         "slot_sq_",         "slot_mp_",
-        "wrapper_call",   "wrapperdescr_call", "type_call",       "thread_run",
-        "gen_send",       "gen_iternext",     "gen_throw",        "_gen_throw",
-        "pythread_wrapper",
-        "coro_wrapper_",  "_Py_Dealloc",      "_PyEvalFrame",     "initialize_locals",
-        "_PyFrame_"};
-    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
-        if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
-            return 1;
-    return !strcmp(name, "main");
-}
 
 /* How every process and thread starts, above its first Python frame. */
 static int start_frame(const char *name)
@@ -143,8 +121,8 @@ static enum native_kind classify(uintptr_t ip, const struct sym_info *si)
     if (!strcmp(name, "__restore_rt") ||
         (!si->name && !strncmp(symtab_basename(si->object), "libc.so", 7) && is_sigreturn(ip)))
         return NATIVE_TRAMPOLINE;
-    if (!strncmp(name, "_PyEval_EvalFrameDefault", 24))
-        return NATIVE_EVAL; /* the .cold part too */
+    if (pyapi_eval_loop(name))
+        return NATIVE_EVAL;
     if (is_own(si->object))
         return NATIVE_OWN; /* what pyscope does is not the program's */
     if (all_frames)
@@ -154,7 +132,7 @@ static enum native_kind classify(uintptr_t ip, const struct sym_info *si)
     clean_name(clean);
     if (start_frame(clean))
         return NATIVE_HIDE;
-    if (is_interpreter(si->object) && (!si->name || machinery(clean)))
+    if (is_interpreter(si->object) && (!si->name || pyapi_machinery(clean)))
         return NATIVE_HIDE; /* unnamed: a stripped interpreter's own */
     return NATIVE_SHOW;
 }
@@ -352,20 +330,20 @@ long native_put(uint64_t key, enum native_writer writer, uint8_t *dst, size_t ca
     return size;
 }
 
-void native_forget_sent(void)
+void native_fork_prepare(void)
 {
     pthread_mutex_lock(&nlock);
-    for (size_t i = 0; i < nfuncs; i++)
-        funcs[i].sent = 0;
+}
+
+void native_fork_parent(void)
+{
     pthread_mutex_unlock(&nlock);
 }
 
-void native_lock(void)
+void native_fork_child(void)
 {
-    pthread_mutex_lock(&nlock);
-}
-
-void native_unlock(void)
-{
+    /* A new connection: every function is told again. */
+    for (size_t i = 0; i < nfuncs; i++)
+        funcs[i].sent = 0;
     pthread_mutex_unlock(&nlock);
 }

@@ -5,8 +5,8 @@
  * it, hide it (the interpreter's own workings), replace it by the Python
  * frames it runs (the eval loop), or drop it and everything it called (the
  * signal trampoline, above which are pyscope's own handler frames, and
- * pyscope's own code). Thread-safe: the emitter merges samples, the
- * memory tracer allocation tracebacks.
+ * pyscope's own code). Thread-safe: the code registry merges samples (on
+ * the emitter thread), the memory tracer allocation tracebacks.
  */
 #ifndef PYSCOPE_NATIVE_H
 #define PYSCOPE_NATIVE_H
@@ -35,9 +35,9 @@ int native_init(int show_all);
  * not a return address. truncated: py lost its outermost frames. Returns
  * the number of frames.
  */
-size_t native_merge(const uint64_t *ips, size_t nips, int after_signal,
-                    const struct wire_frame *py, const uint8_t *entry, size_t n, int truncated,
-                    struct wire_frame *out, uint64_t *keys, size_t *nkeys);
+size_t native_merge(const uint64_t *ips, size_t nips, int after_signal, const struct wire_frame *py,
+                    const uint8_t *entry, size_t n, int truncated, struct wire_frame *out,
+                    uint64_t *keys, size_t *nkeys);
 
 /* Who tells the recorder about native functions: each keeps its own record
  * of what it told, as their records may reach the recorder in any order. */
@@ -48,12 +48,11 @@ enum native_writer { NATIVE_WRITER_SAMPLES, NATIVE_WRITER_MEMORY };
  * small. pending: only report the size, send nothing. */
 long native_put(uint64_t key, enum native_writer writer, uint8_t *dst, size_t cap, int pending);
 
-/* A new connection (fork child): every function is told again. */
-void native_forget_sent(void);
-
 /* Around fork(): the child must not start with the tables (or the debug
- * information reader) caught half-way by another thread. Taken last. */
-void native_lock(void);
-void native_unlock(void);
+ * information reader) caught half-way by another thread. Taken last. The
+ * child has a new connection: it tells every function again. */
+void native_fork_prepare(void);
+void native_fork_parent(void);
+void native_fork_child(void);
 
 #endif

@@ -19,8 +19,10 @@
 #include "emitter.h"
 #include "error.h"
 #include "pyframe.h"
+#include "rawrec.h"
 #include "ring.h"
 #include "threads.h"
+#include "unwind.h"
 #include "util.h"
 #include "wire.h"
 
@@ -50,185 +52,26 @@ static _Atomic int stop_requested;
 static uint64_t interval_ns;
 static int handler_installed;
 
-#define RAW_HEAD_BYTES (sizeof(struct wire_hdr) + sizeof(struct wire_raw_sample) + 4)
+#define RAW_HEAD_BYTES (sizeof(struct wire_hdr) + sizeof(struct rawrec_sample) + 4)
 #define RAW_MAX_BYTES                                                                              \
     ((RAW_HEAD_BYTES + WIRE_SAMPLE_MAX_DEPTH * sizeof(struct pyframe_raw) + 4 +                    \
-      SAMPLER_NATIVE_MAX * sizeof(void *) + 7) &                                                   \
+      RAWREC_NATIVE_MAX * sizeof(void *) + 7) &                                                   \
      ~(size_t)7)
 
 static int native_on;
-static uintptr_t loader_lo, loader_hi; /* the dynamic loader's code */
 
 void sampler_set_native(int on)
 {
     native_on = on;
 }
 
-/*
- * The unwinder has a lock of its own: a fork while another thread is inside
- * it (in a handler, or the memory tracer's hook) would leave the child's
- * locked for good. A fork waits for the unwinds under way and lets no new
- * one start until it is done.
- */
-static _Atomic int unwinding;   /* unwinds under way */
-static _Atomic int fork_closed; /* a fork is waiting: no unwind starts */
-
-static void unwind_once(void *unused)
-{
-    (void)unused;
-    void *warm[4];
-    unw_backtrace(warm, 4);
-}
-
-static void unwind_first(void)
-{
-    util_with_low_fds_taken(unwind_once, NULL);
-}
-
-void sampler_unwind_warm(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, unwind_first);
-}
-
-int sampler_unwind(void **ips, int max)
-{
-    int n = 0;
-    atomic_fetch_add(&unwinding, 1);
-    if (!atomic_load(&fork_closed))
-        n = unw_backtrace(ips, max);
-    atomic_fetch_sub(&unwinding, 1);
-    return n > 0 ? n : 0;
-}
-
-void sampler_before_fork(void)
-{
-    atomic_store(&fork_closed, 1);
-    while (atomic_load(&unwinding))
-        sched_yield();
-}
-
-void sampler_after_fork(int child)
-{
-    if (child)
-        atomic_store(&unwinding, 0); /* the other threads are gone */
-    atomic_store(&fork_closed, 0);
-}
-
 void sampler_prepare_thread(void)
 {
     if (native_on) {
-        sampler_unwind_warm();
+        unwind_warm();
         void *warm[4];
-        sampler_unwind(warm, 4);
+        unwind_backtrace(warm, 4);
     }
-}
-
-static int find_loader(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux"))
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            loader_lo = info->dlpi_addr + ph->p_vaddr;
-            loader_hi = loader_lo + ph->p_memsz;
-        }
-    }
-    return 1;
-}
-
-/*
- * The dynamic loader's locks: the one it holds while it loads or unloads an
- * object (its constructors and destructors, and what they call, run under
- * it), and the one around changes to its list of objects, which
- * dl_iterate_phdr (and so the unwinder) takes. glibc keeps them, recursive
- * mutexes, next to each other in its private _rtld_global. They are found
- * by looking, not by glibc's layout: inside dl_iterate_phdr this thread
- * holds the second one, the only recursive mutex there it owns.
- */
-static const pthread_mutex_t *loader_lock, *loader_write_lock;
-
-static int is_recursive(const pthread_mutex_t *m)
-{
-    return (m->__data.__kind & 0x7f) == PTHREAD_MUTEX_RECURSIVE_NP;
-}
-
-struct rtld_area {
-    const char *base;
-    size_t len;
-};
-
-static int find_loader_locks(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)info;
-    (void)size;
-    const struct rtld_area *area = arg;
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    for (size_t off = 0; off + sizeof(pthread_mutex_t) <= area->len; off += sizeof(long)) {
-        const pthread_mutex_t *m = (const pthread_mutex_t *)(const void *)(area->base + off);
-        if (m->__data.__owner == tid && m->__data.__count >= 1 && is_recursive(m)) {
-            loader_write_lock = m;
-            if (off >= sizeof *m && is_recursive(m - 1) && m[-1].__data.__owner == 0)
-                loader_lock = m - 1;
-            break;
-        }
-    }
-    return 1; /* once is enough */
-}
-
-static void find_loader_state(void)
-{
-    dl_iterate_phdr(find_loader, NULL);
-    void *rtld = dlsym(RTLD_DEFAULT, "_rtld_global");
-    Dl_info info;
-    const ElfW(Sym) *sym = NULL;
-    if (rtld && dladdr1(rtld, &info, (void **)&sym, RTLD_DL_SYMENT) && sym) {
-        struct rtld_area area = {rtld, sym->st_size};
-        dl_iterate_phdr(find_loader_locks, &area);
-    }
-}
-
-/*
- * Whether thread tid may hold one of the loader's locks. A mutex's lock word
- * and its owner are written one after the other: a thread interrupted
- * between the two, taking the lock or giving it up, holds a lock that names
- * no owner. Such a lock counts as the thread's own (at worst another
- * thread's sample goes without its native stack).
- */
-static int holds_loader_lock(uint64_t tid)
-{
-    const pthread_mutex_t *locks[2] = {loader_lock, loader_write_lock};
-    for (int i = 0; i < 2; i++) {
-        if (!locks[i])
-            continue;
-        int owner = *(const volatile int *)&locks[i]->__data.__owner;
-        int word = *(const volatile int *)&locks[i]->__data.__lock;
-        if ((uint64_t)owner == tid || (owner == 0 && word != 0))
-            return 1;
-    }
-    return 0;
-}
-
-/*
- * The native stack of the interrupted thread into ips. Not while the thread
- * runs the dynamic loader, or code the loader called (an allocation while
- * it unloads an object, a constructor): the unwinder reads the loader's
- * lists of objects, which may be half changed there, under the lock the
- * thread holds, and another thread in the unwinder may be waiting for it.
- */
-static int native_walk(const void *uc, void **ips, uint64_t tid)
-{
-#if defined(__x86_64__)
-    uintptr_t pc = (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
-    if (pc >= loader_lo && pc < loader_hi)
-        return 0;
-#else
-    (void)uc;
-#endif
-    if (holds_loader_lock(tid))
-        return 0;
-    return sampler_unwind(ips, SAMPLER_NATIVE_MAX);
 }
 
 /*
@@ -365,7 +208,7 @@ static uint32_t interrupted_state(const void *uc)
  * then the frames, then, when ips is not NULL, the nips native addresses.
  * Returns the record's size, to commit.
  */
-static size_t put_sample(uint8_t *p, const struct wire_raw_sample *rec,
+static size_t put_sample(uint8_t *p, const struct rawrec_sample *rec,
                          const struct pyframe_raw *frames, int depth, void *const *ips, int nips)
 {
     size_t head = RAW_HEAD_BYTES;
@@ -375,7 +218,7 @@ static size_t put_sample(uint8_t *p, const struct wire_raw_sample *rec,
     size_t end = head + slen + (ips ? 4 + nlen : 0);
     size_t size = (end + 7) & ~(size_t)7;
     struct wire_hdr h = {.size = (uint32_t)size,
-                         .type = WIRE_RAW_SAMPLE,
+                         .type = RAWREC_SAMPLE,
                          .nstr = ips ? 2 : 1,
                          .fixed8 = sizeof *rec / 8};
     memcpy(p, &h, sizeof h);
@@ -463,9 +306,9 @@ static __attribute__((noinline)) void take_sample(struct thread_sampling *s, voi
         atomic_fetch_add_explicit(&s->torn, 1, memory_order_relaxed);
         return;
     }
-    void *ips[SAMPLER_NATIVE_MAX];
-    int nips = native_on ? native_walk(uc, ips, s->tid) : 0;
-    struct wire_raw_sample rec = {
+    void *ips[RAWREC_NATIVE_MAX];
+    int nips = native_on ? unwind_interrupted(uc, ips, RAWREC_NATIVE_MAX, s->tid) : 0;
+    struct rawrec_sample rec = {
         .tid = s->tid,
         .t_ns = s->pending_t_ns,
         .cpu_ns = s->pending_cpu_ns,
@@ -731,7 +574,7 @@ static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu
         atomic_fetch_add_explicit(&s->torn, 1, memory_order_relaxed);
         return;
     }
-    struct wire_raw_sample rec = {
+    struct rawrec_sample rec = {
         .tid = s->tid,
         .t_ns = t_ns,
         .cpu_ns = cpu_ns,
@@ -894,9 +737,9 @@ int sampler_start(unsigned rate_hz)
         return PYSCOPE_EINVAL;
     interval_ns = 1000000000u / rate_hz;
     pyframe_gil_bounds(&gil_lo, &gil_hi);
-    if (native_on && !loader_hi) {
-        find_loader_state();
-        sampler_unwind_warm();
+    if (native_on) {
+        unwind_find_loader();
+        unwind_warm();
     }
     if (!handler_installed) {
         struct sigaction sa;
@@ -917,12 +760,7 @@ int sampler_start(unsigned rate_hz)
     }
     atomic_store(&stop_requested, 0);
     arenas_hold_start(); /* the sampler thread reads running threads' frames */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    int rc = pthread_create(&sampler_thread, NULL, sampler_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    if (threads_start_own(&sampler_thread, NULL, sampler_main, NULL) < 0) {
         arenas_hold_stop();
         return PYSCOPE_ENOMEM;
     }
@@ -940,7 +778,7 @@ void sampler_stop(void)
     arenas_hold_stop();
 }
 
-void sampler_after_fork_child(void)
+void sampler_fork_child(void)
 {
     running = 0;
     arenas_hold_stop(); /* the parent's sampler thread is not in this process */

@@ -19,7 +19,6 @@ int sampler_start(unsigned rate_hz);
 
 /* The environment variable the launcher sets: "1" to take native stacks too. */
 #define SAMPLER_ENV_NATIVE "PYSCOPE_NATIVE"
-#define SAMPLER_NATIVE_MAX 256
 
 /*
  * From the next sample on, also record each sample's native call stack
@@ -35,24 +34,10 @@ void sampler_set_native(int on);
  */
 void sampler_prepare_thread(void);
 
-/* The native stack of the calling thread (unw_backtrace), innermost first,
- * unless a fork is under way: the number of addresses. Signal-safe. */
-int sampler_unwind(void **ips, int max);
-
-/* The unwinder's first use, before any handler or hook can need it: it
- * allocates, and it opens a pipe it keeps (put out of the program's way).
- * At start-up only. */
-void sampler_unwind_warm(void);
-
-/* Around fork(): wait for the unwinds under way, let none start; after it,
- * in the parent (child 0) and the child (1), let them start again. */
-void sampler_before_fork(void);
-void sampler_after_fork(int child);
-
 /* Stop and join the sampler thread; signals in flight are still handled. */
 void sampler_stop(void);
 
 /* In the child of a fork: the sampler thread is gone; forget it. */
-void sampler_after_fork_child(void);
+void sampler_fork_child(void);
 
 #endif

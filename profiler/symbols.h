@@ -3,7 +3,8 @@
  * process's own code turned into function names after sampling, never in
  * the signal handler. Every loaded object's ELF symbol tables are read (the
  * static .symtab as well as the exported .dynsym, so static functions get
- * their names too), once per object.
+ * their names too), once per object. The table of an object's symbols is
+ * a struct symtab: its functions are symtab_.
  */
 #ifndef PYSCOPE_SYMBOLS_H
 #define PYSCOPE_SYMBOLS_H

@@ -106,23 +106,6 @@ static void test_int(void **state)
     assert_string_equal(fmt_int(b, sizeof b, INT64_MIN), "-9,223,372,036,854,775,808");
 }
 
-static void test_signal_name(void **state)
-{
-    (void)state;
-    assert_string_equal(fmt_signal_name(SIGKILL), "SIGKILL");
-    assert_string_equal(fmt_signal_name(SIGSEGV), "SIGSEGV");
-    assert_string_equal(fmt_signal_name(SIGTERM), "SIGTERM");
-    assert_string_equal(fmt_signal_name(SIGINT), "SIGINT");
-    assert_string_equal(fmt_signal_name(SIGABRT), "SIGABRT");
-#ifdef __linux__
-    assert_string_equal(fmt_signal_name(9), "SIGKILL");
-    assert_string_equal(fmt_signal_name(11), "SIGSEGV");
-#endif
-    assert_null(fmt_signal_name(0));
-    assert_null(fmt_signal_name(-1));
-    assert_null(fmt_signal_name(1000));
-}
-
 static void test_times(void **state)
 {
     char b[FMT_BUFSZ];
@@ -320,7 +303,6 @@ int main(void)
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_pct),
         cmocka_unit_test(test_int),
-        cmocka_unit_test(test_signal_name),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_width_and_ellipsize),
         cmocka_unit_test(test_json_str),

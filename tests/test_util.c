@@ -3,6 +3,7 @@
  * and thread filters share.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,9 +34,27 @@ static void test_parse_i64(void **state)
     assert_int_equal(v, 7); /* untouched on failure */
 }
 
+static void test_signal_name(void **state)
+{
+    (void)state;
+    assert_string_equal(util_signal_name(SIGKILL), "SIGKILL");
+    assert_string_equal(util_signal_name(SIGSEGV), "SIGSEGV");
+    assert_string_equal(util_signal_name(SIGTERM), "SIGTERM");
+    assert_string_equal(util_signal_name(SIGINT), "SIGINT");
+    assert_string_equal(util_signal_name(SIGABRT), "SIGABRT");
+#ifdef __linux__
+    assert_string_equal(util_signal_name(9), "SIGKILL");
+    assert_string_equal(util_signal_name(11), "SIGSEGV");
+#endif
+    assert_null(util_signal_name(0));
+    assert_null(util_signal_name(-1));
+    assert_null(util_signal_name(1000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signal_name),
         cmocka_unit_test(test_parse_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include "coderef.h"
 #include "error.h"
 #include "pyframe.h"
+#include "rawrec.h"
 #include "ring.h"
 #include "threads.h"
 #include "util.h"
@@ -53,7 +54,7 @@ static void queue_collection(PyObject *info, uint64_t end_ns)
     int n = pyframe_walk(pyframe_current_tstate(), 0, frames, GC_MAX_DEPTH, &truncated);
     if (n < 0)
         n = 0;
-    struct wire_raw_gc rec = {
+    struct rawrec_gc rec = {
         .gc = {.tid = (uint64_t)gettid(),
                .t_ns = start_ns,
                .duration_ns = end_ns - start_ns,
@@ -67,7 +68,7 @@ static void queue_collection(PyObject *info, uint64_t end_ns)
     for (int i = 0; i < n; i++)
         if (i == 0 || frames[i].code != frames[i - 1].code)
             coderef_mark_sampled(filter, frames[i].code);
-    if (ring_put(r, WIRE_RAW_GC, &rec, sizeof rec, &s, 1) < 0)
+    if (ring_put(r, RAWREC_GC, &rec, sizeof rec, &s, 1) < 0)
         dropped++;
     coderef_leave(filter);
 }

@@ -28,12 +28,15 @@
 #define _GNU_SOURCE
 #include "tracemem.h"
 #include "blocks.h"
+#include "channel.h"
+#include "emitter.h"
 #include "error.h"
 #include "freelist.h"
 #include "heap.h"
 #include "native.h"
 #include "pyframe.h"
-#include "sampler.h"
+#include "threads.h"
+#include "unwind.h"
 #include "util.h"
 #include "wire.h"
 
@@ -151,7 +154,7 @@ static int64_t peak_copy_bytes = -1, peak_copy_blocks, peak_copy_at;
 static uint64_t peak_copy_ns;
 
 /* Snapshots (snap_lock). */
-static int conn_fd = -1;
+static int connected; /* snapshots can be sent (tracemem_set_connected) */
 static uint64_t next_seq = 1;
 static int finished;
 static _Atomic unsigned signal_requests;
@@ -505,7 +508,7 @@ static void track(const struct domain *d, void *ptr, size_t size)
     int truncated = 0, n = 0;
     if (native_on) {
         void *ips[NATIVE_MERGE_MAX];
-        int nips = sampler_unwind(ips, NATIVE_MERGE_MAX);
+        int nips = unwind_backtrace(ips, NATIVE_MERGE_MAX);
         for (int i = 0; i < nips; i++)
             frames[n++] = (struct pyframe_raw){.code = ips[i], .reserved = PYFRAME_NATIVE};
     }
@@ -909,18 +912,7 @@ static void build_unlocked(struct obuf *ob, struct wire_snapshot *ws, const char
 
 static int send_all(const struct obuf *ob)
 {
-    size_t start = 0;
-    for (size_t i = 0; i < ob->nends; i++) {
-        for (;;) {
-            ssize_t n = send(conn_fd, ob->buf + start, ob->ends[i] - start, MSG_NOSIGNAL);
-            if (n >= 0)
-                break;
-            if (errno != EINTR)
-                return PYSCOPE_EIO;
-        }
-        start = ob->ends[i];
-    }
-    return 0;
+    return channel_send_all(ob->buf, ob->ends, ob->nends);
 }
 
 /* The recorder's answer for snapshot seq; 0 when none came in time. */
@@ -929,20 +921,9 @@ static int64_t wait_reply(uint64_t seq)
     uint64_t deadline = (uint64_t)util_mono_ns() + REPLY_TIMEOUT_MS * 1000000ull;
     uint8_t buf[256];
     for (;;) {
-        uint64_t now = (uint64_t)util_mono_ns();
-        if (now >= deadline)
-            return 0;
-        struct pollfd p = {.fd = conn_fd, .events = POLLIN};
-        int r = poll(&p, 1, (int)((deadline - now) / 1000000) + 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return 0;
-        ssize_t len = recv(conn_fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (len < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
+        long len = channel_receive(buf, sizeof buf, deadline);
         if (len <= 0)
-            return 0; /* the recorder is gone */
+            return 0; /* none in time, or the recorder is gone */
         struct wire_rec rec;
         if (wire_decode(buf, (size_t)len, &rec) <= 0 || rec.type != WIRE_SNAPSHOT_ID)
             continue;
@@ -1076,7 +1057,6 @@ static struct obuf sender_ob;
 
 static void *send_graph(void *arg)
 {
-    tracemem_ignore_thread();
     if (!sender_ob.err)
         send_all(&sender_ob);
     return NULL;
@@ -1100,11 +1080,7 @@ static void sender_start(struct obuf *ob)
 {
     sender_ob = *ob;
     memset(ob, 0, sizeof *ob);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    sender_running = pthread_create(&sender, NULL, send_graph, NULL) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    sender_running = threads_start_own(&sender, NULL, send_graph, NULL) == 0;
     if (!sender_running) {
         if (!sender_ob.err)
             send_all(&sender_ob);
@@ -1188,7 +1164,7 @@ int64_t tracemem_snapshot(int trigger, const char *label, int wait)
         return PYSCOPE_EINVAL;
     reentrant++;
     pthread_mutex_lock(&snap_lock);
-    int64_t rc = conn_fd < 0 ? PYSCOPE_EIO : snapshot_locked(trigger, label, wait);
+    int64_t rc = !connected ? PYSCOPE_EIO : snapshot_locked(trigger, label, wait);
     pthread_mutex_unlock(&snap_lock);
     reentrant--;
     return rc;
@@ -1236,6 +1212,27 @@ void tracemem_finish(void)
     freelist_restore();
 }
 
+/* A thread of pyscope's own: its allocations are never traced. */
+static void ignore_thread(void)
+{
+    reentrant = 1;
+}
+
+/* The emitter's task: the snapshots that are due, and at the last flush
+ * the exit snapshot and the peak. */
+static int task_wanted(int last)
+{
+    return tracemem_due() || (last && tracemem_active());
+}
+
+static void task_run(int last)
+{
+    if (tracemem_due())
+        tracemem_take_due();
+    if (last)
+        tracemem_finish();
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int native)
@@ -1243,7 +1240,7 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
     if (installed)
         return PYSCOPE_EEXISTS;
     if (native && depth > 0) {
-        sampler_unwind_warm();
+        unwind_warm();
         native_on = 1;
     }
     depth_limit = depth > TRACEMEM_MAX_DEPTH ? TRACEMEM_MAX_DEPTH : depth;
@@ -1282,6 +1279,9 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
     }
     heap_on = heap;
     installed = 1;
+    threads_set_own_init(ignore_thread);
+    static const struct emitter_task task = {1, task_wanted, task_run};
+    emitter_add_task(&task);
     if (sig > 0 && sig < NSIG) {
         struct sigaction old;
         if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
@@ -1303,12 +1303,12 @@ int tracemem_active(void)
     return atomic_load(&enabled);
 }
 
-void tracemem_connect(int fd)
+void tracemem_set_connected(int yes)
 {
     /* Not while a snapshot is being sent on the old connection. */
     pthread_mutex_lock(&snap_lock);
     sender_join();
-    conn_fd = fd;
+    connected = yes;
     pthread_mutex_unlock(&snap_lock);
 }
 
@@ -1317,12 +1317,8 @@ uint64_t tracemem_untracked(void)
     return untracked;
 }
 
-void tracemem_ignore_thread(void)
-{
-    reentrant = 1;
-}
 
-void tracemem_lock(void)
+void tracemem_fork_prepare(void)
 {
     if (!installed)
         return;
@@ -1332,7 +1328,7 @@ void tracemem_lock(void)
     forking = 1;
 }
 
-void tracemem_unlock(void)
+void tracemem_fork_parent(void)
 {
     if (!installed)
         return;
@@ -1341,7 +1337,7 @@ void tracemem_unlock(void)
     pthread_mutex_unlock(&snap_lock);
 }
 
-void tracemem_after_fork_child(void)
+void tracemem_fork_child(void)
 {
     if (!installed)
         return;
@@ -1355,7 +1351,7 @@ void tracemem_after_fork_child(void)
         codes[i].sent = 0;
     for (uint32_t i = 0; i < ntbs; i++)
         tbs[i].sent = 0;
-    conn_fd = -1;
+    connected = 0;
     peak_bytes = traced_bytes;
     peak_copy_bytes = -1;
     peak_copy_at = 0;

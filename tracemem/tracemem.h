@@ -25,17 +25,17 @@
  * action is the default), every interval_ms (0: never), at exit and when the
  * program asks. With depth > 0, trace allocations with tracebacks of up to
  * depth frames, and with native the native stack too (native_init first);
- * with heap, each snapshot also records the object graph. Needs the GIL, and no other thread may be using the RAW domain yet. 0 or a
- * negative PYSCOPE_E*.
+ * with heap, each snapshot also records the object graph. Needs the GIL, and no other thread may be
+ * using the RAW domain yet. 0 or a negative PYSCOPE_E*.
  */
 int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int native);
 
 /* Whether snapshots are being taken. */
 int tracemem_active(void);
 
-/* The recorder connection snapshots are sent on (borrowed; -1: none);
- * waits for a snapshot being sent to finish. */
-void tracemem_connect(int fd);
+/* Whether snapshots can be sent (the channel is open); going to no waits
+ * for a snapshot being sent to finish. */
+void tracemem_set_connected(int yes);
 
 /*
  * Take a snapshot now and send it. Needs the GIL. trigger: WIRE_TRIGGER_*;
@@ -45,10 +45,10 @@ void tracemem_connect(int fd);
  */
 int64_t tracemem_snapshot(int trigger, const char *label, int wait);
 
-/* The emitter, each period: whether a signal or interval snapshot is due. */
+/* Whether a signal or interval snapshot is due (the emitter asks each period). */
 int tracemem_due(void);
 
-/* The emitter, holding the GIL: take the snapshots that are due. */
+/* Holding the GIL: take the snapshots that are due. */
 void tracemem_take_due(void);
 
 /*
@@ -60,12 +60,9 @@ void tracemem_finish(void);
 /* Blocks left untraced because the tables could not grow. */
 uint64_t tracemem_untracked(void);
 
-/* A thread of pyscope's own: its allocations are never traced. */
-void tracemem_ignore_thread(void);
-
 /* Fork protocol, around fork() with the GIL held. */
-void tracemem_lock(void);
-void tracemem_unlock(void);
-void tracemem_after_fork_child(void);
+void tracemem_fork_prepare(void);
+void tracemem_fork_parent(void);
+void tracemem_fork_child(void);
 
 #endif

@@ -373,7 +373,7 @@ static int run_duration(const struct run *r, int64_t *ns)
 /* "signal 9 (SIGKILL)", or "signal 40" for a signal without a name. */
 static char *signal_text(char *buf, size_t len, const char *prefix, int sig)
 {
-    const char *name = fmt_signal_name(sig);
+    const char *name = util_signal_name(sig);
     if (name)
         snprintf(buf, len, "%ssignal %d (%s)", prefix, sig, name);
     else
@@ -1131,7 +1131,7 @@ static void print_json_thread(FILE *out, const struct thread_row *t)
 
 static void print_json_process(FILE *out, const struct run *r, const struct process_row *p)
 {
-    const char *signame = p->has_signal ? fmt_signal_name(p->signal) : NULL;
+    const char *signame = p->has_signal ? util_signal_name(p->signal) : NULL;
 
     fprintf(out, "    {\"id\": %" PRId64 ", \"pid\": %" PRId64 ", \"parent_id\": ", p->id, p->pid);
     json_opt(out, p->has_parent, p->parent_id);

@@ -125,44 +125,6 @@ char *fmt_int(char *buf, size_t len, int64_t n)
     return buf;
 }
 
-/*
- * Names by the platform's own numbers, searched linearly: aliases (SIGIOT,
- * SIGPOLL, SIGCLD) share numbers and would collide in an indexed table.
- * strsignal() gives descriptions, not names, and sigabbrev_np() is too new.
- */
-static const struct {
-    int sig;
-    const char *name;
-} signal_names[] = {
-    {SIGHUP, "SIGHUP"},       {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
-    {SIGTRAP, "SIGTRAP"},     {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},
-    {SIGKILL, "SIGKILL"},     {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
-    {SIGPIPE, "SIGPIPE"},     {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}, {SIGCHLD, "SIGCHLD"},
-    {SIGCONT, "SIGCONT"},     {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"}, {SIGTTIN, "SIGTTIN"},
-    {SIGTTOU, "SIGTTOU"},     {SIGURG, "SIGURG"},   {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"},
-    {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGSYS, "SIGSYS"},
-#ifdef SIGSTKFLT
-    {SIGSTKFLT, "SIGSTKFLT"},
-#endif
-#ifdef SIGWINCH
-    {SIGWINCH, "SIGWINCH"},
-#endif
-#ifdef SIGIO
-    {SIGIO, "SIGIO"},
-#endif
-#ifdef SIGPWR
-    {SIGPWR, "SIGPWR"},
-#endif
-};
-
-const char *fmt_signal_name(int sig)
-{
-    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
-        if (signal_names[i].sig == sig)
-            return signal_names[i].name;
-    return NULL;
-}
-
 /* Split wall_ns into local broken-down time and the nanoseconds past it. */
 static int local_time(int64_t wall_ns, struct tm *tm, long *frac_ns)
 {

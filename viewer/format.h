@@ -37,12 +37,6 @@ char *fmt_pct(char *buf, size_t len, double part, double whole);
 /* An integer with thousands separators: "1,234,567". */
 char *fmt_int(char *buf, size_t len, int64_t n);
 
-/*
- * The name of signal number sig ("SIGKILL" for 9 on Linux), or NULL when it
- * has none in the table (real-time signals, unknown numbers).
- */
-const char *fmt_signal_name(int sig);
-
 /* Wall-clock nanoseconds since the epoch as local "2026-11-22 10:00:00". */
 char *fmt_datetime(char *buf, size_t len, int64_t wall_ns);
 

@@ -1,0 +1,41 @@
+/*
+ * A table of memory blocks: address -> (size, a 32-bit number): the memory
+ * tracer's live blocks with their tracebacks, the heap walk's set of objects.
+ * Open addressing in 256 independently grown segments, so that growing
+ * copies one segment at a time and the table never needs twice its size at
+ * once; an entry is 16 bytes. Not locked: the tracer holds its own lock.
+ * Allocates with the C library's malloc, never through Python's allocators.
+ */
+#ifndef PYSCOPE_BLOCKS_H
+#define PYSCOPE_BLOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct blocks;
+
+struct blocks *blocks_new(void);
+void blocks_free(struct blocks *t);
+
+/*
+ * Record block ptr (not 0) of size bytes allocated from traceback trace. When
+ * ptr was already present its old values are replaced and returned through
+ * *old_size and *old_trace, and the result is 1; otherwise 0. PYSCOPE_ENOMEM
+ * when the table could not grow (nothing recorded).
+ */
+int blocks_put(struct blocks *t, uintptr_t ptr, size_t size, uint32_t trace, size_t *old_size,
+               uint32_t *old_trace);
+
+/* 1 with ptr's size and traceback when it is recorded, else 0. */
+int blocks_get(const struct blocks *t, uintptr_t ptr, size_t *size, uint32_t *trace);
+
+/* Remove ptr: 1 with its size and traceback, or 0 when it was not recorded. */
+int blocks_take(struct blocks *t, uintptr_t ptr, size_t *size, uint32_t *trace);
+
+/* The number of blocks recorded. */
+size_t blocks_count(const struct blocks *t);
+
+/* The bytes the table itself uses. */
+size_t blocks_footprint(const struct blocks *t);
+
+#endif

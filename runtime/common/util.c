@@ -1,0 +1,253 @@
+/* Clocks, the terminal, and the growable string of util.h. */
+#include "util.h"
+#include "error.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t util_mono_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+int64_t util_wall_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+void util_give_terminal(int tty, int pgrp)
+{
+    sigset_t ttou, old;
+    sigemptyset(&ttou);
+    sigaddset(&ttou, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &ttou, &old);
+    tcsetpgrp(tty, (pid_t)pgrp);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+int util_grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * size);
+    if (!p)
+        return PYSCOPE_ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* Where pyscope's descriptors go: half the soft limit, of at most 1024
+ * (above, select() could not wait on what the program opens). */
+static int fd_base(void)
+{
+    struct rlimit rl;
+    rlim_t lim = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lim)
+        lim = rl.rlim_cur;
+    return (int)(lim / 2);
+}
+
+int util_fd_high(int fd)
+{
+    int base = fd_base();
+    if (fd < 0 || fd >= base)
+        return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, base);
+    if (high < 0)
+        return fd;
+    close(fd);
+    return high;
+}
+
+void util_with_low_fds_taken(void (*fn)(void *), void *arg)
+{
+    int base = fd_base();
+    int *held = malloc((size_t)base * sizeof *held);
+    int n = 0, filler = held ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+    if (filler >= 0 && filler < base) {
+        held[n++] = filler;
+        for (;;) {
+            int fd = fcntl(filler, F_DUPFD_CLOEXEC, 0); /* the lowest free one */
+            if (fd < 0)
+                break;
+            if (fd >= base) {
+                close(fd);
+                break;
+            }
+            held[n++] = fd;
+        }
+    } else if (filler >= 0) {
+        close(filler);
+    }
+    fn(arg);
+    while (n > 0)
+        close(held[--n]);
+    free(held);
+}
+
+long util_read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    return (long)n;
+}
+
+static int grow(struct sbuf *sb, size_t extra)
+{
+    if (sb->len + extra + 1 <= sb->cap)
+        return 0;
+    size_t cap = sb->cap ? sb->cap : 64;
+    while (cap < sb->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(sb->buf, cap);
+    if (!p)
+        return PYSCOPE_ENOMEM;
+    sb->buf = p;
+    sb->cap = cap;
+    return 0;
+}
+
+int sbuf_add(struct sbuf *sb, const char *s, size_t len)
+{
+    if (grow(sb, len) < 0)
+        return PYSCOPE_ENOMEM;
+    memcpy(sb->buf + sb->len, s, len);
+    sb->len += len;
+    sb->buf[sb->len] = '\0';
+    return 0;
+}
+
+int sbuf_addf(struct sbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || grow(sb, (size_t)n) < 0)
+        return PYSCOPE_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb->len += (size_t)n;
+    return 0;
+}
+
+const char *sbuf_str(const struct sbuf *sb)
+{
+    return sb->buf ? sb->buf : "";
+}
+
+void sbuf_release(struct sbuf *sb)
+{
+    free(sb->buf);
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
+}
+
+static int needs_quotes(const char *s)
+{
+    if (!*s)
+        return 1;
+    for (; *s; s++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                    "@%_-+=:,./",
+                    *s))
+            return 1;
+    return 0;
+}
+
+int sbuf_add_argv(struct sbuf *sb, char *const *args, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int err = i ? sbuf_add(sb, " ", 1) : 0;
+        if (!err && !needs_quotes(args[i])) {
+            err = sbuf_add(sb, args[i], strlen(args[i]));
+        } else if (!err) {
+            err = sbuf_add(sb, "'", 1);
+            for (const char *p = args[i]; !err && *p; p++)
+                err = *p == '\'' ? sbuf_add(sb, "'\\''", 4) : sbuf_add(sb, p, 1);
+            if (!err)
+                err = sbuf_add(sb, "'", 1);
+        }
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+int util_parse_i64(const char *s, int64_t *out)
+{
+    if (!s)
+        return -1;
+    const char *digits = s[0] == '-' ? s + 1 : s;
+    if (*digits < '0' || *digits > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/*
+ * Names by the platform's own numbers, searched linearly: aliases (SIGIOT,
+ * SIGPOLL, SIGCLD) share numbers and would collide in an indexed table.
+ * strsignal() gives descriptions, not names, and sigabbrev_np() is too new.
+ */
+static const struct {
+    int sig;
+    const char *name;
+} signal_names[] = {
+    {SIGHUP, "SIGHUP"},       {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
+    {SIGTRAP, "SIGTRAP"},     {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},
+    {SIGKILL, "SIGKILL"},     {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
+    {SIGPIPE, "SIGPIPE"},     {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}, {SIGCHLD, "SIGCHLD"},
+    {SIGCONT, "SIGCONT"},     {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"}, {SIGTTIN, "SIGTTIN"},
+    {SIGTTOU, "SIGTTOU"},     {SIGURG, "SIGURG"},   {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"},
+    {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGSYS, "SIGSYS"},
+#ifdef SIGSTKFLT
+    {SIGSTKFLT, "SIGSTKFLT"},
+#endif
+#ifdef SIGWINCH
+    {SIGWINCH, "SIGWINCH"},
+#endif
+#ifdef SIGIO
+    {SIGIO, "SIGIO"},
+#endif
+#ifdef SIGPWR
+    {SIGPWR, "SIGPWR"},
+#endif
+};
+
+const char *util_signal_name(int sig)
+{
+    for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+        if (signal_names[i].sig == sig)
+            return signal_names[i].name;
+    return NULL;
+}

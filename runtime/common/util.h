@@ -1,0 +1,80 @@
+/*
+ * Small helpers of both programs: clocks, growing arrays (util_grow),
+ * descriptors kept out of the program's way, signal names, and a growable
+ * string (the sbuf_ functions).
+ */
+#ifndef PYSCOPE_UTIL_H
+#define PYSCOPE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t util_mono_ns(void);
+int64_t util_wall_ns(void);
+
+/*
+ * Make pgrp the foreground process group of the terminal tty. Works from a
+ * background group too (SIGTTOU is held off meanwhile).
+ */
+void util_give_terminal(int tty, int pgrp);
+
+/*
+ * Room for n + 1 elements of size bytes in the array *arr of *cap elements,
+ * doubling it when full. 0 or PYSCOPE_ENOMEM (the array is then unchanged).
+ */
+int util_grow(void **arr, size_t *cap, size_t n, size_t size);
+
+/*
+ * The start of a small file (a /proc entry) into buf, at most cap - 1 bytes,
+ * NUL-terminated: its length, or -1 when it cannot be opened or is empty.
+ */
+long util_read_file(const char *path, char *buf, size_t cap);
+
+/*
+ * Move descriptor fd, which pyscope holds in the program, out of the
+ * program's way: a program gets the lowest free descriptors and may count on
+ * which they are (3 for its first file). The new one is at least half the
+ * soft limit (of at most 1024) and close-on-exec; fd itself is closed. When
+ * there is no room up there, fd is kept. Returns the descriptor to use.
+ */
+int util_fd_high(int fd);
+
+/*
+ * Call fn(arg) with every free descriptor below that high range taken for
+ * the moment, so that what fn opens and keeps without asking pyscope (a
+ * library's own descriptors, made on its first use) lands up there too.
+ * For start-up, before the program has threads that could open anything
+ * meanwhile.
+ */
+void util_with_low_fds_taken(void (*fn)(void *), void *arg);
+
+/* All of s as a decimal integer (digits, after an optional '-'; no spaces)
+ * in *out. 0, or -1 when s is NULL, empty, anything else or out of range. */
+int util_parse_i64(const char *s, int64_t *out);
+
+/* A growable NUL-terminated string. Zero-initialise; release with sbuf_release. */
+struct sbuf {
+    char *buf;
+    size_t len, cap;
+};
+
+/* Append; 0 or PYSCOPE_ENOMEM (the string is then left as it was). */
+int sbuf_add(struct sbuf *sb, const char *s, size_t len);
+int sbuf_addf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The string so far: never NULL. */
+const char *sbuf_str(const struct sbuf *sb);
+void sbuf_release(struct sbuf *sb);
+
+/*
+ * Append args as one shell-readable line: words that need it are quoted
+ * with single quotes. 0 or PYSCOPE_ENOMEM.
+ */
+int sbuf_add_argv(struct sbuf *sb, char *const *args, int n);
+
+/*
+ * The name of signal number sig ("SIGKILL" for 9 on Linux), or NULL when it
+ * has none in the table (real-time signals, unknown numbers).
+ */
+const char *util_signal_name(int sig);
+
+#endif

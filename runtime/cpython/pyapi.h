@@ -1,0 +1,62 @@
+/*
+ * The interpreter's interfaces that are not its frames, heap or free lists
+ * (pyframe.h, heap.h, freelist.h) but still change from one CPython version
+ * to the next: private functions, unstable ones, and the names of its own
+ * C functions. One implementation per version (pyapi311.c). Objects are
+ * passed as void * (a PyObject *), as in pyframe.h, so that a caller need
+ * not see Python.h to name them. Everything here needs the GIL unless it
+ * says otherwise.
+ */
+#ifndef PYSCOPE_PYAPI_H
+#define PYSCOPE_PYAPI_H
+
+#include <stddef.h>
+
+/* The code object and the globals of a frame object (a profile function's
+ * frame argument), borrowed. */
+void *pyapi_frame_code(void *frame);
+void *pyapi_frame_globals(void *frame);
+
+/* A slot of every code object's extra data for the caller; -1 when none is
+ * left (no exception is left set). */
+long pyapi_code_extra_index(void);
+
+/* What code holds in slot index, NULL when nothing; leaves no exception. */
+void *pyapi_code_extra(void *code, long index);
+
+/* Put value in code's slot index: 0, or -1 (no exception is left set and
+ * the one that was set before is kept). */
+int pyapi_set_code_extra(void *code, long index, void *value);
+
+/* A profile function (a Py_tracefunc) for the calling thread, or none:
+ * 0, or -1 with the exception the interpreter raised left set (it is not
+ * printed). */
+int pyapi_set_profile(void *fn);
+
+/* Whether the str object s equals the ASCII string ascii. */
+int pyapi_str_is(void *s, const char *ascii);
+
+/* The attribute name (a str) in type's MRO, without descriptors called:
+ * borrowed, or NULL. */
+void *pyapi_type_lookup(void *type, void *name);
+
+/* The import lock, taken around fork() as os.fork takes it. It may be held
+ * more than once by one thread. */
+void pyapi_import_lock(void);
+void pyapi_import_unlock(void);
+
+/* Report the exception set as unraisable, as the interpreter reports one in
+ * a thread: "Exception ignored <msg>: <repr(obj)>". */
+void pyapi_write_unraisable(const char *msg, void *obj);
+
+/*
+ * Of the interpreter's own C functions, by name (no GIL needed):
+ * pyapi_eval_loop, the eval loop, whose frames run Python frames;
+ * pyapi_machinery, how the interpreter calls and runs code and frees
+ * objects (vectorcall, slot trampolines, PyRun, the generator protocol),
+ * which a native stack does not show by default.
+ */
+int pyapi_eval_loop(const char *name);
+int pyapi_machinery(const char *name);
+
+#endif
