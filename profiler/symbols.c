@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -215,10 +216,29 @@ static int read_file(struct object *o, const char *path, int follow)
     return err || !has_debug ? err : read_file(o, debug, 0);
 }
 
+/*
+ * The vDSO, the kernel's code mapped into every process (clock_gettime,
+ * gettimeofday), has no file: its image in memory is a whole ELF object,
+ * section headers and symbol tables included.
+ */
+static int read_vdso(struct object *o)
+{
+    const uint8_t *p = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
+    if (!p || (uintptr_t)p != o->base)
+        return 0;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)p;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shentsize != sizeof(Elf64_Shdr))
+        return 0;
+    size_t len = eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr);
+    return read_syms(o, p, len, (const Elf64_Shdr *)(p + eh->e_shoff), eh->e_shnum);
+}
+
 static int read_object(struct object *o)
 {
     o->read = 1;
-    int err = read_file(o, o->path, 1);
+    int err = (uintptr_t)getauxval(AT_SYSINFO_EHDR) == o->base ? read_vdso(o)
+                                                               : read_file(o, o->path, 1);
     if (!err)
         sort_syms(o);
     return err;

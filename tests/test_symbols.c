@@ -2,6 +2,7 @@
  * the test program itself and of libc, the object's name, addresses outside
  * any object, and the cost of many lookups; and source lines from the test
  * program's own debug information. */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,9 @@
 #include <cmocka.h>
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <sys/auxv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +86,46 @@ static void test_libc(void **state)
     symtab_free(t);
 }
 
+/* The vDSO has no file: its symbols are read from its image in memory.
+ * clock_gettime is there on every Linux of x86-64 and arm64. */
+static int vdso_range(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t *range = arg;
+    if (info->dlpi_addr != range[0])
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            range[1] = info->dlpi_addr + ph->p_vaddr;
+            range[2] = range[1] + ph->p_memsz;
+        }
+    }
+    return 1;
+}
+
+static void test_vdso(void **state)
+{
+    uintptr_t range[3] = {(uintptr_t)getauxval(AT_SYSINFO_EHDR), 0, 0};
+    if (!range[0])
+        skip(); /* no vDSO here */
+    dl_iterate_phdr(vdso_range, range);
+    assert_true(range[1] < range[2]);
+    struct symtab *t = symtab_new();
+    assert_int_equal(symtab_refresh(t), 0);
+    int named = 0, clock = 0;
+    for (uintptr_t a = range[1]; a < range[2]; a += 4) {
+        struct sym_info si;
+        assert_int_equal(symtab_lookup(t, a, &si), 1);
+        assert_non_null(strstr(si.object, "vdso"));
+        named += si.name != NULL;
+        clock += si.name && strstr(si.name, "clock_gettime") && si.offset == 0;
+    }
+    assert_true(named > 0);
+    assert_int_equal(clock, 1);
+    symtab_free(t);
+}
+
 /* 100,000 distinct addresses across libc's code all resolve to libc; those
  * inside a function libc's tables name get that name (a stripped libc
  * without its debug file names only its exported functions). The time is
@@ -140,6 +184,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_functions),
         cmocka_unit_test(test_libc),
+        cmocka_unit_test(test_vdso),
         cmocka_unit_test(test_source_lines),
         cmocka_unit_test(test_many_addresses),
     };
