@@ -40,17 +40,29 @@ void util_give_terminal(int tty, int pgrp)
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
-int util_grow(void **arr, size_t *cap, size_t n, size_t size)
+int util_reserve(void **arr, size_t *cap, size_t need, size_t size, size_t first)
 {
-    if (n < *cap)
+    if (need <= *cap)
         return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
+    size_t ncap = *cap ? *cap : first ? first : 1;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return PYSCOPE_ENOMEM;
+        ncap *= 2;
+    }
+    if (size && ncap > SIZE_MAX / size)
+        return PYSCOPE_ENOMEM;
     void *p = realloc(*arr, ncap * size);
     if (!p)
         return PYSCOPE_ENOMEM;
     *arr = p;
     *cap = ncap;
     return 0;
+}
+
+int util_grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    return util_reserve(arr, cap, n + 1, size, UTIL_GROW_FIRST);
 }
 
 /* Where pyscope's descriptors go: half the soft limit, of at most 1024

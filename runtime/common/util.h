@@ -20,9 +20,21 @@ void util_give_terminal(int tty, int pgrp);
 
 /*
  * Room for n + 1 elements of size bytes in the array *arr of *cap elements,
- * doubling it when full. 0 or PYSCOPE_ENOMEM (the array is then unchanged).
+ * doubling it when full (to UTIL_GROW_FIRST from empty). 0 or PYSCOPE_ENOMEM
+ * (the array is then unchanged).
  */
+#define UTIL_GROW_FIRST 16
 int util_grow(void **arr, size_t *cap, size_t n, size_t size);
+
+/*
+ * Room for need elements of size bytes in *arr of *cap elements: when it
+ * has fewer, the capacity doubles, starting from first when it is 0, until
+ * it holds need. For an array filled one element at a time with a first
+ * size of its own, or indexed beyond its end (grown to hold index i: need
+ * i + 1). 0 or PYSCOPE_ENOMEM (the array is then unchanged), also when the
+ * bytes would not fit in a size_t.
+ */
+int util_reserve(void **arr, size_t *cap, size_t need, size_t size, size_t first);
 
 /*
  * The start of a small file (a /proc entry) into buf, at most cap - 1 bytes,
