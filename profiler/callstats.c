@@ -81,6 +81,12 @@ struct cs_ctx {
 
 #define DIRTY_TOTAL 0x80000000u /* a dirty entry naming fns[], not pairs[] */
 
+/* A thread's first room: the functions it counts (by number), and the
+ * depth of its call stack; the stack starts deep enough for most programs
+ * never to grow it inside the profile callback. */
+#define FNS_FIRST 64
+#define STACK_FIRST 256
+
 struct cs_thread {
     struct cs_thread *next;
     uint64_t tid;
@@ -319,15 +325,10 @@ static void mark_dirty(struct cs_thread *t, struct cs_stat *s, uint32_t entry)
 static struct cs_stat *fn_stat(struct cs_thread *t, uint32_t fn)
 {
     if (fn >= t->nfns) {
-        size_t n = t->nfns ? t->nfns : 64;
-        while (n <= fn)
-            n *= 2;
-        struct cs_stat *p = realloc(t->fns, n * sizeof *p);
-        if (!p)
+        size_t had = t->nfns;
+        if (util_reserve((void **)&t->fns, &t->nfns, (size_t)fn + 1, sizeof *t->fns, FNS_FIRST) < 0)
             return NULL;
-        memset(p + t->nfns, 0, (n - t->nfns) * sizeof *p);
-        t->fns = p;
-        t->nfns = n;
+        memset(t->fns + had, 0, (t->nfns - had) * sizeof *t->fns);
     }
     return &t->fns[fn];
 }
@@ -348,14 +349,9 @@ static uint32_t pair_get(struct cs_thread *t, uint32_t caller, uint32_t callee)
 
 static void enter(struct cs_thread *t, uint32_t fn, int64_t now)
 {
-    if (t->depth == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        struct cs_ctx *p = realloc(t->stack, cap * sizeof *p);
-        if (!p)
-            return; /* its return finds the wrong context: counts stay whole, times blur */
-        t->stack = p;
-        t->cap = cap;
-    }
+    if (t->depth == t->cap &&
+        util_reserve((void **)&t->stack, &t->cap, t->depth + 1, sizeof *t->stack, STACK_FIRST) < 0)
+        return; /* its return finds the wrong context: counts stay whole, times blur */
     uint32_t caller = t->depth > t->base ? t->stack[t->depth - 1].fn : 0;
     uint32_t pair = pair_get(t, caller, fn);
     struct cs_stat *s = fn_stat(t, fn);

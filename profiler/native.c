@@ -11,6 +11,7 @@
 #include "intern.h"
 #include "srcline.h"
 #include "symbols.h"
+#include "util.h"
 #include "wire.h"
 
 #include <dlfcn.h>
@@ -34,6 +35,7 @@ static struct imap *by_ip; /* (ip, is_return) -> kind << 60 | line << 32 | funct
 static struct smap *by_name; /* object NUL name -> function index */
 static struct nfunc *funcs;
 static size_t nfuncs, capfuncs;
+#define FUNCS_FIRST 256 /* native functions named in a run: hundreds with --native */
 static int all_frames;
 static char python_exe[4096];
 /* pyscope's own library, by the name it was loaded under: the bootstrap
@@ -185,14 +187,8 @@ static enum native_kind frame_unlocked(uintptr_t ip, int is_return, uint64_t *ke
     int klen = snprintf(k, sizeof k, "%s%c%s", object, 0, name);
     int64_t idx;
     if (!smap_get(by_name, k, (size_t)klen, &idx)) {
-        if (nfuncs == capfuncs) {
-            size_t cap = capfuncs ? capfuncs * 2 : 256;
-            struct nfunc *q = realloc(funcs, cap * sizeof *q);
-            if (!q)
-                return NATIVE_HIDE;
-            funcs = q;
-            capfuncs = cap;
-        }
+        if (util_reserve((void **)&funcs, &capfuncs, nfuncs + 1, sizeof *funcs, FUNCS_FIRST) < 0)
+            return NATIVE_HIDE;
         funcs[nfuncs] = (struct nfunc){strdup(name), strdup(object), NULL, 0};
         if (!funcs[nfuncs].name || !funcs[nfuncs].object ||
             smap_put(by_name, k, (size_t)klen, (int64_t)nfuncs) < 0)

@@ -24,6 +24,7 @@ struct srcline {
     size_t nfiles, capfiles;
     struct smap *file_index;
 };
+#define FILES_FIRST 64 /* source files of the native frames seen: a few dozen */
 
 static int report(struct srcline *s)
 {
@@ -94,14 +95,9 @@ static int64_t file_of(struct srcline *s, const char *file)
     size_t len = strlen(file);
     if (smap_get(s->file_index, file, len, &idx))
         return idx;
-    if (s->nfiles == s->capfiles) {
-        size_t cap = s->capfiles ? s->capfiles * 2 : 64;
-        char **f = realloc(s->files, cap * sizeof *f);
-        if (!f)
-            return -1;
-        s->files = f;
-        s->capfiles = cap;
-    }
+    if (util_reserve((void **)&s->files, &s->capfiles, s->nfiles + 1, sizeof *s->files,
+                     FILES_FIRST) < 0)
+        return -1;
     if (!(s->files[s->nfiles] = strdup(file)))
         return -1;
     if (smap_put(s->file_index, file, len, (int64_t)s->nfiles) < 0)

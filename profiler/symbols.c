@@ -54,6 +54,15 @@ struct symtab {
     size_t capnames;
 };
 
+/* First sizes: a Python process maps some tens of objects, a C library
+ * has thousands of function symbols (the pool holds their names), and a
+ * path is rarely longer than NAME_BYTES; all of them grow as needed. */
+#define OBJECTS_FIRST 32
+#define SYMS_FIRST 256
+#define POOL_FIRST 4096
+#define FOUND_FIRST 256
+#define NAME_BYTES 128 /* names' bytes kept per object found */
+
 struct symtab *symtab_new(void)
 {
     return calloc(1, sizeof(struct symtab));
@@ -93,7 +102,6 @@ static int cmp_sym(const void *a, const void *b)
 /* Function symbols of section table sh (n sections) of the image at p. */
 static int read_syms(struct object *o, const uint8_t *p, size_t len, const Elf64_Shdr *sh, size_t n)
 {
-    size_t cap = o->capsyms, pool_len = o->pool_len, pool_cap = o->pool_cap;
     for (size_t i = 0; i < n; i++) {
         if ((sh[i].sh_type != SHT_SYMTAB && sh[i].sh_type != SHT_DYNSYM) || sh[i].sh_link >= n ||
             sh[i].sh_entsize != sizeof(Elf64_Sym) || sh[i].sh_offset + sh[i].sh_size > len)
@@ -111,29 +119,16 @@ static int read_syms(struct object *o, const uint8_t *p, size_t len, const Elf64
                 continue;
             const char *name = names + s[k].st_name;
             size_t nlen = strnlen(name, strs->sh_size - s[k].st_name);
-            if (o->nsyms == cap) {
-                cap = cap ? cap * 2 : 256;
-                struct sym *q = realloc(o->syms, cap * sizeof *q);
-                if (!q)
-                    return PYSCOPE_ENOMEM;
-                o->syms = q;
-            }
-            if (pool_len + nlen + 1 > pool_cap) {
-                while (pool_len + nlen + 1 > pool_cap)
-                    pool_cap = pool_cap ? pool_cap * 2 : 4096;
-                char *q = realloc(o->pool, pool_cap);
-                if (!q)
-                    return PYSCOPE_ENOMEM;
-                o->pool = q;
-            }
-            memcpy(o->pool + pool_len, name, nlen);
-            o->pool[pool_len + nlen] = '\0';
-            o->syms[o->nsyms++] =
-                (struct sym){(uintptr_t)s[k].st_value, (uintptr_t)s[k].st_size, (uint32_t)pool_len};
-            pool_len += nlen + 1;
-            o->capsyms = cap;
-            o->pool_len = pool_len;
-            o->pool_cap = pool_cap;
+            if (util_reserve((void **)&o->syms, &o->capsyms, o->nsyms + 1, sizeof *o->syms,
+                             SYMS_FIRST) < 0 ||
+                util_reserve((void **)&o->pool, &o->pool_cap, o->pool_len + nlen + 1, 1,
+                             POOL_FIRST) < 0)
+                return PYSCOPE_ENOMEM;
+            memcpy(o->pool + o->pool_len, name, nlen);
+            o->pool[o->pool_len + nlen] = '\0';
+            o->syms[o->nsyms++] = (struct sym){(uintptr_t)s[k].st_value, (uintptr_t)s[k].st_size,
+                                               (uint32_t)o->pool_len};
+            o->pool_len += nlen + 1;
         }
     }
     return 0;
@@ -301,14 +296,8 @@ static int add_object(struct symtab *t, const struct found *f)
         if (o->base == f->base && o->lo == f->lo && !strcmp(o->path, path))
             return 0;
     }
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 32;
-        struct object *q = realloc(t->objs, cap * sizeof *q);
-        if (!q)
-            return PYSCOPE_ENOMEM;
-        t->objs = q;
-        t->cap = cap;
-    }
+    if (util_reserve((void **)&t->objs, &t->cap, t->n + 1, sizeof *t->objs, OBJECTS_FIRST) < 0)
+        return PYSCOPE_ENOMEM;
     char *copy = strdup(path);
     if (!copy)
         return PYSCOPE_ENOMEM;
@@ -328,17 +317,12 @@ int symtab_refresh(struct symtab *t)
             dl_iterate_phdr(collect, &sc);
         if (t->capfound && !sc.full)
             break;
-        size_t capfound = t->capfound ? t->capfound * 2 : 256, capnames = capfound * 128;
-        struct found *f = realloc(t->found, capfound * sizeof *f);
-        if (!f)
+        /* Twice the room, the names' bytes in step with it. */
+        if (util_reserve((void **)&t->found, &t->capfound, t->capfound + 1, sizeof *t->found,
+                         FOUND_FIRST) < 0 ||
+            util_reserve((void **)&t->names, &t->capnames, t->capfound * NAME_BYTES, 1,
+                         FOUND_FIRST * NAME_BYTES) < 0)
             return PYSCOPE_ENOMEM;
-        t->found = f;
-        t->capfound = capfound;
-        char *names = realloc(t->names, capnames);
-        if (!names)
-            return PYSCOPE_ENOMEM;
-        t->names = names;
-        t->capnames = capnames;
     }
     for (size_t i = 0; i < sc.n; i++) {
         int err = add_object(t, &t->found[i]);

@@ -59,6 +59,7 @@
 #define TB_NONE UINT32_MAX
 #define CODE_KEY_BIT (1ull << 63) /* tracer code keys never meet the sampler's */
 #define REPLY_TIMEOUT_MS 5000
+#define TM_FIRST 64 /* first room of the growing arrays; they double */
 
 /* DOMAIN_TM_RAW: the RAW allocator the program's tracemalloc keeps for its
  * own records (see tm_follow). */
@@ -215,25 +216,12 @@ static int same_frames(const struct tb *t, const struct pyframe_raw *f, int n, i
     return 1;
 }
 
-static int grow(void **p, size_t elsize, size_t need, size_t *cap)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elsize);
-    if (!q)
-        return PYSCOPE_ENOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
+/* util_reserve for the tables' 32-bit counts, whose last value is TB_NONE
+ * (NODE_NONE): a table never holds that many. */
 static int grow32(void **p, size_t elsize, uint32_t need, uint32_t *cap)
 {
     size_t c = *cap;
-    if (need == UINT32_MAX || grow(p, elsize, need, &c) < 0)
+    if (need == UINT32_MAX || util_reserve(p, &c, need, elsize, TM_FIRST) < 0)
         return PYSCOPE_ENOMEM;
     *cap = (uint32_t)c;
     return 0;
@@ -762,7 +750,8 @@ static void ob_close(struct obuf *ob)
 {
     if (ob->err || ob->len == ob->msg_start)
         return;
-    if (grow((void **)&ob->ends, sizeof *ob->ends, ob->nends + 1, &ob->capends) < 0) {
+    if (util_reserve((void **)&ob->ends, &ob->capends, ob->nends + 1, sizeof *ob->ends, TM_FIRST) <
+        0) {
         ob->err = PYSCOPE_ENOMEM;
         return;
     }
@@ -778,7 +767,7 @@ static uint8_t *ob_room(struct obuf *ob, size_t size)
         return NULL;
     if (ob->len - ob->msg_start + size > WIRE_MSG_MAX)
         ob_close(ob);
-    if (grow((void **)&ob->buf, 1, ob->len + size, &ob->cap) < 0) {
+    if (util_reserve((void **)&ob->buf, &ob->cap, ob->len + size, 1, TM_FIRST) < 0) {
         ob->err = PYSCOPE_ENOMEM;
         return NULL;
     }

@@ -19,6 +19,7 @@
 #include "error.h"
 #include "pyframe.h"
 #include "rawrec.h"
+#include "util.h"
 #include "wire.h"
 
 #include <Python.h>
@@ -61,6 +62,7 @@ static _Atomic uint64_t known[KNOWN_WORDS];
 static uint64_t cycle, next_key = 1, ndropped;
 static void **waiting; /* addresses samples wait on, not yet described */
 static size_t nwaiting, capwaiting;
+#define WAITING_FIRST 64 /* code objects first seen in one round of samples */
 static int give_up; /* Python is gone: drop samples that wait */
 
 static uint64_t hash_ptr(const void *p)
@@ -259,14 +261,9 @@ static void wait_for_unlocked(void *ptr)
     for (size_t i = 0; i < nwaiting; i++)
         if (waiting[i] == ptr)
             return;
-    if (nwaiting == capwaiting) {
-        size_t cap = capwaiting ? capwaiting * 2 : 64;
-        void **w = realloc(waiting, cap * sizeof *w);
-        if (!w)
-            return;
-        waiting = w;
-        capwaiting = cap;
-    }
+    if (util_reserve((void **)&waiting, &capwaiting, nwaiting + 1, sizeof *waiting, WAITING_FIRST) <
+        0)
+        return;
     waiting[nwaiting++] = ptr;
 }
 

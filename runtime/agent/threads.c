@@ -22,6 +22,7 @@
 
 #define THREAD_RING_BYTES (64 * 1024)
 #define SAMPLE_RING_BYTES (512 * 1024)
+#define BATCH_FIRST 64 /* threads drained in one round; more than most programs run */
 
 struct thread_entry {
     struct ring *ring;
@@ -218,14 +219,8 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
     size_t out = 0, n = 0;
     pthread_mutex_lock(&registry_lock);
     for (struct thread_entry *e = registry; e; e = e->next) {
-        if (n == capbatch) {
-            size_t c = capbatch ? capbatch * 2 : 64;
-            struct thread_entry **b = realloc(batch, c * sizeof *b);
-            if (!b)
-                break; /* the rest wait for the next round */
-            batch = b;
-            capbatch = c;
-        }
+        if (util_reserve((void **)&batch, &capbatch, n + 1, sizeof *batch, BATCH_FIRST) < 0)
+            break; /* the rest wait for the next round */
         batch[n++] = e;
     }
     pthread_mutex_unlock(&registry_lock);

@@ -127,19 +127,12 @@ long util_read_file(const char *path, char *buf, size_t cap)
     return (long)n;
 }
 
+#define SBUF_FIRST 64 /* bytes: a line of a message or of a command */
+
+/* Room for extra more bytes and the NUL. */
 static int grow(struct sbuf *sb, size_t extra)
 {
-    if (sb->len + extra + 1 <= sb->cap)
-        return 0;
-    size_t cap = sb->cap ? sb->cap : 64;
-    while (cap < sb->len + extra + 1)
-        cap *= 2;
-    char *p = realloc(sb->buf, cap);
-    if (!p)
-        return PYSCOPE_ENOMEM;
-    sb->buf = p;
-    sb->cap = cap;
-    return 0;
+    return util_reserve((void **)&sb->buf, &sb->cap, sb->len + extra + 1, 1, SBUF_FIRST);
 }
 
 int sbuf_add(struct sbuf *sb, const char *s, size_t len)

@@ -43,6 +43,7 @@
 
 #include "error.h"
 #include "evalhook.h"
+#include "util.h"
 
 #include <link.h>
 #include <stdint.h>
@@ -235,6 +236,7 @@ static int find_segments(struct dl_phdr_info *info, size_t size, void *arg)
 }
 
 /* Every aligned word of the segments that holds want, into a new array. */
+#define WORDS_FIRST 256 /* words equal to one small version number: not many; grown when more */
 static int words_holding(const struct segments *s, uint32_t want, uint32_t ***out, size_t *n)
 {
     size_t cap = 0;
@@ -244,15 +246,10 @@ static int words_holding(const struct segments *s, uint32_t want, uint32_t ***ou
         for (uintptr_t a = s->seg[i].lo; a < s->seg[i].hi; a += 4) {
             if (*(volatile uint32_t *)a != want)
                 continue;
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 256;
-                uint32_t **p = realloc(*out, cap * sizeof *p);
-                if (!p) {
-                    free(*out);
-                    *out = NULL;
-                    return PYSCOPE_ENOMEM;
-                }
-                *out = p;
+            if (util_reserve((void **)out, &cap, *n + 1, sizeof **out, WORDS_FIRST) < 0) {
+                free(*out);
+                *out = NULL;
+                return PYSCOPE_ENOMEM;
             }
             (*out)[(*n)++] = (uint32_t *)a;
         }

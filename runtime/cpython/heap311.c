@@ -29,6 +29,7 @@
 #include "error.h"
 #include "heap.h"
 #include "pyname.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@ struct walk {
     PyObject **refs; /* referents of one object, from its tp_traverse */
     size_t nrefs, caprefs;
 };
+#define REFS_FIRST 64 /* an object's referents: most have a few, a big container grows it once */
+#define TRACKED_FIRST 4096 /* the gc's objects: thousands before the program's first line */
 
 static PyObject *module_key;
 
@@ -195,15 +198,10 @@ static int collect_ref(PyObject *o, void *arg)
     struct walk *w = arg;
     if (!o)
         return 0;
-    if (w->nrefs == w->caprefs) {
-        size_t cap = w->caprefs ? w->caprefs * 2 : 64;
-        PyObject **r = realloc(w->refs, cap * sizeof *r);
-        if (!r) {
-            w->err = PYSCOPE_ENOMEM;
-            return 1;
-        }
-        w->refs = r;
-        w->caprefs = cap;
+    if (w->nrefs == w->caprefs && util_reserve((void **)&w->refs, &w->caprefs, w->nrefs + 1,
+                                               sizeof *w->refs, REFS_FIRST) < 0) {
+        w->err = PYSCOPE_ENOMEM;
+        return 1;
     }
     w->refs[w->nrefs++] = o;
     return 0;
@@ -334,13 +332,9 @@ static int list_tracked(struct _gc_runtime_state *gcstate, struct walk *w, PyObj
         for (PyGC_Head *g = (PyGC_Head *)head->_gc_next; g != head; g = (PyGC_Head *)g->_gc_next) {
             size_t old_size;
             uint32_t old_idx;
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 4096;
-                PyObject **p = realloc(*out, cap * sizeof *p);
-                if (!p)
-                    return PYSCOPE_ENOMEM;
-                *out = p;
-            }
+            if (*n == cap &&
+                util_reserve((void **)out, &cap, *n + 1, sizeof **out, TRACKED_FIRST) < 0)
+                return PYSCOPE_ENOMEM;
             (*out)[(*n)++] = (PyObject *)(g + 1);
             if (blocks_put(w->tracked, (uintptr_t)(g + 1), 0, 0, &old_size, &old_idx) < 0)
                 return PYSCOPE_ENOMEM;

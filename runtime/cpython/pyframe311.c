@@ -20,6 +20,7 @@
 #include "error.h"
 #include "pyframe.h"
 #include "pyname.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -376,13 +377,8 @@ static int read_ranges(PyCodeObject *code, struct pyframe_code *out)
         int line = _PyCode_CheckLineNumber(lasti, &b);
         if (b.ar_end <= lasti)
             break; /* the table ended early */
-        if (out->nranges == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct pyframe_range *r = realloc(out->ranges, cap * sizeof *r);
-            if (!r)
-                return PYSCOPE_ENOMEM;
-            out->ranges = r;
-        }
+        if (util_grow((void **)&out->ranges, &cap, out->nranges, sizeof *out->ranges) < 0)
+            return PYSCOPE_ENOMEM;
         out->ranges[out->nranges++] = (struct pyframe_range){lasti, b.ar_end, line};
         lasti = b.ar_end;
     }

@@ -35,6 +35,7 @@
 #define COMMIT_PERIOD_MS 100
 #define GRACE_MS 1000 /* wait for other processes after the main one ends */
 #define READS_PER_WAKE 64
+#define THREADS_FIRST 8 /* a connection's threads: most programs run a few */
 
 struct rthread {
     uint64_t tid;
@@ -72,7 +73,7 @@ struct recorder {
     int64_t origin_ns;
     pid_t main_pid;
     struct conn *conns;
-    size_t nconns;
+    size_t nconns, capconns;
     struct rproc *procs;
     size_t nprocs, proccap;
     int main_exited;
@@ -212,10 +213,9 @@ static int conn_add(struct recorder *r, int fd)
             return (int)i;
         }
     }
-    struct conn *c = realloc(r->conns, (r->nconns + 1) * sizeof *c);
-    if (!c)
+    if (util_grow((void **)&r->conns, &r->capconns, r->nconns, sizeof *r->conns) < 0)
         return PYSCOPE_ENOMEM;
-    r->conns = c;
+    struct conn *c = r->conns;
     memset(&c[r->nconns], 0, sizeof *c);
     c[r->nconns].fd = fd;
     c[r->nconns].open = 1;
@@ -230,14 +230,8 @@ int recorder_conn_open(struct recorder *r)
 
 static int proc_add(struct recorder *r, pid_t pid, int64_t id)
 {
-    if (r->nprocs == r->proccap) {
-        size_t cap = r->proccap ? r->proccap * 2 : 16;
-        struct rproc *p = realloc(r->procs, cap * sizeof *p);
-        if (!p)
-            return PYSCOPE_ENOMEM;
-        r->procs = p;
-        r->proccap = cap;
-    }
+    if (util_grow((void **)&r->procs, &r->proccap, r->nprocs, sizeof *r->procs) < 0)
+        return PYSCOPE_ENOMEM;
     r->procs[r->nprocs++] = (struct rproc){pid, id};
     return 0;
 }
@@ -373,14 +367,9 @@ static struct rthread *thread_find(struct recorder *r, struct conn *c, uint64_t 
 
 static struct rthread *thread_add(struct recorder *r, struct conn *c, uint64_t tid, int64_t id)
 {
-    if (c->nthreads == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        struct rthread *p = realloc(c->threads, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        c->threads = p;
-        c->cap = cap;
-    }
+    if (util_reserve((void **)&c->threads, &c->cap, c->nthreads + 1, sizeof *c->threads,
+                     THREADS_FIRST) < 0)
+        return NULL;
     if (imap_put(r->tids, c->serial, tid, (int64_t)c->nthreads) < 0)
         return NULL;
     c->threads[c->nthreads] = (struct rthread){tid, id, 0};
@@ -1221,6 +1210,7 @@ int recorder_run(struct recorder *r, int listen_fd, int sigfd, int *wait_status)
     uint8_t *buf = malloc(WIRE_MSG_MAX);
     struct pollfd *pfds = NULL;
     int *pidx = NULL;
+    size_t cappfds = 0, cappidx = 0;
     int err = 0;
     if (!buf)
         return PYSCOPE_ENOMEM;
@@ -1231,13 +1221,12 @@ int recorder_run(struct recorder *r, int listen_fd, int sigfd, int *wait_status)
         if (r->main_exited &&
             (nopen == 0 || now - (r->main_end_ns + r->origin_ns) > GRACE_MS * 1000000LL))
             break;
-        struct pollfd *np = realloc(pfds, (r->nconns + 2) * sizeof *np);
-        int *ni = realloc(pidx, (r->nconns + 2) * sizeof *ni);
-        if (np)
-            pfds = np;
-        if (ni)
-            pidx = ni;
-        if (!np || !ni) {
+        /* The listening socket and the signal descriptor, then every
+         * connection. */
+        if (util_reserve((void **)&pfds, &cappfds, r->nconns + 2, sizeof *pfds, UTIL_GROW_FIRST) <
+                0 ||
+            util_reserve((void **)&pidx, &cappidx, r->nconns + 2, sizeof *pidx, UTIL_GROW_FIRST) <
+                0) {
             err = PYSCOPE_ENOMEM;
             break;
         }
