@@ -60,6 +60,12 @@
 #define CODE_KEY_BIT (1ull << 63) /* tracer code keys never meet the sampler's */
 #define REPLY_TIMEOUT_MS 5000
 #define TM_FIRST 64 /* first room of the growing arrays; they double */
+#define INDEX_FIRST 1024 /* slots of an id index: the tracebacks of a program's start */
+/* Traced memory is copied for the peak snapshot whenever it passes the last
+ * copy by 1/PEAK_STEP: the breakdown at the peak is then within 3% of it. */
+#define PEAK_STEP 32
+#define NATIVE_REC_MAX 8192 /* a native function's record: two paths and a name */
+#define TYPE_NAME_MAX 512   /* a type's qualified name, cut there */
 
 /* DOMAIN_TM_RAW: the RAW allocator the program's tracemalloc keeps for its
  * own records (see tm_follow). */
@@ -107,36 +113,21 @@ struct tb {
     uint8_t sent;
 };
 
-static struct domain domains[NDOMAINS];
-static int installed;       /* the hooks are in place (they stay, passing through, once stopped) */
-static _Atomic int tracing; /* allocations are traced (--memory) */
-static _Atomic int enabled; /* snapshots are taken (--memory or --heap) */
-static int heap_on;         /* snapshots record the object graph */
-static int depth_limit = 128;
-static int native_on; /* tracebacks also take the native stack (--native) */
-static pthread_mutex_t tm_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
-static const int *tm_tracing; /* the program's tracemalloc traces (is_tracing()) */
-static int tm_seen;           /* *tm_tracing when last looked at (GIL) */
-static __thread int reentrant;
-static __thread int forking; /* this thread holds tm_lock around fork() */
-
-/* Under tm_lock. */
-static struct blocks *live;
-static struct blocks *codemap; /* code address -> index in codes (its trace field) */
-static struct tcode *codes;
-static uint32_t ncodes, capcodes;
 /* The live memory allocated from each traceback: one array, so that the
  * peak copy is one memcpy. */
 struct tbstat {
     int64_t size, count;
 };
-static struct tb *tbs;
-static struct tbstat *tb_stat;
-static uint32_t ntbs, captbs, capstat;
-static struct tnode *nodes;
-static uint32_t nnodes, capnodes;
-/* Open addressing over ids: slots hold id + 1, 0 is empty. */
+
+/*
+ * An index of ids over tables that hold the keys themselves (tbs, nodes):
+ * open addressing, slots hold id + 1, 0 is empty. Not an imap: a
+ * traceback's key is its whole list of frames, stored once in the node
+ * tree and compared there; a traceback leaves the index when a code object
+ * it names dies (imap never removes); and a slot is 4 bytes where imap's
+ * are 32, for the biggest tables of a deep program, looked up on the
+ * allocation hooks' path.
+ */
 struct idindex {
     uint32_t *slots;
     size_t mask, used;
@@ -144,23 +135,76 @@ struct idindex {
 };
 static uint64_t node_hash_of(uint32_t id);
 static uint64_t tb_hash_of(uint32_t id);
+
+/*
+ * The tracer's state, by what guards it. A thread that holds the locks
+ * around fork() does not take them again (forking, below); a fork child
+ * resets what it must while it has one thread.
+ */
+
+/* Set once, by tracemem_start, read-only after: what the hooks read is set
+ * before they go in. */
+static int installed; /* the hooks are in place (they stay, passing through, once stopped) */
+static int heap_on;   /* snapshots record the object graph */
+static int depth_limit;
+static int native_on;          /* tracebacks also take the native stack (--native) */
+static const int *tm_tracing;  /* the program's tracemalloc traces (is_tracing()) */
+static pthread_key_t memo_key; /* frees a thread's memo when it ends */
+static int memo_cap;           /* frames in a memo: depth_limit, and the native ones */
+static uint64_t interval_ns;   /* between interval snapshots; 0: none */
+
+/* Atomic: read by the hooks of any thread, and by tracemem_due, without a
+ * lock. */
+static _Atomic int tracing;              /* allocations are traced (--memory) */
+static _Atomic int enabled;              /* snapshots are taken (--memory or --heap) */
+static _Atomic unsigned signal_requests; /* snapshot signals received */
+
+/* Per thread. */
+static __thread int reentrant;        /* inside the tracer: allocations pass straight through */
+static __thread int forking;          /* this thread holds tm_lock around fork() */
+static __thread struct tb_memo *memo; /* the thread's last traceback (tb_of_unlocked) */
+
+/* The GIL: tracemem_start and the MEM and OBJ hooks write these. The RAW
+ * hooks read domains[] without it (tm_follow says why that is safe). */
+static struct domain domains[NDOMAINS];
+static int tm_seen; /* *tm_tracing when last looked at */
+/* Also the GIL: the emitter's task and the session's exit take the due
+ * snapshots and the last ones. tracemem_due reads these without it: a
+ * stale value moves a snapshot to the next look. */
+static int finished;
+static unsigned signal_handled; /* signal_requests when last served */
+static uint64_t next_interval_ns;
+
+/* tm_lock: every table, taken by the hooks of any thread, with or without
+ * the GIL. */
+static pthread_mutex_t tm_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct blocks *live;
+static struct blocks *codemap; /* code address -> index in codes (its trace field) */
+static struct tcode *codes;
+static uint32_t ncodes, capcodes;
+static struct tb *tbs;
+static struct tbstat *tb_stat;
+static uint32_t ntbs, captbs, capstat;
+static struct tnode *nodes;
+static uint32_t nnodes, capnodes;
 static struct idindex nindex = {.hash_of = node_hash_of}; /* over (parent, code_idx, lasti) */
 static struct idindex tindex = {.hash_of = tb_hash_of};
+static uint64_t code_deaths; /* code objects named by tracebacks that died: ends the memos */
 static int64_t traced_bytes, peak_bytes;
-static uint64_t untracked; /* blocks the tables had no room for */
+static uint64_t untracked; /* blocks the tables had no room for (a count, read without it) */
 /* The counters when traced memory was highest, and when to copy again. */
 static struct tbstat *peak_stat;
 static uint32_t peak_ntbs, peak_cap;
 static int64_t peak_copy_bytes = -1, peak_copy_blocks, peak_copy_at;
 static uint64_t peak_copy_ns;
 
-/* Snapshots (snap_lock). */
+/* snap_lock: one snapshot at a time, taken with the GIL, before tm_lock.
+ * It also guards the graph sender (sender_*, below) and the static buffers
+ * of the snapshot functions. */
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static int connected; /* snapshots can be sent (tracemem_set_connected) */
 static uint64_t next_seq = 1;
-static int finished;
-static _Atomic unsigned signal_requests;
-static unsigned signal_handled;
-static uint64_t interval_ns, next_interval_ns;
+static uint64_t forked_ns; /* when this process was forked; 0: not a fork child */
 
 /* tm_lock, except on the thread that holds it around fork(): the
  * interpreter allocates and frees on that thread before the fork. */
@@ -241,7 +285,7 @@ static int idx_reserve_unlocked(struct idindex *x)
 {
     if (x->slots && (x->used + 1) * 2 <= x->mask + 1)
         return 0;
-    size_t cap = x->slots ? (x->mask + 1) * 2 : 1024;
+    size_t cap = x->slots ? (x->mask + 1) * 2 : INDEX_FIRST;
     uint32_t *old = x->slots;
     size_t oldcap = old ? x->mask + 1 : 0;
     if (!(x->slots = calloc(cap, sizeof *x->slots))) {
@@ -389,7 +433,7 @@ static void copy_peak_unlocked(void)
     peak_ntbs = ntbs;
     peak_copy_bytes = traced_bytes;
     peak_copy_blocks = (int64_t)blocks_count(live);
-    peak_copy_at = traced_bytes + traced_bytes / 32 + 1;
+    peak_copy_at = traced_bytes + traced_bytes / PEAK_STEP + 1;
     peak_copy_ns = (uint64_t)util_mono_ns();
 }
 
@@ -449,10 +493,6 @@ struct tb_memo {
     uint64_t deaths;
     struct pyframe_raw frames[]; /* memo_cap */
 };
-static __thread struct tb_memo *memo;
-static pthread_key_t memo_key; /* frees a thread's memo when it ends */
-static int memo_cap;           /* frames in a memo: depth_limit, and the native ones */
-static uint64_t code_deaths;   /* tm_lock: code objects named by tracebacks that died */
 
 static void memo_free(void *m)
 {
@@ -844,7 +884,7 @@ static void send_tb_unlocked(struct obuf *ob, uint32_t id)
         nframes = native_merge(ips, nips, 0, wf, entry, npy, t->truncated, merged, keys, &nkeys);
         frames = merged;
         for (size_t k = 0; k < nkeys; k++) {
-            uint8_t rec[8192];
+            uint8_t rec[NATIVE_REC_MAX];
             long len = native_put(keys[k], NATIVE_WRITER_MEMORY, rec, sizeof rec, 0);
             if (len > 0)
                 ob_raw(ob, rec, (size_t)len);
@@ -926,7 +966,7 @@ static int64_t wait_reply(uint64_t seq)
 
 /* ---- the object graph ------------------------------------------------------ */
 
-#define CHUNK_BYTES (WIRE_MSG_MAX - 128)
+#define CHUNK_BYTES (WIRE_MSG_MAX - 128) /* a record's payload: room for its head */
 
 struct heapdump {
     struct obuf *ob;
@@ -970,7 +1010,7 @@ static uint64_t heap_type_key(struct heapdump *h, const void *type)
         h->ob->err = PYSCOPE_ENOMEM;
         return 0;
     }
-    char name[512];
+    char name[TYPE_NAME_MAX];
     struct wire_heap_type w = {h->seq, ++h->ntypes};
     struct wire_str s = {name, (uint32_t)heap_type_name(type, name, sizeof name)};
     ob_rec(h->ob, WIRE_HEAP_TYPE, &w, sizeof w, &s, 1);
@@ -1002,7 +1042,7 @@ static int heap_on_edge(const void *src, const void *dst, const char *label, siz
 {
     struct heapdump *h = ctx;
     heap_emit_objs(h); /* every object is out before the first edge */
-    size_t need = 20 + ((len + 4 + 7) & ~(size_t)7);
+    size_t need = WIRE_EDGE_SIZE(len);
     if (h->edge_bytes + need > sizeof h->edges)
         heap_emit_edges(h);
     uint8_t *p = h->edges + h->edge_bytes;
@@ -1011,8 +1051,8 @@ static int heap_on_edge(const void *src, const void *dst, const char *label, siz
     memcpy(p, &s, 8);
     memcpy(p + 8, &d, 8);
     memcpy(p + 16, &l, 4);
-    memcpy(p + 20, label, len);
-    memset(p + 20 + len, 0, need - 20 - len);
+    memcpy(p + WIRE_EDGE_LABEL_AT, label, len);
+    memset(p + WIRE_EDGE_LABEL_AT + len, 0, need - WIRE_EDGE_LABEL_AT - len);
     h->edge_bytes += need;
     return h->ob->err;
 }
@@ -1040,7 +1080,7 @@ static void dump_heap(struct obuf *ob, uint64_t seq)
  * next snapshot (and a fork, and a new connection) waits for it first, so
  * records never overtake each other.
  */
-static pthread_t sender;
+static pthread_t sender; /* these three: snap_lock */
 static int sender_running;
 static struct obuf sender_ob;
 
@@ -1090,7 +1130,6 @@ static void sender_start(struct obuf *ob)
  * for (pyscope.snapshot, the signal, the interval) always have one.
  */
 #define GRAPH_NS_PER_OBJECT 4000
-static uint64_t forked_ns; /* when this process was forked; 0: not a fork child */
 
 static int graph_wanted(int trigger)
 {

@@ -32,6 +32,8 @@
 #define FILTER_WORDS 1024 /* 65,536 bits per in-flight filter */
 #define KNOWN_WORDS 16384 /* 1,048,576 bits: addresses that have had an entry */
 #define DEAD_KEEP_CYCLES 200
+#define SWEEP_EVERY 64     /* cycles between looks for dead entries to free: a pass over all */
+#define BUCKETS_FIRST 1024 /* the code objects of a small program's first samples */
 
 struct centry {
     void *ptr;
@@ -45,6 +47,13 @@ struct centry {
     struct centry *next; /* bucket chain */
 };
 
+/*
+ * The entries, chained in buckets by address. Not an imap: one address has
+ * an entry for each code object that lived there, found by the epoch a
+ * sample was taken in (a range, not a key); entries are structures of
+ * their own, pointed to while a sample is resolved; and the sweep walks
+ * them all. The lookups are the emitter's, under reg_lock.
+ */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct centry **buckets;
 static size_t nbuckets, nentries;
@@ -65,6 +74,8 @@ static size_t nwaiting, capwaiting;
 #define WAITING_FIRST 64 /* code objects first seen in one round of samples */
 static int give_up; /* Python is gone: drop samples that wait */
 
+/* Fibonacci hashing of an address: the low 4 bits are alignment. The
+ * filters take different bits of it (>> 16, >> 8) from the buckets'. */
 static uint64_t hash_ptr(const void *p)
 {
     return ((uint64_t)(uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull;
@@ -140,7 +151,7 @@ static uint64_t born_after_unlocked(void *ptr)
 
 static int grow_unlocked(void)
 {
-    size_t n = nbuckets ? nbuckets * 2 : 1024;
+    size_t n = nbuckets ? nbuckets * 2 : BUCKETS_FIRST;
     struct centry **b = calloc(n, sizeof *b);
     if (!b)
         return PYSCOPE_ENOMEM;
@@ -245,7 +256,7 @@ void coderef_cycle(int python_usable)
     /* A dead code object's description is freed after a while, but its
      * entry stays as a tombstone: a sample that still names it, however
      * late, must not be mistaken for one of whatever lives there now. */
-    for (size_t i = 0; i < nbuckets && cycle % 64 == 0; i++) {
+    for (size_t i = 0; i < nbuckets && cycle % SWEEP_EVERY == 0; i++) {
         for (struct centry *e = buckets[i]; e; e = e->next) {
             if (!e->tomb && e->dead != UINT64_MAX && e->dead_cycle + DEAD_KEEP_CYCLES < cycle) {
                 pyframe_code_release(&e->info);

@@ -238,6 +238,10 @@ struct wire_heap_obj {
 struct wire_heap_edges {
     uint64_t seq;
 };
+/* Where an entry's label starts, and the bytes of an entry whose label has
+ * len bytes: the padding makes the label's length and bytes a multiple of 8. */
+#define WIRE_EDGE_LABEL_AT 20
+#define WIRE_EDGE_SIZE(len) (WIRE_EDGE_LABEL_AT + (((size_t)(len) + 4 + 7) & ~(size_t)7))
 
 /* Sent by the recorder on the same connection, once the snapshot's
  * WIRE_SNAPSHOT_END has arrived and everything before it is committed. */

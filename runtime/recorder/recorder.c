@@ -783,15 +783,15 @@ static int on_heap_edges(struct recorder *r, struct conn *c, const struct wire_r
     for (size_t at = 0; !err && at < es.len;) {
         uint64_t src, dst;
         uint32_t len;
-        if (es.len - at < 20)
+        if (es.len - at < WIRE_EDGE_LABEL_AT)
             return PYSCOPE_EPROTO;
         memcpy(&src, es.p + at, 8);
         memcpy(&dst, es.p + at + 8, 8);
         memcpy(&len, es.p + at + 16, 4);
-        size_t size = 20 + (((size_t)len + 4 + 7) & ~(size_t)7);
+        size_t size = WIRE_EDGE_SIZE(len);
         if (len > es.len || size > es.len - at)
             return PYSCOPE_EPROTO;
-        err = store_heap_edge_add(r->st, snap, src, dst, es.p + at + 20, len);
+        err = store_heap_edge_add(r->st, snap, src, dst, es.p + at + WIRE_EDGE_LABEL_AT, len);
         at += size;
     }
     return err;
