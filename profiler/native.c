@@ -15,6 +15,7 @@
 #include "wire.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -35,13 +36,14 @@ static struct imap *by_ip; /* (ip, is_return) -> kind << 60 | line << 32 | funct
 static struct smap *by_name; /* object NUL name -> function index */
 static struct nfunc *funcs;
 static size_t nfuncs, capfuncs;
+#define FUNC_NAME_MAX 512 /* a native function's name: longer C++ ones are cut */
 #define FUNCS_FIRST 256 /* native functions named in a run: hundreds with --native */
 static int all_frames;
-static char python_exe[4096];
+static char python_exe[PATH_MAX];
 /* pyscope's own library, by the name it was loaded under: the bootstrap
  * loads it as sitecustomize, the pyscope module as _pyscope, and the
  * dynamic loader keeps the first. */
-static char own_object[4096];
+static char own_object[PATH_MAX];
 
 static int is_own(const char *object)
 {
@@ -129,7 +131,7 @@ static enum native_kind classify(uintptr_t ip, const struct sym_info *si)
         return NATIVE_OWN; /* what pyscope does is not the program's */
     if (all_frames)
         return NATIVE_SHOW;
-    char clean[512];
+    char clean[FUNC_NAME_MAX];
     snprintf(clean, sizeof clean, "%s", name);
     clean_name(clean);
     if (start_frame(clean))
@@ -171,7 +173,7 @@ static enum native_kind frame_unlocked(uintptr_t ip, int is_return, uint64_t *ke
     int found = symtab_lookup(symbols, at, &si);
     if (found == 0 && symtab_refresh(symbols) == 0) /* loaded since */
         found = symtab_lookup(symbols, at, &si);
-    char name[512], object[4096];
+    char name[FUNC_NAME_MAX], object[PATH_MAX];
     if (found == 1 && si.name) {
         snprintf(name, sizeof name, "%s", si.name);
         clean_name(name);
@@ -183,7 +185,7 @@ static enum native_kind frame_unlocked(uintptr_t ip, int is_return, uint64_t *ke
     snprintf(object, sizeof object, "%s", found == 1 ? si.object : "");
     enum native_kind kind = found == 1 ? classify(ip, &si) : NATIVE_SHOW;
     /* The function's index: one per (object, name). */
-    char k[4608];
+    char k[PATH_MAX + FUNC_NAME_MAX];
     int klen = snprintf(k, sizeof k, "%s%c%s", object, 0, name);
     int64_t idx;
     if (!smap_get(by_name, k, (size_t)klen, &idx)) {

@@ -269,7 +269,7 @@ static int collect(struct dl_phdr_info *info, size_t size, void *arg)
     }
     if (lo >= hi)
         return 0;
-    char exe[4096];
+    char exe[PATH_MAX];
     const char *path = info->dlpi_name;
     if (!path || !*path) {
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);

@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -38,7 +39,12 @@ static unsigned sample_hz; /* 0: the sampler is off */
 static _Atomic int exited;
 static _Atomic int exit_sent; /* session_exit has sent the last records */
 static int exit_hook_installed;
-static char exe_name[4096];
+static char exe_name[PATH_MAX];
+
+/* The hello's command line is cut there; the record holds it, two paths
+ * (the executable, the working directory) and the head, with room left. */
+#define CMDLINE_MAX 8192
+#define HELLO_MAX (CMDLINE_MAX + 2 * PATH_MAX + 8192)
 
 /* /proc/self/cmdline: the arguments, NUL-separated, trailing NUL removed. */
 static size_t read_cmdline(char *buf, size_t cap)
@@ -58,8 +64,8 @@ static size_t read_cmdline(char *buf, size_t cap)
 
 static int send_hello(uint32_t flags)
 {
-    static char cmdline[16384];
-    char cwd[4096];
+    static char cmdline[CMDLINE_MAX];
+    char cwd[PATH_MAX];
     char version[64];
     const char *v = Py_GetVersion();
     size_t vlen = strcspn(v, " ");
@@ -83,9 +89,9 @@ static int send_hello(uint32_t flags)
         {version, (uint32_t)vlen},
         {exe_name, (uint32_t)strlen(exe_name)},
         {cwd, (uint32_t)strlen(cwd)},
-        {cmdline, (uint32_t)read_cmdline(cmdline, 8192)},
+        {cmdline, (uint32_t)read_cmdline(cmdline, sizeof cmdline)},
     };
-    static uint8_t buf[16384 + 8192];
+    static uint8_t buf[HELLO_MAX];
     size_t n = wire_encode(buf, sizeof buf, WIRE_HELLO, &h, sizeof h, s, 4);
     if (!n)
         return PYSCOPE_EINVAL;

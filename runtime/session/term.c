@@ -16,6 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The watcher only waits and signals: a small stack, not the 8 MiB default
+ * reserved for every thread. */
+#define WATCHER_STACK (64 * 1024)
+
 static sem_t term_sem;
 static int installed;        /* the handler is ours and the watcher runs */
 static void (*finish)(void); /* term_install's */
@@ -50,7 +54,7 @@ static int start_watcher(unsigned posts)
         return PYSCOPE_ENOMEM;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_attr_setstacksize(&attr, WATCHER_STACK);
     int rc = threads_start_own(&t, &attr, watch, NULL);
     pthread_attr_destroy(&attr);
     return rc;
