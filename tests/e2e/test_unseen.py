@@ -93,18 +93,18 @@ class SystemCalls(E2ETestCase):
                 self.assertEqual((traced.returncode, traced.stdout), (0, plain.stdout), mode)
 
     def test_native_leaves_timed_waits_alone(self):
-        # --native still signals a thread that ran, but not one asleep in
-        # a call: only a wait entered between the look and the signal is
-        # cut (at 1 kHz, 0-3 in 60; sent blind, signals cut 50-59 of each)
-        for mode in (["--native"],):
-            with self.subTest(mode=mode):
-                traced = harness.run_pyscope(mode + [unseen("waits.py")], self.new_db_path(),
-                                             cwd=self.tmp)
-                self.assertEqual(traced.returncode, 0, traced)
-                cut = dict(w.split(b"=") for w in traced.stdout.split())
-                self.assertEqual(len(cut), 5, traced)
-                for call, n in cut.items():
-                    self.assertLess(int(n), 12, (mode, traced.stdout))
+        # --native still signals a thread that ran, but not one asleep in a
+        # call: only a wait entered between the look and the signal is cut,
+        # or one whose time is up but that waits for a CPU to return (the
+        # kernel shows it running). Signals sent blind cut 50-59 of each 60;
+        # with the look, 0-3 of each on a quiet machine, and up to 22 of one
+        # call at a load of 11: the bound is on all five calls together.
+        traced = harness.run_pyscope(["--native", unseen("waits.py")], self.new_db_path(),
+                                     cwd=self.tmp)
+        self.assertEqual(traced.returncode, 0, traced)
+        cut = dict(w.split(b"=") for w in traced.stdout.split())
+        self.assertEqual(len(cut), 5, traced)
+        self.assertLess(sum(int(n) for n in cut.values()), 100, traced.stdout)
 
 
 class UserSitecustomize(E2ETestCase):
