@@ -233,13 +233,14 @@ struct wire_heap_obj {
     uint64_t traceback; /* where it was allocated: a WIRE_TRACEBACK key; 0 when unknown */
 };
 
-/* One string of entries: u64 src, u64 dst, u32 label length, the label's
- * bytes, zero padding to a multiple of 8. */
+/* One string of entries: u64 src, u64 dst, u32 label length len, then the
+ * label's bytes and zero padding in len + 4 bytes rounded up to a multiple
+ * of 8 (WIRE_EDGE_SIZE). */
 struct wire_heap_edges {
     uint64_t seq;
 };
 /* Where an entry's label starts, and the bytes of an entry whose label has
- * len bytes: the padding makes the label's length and bytes a multiple of 8. */
+ * len bytes. */
 #define WIRE_EDGE_LABEL_AT 20
 #define WIRE_EDGE_SIZE(len) (WIRE_EDGE_LABEL_AT + (((size_t)(len) + 4 + 7) & ~(size_t)7))
 
