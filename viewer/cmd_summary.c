@@ -19,6 +19,7 @@
 #include "error.h"
 #include "format.h"
 #include "heapgraph.h"
+#include "opts.h"
 #include "samples.h"
 #include "smpcmd.h"
 #include "source.h"
@@ -26,6 +27,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1571,53 +1573,31 @@ int summary_print(const char *path, FILE *out)
     return summarize(path, out, 0, DEFAULT_LIMIT, &bad_db);
 }
 
-/* The first line of the usage text, for argument mistakes. */
-static void print_usage_line(void)
-{
-    fprintf(stderr, "%.*s", (int)(strcspn(cmd_summary_usage, "\n") + 1), cmd_summary_usage);
-}
-
 int cmd_summary(int argc, char **argv)
 {
-    const char *path = NULL;
-    int json = 0, npos = 0, opts_done = 0, bad_db;
-    long limit = -1; /* not given */
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *value = NULL;
-        if (opts_done || a[0] != '-' || !a[1]) {
-            path = a;
-            npos++;
-        } else if (!strcmp(a, "--")) {
-            opts_done = 1;
-        } else if (cli_is_help(a)) {
-            fputs(cmd_summary_usage, stdout);
-            return CLI_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--limit") || !strncmp(a, "--limit=", 8)) {
-            value = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : NULL;
-            char *end;
-            errno = 0;
-            limit = value && *value ? strtol(value, &end, 10) : -1;
-            if (!value || !*value || errno || *end || limit < 0) {
-                cli_error("'--limit' needs a number of processes (0 for all), not '%s'",
-                          value ? value : "");
-                return CLI_USAGE;
-            }
-        } else {
-            cli_error("unknown option '%s'; see 'pyscope summary --help'", a);
-            return CLI_USAGE;
-        }
-    }
+    const struct opts_cmd cmd = {.name = "summary", .usage = cmd_summary_usage};
+    int json = 0, bad_db;
+    int64_t limit = -1; /* not given */
+    const struct opts_spec specs[] = {
+        {.name = "--json", .kind = OPTS_FLAG, .dest = &json},
+        {.name = "--limit",
+         .kind = OPTS_INT,
+         .flags = OPTS_LOOSE | OPTS_MISSING_IS_BAD,
+         .dest = &limit,
+         .min = 0,
+         .max = LONG_MAX,
+         .bad = "'--limit' needs a number of processes (0 for all), not '%s'"},
+    };
+    int npos = opts_parse(&cmd, specs, sizeof specs / sizeof *specs, argc, argv);
+    if (npos < 0)
+        return opts_status(npos);
     if (npos != 1) {
-        print_usage_line();
+        opts_usage_error(&cmd);
         return CLI_USAGE;
     }
     if (limit < 0)
         limit = json ? 0 : DEFAULT_LIMIT;
-    if (summarize(path, stdout, json, limit, &bad_db) < 0)
+    if (summarize(argv[1], stdout, json, (long)limit, &bad_db) < 0)
         return bad_db ? CLI_USAGE : CLI_FAIL;
     return CLI_OK;
 }
