@@ -19,6 +19,7 @@
 #include "error.h"
 #include "format.h"
 #include "heapgraph.h"
+#include "memory.h"
 #include "opts.h"
 #include "samples.h"
 #include "smpcmd.h"
@@ -812,13 +813,12 @@ out:
 
 #define SITE_ROWS 5 /* allocation sites listed at the peak */
 
-/* An allocation site at the peak: the most recent frame's function and line. */
+/* An allocation site at the peak: a line, as `pyscope stats --by lineno` keys it. */
 struct site {
     int has_fn;            /* the frame and its function were found */
     int64_t line;          /* 0 when unknown */
-    int64_t firstlineno;   /* 0 when unknown */
     int64_t size, count;   /* bytes and blocks still allocated from there */
-    char *filename, *name; /* name: the qualname, else the name; NULL without has_fn */
+    char *filename, *name; /* name: the function's qualname; NULL without has_fn */
 };
 
 /* What the memory section shows, from the snapshot tables. */
@@ -927,56 +927,38 @@ static int load_rss(sqlite3 *db, struct memory *m)
 }
 
 /*
- * The sites of the chosen snapshot that hold the most bytes, grouped by the
- * most recent frame's function and line. Only this snapshot's traces are
- * read (through their index), not the whole stack tree.
+ * The sites of the chosen snapshot that hold the most bytes: the first
+ * lines of `pyscope stats SNAP --by lineno`, from the same grouping, so the
+ * two always agree (a block allocated in C counts for the Python line
+ * under it, two functions on one line are one site).
  */
 static int load_sites(sqlite3 *db, struct memory *m)
 {
-    sqlite3_stmt *st;
-    int rc = SQLITE_DONE, err;
+    const struct mem_options by_line = {.by = MEM_BY_LINENO};
+    struct mem_space *sp = NULL;
+    struct mem_group g = {0};
+    int err;
 
-    m->whole = m->snap_bytes;
-    if (m->whole <= 0) {
-        if ((err = first_row(db, "SELECT sum(size) FROM snapshot_traces WHERE snapshot_id = ?1", 1,
-                             m->snap_id, &st)) < 0)
-            return err;
-        m->whole = 0;
-        if (err)
-            col_int(st, 0, &m->whole);
-        sqlite3_finalize(st);
-    }
-    err = vdb_prepare(db,
-                      "SELECT fn.id, fr.line, sum(t.size) AS bytes, sum(t.count), fn.filename,"
-                      " coalesce(fn.qualname, fn.name), fn.firstlineno"
-                      " FROM snapshot_traces t LEFT JOIN stacks s ON s.id = t.stack_id"
-                      " LEFT JOIN frames fr ON fr.id = s.frame_id"
-                      " LEFT JOIN functions fn ON fn.id = fr.function_id"
-                      " WHERE t.snapshot_id = ?1 GROUP BY fr.function_id, fr.line"
-                      " HAVING bytes > 0 ORDER BY bytes DESC, fr.function_id, fr.line LIMIT ?2",
-                      &st);
-    if (err < 0)
-        return err;
-    sqlite3_bind_int64(st, 1, m->snap_id);
-    sqlite3_bind_int(st, 2, SITE_ROWS);
-    while (m->nsites < SITE_ROWS && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if ((err = mem_space_new(&by_line, &sp)) < 0 || (err = mem_group(sp, db, m->snap_id, &g)) < 0 ||
+        (err = mem_sort(sp, g.stats, g.n)) < 0)
+        goto out;
+    m->whole = m->snap_bytes > 0 ? m->snap_bytes : g.all.size;
+    for (size_t i = 0; i < g.n && m->nsites < SITE_ROWS && g.stats[i].size > 0; i++) {
+        struct mem_frame f = mem_key_frame(sp, g.stats[i].key, 0);
         struct site *site = &m->sites[m->nsites++];
-        int64_t id;
-        memset(site, 0, sizeof *site);
-        site->has_fn = col_int(st, 0, &id);
-        col_int(st, 1, &site->line);
-        col_int(st, 2, &site->size);
-        col_int(st, 3, &site->count);
-        col_int(st, 6, &site->firstlineno);
-        if ((err = vdb_col_text(st, 4, &site->filename)) < 0 ||
-            (err = vdb_col_text(st, 5, &site->name)) < 0)
-            goto out;
-        site->has_fn = site->has_fn && site->name;
+        *site = (struct site){.has_fn = f.function != NULL,
+                              .line = f.line,
+                              .size = g.stats[i].size,
+                              .count = g.stats[i].count};
+        if (site->has_fn &&
+            (!(site->filename = strdup(f.filename)) || !(site->name = strdup(f.function)))) {
+            err = PYSCOPE_ENOMEM;
+            break;
+        }
     }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        err = vdb_err(rc);
 out:
-    sqlite3_finalize(st);
+    mem_group_release(&g);
+    mem_space_free(sp);
     return err;
 }
 
@@ -1016,14 +998,13 @@ static const char *run_path(const struct run *r, const char *filename)
     return filename;
 }
 
-/* "app.py:12" for a site: the line, else the function's first; the file alone without either. */
+/* "app.py:12" for a site; the file alone without a line. */
 static char *site_location(const struct run *r, const struct site *s, char *buf, size_t len)
 {
-    int64_t line = s->line > 0 ? s->line : s->firstlineno;
     if (!s->filename)
         snprintf(buf, len, "%s", "");
-    else if (line > 0)
-        snprintf(buf, len, "%s:%" PRId64, run_path(r, s->filename), line);
+    else if (s->line > 0)
+        snprintf(buf, len, "%s:%" PRId64, run_path(r, s->filename), s->line);
     else
         snprintf(buf, len, "%s", run_path(r, s->filename));
     return buf;
