@@ -10,19 +10,16 @@
  *
  * What is read, and when: a space owns what makes keys comparable across
  * databases (interned file names, (file, line) locations, keys as
- * sequences of locations) and, per database, a source: its functions and
- * frames, read whole (they are small), resolved to locations only when a
- * trace uses them. Grouping by lineno or filename without --cumulative
- * needs only each traceback's most recent frame, which the traces query
- * joins, so the stacks tree is not read at all. Whole tracebacks are
- * walked in memory: the stacks table is read in one scan in id order, and
- * only up to the highest id the snapshot names, because the recorder
- * interns a caller before its callees; a parent beyond that (a file the
- * recorder did not write) makes the rest be read. Nothing is queried per
- * row. By traceback, a leaf node's key is kept for the next snapshot of
- * the same database; cumulative statistics sum each node's blocks with
- * those of the nodes below it in one pass, children first, which counts a
- * recurring frame as often as tracemalloc does without a walk per block.
+ * sequences of locations) and, per database, a source: its stack tables
+ * (stacks.h), the functions and frames read whole (they are small) and
+ * resolved to locations only when a trace uses them. Grouping by lineno or
+ * filename without --cumulative needs only each traceback's most recent
+ * frame, which the traces query joins, so the stacks tree is not read at
+ * all. Whole tracebacks are walked in memory, the stacks read only up to
+ * the highest id the snapshot names. Nothing is queried per row. By traceback, a leaf node's key is
+ * kept for the next snapshot of the same database; cumulative statistics sum each node's blocks
+ * with those of the nodes below it in one pass, children first, which counts a recurring frame as
+ * often as tracemalloc does without a walk per block.
  *
  * Ties in size and count are the rule (many tracebacks hold one block of
  * the same size), so the sort orders by the numbers first and then each
@@ -35,6 +32,7 @@
 #include "error.h"
 #include "format.h"
 #include "pyname.h"
+#include "stacks.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -44,7 +42,6 @@
 #define MARKER (UINT32_MAX - 1)     /* a frame that is the "[truncated]" marker */
 #define UNRESOLVED (UINT32_MAX - 2) /* a frame not yet mapped to a location */
 #define SKIPPED (UINT32_MAX - 3)    /* a native frame left out (--no-native) */
-#define NO_PARENT INT64_MIN
 /* A walk stops here: only a loop in a damaged file is this deep. */
 #define MAX_DEPTH 4096
 
@@ -378,43 +375,13 @@ struct key {
     uint8_t truncated;
 };
 
-/*
- * The ids of a table, read in id order. Ids without gaps (the recorder's)
- * are base, base + 1, ...: found by subtraction, with no array at all.
- */
-struct ids {
-    int64_t *v; /* NULL while dense */
-    size_t n, cap;
-    int64_t base;
-    int dense;
-};
-
-/* A node of the stacks tree, its parent found once when it is read. */
-struct node {
-    uint32_t parent; /* index; NONE at the root, or when the table lacks it */
-    uint32_t frame;  /* index; NONE when the table lacks it */
-};
-
 /* What a database holds, read once and mapped into the space. */
 struct source {
     sqlite3 *db;
     struct source *next;
-    struct ids fns; /* functions, in id order */
-    char **fn_file; /* NULL when none */
-    char **fn_name; /* qualname, else name */
-    uint8_t *fn_marker;
-    uint8_t *fn_native;
-    struct ids frames;  /* frames, in id order */
-    uint32_t *frame_fn; /* function index, NONE when missing */
-    int64_t *frame_line;
-    uint32_t *frame_loc; /* UNRESOLVED, MARKER, SKIPPED or a location */
-    struct ids stacks;   /* the stacks with ids up to stacks_upto, in id order */
-    struct node *nodes;
-    size_t nodes_cap;
-    int64_t stacks_upto;
-    int stacks_all;
-    int parent_first;   /* every node comes after its parent: the recorder's order */
-    uint32_t *leaf_key; /* by traceback: a node's key once made as a leaf, NONE before */
+    struct stacks *st;   /* its functions, frames and the stacks read so far */
+    uint32_t *frame_loc; /* per frame: UNRESOLVED, MARKER, SKIPPED or a location */
+    uint32_t *leaf_key;  /* by traceback: a node's key once made as a leaf, NONE before */
     size_t leaf_keys;
 };
 
@@ -657,21 +624,8 @@ int mem_space_new(const struct mem_options *o, struct mem_space **out)
 
 static void source_free(struct source *src)
 {
-    for (size_t i = 0; i < src->fns.n; i++) {
-        free(src->fn_file[i]);
-        free(src->fn_name[i]);
-    }
-    free(src->fns.v);
-    free(src->fn_file);
-    free(src->fn_name);
-    free(src->fn_marker);
-    free(src->fn_native);
-    free(src->frames.v);
-    free(src->frame_fn);
-    free(src->frame_line);
+    stacks_free(src->st);
     free(src->frame_loc);
-    free(src->stacks.v);
-    free(src->nodes);
     free(src->leaf_key);
     free(src);
 }
@@ -719,216 +673,6 @@ static int keep_file(struct mem_space *sp, uint32_t file)
 
 /* ---- sources ---- */
 
-/* The index of id in m, or SIZE_MAX. */
-static size_t ids_find(const struct ids *m, int64_t id)
-{
-    if (m->dense) {
-        uint64_t k = (uint64_t)id - (uint64_t)m->base;
-        return k < m->n ? (size_t)k : SIZE_MAX;
-    }
-    size_t lo = 0, hi = m->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->v[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < m->n && m->v[lo] == id ? lo : SIZE_MAX;
-}
-
-/* Append id, greater than every id in m. 0 or PYSCOPE_ENOMEM. */
-static int ids_add(struct ids *m, int64_t id)
-{
-    if (!m->n) {
-        m->base = id;
-        m->dense = 1;
-    } else if (m->dense && (uint64_t)id != (uint64_t)m->base + m->n) {
-        size_t cap = m->n * 2;
-        int64_t *v = malloc(cap * sizeof *v);
-        if (!v)
-            return PYSCOPE_ENOMEM;
-        for (size_t i = 0; i < m->n; i++)
-            v[i] = (int64_t)((uint64_t)m->base + i);
-        m->v = v;
-        m->cap = cap;
-        m->dense = 0;
-    }
-    if (!m->dense) {
-        int err = util_grow((void **)&m->v, &m->cap, m->n, sizeof *m->v);
-        if (err < 0)
-            return err;
-        m->v[m->n] = id;
-    }
-    m->n++;
-    return 0;
-}
-
-static int load_functions(struct source *src)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t cap = 0;
-    int rc = SQLITE_DONE, err = vdb_int(src->db, "SELECT count(*) FROM functions", NULL, &cap);
-    if (err < 0)
-        return err;
-    cap++;
-    if (!(src->fn_file = calloc((size_t)cap, sizeof *src->fn_file)) ||
-        !(src->fn_name = calloc((size_t)cap, sizeof *src->fn_name)) ||
-        !(src->fn_marker = calloc((size_t)cap, sizeof *src->fn_marker)) ||
-        !(src->fn_native = calloc((size_t)cap, sizeof *src->fn_native)))
-        return PYSCOPE_ENOMEM;
-    if ((err = vdb_prepare(src->db,
-                           "SELECT id, filename, name, qualname, kind FROM functions ORDER BY id",
-                           &st)) < 0)
-        return err;
-    /* A live run may have grown since the count: the rest is not needed. */
-    while (src->fns.n < (size_t)cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t i = src->fns.n;
-        const char *name = (const char *)sqlite3_column_text(st, 2);
-        if ((err = ids_add(&src->fns, sqlite3_column_int64(st, 0))) < 0 ||
-            (err = vdb_col_text(st, 1, &src->fn_file[i])) < 0 ||
-            (err = vdb_col_text(st, sqlite3_column_type(st, 3) == SQLITE_NULL ? 2 : 3,
-                                &src->fn_name[i])) < 0)
-            break;
-        src->fn_marker[i] = !src->fn_file[i] && name && !strcmp(name, "[truncated]");
-        const char *kind = (const char *)sqlite3_column_text(st, 4);
-        src->fn_native[i] = kind && !strcmp(kind, "native");
-    }
-    if (!err && src->fns.n < (size_t)cap && rc != SQLITE_DONE)
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
-    return err;
-}
-
-static int load_frames(struct source *src)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t cap = 0;
-    int rc = SQLITE_DONE, err = vdb_int(src->db, "SELECT count(*) FROM frames", NULL, &cap);
-    if (err < 0)
-        return err;
-    cap++;
-    if (!(src->frame_fn = malloc((size_t)cap * sizeof *src->frame_fn)) ||
-        !(src->frame_line = malloc((size_t)cap * sizeof *src->frame_line)) ||
-        !(src->frame_loc = malloc((size_t)cap * sizeof *src->frame_loc)))
-        return PYSCOPE_ENOMEM;
-    if ((err = vdb_prepare(src->db, "SELECT id, function_id, line FROM frames ORDER BY id", &st)) <
-        0)
-        return err;
-    while (src->frames.n < (size_t)cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t i = src->frames.n;
-        size_t fn = ids_find(&src->fns, sqlite3_column_int64(st, 1));
-        if ((err = ids_add(&src->frames, sqlite3_column_int64(st, 0))) < 0)
-            break;
-        src->frame_fn[i] = fn == SIZE_MAX ? NONE : (uint32_t)fn;
-        src->frame_line[i] = sqlite3_column_int64(st, 2); /* NULL reads as 0 */
-        src->frame_loc[i] = UNRESOLVED;
-    }
-    if (!err && src->frames.n < (size_t)cap && rc != SQLITE_DONE)
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
-    return err;
-}
-
-/* Room for n nodes in all. */
-static int reserve_nodes(struct source *src, size_t n)
-{
-    if (n <= src->nodes_cap)
-        return 0;
-    struct node *nodes = realloc(src->nodes, n * sizeof *nodes);
-    if (!nodes)
-        return PYSCOPE_ENOMEM;
-    src->nodes = nodes;
-    src->nodes_cap = n;
-    return 0;
-}
-
-/*
- * Read the stacks with ids in (stacks_upto, upto], all of them for
- * INT64_MAX, finding each node's parent as it comes: the recorder writes a
- * caller before its callees, so the parent has been read. One that has
- * not is looked for after the scan, and when its id is beyond upto the
- * rest of the table is read too.
- */
-static int load_stacks(struct source *src, int64_t upto)
-{
-    struct later {
-        size_t node;
-        int64_t parent;
-    } *later = NULL;
-    size_t nlater = 0, later_cap = 0;
-    int64_t lo, hi, total;
-    int rc, err;
-    sqlite3_stmt *st;
-
-    if (src->stacks_all || upto <= src->stacks_upto)
-        return 0;
-    /* Room for every id in the range, but no more than the table holds. */
-    if ((err = vdb_int(src->db, "SELECT min(id) FROM stacks WHERE id > ?1", &src->stacks_upto,
-                       &lo)) < 0)
-        return err;
-    if (err > 0) {
-        if ((err = vdb_int(src->db, "SELECT max(id) FROM stacks WHERE id <= ?1", &upto, &hi)) < 0 ||
-            (err = vdb_int(src->db, "SELECT count(*) FROM stacks", NULL, &total)) < 0)
-            return err;
-        uint64_t span = hi >= lo ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
-        if (span > (uint64_t)total)
-            span = (uint64_t)total;
-        if (span >= NONE - src->stacks.n || (err = reserve_nodes(src, src->stacks.n + span)) < 0)
-            return PYSCOPE_ENOMEM;
-    }
-    err = vdb_prepare(src->db,
-                      "SELECT id, coalesce(parent_id, ?3), frame_id FROM stacks"
-                      " WHERE id > ?1 AND id <= ?2 ORDER BY id",
-                      &st);
-    if (err < 0)
-        return err;
-    sqlite3_bind_int64(st, 1, src->stacks_upto);
-    sqlite3_bind_int64(st, 2, upto);
-    sqlite3_bind_int64(st, 3, NO_PARENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t i = src->stacks.n;
-        if (i >= NONE - 2 ||
-            (i == src->nodes_cap && (err = reserve_nodes(src, i * 2 + 4096)) < 0) ||
-            (err = ids_add(&src->stacks, sqlite3_column_int64(st, 0))) < 0) {
-            err = err < 0 ? err : PYSCOPE_ENOMEM; /* indexes are 32-bit */
-            break;
-        }
-        int64_t p = sqlite3_column_int64(st, 1);
-        size_t fr = ids_find(&src->frames, sqlite3_column_int64(st, 2));
-        size_t k = p == NO_PARENT ? SIZE_MAX : ids_find(&src->stacks, p);
-        src->nodes[i].frame = fr == SIZE_MAX ? NONE : (uint32_t)fr;
-        src->nodes[i].parent = k == SIZE_MAX ? NONE : (uint32_t)k;
-        if (k == i)
-            src->parent_first = 0;
-        if (k == SIZE_MAX && p != NO_PARENT) {
-            if ((err = util_grow((void **)&later, &later_cap, nlater, sizeof *later)) < 0)
-                break;
-            later[nlater++] = (struct later){i, p};
-        }
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
-    if (!err) {
-        src->stacks_upto = upto;
-        src->stacks_all = upto == INT64_MAX;
-    }
-    for (size_t j = 0; j < nlater && !err; j++) {
-        size_t k = ids_find(&src->stacks, later[j].parent);
-        if (k == SIZE_MAX && !src->stacks_all && later[j].parent > src->stacks_upto) {
-            if ((err = load_stacks(src, INT64_MAX)) < 0)
-                break;
-            k = ids_find(&src->stacks, later[j].parent);
-        }
-        src->nodes[later[j].node].parent = k == SIZE_MAX ? NONE : (uint32_t)k;
-        if (k != SIZE_MAX && k >= later[j].node)
-            src->parent_first = 0;
-    }
-    free(later);
-    return err;
-}
-
 /* The source of db in sp, read on first use. */
 static int source_get(struct mem_space *sp, sqlite3 *db, struct source **out)
 {
@@ -942,11 +686,11 @@ static int source_get(struct mem_space *sp, sqlite3 *db, struct source **out)
     if (!src)
         return PYSCOPE_ENOMEM;
     src->db = db;
-    src->stacks_upto = INT64_MIN;
-    src->parent_first = 1;
-    int err = load_functions(src);
-    if (!err)
-        err = load_frames(src);
+    int err = stacks_open(db, &src->st);
+    if (!err && !(src->frame_loc = malloc((src->st->frame_ids.n + 1) * sizeof *src->frame_loc)))
+        err = PYSCOPE_ENOMEM;
+    for (size_t i = 0; !err && i < src->st->frame_ids.n; i++)
+        src->frame_loc[i] = UNRESOLVED;
     if (err < 0) {
         source_free(src);
         return err;
@@ -966,20 +710,21 @@ static int frame_loc(struct mem_space *sp, struct source *src, uint32_t frame, u
         *out = src->frame_loc[frame];
         return 0;
     }
-    uint32_t fn = src->frame_fn[frame];
-    if (fn != NONE && src->fn_marker[fn]) {
+    const struct stacks_frame *fr = &src->st->frames[frame];
+    const struct stacks_function *f = fr->fn == NONE ? NULL : &src->st->fns[fr->fn];
+    if (f && f->marker) {
         *out = src->frame_loc[frame] = MARKER;
         return 0;
     }
-    if (fn != NONE && src->fn_native[fn] && sp->o.no_native) {
+    int native = f && f->kind == STACKS_NATIVE;
+    if (native && sp->o.no_native) {
         *out = src->frame_loc[frame] = SKIPPED;
         return 0;
     }
-    int by_file = sp->o.by == MEM_BY_FILENAME, native = fn != NONE && src->fn_native[fn];
-    const char *file = fn != NONE && src->fn_file[fn] ? src->fn_file[fn] : unknown_file;
-    const char *func = by_file || fn == NONE ? NULL : src->fn_name[fn];
-    int err = intern_loc(sp, file, by_file || native ? 0 : src->frame_line[frame], func, native,
-                         out);
+    int by_file = sp->o.by == MEM_BY_FILENAME;
+    const char *file = f && f->filename ? f->filename : unknown_file;
+    const char *func = by_file || !f ? NULL : f->qualname ? f->qualname : f->name;
+    int err = intern_loc(sp, file, by_file || native ? 0 : fr->line, func, native, out);
     if (!err)
         src->frame_loc[frame] = *out;
     return err;
@@ -993,18 +738,15 @@ static int frame_loc(struct mem_space *sp, struct source *src, uint32_t frame, u
 static int walk(struct mem_space *sp, struct source *src, int has_id, int64_t id, size_t *n,
                 int *truncated)
 {
-    size_t i = has_id ? ids_find(&src->stacks, id) : SIZE_MAX;
+    size_t i = SIZE_MAX;
     int err = 0;
 
     *n = 0;
     *truncated = 0;
-    if (i == SIZE_MAX && has_id && !src->stacks_all && id > src->stacks_upto) {
-        if ((err = load_stacks(src, INT64_MAX)) < 0)
-            return err;
-        i = ids_find(&src->stacks, id);
-    }
+    if (has_id && (err = stacks_find_node(src->st, id, &i)) < 0)
+        return err;
     for (size_t depth = 0; i != SIZE_MAX && i != NONE && depth < MAX_DEPTH; depth++) {
-        const struct node *nd = &src->nodes[i];
+        const struct stacks_node *nd = &src->st->nodes[i];
         uint32_t loc;
         if ((err = frame_loc(sp, src, nd->frame, &loc)) < 0)
             return err;
@@ -1148,7 +890,7 @@ static int group_leaves(struct mem_space *sp, struct source *src, int64_t id, st
         int64_t size = sqlite3_column_int64(st, 1), count = sqlite3_column_int64(st, 2);
         uint32_t loc = MARKER;
         if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-            size_t fr = ids_find(&src->frames, sqlite3_column_int64(st, 3));
+            size_t fr = stacks_index(&src->st->frame_ids, sqlite3_column_int64(st, 3));
             if ((err = frame_loc(sp, src, fr == SIZE_MAX ? NONE : (uint32_t)fr, &loc)) < 0)
                 break;
         }
@@ -1180,7 +922,8 @@ static int group_tracebacks(struct mem_space *sp, struct source *src, const stru
 {
     int err = 0;
     for (size_t i = 0; i < n && !err; i++) {
-        size_t leaf = rows[i].has_stack ? ids_find(&src->stacks, rows[i].stack) : SIZE_MAX;
+        size_t leaf =
+            rows[i].has_stack ? stacks_index(&src->st->node_ids, rows[i].stack) : SIZE_MAX;
         if (leaf != SIZE_MAX && leaf < src->leaf_keys && src->leaf_key[leaf] != NONE) {
             uint32_t key = src->leaf_key[leaf];
             const struct key *k = &sp->keys[key];
@@ -1201,7 +944,7 @@ static int group_tracebacks(struct mem_space *sp, struct source *src, const stru
         if (err < 0 || key == NONE || leaf == SIZE_MAX)
             continue;
         if (leaf >= src->leaf_keys) {
-            size_t m = src->stacks.n;
+            size_t m = src->st->node_ids.n;
             uint32_t *lk = realloc(src->leaf_key, m * sizeof *lk);
             if (!lk)
                 return PYSCOPE_ENOMEM;
@@ -1228,17 +971,18 @@ static int group_cumulative(struct mem_space *sp, struct source *src, const stru
 {
     struct acc {
         int64_t size, count;
-    } *acc = calloc(src->stacks.n + 1, sizeof *acc);
-    size_t nacc = src->stacks.n;
+    } *acc = calloc(src->st->node_ids.n + 1, sizeof *acc);
+    size_t nacc = src->st->node_ids.n;
     uint32_t key, loc;
     int err = 0;
 
     if (!acc)
         return PYSCOPE_ENOMEM;
     for (size_t i = 0; i < n && !err; i++) {
-        size_t leaf = rows[i].has_stack ? ids_find(&src->stacks, rows[i].stack) : SIZE_MAX;
+        size_t leaf =
+            rows[i].has_stack ? stacks_index(&src->st->node_ids, rows[i].stack) : SIZE_MAX;
         loc = MARKER;
-        if (leaf < nacc && (err = frame_loc(sp, src, src->nodes[leaf].frame, &loc)) < 0)
+        if (leaf < nacc && (err = frame_loc(sp, src, src->st->nodes[leaf].frame, &loc)) < 0)
             break;
         if (loc == MARKER || loc == SKIPPED || sp->locs[loc].native)
             /* no such node, only the marker, or native frames over the Python one */
@@ -1248,7 +992,7 @@ static int group_cumulative(struct mem_space *sp, struct source *src, const stru
             acc[leaf].size += rows[i].size, acc[leaf].count += rows[i].count;
     }
     for (size_t i = nacc; i-- > 0 && !err;) {
-        const struct node *nd = &src->nodes[i];
+        const struct stacks_node *nd = &src->st->nodes[i];
         if (!acc[i].size && !acc[i].count)
             continue;
         if ((err = frame_loc(sp, src, nd->frame, &loc)) < 0)
@@ -1293,12 +1037,12 @@ static int group_walks(struct mem_space *sp, struct source *src, int64_t id, str
         err = vdb_err(rc);
     sqlite3_finalize(st);
     if (!err)
-        err = load_stacks(src, upto);
+        err = stacks_load(src->st, upto);
     if (err < 0)
         ;
     else if (sp->o.by == MEM_BY_TRACEBACK)
         err = group_tracebacks(sp, src, rows, n, gr);
-    else if (src->parent_first)
+    else if (src->st->parent_first)
         err = group_cumulative(sp, src, rows, n, gr);
     else
         for (size_t i = 0; i < n && !err; i++)

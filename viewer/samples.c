@@ -28,6 +28,7 @@
 #include "db.h"
 #include "error.h"
 #include "intern.h"
+#include "stacks.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -49,13 +50,6 @@ static void pmap_release(struct pmap *m)
 {
     imap_free(m->m);
     m->m = NULL;
-}
-
-/* The value under (a, b), or SMP_NONE. */
-static uint32_t pmap_get(const struct pmap *m, int64_t a, int64_t b)
-{
-    int64_t v;
-    return m->m && imap_get(m->m, (uint64_t)a, (uint64_t)b, &v) ? (uint32_t)v : SMP_NONE;
 }
 
 /*
@@ -101,6 +95,7 @@ struct span {
 };
 
 struct smp_profile {
+    struct stacks *st; /* the run's stack tables; the functions' names are borrowed from it */
     enum smp_clock clock;
     unsigned states; /* the filter's: 1 << state of each kept, 0 for all */
     char *cwd; /* without a trailing slash; NULL when unknown or "/" */
@@ -144,23 +139,13 @@ static size_t walk_cap(const struct smp_profile *p)
     return p->nnodes < MAX_DEPTH ? p->nnodes : MAX_DEPTH;
 }
 
-static void release_function(struct smp_function *f)
-{
-    if (f->qualname != f->name)
-        free((char *)f->qualname);
-    free((char *)f->name);
-    free((char *)f->filename);
-    free((char *)f->source);
-}
-
 void smp_free(struct smp_profile *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->nfns; i++)
-        release_function(&p->fns[i]);
     for (size_t i = 0; i < p->nthreads; i++)
         free((char *)p->threads[i].name);
+    stacks_free(p->st);
     free(p->fns);
     free(p->frames);
     free(p->lines);
@@ -201,13 +186,10 @@ static int special_function(struct smp_profile *p, enum smp_special sp, uint32_t
         return 0;
     if ((err = util_grow((void **)&p->fns, &p->capfns, p->nfns, sizeof *p->fns)) < 0)
         return err;
-    char *name = strdup(names[sp]);
-    if (!name)
-        return PYSCOPE_ENOMEM;
     p->fns[p->nfns] = (struct smp_function){.kind = SMP_KIND_PYTHON,
                                             .special = sp,
-                                            .name = name,
-                                            .qualname = name,
+                                            .name = names[sp],
+                                            .qualname = names[sp],
                                             .matched = !p->has_filter_fn};
     *idx = p->special_fn[sp] = (uint32_t)p->nfns++;
     return 0;
@@ -354,171 +336,77 @@ static int select_threads(const struct smp_profile *p, const struct smp_filter *
     return PYSCOPE_ENOTFOUND;
 }
 
-static enum smp_kind parse_kind(const char *s)
-{
-    if (s && !strcmp(s, "builtin"))
-        return SMP_KIND_BUILTIN;
-    if (s && !strcmp(s, "native"))
-        return SMP_KIND_NATIVE;
-    return SMP_KIND_PYTHON;
-}
+_Static_assert((int)SMP_KIND_PYTHON == (int)STACKS_PYTHON &&
+                   (int)SMP_KIND_BUILTIN == (int)STACKS_BUILTIN &&
+                   (int)SMP_KIND_NATIVE == (int)STACKS_NATIVE,
+               "a function's kind reads the same in both");
 
-/* Native functions' source files (a database from before them has none). */
-static int load_sources(sqlite3 *db, struct smp_profile *p, struct pmap *map)
+/*
+ * The run's functions, frames and whole stack tree (read into st, which p
+ * takes and whose names its functions borrow) as p's: every frame with its
+ * line interned, every id st lacks pointing at the "[unknown]"
+ * pseudo-function. pattern is the function filter, or NULL.
+ */
+static int take_stacks(struct smp_profile *p, struct stacks *st, struct pmap *lines,
+                       const char *pattern)
 {
-    int64_t n;
-    sqlite3_stmt *st;
-    int rc, err = vdb_count(db, "function_sources", &n);
-    if (err < 0 || n == 0)
+    int err;
+    p->st = st;
+    if ((err = stacks_load(st, INT64_MAX)) < 0)
         return err;
-    if ((err = vdb_prepare(db, "SELECT function_id, filename FROM function_sources", &st)) < 0)
-        return err;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uint32_t idx = pmap_get(map, sqlite3_column_int64(st, 0), 0);
-        if (idx == SMP_NONE || p->fns[idx].source)
-            continue;
-        char *file = NULL;
-        if ((err = vdb_col_text(st, 1, &file)) < 0)
-            break;
-        p->fns[idx].source = file;
+    p->capfns = st->fn_ids.n + 1;
+    p->capframes = st->frame_ids.n + 1;
+    p->capnodes = st->node_ids.n + 1;
+    if (!(p->fns = malloc(p->capfns * sizeof *p->fns)) ||
+        !(p->frames = malloc(p->capframes * sizeof *p->frames)) ||
+        !(p->node_parent = malloc(p->capnodes * sizeof *p->node_parent)) ||
+        !(p->node_frame = malloc(p->capnodes * sizeof *p->node_frame)))
+        return PYSCOPE_ENOMEM;
+    for (size_t i = 0; i < st->fn_ids.n; i++) {
+        const struct stacks_function *f = &st->fns[i];
+        const char *name = f->name ? f->name : "?";
+        const char *qualname = f->qualname ? f->qualname : name;
+        p->fns[p->nfns++] = (struct smp_function){
+            .id = f->id,
+            .kind = (enum smp_kind)f->kind,
+            .special = f->marker ? SMP_TRUNCATED : SMP_REAL,
+            .filename = f->filename,
+            .name = name,
+            .qualname = qualname,
+            .firstlineno = f->firstlineno,
+            .source = f->source,
+            .matched = !pattern || !fnmatch(pattern, qualname, 0) || !fnmatch(pattern, name, 0)};
     }
-    if (!err && rc != SQLITE_DONE)
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
-    return err;
-}
-
-static int load_functions(sqlite3 *db, struct smp_profile *p, struct pmap *map, const char *pattern)
-{
-    sqlite3_stmt *st;
-    int rc, err = vdb_prepare(
-                db, "SELECT id, kind, filename, name, qualname, firstlineno FROM functions ORDER BY id",
-                &st);
-    if (err < 0)
-        return err;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uint32_t idx;
-        if ((err = util_grow((void **)&p->fns, &p->capfns, p->nfns, sizeof *p->fns)) < 0)
-            goto out;
-        struct smp_function *f = &p->fns[p->nfns];
-        *f = (struct smp_function){.id = sqlite3_column_int64(st, 0),
-                                   .kind = parse_kind((const char *)sqlite3_column_text(st, 1)),
-                                   .firstlineno = sqlite3_column_int64(st, 5)};
-        char *file = NULL, *name = NULL, *qualname = NULL;
-        if ((err = vdb_col_text(st, 2, &file)) == 0 && (err = vdb_col_text(st, 3, &name)) == 0)
-            err = vdb_col_text(st, 4, &qualname);
-        f->filename = file;
-        f->name = name;
-        f->qualname = qualname;
-        if (!err && !f->name && !(f->name = strdup("?")))
-            err = PYSCOPE_ENOMEM;
-        if (err < 0) {
-            release_function(f);
-            goto out;
-        }
-        if (!f->qualname)
-            f->qualname = f->name;
-        if (f->kind == SMP_KIND_PYTHON && !f->filename && !strcmp(f->name, "[truncated]"))
-            f->special = SMP_TRUNCATED;
-        f->matched = !pattern || !fnmatch(pattern, f->qualname, 0) || !fnmatch(pattern, f->name, 0);
-        p->nfns++;
-        if ((err = pmap_intern(map, f->id, 0, (uint32_t)(p->nfns - 1), &idx)) < 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE)
-        err = vdb_err(rc);
     p->nreal_fns = p->nfns;
-    if (!err)
-        err = load_sources(db, p, map);
-out:
-    sqlite3_finalize(st);
-    return err;
-}
-
-static int load_frames(sqlite3 *db, struct smp_profile *p, struct pmap *fnmap, struct pmap *map,
-                       struct pmap *lines)
-{
-    sqlite3_stmt *st;
-    int rc, err = vdb_prepare(db, "SELECT id, function_id, line FROM frames", &st);
-    if (err < 0)
-        return err;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uint32_t idx, fn = pmap_get(fnmap, sqlite3_column_int64(st, 1), 0);
-        int64_t line = sqlite3_column_int64(st, 2);
-        if (fn == SMP_NONE && (err = special_function(p, SMP_UNKNOWN, &fn)) < 0)
-            goto out;
+    for (size_t i = 0; i < st->frame_ids.n; i++) {
+        uint32_t fn = st->frames[i].fn;
+        int64_t line = st->frames[i].line;
+        if (fn == STACKS_NONE && (err = special_function(p, SMP_UNKNOWN, &fn)) < 0)
+            return err;
         if ((err = util_grow((void **)&p->frames, &p->capframes, p->nframes, sizeof *p->frames)) <
             0)
-            goto out;
+            return err;
         struct frame *f = &p->frames[p->nframes];
         f->fn = fn;
         f->line = line > 0 ? line : 0;
         if ((err = intern_line(p, lines, fn, f->line, &f->lineidx)) < 0)
-            goto out;
+            return err;
         p->nframes++;
-        if ((err = pmap_intern(map, sqlite3_column_int64(st, 0), 0, (uint32_t)(p->nframes - 1),
-                               &idx)) < 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE)
-        err = vdb_err(rc);
-out:
-    sqlite3_finalize(st);
-    return err;
-}
-
-/* The stack tree; stack ids map to node indices through *map. */
-static int load_stacks(sqlite3 *db, struct smp_profile *p, struct pmap *framemap,
-                       struct pmap *lines, struct pmap *map)
-{
-    sqlite3_stmt *st;
-    int64_t *parent_ids = NULL;
-    size_t cap = 0;
-    int rc, err = vdb_prepare(db, "SELECT id, parent_id, frame_id FROM stacks", &st);
-    if (err < 0)
-        return err;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uint32_t idx, frame = pmap_get(framemap, sqlite3_column_int64(st, 2), 0);
-        if (frame == SMP_NONE) {
-            if (p->unknown_frame == SMP_NONE &&
-                (err = special_frame(p, lines, SMP_UNKNOWN, &p->unknown_frame)) < 0)
-                goto out;
-            frame = p->unknown_frame;
-        }
-        size_t capnodes = p->capnodes;
-        if ((err = util_grow((void **)&p->node_parent, &p->capnodes, p->nnodes,
-                             sizeof *p->node_parent)) < 0)
-            goto out;
-        if (capnodes != p->capnodes) {
-            void *nf = realloc(p->node_frame, p->capnodes * sizeof *p->node_frame);
-            if (!nf) {
-                err = PYSCOPE_ENOMEM;
-                goto out;
-            }
-            p->node_frame = nf;
-        }
-        if ((err = util_grow((void **)&parent_ids, &cap, p->nnodes, sizeof *parent_ids)) < 0)
-            goto out;
-        parent_ids[p->nnodes] =
-            sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL_STACK : sqlite3_column_int64(st, 1);
-        p->node_frame[p->nnodes] = frame;
-        p->nnodes++;
-        if ((err = pmap_intern(map, sqlite3_column_int64(st, 0), 0, (uint32_t)(p->nnodes - 1),
-                               &idx)) < 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE) {
-        err = vdb_err(rc);
-        goto out;
     }
     /* A parent the table lacks makes its child a root: the stack is shown shorter. */
-    for (size_t i = 0; i < p->nnodes; i++)
-        p->node_parent[i] =
-            parent_ids[i] == NULL_STACK ? SMP_NONE : pmap_get(map, parent_ids[i], 0);
-out:
-    free(parent_ids);
-    sqlite3_finalize(st);
-    return err;
+    for (size_t i = 0; i < st->node_ids.n; i++) {
+        uint32_t frame = st->nodes[i].frame;
+        if (frame == STACKS_NONE) {
+            if (p->unknown_frame == SMP_NONE &&
+                (err = special_frame(p, lines, SMP_UNKNOWN, &p->unknown_frame)) < 0)
+                return err;
+            frame = p->unknown_frame;
+        }
+        p->node_parent[i] = st->nodes[i].parent;
+        p->node_frame[i] = frame;
+    }
+    p->nnodes = st->node_ids.n;
+    return 0;
 }
 
 /* Count one sample row in its thread's span, and add it to its (thread,
@@ -675,8 +563,14 @@ static int fold_native(struct smp_profile *p, uint32_t **fold_out)
     return 0;
 }
 
-static int resolve_aggs(struct smp_profile *p, struct pmap *stackmap, struct pmap *lines,
-                        const uint32_t *fold)
+/* The node of stack id, or SMP_NONE when the stacks table lacks it. */
+static uint32_t leaf_node(const struct smp_profile *p, int64_t id)
+{
+    size_t i = stacks_index(&p->st->node_ids, id);
+    return i == SIZE_MAX ? SMP_NONE : (uint32_t)i;
+}
+
+static int resolve_aggs(struct smp_profile *p, struct pmap *lines, const uint32_t *fold)
 {
     int err;
     for (size_t i = 0; i < p->naggs; i++) {
@@ -687,7 +581,7 @@ static int resolve_aggs(struct smp_profile *p, struct pmap *stackmap, struct pma
         if (a->stack_id == NULL_STACK) {
             sp = SMP_NOSTACK;
             node = &p->nostack_node;
-        } else if ((a->leaf = pmap_get(stackmap, a->stack_id, 0)) == SMP_NONE) {
+        } else if ((a->leaf = leaf_node(p, a->stack_id)) == SMP_NONE) {
             sp = SMP_UNKNOWN;
             node = &p->unknown_node;
         } else if (fold && (a->leaf = fold[a->leaf]) == SMP_NONE) {
@@ -819,11 +713,34 @@ static struct smp_profile *profile_new(enum smp_clock clock, const char *functio
     return p;
 }
 
+/*
+ * The stack tree of db into p, its functions matched against f's filter,
+ * and with --no-native *fold (the caller frees it) as fold_native makes it.
+ */
+static int load_tree(sqlite3 *db, struct smp_profile *p, const struct smp_filter *f,
+                     struct pmap *lines, uint32_t **fold)
+{
+    struct stacks *st;
+    int err = stacks_open(db, &st);
+    if (err < 0 || (err = take_stacks(p, st, lines, f->function)) < 0)
+        return err; /* p owns st from take_stacks on */
+    return f->no_native ? fold_native(p, fold) : 0;
+}
+
+/* The message for a load that failed with err, when the step that failed left none. */
+static void load_failed(sqlite3 *db, const char *path, int err, char *msg, size_t msglen)
+{
+    if (err == PYSCOPE_EDB)
+        vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
+    else if (err == PYSCOPE_ENOMEM)
+        vdb_msg(msg, msglen, "cannot read '%s': %s", path, pyscope_strerror(err));
+}
+
 int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct smp_profile **out,
              char *msg, size_t msglen)
 {
     static const struct smp_filter all = {0};
-    struct pmap threadmap = {0}, fnmap = {0}, framemap = {0}, stackmap = {0}, lines = {0};
+    struct pmap threadmap = {0}, lines = {0};
     unsigned char *sel = NULL;
     uint32_t *fold = NULL;
     struct smp_profile *p;
@@ -848,29 +765,20 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
         if ((err = select_threads(p, f, path, sel, msg, msglen)) < 0)
             goto out;
     }
-    if ((err = load_functions(db, p, &fnmap, f->function)) < 0 ||
-        (err = load_frames(db, p, &fnmap, &framemap, &lines)) < 0 ||
-        (err = load_stacks(db, p, &framemap, &lines, &stackmap)) < 0 ||
-        (f->no_native && (err = fold_native(p, &fold)) < 0) ||
+    if ((err = load_tree(db, p, f, &lines, &fold)) < 0 ||
         (err = scan_samples(db, p, &threadmap, sel)) < 0 ||
-        (err = resolve_aggs(p, &stackmap, &lines, fold)) < 0 || (err = select_aggs(p)) < 0)
+        (err = resolve_aggs(p, &lines, fold)) < 0 || (err = select_aggs(p)) < 0)
         goto out;
     compute_interval(p, rate_hz);
 out:
     if (err < 0) {
-        if (err == PYSCOPE_EDB)
-            vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
-        else if (err == PYSCOPE_ENOMEM)
-            vdb_msg(msg, msglen, "cannot read '%s': %s", path, pyscope_strerror(err));
+        load_failed(db, path, err, msg, msglen);
         smp_free(p);
         p = NULL;
     }
     free(sel);
     free(fold);
     pmap_release(&threadmap);
-    pmap_release(&fnmap);
-    pmap_release(&framemap);
-    pmap_release(&stackmap);
     pmap_release(&lines);
     *out = p;
     return err;
@@ -971,7 +879,7 @@ int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const struct sm
                       struct smp_profile **out, char *msg, size_t msglen)
 {
     static const struct smp_filter all = {0};
-    struct pmap fnmap = {0}, framemap = {0}, stackmap = {0}, lines = {0};
+    struct pmap lines = {0};
     uint32_t *fold = NULL;
     struct smp_profile *p;
     double rate_hz;
@@ -986,24 +894,15 @@ int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const struct sm
     p->snap.id = id;
     if ((err = load_snapshot_row(db, p, path, msg, msglen)) == 0 &&
         (err = load_meta(db, p, &rate_hz)) == 0 &&
-        (err = load_functions(db, p, &fnmap, f->function)) == 0 &&
-        (err = load_frames(db, p, &fnmap, &framemap, &lines)) == 0 &&
-        (err = load_stacks(db, p, &framemap, &lines, &stackmap)) == 0 &&
-        (!f->no_native || (err = fold_native(p, &fold)) == 0) && (err = scan_traces(db, p)) == 0 &&
-        (err = resolve_aggs(p, &stackmap, &lines, fold)) == 0)
+        (err = load_tree(db, p, f, &lines, &fold)) == 0 && (err = scan_traces(db, p)) == 0 &&
+        (err = resolve_aggs(p, &lines, fold)) == 0)
         err = select_aggs(p);
     free(fold);
     if (err < 0) {
-        if (err == PYSCOPE_EDB)
-            vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
-        else if (err == PYSCOPE_ENOMEM)
-            vdb_msg(msg, msglen, "cannot read '%s': %s", path, pyscope_strerror(err));
+        load_failed(db, path, err, msg, msglen);
         smp_free(p);
         p = NULL;
     }
-    pmap_release(&fnmap);
-    pmap_release(&framemap);
-    pmap_release(&stackmap);
     pmap_release(&lines);
     *out = p;
     return err;
