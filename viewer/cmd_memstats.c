@@ -15,6 +15,7 @@
 #include "error.h"
 #include "format.h"
 #include "memory.h"
+#include "memsnap.h"
 #include "opts.h"
 #include "smpcmd.h"
 #include "source.h"
@@ -77,7 +78,7 @@ struct side {
     sqlite3 *db;
     int owns_db;
     char *cwd; /* the run's directory, for short names and source lines */
-    struct mem_snapshot snap;
+    struct memsnap snap;
     struct mem_group g;
 };
 
@@ -249,16 +250,9 @@ static int open_sides(struct memcmd *c)
         }
         if ((err = vdb_meta(s->db, "cwd", &s->cwd)) < 0)
             goto fail;
-        err = mem_snapshot_get(s->db, s->id, &s->snap);
+        err = memsnap_find(s->db, s->path, s->id, &s->snap, msg, sizeof msg);
         if (err == PYSCOPE_ENOTFOUND) {
-            struct mem_snapshot *all = NULL;
-            size_t n = 0;
-            if ((err = mem_snapshots(s->db, NULL, &all, &n)) < 0)
-                goto fail;
-            mem_snapshots_free(all, n);
-            cli_error("no snapshot %lld in '%s'%s", (long long)s->id, s->path,
-                      n ? " (see 'pyscope snapshots')"
-                        : "; it has none (record them with 'pyscope profile --memory')");
+            cli_error("%s", msg);
             return CLI_USAGE;
         }
         if (err < 0)
@@ -489,7 +483,7 @@ static void json_side(const char *indent, const struct side *s)
     printf("%s\"database\": ", indent);
     fmt_json_str(stdout, s->path);
     printf(",\n%s\"snapshot\": ", indent);
-    mem_json_snapshot(stdout, &s->snap);
+    memsnap_json(stdout, &s->snap);
     printf(",\n%s\"total\": {\"size\": %lld, \"count\": %lld},\n%s\"selected\": {\"size\": %lld,"
            " \"count\": %lld}",
            indent, (long long)s->g.all.size, (long long)s->g.all.count, indent,
@@ -601,7 +595,7 @@ out:
     mem_space_free(c.sp);
     for (int k = 0; k < 2; k++) {
         mem_group_release(&c.side[k].g);
-        mem_snapshot_release(&c.side[k].snap);
+        memsnap_release(&c.side[k].snap);
         free(c.side[k].cwd);
         if (c.side[k].owns_db)
             vdb_close(c.side[k].db);

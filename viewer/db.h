@@ -70,6 +70,9 @@ int vdb_int(sqlite3 *db, const char *sql, const int64_t *arg, int64_t *out);
  */
 int vdb_count(sqlite3 *db, const char *table, int64_t *n);
 
+/* 1 when db has a process with OS pid pid, 0 when not, PYSCOPE_EDB on error. */
+int vdb_has_pid(sqlite3 *db, int64_t pid);
+
 /*
  * The meta value for key in *value, a malloc'd copy the caller frees, or
  * NULL when the key is absent or its value NULL. 0, PYSCOPE_ENOMEM or

@@ -28,6 +28,7 @@
 #include "db.h"
 #include "error.h"
 #include "intern.h"
+#include "memsnap.h"
 #include "stacks.h"
 
 #include <errno.h>
@@ -784,61 +785,25 @@ out:
     return err;
 }
 
-/* A nullable integer column; -1 for NULL. */
-static int64_t col_or_minus1(sqlite3_stmt *st, int col)
-{
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
-}
-
 /* The snapshots row of p->snap.id into p->snap; PYSCOPE_ENOTFOUND with msg set when none. */
 static int load_snapshot_row(sqlite3 *db, struct smp_profile *p, const char *path, char *msg,
                              size_t msglen)
 {
-    struct smp_snapshot *s = &p->snap;
-    sqlite3_stmt *st;
-    char *label = NULL, *trigger = NULL;
-    int64_t n = 0;
-    int rc, err = vdb_prepare(db,
-                              "SELECT s.process_id, p.pid, s.label, s.t_ns, s.trigger,"
-                              " s.traced_bytes, s.traced_blocks, s.peak_bytes, s.rss_bytes"
-                              " FROM snapshots s LEFT JOIN processes p ON p.id = s.process_id"
-                              " WHERE s.id = ?1",
-                              &st);
+    struct memsnap row;
+    int err = memsnap_find(db, path, p->snap.id, &row, msg, msglen);
     if (err < 0)
         return err;
-    sqlite3_bind_int64(st, 1, s->id);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        s->process_id = sqlite3_column_int64(st, 0);
-        s->pid = sqlite3_column_int64(st, 1);
-        s->t_ns = sqlite3_column_int64(st, 3);
-        s->traced_bytes = col_or_minus1(st, 5);
-        s->traced_blocks = col_or_minus1(st, 6);
-        s->peak_bytes = col_or_minus1(st, 7);
-        s->rss_bytes = col_or_minus1(st, 8);
-        if ((err = vdb_col_text(st, 2, &label)) < 0 || (err = vdb_col_text(st, 4, &trigger)) < 0)
-            goto out;
-        if (!trigger && !(trigger = strdup("?"))) {
-            err = PYSCOPE_ENOMEM;
-            goto out;
-        }
-        s->label = label;
-        s->trigger = trigger;
-        label = trigger = NULL;
-    } else if (rc == SQLITE_DONE) {
-        if ((err = vdb_count(db, "snapshots", &n)) < 0)
-            goto out;
-        vdb_msg(msg, msglen, "no snapshot %lld in '%s'%s", (long long)s->id, path,
-                n ? " (see 'pyscope snapshots')"
-                  : "; it has none (record them with 'pyscope profile --memory')");
-        err = PYSCOPE_ENOTFOUND;
-    } else {
-        err = vdb_err(rc);
-    }
-out:
-    free(label);
-    free(trigger);
-    sqlite3_finalize(st);
-    return err;
+    p->snap = (struct smp_snapshot){.id = row.id,
+                                    .process_id = row.process_id,
+                                    .pid = row.pid,
+                                    .label = row.label, /* p takes them */
+                                    .trigger = row.trigger,
+                                    .t_ns = row.t_ns,
+                                    .traced_bytes = row.traced_bytes,
+                                    .traced_blocks = row.traced_blocks,
+                                    .peak_bytes = row.peak_bytes,
+                                    .rss_bytes = row.rss_bytes};
+    return 0;
 }
 
 /* The snapshot's traces into p->aggs, one per stack (rows of one stack are summed). */
