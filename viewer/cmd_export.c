@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "error.h"
-#include "samples.h"
+#include "smp_tree.h"
 #include "pstats.h"
 #include "smpcmd.h"
 #include "stackfmt.h"

@@ -11,7 +11,7 @@
 #include "error.h"
 #include "flamegraph.h"
 #include "format.h"
-#include "samples.h"
+#include "smp_tree.h"
 #include "smpcmd.h"
 
 #include <float.h>

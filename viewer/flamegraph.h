@@ -9,7 +9,7 @@
 #ifndef PYSCOPE_VIEWER_FLAMEGRAPH_H
 #define PYSCOPE_VIEWER_FLAMEGRAPH_H
 
-#include "samples.h"
+#include "smp_tree.h"
 
 #include <stdio.h>
 
