@@ -3,6 +3,8 @@
  * pyscope database of a schema version this build reads, and a few query
  * helpers shared by the commands. Nothing here prints; messages come back
  * in the caller's buffer for the command to show.
+ *
+ * Its prefix is vdb_ (viewer database).
  */
 #ifndef PYSCOPE_VIEWER_DB_H
 #define PYSCOPE_VIEWER_DB_H

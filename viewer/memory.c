@@ -43,6 +43,8 @@
 #define SKIPPED (UINT32_MAX - 3)    /* a native frame left out (--no-native) */
 /* A walk stops here: only a loop in a damaged file is this deep. */
 #define MAX_DEPTH 4096
+#define HT_MIN_SLOTS 1024 /* a hash table's first size: a snapshot has thousands of keys */
+#define SEQ_MIN 4096      /* the first room for the keys' locations */
 
 static const char unknown_file[] = "<unknown>";
 
@@ -101,6 +103,7 @@ struct mem_space {
     uint32_t walk[MAX_DEPTH + 1];
 };
 
+/* MurmurHash3's 64-bit finalizer: every input bit moves every output bit. */
 static uint64_t mix(uint64_t h)
 {
     h ^= h >> 33;
@@ -134,7 +137,7 @@ static int ht_reserve(struct htab *t)
 {
     if ((t->n + 1) * 4 <= t->cap * 3)
         return 0;
-    size_t cap = t->cap ? t->cap * 2 : 1024;
+    size_t cap = t->cap ? t->cap * 2 : HT_MIN_SLOTS;
     uint64_t *hash = malloc(cap * sizeof *hash);
     uint32_t *id = calloc(cap, sizeof *id);
     if (!hash || !id) {
@@ -187,12 +190,10 @@ static int intern_str(struct mem_space *sp, const char *s, uint32_t *out)
             return 0;
         }
     }
-    if (sp->nstrs == sp->strs_cap) {
-        size_t cap = sp->strs_cap ? sp->strs_cap * 2 : 256;
-        char **strs = realloc(sp->strs, cap * sizeof *strs);
-        if (!strs)
+    if (sp->nstrs == sp->strs_cap) { /* strs and keep grow together */
+        size_t cap = sp->strs_cap;
+        if (util_grow((void **)&sp->strs, &cap, sp->nstrs, sizeof *sp->strs) < 0)
             return PYSCOPE_ENOMEM;
-        sp->strs = strs;
         int8_t *keep = realloc(sp->keep, cap * sizeof *keep);
         if (!keep)
             return PYSCOPE_ENOMEM;
@@ -236,12 +237,10 @@ static int intern_loc(struct mem_space *sp, const char *file, int64_t line, cons
     }
     if (!native && func && (err = intern_str(sp, func, &fn)) < 0)
         return err;
-    if (sp->nlocs == sp->locs_cap) {
-        size_t cap = sp->locs_cap ? sp->locs_cap * 2 : 256;
-        struct loc *locs = realloc(sp->locs, cap * sizeof *locs);
-        if (!locs)
+    if (sp->nlocs == sp->locs_cap) { /* locs and loc_key grow together */
+        size_t cap = sp->locs_cap;
+        if (util_grow((void **)&sp->locs, &cap, sp->nlocs, sizeof *sp->locs) < 0)
             return PYSCOPE_ENOMEM;
-        sp->locs = locs;
         uint32_t *lk = realloc(sp->loc_key, cap * sizeof *lk);
         if (!lk)
             return PYSCOPE_ENOMEM;
@@ -276,7 +275,7 @@ static int intern_key(struct mem_space *sp, const uint32_t *s, size_t n, int tru
     if ((err = util_grow((void **)&sp->keys, &sp->keys_cap, sp->nkeys, sizeof *sp->keys)) < 0)
         return err;
     while (sp->nseq + n > sp->seq_cap) {
-        size_t cap = sp->seq_cap ? sp->seq_cap * 2 : 4096;
+        size_t cap = sp->seq_cap ? sp->seq_cap * 2 : SEQ_MIN;
         uint32_t *seq = realloc(sp->seq, cap * sizeof *seq);
         if (!seq)
             return PYSCOPE_ENOMEM;

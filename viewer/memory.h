@@ -15,6 +15,8 @@
  * Keys live in a space shared by the snapshots that are compared, which may
  * come from two databases: frames are matched by file name and line, not by
  * the databases' ids. Nothing here prints.
+ *
+ * Its prefix is mem_.
  */
 #ifndef PYSCOPE_VIEWER_MEMORY_H
 #define PYSCOPE_VIEWER_MEMORY_H

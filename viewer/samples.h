@@ -3,7 +3,7 @@
  * thread, process and function, aggregated per distinct (thread, stack), and
  * the views the commands print from them: per function (top) and per
  * source line (hot); the merged call tree (flamegraph, folded, speedscope)
- * is smp_tree.h's. The prefix is smp_.
+ * is smp_tree.h's. Its prefix is smp_.
  *
  * A memory snapshot loads into the same profile (smp_load_snapshot): its
  * live allocations are stacks too, weighed in bytes and counted in blocks,
