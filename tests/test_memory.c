@@ -19,7 +19,9 @@
 
 #include "db.h"
 #include "error.h"
+#include "fnpattern.h"
 #include "memory.h"
+#include "memsnap.h"
 #include "store.h"
 
 #include <ftw.h>
@@ -305,7 +307,7 @@ static void test_filename_match(void **state)
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (mem_filename_match(cases[i].pattern, cases[i].filename) != cases[i].match)
+        if (fnpattern_match(cases[i].pattern, cases[i].filename) != cases[i].match)
             fail_msg("'%s' against '%s': expected %d", cases[i].pattern, cases[i].filename,
                      cases[i].match);
 }
@@ -314,13 +316,13 @@ static void test_filename_match(void **state)
 
 static void test_snapshots(void **state)
 {
-    struct mem_snapshot *s, one;
+    struct memsnap *s, one;
     size_t n;
     int64_t pid = 200;
     (void)state;
     sqlite3 *db = open_run(run_path);
 
-    assert_int_equal(mem_snapshots(db, NULL, &s, &n), 0);
+    assert_int_equal(memsnap_list(db, NULL, &s, &n), 0);
     assert_int_equal(n, 4);
     /* by time */
     assert_int_equal(s[0].id, 4);
@@ -335,21 +337,21 @@ static void test_snapshots(void **state)
     assert_int_equal(s[2].rss_bytes, -1);
     assert_null(s[3].label);
     assert_int_equal(s[3].traced_bytes, -1);
-    mem_snapshots_free(s, n);
+    memsnap_list_free(s, n);
 
-    assert_int_equal(mem_snapshots(db, &pid, &s, &n), 0);
+    assert_int_equal(memsnap_list(db, &pid, &s, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(s[0].id, 3);
     assert_int_equal(s[0].process_id, 2);
-    mem_snapshots_free(s, n);
+    memsnap_list_free(s, n);
 
-    assert_int_equal(mem_snapshot_get(db, 2, &one), 0);
+    assert_int_equal(memsnap_get(db, 2, &one), 0);
     assert_string_equal(one.label, "end");
     assert_string_equal(one.trigger, "exit");
-    mem_snapshot_release(&one);
-    assert_int_equal(mem_snapshot_get(db, 5, &one), PYSCOPE_ENOTFOUND);
-    assert_int_equal(mem_has_pid(db, 100), 1);
-    assert_int_equal(mem_has_pid(db, 7), 0);
+    memsnap_release(&one);
+    assert_int_equal(memsnap_get(db, 5, &one), PYSCOPE_ENOTFOUND);
+    assert_int_equal(vdb_has_pid(db, 100), 1);
+    assert_int_equal(vdb_has_pid(db, 7), 0);
     vdb_close(db);
 }
 

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "error.h"
 #include "samples.h"
+#include "smp_tree.h"
 #include "smpcmd.h"
 #include "store.h"
 

@@ -2,6 +2,8 @@
  * The call profiler's tables (call_stats and calls) as the viewer reads
  * them: summed over the threads a filter selects, per function and per
  * caller → callee pair, as pstats merges the statistics of several runs.
+ *
+ * Its prefix is cls_.
  */
 #ifndef PYSCOPE_VIEWER_CALLS_H
 #define PYSCOPE_VIEWER_CALLS_H

@@ -106,20 +106,13 @@ static int run(int argc, char **argv, int callers)
     int status, err = 0;
 
     smpcmd_init(&c, name, usage, SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_LIMIT | SMPCMD_JSON);
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] != '-' || !argv[i][1] || c.opts_done) {
-            if (c.npos == 1 && !pattern) {
-                pattern = argv[i];
-                continue;
-            }
-        }
-        int r = smpcmd_arg(&c, argc, argv, &i);
-        if (r == SMPCMD_HELP)
-            return CLI_OK;
-        if (r == SMPCMD_ERROR)
-            return CLI_USAGE;
-        if (r != SMPCMD_TAKEN)
-            return smpcmd_unknown(&c, argv[i]);
+    int npos = smpcmd_parse(&c, NULL, 0, argc, argv);
+    if (npos < 0)
+        return opts_status(npos);
+    if (npos >= 2) { /* RUN.db PATTERN; more is the usage error of smpcmd_open */
+        pattern = argv[2];
+        c.npos = npos - 1;
+        c.path = argv[1];
     }
     if (c.npos == 1 && !pattern) {
         cli_error("'pyscope %s' needs a function name or pattern after the database", name);

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "format.h"
 #include "heapgraph.h"
+#include "opts.h"
 #include "smpcmd.h"
 #include "source.h"
 #include "util.h"
@@ -43,13 +44,15 @@ const char cmd_cycles_usage[] =
     "   --json               print one JSON object instead of text\n"
     "   -h, --help           show this help\n";
 
-struct opts {
+#define MAX_GROUP 1000000000 /* --group: more groups than any graph has */
+
+struct cyc_args {
     const char *path;
     int64_t snapshot; /* 0: the last one with a graph */
     int64_t other;    /* a second snapshot to compare with (growth); 0: none */
     int all, growth, json;
     const char *dot;
-    long group, limit;
+    int64_t group, limit;
 };
 
 /* What a snapshot is, for headers. */
@@ -323,7 +326,7 @@ static int write_dot(const char *file, const struct hg *g, const struct hg_cycle
     return 0;
 }
 
-static void put_header(const struct opts *o, const struct snapinfo *s, const struct hg *g,
+static void put_header(const struct cyc_args *o, const struct snapinfo *s, const struct hg *g,
                        const struct hg_cycles *cy)
 {
     char a[FMT_BUFSZ], b[FMT_BUFSZ], c[FMT_BUFSZ];
@@ -347,10 +350,10 @@ static void put_header(const struct opts *o, const struct snapinfo *s, const str
 
 /* ---- growth ------------------------------------------------------------------ */
 
-static int growth_of(sqlite3 *db, const struct opts *o, const struct snapinfo *last, int64_t *ids,
-                     size_t nids);
+static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct snapinfo *last,
+                     int64_t *ids, size_t nids);
 
-static int growth(sqlite3 *db, const struct opts *o, const struct snapinfo *last)
+static int growth(sqlite3 *db, const struct cyc_args *o, const struct snapinfo *last)
 {
     sqlite3_stmt *st;
     int64_t *ids = NULL;
@@ -387,8 +390,8 @@ static int growth(sqlite3 *db, const struct opts *o, const struct snapinfo *last
 }
 
 /* The garbage groups of snapshots ids (nids of them, in order; takes ids). */
-static int growth_of(sqlite3 *db, const struct opts *o, const struct snapinfo *last, int64_t *ids,
-                     size_t nids)
+static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct snapinfo *last,
+                     int64_t *ids, size_t nids)
 {
     int err = 0;
     /* Per group key: cycles and bytes in each snapshot. */
@@ -496,53 +499,30 @@ static int growth_of(sqlite3 *db, const struct opts *o, const struct snapinfo *l
 
 /* ---- the command ------------------------------------------------------------- */
 
-static int parse(int argc, char **argv, struct opts *o)
+static int parse(int argc, char **argv, struct cyc_args *o)
 {
-    int npos = 0, done = 0;
-    const char *pos[3] = {NULL, NULL, NULL};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int k;
-        if (done || a[0] != '-' || !a[1]) {
-            if (npos < 3)
-                pos[npos] = a;
-            npos++;
-        } else if (!strcmp(a, "--")) {
-            done = 1;
-        } else if (cli_is_help(a)) {
-            fputs(cmd_cycles_usage, stdout);
-            return -1;
-        } else if (!strcmp(a, "--all")) {
-            o->all = 1;
-        } else if (!strcmp(a, "--growth")) {
-            o->growth = 1;
-        } else if (!strcmp(a, "--json")) {
-            o->json = 1;
-        } else if ((k = smpcmd_value("--dot", argc, argv, &i, &v)) != 0) {
-            if (k < 0)
-                return CLI_USAGE;
-            o->dot = v;
-        } else if ((k = smpcmd_value("--group", argc, argv, &i, &v)) != 0) {
-            int64_t n;
-            if (k < 0)
-                return CLI_USAGE;
-            if (util_parse_i64(v, &n) < 0 || n < 1 || n > 1000000000) {
-                cli_error("'--group' needs a group number (1 is the largest), not '%s'", v);
-                return CLI_USAGE;
-            }
-            o->group = (long)n;
-        } else if ((k = smpcmd_limit(argc, argv, &i, &o->limit)) != 0) {
-            if (k < 0)
-                return CLI_USAGE;
-        } else {
-            cli_error("unknown option '%s'; see 'pyscope cycles --help'", a);
-            return CLI_USAGE;
-        }
-    }
+    const struct opts_cmd cmd = {.name = "cycles", .usage = cmd_cycles_usage};
+    const struct opts_spec specs[] = {
+        {.name = "--all", .kind = OPTS_FLAG, .dest = &o->all},
+        {.name = "--growth", .kind = OPTS_FLAG, .dest = &o->growth},
+        {.name = "--json", .kind = OPTS_FLAG, .dest = &o->json},
+        {.name = "--dot", .kind = OPTS_STRING, .dest = &o->dot},
+        {.name = "--group",
+         .kind = OPTS_INT,
+         .dest = &o->group,
+         .min = 1,
+         .max = MAX_GROUP,
+         .bad = "'--group' needs a group number (1 is the largest), not '%s'"},
+        SMPCMD_OPT_LIMIT(&o->limit),
+    };
+    int npos = opts_parse(&cmd, specs, sizeof specs / sizeof *specs, argc, argv);
+    if (npos < 0)
+        return npos == OPTS_HELP ? -1 : CLI_USAGE;
     if (npos < 1 || npos > 3) {
-        fprintf(stderr, "%.*s", (int)(strcspn(cmd_cycles_usage, "\n") + 1), cmd_cycles_usage);
+        opts_usage_error(&cmd);
         return CLI_USAGE;
     }
+    const char *pos[3] = {argv[1], npos > 1 ? argv[2] : NULL, npos > 2 ? argv[3] : NULL};
     o->path = pos[0];
     for (int k = 1; k < 3; k++) {
         int64_t *id = k == 1 ? &o->snapshot : &o->other;
@@ -558,7 +538,7 @@ static int parse(int argc, char **argv, struct opts *o)
 
 int cmd_cycles(int argc, char **argv)
 {
-    struct opts o = {.limit = -1, .group = 1};
+    struct cyc_args o = {.limit = -1, .group = 1};
     int status = parse(argc, argv, &o);
     if (status)
         return status < 0 ? CLI_OK : status;
@@ -601,7 +581,8 @@ int cmd_cycles(int argc, char **argv)
         goto out;
     if (o.dot) {
         if ((size_t)o.group > cy.ngroups) {
-            cli_error("no group %ld: snapshot %lld has %zu", o.group, (long long)id, cy.ngroups);
+            cli_error("no group %lld: snapshot %lld has %zu", (long long)o.group, (long long)id,
+                      cy.ngroups);
             status = CLI_USAGE;
             goto out;
         }
@@ -610,7 +591,7 @@ int cmd_cycles(int argc, char **argv)
             goto out;
         }
     }
-    long limit = o.limit >= 0 ? o.limit : o.json ? 0 : 10;
+    int64_t limit = o.limit >= 0 ? o.limit : o.json ? 0 : 10;
     size_t shown = limit > 0 && (size_t)limit < cy.ngroups ? (size_t)limit : cy.ngroups;
     if (o.json) {
         size_t ncycles = 0;

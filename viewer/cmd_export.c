@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "error.h"
-#include "samples.h"
+#include "smp_tree.h"
 #include "pstats.h"
 #include "smpcmd.h"
 #include "stackfmt.h"
@@ -52,48 +52,32 @@ const char cmd_export_usage[] =
 
 enum format { FMT_NONE = -1, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_PSTATS };
 
-static const char *const format_names[] = {"folded", "speedscope", "pstats"};
-#define NFORMATS (sizeof format_names / sizeof format_names[0])
+/* --format's values, by enum format; NULL-terminated for the option table. */
+static const char *const format_names[] = {"folded", "speedscope", "pstats", NULL};
 
 int cmd_export(int argc, char **argv)
 {
     struct smpcmd c;
     struct smp_tree *tree = NULL;
-    enum format format = FMT_NONE;
-    int status, err, flags = 0;
+    int format = FMT_NONE, by_thread = 0, lines = 0;
+    int status, err, flags;
 
     smpcmd_init(&c, "export", cmd_export_usage,
                 SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_NATIVE | SMPCMD_OUTPUT |
                     SMPCMD_MEMORY);
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int r = smpcmd_arg(&c, argc, argv, &i);
-        if (r == SMPCMD_HELP)
-            return CLI_OK;
-        if (r == SMPCMD_ERROR)
-            return CLI_USAGE;
-        if (r == SMPCMD_TAKEN)
-            continue;
-        if (!strcmp(argv[i], "--by-thread")) {
-            flags |= SMP_TREE_THREADS;
-            smpcmd_sampling_opt(&c, "--by-thread");
-        } else if (!strcmp(argv[i], "--lines")) {
-            flags |= SMP_TREE_LINES;
-        } else if ((r = smpcmd_value("--format", argc, argv, &i, &v)) != 0) {
-            size_t k = 0;
-            if (r < 0)
-                return CLI_USAGE;
-            while (k < NFORMATS && strcmp(v, format_names[k]))
-                k++;
-            if (k == NFORMATS) {
-                cli_error("'--format' is folded, speedscope or pstats, not '%s'", v);
-                return CLI_USAGE;
-            }
-            format = (enum format)k;
-        } else {
-            return smpcmd_unknown(&c, argv[i]);
-        }
-    }
+    const struct opts_spec own[] = {
+        {.name = "--by-thread", .kind = OPTS_FLAG, .dest = &by_thread, .note = &c.sampling_opt},
+        {.name = "--lines", .kind = OPTS_FLAG, .dest = &lines},
+        {.name = "--format",
+         .kind = OPTS_ENUM,
+         .dest = &format,
+         .choices = format_names,
+         .bad = "'--format' is folded, speedscope or pstats, not '%s'"},
+    };
+    int npos = smpcmd_parse(&c, own, sizeof own / sizeof *own, argc, argv);
+    if (npos < 0)
+        return opts_status(npos);
+    flags = (by_thread ? SMP_TREE_THREADS : 0) | (lines ? SMP_TREE_LINES : 0);
     if (format == FMT_NONE && c.npos == 1) {
         cli_error("'--format' is required: folded, speedscope or pstats");
         return CLI_USAGE;

@@ -11,12 +11,17 @@
 #include "error.h"
 #include "flamegraph.h"
 #include "format.h"
-#include "samples.h"
+#include "smp_tree.h"
 #include "smpcmd.h"
 
-#include <errno.h>
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* --width and --min-width: what a browser can draw and a user can click. */
+#define MIN_WIDTH_PX 200
+#define MAX_WIDTH_PX 100000
+#define MAX_MIN_WIDTH_PX 1000.0
 
 const char cmd_flamegraph_usage[] =
     "usage: pyscope flamegraph [options] RUN.db [-o FILE.svg]\n"
@@ -56,57 +61,36 @@ int cmd_flamegraph(int argc, char **argv)
     struct smp_tree *tree = NULL;
     struct flame_opts o = {0};
     char title[1024], label[768], sub[1024], num[FMT_BUFSZ], dur[FMT_BUFSZ];
-    int status, err, flags = 0;
+    int status, err, flags;
 
     smpcmd_init(&c, "flamegraph", cmd_flamegraph_usage,
                 SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_NATIVE | SMPCMD_OUTPUT |
                     SMPCMD_MEMORY);
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int r = smpcmd_arg(&c, argc, argv, &i);
-        if (r == SMPCMD_HELP)
-            return CLI_OK;
-        if (r == SMPCMD_ERROR)
-            return CLI_USAGE;
-        if (r == SMPCMD_TAKEN)
-            continue;
-        if (!strcmp(argv[i], "--by-thread")) {
-            flags |= SMP_TREE_THREADS;
-            smpcmd_sampling_opt(&c, "--by-thread");
-        } else if (!strcmp(argv[i], "--lines")) {
-            flags |= SMP_TREE_LINES;
-        } else if ((r = smpcmd_value("--title", argc, argv, &i, &v)) != 0) {
-            if (r < 0)
-                return CLI_USAGE;
-            o.title = v;
-        } else if ((r = smpcmd_value("--width", argc, argv, &i, &v)) != 0) {
-            char *end;
-            long w;
-            if (r < 0)
-                return CLI_USAGE;
-            errno = 0;
-            w = strtol(v, &end, 10);
-            if (!*v || *end || errno || w < 200 || w > 100000) {
-                cli_error("'--width' needs a number of pixels from 200 to 100000, not '%s'", v);
-                return CLI_USAGE;
-            }
-            o.width = (int)w;
-        } else if ((r = smpcmd_value("--min-width", argc, argv, &i, &v)) != 0) {
-            char *end;
-            double px;
-            if (r < 0)
-                return CLI_USAGE;
-            errno = 0;
-            px = strtod(v, &end);
-            if (!*v || *end || errno || !(px > 0 && px <= 1000)) {
-                cli_error("'--min-width' needs a number of pixels above 0, not '%s'", v);
-                return CLI_USAGE;
-            }
-            o.min_px = px;
-        } else {
-            return smpcmd_unknown(&c, argv[i]);
-        }
-    }
+    int64_t width = 0;
+    int by_thread = 0, lines = 0;
+    const struct opts_spec own[] = {
+        {.name = "--by-thread", .kind = OPTS_FLAG, .dest = &by_thread, .note = &c.sampling_opt},
+        {.name = "--lines", .kind = OPTS_FLAG, .dest = &lines},
+        {.name = "--title", .kind = OPTS_STRING, .dest = &o.title},
+        {.name = "--width",
+         .kind = OPTS_INT,
+         .flags = OPTS_LOOSE,
+         .dest = &width,
+         .min = MIN_WIDTH_PX,
+         .max = MAX_WIDTH_PX,
+         .bad = "'--width' needs a number of pixels from 200 to 100000, not '%s'"},
+        {.name = "--min-width",
+         .kind = OPTS_DOUBLE,
+         .dest = &o.min_px,
+         .dmin = DBL_TRUE_MIN, /* above 0 */
+         .dmax = MAX_MIN_WIDTH_PX,
+         .bad = "'--min-width' needs a number of pixels above 0, not '%s'"},
+    };
+    int npos = smpcmd_parse(&c, own, sizeof own / sizeof *own, argc, argv);
+    if (npos < 0)
+        return opts_status(npos);
+    o.width = (int)width;
+    flags = (by_thread ? SMP_TREE_THREADS : 0) | (lines ? SMP_TREE_LINES : 0);
     if ((status = smpcmd_open(&c)) != CLI_OK)
         return smpcmd_close(&c, status);
     if ((err = smp_tree_build(c.prof, flags, &tree)) < 0)

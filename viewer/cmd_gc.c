@@ -382,8 +382,7 @@ int cmd_gc(int argc, char **argv)
     }
     r.path = path;
     const int64_t *pp = has_pid ? &pid : NULL;
-    int64_t one;
-    if (has_pid && (err = vdb_int(db, "SELECT 1 FROM processes WHERE pid = ?1", pp, &one)) <= 0) {
+    if (has_pid && (err = vdb_has_pid(db, pid)) <= 0) {
         if (!err) {
             cli_error("no process with pid %lld in '%s'", (long long)pid, path);
             status = CLI_USAGE;

@@ -171,25 +171,17 @@ int cmd_hot(int argc, char **argv)
     smpcmd_init(&c, "hot", cmd_hot_usage,
                 SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_NATIVE | SMPCMD_LIMIT |
                     SMPCMD_JSON);
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        int r = smpcmd_arg(&c, argc, argv, &i);
-        if (r == SMPCMD_HELP)
-            return CLI_OK;
-        if (r == SMPCMD_ERROR)
-            return CLI_USAGE;
-        if (r == SMPCMD_TAKEN)
-            continue;
-        if ((r = smpcmd_value("--sort", argc, argv, &i, &v)) < 0)
-            return CLI_USAGE;
-        if (!r)
-            return smpcmd_unknown(&c, argv[i]);
-        if (strcmp(v, "self") && strcmp(v, "total")) {
-            cli_error("'--sort' is self or total, not '%s'", v);
-            return CLI_USAGE;
-        }
-        by_total = !strcmp(v, "total");
-    }
+    static const char *const sort_names[] = {"self", "total", NULL};
+    const struct opts_spec own[] = {
+        {.name = "--sort",
+         .kind = OPTS_ENUM,
+         .dest = &by_total,
+         .choices = sort_names,
+         .bad = "'--sort' is self or total, not '%s'"},
+    };
+    int npos = smpcmd_parse(&c, own, sizeof own / sizeof *own, argc, argv);
+    if (npos < 0)
+        return opts_status(npos);
     if ((status = smpcmd_open(&c)) != CLI_OK)
         return smpcmd_close(&c, status);
     if ((err = smp_lines(c.prof, &rows, &n)) < 0)

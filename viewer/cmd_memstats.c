@@ -15,6 +15,8 @@
 #include "error.h"
 #include "format.h"
 #include "memory.h"
+#include "memsnap.h"
+#include "opts.h"
 #include "smpcmd.h"
 #include "source.h"
 #include "util.h"
@@ -76,7 +78,7 @@ struct side {
     sqlite3 *db;
     int owns_db;
     char *cwd; /* the run's directory, for short names and source lines */
-    struct mem_snapshot snap;
+    struct memsnap snap;
     struct mem_group g;
 };
 
@@ -86,7 +88,7 @@ struct memcmd {
     int diff;
     struct mem_options o;
     const char **include, **exclude;
-    long limit;
+    int64_t limit;
     int json;
     char *pos[3]; /* from argv, which a DATABASE:SNAPSHOT argument is cut in */
     int npos;
@@ -95,15 +97,12 @@ struct memcmd {
     struct src_cache *src;
 };
 
-static const char *const by_names[] = {"lineno", "filename", "traceback"};
+/* --by's values, by enum mem_by; NULL-terminated for the option table. */
+static const char *const by_names[] = {"lineno", "filename", "traceback", NULL};
 
-static void put_usage_lines(const char *usage)
+static void put_usage_lines(const struct memcmd *c)
 {
-    /* the "usage:" line and any "or:" lines after it */
-    const char *end = usage;
-    while (*end && strncmp(end, "\n\n", 2))
-        end++;
-    fprintf(stderr, "%.*s\n", (int)(end - usage), usage);
+    opts_usage_error(&(struct opts_cmd){.name = c->name, .usage = c->usage, .usage_lines = 1});
 }
 
 static int parse_id(const char *s, int64_t *id)
@@ -125,82 +124,74 @@ static int parse_pair(char *arg, struct side *s)
     return 0;
 }
 
+/* A repeatable pattern option: the patterns so far, in room for one per argument. */
+struct patterns {
+    const char **v;
+    size_t n;
+};
+
+static int add_pattern(const char *value, void *ctx)
+{
+    struct patterns *p = ctx;
+    p->v[p->n++] = value;
+    return 0;
+}
+
 static int parse_args(struct memcmd *c, int argc, char **argv)
 {
-    size_t ninc = 0, nexc = 0;
-    int opts_done = 0;
+    struct patterns inc = {calloc((size_t)argc, sizeof *inc.v), 0};
+    struct patterns exc = {calloc((size_t)argc, sizeof *exc.v), 0};
+    int by = MEM_BY_LINENO;
 
-    c->include = calloc((size_t)argc, sizeof *c->include);
-    c->exclude = calloc((size_t)argc, sizeof *c->exclude);
+    c->include = inc.v;
+    c->exclude = exc.v;
     if (!c->include || !c->exclude) {
         cli_error("%s", pyscope_strerror(PYSCOPE_ENOMEM));
         return CLI_FAIL;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int r;
-        if (opts_done || a[0] != '-' || !a[1]) {
-            if (c->npos == 3) {
-                put_usage_lines(c->usage);
-                return CLI_USAGE;
-            }
-            c->pos[c->npos++] = argv[i];
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            opts_done = 1;
-        } else if (cli_is_help(a)) {
-            fputs(c->usage, stdout);
-            return -1;
-        } else if (!strcmp(a, "--json")) {
-            c->json = 1;
-        } else if (!strcmp(a, "--cumulative")) {
-            c->o.cumulative = 1;
-        } else if (!strcmp(a, "--no-native")) {
-            c->o.no_native = 1;
-        } else if ((r = smpcmd_value("--by", argc, argv, &i, &v)) != 0) {
-            size_t k = 0;
-            if (r < 0)
-                return CLI_USAGE;
-            while (k < 3 && strcmp(v, by_names[k]))
-                k++;
-            if (k == 3) {
-                cli_error("'--by' is lineno, filename or traceback, not '%s'", v);
-                return CLI_USAGE;
-            }
-            c->o.by = (enum mem_by)k;
-        } else if ((r = smpcmd_value("--include", argc, argv, &i, &v)) != 0 ||
-                   (r = smpcmd_value("--exclude", argc, argv, &i, &v)) != 0) {
-            int inc = !strncmp(a, "--include", 9);
-            if (r < 0)
-                return CLI_USAGE;
-            if (!*v) {
-                cli_error("'%s' needs a file name pattern", inc ? "--include" : "--exclude");
-                return CLI_USAGE;
-            }
-            if (inc)
-                c->include[ninc++] = v;
-            else
-                c->exclude[nexc++] = v;
-        } else if ((r = smpcmd_limit(argc, argv, &i, &c->limit)) != 0) {
-            if (r < 0)
-                return CLI_USAGE;
-        } else {
-            cli_error("unknown option '%s'; see 'pyscope %s --help'", a, c->name);
-            return CLI_USAGE;
-        }
-    }
+    const struct opts_cmd cmd = {
+        .name = c->name, .usage = c->usage, .max_pos = 3, .usage_lines = 1};
+    const struct opts_spec specs[] = {
+        {.name = "--json", .kind = OPTS_FLAG, .dest = &c->json},
+        {.name = "--cumulative", .kind = OPTS_FLAG, .dest = &c->o.cumulative},
+        {.name = "--no-native", .kind = OPTS_FLAG, .dest = &c->o.no_native},
+        {.name = "--by",
+         .kind = OPTS_ENUM,
+         .dest = &by,
+         .choices = by_names,
+         .bad = "'--by' is lineno, filename or traceback, not '%s'"},
+        {.name = "--include",
+         .kind = OPTS_CALLBACK,
+         .flags = OPTS_NONEMPTY,
+         .cb = add_pattern,
+         .ctx = &inc,
+         .bad = "'--include' needs a file name pattern"},
+        {.name = "--exclude",
+         .kind = OPTS_CALLBACK,
+         .flags = OPTS_NONEMPTY,
+         .cb = add_pattern,
+         .ctx = &exc,
+         .bad = "'--exclude' needs a file name pattern"},
+        SMPCMD_OPT_LIMIT(&c->limit),
+    };
+    int npos = opts_parse(&cmd, specs, sizeof specs / sizeof *specs, argc, argv);
+    if (npos < 0)
+        return npos == OPTS_HELP ? -1 : CLI_USAGE;
+    c->npos = npos;
+    for (int k = 0; k < npos; k++)
+        c->pos[k] = argv[1 + k];
+    c->o.by = (enum mem_by)by;
     c->o.include = c->include;
-    c->o.ninclude = ninc;
+    c->o.ninclude = inc.n;
     c->o.exclude = c->exclude;
-    c->o.nexclude = nexc;
+    c->o.nexclude = exc.n;
     if (c->o.cumulative && c->o.by == MEM_BY_TRACEBACK) {
         cli_error("'--cumulative' groups by lineno or filename, not by traceback");
         return CLI_USAGE;
     }
     if (!c->diff) {
         if (c->npos != 2) {
-            put_usage_lines(c->usage);
+            put_usage_lines(c);
             return CLI_USAGE;
         }
         c->side[0].path = c->pos[0];
@@ -221,7 +212,7 @@ static int parse_args(struct memcmd *c, int argc, char **argv)
         return CLI_OK;
     }
     if (c->npos != 2) {
-        put_usage_lines(c->usage);
+        put_usage_lines(c);
         return CLI_USAGE;
     }
     for (int k = 0; k < 2; k++)
@@ -259,16 +250,9 @@ static int open_sides(struct memcmd *c)
         }
         if ((err = vdb_meta(s->db, "cwd", &s->cwd)) < 0)
             goto fail;
-        err = mem_snapshot_get(s->db, s->id, &s->snap);
+        err = memsnap_find(s->db, s->path, s->id, &s->snap, msg, sizeof msg);
         if (err == PYSCOPE_ENOTFOUND) {
-            struct mem_snapshot *all = NULL;
-            size_t n = 0;
-            if ((err = mem_snapshots(s->db, NULL, &all, &n)) < 0)
-                goto fail;
-            mem_snapshots_free(all, n);
-            cli_error("no snapshot %lld in '%s'%s", (long long)s->id, s->path,
-                      n ? " (see 'pyscope snapshots')"
-                        : "; it has none (record them with 'pyscope profile --memory')");
+            cli_error("%s", msg);
             return CLI_USAGE;
         }
         if (err < 0)
@@ -499,7 +483,7 @@ static void json_side(const char *indent, const struct side *s)
     printf("%s\"database\": ", indent);
     fmt_json_str(stdout, s->path);
     printf(",\n%s\"snapshot\": ", indent);
-    mem_json_snapshot(stdout, &s->snap);
+    memsnap_json(stdout, &s->snap);
     printf(",\n%s\"total\": {\"size\": %lld, \"count\": %lld},\n%s\"selected\": {\"size\": %lld,"
            " \"count\": %lld}",
            indent, (long long)s->g.all.size, (long long)s->g.all.count, indent,
@@ -588,7 +572,7 @@ static int run(int argc, char **argv, int diff)
         if ((err = mem_sort(c.sp, stats, n)) < 0)
             goto out;
     }
-    long limit = c.limit >= 0 ? c.limit : c.json ? 0 : c.o.by == MEM_BY_TRACEBACK ? 10 : 20;
+    int64_t limit = c.limit >= 0 ? c.limit : c.json ? 0 : c.o.by == MEM_BY_TRACEBACK ? 10 : 20;
     size_t shown = limit > 0 && (size_t)limit < n ? (size_t)limit : n;
     if (c.json) {
         print_json(&c, stats, n, shown);
@@ -611,7 +595,7 @@ out:
     mem_space_free(c.sp);
     for (int k = 0; k < 2; k++) {
         mem_group_release(&c.side[k].g);
-        mem_snapshot_release(&c.side[k].snap);
+        memsnap_release(&c.side[k].snap);
         free(c.side[k].cwd);
         if (c.side[k].owns_db)
             vdb_close(c.side[k].db);

@@ -9,7 +9,7 @@
 #include "db.h"
 #include "error.h"
 #include "format.h"
-#include "memory.h"
+#include "memsnap.h"
 #include "smpcmd.h"
 #include "util.h"
 
@@ -50,7 +50,7 @@ static void json_size(FILE *out, int64_t v)
         fprintf(out, "%lld", (long long)v);
 }
 
-static int print_text(const char *path, const int64_t *pid, const struct mem_snapshot *s, size_t n,
+static int print_text(const char *path, const int64_t *pid, const struct memsnap *s, size_t n,
                       size_t shown, int run_has_none)
 {
     char a[FMT_BUFSZ], label[LABEL_COLS * 4 + 8];
@@ -98,7 +98,7 @@ static int print_text(const char *path, const int64_t *pid, const struct mem_sna
     return err;
 }
 
-static void print_json(const char *path, const int64_t *pid, const struct mem_snapshot *s, size_t n,
+static void print_json(const char *path, const int64_t *pid, const struct memsnap *s, size_t n,
                        size_t shown)
 {
     fputs("{\n  \"database\": ", stdout);
@@ -108,7 +108,7 @@ static void print_json(const char *path, const int64_t *pid, const struct mem_sn
     fputs(",\n  \"snapshots\": [", stdout);
     for (size_t i = 0; i < shown; i++) {
         fputs(i ? ",\n    " : "\n    ", stdout);
-        mem_json_snapshot(stdout, &s[i]);
+        memsnap_json(stdout, &s[i]);
     }
     printf("%s],\n  \"count\": %zu\n}\n", shown ? "\n  " : "", n);
 }
@@ -123,7 +123,7 @@ int cmd_snapshots(int argc, char **argv)
     int64_t pid = args.pid;
     int has_pid = args.has_pid, json = args.json;
     long limit = args.limit;
-    struct mem_snapshot *snaps = NULL;
+    struct memsnap *snaps = NULL;
     size_t n = 0;
     sqlite3 *db = NULL;
     char msg[1024];
@@ -134,7 +134,7 @@ int cmd_snapshots(int argc, char **argv)
     }
     err = 0;
     if (has_pid) {
-        int has = mem_has_pid(db, pid);
+        int has = vdb_has_pid(db, pid);
         if (has == 0) {
             cli_error("no process with pid %lld in '%s'", (long long)pid, path);
             status = CLI_USAGE;
@@ -143,15 +143,15 @@ int cmd_snapshots(int argc, char **argv)
         if ((err = has) < 0)
             goto out;
     }
-    if ((err = mem_snapshots(db, has_pid ? &pid : NULL, &snaps, &n)) < 0)
+    if ((err = memsnap_list(db, has_pid ? &pid : NULL, &snaps, &n)) < 0)
         goto out;
     int run_has_none = !n;
     if (!n && has_pid) {
-        struct mem_snapshot *all = NULL;
+        struct memsnap *all = NULL;
         size_t nall = 0;
-        if ((err = mem_snapshots(db, NULL, &all, &nall)) < 0)
+        if ((err = memsnap_list(db, NULL, &all, &nall)) < 0)
             goto out;
-        mem_snapshots_free(all, nall);
+        memsnap_list_free(all, nall);
         run_has_none = !nall;
     }
     if (limit < 0)
@@ -169,7 +169,7 @@ out:
             cli_error("%s", pyscope_strerror(err));
         status = CLI_FAIL;
     }
-    mem_snapshots_free(snaps, n);
+    memsnap_list_free(snaps, n);
     vdb_close(db);
     if ((fflush(stdout) == EOF || ferror(stdout)) && status == CLI_OK) {
         cli_error("cannot write '(standard output)': %s", strerror(errno ? errno : EIO));

@@ -67,9 +67,10 @@ enum sort_key {
     NSORT
 };
 
-static const char *const sort_names[NSORT] = {"self",    "total",   "samples", "name",
-                                              "file",    "tottime", "cumtime", "ncalls",
-                                              "pcalls",  "percall"};
+/* --sort's values, by key; NULL-terminated for the option table. */
+static const char *const sort_names[NSORT + 1] = {"self",   "total",   "samples", "name",
+                                                  "file",   "tottime", "cumtime", "ncalls",
+                                                  "pcalls", "percall"};
 
 /* A function and what each source of evidence knows of it (NULL: nothing). */
 struct top_row {
@@ -487,34 +488,18 @@ int cmd_top(int argc, char **argv)
     smpcmd_init(&c, "top", cmd_top_usage,
                 SMPCMD_CLOCK | SMPCMD_THREAD | SMPCMD_PROCESS | SMPCMD_FUNCTION | SMPCMD_NATIVE | SMPCMD_LIMIT |
                     SMPCMD_JSON);
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        int r = smpcmd_arg(&c, argc, argv, &i);
-        if (r == SMPCMD_HELP)
-            return CLI_OK;
-        if (r == SMPCMD_ERROR)
-            return CLI_USAGE;
-        if (r == SMPCMD_TAKEN)
-            continue;
-        if (!strcmp(argv[i], "--samples")) {
-            samples_only = 1;
-            continue;
-        }
-        if ((r = smpcmd_value("--sort", argc, argv, &i, &v)) < 0)
-            return CLI_USAGE;
-        if (!r)
-            return smpcmd_unknown(&c, argv[i]);
-        size_t k = 0;
-        while (k < NSORT && strcmp(v, sort_names[k]))
-            k++;
-        if (k == NSORT) {
-            cli_error("'--sort' is tottime, cumtime, ncalls, pcalls, percall, self, total, "
-                      "samples, name or file, not '%s'",
-                      v);
-            return CLI_USAGE;
-        }
-        sort = (int)k;
-    }
+    const struct opts_spec own[] = {
+        {.name = "--samples", .kind = OPTS_FLAG, .dest = &samples_only},
+        {.name = "--sort",
+         .kind = OPTS_ENUM,
+         .dest = &sort,
+         .choices = sort_names,
+         .bad = "'--sort' is tottime, cumtime, ncalls, pcalls, percall, self, total, samples, "
+                "name or file, not '%s'"},
+    };
+    int npos = smpcmd_parse(&c, own, sizeof own / sizeof *own, argc, argv);
+    if (npos < 0)
+        return opts_status(npos);
     if ((status = smpcmd_open(&c)) != CLI_OK)
         return smpcmd_close(&c, status);
     if ((err = cls_load(c.db, &c.filter, 0, &calls)) < 0 ||

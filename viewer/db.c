@@ -320,3 +320,9 @@ int vdb_open(const char *path, sqlite3 **out, char *msg, size_t msglen)
     }
     return err;
 }
+
+int vdb_has_pid(sqlite3 *db, int64_t pid)
+{
+    int64_t one;
+    return vdb_int(db, "SELECT 1 FROM processes WHERE pid = ?1 LIMIT 1", &pid, &one);
+}

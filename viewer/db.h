@@ -3,6 +3,8 @@
  * pyscope database of a schema version this build reads, and a few query
  * helpers shared by the commands. Nothing here prints; messages come back
  * in the caller's buffer for the command to show.
+ *
+ * Its prefix is vdb_ (viewer database).
  */
 #ifndef PYSCOPE_VIEWER_DB_H
 #define PYSCOPE_VIEWER_DB_H
@@ -69,6 +71,9 @@ int vdb_int(sqlite3 *db, const char *sql, const int64_t *arg, int64_t *out);
  * from the code, not user input. 0, PYSCOPE_ENOMEM or PYSCOPE_EDB.
  */
 int vdb_count(sqlite3 *db, const char *table, int64_t *n);
+
+/* 1 when db has a process with OS pid pid, 0 when not, PYSCOPE_EDB on error. */
+int vdb_has_pid(sqlite3 *db, int64_t pid);
 
 /*
  * The meta value for key in *value, a malloc'd copy the caller frees, or

@@ -5,11 +5,13 @@
  * details on hover. Every name is XML-escaped where it lands; the script
  * carries no data, so nothing from the program ever reaches JavaScript
  * source.
+ *
+ * Its prefix is flame_.
  */
 #ifndef PYSCOPE_VIEWER_FLAMEGRAPH_H
 #define PYSCOPE_VIEWER_FLAMEGRAPH_H
 
-#include "samples.h"
+#include "smp_tree.h"
 
 #include <stdio.h>
 

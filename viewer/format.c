@@ -11,6 +11,7 @@
 #include "format.h"
 #include "error.h"
 #include "pyname.h"
+#include "util.h"
 
 #include <math.h>
 #include <signal.h>
@@ -326,14 +327,8 @@ static int table_push(struct fmt_table *t, char *cell)
 {
     if (!cell || t->oom)
         goto fail;
-    if (t->ncells == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 32;
-        char **cells = realloc(t->cells, cap * sizeof *cells);
-        if (!cells)
-            goto fail;
-        t->cells = cells;
-        t->cap = cap;
-    }
+    if (util_grow((void **)&t->cells, &t->cap, t->ncells, sizeof *t->cells) < 0)
+        goto fail;
     t->cells[t->ncells++] = cell;
     return 0;
 fail:

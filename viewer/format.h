@@ -6,6 +6,8 @@
  * The fmt_* value formatters write into a caller's buffer (FMT_BUFSZ bytes
  * is always enough), never fail, and return the buffer so they can be used
  * as printf arguments. Text is UTF-8; widths count code points.
+ *
+ * Its prefix is fmt_.
  */
 #ifndef PYSCOPE_VIEWER_FORMAT_H
 #define PYSCOPE_VIEWER_FORMAT_H

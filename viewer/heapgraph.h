@@ -4,6 +4,8 @@
  * the cyclic garbage collector would free (CPython's own rule, run
  * offline), the reference cycles among them (strongly connected
  * components), and those cycles grouped by shape and allocation site.
+ *
+ * Its prefix is hg_.
  */
 #ifndef PYSCOPE_VIEWER_HEAPGRAPH_H
 #define PYSCOPE_VIEWER_HEAPGRAPH_H

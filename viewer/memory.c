@@ -10,19 +10,16 @@
  *
  * What is read, and when: a space owns what makes keys comparable across
  * databases (interned file names, (file, line) locations, keys as
- * sequences of locations) and, per database, a source: its functions and
- * frames, read whole (they are small), resolved to locations only when a
- * trace uses them. Grouping by lineno or filename without --cumulative
- * needs only each traceback's most recent frame, which the traces query
- * joins, so the stacks tree is not read at all. Whole tracebacks are
- * walked in memory: the stacks table is read in one scan in id order, and
- * only up to the highest id the snapshot names, because the recorder
- * interns a caller before its callees; a parent beyond that (a file the
- * recorder did not write) makes the rest be read. Nothing is queried per
- * row. By traceback, a leaf node's key is kept for the next snapshot of
- * the same database; cumulative statistics sum each node's blocks with
- * those of the nodes below it in one pass, children first, which counts a
- * recurring frame as often as tracemalloc does without a walk per block.
+ * sequences of locations) and, per database, a source: its stack tables
+ * (stacks.h), the functions and frames read whole (they are small) and
+ * resolved to locations only when a trace uses them. Grouping by lineno or
+ * filename without --cumulative needs only each traceback's most recent
+ * frame, which the traces query joins, so the stacks tree is not read at
+ * all. Whole tracebacks are walked in memory, the stacks read only up to
+ * the highest id the snapshot names. Nothing is queried per row. By traceback, a leaf node's key is
+ * kept for the next snapshot of the same database; cumulative statistics sum each node's blocks
+ * with those of the nodes below it in one pass, children first, which counts a recurring frame as
+ * often as tracemalloc does without a walk per block.
  *
  * Ties in size and count are the rule (many tracebacks hold one block of
  * the same size), so the sort orders by the numbers first and then each
@@ -33,8 +30,8 @@
 #include "memory.h"
 #include "db.h"
 #include "error.h"
-#include "format.h"
-#include "pyname.h"
+#include "fnpattern.h"
+#include "stacks.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -44,315 +41,12 @@
 #define MARKER (UINT32_MAX - 1)     /* a frame that is the "[truncated]" marker */
 #define UNRESOLVED (UINT32_MAX - 2) /* a frame not yet mapped to a location */
 #define SKIPPED (UINT32_MAX - 3)    /* a native frame left out (--no-native) */
-#define NO_PARENT INT64_MIN
 /* A walk stops here: only a loop in a damaged file is this deep. */
 #define MAX_DEPTH 4096
+#define HT_MIN_SLOTS 1024 /* a hash table's first size: a snapshot has thousands of keys */
+#define SEQ_MIN 4096      /* the first room for the keys' locations */
 
 static const char unknown_file[] = "<unknown>";
-
-/* ---- snapshots ---- */
-
-#define SNAPSHOT_SELECT                                                                            \
-    "SELECT s.id, s.process_id, p.pid, s.label, s.t_ns, s.trigger, s.traced_bytes,"                \
-    " s.traced_blocks, s.peak_bytes, s.rss_bytes"                                                  \
-    " FROM snapshots s LEFT JOIN processes p ON p.id = s.process_id"
-
-static int64_t col_size(sqlite3_stmt *st, int col)
-{
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
-}
-
-static int read_snapshot(sqlite3_stmt *st, struct mem_snapshot *s)
-{
-    memset(s, 0, sizeof *s);
-    s->id = sqlite3_column_int64(st, 0);
-    s->process_id = sqlite3_column_int64(st, 1);
-    s->pid = sqlite3_column_int64(st, 2);
-    s->t_ns = sqlite3_column_int64(st, 4);
-    s->traced_bytes = col_size(st, 6);
-    s->traced_blocks = col_size(st, 7);
-    s->peak_bytes = col_size(st, 8);
-    s->rss_bytes = col_size(st, 9);
-    int err = vdb_col_text(st, 3, &s->label);
-    if (!err)
-        err = vdb_col_text(st, 5, &s->trigger);
-    if (!err && !s->trigger && !(s->trigger = strdup("?")))
-        err = PYSCOPE_ENOMEM;
-    if (err)
-        mem_snapshot_release(s);
-    return err;
-}
-
-void mem_snapshot_release(struct mem_snapshot *s)
-{
-    if (!s)
-        return;
-    free(s->label);
-    free(s->trigger);
-    s->label = s->trigger = NULL;
-}
-
-void mem_snapshots_free(struct mem_snapshot *s, size_t n)
-{
-    for (size_t i = 0; s && i < n; i++)
-        mem_snapshot_release(&s[i]);
-    free(s);
-}
-
-int mem_snapshots(sqlite3 *db, const int64_t *pid, struct mem_snapshot **out, size_t *n)
-{
-    struct mem_snapshot *arr = NULL;
-    size_t cap = 0, k = 0;
-    sqlite3_stmt *st;
-    int rc, err;
-
-    *out = NULL;
-    *n = 0;
-    err = vdb_prepare(db,
-                      pid ? SNAPSHOT_SELECT " WHERE p.pid = ?1 ORDER BY s.t_ns, s.id"
-                          : SNAPSHOT_SELECT " ORDER BY s.t_ns, s.id",
-                      &st);
-    if (err < 0)
-        return err;
-    if (pid)
-        sqlite3_bind_int64(st, 1, *pid);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((err = util_grow((void **)&arr, &cap, k, sizeof *arr)) < 0 ||
-            (err = read_snapshot(st, &arr[k])) < 0)
-            break;
-        k++;
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
-    if (err < 0) {
-        mem_snapshots_free(arr, k);
-        return err;
-    }
-    *out = arr;
-    *n = k;
-    return 0;
-}
-
-int mem_snapshot_get(sqlite3 *db, int64_t id, struct mem_snapshot *out)
-{
-    sqlite3_stmt *st;
-    memset(out, 0, sizeof *out);
-    int err = vdb_prepare(db, SNAPSHOT_SELECT " WHERE s.id = ?1", &st);
-    if (err < 0)
-        return err;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        err = read_snapshot(st, out);
-    else
-        err = rc == SQLITE_DONE ? PYSCOPE_ENOTFOUND : vdb_err(rc);
-    sqlite3_finalize(st);
-    return err;
-}
-
-static void json_size(FILE *out, int64_t v)
-{
-    if (v < 0)
-        fputs("null", out);
-    else
-        fprintf(out, "%lld", (long long)v);
-}
-
-void mem_json_snapshot(FILE *out, const struct mem_snapshot *s)
-{
-    fprintf(out,
-            "{\"id\": %lld, \"process_id\": %lld, \"pid\": %lld, \"label\": ", (long long)s->id,
-            (long long)s->process_id, (long long)s->pid);
-    fmt_json_str(out, s->label);
-    fputs(", \"trigger\": ", out);
-    fmt_json_str(out, s->trigger);
-    fprintf(out, ", \"t_ns\": %lld, \"traced_bytes\": ", (long long)s->t_ns);
-    json_size(out, s->traced_bytes);
-    fputs(", \"traced_blocks\": ", out);
-    json_size(out, s->traced_blocks);
-    fputs(", \"peak_bytes\": ", out);
-    json_size(out, s->peak_bytes);
-    fputs(", \"rss_bytes\": ", out);
-    json_size(out, s->rss_bytes);
-    putc('}', out);
-}
-
-int mem_has_pid(sqlite3 *db, int64_t pid)
-{
-    int64_t one;
-    return vdb_int(db, "SELECT 1 FROM processes WHERE pid = ?1 LIMIT 1", &pid, &one);
-}
-
-/* ---- tracemalloc's filename patterns ---- */
-
-/*
- * The code points of s into a new array (*n of them), read as names are
- * (pyname.h): UTF-8 decoded, a byte that starts no valid sequence as
- * U+DC00 + byte, as Python's surrogateescape reads it. NULL when out of
- * memory.
- */
-static uint32_t *decode(const char *s, size_t *n)
-{
-    size_t len = strlen(s), k = 0;
-    uint32_t *cp = malloc((len + 1) * sizeof *cp);
-    if (!cp)
-        return NULL;
-    for (size_t i = 0; i < len; k++)
-        i += pyname_next(s + i, len - i, &cp[k]);
-    *n = k;
-    return cp;
-}
-
-/* tracemalloc's _normalize_filename on POSIX: "x.pyc" is "x.py". */
-static void normalize(const uint32_t *s, size_t *n)
-{
-    if (*n >= 4 && s[*n - 4] == '.' && s[*n - 3] == 'p' && s[*n - 2] == 'y' && s[*n - 1] == 'c')
-        (*n)--;
-}
-
-enum { TOK_CHAR, TOK_ANY, TOK_STAR, TOK_SET };
-
-struct tok {
-    int kind;
-    int negate;           /* TOK_SET: "[!...]" */
-    uint32_t c;           /* TOK_CHAR */
-    size_t first, nrange; /* TOK_SET: its ranges */
-};
-
-struct range {
-    uint32_t lo, hi;
-};
-
-/*
- * The set "[...]" whose content is pat[i, j), the way fnmatch.translate
- * reads it: after an optional '!', a '-' is a range between its
- * neighbours when it is found searching from the second character, the
- * search going on three characters past each range; a '-' just before the
- * ']' is itself. A range whose ends are out of order is dropped, ends and
- * all. Everything else is a literal character. Appends to r (room for
- * j - i ranges).
- */
-static size_t parse_set(const uint32_t *pat, size_t i, size_t j, struct range *r, int *negate)
-{
-    size_t nr = 0;
-    *negate = pat[i] == '!';
-    unsigned char *op = calloc(j - i + 1, 1);
-    if (!op)
-        return SIZE_MAX;
-    for (size_t k = i + (*negate ? 2 : 1); k < j; k++) {
-        if (pat[k] != '-')
-            continue;
-        if (k + 1 < j)
-            op[k - i] = 1;
-        k += 2; /* the range's high end cannot start another */
-    }
-    for (size_t p = i + (*negate ? 1 : 0); p < j;) {
-        if (p + 2 < j && op[p + 1 - i]) {
-            if (pat[p] <= pat[p + 2])
-                r[nr++] = (struct range){pat[p], pat[p + 2]};
-            p += 3;
-        } else {
-            r[nr++] = (struct range){pat[p], pat[p]};
-            p++;
-        }
-    }
-    free(op);
-    return nr;
-}
-
-static int tok_match(const struct tok *t, const struct range *r, uint32_t c)
-{
-    switch (t->kind) {
-    case TOK_CHAR:
-        return t->c == c;
-    case TOK_ANY:
-        return 1;
-    default:
-        for (size_t i = 0; i < t->nrange; i++)
-            if (r[t->first + i].lo <= c && c <= r[t->first + i].hi)
-                return !t->negate;
-        return t->negate;
-    }
-}
-
-/*
- * Every token but '*' matches one character, so the leftmost match after
- * a star is as good as any: backtracking to the last star is enough.
- */
-static int glob(const struct tok *t, size_t nt, const struct range *r, const uint32_t *s, size_t ns)
-{
-    size_t ti = 0, si = 0, star = SIZE_MAX, star_si = 0;
-    while (si < ns) {
-        if (ti < nt && t[ti].kind == TOK_STAR) {
-            star = ti++;
-            star_si = si;
-        } else if (ti < nt && tok_match(&t[ti], r, s[si])) {
-            ti++;
-            si++;
-        } else if (star != SIZE_MAX) {
-            ti = star + 1;
-            si = ++star_si;
-        } else {
-            return 0;
-        }
-    }
-    while (ti < nt && t[ti].kind == TOK_STAR)
-        ti++;
-    return ti == nt;
-}
-
-int mem_filename_match(const char *pattern, const char *filename)
-{
-    size_t np = 0, ns = 0, nt = 0, nr = 0;
-    uint32_t *pat = decode(pattern, &np), *s = decode(filename, &ns);
-    struct tok *t = malloc((np + 1) * sizeof *t);
-    struct range *r = malloc((np + 1) * sizeof *r);
-    int match = 0;
-
-    if (!pat || !s || !t || !r)
-        goto out;
-    normalize(pat, &np);
-    normalize(s, &ns);
-    for (size_t i = 0; i < np;) {
-        uint32_t c = pat[i++];
-        if (c == '*') {
-            if (!nt || t[nt - 1].kind != TOK_STAR)
-                t[nt++] = (struct tok){.kind = TOK_STAR};
-        } else if (c == '?') {
-            t[nt++] = (struct tok){.kind = TOK_ANY};
-        } else if (c == '[') {
-            size_t j = i;
-            if (j < np && pat[j] == '!')
-                j++;
-            if (j < np && pat[j] == ']')
-                j++;
-            while (j < np && pat[j] != ']')
-                j++;
-            if (j >= np) {
-                t[nt++] = (struct tok){.kind = TOK_CHAR, .c = '['};
-                continue;
-            }
-            struct tok set = {.kind = TOK_SET, .first = nr};
-            size_t k = parse_set(pat, i, j, r + nr, &set.negate);
-            if (k == SIZE_MAX)
-                goto out;
-            set.nrange = k;
-            nr += k;
-            t[nt++] = set;
-            i = j + 1;
-        } else {
-            t[nt++] = (struct tok){.kind = TOK_CHAR, .c = c};
-        }
-    }
-    match = glob(t, nt, r, s, ns);
-out:
-    free(pat);
-    free(s);
-    free(t);
-    free(r);
-    return match;
-}
 
 /* ---- the space: interned names, locations and keys ---- */
 
@@ -378,43 +72,13 @@ struct key {
     uint8_t truncated;
 };
 
-/*
- * The ids of a table, read in id order. Ids without gaps (the recorder's)
- * are base, base + 1, ...: found by subtraction, with no array at all.
- */
-struct ids {
-    int64_t *v; /* NULL while dense */
-    size_t n, cap;
-    int64_t base;
-    int dense;
-};
-
-/* A node of the stacks tree, its parent found once when it is read. */
-struct node {
-    uint32_t parent; /* index; NONE at the root, or when the table lacks it */
-    uint32_t frame;  /* index; NONE when the table lacks it */
-};
-
 /* What a database holds, read once and mapped into the space. */
 struct source {
     sqlite3 *db;
     struct source *next;
-    struct ids fns; /* functions, in id order */
-    char **fn_file; /* NULL when none */
-    char **fn_name; /* qualname, else name */
-    uint8_t *fn_marker;
-    uint8_t *fn_native;
-    struct ids frames;  /* frames, in id order */
-    uint32_t *frame_fn; /* function index, NONE when missing */
-    int64_t *frame_line;
-    uint32_t *frame_loc; /* UNRESOLVED, MARKER, SKIPPED or a location */
-    struct ids stacks;   /* the stacks with ids up to stacks_upto, in id order */
-    struct node *nodes;
-    size_t nodes_cap;
-    int64_t stacks_upto;
-    int stacks_all;
-    int parent_first;   /* every node comes after its parent: the recorder's order */
-    uint32_t *leaf_key; /* by traceback: a node's key once made as a leaf, NONE before */
+    struct stacks *st;   /* its functions, frames and the stacks read so far */
+    uint32_t *frame_loc; /* per frame: UNRESOLVED, MARKER, SKIPPED or a location */
+    uint32_t *leaf_key;  /* by traceback: a node's key once made as a leaf, NONE before */
     size_t leaf_keys;
 };
 
@@ -439,6 +103,7 @@ struct mem_space {
     uint32_t walk[MAX_DEPTH + 1];
 };
 
+/* MurmurHash3's 64-bit finalizer: every input bit moves every output bit. */
 static uint64_t mix(uint64_t h)
 {
     h ^= h >> 33;
@@ -472,7 +137,7 @@ static int ht_reserve(struct htab *t)
 {
     if ((t->n + 1) * 4 <= t->cap * 3)
         return 0;
-    size_t cap = t->cap ? t->cap * 2 : 1024;
+    size_t cap = t->cap ? t->cap * 2 : HT_MIN_SLOTS;
     uint64_t *hash = malloc(cap * sizeof *hash);
     uint32_t *id = calloc(cap, sizeof *id);
     if (!hash || !id) {
@@ -525,12 +190,10 @@ static int intern_str(struct mem_space *sp, const char *s, uint32_t *out)
             return 0;
         }
     }
-    if (sp->nstrs == sp->strs_cap) {
-        size_t cap = sp->strs_cap ? sp->strs_cap * 2 : 256;
-        char **strs = realloc(sp->strs, cap * sizeof *strs);
-        if (!strs)
+    if (sp->nstrs == sp->strs_cap) { /* strs and keep grow together */
+        size_t cap = sp->strs_cap;
+        if (util_grow((void **)&sp->strs, &cap, sp->nstrs, sizeof *sp->strs) < 0)
             return PYSCOPE_ENOMEM;
-        sp->strs = strs;
         int8_t *keep = realloc(sp->keep, cap * sizeof *keep);
         if (!keep)
             return PYSCOPE_ENOMEM;
@@ -574,12 +237,10 @@ static int intern_loc(struct mem_space *sp, const char *file, int64_t line, cons
     }
     if (!native && func && (err = intern_str(sp, func, &fn)) < 0)
         return err;
-    if (sp->nlocs == sp->locs_cap) {
-        size_t cap = sp->locs_cap ? sp->locs_cap * 2 : 256;
-        struct loc *locs = realloc(sp->locs, cap * sizeof *locs);
-        if (!locs)
+    if (sp->nlocs == sp->locs_cap) { /* locs and loc_key grow together */
+        size_t cap = sp->locs_cap;
+        if (util_grow((void **)&sp->locs, &cap, sp->nlocs, sizeof *sp->locs) < 0)
             return PYSCOPE_ENOMEM;
-        sp->locs = locs;
         uint32_t *lk = realloc(sp->loc_key, cap * sizeof *lk);
         if (!lk)
             return PYSCOPE_ENOMEM;
@@ -614,7 +275,7 @@ static int intern_key(struct mem_space *sp, const uint32_t *s, size_t n, int tru
     if ((err = util_grow((void **)&sp->keys, &sp->keys_cap, sp->nkeys, sizeof *sp->keys)) < 0)
         return err;
     while (sp->nseq + n > sp->seq_cap) {
-        size_t cap = sp->seq_cap ? sp->seq_cap * 2 : 4096;
+        size_t cap = sp->seq_cap ? sp->seq_cap * 2 : SEQ_MIN;
         uint32_t *seq = realloc(sp->seq, cap * sizeof *seq);
         if (!seq)
             return PYSCOPE_ENOMEM;
@@ -657,21 +318,8 @@ int mem_space_new(const struct mem_options *o, struct mem_space **out)
 
 static void source_free(struct source *src)
 {
-    for (size_t i = 0; i < src->fns.n; i++) {
-        free(src->fn_file[i]);
-        free(src->fn_name[i]);
-    }
-    free(src->fns.v);
-    free(src->fn_file);
-    free(src->fn_name);
-    free(src->fn_marker);
-    free(src->fn_native);
-    free(src->frames.v);
-    free(src->frame_fn);
-    free(src->frame_line);
+    stacks_free(src->st);
     free(src->frame_loc);
-    free(src->stacks.v);
-    free(src->nodes);
     free(src->leaf_key);
     free(src);
 }
@@ -709,225 +357,15 @@ static int keep_file(struct mem_space *sp, uint32_t file)
     if (sp->keep[file] < 0) {
         int keep = !o->ninclude;
         for (size_t i = 0; !keep && i < o->ninclude; i++)
-            keep = mem_filename_match(o->include[i], sp->strs[file]);
+            keep = fnpattern_match(o->include[i], sp->strs[file]);
         for (size_t i = 0; keep && i < o->nexclude; i++)
-            keep = !mem_filename_match(o->exclude[i], sp->strs[file]);
+            keep = !fnpattern_match(o->exclude[i], sp->strs[file]);
         sp->keep[file] = (int8_t)keep;
     }
     return sp->keep[file];
 }
 
 /* ---- sources ---- */
-
-/* The index of id in m, or SIZE_MAX. */
-static size_t ids_find(const struct ids *m, int64_t id)
-{
-    if (m->dense) {
-        uint64_t k = (uint64_t)id - (uint64_t)m->base;
-        return k < m->n ? (size_t)k : SIZE_MAX;
-    }
-    size_t lo = 0, hi = m->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->v[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < m->n && m->v[lo] == id ? lo : SIZE_MAX;
-}
-
-/* Append id, greater than every id in m. 0 or PYSCOPE_ENOMEM. */
-static int ids_add(struct ids *m, int64_t id)
-{
-    if (!m->n) {
-        m->base = id;
-        m->dense = 1;
-    } else if (m->dense && (uint64_t)id != (uint64_t)m->base + m->n) {
-        size_t cap = m->n * 2;
-        int64_t *v = malloc(cap * sizeof *v);
-        if (!v)
-            return PYSCOPE_ENOMEM;
-        for (size_t i = 0; i < m->n; i++)
-            v[i] = (int64_t)((uint64_t)m->base + i);
-        m->v = v;
-        m->cap = cap;
-        m->dense = 0;
-    }
-    if (!m->dense) {
-        int err = util_grow((void **)&m->v, &m->cap, m->n, sizeof *m->v);
-        if (err < 0)
-            return err;
-        m->v[m->n] = id;
-    }
-    m->n++;
-    return 0;
-}
-
-static int load_functions(struct source *src)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t cap = 0;
-    int rc = SQLITE_DONE, err = vdb_int(src->db, "SELECT count(*) FROM functions", NULL, &cap);
-    if (err < 0)
-        return err;
-    cap++;
-    if (!(src->fn_file = calloc((size_t)cap, sizeof *src->fn_file)) ||
-        !(src->fn_name = calloc((size_t)cap, sizeof *src->fn_name)) ||
-        !(src->fn_marker = calloc((size_t)cap, sizeof *src->fn_marker)) ||
-        !(src->fn_native = calloc((size_t)cap, sizeof *src->fn_native)))
-        return PYSCOPE_ENOMEM;
-    if ((err = vdb_prepare(src->db,
-                           "SELECT id, filename, name, qualname, kind FROM functions ORDER BY id",
-                           &st)) < 0)
-        return err;
-    /* A live run may have grown since the count: the rest is not needed. */
-    while (src->fns.n < (size_t)cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t i = src->fns.n;
-        const char *name = (const char *)sqlite3_column_text(st, 2);
-        if ((err = ids_add(&src->fns, sqlite3_column_int64(st, 0))) < 0 ||
-            (err = vdb_col_text(st, 1, &src->fn_file[i])) < 0 ||
-            (err = vdb_col_text(st, sqlite3_column_type(st, 3) == SQLITE_NULL ? 2 : 3,
-                                &src->fn_name[i])) < 0)
-            break;
-        src->fn_marker[i] = !src->fn_file[i] && name && !strcmp(name, "[truncated]");
-        const char *kind = (const char *)sqlite3_column_text(st, 4);
-        src->fn_native[i] = kind && !strcmp(kind, "native");
-    }
-    if (!err && src->fns.n < (size_t)cap && rc != SQLITE_DONE)
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
-    return err;
-}
-
-static int load_frames(struct source *src)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t cap = 0;
-    int rc = SQLITE_DONE, err = vdb_int(src->db, "SELECT count(*) FROM frames", NULL, &cap);
-    if (err < 0)
-        return err;
-    cap++;
-    if (!(src->frame_fn = malloc((size_t)cap * sizeof *src->frame_fn)) ||
-        !(src->frame_line = malloc((size_t)cap * sizeof *src->frame_line)) ||
-        !(src->frame_loc = malloc((size_t)cap * sizeof *src->frame_loc)))
-        return PYSCOPE_ENOMEM;
-    if ((err = vdb_prepare(src->db, "SELECT id, function_id, line FROM frames ORDER BY id", &st)) <
-        0)
-        return err;
-    while (src->frames.n < (size_t)cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t i = src->frames.n;
-        size_t fn = ids_find(&src->fns, sqlite3_column_int64(st, 1));
-        if ((err = ids_add(&src->frames, sqlite3_column_int64(st, 0))) < 0)
-            break;
-        src->frame_fn[i] = fn == SIZE_MAX ? NONE : (uint32_t)fn;
-        src->frame_line[i] = sqlite3_column_int64(st, 2); /* NULL reads as 0 */
-        src->frame_loc[i] = UNRESOLVED;
-    }
-    if (!err && src->frames.n < (size_t)cap && rc != SQLITE_DONE)
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
-    return err;
-}
-
-/* Room for n nodes in all. */
-static int reserve_nodes(struct source *src, size_t n)
-{
-    if (n <= src->nodes_cap)
-        return 0;
-    struct node *nodes = realloc(src->nodes, n * sizeof *nodes);
-    if (!nodes)
-        return PYSCOPE_ENOMEM;
-    src->nodes = nodes;
-    src->nodes_cap = n;
-    return 0;
-}
-
-/*
- * Read the stacks with ids in (stacks_upto, upto], all of them for
- * INT64_MAX, finding each node's parent as it comes: the recorder writes a
- * caller before its callees, so the parent has been read. One that has
- * not is looked for after the scan, and when its id is beyond upto the
- * rest of the table is read too.
- */
-static int load_stacks(struct source *src, int64_t upto)
-{
-    struct later {
-        size_t node;
-        int64_t parent;
-    } *later = NULL;
-    size_t nlater = 0, later_cap = 0;
-    int64_t lo, hi, total;
-    int rc, err;
-    sqlite3_stmt *st;
-
-    if (src->stacks_all || upto <= src->stacks_upto)
-        return 0;
-    /* Room for every id in the range, but no more than the table holds. */
-    if ((err = vdb_int(src->db, "SELECT min(id) FROM stacks WHERE id > ?1", &src->stacks_upto,
-                       &lo)) < 0)
-        return err;
-    if (err > 0) {
-        if ((err = vdb_int(src->db, "SELECT max(id) FROM stacks WHERE id <= ?1", &upto, &hi)) < 0 ||
-            (err = vdb_int(src->db, "SELECT count(*) FROM stacks", NULL, &total)) < 0)
-            return err;
-        uint64_t span = hi >= lo ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
-        if (span > (uint64_t)total)
-            span = (uint64_t)total;
-        if (span >= NONE - src->stacks.n || (err = reserve_nodes(src, src->stacks.n + span)) < 0)
-            return PYSCOPE_ENOMEM;
-    }
-    err = vdb_prepare(src->db,
-                      "SELECT id, coalesce(parent_id, ?3), frame_id FROM stacks"
-                      " WHERE id > ?1 AND id <= ?2 ORDER BY id",
-                      &st);
-    if (err < 0)
-        return err;
-    sqlite3_bind_int64(st, 1, src->stacks_upto);
-    sqlite3_bind_int64(st, 2, upto);
-    sqlite3_bind_int64(st, 3, NO_PARENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        size_t i = src->stacks.n;
-        if (i >= NONE - 2 ||
-            (i == src->nodes_cap && (err = reserve_nodes(src, i * 2 + 4096)) < 0) ||
-            (err = ids_add(&src->stacks, sqlite3_column_int64(st, 0))) < 0) {
-            err = err < 0 ? err : PYSCOPE_ENOMEM; /* indexes are 32-bit */
-            break;
-        }
-        int64_t p = sqlite3_column_int64(st, 1);
-        size_t fr = ids_find(&src->frames, sqlite3_column_int64(st, 2));
-        size_t k = p == NO_PARENT ? SIZE_MAX : ids_find(&src->stacks, p);
-        src->nodes[i].frame = fr == SIZE_MAX ? NONE : (uint32_t)fr;
-        src->nodes[i].parent = k == SIZE_MAX ? NONE : (uint32_t)k;
-        if (k == i)
-            src->parent_first = 0;
-        if (k == SIZE_MAX && p != NO_PARENT) {
-            if ((err = util_grow((void **)&later, &later_cap, nlater, sizeof *later)) < 0)
-                break;
-            later[nlater++] = (struct later){i, p};
-        }
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
-    if (!err) {
-        src->stacks_upto = upto;
-        src->stacks_all = upto == INT64_MAX;
-    }
-    for (size_t j = 0; j < nlater && !err; j++) {
-        size_t k = ids_find(&src->stacks, later[j].parent);
-        if (k == SIZE_MAX && !src->stacks_all && later[j].parent > src->stacks_upto) {
-            if ((err = load_stacks(src, INT64_MAX)) < 0)
-                break;
-            k = ids_find(&src->stacks, later[j].parent);
-        }
-        src->nodes[later[j].node].parent = k == SIZE_MAX ? NONE : (uint32_t)k;
-        if (k != SIZE_MAX && k >= later[j].node)
-            src->parent_first = 0;
-    }
-    free(later);
-    return err;
-}
 
 /* The source of db in sp, read on first use. */
 static int source_get(struct mem_space *sp, sqlite3 *db, struct source **out)
@@ -942,11 +380,11 @@ static int source_get(struct mem_space *sp, sqlite3 *db, struct source **out)
     if (!src)
         return PYSCOPE_ENOMEM;
     src->db = db;
-    src->stacks_upto = INT64_MIN;
-    src->parent_first = 1;
-    int err = load_functions(src);
-    if (!err)
-        err = load_frames(src);
+    int err = stacks_open(db, &src->st);
+    if (!err && !(src->frame_loc = malloc((src->st->frame_ids.n + 1) * sizeof *src->frame_loc)))
+        err = PYSCOPE_ENOMEM;
+    for (size_t i = 0; !err && i < src->st->frame_ids.n; i++)
+        src->frame_loc[i] = UNRESOLVED;
     if (err < 0) {
         source_free(src);
         return err;
@@ -966,20 +404,21 @@ static int frame_loc(struct mem_space *sp, struct source *src, uint32_t frame, u
         *out = src->frame_loc[frame];
         return 0;
     }
-    uint32_t fn = src->frame_fn[frame];
-    if (fn != NONE && src->fn_marker[fn]) {
+    const struct stacks_frame *fr = &src->st->frames[frame];
+    const struct stacks_function *f = fr->fn == NONE ? NULL : &src->st->fns[fr->fn];
+    if (f && f->marker) {
         *out = src->frame_loc[frame] = MARKER;
         return 0;
     }
-    if (fn != NONE && src->fn_native[fn] && sp->o.no_native) {
+    int native = f && f->kind == STACKS_NATIVE;
+    if (native && sp->o.no_native) {
         *out = src->frame_loc[frame] = SKIPPED;
         return 0;
     }
-    int by_file = sp->o.by == MEM_BY_FILENAME, native = fn != NONE && src->fn_native[fn];
-    const char *file = fn != NONE && src->fn_file[fn] ? src->fn_file[fn] : unknown_file;
-    const char *func = by_file || fn == NONE ? NULL : src->fn_name[fn];
-    int err = intern_loc(sp, file, by_file || native ? 0 : src->frame_line[frame], func, native,
-                         out);
+    int by_file = sp->o.by == MEM_BY_FILENAME;
+    const char *file = f && f->filename ? f->filename : unknown_file;
+    const char *func = by_file || !f ? NULL : f->qualname ? f->qualname : f->name;
+    int err = intern_loc(sp, file, by_file || native ? 0 : fr->line, func, native, out);
     if (!err)
         src->frame_loc[frame] = *out;
     return err;
@@ -993,18 +432,15 @@ static int frame_loc(struct mem_space *sp, struct source *src, uint32_t frame, u
 static int walk(struct mem_space *sp, struct source *src, int has_id, int64_t id, size_t *n,
                 int *truncated)
 {
-    size_t i = has_id ? ids_find(&src->stacks, id) : SIZE_MAX;
+    size_t i = SIZE_MAX;
     int err = 0;
 
     *n = 0;
     *truncated = 0;
-    if (i == SIZE_MAX && has_id && !src->stacks_all && id > src->stacks_upto) {
-        if ((err = load_stacks(src, INT64_MAX)) < 0)
-            return err;
-        i = ids_find(&src->stacks, id);
-    }
+    if (has_id && (err = stacks_find_node(src->st, id, &i)) < 0)
+        return err;
     for (size_t depth = 0; i != SIZE_MAX && i != NONE && depth < MAX_DEPTH; depth++) {
-        const struct node *nd = &src->nodes[i];
+        const struct stacks_node *nd = &src->st->nodes[i];
         uint32_t loc;
         if ((err = frame_loc(sp, src, nd->frame, &loc)) < 0)
             return err;
@@ -1148,7 +584,7 @@ static int group_leaves(struct mem_space *sp, struct source *src, int64_t id, st
         int64_t size = sqlite3_column_int64(st, 1), count = sqlite3_column_int64(st, 2);
         uint32_t loc = MARKER;
         if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-            size_t fr = ids_find(&src->frames, sqlite3_column_int64(st, 3));
+            size_t fr = stacks_index(&src->st->frame_ids, sqlite3_column_int64(st, 3));
             if ((err = frame_loc(sp, src, fr == SIZE_MAX ? NONE : (uint32_t)fr, &loc)) < 0)
                 break;
         }
@@ -1180,7 +616,8 @@ static int group_tracebacks(struct mem_space *sp, struct source *src, const stru
 {
     int err = 0;
     for (size_t i = 0; i < n && !err; i++) {
-        size_t leaf = rows[i].has_stack ? ids_find(&src->stacks, rows[i].stack) : SIZE_MAX;
+        size_t leaf =
+            rows[i].has_stack ? stacks_index(&src->st->node_ids, rows[i].stack) : SIZE_MAX;
         if (leaf != SIZE_MAX && leaf < src->leaf_keys && src->leaf_key[leaf] != NONE) {
             uint32_t key = src->leaf_key[leaf];
             const struct key *k = &sp->keys[key];
@@ -1201,7 +638,7 @@ static int group_tracebacks(struct mem_space *sp, struct source *src, const stru
         if (err < 0 || key == NONE || leaf == SIZE_MAX)
             continue;
         if (leaf >= src->leaf_keys) {
-            size_t m = src->stacks.n;
+            size_t m = src->st->node_ids.n;
             uint32_t *lk = realloc(src->leaf_key, m * sizeof *lk);
             if (!lk)
                 return PYSCOPE_ENOMEM;
@@ -1228,17 +665,18 @@ static int group_cumulative(struct mem_space *sp, struct source *src, const stru
 {
     struct acc {
         int64_t size, count;
-    } *acc = calloc(src->stacks.n + 1, sizeof *acc);
-    size_t nacc = src->stacks.n;
+    } *acc = calloc(src->st->node_ids.n + 1, sizeof *acc);
+    size_t nacc = src->st->node_ids.n;
     uint32_t key, loc;
     int err = 0;
 
     if (!acc)
         return PYSCOPE_ENOMEM;
     for (size_t i = 0; i < n && !err; i++) {
-        size_t leaf = rows[i].has_stack ? ids_find(&src->stacks, rows[i].stack) : SIZE_MAX;
+        size_t leaf =
+            rows[i].has_stack ? stacks_index(&src->st->node_ids, rows[i].stack) : SIZE_MAX;
         loc = MARKER;
-        if (leaf < nacc && (err = frame_loc(sp, src, src->nodes[leaf].frame, &loc)) < 0)
+        if (leaf < nacc && (err = frame_loc(sp, src, src->st->nodes[leaf].frame, &loc)) < 0)
             break;
         if (loc == MARKER || loc == SKIPPED || sp->locs[loc].native)
             /* no such node, only the marker, or native frames over the Python one */
@@ -1248,7 +686,7 @@ static int group_cumulative(struct mem_space *sp, struct source *src, const stru
             acc[leaf].size += rows[i].size, acc[leaf].count += rows[i].count;
     }
     for (size_t i = nacc; i-- > 0 && !err;) {
-        const struct node *nd = &src->nodes[i];
+        const struct stacks_node *nd = &src->st->nodes[i];
         if (!acc[i].size && !acc[i].count)
             continue;
         if ((err = frame_loc(sp, src, nd->frame, &loc)) < 0)
@@ -1293,12 +731,12 @@ static int group_walks(struct mem_space *sp, struct source *src, int64_t id, str
         err = vdb_err(rc);
     sqlite3_finalize(st);
     if (!err)
-        err = load_stacks(src, upto);
+        err = stacks_load(src->st, upto);
     if (err < 0)
         ;
     else if (sp->o.by == MEM_BY_TRACEBACK)
         err = group_tracebacks(sp, src, rows, n, gr);
-    else if (src->parent_first)
+    else if (src->st->parent_first)
         err = group_cumulative(sp, src, rows, n, gr);
     else
         for (size_t i = 0; i < n && !err; i++)

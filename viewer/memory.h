@@ -1,6 +1,6 @@
 /*
- * The read side of the memory tracer: a run's snapshots, and the live
- * blocks of a snapshot grouped the way tracemalloc groups them
+ * The read side of the memory tracer: the live blocks of a snapshot
+ * grouped the way tracemalloc groups them
  * (Snapshot.statistics and Snapshot.compare_to), so that a number printed
  * by `pyscope stats` or `pyscope diff` is the number tracemalloc would give
  * for the same blocks.
@@ -14,8 +14,9 @@
  *
  * Keys live in a space shared by the snapshots that are compared, which may
  * come from two databases: frames are matched by file name and line, not by
- * the databases' ids. Nothing here prints but mem_json_snapshot, the JSON
- * form of a snapshot row that the commands share.
+ * the databases' ids. Nothing here prints.
+ *
+ * Its prefix is mem_.
  */
 #ifndef PYSCOPE_VIEWER_MEMORY_H
 #define PYSCOPE_VIEWER_MEMORY_H
@@ -23,54 +24,6 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-
-/* A row of the snapshots table. Sizes are -1 when the column is NULL. */
-struct mem_snapshot {
-    int64_t id;
-    int64_t process_id;
-    int64_t pid; /* its process's OS pid; 0 when the process row is missing */
-    char *label; /* NULL when none */
-    int64_t t_ns;
-    char *trigger; /* api, signal, interval, peak or exit */
-    int64_t traced_bytes, traced_blocks, peak_bytes, rss_bytes;
-};
-
-/*
- * The snapshots of db, by time then id, into *out (n of them; free with
- * mem_snapshots_free); with pid non-NULL only those of the processes with
- * that OS pid. 0, PYSCOPE_ENOMEM or PYSCOPE_EDB.
- */
-int mem_snapshots(sqlite3 *db, const int64_t *pid, struct mem_snapshot **out, size_t *n);
-
-void mem_snapshots_free(struct mem_snapshot *s, size_t n);
-
-/*
- * Snapshot id of db into *out (release with mem_snapshot_release). 0,
- * PYSCOPE_ENOTFOUND when there is none, PYSCOPE_ENOMEM or PYSCOPE_EDB.
- */
-int mem_snapshot_get(sqlite3 *db, int64_t id, struct mem_snapshot *out);
-
-void mem_snapshot_release(struct mem_snapshot *s);
-
-/*
- * s as one JSON object ({"id", "process_id", "pid", "label", "trigger",
- * "t_ns", "traced_bytes", "traced_blocks", "peak_bytes", "rss_bytes"},
- * null for what is not known) to out.
- */
-void mem_json_snapshot(FILE *out, const struct mem_snapshot *s);
-
-/* 1 when db has a process with OS pid pid, 0 when not, PYSCOPE_EDB on error. */
-int mem_has_pid(sqlite3 *db, int64_t pid);
-
-/*
- * Whether filename matches pattern as tracemalloc.Filter matches a frame:
- * both normalised (".pyc" read as ".py"), then Python's fnmatch on POSIX:
- * '*' any text, '/' included; '?' one character; "[seq]", "[!seq]" with
- * ranges; no escapes (a backslash is itself); an unclosed '[' is literal.
- * Characters are UTF-8 code points. 1 or 0.
- */
-int mem_filename_match(const char *pattern, const char *filename);
 
 /* tracemalloc's key types. */
 enum mem_by { MEM_BY_LINENO, MEM_BY_FILENAME, MEM_BY_TRACEBACK };

@@ -22,12 +22,15 @@
  * "[unknown]" pseudo-function instead of an error, and a parent chain that
  * loops is cut, so no database can make a view crash or spin.
  */
-#define _GNU_SOURCE /* qsort_r, fnmatch */
+#define _GNU_SOURCE /* fnmatch */
 #include "samples.h"
+#include "samples_internal.h"
 #include "util.h"
 #include "db.h"
 #include "error.h"
 #include "intern.h"
+#include "memsnap.h"
+#include "stacks.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -36,131 +39,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 65536      /* longer parent chains are taken as damaged and cut */
 #define NULL_STACK INT64_MIN /* the key of samples whose stack_id is NULL */
-
-/* ---- (a, b) -> index maps: intern.h's imap, made on the first insert ---- */
-
-struct pmap {
-    struct imap *m;
-};
-
-static void pmap_release(struct pmap *m)
-{
-    imap_free(m->m);
-    m->m = NULL;
-}
-
-/* The value under (a, b), or SMP_NONE. */
-static uint32_t pmap_get(const struct pmap *m, int64_t a, int64_t b)
-{
-    int64_t v;
-    return m->m && imap_get(m->m, (uint64_t)a, (uint64_t)b, &v) ? (uint32_t)v : SMP_NONE;
-}
-
-/*
- * The value under (a, b) in *v; when absent, insert v_new and set *v to it.
- * 0 or PYSCOPE_ENOMEM.
- */
-static int pmap_intern(struct pmap *m, int64_t a, int64_t b, uint32_t v_new, uint32_t *v)
-{
-    int64_t got;
-    if (!m->m && !(m->m = imap_new()))
-        return PYSCOPE_ENOMEM;
-    int err = imap_intern(m->m, (uint64_t)a, (uint64_t)b, v_new, &got);
-    if (!err)
-        *v = (uint32_t)got;
-    return err;
-}
-
-/* ---- the profile ---- */
-
-struct frame {
-    uint32_t fn;
-    uint32_t lineidx; /* into lines */
-    int64_t line;     /* 0 when unknown */
-};
-
-struct linekey {
-    uint32_t fn;
-    int64_t line;
-};
-
-/* One distinct (thread, stack): the samples summed; or one traceback of a snapshot. */
-struct agg {
-    uint32_t thread; /* 0 in a snapshot, which has no threads */
-    uint32_t leaf;   /* stack node */
-    int64_t stack_id;
-    int64_t count, cpu_count, cpu_ns; /* a snapshot's blocks are its count */
-    int64_t bytes;                    /* a snapshot's live bytes */
-    int64_t samples, weight;          /* as the clock counts them */
-};
-
-struct span {
-    int64_t count, first, last;
-};
-
-struct smp_profile {
-    enum smp_clock clock;
-    unsigned states; /* the filter's: 1 << state of each kept, 0 for all */
-    char *cwd; /* without a trailing slash; NULL when unknown or "/" */
-    size_t cwdlen;
-    int has_filter_fn;
-
-    struct smp_function *fns;
-    size_t nfns, capfns;
-    size_t nreal_fns; /* fns[0 .. nreal_fns) are the functions table's, by id */
-    uint32_t special_fn[SMP_UNKNOWN + 1]; /* index of each pseudo-function, SMP_NONE */
-
-    struct frame *frames;
-    size_t nframes, capframes;
-    uint32_t unknown_frame;
-
-    struct linekey *lines;
-    size_t nlines, caplines;
-
-    uint32_t *node_parent, *node_frame; /* the stack tree */
-    size_t nnodes, capnodes;
-    uint32_t nostack_node, unknown_node;
-
-    struct smp_thread *threads;
-    size_t nthreads, capthreads;
-    struct span *spans; /* per thread */
-
-    struct agg *aggs;
-    size_t naggs, capaggs;
-
-    struct smp_totals totals;
-
-    struct smp_snapshot snap; /* with clock SMP_CLOCK_BYTES; owns label and trigger */
-};
-
-/*
- * The longest walk up a stack: no real chain is longer than the tree has
- * nodes, so a longer one loops (a damaged file) and is cut there.
- */
-static size_t walk_cap(const struct smp_profile *p)
-{
-    return p->nnodes < MAX_DEPTH ? p->nnodes : MAX_DEPTH;
-}
-
-static void release_function(struct smp_function *f)
-{
-    if (f->qualname != f->name)
-        free((char *)f->qualname);
-    free((char *)f->name);
-    free((char *)f->filename);
-    free((char *)f->source);
-}
 
 void smp_free(struct smp_profile *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->nfns; i++)
-        release_function(&p->fns[i]);
     for (size_t i = 0; i < p->nthreads; i++)
         free((char *)p->threads[i].name);
+    stacks_free(p->st);
     free(p->fns);
     free(p->frames);
     free(p->lines);
@@ -201,13 +88,10 @@ static int special_function(struct smp_profile *p, enum smp_special sp, uint32_t
         return 0;
     if ((err = util_grow((void **)&p->fns, &p->capfns, p->nfns, sizeof *p->fns)) < 0)
         return err;
-    char *name = strdup(names[sp]);
-    if (!name)
-        return PYSCOPE_ENOMEM;
     p->fns[p->nfns] = (struct smp_function){.kind = SMP_KIND_PYTHON,
                                             .special = sp,
-                                            .name = name,
-                                            .qualname = name,
+                                            .name = names[sp],
+                                            .qualname = names[sp],
                                             .matched = !p->has_filter_fn};
     *idx = p->special_fn[sp] = (uint32_t)p->nfns++;
     return 0;
@@ -354,171 +238,77 @@ static int select_threads(const struct smp_profile *p, const struct smp_filter *
     return PYSCOPE_ENOTFOUND;
 }
 
-static enum smp_kind parse_kind(const char *s)
-{
-    if (s && !strcmp(s, "builtin"))
-        return SMP_KIND_BUILTIN;
-    if (s && !strcmp(s, "native"))
-        return SMP_KIND_NATIVE;
-    return SMP_KIND_PYTHON;
-}
+_Static_assert((int)SMP_KIND_PYTHON == (int)STACKS_PYTHON &&
+                   (int)SMP_KIND_BUILTIN == (int)STACKS_BUILTIN &&
+                   (int)SMP_KIND_NATIVE == (int)STACKS_NATIVE,
+               "a function's kind reads the same in both");
 
-/* Native functions' source files (a database from before them has none). */
-static int load_sources(sqlite3 *db, struct smp_profile *p, struct pmap *map)
+/*
+ * The run's functions, frames and whole stack tree (read into st, which p
+ * takes and whose names its functions borrow) as p's: every frame with its
+ * line interned, every id st lacks pointing at the "[unknown]"
+ * pseudo-function. pattern is the function filter, or NULL.
+ */
+static int take_stacks(struct smp_profile *p, struct stacks *st, struct pmap *lines,
+                       const char *pattern)
 {
-    int64_t n;
-    sqlite3_stmt *st;
-    int rc, err = vdb_count(db, "function_sources", &n);
-    if (err < 0 || n == 0)
+    int err;
+    p->st = st;
+    if ((err = stacks_load(st, INT64_MAX)) < 0)
         return err;
-    if ((err = vdb_prepare(db, "SELECT function_id, filename FROM function_sources", &st)) < 0)
-        return err;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uint32_t idx = pmap_get(map, sqlite3_column_int64(st, 0), 0);
-        if (idx == SMP_NONE || p->fns[idx].source)
-            continue;
-        char *file = NULL;
-        if ((err = vdb_col_text(st, 1, &file)) < 0)
-            break;
-        p->fns[idx].source = file;
+    p->capfns = st->fn_ids.n + 1;
+    p->capframes = st->frame_ids.n + 1;
+    p->capnodes = st->node_ids.n + 1;
+    if (!(p->fns = malloc(p->capfns * sizeof *p->fns)) ||
+        !(p->frames = malloc(p->capframes * sizeof *p->frames)) ||
+        !(p->node_parent = malloc(p->capnodes * sizeof *p->node_parent)) ||
+        !(p->node_frame = malloc(p->capnodes * sizeof *p->node_frame)))
+        return PYSCOPE_ENOMEM;
+    for (size_t i = 0; i < st->fn_ids.n; i++) {
+        const struct stacks_function *f = &st->fns[i];
+        const char *name = f->name ? f->name : "?";
+        const char *qualname = f->qualname ? f->qualname : name;
+        p->fns[p->nfns++] = (struct smp_function){
+            .id = f->id,
+            .kind = (enum smp_kind)f->kind,
+            .special = f->marker ? SMP_TRUNCATED : SMP_REAL,
+            .filename = f->filename,
+            .name = name,
+            .qualname = qualname,
+            .firstlineno = f->firstlineno,
+            .source = f->source,
+            .matched = !pattern || !fnmatch(pattern, qualname, 0) || !fnmatch(pattern, name, 0)};
     }
-    if (!err && rc != SQLITE_DONE)
-        err = vdb_err(rc);
-    sqlite3_finalize(st);
-    return err;
-}
-
-static int load_functions(sqlite3 *db, struct smp_profile *p, struct pmap *map, const char *pattern)
-{
-    sqlite3_stmt *st;
-    int rc, err = vdb_prepare(
-                db, "SELECT id, kind, filename, name, qualname, firstlineno FROM functions ORDER BY id",
-                &st);
-    if (err < 0)
-        return err;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uint32_t idx;
-        if ((err = util_grow((void **)&p->fns, &p->capfns, p->nfns, sizeof *p->fns)) < 0)
-            goto out;
-        struct smp_function *f = &p->fns[p->nfns];
-        *f = (struct smp_function){.id = sqlite3_column_int64(st, 0),
-                                   .kind = parse_kind((const char *)sqlite3_column_text(st, 1)),
-                                   .firstlineno = sqlite3_column_int64(st, 5)};
-        char *file = NULL, *name = NULL, *qualname = NULL;
-        if ((err = vdb_col_text(st, 2, &file)) == 0 && (err = vdb_col_text(st, 3, &name)) == 0)
-            err = vdb_col_text(st, 4, &qualname);
-        f->filename = file;
-        f->name = name;
-        f->qualname = qualname;
-        if (!err && !f->name && !(f->name = strdup("?")))
-            err = PYSCOPE_ENOMEM;
-        if (err < 0) {
-            release_function(f);
-            goto out;
-        }
-        if (!f->qualname)
-            f->qualname = f->name;
-        if (f->kind == SMP_KIND_PYTHON && !f->filename && !strcmp(f->name, "[truncated]"))
-            f->special = SMP_TRUNCATED;
-        f->matched = !pattern || !fnmatch(pattern, f->qualname, 0) || !fnmatch(pattern, f->name, 0);
-        p->nfns++;
-        if ((err = pmap_intern(map, f->id, 0, (uint32_t)(p->nfns - 1), &idx)) < 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE)
-        err = vdb_err(rc);
     p->nreal_fns = p->nfns;
-    if (!err)
-        err = load_sources(db, p, map);
-out:
-    sqlite3_finalize(st);
-    return err;
-}
-
-static int load_frames(sqlite3 *db, struct smp_profile *p, struct pmap *fnmap, struct pmap *map,
-                       struct pmap *lines)
-{
-    sqlite3_stmt *st;
-    int rc, err = vdb_prepare(db, "SELECT id, function_id, line FROM frames", &st);
-    if (err < 0)
-        return err;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uint32_t idx, fn = pmap_get(fnmap, sqlite3_column_int64(st, 1), 0);
-        int64_t line = sqlite3_column_int64(st, 2);
-        if (fn == SMP_NONE && (err = special_function(p, SMP_UNKNOWN, &fn)) < 0)
-            goto out;
+    for (size_t i = 0; i < st->frame_ids.n; i++) {
+        uint32_t fn = st->frames[i].fn;
+        int64_t line = st->frames[i].line;
+        if (fn == STACKS_NONE && (err = special_function(p, SMP_UNKNOWN, &fn)) < 0)
+            return err;
         if ((err = util_grow((void **)&p->frames, &p->capframes, p->nframes, sizeof *p->frames)) <
             0)
-            goto out;
+            return err;
         struct frame *f = &p->frames[p->nframes];
         f->fn = fn;
         f->line = line > 0 ? line : 0;
         if ((err = intern_line(p, lines, fn, f->line, &f->lineidx)) < 0)
-            goto out;
+            return err;
         p->nframes++;
-        if ((err = pmap_intern(map, sqlite3_column_int64(st, 0), 0, (uint32_t)(p->nframes - 1),
-                               &idx)) < 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE)
-        err = vdb_err(rc);
-out:
-    sqlite3_finalize(st);
-    return err;
-}
-
-/* The stack tree; stack ids map to node indices through *map. */
-static int load_stacks(sqlite3 *db, struct smp_profile *p, struct pmap *framemap,
-                       struct pmap *lines, struct pmap *map)
-{
-    sqlite3_stmt *st;
-    int64_t *parent_ids = NULL;
-    size_t cap = 0;
-    int rc, err = vdb_prepare(db, "SELECT id, parent_id, frame_id FROM stacks", &st);
-    if (err < 0)
-        return err;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        uint32_t idx, frame = pmap_get(framemap, sqlite3_column_int64(st, 2), 0);
-        if (frame == SMP_NONE) {
-            if (p->unknown_frame == SMP_NONE &&
-                (err = special_frame(p, lines, SMP_UNKNOWN, &p->unknown_frame)) < 0)
-                goto out;
-            frame = p->unknown_frame;
-        }
-        size_t capnodes = p->capnodes;
-        if ((err = util_grow((void **)&p->node_parent, &p->capnodes, p->nnodes,
-                             sizeof *p->node_parent)) < 0)
-            goto out;
-        if (capnodes != p->capnodes) {
-            void *nf = realloc(p->node_frame, p->capnodes * sizeof *p->node_frame);
-            if (!nf) {
-                err = PYSCOPE_ENOMEM;
-                goto out;
-            }
-            p->node_frame = nf;
-        }
-        if ((err = util_grow((void **)&parent_ids, &cap, p->nnodes, sizeof *parent_ids)) < 0)
-            goto out;
-        parent_ids[p->nnodes] =
-            sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL_STACK : sqlite3_column_int64(st, 1);
-        p->node_frame[p->nnodes] = frame;
-        p->nnodes++;
-        if ((err = pmap_intern(map, sqlite3_column_int64(st, 0), 0, (uint32_t)(p->nnodes - 1),
-                               &idx)) < 0)
-            goto out;
-    }
-    if (rc != SQLITE_DONE) {
-        err = vdb_err(rc);
-        goto out;
     }
     /* A parent the table lacks makes its child a root: the stack is shown shorter. */
-    for (size_t i = 0; i < p->nnodes; i++)
-        p->node_parent[i] =
-            parent_ids[i] == NULL_STACK ? SMP_NONE : pmap_get(map, parent_ids[i], 0);
-out:
-    free(parent_ids);
-    sqlite3_finalize(st);
-    return err;
+    for (size_t i = 0; i < st->node_ids.n; i++) {
+        uint32_t frame = st->nodes[i].frame;
+        if (frame == STACKS_NONE) {
+            if (p->unknown_frame == SMP_NONE &&
+                (err = special_frame(p, lines, SMP_UNKNOWN, &p->unknown_frame)) < 0)
+                return err;
+            frame = p->unknown_frame;
+        }
+        p->node_parent[i] = st->nodes[i].parent;
+        p->node_frame[i] = frame;
+    }
+    p->nnodes = st->node_ids.n;
+    return 0;
 }
 
 /* Count one sample row in its thread's span, and add it to its (thread,
@@ -675,8 +465,14 @@ static int fold_native(struct smp_profile *p, uint32_t **fold_out)
     return 0;
 }
 
-static int resolve_aggs(struct smp_profile *p, struct pmap *stackmap, struct pmap *lines,
-                        const uint32_t *fold)
+/* The node of stack id, or SMP_NONE when the stacks table lacks it. */
+static uint32_t leaf_node(const struct smp_profile *p, int64_t id)
+{
+    size_t i = stacks_index(&p->st->node_ids, id);
+    return i == SIZE_MAX ? SMP_NONE : (uint32_t)i;
+}
+
+static int resolve_aggs(struct smp_profile *p, struct pmap *lines, const uint32_t *fold)
 {
     int err;
     for (size_t i = 0; i < p->naggs; i++) {
@@ -687,7 +483,7 @@ static int resolve_aggs(struct smp_profile *p, struct pmap *stackmap, struct pma
         if (a->stack_id == NULL_STACK) {
             sp = SMP_NOSTACK;
             node = &p->nostack_node;
-        } else if ((a->leaf = pmap_get(stackmap, a->stack_id, 0)) == SMP_NONE) {
+        } else if ((a->leaf = leaf_node(p, a->stack_id)) == SMP_NONE) {
             sp = SMP_UNKNOWN;
             node = &p->unknown_node;
         } else if (fold && (a->leaf = fold[a->leaf]) == SMP_NONE) {
@@ -819,11 +615,34 @@ static struct smp_profile *profile_new(enum smp_clock clock, const char *functio
     return p;
 }
 
+/*
+ * The stack tree of db into p, its functions matched against f's filter,
+ * and with --no-native *fold (the caller frees it) as fold_native makes it.
+ */
+static int load_tree(sqlite3 *db, struct smp_profile *p, const struct smp_filter *f,
+                     struct pmap *lines, uint32_t **fold)
+{
+    struct stacks *st;
+    int err = stacks_open(db, &st);
+    if (err < 0 || (err = take_stacks(p, st, lines, f->function)) < 0)
+        return err; /* p owns st from take_stacks on */
+    return f->no_native ? fold_native(p, fold) : 0;
+}
+
+/* The message for a load that failed with err, when the step that failed left none. */
+static void load_failed(sqlite3 *db, const char *path, int err, char *msg, size_t msglen)
+{
+    if (err == PYSCOPE_EDB)
+        vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
+    else if (err == PYSCOPE_ENOMEM)
+        vdb_msg(msg, msglen, "cannot read '%s': %s", path, pyscope_strerror(err));
+}
+
 int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct smp_profile **out,
              char *msg, size_t msglen)
 {
     static const struct smp_filter all = {0};
-    struct pmap threadmap = {0}, fnmap = {0}, framemap = {0}, stackmap = {0}, lines = {0};
+    struct pmap threadmap = {0}, lines = {0};
     unsigned char *sel = NULL;
     uint32_t *fold = NULL;
     struct smp_profile *p;
@@ -848,89 +667,44 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
         if ((err = select_threads(p, f, path, sel, msg, msglen)) < 0)
             goto out;
     }
-    if ((err = load_functions(db, p, &fnmap, f->function)) < 0 ||
-        (err = load_frames(db, p, &fnmap, &framemap, &lines)) < 0 ||
-        (err = load_stacks(db, p, &framemap, &lines, &stackmap)) < 0 ||
-        (f->no_native && (err = fold_native(p, &fold)) < 0) ||
+    if ((err = load_tree(db, p, f, &lines, &fold)) < 0 ||
         (err = scan_samples(db, p, &threadmap, sel)) < 0 ||
-        (err = resolve_aggs(p, &stackmap, &lines, fold)) < 0 || (err = select_aggs(p)) < 0)
+        (err = resolve_aggs(p, &lines, fold)) < 0 || (err = select_aggs(p)) < 0)
         goto out;
     compute_interval(p, rate_hz);
 out:
     if (err < 0) {
-        if (err == PYSCOPE_EDB)
-            vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
-        else if (err == PYSCOPE_ENOMEM)
-            vdb_msg(msg, msglen, "cannot read '%s': %s", path, pyscope_strerror(err));
+        load_failed(db, path, err, msg, msglen);
         smp_free(p);
         p = NULL;
     }
     free(sel);
     free(fold);
     pmap_release(&threadmap);
-    pmap_release(&fnmap);
-    pmap_release(&framemap);
-    pmap_release(&stackmap);
     pmap_release(&lines);
     *out = p;
     return err;
-}
-
-/* A nullable integer column; -1 for NULL. */
-static int64_t col_or_minus1(sqlite3_stmt *st, int col)
-{
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
 }
 
 /* The snapshots row of p->snap.id into p->snap; PYSCOPE_ENOTFOUND with msg set when none. */
 static int load_snapshot_row(sqlite3 *db, struct smp_profile *p, const char *path, char *msg,
                              size_t msglen)
 {
-    struct smp_snapshot *s = &p->snap;
-    sqlite3_stmt *st;
-    char *label = NULL, *trigger = NULL;
-    int64_t n = 0;
-    int rc, err = vdb_prepare(db,
-                              "SELECT s.process_id, p.pid, s.label, s.t_ns, s.trigger,"
-                              " s.traced_bytes, s.traced_blocks, s.peak_bytes, s.rss_bytes"
-                              " FROM snapshots s LEFT JOIN processes p ON p.id = s.process_id"
-                              " WHERE s.id = ?1",
-                              &st);
+    struct memsnap row;
+    int err = memsnap_find(db, path, p->snap.id, &row, msg, msglen);
     if (err < 0)
         return err;
-    sqlite3_bind_int64(st, 1, s->id);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        s->process_id = sqlite3_column_int64(st, 0);
-        s->pid = sqlite3_column_int64(st, 1);
-        s->t_ns = sqlite3_column_int64(st, 3);
-        s->traced_bytes = col_or_minus1(st, 5);
-        s->traced_blocks = col_or_minus1(st, 6);
-        s->peak_bytes = col_or_minus1(st, 7);
-        s->rss_bytes = col_or_minus1(st, 8);
-        if ((err = vdb_col_text(st, 2, &label)) < 0 || (err = vdb_col_text(st, 4, &trigger)) < 0)
-            goto out;
-        if (!trigger && !(trigger = strdup("?"))) {
-            err = PYSCOPE_ENOMEM;
-            goto out;
-        }
-        s->label = label;
-        s->trigger = trigger;
-        label = trigger = NULL;
-    } else if (rc == SQLITE_DONE) {
-        if ((err = vdb_count(db, "snapshots", &n)) < 0)
-            goto out;
-        vdb_msg(msg, msglen, "no snapshot %lld in '%s'%s", (long long)s->id, path,
-                n ? " (see 'pyscope snapshots')"
-                  : "; it has none (record them with 'pyscope profile --memory')");
-        err = PYSCOPE_ENOTFOUND;
-    } else {
-        err = vdb_err(rc);
-    }
-out:
-    free(label);
-    free(trigger);
-    sqlite3_finalize(st);
-    return err;
+    p->snap = (struct smp_snapshot){.id = row.id,
+                                    .process_id = row.process_id,
+                                    .pid = row.pid,
+                                    .label = row.label, /* p takes them */
+                                    .trigger = row.trigger,
+                                    .t_ns = row.t_ns,
+                                    .traced_bytes = row.traced_bytes,
+                                    .traced_blocks = row.traced_blocks,
+                                    .peak_bytes = row.peak_bytes,
+                                    .rss_bytes = row.rss_bytes};
+    return 0;
 }
 
 /* The snapshot's traces into p->aggs, one per stack (rows of one stack are summed). */
@@ -971,7 +745,7 @@ int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const struct sm
                       struct smp_profile **out, char *msg, size_t msglen)
 {
     static const struct smp_filter all = {0};
-    struct pmap fnmap = {0}, framemap = {0}, stackmap = {0}, lines = {0};
+    struct pmap lines = {0};
     uint32_t *fold = NULL;
     struct smp_profile *p;
     double rate_hz;
@@ -986,24 +760,15 @@ int smp_load_snapshot(sqlite3 *db, const char *path, int64_t id, const struct sm
     p->snap.id = id;
     if ((err = load_snapshot_row(db, p, path, msg, msglen)) == 0 &&
         (err = load_meta(db, p, &rate_hz)) == 0 &&
-        (err = load_functions(db, p, &fnmap, f->function)) == 0 &&
-        (err = load_frames(db, p, &fnmap, &framemap, &lines)) == 0 &&
-        (err = load_stacks(db, p, &framemap, &lines, &stackmap)) == 0 &&
-        (!f->no_native || (err = fold_native(p, &fold)) == 0) && (err = scan_traces(db, p)) == 0 &&
-        (err = resolve_aggs(p, &stackmap, &lines, fold)) == 0)
+        (err = load_tree(db, p, f, &lines, &fold)) == 0 && (err = scan_traces(db, p)) == 0 &&
+        (err = resolve_aggs(p, &lines, fold)) == 0)
         err = select_aggs(p);
     free(fold);
     if (err < 0) {
-        if (err == PYSCOPE_EDB)
-            vdb_msg(msg, msglen, "cannot read '%s': %s", path, sqlite3_errmsg(db));
-        else if (err == PYSCOPE_ENOMEM)
-            vdb_msg(msg, msglen, "cannot read '%s': %s", path, pyscope_strerror(err));
+        load_failed(db, path, err, msg, msglen);
         smp_free(p);
         p = NULL;
     }
-    pmap_release(&fnmap);
-    pmap_release(&framemap);
-    pmap_release(&stackmap);
     pmap_release(&lines);
     *out = p;
     return err;
@@ -1192,162 +957,6 @@ int smp_lines(const struct smp_profile *p, struct smp_line_stat **rows, size_t *
     }
     free(stat);
     return 0;
-}
-
-/* ---- the merged tree ---- */
-
-void smp_tree_free(struct smp_tree *t)
-{
-    if (!t)
-        return;
-    free(t->nodes);
-    free(t->kids);
-    free(t);
-}
-
-/* strcmp with NULL first. */
-static int str_cmp(const char *a, const char *b)
-{
-    if (!a || !b)
-        return a ? 1 : b ? -1 : 0;
-    return strcmp(a, b);
-}
-
-static int node_cmp(const void *x, const void *y, void *arg)
-{
-    const struct smp_node *nodes = arg;
-    const struct smp_node *a = &nodes[*(const uint32_t *)x], *b = &nodes[*(const uint32_t *)y];
-    int c;
-    if (a->kind != b->kind)
-        return a->kind < b->kind ? -1 : 1;
-    if (a->kind == SMP_NODE_THREAD)
-        return (a->thread->id > b->thread->id) - (a->thread->id < b->thread->id);
-    if ((c = strcmp(a->fn->qualname, b->fn->qualname)) ||
-        (c = str_cmp(a->fn->filename, b->fn->filename)))
-        return c;
-    if (a->line != b->line)
-        return a->line < b->line ? -1 : 1;
-    if (a->fn->firstlineno != b->fn->firstlineno)
-        return a->fn->firstlineno < b->fn->firstlineno ? -1 : 1;
-    return (a->fn > b->fn) - (a->fn < b->fn);
-}
-
-/* The child of parent under key, made when new. */
-static int tree_child(struct smp_tree *t, size_t *cap, struct pmap *map, uint32_t parent,
-                      int64_t key, uint32_t *child)
-{
-    int err = pmap_intern(map, parent, key, (uint32_t)t->nnodes, child);
-    if (err < 0 || *child != t->nnodes)
-        return err;
-    if ((err = util_grow((void **)&t->nodes, cap, t->nnodes, sizeof *t->nodes)) < 0)
-        return err;
-    uint32_t depth = t->nodes[parent].depth + 1;
-    t->nodes[t->nnodes++] =
-        (struct smp_node){.kind = SMP_NODE_FRAME, .parent = parent, .depth = depth};
-    if (depth > t->maxdepth)
-        t->maxdepth = depth;
-    return 0;
-}
-
-/* Sorted child lists from the parent links. */
-static int tree_link(struct smp_tree *t)
-{
-    uint32_t *fill = calloc(t->nnodes, sizeof *fill);
-    t->kids = malloc((t->nnodes ? t->nnodes : 1) * sizeof *t->kids);
-    if (!fill || !t->kids) {
-        free(fill);
-        return PYSCOPE_ENOMEM;
-    }
-    for (size_t i = 1; i < t->nnodes; i++)
-        t->nodes[t->nodes[i].parent].nkids++;
-    uint32_t at = 0;
-    for (size_t i = 0; i < t->nnodes; i++) {
-        t->nodes[i].first_kid = at;
-        at += t->nodes[i].nkids;
-    }
-    for (size_t i = 1; i < t->nnodes; i++) {
-        struct smp_node *parent = &t->nodes[t->nodes[i].parent];
-        t->kids[parent->first_kid + fill[t->nodes[i].parent]++] = (uint32_t)i;
-    }
-    for (size_t i = 0; i < t->nnodes; i++)
-        if (t->nodes[i].nkids > 1)
-            qsort_r(t->kids + t->nodes[i].first_kid, t->nodes[i].nkids, sizeof *t->kids, node_cmp,
-                    t->nodes);
-    free(fill);
-    return 0;
-}
-
-int smp_tree_build(const struct smp_profile *p, int flags, struct smp_tree **out)
-{
-    const int by_line = flags & SMP_TREE_LINES;
-    const int by_thread = (flags & SMP_TREE_THREADS) && p->clock != SMP_CLOCK_BYTES;
-    struct smp_tree *t = calloc(1, sizeof *t);
-    uint32_t *memo = malloc((p->nnodes ? p->nnodes : 1) * sizeof *memo);
-    uint32_t *gen = calloc(p->nnodes ? p->nnodes : 1, sizeof *gen);
-    const size_t walk = walk_cap(p);
-    uint32_t *path = malloc((walk + 1) * sizeof *path);
-    struct pmap map = {0};
-    size_t cap = 0;
-    int err = 0;
-
-    *out = NULL;
-    if (!t || !memo || !gen || !path ||
-        (err = util_grow((void **)&t->nodes, &cap, 0, sizeof *t->nodes)) < 0) {
-        err = PYSCOPE_ENOMEM;
-        goto out;
-    }
-    t->nodes[t->nnodes++] = (struct smp_node){.kind = SMP_NODE_ROOT, .parent = SMP_NONE};
-    t->nkeys = (uint32_t)(by_line ? p->nlines : p->nfns);
-    for (size_t i = 0; i < p->naggs; i++) {
-        const struct agg *a = &p->aggs[i];
-        uint32_t top = 0, g = by_thread ? a->thread + 1 : 1;
-        if (a->weight <= 0)
-            continue;
-        if (by_thread) {
-            if ((err = tree_child(t, &cap, &map, 0, -(int64_t)a->thread - 1, &top)) < 0)
-                goto out;
-            t->nodes[top].kind = SMP_NODE_THREAD;
-            t->nodes[top].thread = &p->threads[a->thread];
-        }
-        /* Up from the leaf to the first node already placed for this thread. */
-        size_t len = 0;
-        uint32_t n = a->leaf;
-        while (n != SMP_NONE && gen[n] != g && len < walk) {
-            path[len++] = n;
-            n = p->node_parent[n];
-        }
-        uint32_t tn = n != SMP_NONE && gen[n] == g ? memo[n] : top;
-        while (len > 0) {
-            uint32_t m = path[--len];
-            const struct frame *fr = &p->frames[p->node_frame[m]];
-            int64_t key = by_line ? (int64_t)fr->lineidx : (int64_t)fr->fn;
-            if ((err = tree_child(t, &cap, &map, tn, key, &tn)) < 0)
-                goto out;
-            struct smp_node *node = &t->nodes[tn];
-            node->fn = &p->fns[fr->fn];
-            node->line = by_line ? fr->line : 0;
-            node->key = by_line ? fr->lineidx : fr->fn;
-            memo[m] = tn;
-            gen[m] = g;
-        }
-        t->nodes[tn].s.self_samples += a->samples;
-        t->nodes[tn].s.self_weight += a->weight;
-        for (uint32_t k = tn; k != SMP_NONE; k = t->nodes[k].parent) {
-            t->nodes[k].s.total_samples += a->samples;
-            t->nodes[k].s.total_weight += a->weight;
-        }
-    }
-    err = tree_link(t);
-out:
-    free(memo);
-    free(gen);
-    free(path);
-    pmap_release(&map);
-    if (err < 0)
-        smp_tree_free(t);
-    else
-        *out = t;
-    return err;
 }
 
 static int function_id_cmp(const void *key, const void *elem)

@@ -12,6 +12,7 @@
 #include "db.h"
 #include "error.h"
 #include "format.h"
+#include "opts.h"
 #include "util.h"
 
 #include <errno.h>
@@ -28,100 +29,6 @@ void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned
     c->usage = usage;
     c->accepts = accepts;
     c->limit = -1;
-}
-
-int smpcmd_pid(int argc, char **argv, int *i, int64_t *pid)
-{
-    const char *v;
-    int r = smpcmd_value("--process", argc, argv, i, &v);
-    if (r <= 0)
-        return r;
-    if (util_parse_i64(v, pid) < 0 || *pid <= 0) {
-        cli_error("'--process' needs a process id (pid), not '%s'", v);
-        return -1;
-    }
-    return 1;
-}
-
-int smpcmd_run_args(int argc, char **argv, const char *usage, struct smpcmd_run_args *out)
-{
-    int opts_done = 0, npos = 0;
-    *out = (struct smpcmd_run_args){.limit = -1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (opts_done || a[0] != '-' || !a[1]) {
-            out->path = a;
-            npos++;
-        } else if (!strcmp(a, "--")) {
-            opts_done = 1;
-        } else if (cli_is_help(a)) {
-            fputs(usage, stdout);
-            return -1;
-        } else if (!strcmp(a, "--json")) {
-            out->json = 1;
-        } else if ((r = smpcmd_pid(argc, argv, &i, &out->pid)) != 0) {
-            if (r < 0)
-                return CLI_USAGE;
-            out->has_pid = 1;
-        } else if ((r = smpcmd_limit(argc, argv, &i, &out->limit)) != 0) {
-            if (r < 0)
-                return CLI_USAGE;
-        } else {
-            cli_error("unknown option '%s'; see 'pyscope %s --help'", a, argv[0]);
-            return CLI_USAGE;
-        }
-    }
-    if (npos != 1) {
-        fprintf(stderr, "%.*s", (int)(strcspn(usage, "\n") + 1), usage);
-        return CLI_USAGE;
-    }
-    return CLI_OK;
-}
-
-int smpcmd_limit(int argc, char **argv, int *i, long *limit)
-{
-    const char *v;
-    int r = smpcmd_value("--limit", argc, argv, i, &v);
-    if (r <= 0)
-        return r;
-    int64_t n;
-    if (util_parse_i64(v, &n) < 0 || n < 0 || n > LONG_MAX) {
-        cli_error("'--limit' needs a number of rows (0 for all), not '%s'", v);
-        return -1;
-    }
-    *limit = (long)n;
-    return 1;
-}
-
-int smpcmd_value(const char *opt, int argc, char **argv, int *i, const char **value)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(opt);
-    if (strncmp(a, opt, n) || (a[n] && a[n] != '='))
-        return 0;
-    if (a[n] == '=') {
-        *value = a + n + 1;
-        return 1;
-    }
-    if (*i + 1 >= argc) {
-        cli_error("'%s' needs a value", opt);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 1;
-}
-
-int smpcmd_unknown(const struct smpcmd *c, const char *arg)
-{
-    cli_error("unknown option '%s'; see 'pyscope %s --help'", arg, c->name);
-    return CLI_USAGE;
-}
-
-void smpcmd_sampling_opt(struct smpcmd *c, const char *opt)
-{
-    if (!c->sampling_opt)
-        c->sampling_opt = opt;
 }
 
 /* --state's names of the samples.state codes */
@@ -154,121 +61,113 @@ int smpcmd_parse_states(const char *list, unsigned *states)
     return 0;
 }
 
-int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i)
+static int take_states(const char *value, void *states)
 {
-    const char *a = argv[*i], *v = NULL;
-    unsigned acc = c->accepts;
-    int r;
+    return smpcmd_parse_states(value, states);
+}
 
-    if (c->opts_done || a[0] != '-' || !a[1]) {
-        c->path = a;
-        c->npos++;
-        return SMPCMD_TAKEN;
+/* The most options a command has: the common ones and its own. */
+#define MAX_SPECS 24
+
+int smpcmd_parse(struct smpcmd *c, const struct opts_spec *own, size_t nown, int argc, char **argv)
+{
+    static const char *const clock_names[] = {"cpu", "wall", NULL};
+    const struct opts_cmd cmd = {.name = c->name, .usage = c->usage};
+    const char **note = &c->sampling_opt;
+    const unsigned acc = c->accepts;
+    struct opts_spec specs[MAX_SPECS];
+    size_t n = 0;
+    int clock = (int)c->filter.clock;
+
+    if (acc & SMPCMD_JSON)
+        specs[n++] = (struct opts_spec){.name = "--json", .kind = OPTS_FLAG, .dest = &c->json};
+    if (acc & SMPCMD_CLOCK) {
+        specs[n++] = (struct opts_spec){.name = "--clock",
+                                        .kind = OPTS_ENUM,
+                                        .dest = &clock,
+                                        .choices = clock_names,
+                                        .bad = "'--clock' is cpu or wall, not '%s'",
+                                        .note = note};
+        specs[n++] = (struct opts_spec){
+            .name = "--state",
+            .kind = OPTS_CALLBACK,
+            .cb = take_states,
+            .ctx = &c->filter.states,
+            .bad = "'--state' is a list of running, native, gil, runnable and idle, not '%s'",
+            .note = note};
     }
-    if (!strcmp(a, "--")) {
-        c->opts_done = 1;
-        return SMPCMD_TAKEN;
+    if (acc & SMPCMD_THREAD)
+        specs[n++] = (struct opts_spec){.name = "--thread",
+                                        .kind = OPTS_STRING,
+                                        .flags = OPTS_NONEMPTY,
+                                        .dest = &c->filter.thread,
+                                        .bad = "'--thread' needs a thread id or name",
+                                        .note = note};
+    if (acc & SMPCMD_PROCESS)
+        specs[n++] = (struct opts_spec){.name = "--process",
+                                        .kind = OPTS_INT,
+                                        .dest = &c->filter.pid,
+                                        .min = 1,
+                                        .max = INT64_MAX,
+                                        .bad = "'--process' needs a process id (pid), not '%s'",
+                                        .note = note};
+    if (acc & SMPCMD_MEMORY)
+        specs[n++] = (struct opts_spec){.name = "--memory",
+                                        .kind = OPTS_INT,
+                                        .dest = &c->snapshot,
+                                        .min = 1,
+                                        .max = INT64_MAX,
+                                        .bad = "'--memory' needs a snapshot id, not '%s'"};
+    if (acc & SMPCMD_NATIVE)
+        specs[n++] = (struct opts_spec){
+            .name = "--no-native", .kind = OPTS_FLAG, .dest = &c->filter.no_native};
+    if (acc & SMPCMD_FUNCTION)
+        specs[n++] = (struct opts_spec){.name = "--function",
+                                        .kind = OPTS_STRING,
+                                        .flags = OPTS_NONEMPTY,
+                                        .dest = &c->filter.function,
+                                        .bad = "'--function' needs a name or a pattern"};
+    if (acc & SMPCMD_LIMIT)
+        specs[n++] = (struct opts_spec)SMPCMD_OPT_LIMIT(&c->limit);
+    if (acc & SMPCMD_OUTPUT)
+        specs[n++] = (struct opts_spec){.name = "--output",
+                                        .short_name = 'o',
+                                        .kind = OPTS_STRING,
+                                        .flags = OPTS_NONEMPTY,
+                                        .dest = &c->output,
+                                        .bad = "'-o' needs a file name"};
+    if (n + nown > MAX_SPECS)
+        abort(); /* a command with more options needs a larger table */
+    if (nown) /* own may be NULL */
+        memcpy(specs + n, own, nown * sizeof *own);
+
+    int npos = opts_parse(&cmd, specs, n + nown, argc, argv);
+    if (npos < 0)
+        return npos;
+    c->filter.clock = (enum smp_clock)clock;
+    c->filter.has_pid = c->filter.pid > 0;
+    c->npos = npos;
+    c->path = npos ? argv[npos] : NULL; /* the last one, refused by smpcmd_open when not alone */
+    return npos;
+}
+
+int smpcmd_run_args(int argc, char **argv, const char *usage, struct smpcmd_run_args *out)
+{
+    struct smpcmd c;
+    smpcmd_init(&c, argv[0], usage, SMPCMD_JSON | SMPCMD_PROCESS | SMPCMD_LIMIT);
+    int npos = smpcmd_parse(&c, NULL, 0, argc, argv);
+    if (npos < 0)
+        return npos == OPTS_HELP ? -1 : CLI_USAGE;
+    if (npos != 1) {
+        opts_usage_error(&(struct opts_cmd){.name = c.name, .usage = usage});
+        return CLI_USAGE;
     }
-    if (cli_is_help(a)) {
-        fputs(c->usage, stdout);
-        return SMPCMD_HELP;
-    }
-    if ((acc & SMPCMD_JSON) && !strcmp(a, "--json")) {
-        c->json = 1;
-        return SMPCMD_TAKEN;
-    }
-    if ((acc & SMPCMD_CLOCK) && (r = smpcmd_value("--clock", argc, argv, i, &v)) != 0) {
-        if (r < 0)
-            return SMPCMD_ERROR;
-        smpcmd_sampling_opt(c, "--clock");
-        if (!strcmp(v, "cpu")) {
-            c->filter.clock = SMP_CLOCK_CPU;
-        } else if (!strcmp(v, "wall")) {
-            c->filter.clock = SMP_CLOCK_WALL;
-        } else {
-            cli_error("'--clock' is cpu or wall, not '%s'", v);
-            return SMPCMD_ERROR;
-        }
-        return SMPCMD_TAKEN;
-    }
-    if ((acc & SMPCMD_CLOCK) && (r = smpcmd_value("--state", argc, argv, i, &v)) != 0) {
-        if (r < 0)
-            return SMPCMD_ERROR;
-        smpcmd_sampling_opt(c, "--state");
-        if (smpcmd_parse_states(v, &c->filter.states) < 0) {
-            cli_error("'--state' is a list of running, native, gil, runnable and idle, not '%s'", v);
-            return SMPCMD_ERROR;
-        }
-        return SMPCMD_TAKEN;
-    }
-    if ((acc & SMPCMD_THREAD) && (r = smpcmd_value("--thread", argc, argv, i, &v)) != 0) {
-        if (r < 0)
-            return SMPCMD_ERROR;
-        if (!*v) {
-            cli_error("'--thread' needs a thread id or name");
-            return SMPCMD_ERROR;
-        }
-        c->filter.thread = v;
-        smpcmd_sampling_opt(c, "--thread");
-        return SMPCMD_TAKEN;
-    }
-    int64_t pid;
-    if ((acc & SMPCMD_PROCESS) && (r = smpcmd_pid(argc, argv, i, &pid)) != 0) {
-        if (r < 0)
-            return SMPCMD_ERROR;
-        c->filter.has_pid = 1;
-        c->filter.pid = pid;
-        smpcmd_sampling_opt(c, "--process");
-        return SMPCMD_TAKEN;
-    }
-    if ((acc & SMPCMD_MEMORY) && (r = smpcmd_value("--memory", argc, argv, i, &v)) != 0) {
-        int64_t id;
-        if (r < 0)
-            return SMPCMD_ERROR;
-        if (util_parse_i64(v, &id) < 0 || id <= 0) {
-            cli_error("'--memory' needs a snapshot id, not '%s'", v);
-            return SMPCMD_ERROR;
-        }
-        c->snapshot = id;
-        return SMPCMD_TAKEN;
-    }
-    if ((acc & SMPCMD_NATIVE) && !strcmp(a, "--no-native")) {
-        c->filter.no_native = 1;
-        return SMPCMD_TAKEN;
-    }
-    if ((acc & SMPCMD_FUNCTION) && (r = smpcmd_value("--function", argc, argv, i, &v)) != 0) {
-        if (r < 0)
-            return SMPCMD_ERROR;
-        if (!*v) {
-            cli_error("'--function' needs a name or a pattern");
-            return SMPCMD_ERROR;
-        }
-        c->filter.function = v;
-        return SMPCMD_TAKEN;
-    }
-    if ((acc & SMPCMD_LIMIT) && (r = smpcmd_limit(argc, argv, i, &c->limit)) != 0)
-        return r < 0 ? SMPCMD_ERROR : SMPCMD_TAKEN;
-    if ((acc & SMPCMD_OUTPUT) && (!strcmp(a, "-o") || !strncmp(a, "-o", 2) ||
-                                  smpcmd_value("--output", argc, argv, i, &v) != 0)) {
-        if (!v && a[1] == 'o' && a[2]) {
-            v = a + 2; /* -oFILE */
-        } else if (!v && !strcmp(a, "-o")) {
-            if (*i + 1 >= argc) {
-                cli_error("'-o' needs a file name");
-                return SMPCMD_ERROR;
-            }
-            v = argv[++*i];
-        }
-        if (!v)
-            return SMPCMD_ERROR; /* --output without a value, already reported */
-        if (!*v) {
-            cli_error("'-o' needs a file name");
-            return SMPCMD_ERROR;
-        }
-        c->output = v;
-        return SMPCMD_TAKEN;
-    }
-    return SMPCMD_OTHER;
+    *out = (struct smpcmd_run_args){.path = c.path,
+                                    .pid = c.filter.pid,
+                                    .has_pid = c.filter.has_pid,
+                                    .json = c.json,
+                                    .limit = c.limit};
+    return CLI_OK;
 }
 
 static int to_stdout(const struct smpcmd *c)
@@ -324,7 +223,7 @@ int smpcmd_open(struct smpcmd *c)
     int err;
 
     if (c->npos != 1) {
-        fprintf(stderr, "%.*s", (int)(strcspn(c->usage, "\n") + 1), c->usage);
+        opts_usage_error(&(struct opts_cmd){.name = c->name, .usage = c->usage});
         return CLI_USAGE;
     }
     if (c->snapshot && c->sampling_opt) {
@@ -483,7 +382,7 @@ void smpcmd_notes(const struct smpcmd *c)
 
 size_t smpcmd_shown(const struct smpcmd *c, size_t n)
 {
-    long limit = c->limit >= 0 ? c->limit : c->json ? 0 : 20;
+    int64_t limit = c->limit >= 0 ? c->limit : c->json ? 0 : 20;
     return limit > 0 && (size_t)limit < n ? (size_t)limit : n;
 }
 

@@ -9,8 +9,10 @@
 #ifndef PYSCOPE_VIEWER_SMPCMD_H
 #define PYSCOPE_VIEWER_SMPCMD_H
 
+#include "opts.h"
 #include "samples.h"
 
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 
@@ -27,9 +29,6 @@ enum {
     SMPCMD_NATIVE = 1 << 8, /* --no-native */
 };
 
-/* Results of smpcmd_arg. */
-enum { SMPCMD_ERROR = -1, SMPCMD_OTHER = 0, SMPCMD_TAKEN = 1, SMPCMD_HELP = 2 };
-
 struct smpcmd {
     /* set by the command */
     const char *name;  /* "hot" */
@@ -38,9 +37,9 @@ struct smpcmd {
 
     /* from the arguments */
     const char *path; /* the database */
-    int npos, opts_done;
+    int npos;
     struct smp_filter filter;
-    long limit; /* -1 when not given */
+    int64_t limit; /* -1 when not given */
     int json;
     const char *output;       /* NULL or "-" for stdout */
     int64_t snapshot;         /* --memory's snapshot id; 0 when not given */
@@ -84,30 +83,20 @@ void smpcmd_json_function(FILE *out, const struct smp_function *fn);
 /* Zero c and set what the command provides. */
 void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned accepts);
 
-/*
- * Look at argv[*i]: the database, "--", --help (usage printed: SMPCMD_HELP)
- * or a common option the command accepts, whose value is consumed
- * (SMPCMD_TAKEN); SMPCMD_OTHER for anything else, which the command
- * handles; SMPCMD_ERROR after printing a bad value.
- */
-int smpcmd_arg(struct smpcmd *c, int argc, char **argv, int *i);
+/* --limit N, the count of rows a report shows, into the int64_t at to. */
+#define SMPCMD_OPT_LIMIT(to)                                                                       \
+    {                                                                                              \
+        .name = "--limit", .kind = OPTS_INT, .dest = (to), .min = 0, .max = LONG_MAX,              \
+        .bad = "'--limit' needs a number of rows (0 for all), not '%s'"                            \
+    }
 
 /*
- * When argv[*i] is option opt ("--sort"), as "--sort VALUE" or
- * "--sort=VALUE", set *value, consume it and return 1; 0 when it is another
- * argument; -1 after printing that the value is missing.
+ * Parse argv (opts.h) for the common options c accepts and the command's
+ * own (nown specs at own): the positional arguments are left in argv[1..],
+ * c->npos counts them and c->path is the last one. Returns their count, or
+ * OPTS_HELP / OPTS_ERROR as opts_parse does.
  */
-int smpcmd_value(const char *opt, int argc, char **argv, int *i, const char **value);
-
-/*
- * When argv[*i] is "--limit N" (or "--limit=N"), set *limit, consume it and
- * return 1; 0 when it is another argument; -1 after printing why the value
- * is missing or not a count of rows.
- */
-int smpcmd_limit(int argc, char **argv, int *i, long *limit);
-
-/* The same for "--process PID", a positive process id into *pid. */
-int smpcmd_pid(int argc, char **argv, int *i, int64_t *pid);
+int smpcmd_parse(struct smpcmd *c, const struct opts_spec *own, size_t nown, int argc, char **argv);
 
 /* The arguments of a command that takes RUN.db, --process PID, --limit N and --json. */
 struct smpcmd_run_args {
@@ -123,20 +112,11 @@ struct smpcmd_run_args {
  */
 int smpcmd_run_args(int argc, char **argv, const char *usage, struct smpcmd_run_args *out);
 
-/* Print "unknown option" for argv[*i]; returns CLI_USAGE. */
-int smpcmd_unknown(const struct smpcmd *c, const char *arg);
-
-/*
- * Note that the command's own option opt (a literal, "--by-thread") was
- * given and selects samples, so that smpcmd_open refuses it with --memory.
- */
-void smpcmd_sampling_opt(struct smpcmd *c, const char *opt);
-
 /*
  * After the arguments: check that there was exactly one database (else
  * the usage line), that --memory comes without options that select
- * samples (--clock, --state, --thread, --process and those noted with
- * smpcmd_sampling_opt), and that the output, when one was named, can be
+ * samples (--clock, --state, --thread, --process and a command's own
+ * whose spec notes itself in c->sampling_opt), and that the output, when one was named, can be
  * written, without creating it. Then open the database, load the samples
  * (the filter of c) or with --memory the snapshot (smp_load_snapshot,
  * through the filter's function), and open the output (stdout when none).

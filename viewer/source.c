@@ -9,6 +9,7 @@
 #include "source.h"
 #include "error.h"
 #include "format.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,14 +116,8 @@ static struct src_file *find(struct src_cache *c, const char *filename)
     for (size_t i = 0; i < c->nfiles; i++)
         if (!strcmp(c->files[i].name, filename))
             return &c->files[i];
-    if (c->nfiles == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct src_file *f = realloc(c->files, cap * sizeof *f);
-        if (!f)
-            return NULL;
-        c->files = f;
-        c->cap = cap;
-    }
+    if (util_grow((void **)&c->files, &c->cap, c->nfiles, sizeof *c->files) < 0)
+        return NULL;
     struct src_file *fl = &c->files[c->nfiles];
     *fl = (struct src_file){.name = strdup(filename)};
     if (!fl->name)

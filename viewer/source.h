@@ -2,6 +2,8 @@
  * Source lines for the viewer's reports: `file:line` shown with the code
  * that is there, when the file can still be read. Each file is read once
  * per cache, however many lines are asked of it.
+ *
+ * Its prefix is src_.
  */
 #ifndef PYSCOPE_VIEWER_SOURCE_H
 #define PYSCOPE_VIEWER_SOURCE_H

@@ -7,7 +7,7 @@
 #ifndef PYSCOPE_VIEWER_STACKFMT_H
 #define PYSCOPE_VIEWER_STACKFMT_H
 
-#include "samples.h"
+#include "smp_tree.h"
 
 #include <stdio.h>
 

@@ -301,6 +301,41 @@ class Summary(MemoryTestCase):
              (self.app, 13, "load", 1000, 1, 10.0),
              (self.app, 32, "parse", 400, 4, 4.0)])
 
+    def test_sites_are_stats_by_lineno(self):
+        """The peak sites are the first lines of `pyscope stats SNAP --by
+        lineno`: a block allocated in C under a Python line (--memory
+        --native) counts for that line, and two functions on one line (a
+        lambda beside its caller) are one line."""
+        conn = sqlite3.connect(self.db)
+        conn.executemany("INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?)", [
+            (7, "native", "/usr/lib/libc.so.6", "malloc", None, None),
+            (8, "python", self.app, "<lambda>", "load.<locals>.<lambda>", 22)])
+        conn.executemany("INSERT INTO frames VALUES (?, ?, ?)", [(10, 7, None), (11, 8, 22)])
+        conn.executemany("INSERT INTO stacks VALUES (?, ?, ?)", [
+            (11, 2, 10),   # main@3 > load@12 > malloc
+            (12, 7, 10),   # main@3 > load@13 > malloc
+            (13, 1, 11)])  # main@3 > <lambda>@22
+        conn.executemany("INSERT INTO snapshot_traces VALUES (2, ?, ?, ?)", [
+            (11, 3000, 6), (12, 2800, 2), (13, 1900, 7)])
+        conn.execute("UPDATE snapshots SET traced_bytes = 17700, traced_blocks = 41 WHERE id = 2")
+        conn.commit()
+        conn.close()
+        stats = json.loads(self.ok("stats", self.db, "2", "--by", "lineno", "--json"))["stats"]
+        want = [(s["frames"][0]["filename"], s["frames"][0]["line"], s["frames"][0]["function"],
+                 s["size"], s["count"]) for s in stats[:5]]
+        self.assertEqual(want[:3], [(self.app, 12, "load", 7500, 16),
+                                    (self.app, 22, EVIL, 3900, 12),
+                                    (self.app, 13, "load", 3800, 3)])
+        sites = json.loads(self.ok("summary", self.db, "--json"))["memory"]["peak_sites"]
+        self.assertEqual([(s["filename"], s["line"], s["function"], s["size"], s["count"])
+                          for s in sites], want)
+        lines = self.ok("summary", self.db).splitlines()
+        at = lines.index("  peak sites   snapshot 2 (peak) at 1.50 s, by line")
+        rows = [re.split(r"\s{2,}", l.strip()) for l in lines[at + 1:at + 4]]
+        self.assertEqual(rows, [["42.4%", "7.3 KiB", "16 blocks", "app.py:12", "load"],
+                                ["22.0%", "3.8 KiB", "12 blocks", "app.py:22", EVIL],
+                                ["21.5%", "3.7 KiB", "3 blocks", "app.py:13", "load"]])
+
     def test_without_snapshots(self):
         db = os.path.join(self.tmp, "plain.db")
         build(db, self.app, snapshots=False)
