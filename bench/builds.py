@@ -1,6 +1,6 @@
 """Two builds of pyscope side by side: whether a change costs anything.
 
-  /usr/bin/python3.11 bench/builds.py OLD_PYSCOPE NEW_PYSCOPE [--rounds N]
+  /usr/bin/python3.11 bench/builds.py OLD_PYSCOPE NEW_PYSCOPE [--rounds N] [--only TEXT]
 
 For each workload and recording mode, plain python, the old build and the
 new one run in rotating rounds (each round starts one later, so that drift
@@ -25,7 +25,7 @@ CASES = [
     ("--calls, recursion", ["calls_recursive.py"], ["--calls"]),
     ("--calls, builtins", ["calls_builtins.py"], ["--calls"]),
     ("--memory, allocations", ["alloc.py"], ["--memory"]),
-    ("--heap, object graph", ["heap_graph.py"], ["--heap"]),
+    ("--heap, allocations", ["alloc.py"], ["--heap"]),
     ("--native, cpu", ["cpu.py", "40"], ["--native"]),
 ]
 
@@ -44,6 +44,7 @@ def main():
     ap.add_argument("old")
     ap.add_argument("new")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--only", default="", help="the cases whose name holds this text")
     args = ap.parse_args()
     for binary in (args.old, args.new):
         if not os.access(binary, os.X_OK):
@@ -52,6 +53,8 @@ def main():
     try:
         print(f"{'':32} {'plain':>9} {'old':>9} {'new':>9}   old/plain new/plain  new/old")
         for name, workload, opts in CASES:
+            if args.only not in name:
+                continue
             script = [os.path.join(common.WORKLOADS, workload[0])] + workload[1:]
             db = os.path.join(tmp, "run.db")
             cmds = {"plain": [common.PYTHON] + script}
