@@ -74,7 +74,8 @@ int interp_parse(const char *text, struct interp *out)
 
 int interp_supported(const struct interp *in)
 {
-    return !strcmp(in->implementation, "cpython") && in->major == 3 && in->minor == 11;
+    return !strcmp(in->implementation, "cpython") && in->major == 3 &&
+           in->minor == PYSCOPE_PYTHON_MINOR;
 }
 
 static int is_executable_file(const char *path)
@@ -404,7 +405,7 @@ int interp_probe(const char *path, struct interp *out, char *msg, size_t msglen)
     out->fd = fd;
     fd = -1;
     if (!interp_supported(out)) {
-        snprintf(msg, msglen, "'%s' is %s %s; pyscope needs CPython 3.11", path,
+        snprintf(msg, msglen, "'%s' is %s %s; pyscope needs CPython " PYSCOPE_PYTHON_VERSION, path,
                  !strcmp(out->implementation, "cpython") ? "CPython" : out->implementation,
                  out->version);
         goto fail;
