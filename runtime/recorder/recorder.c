@@ -1118,19 +1118,25 @@ static int is_stopped(const char *stat_path)
  * os.kill(0, SIGSTOP), and someone continued it with kill -CONT) must end
  * pyscope's too, but pyscope is stopped and cannot see it. A watcher process
  * of its own group, which a stop of pyscope's does not reach, looks at the
- * program and continues pyscope once the program runs again or is gone.
+ * program and continues pyscope once the program runs again or is gone,
+ * and pyscope has stopped: the program may be continued before pyscope
+ * stops, and a SIGCONT sent before the stop would be lost.
  * -1 when none could be made: pyscope then waits for its own SIGCONT.
  */
+#define WATCH_TICK_MS 10
+
 static pid_t watch_stop(const char *path)
 {
     pid_t pyscope = getpid();
+    char own[64];
+    snprintf(own, sizeof own, "/proc/%d/stat", (int)pyscope);
     pid_t w = fork();
     if (w != 0)
         return w;
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    const struct timespec tick = {0, 10 * 1000000};
-    while (getppid() == pyscope && is_stopped(path))
+    const struct timespec tick = {0, WATCH_TICK_MS * 1000000L};
+    while (getppid() == pyscope && (is_stopped(path) || !is_stopped(own)))
         nanosleep(&tick, NULL);
     kill(pyscope, SIGCONT);
     _exit(0);
