@@ -2,8 +2,8 @@
  * The _pyscope extension module: the target half's entry point. The
  * bootstrap (the same library under the name sitecustomize, below) imports
  * it before the script's first line and calls start(), which opens the session and hooks the three places where a
- * process's shape changes: thread start (_thread.start_new_thread, which
- * threading also uses), fork (os.register_at_fork) and os._exit (which skips
+ * process's shape changes: thread start (pythread.h: in 3.11,
+ * _thread.start_new_thread, which threading also uses), fork (os.register_at_fork) and os._exit (which skips
  * every exit handler). Outside `pyscope profile` start() does nothing.
  */
 #define PY_SSIZE_T_CLEAN
@@ -11,6 +11,7 @@
 
 #include "pyapi.h"
 #include "pyframe.h"
+#include "pythread.h"
 #include "session.h"
 #include "callstats.h"
 #include "threads.h"
@@ -23,7 +24,6 @@
 #include <string.h>
 
 /* The originals the hooks hand over to; strong references, set once. */
-static PyObject *orig_start_new_thread;
 static PyObject *orig_os_exit;
 
 /*
@@ -52,7 +52,7 @@ static char *thread_name_dup(PyObject *func)
     return s;
 }
 
-/* ---- ThreadBoot: what a hooked start_new_thread really starts ---------- */
+/* ---- ThreadBoot: what a hooked thread start really starts --------------- */
 
 typedef struct {
     PyObject_HEAD PyObject *func;
@@ -182,37 +182,20 @@ out:
     Py_XDECREF(probe);
 }
 
-/* _thread.start_new_thread's replacement: same checks, same messages. */
-static PyObject *start_new_thread(PyObject *mod, PyObject *fargs)
+/* What a thread the program starts runs (pythread.h): a ThreadBoot. */
+static void *make_boot(void *func, void *args, void *kwargs)
 {
-    PyObject *func, *args, *kwargs = NULL;
-    if (!PyArg_UnpackTuple(fargs, "start_new_thread", 2, 3, &func, &args, &kwargs))
-        return NULL;
-    if (!PyCallable_Check(func)) {
-        PyErr_SetString(PyExc_TypeError, "first arg must be callable");
-        return NULL;
-    }
-    if (!PyTuple_Check(args)) {
-        PyErr_SetString(PyExc_TypeError, "2nd arg must be a tuple");
-        return NULL;
-    }
-    if (kwargs != NULL && !PyDict_Check(kwargs)) {
-        PyErr_SetString(PyExc_TypeError, "optional 3rd arg must be a dictionary");
-        return NULL;
-    }
     ThreadBoot *boot = PyObject_New(ThreadBoot, &ThreadBoot_Type);
     if (!boot)
         return NULL;
-    boot->func = Py_NewRef(func);
-    boot->args = Py_NewRef(args);
-    boot->kwargs = Py_XNewRef(kwargs);
+    boot->func = Py_NewRef((PyObject *)func);
+    boot->args = Py_NewRef((PyObject *)args);
+    boot->kwargs = Py_XNewRef((PyObject *)kwargs);
     /* A stack the program chose small keeps all of it. */
     size_t stack = PyThread_get_stacksize();
     boot->pad = stack == 0 || stack >= BOOT_PAD_MIN_STACK ? boot_pad : 0;
     boot->calibrating = 0;
-    PyObject *res = PyObject_CallFunction(orig_start_new_thread, "O()", (PyObject *)boot);
-    Py_DECREF(boot);
-    return res;
+    return boot;
 }
 
 /* os._exit's replacement: say how the process ends, then end it. */
@@ -296,28 +279,7 @@ static PyObject *at_python_exit(PyObject *mod, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Replace attr of module name with repl, keeping the original in *orig. */
-static int hook_attr(const char *modname, const char *attr, PyObject *repl, PyObject **orig)
-{
-    PyObject *mod = PyImport_ImportModule(modname);
-    if (!mod)
-        return -1;
-    int rc = 0;
-    if (orig && !*orig) {
-        *orig = PyObject_GetAttrString(mod, attr);
-        if (!*orig)
-            rc = -1;
-    }
-    if (rc == 0 && PyObject_HasAttrString(mod, attr))
-        rc = PyObject_SetAttrString(mod, attr, repl);
-    Py_DECREF(mod);
-    return rc;
-}
-
 static PyMethodDef hook_defs[] = {
-    {"start_new_thread", start_new_thread, METH_VARARGS,
-     "start_new_thread(function, args[, kwargs])\n--\n\n"
-     "Start a new thread (traced by pyscope) and return its identifier."},
     {"_exit", (PyCFunction)(void (*)(void))hooked_exit, METH_VARARGS | METH_KEYWORDS,
      "_exit(status)\n--\n\nExit to the system with specified status, without normal exit "
      "processing."},
@@ -326,31 +288,20 @@ static PyMethodDef hook_defs[] = {
     {"after_fork_child", after_fork_child, METH_NOARGS, NULL},
     {"at_python_exit", at_python_exit, METH_NOARGS, NULL},
     {NULL}};
+#define HOOKS 5 /* the entries of hook_defs */
 
 static int install_hooks(PyObject *mod)
 {
-    PyObject *fn[6] = {NULL};
+    PyObject *fn[HOOKS] = {NULL};
     int rc = -1;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < HOOKS; i++) {
         fn[i] = PyCFunction_NewEx(&hook_defs[i], mod, NULL);
         if (!fn[i])
             goto out;
     }
-    if (hook_attr("_thread", "start_new_thread", fn[0], &orig_start_new_thread) < 0)
+    if (pythread_hook(mod, make_boot) < 0)
         goto out;
-    if (hook_attr("_thread", "start_new", fn[0], NULL) < 0)
-        goto out;
-    PyObject *threading_name = PyUnicode_FromString("threading");
-    PyObject *threading = threading_name ? PyImport_GetModule(threading_name) : NULL;
-    Py_XDECREF(threading_name);
-    if (threading) {
-        /* threading keeps its own reference, taken when it was imported. */
-        int err = PyObject_SetAttrString(threading, "_start_new_thread", fn[0]);
-        Py_DECREF(threading);
-        if (err < 0)
-            goto out;
-    }
-    if (hook_attr("os", "_exit", fn[1], &orig_os_exit) < 0)
+    if (pythread_replace_attr("os", "_exit", fn[0], (void **)&orig_os_exit) < 0)
         goto out;
 
     PyObject *os = PyImport_ImportModule("os");
@@ -360,8 +311,8 @@ static int install_hooks(PyObject *mod)
     Py_DECREF(os);
     if (!reg)
         goto out;
-    PyObject *kw = Py_BuildValue("{sOsOsO}", "before", fn[2], "after_in_parent", fn[3],
-                                 "after_in_child", fn[4]);
+    PyObject *kw = Py_BuildValue("{sOsOsO}", "before", fn[1], "after_in_parent", fn[2],
+                                 "after_in_child", fn[3]);
     PyObject *empty = PyTuple_New(0);
     PyObject *res = kw && empty ? PyObject_Call(reg, empty, kw) : NULL;
     Py_XDECREF(kw);
@@ -374,14 +325,14 @@ static int install_hooks(PyObject *mod)
     /* atexit functions run last-registered first: this one, registered
      * before the program's, runs after them, with the interpreter whole. */
     PyObject *atexit = PyImport_ImportModule("atexit");
-    res = atexit ? PyObject_CallMethod(atexit, "register", "O", fn[5]) : NULL;
+    res = atexit ? PyObject_CallMethod(atexit, "register", "O", fn[4]) : NULL;
     Py_XDECREF(atexit);
     if (!res)
         goto out;
     Py_DECREF(res);
     rc = 0;
 out:
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < HOOKS; i++)
         Py_XDECREF(fn[i]);
     return rc;
 }

@@ -1,0 +1,34 @@
+/*
+ * Where the program's threads start, which changes between CPython
+ * versions: 3.11's threading starts every thread through
+ * _thread.start_new_thread (3.13's through start_joinable_thread). One
+ * implementation per version (pythread311.c). The hook puts a function of
+ * its own in place of each such callable, with the same checks and
+ * messages, which starts the thread running what wrap makes of the
+ * thread's function instead of the function itself.
+ */
+#ifndef PYSCOPE_PYTHREAD_H
+#define PYSCOPE_PYTHREAD_H
+
+/*
+ * What a new thread runs in place of func(*args, **kwargs) (kwargs may be
+ * NULL): a new reference to a callable taking no arguments, or NULL with
+ * an exception set. All are PyObject *. With the GIL, on the starting
+ * thread.
+ */
+typedef void *(*pythread_wrap)(void *func, void *args, void *kwargs);
+
+/*
+ * Hook every place a thread starts; self (a module) is the replacement's
+ * self. 0, or -1 with an exception set. With the GIL, once.
+ */
+int pythread_hook(void *self, pythread_wrap wrap);
+
+/*
+ * Put repl (a PyObject *) in place of attribute name of module modname,
+ * when it has one, and the attribute it replaced into *orig unless orig is
+ * NULL or *orig is set already. 0, or -1 with an exception set.
+ */
+int pythread_replace_attr(const char *modname, const char *name, void *repl, void **orig);
+
+#endif
