@@ -286,8 +286,13 @@ class Native(E2ETestCase):
             self.assertIn(r["line"], loop, r)
             self.assertIn("/* spin: ", r["code"])
         self.assertGreater(sum(r["self_pct"] for r in burn), 80)
-        spin = [r for r in hot["lines"] if r["function"] == "spin"]
-        self.assertEqual([r["line"] for r in spin], [call])
+        # spin's frame is at its call of burn; a sample that lands in spin
+        # itself, the few instructions around that call, is at another line
+        # of spin (seen once in a sanitized run: line 27, Py_RETURN_NONE)
+        spin = {r["line"]: r for r in hot["lines"] if r["function"] == "spin"}
+        self.assertIn(call, spin, spin)
+        self.assertGreater(spin[call]["total_pct"], 90, spin)
+        self.assertLess(sum(r["total_pct"] for line, r in spin.items() if line != call), 2, spin)
         folded = harness.run_viewer(["export", db, "--format", "folded", "--lines"]).stdout.decode()
         self.assertRegex(folded, r"spin_it \([^)]*spin\.py:10\);spin \[spinext\.[^]]*\] "
                                  rf"\([^)]*spinmod\.c:{call}\);burn \[spinext\.[^]]*\] "
