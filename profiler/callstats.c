@@ -412,8 +412,8 @@ static struct cs_thread *table_new(void)
 static void table_free(struct cs_thread *t);
 
 static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
-static int before_frame(const struct evalhook_frame *f);
-static void after_frame(void);
+static void *before_frame(const struct evalhook_frame *f);
+static void after_frame(void *ctx);
 static enum callstats_mode mode;
 /*
  * --calls=python through the profile callback, its builtin events ignored:
@@ -450,28 +450,30 @@ static void hook_remove(void)
  * (evalhook_see_every_call made sure that no call goes past it), a
  * generator's or coroutine's at each resumption, as cProfile counts them.
  */
-static int before_frame(const struct evalhook_frame *f)
+/* The thread's table is handed from before to after: the frame's return is
+ * counted where its call was. */
+static void *before_frame(const struct evalhook_frame *f)
 {
     struct cs_thread *t = self;
     if (!t) {
         if (stopped || (!armed && f->globals != main_dict))
-            return 0;
+            return NULL;
         armed = 1;
         if (!(t = self = table_new()))
-            return 0;
+            return NULL;
     }
     /* A generator function's first frame only makes the generator: not a
      * call to cProfile, whose events begin when the generator first runs. */
     if (stopped || f->makes_generator)
-        return 0;
+        return NULL;
     t->overhead_ns += event_cost_ns[EV_PY_CALL];
     enter(t, code_fn(f->code), now_ns() - t->overhead_ns);
-    return 1;
+    return t;
 }
 
-static void after_frame(void)
+static void after_frame(void *ctx)
 {
-    struct cs_thread *t = self;
+    struct cs_thread *t = ctx;
     t->overhead_ns += event_cost_ns[EV_PY_RETURN];
     leave(t, now_ns() - t->overhead_ns);
 }

@@ -26,14 +26,10 @@
 #include "util.h"
 #include "wire.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <setjmp.h>
-#include <link.h>
-#include <libunwind.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdatomic.h>

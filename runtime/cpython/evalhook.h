@@ -33,10 +33,11 @@ struct evalhook_frame {
 
 /*
  * Called for every frame the interpreter evaluates, before it runs: returns
- * 1 to have after called once it is done, 0 to let it run unobserved.
+ * what after is to be given once the frame is done, or NULL to let it run
+ * unobserved.
  */
-typedef int (*evalhook_before)(const struct evalhook_frame *f);
-typedef void (*evalhook_after)(void);
+typedef void *(*evalhook_before)(const struct evalhook_frame *f);
+typedef void (*evalhook_after)(void *ctx);
 
 /* Set the calling thread's interpreter's frame-evaluation hook to call
  * before and after around each frame; clear it again. With the GIL. */

@@ -369,10 +369,11 @@ static PyObject *on_frame(PyThreadState *ts, _PyInterpreterFrame *frame, int thr
             frame->owner != FRAME_OWNED_BY_GENERATOR &&
             (frame->f_code->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)),
     };
-    if (!hook_before(&f))
+    void *ctx = hook_before(&f);
+    if (!ctx)
         return _PyEval_EvalFrameDefault(ts, frame, throwflag);
     PyObject *res = _PyEval_EvalFrameDefault(ts, frame, throwflag);
-    hook_after();
+    hook_after(ctx);
     return res;
 }
 
