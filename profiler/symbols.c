@@ -216,11 +216,8 @@ static int read_file(struct object *o, const char *path, int follow)
  * gettimeofday), has no file: its image in memory is a whole ELF object,
  * section headers and symbol tables included.
  */
-static int read_vdso(struct object *o)
+static int read_vdso(struct object *o, const uint8_t *p)
 {
-    const uint8_t *p = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
-    if (!p || (uintptr_t)p != o->base)
-        return 0;
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)p;
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
         eh->e_shentsize != sizeof(Elf64_Shdr))
@@ -232,8 +229,9 @@ static int read_vdso(struct object *o)
 static int read_object(struct object *o)
 {
     o->read = 1;
-    int err = (uintptr_t)getauxval(AT_SYSINFO_EHDR) == o->base ? read_vdso(o)
-                                                               : read_file(o, o->path, 1);
+    uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
+    int err = vdso && vdso == o->base ? read_vdso(o, (const uint8_t *)vdso)
+                                      : read_file(o, o->path, 1);
     if (!err)
         sort_syms(o);
     return err;

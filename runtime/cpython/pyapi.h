@@ -5,7 +5,8 @@
  * C functions. One implementation per version (pyapi311.c). Objects are
  * passed as void * (a PyObject *), as in pyframe.h, so that a caller need
  * not see Python.h to name them. Everything here needs the GIL unless it
- * says otherwise.
+ * says otherwise. pyapi.c holds what is the same in every version (putting
+ * a hook in place of a module attribute).
  */
 #ifndef PYSCOPE_PYAPI_H
 #define PYSCOPE_PYAPI_H
@@ -58,5 +59,12 @@ void pyapi_write_unraisable(const char *msg, void *obj);
  */
 int pyapi_eval_loop(const char *name);
 int pyapi_machinery(const char *name);
+
+/*
+ * Put repl (a PyObject *) in place of attribute name of module modname,
+ * when it has one, and the attribute it replaced into *orig unless orig is
+ * NULL or *orig is set already. 0, or -1 with an exception set.
+ */
+int pyapi_replace_attr(const char *modname, const char *name, void *repl, void **orig);
 
 #endif

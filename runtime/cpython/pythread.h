@@ -24,11 +24,4 @@ typedef void *(*pythread_wrap)(void *func, void *args, void *kwargs);
  */
 int pythread_hook(void *self, pythread_wrap wrap);
 
-/*
- * Put repl (a PyObject *) in place of attribute name of module modname,
- * when it has one, and the attribute it replaced into *orig unless orig is
- * NULL or *orig is set already. 0, or -1 with an exception set.
- */
-int pythread_replace_attr(const char *modname, const char *name, void *repl, void **orig);
-
 #endif

@@ -6,6 +6,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "pyapi.h"
 #include "pythread.h"
 
 static pythread_wrap wrap_fn;
@@ -49,8 +50,8 @@ int pythread_hook(void *self, pythread_wrap wrap)
     if (!fn)
         return -1;
     int rc = -1;
-    if (pythread_replace_attr("_thread", "start_new_thread", fn, (void **)&orig_start) < 0 ||
-        pythread_replace_attr("_thread", "start_new", fn, NULL) < 0)
+    if (pyapi_replace_attr("_thread", "start_new_thread", fn, (void **)&orig_start) < 0 ||
+        pyapi_replace_attr("_thread", "start_new", fn, NULL) < 0)
         goto out;
     PyObject *threading_name = PyUnicode_FromString("threading");
     PyObject *threading = threading_name ? PyImport_GetModule(threading_name) : NULL;

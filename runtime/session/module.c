@@ -301,7 +301,7 @@ static int install_hooks(PyObject *mod)
     }
     if (pythread_hook(mod, make_boot) < 0)
         goto out;
-    if (pythread_replace_attr("os", "_exit", fn[0], (void **)&orig_os_exit) < 0)
+    if (pyapi_replace_attr("os", "_exit", fn[0], (void **)&orig_os_exit) < 0)
         goto out;
 
     PyObject *os = PyImport_ImportModule("os");

@@ -1,13 +1,12 @@
 /*
- * pythread.h, the part that is the same in every version: replacing a
- * module's attribute.
+ * pyapi.h, the part that is the same in every version.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "pythread.h"
+#include "pyapi.h"
 
-int pythread_replace_attr(const char *modname, const char *name, void *repl, void **orig)
+int pyapi_replace_attr(const char *modname, const char *name, void *repl, void **orig)
 {
     PyObject *mod = PyImport_ImportModule(modname);
     if (!mod)
