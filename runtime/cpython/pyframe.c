@@ -1,0 +1,207 @@
+/*
+ * What pyframe.h asks of a code object, a str or the GIL that every
+ * supported CPython answers alike: names and line tables read from the
+ * public layout of code objects and strs, and the helper thread's thread
+ * state. The frame walks, the GIL's own state and the code watcher differ
+ * by version and live in pyframe3XY.c.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "pyframe.h"
+#include "pyname.h"
+#include "util.h"
+
+void *pyframe_own_tstate(void)
+{
+    return PyGILState_GetThisThreadState();
+}
+
+int pyframe_code_line(void *code, int32_t lasti)
+{
+    return PyCode_Addr2Line((PyCodeObject *)code, lasti);
+}
+
+int pyframe_holds_gil(void)
+{
+    return PyGILState_Check();
+}
+
+/*
+ * The helper thread's thread state. Made by a thread that holds the GIL,
+ * because making one takes the interpreter's list lock, and a fork
+ * child takes that lock before it renews it: a thread that made its own
+ * thread state while another forked (as PyGILState_Ensure does on a thread
+ * without one) would leave the child waiting on the lock forever.
+ */
+static PyThreadState *helper;
+
+void pyframe_helper_make(void)
+{
+    if (!helper)
+        helper = _PyThreadState_Prealloc(PyThreadState_Get()->interp);
+}
+
+void pyframe_helper_release(void)
+{
+    if (!helper)
+        return;
+    PyThreadState_Clear(helper);
+    PyThreadState_Delete(helper);
+    helper = NULL;
+}
+
+void pyframe_fork_child(void)
+{
+    helper = NULL; /* the fork child's interpreter deleted it with the other threads' */
+}
+
+int pyframe_gil_take(void)
+{
+    if (PyGILState_GetThisThreadState())
+        return (int)PyGILState_Ensure();
+    if (!helper)
+        return -1;
+    if (helper->thread_id != PyThread_get_thread_ident()) {
+        helper->thread_id = PyThread_get_thread_ident();
+        helper->native_thread_id = PyThread_get_thread_native_id();
+    }
+    PyEval_RestoreThread(helper);
+    return 2;
+}
+
+void pyframe_gil_drop(int token)
+{
+    if (token == 2)
+        PyEval_SaveThread();
+    else if (token >= 0)
+        PyGILState_Release((PyGILState_STATE)token);
+}
+
+char *pyframe_str_dup(void *obj)
+{
+    PyObject *s = obj;
+    if (!s || !PyUnicode_Check(s))
+        return NULL;
+    if (PyUnicode_READY(s) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    if (PyUnicode_IS_ASCII(s))
+        return strndup(PyUnicode_DATA(s), (size_t)len);
+    /* Read the code points rather than ask for UTF-8: PyUnicode_AsUTF8
+     * fails on a lone surrogate (a file name that is not UTF-8) and keeps a
+     * UTF-8 copy in the str for the rest of its life. */
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    char *out = malloc((size_t)len * PYNAME_MAX_BYTES + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        n += pyname_put(PyUnicode_READ(kind, data, i), out + n);
+    out[n] = '\0';
+    return out;
+}
+
+/* A name of a code object: its bytes (pyname.h), "?" when it is not a str. */
+static char *name_copy(PyObject *s)
+{
+    return s && PyUnicode_Check(s) ? pyframe_str_dup(s) : strdup("?");
+}
+
+/*
+ * The line table as (start, end, line) ranges, read straight from
+ * co_linetable with the interpreter's own decoder: no Python code runs and
+ * no reference is taken, so this also works on a code object that is being
+ * deallocated. The range walker is set up as _PyLineTable_InitAddressRange
+ * does (that function is not exported).
+ */
+static int read_ranges(PyCodeObject *code, struct pyframe_code *out)
+{
+    PyObject *table = code->co_linetable;
+    if (!table || !PyBytes_Check(table))
+        return 0;
+    PyCodeAddressRange b;
+    b.opaque.lo_next = (const uint8_t *)PyBytes_AS_STRING(table);
+    b.opaque.limit = b.opaque.lo_next + PyBytes_GET_SIZE(table);
+    b.opaque.computed_line = code->co_firstlineno;
+    b.ar_start = -1;
+    b.ar_end = 0;
+    b.ar_line = -1;
+    int len = (int)(Py_SIZE(code) * (Py_ssize_t)sizeof(_Py_CODEUNIT));
+    size_t cap = 0;
+    for (int lasti = 0; lasti < len;) {
+        int line = _PyCode_CheckLineNumber(lasti, &b);
+        if (b.ar_end <= lasti)
+            break; /* the table ended early */
+        if (util_grow((void **)&out->ranges, &cap, out->nranges, sizeof *out->ranges) < 0)
+            return PYSCOPE_ENOMEM;
+        out->ranges[out->nranges++] = (struct pyframe_range){lasti, b.ar_end, line};
+        lasti = b.ar_end;
+    }
+    return 0;
+}
+
+/* The names of code (a code object) into out; with ranges, its line table too. */
+static int describe(void *p, int ranges, struct pyframe_code *out)
+{
+    memset(out, 0, sizeof *out);
+    PyObject *obj = p;
+    if (!obj || Py_TYPE(obj) != &PyCode_Type)
+        return PYSCOPE_EINVAL;
+    PyCodeObject *code = (PyCodeObject *)obj;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb); /* never disturb the program's exception */
+    out->filename = name_copy(code->co_filename);
+    out->name = name_copy(code->co_name);
+    out->qualname = name_copy(code->co_qualname);
+    out->firstlineno = code->co_firstlineno;
+    int err = !out->filename || !out->name || !out->qualname ? PYSCOPE_ENOMEM
+              : ranges                                       ? read_ranges(code, out)
+                                                             : 0;
+    if (err < 0)
+        pyframe_code_release(out);
+    PyErr_Restore(et, ev, tb);
+    return err;
+}
+
+int pyframe_describe(void *p, struct pyframe_code *out)
+{
+    return describe(p, 1, out);
+}
+
+int pyframe_names(void *p, struct pyframe_code *out)
+{
+    return describe(p, 0, out);
+}
+
+void pyframe_code_release(struct pyframe_code *c)
+{
+    free(c->filename);
+    free(c->name);
+    free(c->qualname);
+    free(c->ranges);
+    memset(c, 0, sizeof *c);
+}
+
+int pyframe_line(const struct pyframe_code *c, int32_t lasti)
+{
+    size_t lo = 0, hi = c->nranges;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (lasti < c->ranges[mid].start)
+            hi = mid;
+        else if (lasti >= c->ranges[mid].end)
+            lo = mid + 1;
+        else
+            return c->ranges[mid].line > 0 ? c->ranges[mid].line : -1;
+    }
+    return -1;
+}
+
