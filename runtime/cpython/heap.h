@@ -3,8 +3,8 @@
  * collector tracks and every reference from one to another, naming each
  * reference as a person would write it (.attr, ['key'], [3], .__closure__).
  * The walk takes no reference, runs no Python code, allocates nothing
- * through Python's allocators and changes no object. One implementation per
- * Python version (heap311.c).
+ * through Python's allocators and changes no object. heap.c serves every
+ * version; where an instance keeps its attributes is heapattr.h's.
  */
 #ifndef PYSCOPE_HEAP_H
 #define PYSCOPE_HEAP_H

@@ -6,6 +6,8 @@
 
 #include "pyapi.h"
 
+#include <string.h>
+
 int pyapi_replace_attr(const char *modname, const char *name, void *repl, void **orig)
 {
     PyObject *mod = PyImport_ImportModule(modname);
@@ -21,4 +23,79 @@ int pyapi_replace_attr(const char *modname, const char *name, void *repl, void *
         rc = PyObject_SetAttrString(mod, name, (PyObject *)repl);
     Py_DECREF(mod);
     return rc;
+}
+
+int pyapi_str_is(void *s, const char *ascii)
+{
+    /* Public in every version, and raises nothing. */
+    return PyUnicode_CompareWithASCIIString((PyObject *)s, ascii) == 0;
+}
+
+void *pyapi_type_lookup(void *type, void *name)
+{
+    return _PyType_Lookup((PyTypeObject *)type, (PyObject *)name);
+}
+
+int pyapi_eval_loop(const char *name)
+{
+    return !strncmp(name, "_PyEval_EvalFrameDefault", 24); /* the .cold part too */
+}
+
+int pyapi_machinery(const char *name)
+{
+    static const char *const prefixes[] = {"_PyEval_",
+                                           "PyEval_",
+                                           "_PyRun_",
+                                           "PyRun_",
+                                           "pyrun_",
+                                           "run_mod",
+                                           "run_eval_code_obj",
+                                           "Py_RunMain",
+                                           "Py_BytesMain",
+                                           "pymain_",
+                                           "_PyObject_Call",
+                                           "PyObject_Call",
+                                           "_PyObject_MakeTpCall",
+                                           "_PyObject_Vectorcall",
+                                           "PyObject_Vectorcall",
+                                           "_PyObject_FastCall",
+                                           "object_vacall",
+                                           "_PyVectorcall_",
+                                           "PyVectorcall_",
+                                           "_PyFunction_Vectorcall",
+                                           "function_code_fastcall",
+                                           "method_vectorcall",
+                                           "cfunction_vectorcall",
+                                           "cfunction_call",
+                                           "vectorcall_",
+                                           "call_unbound",
+                                           "slot_tp_",
+                                           "slot_nb_",
+                                           "slot_sq_",
+                                           "slot_mp_",
+                                           "wrapper_call",
+                                           "wrapperdescr_call",
+                                           "type_call",
+                                           "thread_run",
+                                           "gen_send",
+                                           "gen_iternext",
+                                           "gen_throw",
+                                           "_gen_throw",
+                                           "pythread_wrapper",
+                                           "coro_wrapper_",
+                                           "_Py_Dealloc",
+                                           "_PyEvalFrame",
+                                           "initialize_locals",
+                                           "_PyFrame_",
+                                           /* 3.12's sys.monitoring and the profile
+                                            * hooks it carries */
+                                           "_Py_call_instrumentation",
+                                           "call_instrumentation_vector",
+                                           "call_one_instrument",
+                                           "sys_profile_",
+                                           "call_profile_func"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+            return 1;
+    return !strcmp(name, "main");
 }

@@ -1,5 +1,6 @@
 /*
- * pyapi.h for CPython 3.11.
+ * pyapi.h for CPython 3.11: what changes from one version to the next (pyapi.c
+ * has the rest).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -8,7 +9,6 @@
 
 #include "pyapi.h"
 
-#include <string.h>
 
 void *pyapi_frame_code(void *frame)
 {
@@ -57,16 +57,6 @@ int pyapi_set_profile(void *fn)
     return _PyEval_SetProfile(PyThreadState_Get(), (Py_tracefunc)fn, NULL) < 0 ? -1 : 0;
 }
 
-int pyapi_str_is(void *s, const char *ascii)
-{
-    return _PyUnicode_EqualToASCIIString((PyObject *)s, ascii);
-}
-
-void *pyapi_type_lookup(void *type, void *name)
-{
-    return _PyType_Lookup((PyTypeObject *)type, (PyObject *)name);
-}
-
 void pyapi_import_lock(void)
 {
     _PyImport_AcquireLock();
@@ -82,59 +72,3 @@ void pyapi_write_unraisable(const char *msg, void *obj)
     _PyErr_WriteUnraisableMsg(msg, (PyObject *)obj);
 }
 
-int pyapi_eval_loop(const char *name)
-{
-    return !strncmp(name, "_PyEval_EvalFrameDefault", 24); /* the .cold part too */
-}
-
-int pyapi_machinery(const char *name)
-{
-    static const char *const prefixes[] = {"_PyEval_",
-                                           "PyEval_",
-                                           "_PyRun_",
-                                           "PyRun_",
-                                           "pyrun_",
-                                           "run_mod",
-                                           "run_eval_code_obj",
-                                           "Py_RunMain",
-                                           "Py_BytesMain",
-                                           "pymain_",
-                                           "_PyObject_Call",
-                                           "PyObject_Call",
-                                           "_PyObject_MakeTpCall",
-                                           "_PyObject_Vectorcall",
-                                           "PyObject_Vectorcall",
-                                           "_PyObject_FastCall",
-                                           "object_vacall",
-                                           "_PyVectorcall_",
-                                           "PyVectorcall_",
-                                           "_PyFunction_Vectorcall",
-                                           "function_code_fastcall",
-                                           "method_vectorcall",
-                                           "cfunction_vectorcall",
-                                           "cfunction_call",
-                                           "vectorcall_",
-                                           "call_unbound",
-                                           "slot_tp_",
-                                           "slot_nb_",
-                                           "slot_sq_",
-                                           "slot_mp_",
-                                           "wrapper_call",
-                                           "wrapperdescr_call",
-                                           "type_call",
-                                           "thread_run",
-                                           "gen_send",
-                                           "gen_iternext",
-                                           "gen_throw",
-                                           "_gen_throw",
-                                           "pythread_wrapper",
-                                           "coro_wrapper_",
-                                           "_Py_Dealloc",
-                                           "_PyEvalFrame",
-                                           "initialize_locals",
-                                           "_PyFrame_"};
-    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
-        if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
-            return 1;
-    return !strcmp(name, "main");
-}

@@ -37,8 +37,23 @@ int pyframe_holds_gil(void)
  * child takes that lock before it renews it: a thread that made its own
  * thread state while another forked (as PyGILState_Ensure does on a thread
  * without one) would leave the child waiting on the lock forever.
+ *
+ * From 3.12 on, a thread state that becomes current is also made the
+ * thread's own for the PyGILState functions unless it says it is bound to
+ * them already, and deleting one that is unbinds the deleting thread's. The
+ * helper is lent, never the emitter's own: it says it is bound while it is
+ * lent, and is not when it is deleted (by another thread, at exit).
  */
 static PyThreadState *helper;
+
+static void helper_bound(int bound)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    helper->_status.bound_gilstate = bound ? 1 : 0;
+#else
+    (void)bound;
+#endif
+}
 
 void pyframe_helper_make(void)
 {
@@ -50,6 +65,7 @@ void pyframe_helper_release(void)
 {
     if (!helper)
         return;
+    helper_bound(0);
     PyThreadState_Clear(helper);
     PyThreadState_Delete(helper);
     helper = NULL;
@@ -70,6 +86,7 @@ int pyframe_gil_take(void)
         helper->thread_id = PyThread_get_thread_ident();
         helper->native_thread_id = PyThread_get_thread_native_id();
     }
+    helper_bound(1);
     PyEval_RestoreThread(helper);
     return 2;
 }

@@ -1,5 +1,6 @@
 /*
- * The object graph of heap.h for CPython 3.11.
+ * The object graph of heap.h, for every supported CPython: what differs is
+ * where an instance keeps its attributes (heapattr.h).
  *
  * The tracked objects are the members of the collector's generation lists.
  * A first pass lists them (and puts their addresses in a set); a second
@@ -7,9 +8,9 @@
  * are read directly, entry by entry, as their tp_traverse visits them (so
  * each reference gets its index or key), and any other object goes through
  * its own tp_traverse, each referent then named by looking for it in the
- * object's fields: instance attributes (3.11's inline values, the managed
- * or classic __dict__, __slots__ and other members), a function's, method's
- * or cell's fields. References from untracked objects are left out, as the
+ * object's fields: instance attributes (the inline values or managed
+ * __dict__ of heapattr.h, a classic __dict__, __slots__ and other
+ * members), a function's, method's or cell's fields. References from untracked objects are left out, as the
  * collector leaves them out: for it they come from outside.
  *
  * Nothing here takes a reference or calls anything that could run Python
@@ -28,6 +29,7 @@
 #include "blocks.h"
 #include "error.h"
 #include "heap.h"
+#include "heapattr.h"
 #include "pyname.h"
 #include "util.h"
 
@@ -229,20 +231,15 @@ static size_t field_label(PyObject *o, PyObject *dst, char *buf)
     if ((PyObject *)tp == dst)
         return (size_t)snprintf(buf, LABEL_MAX, ".__class__");
     if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
-        PyDictValues *values = *_PyObject_ValuesPointer(o);
-        PyDictKeysObject *keys = ((PyHeapTypeObject *)tp)->ht_cached_keys;
-        if (values && keys && DK_IS_UNICODE(keys)) {
-            PyDictUnicodeEntry *e = DK_UNICODE_ENTRIES(keys);
-            for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
-                if (values->values[i] == dst && e[i].me_key) {
-                    put_str(buf, LABEL_MAX, &n, ".");
-                    put_unicode(buf, LABEL_MAX, &n, e[i].me_key, 60);
-                    return n;
-                }
-            }
-        }
-        if (*_PyObject_ManagedDictPointer(o) == dst)
+        void *name;
+        switch (heapattr_find(o, dst, &name)) {
+        case HEAPATTR_VALUE:
+            put_str(buf, LABEL_MAX, &n, ".");
+            put_unicode(buf, LABEL_MAX, &n, name, 60);
+            return n;
+        case HEAPATTR_DICT:
             return (size_t)snprintf(buf, LABEL_MAX, ".__dict__");
+        }
     }
     PyObject **dp = classic_dict(o);
     if (dp && *dp == dst)

@@ -1,0 +1,30 @@
+/*
+ * heapattr.h for CPython 3.12: one tagged slot before the object holds
+ * either the values (indexed like the type's cached keys) or the __dict__.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <internal/pycore_dict.h>
+#include <internal/pycore_object.h>
+
+#include "heapattr.h"
+
+int heapattr_find(void *obj, void *dst, void **name)
+{
+    PyObject *o = obj;
+    PyDictOrValues dorv = *_PyObject_DictOrValuesPointer(o);
+    if (!_PyDictOrValues_IsValues(dorv))
+        return _PyDictOrValues_GetDict(dorv) == dst ? HEAPATTR_DICT : HEAPATTR_NONE;
+    PyDictValues *values = _PyDictOrValues_GetValues(dorv);
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)Py_TYPE(o))->ht_cached_keys;
+    if (!values || !keys || !DK_IS_UNICODE(keys))
+        return HEAPATTR_NONE;
+    PyDictUnicodeEntry *e = DK_UNICODE_ENTRIES(keys);
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        if (values->values[i] == dst && e[i].me_key) {
+            *name = e[i].me_key;
+            return HEAPATTR_VALUE;
+        }
+    }
+    return HEAPATTR_NONE;
+}
