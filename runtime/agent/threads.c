@@ -273,8 +273,11 @@ void threads_fork_parent(void)
     pthread_mutex_unlock(&registry_lock);
 }
 
+static _Atomic int own_running; /* threads of pyscope's own alive now */
+
 void threads_fork_child(void)
 {
+    atomic_store(&own_running, 0); /* not copied into the child */
     struct thread_entry *keep = self;
     struct thread_entry *e = registry;
     while (e) {
@@ -326,7 +329,14 @@ static void *own_main(void *p)
     free(p);
     if (own_init)
         own_init();
-    return start.fn(start.arg);
+    void *res = start.fn(start.arg);
+    atomic_fetch_sub(&own_running, 1);
+    return res;
+}
+
+int threads_own_running(void)
+{
+    return atomic_load(&own_running);
 }
 
 void threads_set_own_init(void (*init)(void))
@@ -345,9 +355,11 @@ int threads_start_own(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    atomic_fetch_add(&own_running, 1);
     int rc = pthread_create(t, attr, own_main, start);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
+        atomic_fetch_sub(&own_running, 1);
         free(start);
         return PYSCOPE_ENOMEM;
     }

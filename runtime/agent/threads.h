@@ -120,6 +120,10 @@ void threads_announce_main(const char *name);
  */
 int threads_start_own(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
+/* How many threads of pyscope's own are running now (a fork child has
+ * none until it starts its own). */
+int threads_own_running(void);
+
 /* What each thread of pyscope's own runs first (the memory tracer marks it
  * as one it does not trace). Once, at start. */
 void threads_set_own_init(void (*init)(void));

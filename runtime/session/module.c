@@ -11,6 +11,7 @@
 
 #include "pyapi.h"
 #include "pyframe.h"
+#include "pyfork.h"
 #include "pythread.h"
 #include "session.h"
 #include "callstats.h"
@@ -299,7 +300,7 @@ static int install_hooks(PyObject *mod)
         if (!fn[i])
             goto out;
     }
-    if (pythread_hook(mod, make_boot) < 0)
+    if (pythread_hook(mod, make_boot) < 0 || pyfork_hook(mod, threads_own_running) < 0)
         goto out;
     if (pyapi_replace_attr("os", "_exit", fn[0], (void **)&orig_os_exit) < 0)
         goto out;

@@ -250,6 +250,10 @@ class ParityTest(E2ETestCase):
         self.assert_python(returncode=0, stdout_has=b"child exit code: 1\n",
                            stderr_has=b"RuntimeError: child failed")
 
+    def test_fork_warns_only_for_the_programs_threads(self):
+        self.parity(["fork_warns.py"])
+        self.assert_python(returncode=0, stdout_has=b"audited forks: 3\n")
+
     def test_multiprocessing_fork(self):
         self.parity(["mp_demo.py", "fork"])
         self.assert_python(returncode=0, stdout_has=b"failing exitcode: 3\n")
