@@ -220,6 +220,15 @@ class PythonCallsAgainstCProfile(E2ETestCase):
             _, got = profile_both(self, os.path.join(HERE, script), "--calls=python")
             self.assertFalse([k for k in got if k[0] == "~"], f"{script}: builtins counted")
 
+    def test_recursion_as_deep_as_without_pyscope(self):
+        script = os.path.join(HERE, "deepest.py")
+        plain = harness.run_python([script], cwd=self.tmp)
+        self.assertEqual(plain.returncode, 0, plain)
+        for option in ("--calls=python", "--calls"):
+            res = harness.run_pyscope([option, "--no-sample", script], self.new_db_path(),
+                                      cwd=self.tmp)
+            self.assertEqual((res.returncode, res.stdout), (0, plain.stdout), option)
+
     def test_bad_value(self):
         res = harness.run_pyscope(["--calls=builtins", os.path.join(HERE, "recursion.py")],
                                   self.new_db_path(), cwd=self.tmp)
