@@ -4,9 +4,9 @@
  */
 #include "pyfork.h"
 
-int pyfork_hook(void *self, int (*own_threads)(void))
+int pyfork_hook(void *self, const struct pyfork_hooks *hooks)
 {
     (void)self;
-    (void)own_threads;
+    (void)hooks;
     return 0;
 }

@@ -1,10 +1,10 @@
 /*
  * pyfork.h for CPython 3.12 and later. os.fork there audits, runs the
  * before-fork hooks, forks, and in the parent warns when /proc/self/stat
- * counts more than one thread, then runs the after-fork hooks. The
- * replacement does the same through the same public functions, and warns
- * by calling the original os.fork when the threads that are not pyscope's
- * are more than one: the warning is then the interpreter's own.
+ * counts more than one thread (a warning that fails, as under -W error, is
+ * dropped: the fork has happened), then runs the after-fork hooks. The
+ * replacement does the same through the same public functions, counting
+ * the threads that are not pyscope's, with the same message.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -18,8 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int (*own_threads_fn)(void);
-static PyObject *orig_fork; /* a strong reference, set once */
+static struct pyfork_hooks hooks;
 
 /* The threads of the process as os.fork counts them (the 20th field of
  * /proc/self/stat), or -1 when they cannot be read. */
@@ -47,18 +46,25 @@ static PyObject *fork_replacement(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    long all = process_threads();
-    if (all < 0 || all - own_threads_fn() > 1)
-        return PyObject_CallNoArgs(orig_fork);
     if (PySys_Audit("os.fork", NULL) < 0)
         return NULL;
     PyOS_BeforeFork();
     pid_t pid = fork();
     int saved_errno = errno;
-    if (pid == 0)
+    if (pid == 0) {
         PyOS_AfterFork_Child();
-    else
+    } else {
+        long all = process_threads();
+        if (all > 1 && all - hooks.own_threads() > 1) {
+            hooks.parent_early();
+            if (PyErr_WarnFormat(PyExc_DeprecationWarning, 1,
+                                 "This process (pid=%d) is multi-threaded, use of %s() may "
+                                 "lead to deadlocks in the child.",
+                                 (int)getpid(), "fork") < 0)
+                PyErr_Clear();
+        }
         PyOS_AfterFork_Parent();
+    }
     if (pid < 0) {
         errno = saved_errno;
         return PyErr_SetFromErrno(PyExc_OSError);
@@ -71,13 +77,13 @@ static PyMethodDef fork_def = {
     "fork($module, /)\n--\n\nFork a child process.\n\n"
     "Return 0 to child process and PID of child to parent process."};
 
-int pyfork_hook(void *self, int (*own_threads)(void))
+int pyfork_hook(void *self, const struct pyfork_hooks *h)
 {
-    own_threads_fn = own_threads;
+    hooks = *h;
     PyObject *fn = PyCFunction_NewEx(&fork_def, (PyObject *)self, NULL);
     if (!fn)
         return -1;
-    int rc = pyapi_replace_attr("os", "fork", fn, (void **)&orig_fork);
+    int rc = pyapi_replace_attr("os", "fork", fn, NULL);
     Py_DECREF(fn);
     return rc;
 }

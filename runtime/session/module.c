@@ -300,7 +300,8 @@ static int install_hooks(PyObject *mod)
         if (!fn[i])
             goto out;
     }
-    if (pythread_hook(mod, make_boot) < 0 || pyfork_hook(mod, threads_own_running) < 0)
+    static const struct pyfork_hooks fork_hooks = {threads_own_running, session_fork_parent_early};
+    if (pythread_hook(mod, make_boot) < 0 || pyfork_hook(mod, &fork_hooks) < 0)
         goto out;
     if (pyapi_replace_attr("os", "_exit", fn[0], (void **)&orig_os_exit) < 0)
         goto out;

@@ -267,8 +267,21 @@ void session_before_fork(void)
             fork_table[i].prepare();
 }
 
+/* The parent's steps ran early for this fork (session_fork_parent_early). */
+static int parent_done;
+
+void session_fork_parent_early(void)
+{
+    session_after_fork_parent();
+    parent_done = 1;
+}
+
 void session_after_fork_parent(void)
 {
+    if (parent_done) {
+        parent_done = 0;
+        return;
+    }
     if (!active)
         return;
     for (size_t i = 0; i < FORK_STEPS; i++)

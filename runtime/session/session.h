@@ -24,6 +24,9 @@ void session_thread_end(const char *name);
 /* Fork protocol, called around os.fork() with the GIL held. */
 void session_before_fork(void);
 void session_after_fork_parent(void);
+/* The parent's part, run by os.fork itself before it can run Python code
+ * (pyfork.h): the after-fork hook that follows does nothing. */
+void session_fork_parent_early(void);
 /* name: the forking thread's name, which becomes the child's main thread. */
 void session_after_fork_child(const char *name);
 

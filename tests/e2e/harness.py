@@ -352,7 +352,7 @@ class E2ETestCase(unittest.TestCase):
 
 
 def assert_parity(testcase, args, stdin=None, cwd=None, *, merge_stderr=False,
-                  interrupt=None, interrupt_group=True, timeout=None, env=None):
+                  interrupt=None, interrupt_group=True, timeout=None, env=None, options=()):
     """Run `python ARGS` and `pyscope profile ... ARGS` the same way and
     assert stdout, stderr and the exit status are byte-identical.
 
@@ -364,6 +364,7 @@ def assert_parity(testcase, args, stdin=None, cwd=None, *, merge_stderr=False,
     interrupt: a signal sent to the run's process group once "ready" is read
         (what a terminal does for Ctrl-C); with interrupt_group=False it goes
         to the started process only (python itself, or pyscope).
+    options: pyscope's own options, before ARGS in the pyscope run only.
 
     Returns the database path; the two Results are left in
     testcase.last_python and testcase.last_pyscope.
@@ -383,7 +384,7 @@ def assert_parity(testcase, args, stdin=None, cwd=None, *, merge_stderr=False,
     before = _listing(cwd)
     expected = run_python(args, **kw)
     after_python = _listing(cwd)
-    actual = run_pyscope(args, db, **kw)
+    actual = run_pyscope(list(options) + list(args), db, **kw)
     after_pyscope = _listing(cwd)
     testcase.last_python = expected
     testcase.last_pyscope = actual

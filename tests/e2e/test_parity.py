@@ -254,6 +254,10 @@ class ParityTest(E2ETestCase):
         self.parity(["fork_warns.py"])
         self.assert_python(returncode=0, stdout_has=b"audited forks: 3\n")
 
+    def test_fork_warning_that_lets_the_gil_go(self):
+        for option in ("--calls", "--memory"):
+            self.parity(["fork_warns.py", "slow"], timeout=60, options=[option])
+
     def test_multiprocessing_fork(self):
         self.parity(["mp_demo.py", "fork"])
         self.assert_python(returncode=0, stdout_has=b"failing exitcode: 3\n")
