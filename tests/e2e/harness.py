@@ -67,11 +67,34 @@ def pyscope_bin():
 
 
 def python_bin():
-    """Path of the CPython 3.11 interpreter, from $PYSCOPE_TEST_PYTHON.
+    """Path of the CPython interpreter the tests run programs with, from
+    $PYSCOPE_TEST_PYTHON.
 
     Not made absolute: tracebacks and error messages may contain argv[0] of
     the interpreter, and both runs must use exactly the same spelling."""
-    return _required_env("PYSCOPE_TEST_PYTHON", "the CPython 3.11 interpreter")
+    return _required_env("PYSCOPE_TEST_PYTHON", "the CPython interpreter to test with")
+
+
+_TARGET_VERSION = None
+
+
+def target_version():
+    """(major, minor) of $PYSCOPE_TEST_PYTHON, which need not be the
+    interpreter the tests themselves run in."""
+    global _TARGET_VERSION
+    if _TARGET_VERSION is None:
+        out = subprocess.run([python_bin(), "-I", "-S", "-c",
+                              "import sys; print(*sys.version_info[:2])"],
+                             capture_output=True, check=True).stdout.split()
+        _TARGET_VERSION = (int(out[0]), int(out[1]))
+    return _TARGET_VERSION
+
+
+def cprofile_sees_every_thread():
+    """cProfile counts the calls of every thread from 3.12 on (it is built
+    on sys.monitoring, whose events are the interpreter's), only those of
+    the thread that enabled it before."""
+    return target_version() >= (3, 12)
 
 
 def check_config():
