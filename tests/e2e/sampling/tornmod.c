@@ -3,8 +3,9 @@
  * stale) links into the thread, for a while, a C frame of the kind the
  * sampler can catch while the interpreter fills one in: its current frame
  * is not one of the thread's live frames, but memory that looks like a
- * frame of code. With stale false, the frame's is_entry byte is not a bool
- * at all (the stack garbage the sampler once read); with stale true, the
+ * frame of code. With stale false, a byte the walk reads as it is (3.11's
+ * is_entry, 3.12's owner) holds what no frame can (the stack garbage the
+ * sampler once read); with stale true, the
  * frame is whole and linked to the thread's real frames, only it is not
  * where a live frame of the thread can be (a leftover of a finished call).
  * No sample may name code.
@@ -45,11 +46,18 @@ static PyObject *half_built(PyObject *self, PyObject *args)
     fake->prev_instr = _PyCode_CODE(code) + code->_co_firsttraceable + 1;
     fake->owner = FRAME_OWNED_BY_THREAD;
     fake->previous = ts->cframe->current_frame;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!stale)
+        memset((char *)fake + offsetof(_PyInterpreterFrame, owner), 133, 1);
+#else
     unsigned char entry = stale ? 1 : 133;
     memcpy((char *)fake + offsetof(_PyInterpreterFrame, is_entry), &entry, 1);
+#endif
 
     _PyCFrame cframe;
+#if PY_VERSION_HEX < 0x030C0000
     cframe.use_tracing = ts->cframe->use_tracing;
+#endif
     cframe.previous = ts->cframe;
     cframe.current_frame = fake;
     _PyCFrame *volatile saved = ts->cframe;
@@ -90,7 +98,9 @@ static PyObject *wild_link(PyObject *self, PyObject *args)
     /* A non-canonical address (as a double's bits are), and a small int. */
     void *wild = wild_previous ? (void *)(uintptr_t)0xdead000000000000u : (void *)(uintptr_t)0x1000;
     _PyCFrame cframe;
+#if PY_VERSION_HEX < 0x030C0000
     cframe.use_tracing = ts->cframe->use_tracing;
+#endif
     cframe.previous = wild_previous ? wild : ts->cframe;
     cframe.current_frame = wild_previous ? ts->cframe->current_frame : wild;
     _PyCFrame *volatile saved = ts->cframe;
