@@ -224,10 +224,15 @@ class PythonCallsAgainstCProfile(E2ETestCase):
         script = os.path.join(HERE, "deepest.py")
         plain = harness.run_python([script], cwd=self.tmp)
         self.assertEqual(plain.returncode, 0, plain)
+        depth = int(plain.stdout.split()[-1])
         for option in ("--calls=python", "--calls"):
             res = harness.run_pyscope([option, "--no-sample", script], self.new_db_path(),
                                       cwd=self.tmp)
-            self.assertEqual((res.returncode, res.stdout), (0, plain.stdout), option)
+            # a recursion under 3.11's profile function ends one frame
+            # sooner, under cProfile as under pyscope
+            profiled = option == "--calls" and harness.target_version() < (3, 12)
+            want = b"deepest recursion: %d\n" % (depth - profiled)
+            self.assertEqual((res.returncode, res.stdout), (0, want), option)
 
     def test_bad_value(self):
         res = harness.run_pyscope(["--calls=builtins", os.path.join(HERE, "recursion.py")],
