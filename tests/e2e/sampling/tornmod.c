@@ -47,6 +47,13 @@ static PyObject *half_built(PyObject *self, PyObject *args)
     fake->owner = FRAME_OWNED_BY_THREAD;
     fake->previous = ts->cframe->current_frame;
 #if PY_VERSION_HEX >= 0x030C0000
+    /* The eval loop's own frame, as its call puts one on the C stack under
+     * the first frame it runs. */
+    _PyInterpreterFrame shim;
+    memset(&shim, 0, sizeof shim);
+    shim.owner = FRAME_OWNED_BY_CSTACK;
+    shim.previous = ts->cframe->current_frame;
+    fake->previous = &shim;
     if (!stale)
         memset((char *)fake + offsetof(_PyInterpreterFrame, owner), 133, 1);
 #else
