@@ -34,6 +34,7 @@
 #include "error.h"
 #include "evalhook.h"
 #include "intern.h"
+#include "monitor.h"
 #include "pyapi.h"
 #include "pyframe.h"
 #include "ring.h"
@@ -236,6 +237,8 @@ static uint32_t code_fn(void *code)
     return fn;
 }
 
+static char *kept_label(PyObject *label, const char *ml_name);
+
 /*
  * cProfile's name for a builtin: "<built-in method builtins.sorted>",
  * "<method 'append' of 'list' objects>" (the repr of what the type of
@@ -278,6 +281,13 @@ static char *cfunc_label(PyCFunctionObject *f)
                 label = PyUnicode_FromFormat("<built-in method %s>", ml_name);
         }
     }
+    return kept_label(label, ml_name);
+}
+
+/* A builtin's label (a str, stolen; may be NULL) as pyscope keeps it, or
+ * ml_name when there is none. */
+static char *kept_label(PyObject *label, const char *ml_name)
+{
     PyErr_Clear();
     char *s = label ? pyframe_str_dup(label) : NULL;
     if (!s)
@@ -291,22 +301,34 @@ static char *cfunc_label(PyCFunctionObject *f)
     return s;
 }
 
-static uint32_t cfunc_fn(PyCFunctionObject *f)
+/* The number of the builtin callable: a PyCFunction, or a method
+ * descriptor called with its self (monitor.h), which is the method its
+ * bound form would be: the same definition, the same name. */
+static uint32_t builtin_fn(PyObject *callable)
 {
+    int descr = !PyCFunction_Check(callable);
+    PyMethodDef *def = descr ? ((PyMethodDescrObject *)callable)->d_method
+                             : ((PyCFunctionObject *)callable)->m_ml;
     int64_t fn;
-    if (imap_get(cfuncs, (uint64_t)(uintptr_t)f->m_ml, 0, &fn))
+    if (imap_get(cfuncs, (uint64_t)(uintptr_t)def, 0, &fn))
         return (uint32_t)fn;
     PyObject *et, *ev, *tb;
     int64_t t0 = now_ns();
     PyErr_Fetch(&et, &ev, &tb);
-    char *label = cfunc_label(f);
+    char *label = descr ? kept_label(PyObject_Repr(callable), def->ml_name)
+                        : cfunc_label((PyCFunctionObject *)callable);
     PyErr_Restore(et, ev, tb);
     if (self)
         self->overhead_ns += now_ns() - t0;
     fn = fn_new(WIRE_FUNCTION_BUILTIN, 0, NULL, label, label ? strdup(label) : NULL);
-    if (fn && imap_put(cfuncs, (uint64_t)(uintptr_t)f->m_ml, 0, fn) < 0)
+    if (fn && imap_put(cfuncs, (uint64_t)(uintptr_t)def, 0, fn) < 0)
         return 0;
     return (uint32_t)fn;
+}
+
+static uint32_t cfunc_fn(PyCFunctionObject *f)
+{
+    return builtin_fn((PyObject *)f);
 }
 
 static void mark_dirty(struct cs_thread *t, struct cs_stat *s, uint32_t entry)
@@ -422,16 +444,26 @@ static enum callstats_mode mode;
  */
 static int python_via_profile;
 
+/*
+ * Where the interpreter has call events for tools (monitor.h), every mode
+ * counts through them, for every thread at once, as cProfile does there:
+ * no frame object per event, and no install per thread.
+ */
+static int via_monitor;
+static const struct monitor_events monitor_counting;
+
 static int uses_eval_hook(void)
 {
-    return mode == CALLSTATS_PYTHON && !python_via_profile;
+    return mode == CALLSTATS_PYTHON && !python_via_profile && !via_monitor;
 }
 
 /* Put the counting hook in place for the calling thread (the profile
- * callback) or the interpreter (the frame-evaluation hook). */
+ * callback) or the interpreter (the frame-evaluation hook, the events). */
 static void hook_install(void)
 {
-    if (uses_eval_hook())
+    if (via_monitor)
+        monitor_start(&monitor_counting, mode == CALLSTATS_ALL);
+    else if (uses_eval_hook())
         evalhook_set(before_frame, after_frame);
     else
         PyEval_SetProfile(on_event, NULL);
@@ -439,7 +471,9 @@ static void hook_install(void)
 
 static void hook_remove(void)
 {
-    if (uses_eval_hook())
+    if (via_monitor)
+        monitor_stop();
+    else if (uses_eval_hook())
         evalhook_clear();
     else
         PyEval_SetProfile(NULL, NULL);
@@ -524,6 +558,64 @@ static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     }
     return 0;
 }
+
+/* The calling thread's table for an event that may begin counting: the
+ * first Python frame to run in __main__ arms counting, and each thread's
+ * first event after that makes its table. NULL: not counted. */
+static struct cs_thread *monitor_table(int py_start)
+{
+    struct cs_thread *t = self;
+    if (t || stopped)
+        return stopped ? NULL : t;
+    if (!armed) {
+        if (!py_start || PyEval_GetGlobals() != main_dict)
+            return NULL;
+        armed = 1;
+    }
+    return self = table_new();
+}
+
+static void monitor_py_start(void *code)
+{
+    struct cs_thread *t = monitor_table(1);
+    if (!t)
+        return;
+    t->overhead_ns += event_cost_ns[EV_PY_CALL];
+    enter(t, code_fn(code), now_ns() - t->overhead_ns);
+}
+
+static void monitor_py_end(void *code)
+{
+    (void)code;
+    struct cs_thread *t = self;
+    if (!t || stopped)
+        return;
+    t->overhead_ns += event_cost_ns[EV_PY_RETURN];
+    leave(t, now_ns() - t->overhead_ns);
+}
+
+static void monitor_c_start(void *callable)
+{
+    struct cs_thread *t = monitor_table(0);
+    if (!t)
+        return;
+    t->overhead_ns += event_cost_ns[EV_C_CALL];
+    int64_t now = now_ns() - t->overhead_ns;
+    enter(t, builtin_fn(callable), now);
+}
+
+static void monitor_c_end(void *callable)
+{
+    (void)callable;
+    struct cs_thread *t = self;
+    if (!t || stopped)
+        return;
+    t->overhead_ns += event_cost_ns[EV_C_RETURN];
+    leave(t, now_ns() - t->overhead_ns);
+}
+
+static const struct monitor_events monitor_counting = {
+    monitor_py_start, monitor_py_end, monitor_c_start, monitor_c_end};
 
 #define PROBE_ROUNDS 5
 
@@ -675,7 +767,12 @@ int callstats_start(enum callstats_mode how)
     static const struct emitter_task task = {FLUSH_EVERY_PERIODS, flush_wanted, flush_run};
     if (emitter_add_task(&task) < 0 || emitter_add_ring(callstats_ring) < 0)
         return PYSCOPE_ENOMEM;
-    python_via_profile = mode == CALLSTATS_PYTHON && evalhook_see_every_call() < 0;
+    /* Tried once: the events, where the interpreter has them for tools. */
+    via_monitor = monitor_start(&monitor_counting, 0) == 0;
+    if (via_monitor)
+        monitor_stop();
+    python_via_profile =
+        !via_monitor && mode == CALLSTATS_PYTHON && evalhook_see_every_call() < 0;
     clock_setup(2000000);
     measure_event_costs();
     started = 1;
@@ -705,7 +802,7 @@ static void pause_briefly(void)
 
 void callstats_thread_begin(void)
 {
-    if (!started || stopped || uses_eval_hook())
+    if (!started || stopped || uses_eval_hook() || via_monitor)
         return;
     for (int tries = 1; pyapi_set_profile(on_event) < 0; tries++) {
         PyErr_Clear();
