@@ -7,6 +7,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <internal/pycore_code.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,11 @@ int pyframe_holds_gil(void)
  * lent, and is not when it is deleted (by another thread, at exit).
  */
 static PyThreadState *helper;
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* Exported still, no longer declared. */
+PyThreadState *_PyThreadState_Prealloc(PyInterpreterState *interp);
+#endif
 
 static void helper_bound(int bound)
 {

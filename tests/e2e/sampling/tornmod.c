@@ -30,6 +30,28 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* What a frame holds its code and position in, and where a thread's
+ * innermost frame is named, by version. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define CURRENT(ts) ((ts)->current_frame)
+#define SET_CODE(f, c) ((f)->f_executable = (PyObject *)(c))
+#define SET_INSTR(f, p) ((f)->instr_ptr = (p))
+#else
+#define CURRENT(ts) ((ts)->cframe->current_frame)
+#define SET_CODE(f, c) ((f)->f_code = (c))
+#define SET_INSTR(f, p) ((f)->prev_instr = (p))
+#endif
+
+static double spin(double seconds)
+{
+    double x = 0, end = now() + seconds;
+    while (now() < end)
+        for (int i = 0; i < 10000; i++)
+            x += (double)i * 0.5;
+    return x;
+}
+
+
 static PyObject *half_built(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -42,17 +64,20 @@ static PyObject *half_built(PyObject *self, PyObject *args)
     _PyInterpreterFrame *fake = calloc(1, sizeof *fake + 16 * sizeof(PyObject *));
     if (!fake)
         return PyErr_NoMemory();
-    fake->f_code = code;
-    fake->prev_instr = _PyCode_CODE(code) + code->_co_firsttraceable + 1;
+    SET_CODE(fake, code);
+    SET_INSTR(fake, _PyCode_CODE(code) + code->_co_firsttraceable + 1);
     fake->owner = FRAME_OWNED_BY_THREAD;
-    fake->previous = ts->cframe->current_frame;
+    fake->previous = CURRENT(ts);
 #if PY_VERSION_HEX >= 0x030C0000
     /* The eval loop's own frame, as its call puts one on the C stack under
      * the first frame it runs. */
     _PyInterpreterFrame shim;
     memset(&shim, 0, sizeof shim);
     shim.owner = FRAME_OWNED_BY_CSTACK;
-    shim.previous = ts->cframe->current_frame;
+    shim.previous = CURRENT(ts);
+#if PY_VERSION_HEX >= 0x030D0000
+    shim.f_executable = Py_None;
+#endif
     fake->previous = &shim;
     if (!stale)
         memset((char *)fake + offsetof(_PyInterpreterFrame, owner), 133, 1);
@@ -61,6 +86,12 @@ static PyObject *half_built(PyObject *self, PyObject *args)
     memcpy((char *)fake + offsetof(_PyInterpreterFrame, is_entry), &entry, 1);
 #endif
 
+#if PY_VERSION_HEX >= 0x030D0000
+    _PyInterpreterFrame *volatile saved = ts->current_frame;
+    *(_PyInterpreterFrame *volatile *)&ts->current_frame = fake;
+    sink = spin(seconds);
+    *(_PyInterpreterFrame *volatile *)&ts->current_frame = saved;
+#else
     _PyCFrame cframe;
 #if PY_VERSION_HEX < 0x030C0000
     cframe.use_tracing = ts->cframe->use_tracing;
@@ -69,12 +100,9 @@ static PyObject *half_built(PyObject *self, PyObject *args)
     cframe.current_frame = fake;
     _PyCFrame *volatile saved = ts->cframe;
     *(_PyCFrame *volatile *)&ts->cframe = &cframe;
-    double x = 0, end = now() + seconds;
-    while (now() < end)
-        for (int i = 0; i < 10000; i++)
-            x += (double)i * 0.5;
+    sink = spin(seconds);
     *(_PyCFrame *volatile *)&ts->cframe = saved;
-    sink = x;
+#endif
     free(fake);
     Py_RETURN_NONE;
 }
@@ -104,6 +132,18 @@ static PyObject *wild_link(PyObject *self, PyObject *args)
     PyThreadState *ts = PyThreadState_Get();
     /* A non-canonical address (as a double's bits are), and a small int. */
     void *wild = wild_previous ? (void *)(uintptr_t)0xdead000000000000u : (void *)(uintptr_t)0x1000;
+#if PY_VERSION_HEX >= 0x030D0000
+    /* No C frames: the thread's current frame is wild, or a frame that is
+     * not in place (the walk passes over it) has a wild previous one. */
+    _PyInterpreterFrame fake;
+    memset(&fake, 0, sizeof fake);
+    fake.owner = FRAME_OWNED_BY_THREAD;
+    fake.previous = wild;
+    _PyInterpreterFrame *volatile saved = ts->current_frame;
+    *(_PyInterpreterFrame *volatile *)&ts->current_frame = wild_previous ? &fake : wild;
+    sink = spin(seconds);
+    *(_PyInterpreterFrame *volatile *)&ts->current_frame = saved;
+#else
     _PyCFrame cframe;
 #if PY_VERSION_HEX < 0x030C0000
     cframe.use_tracing = ts->cframe->use_tracing;
@@ -112,12 +152,9 @@ static PyObject *wild_link(PyObject *self, PyObject *args)
     cframe.current_frame = wild_previous ? ts->cframe->current_frame : wild;
     _PyCFrame *volatile saved = ts->cframe;
     *(_PyCFrame *volatile *)&ts->cframe = &cframe;
-    double x = 0, end = now() + seconds;
-    while (now() < end)
-        for (int i = 0; i < 10000; i++)
-            x += (double)i * 0.5;
+    sink = spin(seconds);
     *(_PyCFrame *volatile *)&ts->cframe = saved;
-    sink = x;
+#endif
     Py_RETURN_NONE;
 }
 

@@ -1,0 +1,273 @@
+/*
+ * CPython 3.13's frames (pyframe.h; what every version shares is in
+ * pyframe.c). The thread state names its innermost frame itself
+ * (tstate->current_frame; 3.12's C frames are gone), a frame names its code
+ * in f_executable (a code object, or None) and the instruction it runs, or
+ * is about to run, in instr_ptr. As in 3.12, each call of the eval loop
+ * puts a frame of its own on the C stack under the first frame it runs
+ * (owned by the C stack, its executable None): without the C frames, those
+ * are what the walk checks a chain by. Frames that have not started are
+ * skipped, and the GIL is the main interpreter's.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <internal/pycore_frame.h>
+#include <internal/pycore_gil.h>
+#include <internal/pycore_interp.h>
+#include <internal/pycore_pystate.h>
+#include <internal/pycore_runtime.h>
+
+#include <stddef.h>
+
+#include "error.h"
+#include "pyframe.h"
+
+#include <string.h>
+
+/*
+ * Whether p can be read at all: aligned, above the lowest page a process
+ * may map (64 KiB by default) and below the top of user space (47 bits: the
+ * kernel maps above that only for a program that asks). A C frame the thread has left
+ * while the sampler reads it is written over by other calls; what the walk
+ * then finds in it can be any value (a double's bits, a small int), and
+ * reading through it would fault. The fault guard would end the walk, but
+ * only if it sees the fault first: faulthandler's handler, installed by the
+ * program after pyscope's, reports it as a crash of the program.
+ */
+static int readable(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return a % sizeof(void *) == 0 && a >= 65536 && (a >> 47) == 0;
+}
+
+/*
+ * Whether f lies where a live frame of the thread can: in the used part of
+ * one of the thread's data-stack chunks, or inside the running generator or
+ * the frame object that owns it. A C frame caught half-built names whatever
+ * its stack slot held before, often a frame of a call that has ended.
+ * Reads only; a wild pointer faults into the walk's guard (sampler.c).
+ */
+static int frame_in_place(PyThreadState *tstate, const _PyInterpreterFrame *f, uint8_t owner)
+{
+    uintptr_t a = (uintptr_t)f;
+    switch (owner) {
+    case FRAME_OWNED_BY_THREAD: {
+        const _PyStackChunk *c = tstate->datastack_chunk;
+        uintptr_t used_end = (uintptr_t)tstate->datastack_top;
+        for (int i = 0; c && i < 64; i++) {
+            uintptr_t lo = (uintptr_t)&c->data[0];
+            if (i > 0)
+                used_end = lo + c->top * sizeof(PyObject *);
+            if (a >= lo && a < used_end &&
+                used_end - a >= offsetof(_PyInterpreterFrame, localsplus))
+                return 1;
+            c = c->previous;
+        }
+        return 0;
+    }
+    case FRAME_OWNED_BY_GENERATOR: {
+        const PyGenObject *gen = (const PyGenObject *)(a - offsetof(PyGenObject, gi_iframe));
+        const PyTypeObject *t = Py_TYPE(gen);
+        return (t == &PyGen_Type || t == &PyCoro_Type || t == &PyAsyncGen_Type) &&
+               gen->gi_frame_state == FRAME_EXECUTING;
+    }
+    case FRAME_OWNED_BY_FRAME_OBJECT: {
+        const PyFrameObject *fo = (const PyFrameObject *)(a - offsetof(PyFrameObject, _f_frame_data));
+        return Py_TYPE(fo) == &PyFrame_Type && fo->f_frame == f;
+    }
+    }
+    return 0;
+}
+
+
+/*
+ * Whether shim, a frame owned by the C stack, can be an eval-loop call's
+ * own frame further out than the one before (outer_than, 0 for none): on
+ * the thread's stack, below its top, above the one before (stacks grow
+ * down here), and running no code.
+ */
+static int shim_sound(const _PyInterpreterFrame *shim, uintptr_t outer_than, uintptr_t stack_top)
+{
+    uintptr_t a = (uintptr_t)shim;
+    return a > outer_than && (!stack_top || a + sizeof *shim <= stack_top) &&
+           shim->f_executable == Py_None;
+}
+
+int pyframe_walk(void *tstate_p, uintptr_t stack_top, struct pyframe_raw *out, int max,
+                 int *truncated)
+{
+    PyThreadState *tstate = tstate_p;
+    *truncated = 0;
+    if (!tstate)
+        return 0;
+    /* The chain from the thread's current frame: Python frames, and under
+     * the first frame of each eval-loop call that call's own frame on the
+     * C stack. An eval-loop call links its frames a few instructions
+     * before they are whole, and the compiler may write them in any order:
+     * every field is checked before it is trusted (the owner read as the
+     * byte it is, a pointer before it is followed), and a chain that breaks
+     * the rules is being built or left, so the sample is dropped. */
+    _PyInterpreterFrame *top = *(_PyInterpreterFrame *volatile *)&tstate->current_frame;
+    int n = 0, crossed = 0, steps = 0, last = -1; /* last: out[] index of the frame just inside */
+    uintptr_t shim_at = 0;                          /* the last eval-loop frame crossed */
+    for (_PyInterpreterFrame *f = top, *next; f; f = next) {
+        if (!readable(f) || ++steps > 2 * max + 64)
+            return -1; /* not a frame, or a loop: the chain is being built */
+        uint8_t owner;
+        memcpy(&owner, (const char *)f + offsetof(_PyInterpreterFrame, owner), 1);
+        if (owner > FRAME_OWNED_BY_CSTACK)
+            return -1;
+        next = f->previous;
+        if (owner == FRAME_OWNED_BY_CSTACK) {
+            if (!shim_sound(f, shim_at, stack_top))
+                return -1;
+            if (last >= 0)
+                out[last].reserved = PYFRAME_ENTRY;
+            shim_at = (uintptr_t)f;
+            crossed = 1;
+            last = -1;
+            continue;
+        }
+        last = -1;
+        if (!frame_in_place(tstate, f, owner)) {
+            /* The innermost frame in its last instructions: its caller is
+             * right. Anywhere else, the chain is not the thread's. */
+            if (n == 0 && !crossed)
+                continue;
+            return -1;
+        }
+        PyObject *exe = f->f_executable;
+        if (exe && !readable(exe))
+            return -1;
+        if (!exe || Py_TYPE(exe) != &PyCode_Type)
+            continue; /* being cleared, or not code */
+        PyCodeObject *code = (PyCodeObject *)exe;
+        /* Integer arithmetic: a torn chain must not make pointer arithmetic
+         * overflow before the check below can see it. */
+        uintptr_t first = (uintptr_t)_PyCode_CODE(code), instr = (uintptr_t)f->instr_ptr;
+        uintptr_t traceable = first + (uintptr_t)code->_co_firsttraceable * sizeof(_Py_CODEUNIT);
+        if (instr < first || (owner != FRAME_OWNED_BY_GENERATOR && instr < traceable))
+            continue; /* not started yet */
+        if (instr - first > (uintptr_t)Py_SIZE(code) * sizeof(_Py_CODEUNIT))
+            return -1; /* an instruction outside its code: not a whole frame */
+        if (n == max) {
+            *truncated = 1;
+            break;
+        }
+        out[n].code = code;
+        out[n].lasti = (int32_t)(instr - first);
+        out[n].reserved = 0;
+        last = n++;
+    }
+    return n;
+}
+
+int pyframe_walk_own(void *tstate_p, struct pyframe_raw *out, int max, int *truncated, int entries)
+{
+    PyThreadState *tstate = tstate_p;
+    *truncated = 0;
+    if (!tstate)
+        return 0;
+    /* tracemalloc's frames: each frame that has started
+     * (_PyFrame_GetFirstComplete), which leaves out the eval loop's own
+     * frames and the frame that finishes a class's __init__ call. */
+    int n = 0;
+    for (_PyInterpreterFrame *f = tstate->current_frame; f; f = f->previous) {
+        if (f->owner == FRAME_OWNED_BY_CSTACK || !f->f_executable ||
+            !PyCode_Check(f->f_executable))
+            continue; /* the eval loop's own, being cleared, or not code */
+        PyCodeObject *code = (PyCodeObject *)f->f_executable;
+        _Py_CODEUNIT *first = _PyCode_CODE(code);
+        if (f->owner != FRAME_OWNED_BY_GENERATOR && f->instr_ptr < first + code->_co_firsttraceable)
+            continue; /* not started yet */
+        if (n == max) {
+            *truncated = 1;
+            break;
+        }
+        out[n].code = code;
+        out[n].lasti = (int32_t)((char *)f->instr_ptr - (char *)first);
+        out[n].reserved =
+            entries && f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK ? PYFRAME_ENTRY : 0;
+        n++;
+    }
+    return n;
+}
+
+void pyframe_position(void *tstate_p, void **frame, void **instr)
+{
+    PyThreadState *tstate = tstate_p;
+    _PyInterpreterFrame *f =
+        tstate ? *(_PyInterpreterFrame *volatile *)&tstate->current_frame : NULL;
+    if (!readable(f))
+        f = NULL; /* a frame left meanwhile: see readable */
+    *frame = f;
+    *instr = f ? (void *)*(_Py_CODEUNIT *volatile *)&f->instr_ptr : NULL;
+}
+
+void *pyframe_current_tstate(void)
+{
+    return _PyThreadState_GET(); /* no fatal error when there is none: hooks ask too */
+}
+
+const int *pyframe_tracemalloc_flag(void)
+{
+    return &_PyRuntime.tracemalloc.config.tracing;
+}
+
+/* The GIL of the main interpreter, whose threads pyscope samples. Read
+ * without the GIL. */
+static struct _gil_runtime_state *main_gil(void)
+{
+    PyInterpreterState *interp = _Py_atomic_load_ptr_relaxed(&_PyRuntime.interpreters.main);
+    return interp ? _Py_atomic_load_ptr_relaxed(&interp->ceval.gil) : NULL;
+}
+
+void *pyframe_gil_holder(void)
+{
+    /* The last holder stays named after it dropped the GIL: it holds it
+     * only while the GIL is taken. */
+    struct _gil_runtime_state *gil = main_gil();
+    if (!gil || _Py_atomic_load_int_relaxed(&gil->locked) <= 0)
+        return NULL;
+    return _Py_atomic_load_ptr_relaxed(&gil->last_holder);
+}
+
+void pyframe_gil_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    struct _gil_runtime_state *gil = main_gil();
+    *lo = (uintptr_t)gil;
+    *hi = gil ? *lo + sizeof *gil : *lo;
+}
+
+static void (*dealloc_hooks[4])(void *);
+static int ndealloc_hooks;
+static int watcher = -1;
+
+/* The code watcher: told of each code object before it is freed, whole and
+ * with the GIL held. The eval loop takes a frame off its thread before it
+ * drops the frame's code, so no frame names a freed code object. */
+static int on_code_event(PyCodeEvent event, PyCodeObject *code)
+{
+    if (event == PY_CODE_EVENT_DESTROY)
+        for (int i = 0; i < ndealloc_hooks; i++)
+            dealloc_hooks[i](code);
+    return 0;
+}
+
+int pyframe_watch_code_dealloc(void (*hook)(void *code))
+{
+    for (int i = 0; i < ndealloc_hooks; i++)
+        if (dealloc_hooks[i] == hook)
+            return PYSCOPE_EEXISTS;
+    if (ndealloc_hooks == (int)(sizeof dealloc_hooks / sizeof *dealloc_hooks))
+        return PYSCOPE_ENOMEM;
+    if (watcher < 0) {
+        watcher = PyCode_AddWatcher(on_code_event);
+        if (watcher < 0) {
+            PyErr_Clear(); /* every watcher slot is taken */
+            return PYSCOPE_ENOMEM;
+        }
+    }
+    dealloc_hooks[ndealloc_hooks++] = hook;
+    return 0;
+}
