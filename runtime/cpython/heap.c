@@ -287,11 +287,25 @@ static void object_edges(struct walk *w, PyObject *o)
     } else if (PyDict_CheckExact(o)) {
         dict_edges(w, (PyDictObject *)o);
     } else if (Py_TYPE(o)->tp_traverse) {
+        /* A __dict__ that shares the object's values, which the object's
+         * traversal visits in its place: the values are the dict's (its
+         * entries), the dict is the object's. */
+        PyObject *shared = Py_TYPE(o)->tp_flags & Py_TPFLAGS_MANAGED_DICT
+                               ? heapattr_shared_dict(o)
+                               : NULL;
+        if (shared && !is_tracked(w, shared))
+            shared = NULL;
+        if (shared)
+            edge_str(w, shared, ".__dict__");
         w->nrefs = 0;
         Py_TYPE(o)->tp_traverse(o, collect_ref, w);
-        for (size_t i = 0; i < w->nrefs && !w->err; i++)
-            if (is_tracked(w, w->refs[i]))
-                edge(w, w->refs[i], label, field_label(o, w->refs[i], label));
+        for (size_t i = 0; i < w->nrefs && !w->err; i++) {
+            void *name;
+            if (!is_tracked(w, w->refs[i]) ||
+                (shared && heapattr_find(o, w->refs[i], &name) == HEAPATTR_VALUE))
+                continue;
+            edge(w, w->refs[i], label, field_label(o, w->refs[i], label));
+        }
     }
 }
 

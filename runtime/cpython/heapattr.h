@@ -23,4 +23,12 @@ enum {
  */
 int heapattr_find(void *o, void *dst, void **name);
 
+/*
+ * The __dict__ of instance o (as above) whose values are o's own attribute
+ * values, shared, which o's traversal visits in its place (from 3.13 on, a
+ * __dict__ made while the values are stored inside the object); NULL when
+ * there is none (before 3.13, a __dict__ is always what is visited).
+ */
+void *heapattr_shared_dict(void *o);
+
 #endif

@@ -25,3 +25,9 @@ int heapattr_find(void *obj, void *dst, void **name)
     }
     return *_PyObject_ManagedDictPointer(o) == dst ? HEAPATTR_DICT : HEAPATTR_NONE;
 }
+
+void *heapattr_shared_dict(void *o)
+{
+    (void)o;
+    return NULL;
+}

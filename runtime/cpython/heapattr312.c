@@ -28,3 +28,9 @@ int heapattr_find(void *obj, void *dst, void **name)
     }
     return HEAPATTR_NONE;
 }
+
+void *heapattr_shared_dict(void *o)
+{
+    (void)o;
+    return NULL;
+}

@@ -33,3 +33,11 @@ int heapattr_find(void *obj, void *dst, void **name)
     return (PyObject *)_PyObject_ManagedDictPointer(o)->dict == dst ? HEAPATTR_DICT
                                                                     : HEAPATTR_NONE;
 }
+
+void *heapattr_shared_dict(void *obj)
+{
+    PyObject *o = obj;
+    if (!(Py_TYPE(o)->tp_flags & Py_TPFLAGS_INLINE_VALUES) || !_PyObject_InlineValues(o)->valid)
+        return NULL;
+    return _PyObject_ManagedDictPointer(o)->dict;
+}
