@@ -9,6 +9,7 @@
 #include <Python.h>
 #include <internal/pycore_code.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,3 +229,30 @@ int pyframe_line(const struct pyframe_code *c, int32_t lasti)
     return -1;
 }
 
+int pyframe_layout_common(char *why, size_t len)
+{
+    unsigned long have = Py_Version >> 16, want = PY_VERSION_HEX >> 16;
+    if (have != want) {
+        snprintf(why, len, "this is CPython %lu.%lu, and pyscope's extension was built for %lu.%lu",
+                 have >> 8, have & 0xff, want >> 8, want & 0xff);
+        return PYSCOPE_EINVAL;
+    }
+    /* The bootstrap runs inside the site module's import of it: there are
+     * frames to read, each naming a code object at an instruction inside
+     * its code. */
+    struct pyframe_raw frames[64];
+    int truncated;
+    int n = pyframe_walk_own(pyframe_own_tstate(), frames, 64, &truncated, 1);
+    int sound = n > 0;
+    for (int i = 0; i < n && sound; i++) {
+        PyCodeObject *code = frames[i].code;
+        sound = Py_TYPE(code) == &PyCode_Type && frames[i].lasti >= 0 &&
+                frames[i].lasti < Py_SIZE(code) * (Py_ssize_t)sizeof(_Py_CODEUNIT);
+    }
+    if (!sound) {
+        snprintf(why, len, "CPython %lu.%lu.%lu does not lay out its frames as pyscope expects",
+                 (Py_Version >> 24) & 0xff, (Py_Version >> 16) & 0xff, (Py_Version >> 8) & 0xff);
+        return PYSCOPE_EINVAL;
+    }
+    return 0;
+}

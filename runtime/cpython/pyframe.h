@@ -137,6 +137,21 @@ void pyframe_code_release(struct pyframe_code *c);
 int pyframe_line(const struct pyframe_code *c, int32_t lasti);
 
 /*
+ * Whether the running interpreter lays out what pyscope reads (its thread
+ * states, frames, code objects and GIL) as this build was made for: 0, or
+ * PYSCOPE_EINVAL with one line saying what differs in why (len bytes). A
+ * patch release may move a field; 3.13 and later say where theirs are
+ * (_Py_DebugOffsets), and every version's own frames are checked on the
+ * calling thread. With the GIL, before the program runs.
+ */
+int pyframe_layout(char *why, size_t len);
+
+/* The part of pyframe_layout every version shares: the interpreter is the
+ * version this build was made for, and the calling thread's frames read as
+ * frames of code objects. Same returns. */
+int pyframe_layout_common(char *why, size_t len);
+
+/*
  * Call hook(code) before every code object is freed, with the GIL held and
  * the object still whole. Up to four hooks, each installed once; 0 or a
  * negative PYSCOPE_E* (PYSCOPE_EEXISTS for a hook already installed).

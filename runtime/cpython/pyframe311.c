@@ -293,3 +293,8 @@ int pyframe_watch_code_dealloc(void (*hook)(void *code))
     }
     return 0;
 }
+
+int pyframe_layout(char *why, size_t len)
+{
+    return pyframe_layout_common(why, len);
+}

@@ -317,3 +317,8 @@ int pyframe_watch_code_dealloc(void (*hook)(void *code))
     dealloc_hooks[ndealloc_hooks++] = hook;
     return 0;
 }
+
+int pyframe_layout(char *why, size_t len)
+{
+    return pyframe_layout_common(why, len);
+}

@@ -14,8 +14,8 @@
 #include <internal/pycore_frame.h>
 #include <internal/pycore_gil.h>
 #include <internal/pycore_interp.h>
-#include <internal/pycore_pystate.h>
 #include <internal/pycore_runtime.h>
+#include <internal/pycore_pystate.h>
 
 #include <stddef.h>
 
@@ -269,5 +269,64 @@ int pyframe_watch_code_dealloc(void (*hook)(void *code))
         }
     }
     dealloc_hooks[ndealloc_hooks++] = hook;
+    return 0;
+}
+
+/* Each offset pyscope reads, as the interpreter says it is and as this
+ * build has it. */
+#define OFFSET(group, field, type, member) {#group "." #field, offsetof(_Py_DebugOffsets, group.field), offsetof(type, member)}
+
+int pyframe_layout(char *why, size_t len)
+{
+    int err = pyframe_layout_common(why, len);
+    if (err < 0)
+        return err;
+    const _Py_DebugOffsets *d = &_PyRuntime.debug_offsets;
+    if (memcmp(d->cookie, _Py_Debug_Cookie, sizeof d->cookie) != 0 ||
+        (d->version >> 16) != (PY_VERSION_HEX >> 16)) {
+        snprintf(why, len, "CPython %lu.%lu.%lu does not describe its layout as pyscope expects",
+                 (Py_Version >> 24) & 0xff, (Py_Version >> 16) & 0xff, (Py_Version >> 8) & 0xff);
+        return PYSCOPE_EINVAL;
+    }
+    if (d->free_threaded) {
+        snprintf(why, len, "CPython %lu.%lu.%lu is free-threaded, which pyscope does not support",
+                 (Py_Version >> 24) & 0xff, (Py_Version >> 16) & 0xff, (Py_Version >> 8) & 0xff);
+        return PYSCOPE_EINVAL;
+    }
+    static const struct {
+        const char *name;
+        size_t at;   /* where in _Py_DebugOffsets */
+        size_t want; /* what this build reads */
+    } fields[] = {
+        OFFSET(thread_state, current_frame, PyThreadState, current_frame),
+        OFFSET(thread_state, native_thread_id, PyThreadState, native_thread_id),
+        OFFSET(thread_state, datastack_chunk, PyThreadState, datastack_chunk),
+        OFFSET(interpreter_frame, previous, _PyInterpreterFrame, previous),
+        OFFSET(interpreter_frame, executable, _PyInterpreterFrame, f_executable),
+        OFFSET(interpreter_frame, instr_ptr, _PyInterpreterFrame, instr_ptr),
+        OFFSET(interpreter_frame, localsplus, _PyInterpreterFrame, localsplus),
+        OFFSET(interpreter_frame, owner, _PyInterpreterFrame, owner),
+        OFFSET(code_object, filename, PyCodeObject, co_filename),
+        OFFSET(code_object, name, PyCodeObject, co_name),
+        OFFSET(code_object, qualname, PyCodeObject, co_qualname),
+        OFFSET(code_object, linetable, PyCodeObject, co_linetable),
+        OFFSET(code_object, firstlineno, PyCodeObject, co_firstlineno),
+        OFFSET(code_object, co_code_adaptive, PyCodeObject, co_code_adaptive),
+        OFFSET(interpreter_state, ceval_gil, PyInterpreterState, ceval.gil),
+        OFFSET(interpreter_state, gc, PyInterpreterState, gc),
+        OFFSET(interpreter_state, gil_runtime_state, PyInterpreterState, _gil),
+        OFFSET(interpreter_state, gil_runtime_state_locked, PyInterpreterState, _gil.locked),
+        OFFSET(interpreter_state, gil_runtime_state_holder, PyInterpreterState, _gil.last_holder),
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        uint64_t have;
+        memcpy(&have, (const char *)d + fields[i].at, sizeof have);
+        if (have != fields[i].want) {
+            snprintf(why, len,
+                     "CPython %lu.%lu.%lu keeps %s at offset %llu, where this build of pyscope reads %zu",
+                     (Py_Version >> 24) & 0xff, (Py_Version >> 16) & 0xff, (Py_Version >> 8) & 0xff, fields[i].name, (unsigned long long)have, fields[i].want);
+            return PYSCOPE_EINVAL;
+        }
+    }
     return 0;
 }

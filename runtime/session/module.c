@@ -20,9 +20,11 @@
 #include "wire.h"
 
 #include <alloca.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The originals the hooks hand over to; strong references, set once. */
 static PyObject *orig_os_exit;
@@ -347,6 +349,17 @@ static PyObject *start(PyObject *mod, PyObject *unused)
 {
     if (session_active())
         Py_RETURN_TRUE;
+    const char *addr = getenv(WIRE_ENV_SOCKET);
+    char why[256];
+    if (addr && *addr && pyframe_layout(why, sizeof why) < 0) {
+        /* Reading frames laid out otherwise would be reading garbage: the
+         * program is not run at all. */
+        char line[320];
+        int n = snprintf(line, sizeof line, "pyscope: %s; the program was not run\n", why);
+        if (write(2, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : strlen(line)) < 0)
+            _exit(2);
+        _exit(2);
+    }
     PyObject *exe = PySys_GetObject("executable"); /* borrowed */
     char *exe_s = exe ? pyframe_str_dup(exe) : NULL;
     int err = session_start(exe_s ? exe_s : "");

@@ -387,6 +387,28 @@ class BadInput(E2ETestCase):
     def assert_no_db(self):
         self.assertEqual([n for n in os.listdir(self.tmp) if ".db" in n], [])
 
+    @unittest.skipUnless(os.environ.get("PYSCOPE_TEST_EXT_DIR"), "needs the tornext test extension")
+    def test_layout_it_does_not_know(self):
+        if harness.target_version() < (3, 13):
+            self.skipTest("CPython describes its layout from 3.13 on")
+        # A .pth file runs before pyscope's bootstrap: it makes the
+        # interpreter say its frames are laid out as no build knows them.
+        base = os.path.join(self.tmp, "userbase")
+        site = os.path.join(base, "lib", "python%d.%d" % harness.target_version(), "site-packages")
+        os.makedirs(site)
+        with open(os.path.join(site, "shift.pth"), "w") as f:
+            f.write("import sys; sys.path.insert(0, %r); import tornext; tornext.shift_layout()\n"
+                    % os.environ["PYSCOPE_TEST_EXT_DIR"])
+        with open(os.path.join(self.tmp, "s.py"), "w") as f:
+            f.write("print('the program ran')\n")
+        env = harness.clean_env({"PYTHONUSERBASE": base})
+        res = self.pyscope("profile", "-q", "--python", harness.python_bin(), "-o", "x.db", "s.py",
+                           env=env)
+        self.assertEqual(res.returncode, 2, res)
+        self.assertEqual(res.stdout, b"", res)
+        self.assertIn(b"keeps interpreter_frame.instr_ptr at offset", res.stderr)
+        self.assertIn(b"the program was not run", res.stderr)
+
     def test_missing_script(self):
         res = self.pyscope("profile", "-q", "nope.py")
         self.assert_refused(res, "cannot open script 'nope.py': No such file or directory")

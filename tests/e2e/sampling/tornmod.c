@@ -15,6 +15,7 @@
 #include <Python.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_pystate.h>
+#include <internal/pycore_runtime.h>
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -158,7 +159,27 @@ static PyObject *wild_link(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/*
+ * shift_layout() makes the interpreter say, in the layout it describes for
+ * tools (3.13 on), that its frames keep the instruction pointer elsewhere:
+ * what a patch release that moved the field would say. Run before pyscope's
+ * bootstrap (from a .pth file), pyscope must refuse to run the program.
+ */
+static PyObject *shift_layout(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+#if PY_VERSION_HEX >= 0x030D0000
+    _PyRuntime.debug_offsets.interpreter_frame.instr_ptr += sizeof(void *);
+    Py_RETURN_NONE;
+#else
+    PyErr_SetString(PyExc_NotImplementedError, "no layout is described before 3.13");
+    return NULL;
+#endif
+}
+
 static PyMethodDef methods[] = {
+    {"shift_layout", shift_layout, METH_NOARGS, "Say that frames are laid out otherwise."},
     {"half_built", half_built, METH_VARARGS, "Run a while under a C frame still being filled in."},
     {"wild_link", wild_link, METH_VARARGS, "Run a while under a C frame with a wild pointer."},
     {NULL, NULL, 0, NULL},
