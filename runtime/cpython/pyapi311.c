@@ -9,52 +9,9 @@
 
 #include "pyapi.h"
 
-
 void *pyapi_frame_code(void *frame)
 {
     return ((PyFrameObject *)frame)->f_frame->f_code;
-}
-
-void *pyapi_frame_globals(void *frame)
-{
-    return ((PyFrameObject *)frame)->f_frame->f_globals;
-}
-
-long pyapi_code_extra_index(void)
-{
-    Py_ssize_t index = _PyEval_RequestCodeExtraIndex(NULL);
-    if (index < 0)
-        PyErr_Clear();
-    return (long)index;
-}
-
-void *pyapi_code_extra(void *code, long index)
-{
-    void *extra = NULL;
-    if (_PyCode_GetExtra((PyObject *)code, index, &extra) < 0) {
-        PyErr_Clear();
-        return NULL;
-    }
-    return extra;
-}
-
-int pyapi_set_code_extra(void *code, long index, void *value)
-{
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    int rc = _PyCode_SetExtra((PyObject *)code, index, value);
-    if (rc < 0)
-        PyErr_Clear();
-    PyErr_Restore(et, ev, tb);
-    return rc < 0 ? -1 : 0;
-}
-
-int pyapi_set_profile(void *fn)
-{
-    /* PyEval_SetProfile would print the exception ("Cannot install a
-     * profile function while another profile function is being
-     * installed"): the caller decides. */
-    return _PyEval_SetProfile(PyThreadState_Get(), (Py_tracefunc)fn, NULL) < 0 ? -1 : 0;
 }
 
 void pyapi_import_lock(void)
