@@ -34,6 +34,7 @@
 #include "freelist.h"
 #include "heap.h"
 #include "native.h"
+#include "codewatch.h"
 #include "pyframe.h"
 #include "threads.h"
 #include "unwind.h"
@@ -1280,7 +1281,7 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
     if (!live || !codemap)
         return PYSCOPE_ENOMEM;
     if (depth > 0) {
-        int err = pyframe_watch_code_dealloc(on_code_dealloc);
+        int err = codewatch_add(on_code_dealloc);
         if (err < 0)
             return err;
         /* An object reused from a free list would keep the traceback of the

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "coderef.h"
 #include "error.h"
+#include "codewatch.h"
 #include "pyframe.h"
 #include "rawrec.h"
 #include "util.h"
@@ -230,7 +231,7 @@ static void on_code_dealloc(void *code)
 
 int coderef_install(void)
 {
-    int err = pyframe_watch_code_dealloc(on_code_dealloc);
+    int err = codewatch_add(on_code_dealloc);
     return err == PYSCOPE_EEXISTS ? 0 : err;
 }
 

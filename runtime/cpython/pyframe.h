@@ -151,11 +151,4 @@ int pyframe_layout(char *why, size_t len);
  * frames of code objects. Same returns. */
 int pyframe_layout_common(char *why, size_t len);
 
-/*
- * Call hook(code) before every code object is freed, with the GIL held and
- * the object still whole. Up to four hooks, each installed once; 0 or a
- * negative PYSCOPE_E* (PYSCOPE_EEXISTS for a hook already installed).
- */
-int pyframe_watch_code_dealloc(void (*hook)(void *code));
-
 #endif

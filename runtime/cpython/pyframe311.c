@@ -5,9 +5,6 @@
  * each names its code object and the code unit before the next instruction
  * (prev_instr). Frames that have not started running yet ("incomplete") are
  * skipped, as the interpreter itself skips them in tracebacks.
- *
- * 3.11 has no code-object watchers, so the dealloc hook wraps the code
- * type's tp_dealloc.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,90 +17,9 @@
 
 #include "error.h"
 #include "pyframe.h"
+#include "pyframecheck.h"
 
 #include <string.h>
-
-/*
- * Whether p can be read at all: aligned, above the lowest page a process
- * may map (64 KiB by default) and below the top of user space (47 bits: the
- * kernel maps above that only for a program that asks). A C frame the thread has left
- * while the sampler reads it is written over by other calls; what the walk
- * then finds in it can be any value (a double's bits, a small int), and
- * reading through it would fault. The fault guard would end the walk, but
- * only if it sees the fault first: faulthandler's handler, installed by the
- * program after pyscope's, reports it as a crash of the program.
- */
-static int readable(const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    return a % sizeof(void *) == 0 && a >= 65536 && (a >> 47) == 0;
-}
-
-/* Whether c can be a C frame of the thread further out than inner (NULL
- * for none): on its stack above inner (stacks grow down here) and below the
- * stack's top. The root C frame is in the thread state, and checked apart. */
-static int on_stack(const _PyCFrame *c, const _PyCFrame *inner, uintptr_t stack_top)
-{
-    uintptr_t a = (uintptr_t)c;
-    return readable(c) && (!inner || a > (uintptr_t)inner) &&
-           (!stack_top || a + sizeof *c <= stack_top);
-}
-
-/* Whether cframe, one further out than inner (NULL for the thread's
- * current one), can be a C frame of the thread, and so can its previous
- * one, put in *previous. Reads cframe only once it passed, and its
- * previous once. */
-static int cframe_sound(PyThreadState *tstate, const _PyCFrame *inner, _PyCFrame *cframe,
-                        uintptr_t stack_top, _PyCFrame **previous)
-{
-    if (cframe == &tstate->root_cframe) {
-        *previous = NULL; /* the walk ends there */
-        return 1;
-    }
-    if (!on_stack(cframe, inner, stack_top))
-        return 0;
-    *previous = *(_PyCFrame *volatile *)&cframe->previous;
-    return *previous == &tstate->root_cframe || on_stack(*previous, cframe, stack_top);
-}
-
-/*
- * Whether f lies where a live frame of the thread can: in the used part of
- * one of the thread's data-stack chunks, or inside the running generator or
- * the frame object that owns it. A C frame caught half-built names whatever
- * its stack slot held before, often a frame of a call that has ended.
- * Reads only; a wild pointer faults into the walk's guard (sampler.c).
- */
-static int frame_in_place(PyThreadState *tstate, const _PyInterpreterFrame *f, uint8_t owner)
-{
-    uintptr_t a = (uintptr_t)f;
-    switch (owner) {
-    case FRAME_OWNED_BY_THREAD: {
-        const _PyStackChunk *c = tstate->datastack_chunk;
-        uintptr_t used_end = (uintptr_t)tstate->datastack_top;
-        for (int i = 0; c && i < 64; i++) {
-            uintptr_t lo = (uintptr_t)&c->data[0];
-            if (i > 0)
-                used_end = lo + c->top * sizeof(PyObject *);
-            if (a >= lo && a < used_end &&
-                used_end - a >= offsetof(_PyInterpreterFrame, localsplus))
-                return 1;
-            c = c->previous;
-        }
-        return 0;
-    }
-    case FRAME_OWNED_BY_GENERATOR: {
-        const PyGenObject *gen = (const PyGenObject *)(a - offsetof(PyGenObject, gi_iframe));
-        const PyTypeObject *t = Py_TYPE(gen);
-        return (t == &PyGen_Type || t == &PyCoro_Type || t == &PyAsyncGen_Type) &&
-               gen->gi_frame_state == FRAME_EXECUTING;
-    }
-    case FRAME_OWNED_BY_FRAME_OBJECT: {
-        const PyFrameObject *fo = (const PyFrameObject *)(a - offsetof(PyFrameObject, _f_frame_data));
-        return Py_TYPE(fo) == &PyFrame_Type && fo->f_frame == f;
-    }
-    }
-    return 0;
-}
 
 int pyframe_walk(void *tstate_p, uintptr_t stack_top, struct pyframe_raw *out, int max,
                  int *truncated)
@@ -249,49 +165,6 @@ void pyframe_gil_bounds(uintptr_t *lo, uintptr_t *hi)
 {
     *lo = (uintptr_t)&_PyRuntime.ceval.gil;
     *hi = *lo + sizeof _PyRuntime.ceval.gil;
-}
-
-static destructor orig_code_dealloc;
-static void (*dealloc_hooks[4])(void *);
-static int ndealloc_hooks;
-
-/*
- * A frame drops its code object last of all when it is popped
- * (_PyFrame_Clear), while it is still the thread's current frame: a sample
- * taken in that moment would name freed memory. Nothing reads the frame's
- * f_code after that point, so it is cleared here and the walk skips it.
- */
-static void forget_dying_code(PyObject *code)
-{
-    PyThreadState *tstate = _PyThreadState_UncheckedGet();
-    if (!tstate || !tstate->cframe)
-        return;
-    _PyInterpreterFrame *top = tstate->cframe->current_frame;
-    if (top && top->f_code == (PyCodeObject *)code)
-        top->f_code = NULL;
-}
-
-static void code_dealloc(PyObject *code)
-{
-    forget_dying_code(code);
-    for (int i = 0; i < ndealloc_hooks; i++)
-        dealloc_hooks[i](code);
-    orig_code_dealloc(code);
-}
-
-int pyframe_watch_code_dealloc(void (*hook)(void *code))
-{
-    for (int i = 0; i < ndealloc_hooks; i++)
-        if (dealloc_hooks[i] == hook)
-            return PYSCOPE_EEXISTS;
-    if (ndealloc_hooks == (int)(sizeof dealloc_hooks / sizeof *dealloc_hooks))
-        return PYSCOPE_ENOMEM;
-    dealloc_hooks[ndealloc_hooks++] = hook;
-    if (!orig_code_dealloc) {
-        orig_code_dealloc = PyCode_Type.tp_dealloc;
-        PyCode_Type.tp_dealloc = code_dealloc;
-    }
-    return 0;
 }
 
 int pyframe_layout(char *why, size_t len)

@@ -21,64 +21,9 @@
 
 #include "error.h"
 #include "pyframe.h"
+#include "pyframecheck.h"
 
 #include <string.h>
-
-/*
- * Whether p can be read at all: aligned, above the lowest page a process
- * may map (64 KiB by default) and below the top of user space (47 bits: the
- * kernel maps above that only for a program that asks). A C frame the thread has left
- * while the sampler reads it is written over by other calls; what the walk
- * then finds in it can be any value (a double's bits, a small int), and
- * reading through it would fault. The fault guard would end the walk, but
- * only if it sees the fault first: faulthandler's handler, installed by the
- * program after pyscope's, reports it as a crash of the program.
- */
-static int readable(const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    return a % sizeof(void *) == 0 && a >= 65536 && (a >> 47) == 0;
-}
-
-/*
- * Whether f lies where a live frame of the thread can: in the used part of
- * one of the thread's data-stack chunks, or inside the running generator or
- * the frame object that owns it. A C frame caught half-built names whatever
- * its stack slot held before, often a frame of a call that has ended.
- * Reads only; a wild pointer faults into the walk's guard (sampler.c).
- */
-static int frame_in_place(PyThreadState *tstate, const _PyInterpreterFrame *f, uint8_t owner)
-{
-    uintptr_t a = (uintptr_t)f;
-    switch (owner) {
-    case FRAME_OWNED_BY_THREAD: {
-        const _PyStackChunk *c = tstate->datastack_chunk;
-        uintptr_t used_end = (uintptr_t)tstate->datastack_top;
-        for (int i = 0; c && i < 64; i++) {
-            uintptr_t lo = (uintptr_t)&c->data[0];
-            if (i > 0)
-                used_end = lo + c->top * sizeof(PyObject *);
-            if (a >= lo && a < used_end &&
-                used_end - a >= offsetof(_PyInterpreterFrame, localsplus))
-                return 1;
-            c = c->previous;
-        }
-        return 0;
-    }
-    case FRAME_OWNED_BY_GENERATOR: {
-        const PyGenObject *gen = (const PyGenObject *)(a - offsetof(PyGenObject, gi_iframe));
-        const PyTypeObject *t = Py_TYPE(gen);
-        return (t == &PyGen_Type || t == &PyCoro_Type || t == &PyAsyncGen_Type) &&
-               gen->gi_frame_state == FRAME_EXECUTING;
-    }
-    case FRAME_OWNED_BY_FRAME_OBJECT: {
-        const PyFrameObject *fo = (const PyFrameObject *)(a - offsetof(PyFrameObject, _f_frame_data));
-        return Py_TYPE(fo) == &PyFrame_Type && fo->f_frame == f;
-    }
-    }
-    return 0;
-}
-
 
 /*
  * Whether shim, a frame owned by the C stack, can be an eval-loop call's
@@ -239,42 +184,10 @@ void pyframe_gil_bounds(uintptr_t *lo, uintptr_t *hi)
     *hi = gil ? *lo + sizeof *gil : *lo;
 }
 
-static void (*dealloc_hooks[4])(void *);
-static int ndealloc_hooks;
-static int watcher = -1;
-
-/* The code watcher: told of each code object before it is freed, whole and
- * with the GIL held. The eval loop takes a frame off its thread before it
- * drops the frame's code, so no frame names a freed code object. */
-static int on_code_event(PyCodeEvent event, PyCodeObject *code)
-{
-    if (event == PY_CODE_EVENT_DESTROY)
-        for (int i = 0; i < ndealloc_hooks; i++)
-            dealloc_hooks[i](code);
-    return 0;
-}
-
-int pyframe_watch_code_dealloc(void (*hook)(void *code))
-{
-    for (int i = 0; i < ndealloc_hooks; i++)
-        if (dealloc_hooks[i] == hook)
-            return PYSCOPE_EEXISTS;
-    if (ndealloc_hooks == (int)(sizeof dealloc_hooks / sizeof *dealloc_hooks))
-        return PYSCOPE_ENOMEM;
-    if (watcher < 0) {
-        watcher = PyCode_AddWatcher(on_code_event);
-        if (watcher < 0) {
-            PyErr_Clear(); /* every watcher slot is taken */
-            return PYSCOPE_ENOMEM;
-        }
-    }
-    dealloc_hooks[ndealloc_hooks++] = hook;
-    return 0;
-}
-
 /* Each offset pyscope reads, as the interpreter says it is and as this
  * build has it. */
-#define OFFSET(group, field, type, member) {#group "." #field, offsetof(_Py_DebugOffsets, group.field), offsetof(type, member)}
+#define OFFSET(group, field, type, member)                                                        \
+    {#group "." #field, offsetof(_Py_DebugOffsets, group.field), offsetof(type, member)}
 
 int pyframe_layout(char *why, size_t len)
 {
