@@ -398,7 +398,7 @@ class BadInput(E2ETestCase):
     def assert_no_db(self):
         self.assertEqual([n for n in os.listdir(self.tmp) if ".db" in n], [])
 
-    @unittest.skipUnless(os.environ.get("PYSCOPE_TEST_EXT_DIR"), "needs the tornext test extension")
+    @unittest.skipUnless(harness.ext_dir_with("tornext"), "no tornext test extension for this version")
     def test_layout_it_does_not_know(self):
         if harness.target_version() < (3, 13):
             self.skipTest("CPython describes its layout from 3.13 on")
