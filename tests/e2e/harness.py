@@ -15,9 +15,10 @@ Environment (set by ctest, see tests/CMakeLists.txt):
   PYSCOPE_TEST_EXT_DIR   the test extensions built for it (tests that need
                          one skip without it)
   PYSCOPE_TEST_BUILT_VERSIONS  the versions the build has extensions for,
-                         "3.11,3.12"; PYSCOPE_TEST_LAYER_VERSIONS those of
-                         the version layer (tests of the launcher's choice
-                         of interpreter need them)
+                         "3.11,3.12", and PYSCOPE_TEST_BUILT_PYTHONS their
+                         interpreters, ':'-separated; PYSCOPE_TEST_LAYER_VERSIONS
+                         the versions of the version layer (tests of the
+                         launcher's choice of interpreter need them)
   PYSCOPE_TEST_TIMEOUT   seconds allowed for one run (default 120)
   PYSCOPE_TEST_KEEP      if set and non-empty, keep the per-test temp dirs
 
@@ -146,6 +147,18 @@ def _versions(name):
 def built_versions():
     """The CPython versions the build has extensions for: ["3.11", "3.12"]."""
     return _versions("PYSCOPE_TEST_BUILT_VERSIONS")
+
+
+def built_pythons():
+    """{version: interpreter} of the build's extensions, from
+    $PYSCOPE_TEST_BUILT_PYTHONS (the interpreters, ':'-separated, in the
+    order of PYSCOPE_TEST_BUILT_VERSIONS)."""
+    pythons = os.environ.get("PYSCOPE_TEST_BUILT_PYTHONS", "").split(os.pathsep)
+    versions = built_versions()
+    if len(pythons) != len(versions):
+        raise ConfigError(f"PYSCOPE_TEST_BUILT_PYTHONS must name one interpreter for each of "
+                          f"{', '.join(versions)} (ctest sets it from the build)")
+    return dict(zip(versions, pythons))
 
 
 def layer_versions():

@@ -47,6 +47,29 @@ def versions_said():
 
 
 class Recording(E2ETestCase):
+    def test_a_child_of_another_version_the_build_has(self):
+        """Every version finds its own bootstrap on the one PYTHONPATH: a
+        child of another version the build has joins the recording."""
+        target = "%d.%d" % harness.target_version()
+        others = {v: p for v, p in harness.built_pythons().items() if v != target}
+        if not others:
+            self.skipTest("the build has no other CPython version")
+        code = ("import subprocess, sys; subprocess.run([sys.argv[1], '-c', "
+                "'import sys; print(*sys.version_info[:2])'], check=True)")
+        for version, python in sorted(others.items()):
+            with self.subTest(version=version):
+                db = self.new_db_path()
+                res = harness.run_pyscope(["-c", code, python], db, cwd=self.tmp)
+                self.assertEqual((res.returncode, res.stdout.decode()),
+                                 (0, version.replace(".", " ") + "\n"), res)
+                procs = db_rows(db, """select id, parent_id, python_version, exit_code
+                                       from processes order by id""")
+                self.assertEqual(len(procs), 2, procs)
+                self.assertEqual(procs[0]["python_version"], harness.target().version)
+                self.assertEqual(procs[1]["parent_id"], procs[0]["id"], procs)
+                self.assertTrue(procs[1]["python_version"].startswith(version + "."), procs)
+                self.assertEqual(procs[1]["exit_code"], 0, procs)
+
     def test_process_tree_and_threads(self):
         db = self.new_db_path()
         res = harness.run_pyscope([rt("family.py")], db, cwd=self.tmp)
