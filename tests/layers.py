@@ -1,5 +1,5 @@
 """The layering rule of docs/architecture.md, checked on the sources and on
-the built extension:
+the built extensions (one per CPython version the build has):
 
 - a file includes headers of its own folder and of the folders below it in
   its program, never of one above or beside it (the build refuses most of
@@ -9,9 +9,10 @@ the built extension:
   or through others: the modules form no loop;
 - CPython's internal headers (Py_BUILD_CORE) only in runtime/cpython;
 - Python.h never in the executable's folders;
-- the extension links no SQLite.
+- no extension links SQLite, nor libpython (the interpreter that loads it
+  has the one it was built for; a second would be another interpreter).
 
-Usage: layers.py SOURCE_DIR [EXTENSION.so]
+Usage: layers.py SOURCE_DIR [EXTENSION.so...]
 """
 import os
 import re
@@ -21,7 +22,7 @@ import unittest
 
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                        os.path.join(os.path.dirname(__file__), ".."))
-EXTENSION = sys.argv[2] if len(sys.argv) > 2 else None
+EXTENSIONS = sys.argv[2:]
 
 # Each program's folders, bottom first.
 EXECUTABLE = ["runtime/common", "runtime/cli", ("runtime/recorder", "viewer"), "runtime/main"]
@@ -148,14 +149,24 @@ class Layers(unittest.TestCase):
                  "Python.h" in SYSTEM_INCLUDE.findall(strip_comments(text))]
         self.assertEqual(wrong, [])
 
-    @unittest.skipUnless(EXTENSION, "no extension given")
+    @unittest.skipUnless(EXTENSIONS, "no extension given")
     def test_extension_links_no_sqlite(self):
-        needed = subprocess.run(["readelf", "-d", EXTENSION], capture_output=True, text=True,
-                                check=True).stdout
-        self.assertNotIn("sqlite", needed)
-        symbols = subprocess.run(["nm", "-D", "--undefined-only", EXTENSION],
-                                 capture_output=True, text=True, check=True).stdout
-        self.assertEqual([s for s in symbols.split() if s.startswith("sqlite3_")], [])
+        for extension in EXTENSIONS:
+            with self.subTest(extension=os.path.basename(extension)):
+                needed = subprocess.run(["readelf", "-d", extension], capture_output=True,
+                                        text=True, check=True).stdout
+                self.assertNotIn("sqlite", needed)
+                symbols = subprocess.run(["nm", "-D", "--undefined-only", extension],
+                                         capture_output=True, text=True, check=True).stdout
+                self.assertEqual([s for s in symbols.split() if s.startswith("sqlite3_")], [])
+
+    @unittest.skipUnless(EXTENSIONS, "no extension given")
+    def test_extension_links_no_libpython(self):
+        for extension in EXTENSIONS:
+            with self.subTest(extension=os.path.basename(extension)):
+                needed = subprocess.run(["readelf", "-d", extension], capture_output=True,
+                                        text=True, check=True).stdout
+                self.assertNotIn("libpython", needed)
 
 
 if __name__ == "__main__":

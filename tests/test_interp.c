@@ -31,10 +31,102 @@ static void test_parse_cpython(void **state)
 static void test_other_versions_are_not_supported(void **state)
 {
     struct interp in;
-    assert_int_equal(interp_parse("cpython\n3.12.1\n/usr/bin/python3.12\n", &in), 0);
+    assert_int_equal(interp_parse("cpython\n3.10.13\n/usr/bin/python3.10\n", &in), 0);
     assert_false(interp_supported(&in));
     assert_int_equal(interp_parse("pypy\n3.11.0\n/usr/bin/pypy3\n", &in), 0);
     assert_false(interp_supported(&in));
+}
+
+/* ---- the versions of a build ---------------------------------------- */
+
+static const int all_three[] = {11, 12, 13};
+static const int two[] = {11, 12};
+static const char *const two_boots[] = {"sitecustomize.cpython-311-x86_64-linux-gnu.so",
+                                        "sitecustomize.cpython-312-x86_64-linux-gnu.so"};
+/* the version layer has 3.11 to 3.13, the build extensions for 3.11 and 3.12 */
+static const struct interp_build partial = {all_three, 3, two, two_boots, 2};
+
+static struct interp parsed(const char *text)
+{
+    struct interp in;
+    assert_int_equal(interp_parse(text, &in), 0);
+    return in;
+}
+
+static void test_build_has_its_versions_only(void **state)
+{
+    struct interp in = parsed("cpython\n3.11.7\n/x/python3.11\n");
+    assert_true(interp_build_has(&partial, &in));
+    assert_string_equal(interp_boot_file(&partial, &in), two_boots[0]);
+    in = parsed("cpython\n3.12.1\n/x/python3.12\n");
+    assert_true(interp_build_has(&partial, &in));
+    assert_string_equal(interp_boot_file(&partial, &in), two_boots[1]);
+    const char *others[] = {"cpython\n3.13.0\n/x/python3.13\n", /* supported, not built */
+                            "cpython\n3.10.13\n/x/python3.10\n",
+                            "cpython\n3.14.0\n/x/python3.14\n",
+                            "cpython\n2.11.0\n/x/python2\n", "pypy\n3.11.0\n/x/pypy3\n"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        in = parsed(others[i]);
+        assert_false(interp_build_has(&partial, &in));
+        assert_null(interp_boot_file(&partial, &in));
+    }
+}
+
+static void test_refusal_names_the_versions(void **state)
+{
+    char msg[512];
+    struct interp in = parsed("cpython\n3.10.13\n/x/python3.10\n");
+    interp_refusal(&partial, "/x/python3.10", &in, msg, sizeof msg);
+    assert_string_equal(msg, "'/x/python3.10' is CPython 3.10.13; pyscope supports CPython "
+                             "3.11\u20133.13, and this build has 3.11, 3.12");
+    in = parsed("cpython\n3.13.0\n/x/python3.13\n");
+    interp_refusal(&partial, "/x/python3.13", &in, msg, sizeof msg);
+    assert_string_equal(msg, "'/x/python3.13' is CPython 3.13.0; pyscope supports CPython "
+                             "3.11\u20133.13, and this build has 3.11, 3.12");
+    in = parsed("pypy\n3.11.0\n/x/pypy3\n");
+    interp_refusal(&partial, "pypy3", &in, msg, sizeof msg);
+    assert_string_equal(msg, "'pypy3' is pypy 3.11.0; pyscope supports CPython "
+                             "3.11\u20133.13, and this build has 3.11, 3.12");
+    /* one version; two; a gap: listed, not a range */
+    static const int gap[] = {11, 13};
+    struct interp_build one = {two, 1, two, two_boots, 1}, pair = {two, 2, two, two_boots, 1},
+                        holed = {gap, 2, two, two_boots, 1};
+    in = parsed("cpython\n3.12.1\n/x/python3.12\n");
+    interp_refusal(&one, "/x/python3.12", &in, msg, sizeof msg);
+    assert_string_equal(msg, "'/x/python3.12' is CPython 3.12.1; pyscope supports CPython 3.11, "
+                             "and this build has 3.11");
+    interp_refusal(&pair, "/x/python3.12", &in, msg, sizeof msg);
+    assert_string_equal(msg, "'/x/python3.12' is CPython 3.12.1; pyscope supports CPython "
+                             "3.11, 3.12, and this build has 3.11");
+    interp_refusal(&holed, "/x/python3.12", &in, msg, sizeof msg);
+    assert_string_equal(msg, "'/x/python3.12' is CPython 3.12.1; pyscope supports CPython "
+                             "3.11, 3.13, and this build has 3.11");
+    char versions[64];
+    interp_build_versions(&partial, versions, sizeof versions);
+    assert_string_equal(versions, "3.11, 3.12");
+}
+
+/* This build's list is the one CMake built extensions for. */
+static void test_this_build(void **state)
+{
+    const struct interp_build *b = interp_this_build();
+    static const int layer[] = {PYSCOPE_TEST_LAYER_MINORS};
+    assert_int_equal(b->nsupported, sizeof layer / sizeof layer[0]);
+    assert_memory_equal(b->supported, layer, sizeof layer);
+    char versions[256];
+    interp_build_versions(b, versions, sizeof versions);
+    assert_string_equal(versions, PYSCOPE_TEST_BUILT_VERSIONS);
+    assert_true(b->nbuilt >= 1);
+    for (size_t i = 0; i < b->nbuilt; i++) {
+        char text[128], boot[64];
+        snprintf(text, sizeof text, "cpython\n3.%d.0\n/x/python\n", b->built[i]);
+        struct interp in = parsed(text);
+        assert_true(interp_supported(&in));
+        snprintf(boot, sizeof boot, "sitecustomize.cpython-3%d-", b->built[i]);
+        assert_ptr_equal(strstr(interp_boot_file(b, &in), boot), interp_boot_file(b, &in));
+        if (i)
+            assert_true(b->built[i] > b->built[i - 1]);
+    }
 }
 
 static void test_parse_rejects_garbage(void **state)
@@ -235,9 +327,9 @@ static void test_probe_is_cached(void **state)
     assert_string_equal(first.version, again.version);
     assert_string_equal(first.path, again.path);
     /* the answer comes from the file: what it says is believed */
-    rewrite_version(cache, PYSCOPE_TEST_PYTHON, "3.12.0");
+    rewrite_version(cache, PYSCOPE_TEST_PYTHON, "3.10.0");
     assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &again, msg, sizeof msg), PYSCOPE_EINVAL);
-    assert_non_null(strstr(msg, "CPython 3.12.0; pyscope needs CPython 3.11"));
+    assert_non_null(strstr(msg, "CPython 3.10.0; pyscope supports CPython 3.11"));
     unlink(cache);
 }
 
@@ -355,14 +447,14 @@ static void test_cache_others_can_write_is_ignored(void **state)
     const char *cache = empty_cache();
     struct interp in;
     assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &in, msg, sizeof msg), 0);
-    rewrite_version(cache, PYSCOPE_TEST_PYTHON, "3.12.0");
+    rewrite_version(cache, PYSCOPE_TEST_PYTHON, "3.10.0");
     assert_int_equal(chmod(cache, 0622), 0);
     assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &in, msg, sizeof msg), 0);
     assert_true(interp_supported(&in));
     unlink(cache);
     if (geteuid() == 0) { /* owned by another user */
         assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &in, msg, sizeof msg), 0);
-        rewrite_version(cache, PYSCOPE_TEST_PYTHON, "3.12.0");
+        rewrite_version(cache, PYSCOPE_TEST_PYTHON, "3.10.0");
         assert_int_equal(chown(cache, 12345, 12345), 0);
         assert_int_equal(interp_probe(PYSCOPE_TEST_PYTHON, &in, msg, sizeof msg), 0);
         assert_true(interp_supported(&in));
@@ -392,6 +484,9 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_cpython),
         cmocka_unit_test(test_other_versions_are_not_supported),
+        cmocka_unit_test(test_build_has_its_versions_only),
+        cmocka_unit_test(test_refusal_names_the_versions),
+        cmocka_unit_test(test_this_build),
         cmocka_unit_test(test_parse_rejects_garbage),
         cmocka_unit_test(test_probe_the_build_interpreter),
         cmocka_unit_test(test_probe_refuses_non_python),

@@ -116,7 +116,7 @@ static int dispatch(int argc, char **argv)
         return CLI_OK;
     }
     if (!strcmp(name, "--version") || !strcmp(name, "-V")) {
-        printf("pyscope %s\n", PYSCOPE_VERSION);
+        printf("pyscope %s (CPython %s)\n", PYSCOPE_VERSION, launcher_pythons);
         return CLI_OK;
     }
     const struct command *c = find(name);

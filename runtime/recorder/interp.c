@@ -72,10 +72,78 @@ int interp_parse(const char *text, struct interp *out)
     return 0;
 }
 
+/* The build's versions, from CMakeLists.txt: the minors of the version
+ * layer, and those of the extensions built with their bootstraps' names. */
+static const int supported_minors[] = {PYSCOPE_LAYER_MINORS};
+static const int built_minors[] = {PYSCOPE_BUILT_MINORS};
+static const char *const boot_files[] = {PYSCOPE_BOOT_FILES};
+_Static_assert(sizeof built_minors / sizeof built_minors[0] ==
+                   sizeof boot_files / sizeof boot_files[0],
+               "one bootstrap per extension");
+static const struct interp_build this_build = {
+    supported_minors, sizeof supported_minors / sizeof supported_minors[0], built_minors,
+    boot_files, sizeof built_minors / sizeof built_minors[0]};
+
+const struct interp_build *interp_this_build(void)
+{
+    return &this_build;
+}
+
+const char *interp_boot_file(const struct interp_build *b, const struct interp *in)
+{
+    if (strcmp(in->implementation, "cpython") || in->major != 3)
+        return NULL;
+    for (size_t i = 0; i < b->nbuilt; i++)
+        if (b->built[i] == in->minor)
+            return b->boot_files[i];
+    return NULL;
+}
+
+int interp_build_has(const struct interp_build *b, const struct interp *in)
+{
+    return interp_boot_file(b, in) != NULL;
+}
+
+/* "3.11, 3.12" for n minors into out, or "3.11–3.13" when range is set and
+ * there are more than two without a gap. */
+static void list_minors(const int *minors, size_t n, int range, char *out, size_t len)
+{
+    int consecutive = n > 2;
+    for (size_t i = 1; i < n; i++)
+        consecutive &= minors[i] == minors[i - 1] + 1;
+    if (range && consecutive) {
+        snprintf(out, len, "3.%d\u20133.%d", minors[0], minors[n - 1]);
+        return;
+    }
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++) {
+        int w = snprintf(out + used, len - used, "%s3.%d", i ? ", " : "", minors[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+void interp_build_versions(const struct interp_build *b, char *out, size_t len)
+{
+    list_minors(b->built, b->nbuilt, 0, out, len);
+}
+
+void interp_refusal(const struct interp_build *b, const char *path, const struct interp *in,
+                    char *msg, size_t len)
+{
+    char supported[256], built[256];
+    list_minors(b->supported, b->nsupported, 1, supported, sizeof supported);
+    list_minors(b->built, b->nbuilt, 0, built, sizeof built);
+    snprintf(msg, len, "'%s' is %s %s; pyscope supports CPython %s, and this build has %s", path,
+             !strcmp(in->implementation, "cpython") ? "CPython" : in->implementation, in->version,
+             supported, built);
+}
+
 int interp_supported(const struct interp *in)
 {
-    return !strcmp(in->implementation, "cpython") && in->major == 3 &&
-           in->minor == PYSCOPE_PYTHON_MINOR;
+    return interp_build_has(interp_this_build(), in);
 }
 
 static int is_executable_file(const char *path)
@@ -405,9 +473,7 @@ int interp_probe(const char *path, struct interp *out, char *msg, size_t msglen)
     out->fd = fd;
     fd = -1;
     if (!interp_supported(out)) {
-        snprintf(msg, msglen, "'%s' is %s %s; pyscope needs CPython " PYSCOPE_PYTHON_VERSION, path,
-                 !strcmp(out->implementation, "cpython") ? "CPython" : out->implementation,
-                 out->version);
+        interp_refusal(interp_this_build(), path, out, msg, msglen);
         goto fail;
     }
     return 0;

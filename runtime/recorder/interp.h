@@ -1,8 +1,9 @@
 /*
  * Which Python runs the program: the user's choice (--python), the active
- * virtualenv's, python3 on PATH when it is 3.11, or the interpreter pyscope
- * was built for. Each candidate is asked what it is by running it once (an
- * unchanged executable asked before is not asked again).
+ * virtualenv's, python3 on PATH when it is a version this build has an
+ * extension for, or the interpreter pyscope was built for. Each candidate is
+ * asked what it is by running it once (an unchanged executable asked before
+ * is not asked again).
  */
 #ifndef PYSCOPE_INTERP_H
 #define PYSCOPE_INTERP_H
@@ -51,7 +52,40 @@ void interp_release(struct interp *out);
  */
 int interp_parse(const char *text, struct interp *out);
 
-/* Whether out is a CPython 3.11. */
+/*
+ * The CPython versions a build knows, by minor (11 for 3.11), ascending:
+ * those pyscope's version layer supports, and among them those the build
+ * has an extension for, each with the file name of its bootstrap.
+ */
+struct interp_build {
+    const int *supported;
+    size_t nsupported;
+    const int *built;
+    const char *const *boot_files;
+    size_t nbuilt;
+};
+
+/* This build's versions (static). */
+const struct interp_build *interp_this_build(void);
+
+/* Whether in is a CPython the build b has an extension for. */
+int interp_build_has(const struct interp_build *b, const struct interp *in);
+
+/* The bootstrap's file name of in's version in b (static), or NULL when b
+ * has no extension for it. */
+const char *interp_boot_file(const struct interp_build *b, const struct interp *in);
+
+/* b's versions, "3.11, 3.12", into out. */
+void interp_build_versions(const struct interp_build *b, char *out, size_t len);
+
+/*
+ * Why b cannot run in, found at path, as one line: "'path' is CPython
+ * 3.10.13; pyscope supports CPython 3.11–3.13, and this build has 3.11, 3.12".
+ */
+void interp_refusal(const struct interp_build *b, const char *path, const struct interp *in,
+                    char *msg, size_t len);
+
+/* Whether in is a CPython this build has an extension for. */
 int interp_supported(const struct interp *in);
 
 /* Where the cache of probes is: $XDG_CACHE_HOME/pyscope/interpreters, else

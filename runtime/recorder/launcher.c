@@ -6,9 +6,10 @@
  * done, and finally ends the way the program ended: same exit status, or
  * the same signal raised again.
  *
- * The program is started exactly as `python3.11 script.py args` with one
- * difference: PYTHONPATH starts with the directory holding _pyscope and the
- * sitecustomize bootstrap, which the site module imports at start-up.
+ * The program is started exactly as `python3.X script.py args` with one
+ * difference: PYTHONPATH starts with the directory holding the _pyscope
+ * extensions and their sitecustomize bootstraps, one per CPython version the
+ * build has; the site module imports the one of its own version at start-up.
  */
 #define _GNU_SOURCE
 #include "launcher.h"
@@ -42,15 +43,16 @@ const char launcher_usage[] =
     "       pyscope profile [options] -m module [args...]\n"
     "       pyscope profile [options] -c code [args...]\n"
     "\n"
-    "Run a Python program under CPython " PYSCOPE_PYTHON_VERSION " exactly as python would, and record it\n"
-    "into a SQLite database. The program keeps its own stdin, stdout, stderr and\n"
-    "exit status; the summary goes to stderr.\n"
+    "Run a Python program exactly as python would, and record it into a SQLite\n"
+    "database. The program keeps its own stdin, stdout, stderr and exit status;\n"
+    "the summary goes to stderr. This build runs it under CPython " PYSCOPE_BUILT_VERSIONS ".\n"
     "\n"
     "options:\n"
     "  -o, --output FILE  the database (default: pyscope-<name>-<pid>.db)\n"
     "      --force        replace FILE if it exists (a regular file or a symlink)\n"
     "      --python PATH  the interpreter (default: the active virtualenv's python,\n"
-    "                     else python3 on PATH if it is " PYSCOPE_PYTHON_VERSION ", else " PYSCOPE_BUILD_PYTHON ")\n"
+    "                     else python3 on PATH if it is one of those versions,\n"
+    "                     else " PYSCOPE_BUILD_PYTHON ")\n"
     "      --rate HZ      sample every thread's stack HZ times a second (default 1000)\n"
     "      --no-sample    do not sample\n"
     "      --calls        count every call of every function on every thread, with\n"
@@ -75,6 +77,8 @@ const char launcher_usage[] =
     "      --snapshot-interval SEC  also take one every SEC seconds\n"
     "  -q, --quiet        do not print the summary after the run\n"
     "  -h, --help         show this help\n";
+
+const char launcher_pythons[] = PYSCOPE_BUILT_VERSIONS;
 
 enum target_kind { TARGET_SCRIPT, TARGET_MODULE, TARGET_CODE };
 
@@ -290,29 +294,40 @@ static int check_script(const char *path)
     return 0;
 }
 
-/* The directory holding _pyscope and the bootstrap. 0 or PYSCOPE_ENOTFOUND. */
+/* Whether dir is where a build put pyscope's Python files. */
+static int is_pydir(const char *dir)
+{
+    char probe[2 * PATH_MAX];
+    snprintf(probe, sizeof probe, "%s/pyscope.py", dir);
+    return access(probe, R_OK) == 0;
+}
+
+/*
+ * The directory holding pyscope.py and, for each version the build has, the
+ * _pyscope extension and its bootstrap: python/ beside the executable (a
+ * build directory), lib/pyscope/python beside its bin/ (an installation),
+ * or where the build said it would be installed; the first that exists.
+ * Whether it holds the files of the interpreter chosen is checked once that
+ * is known. 0 or PYSCOPE_ENOTFOUND.
+ */
 static int find_pydir(char *out, size_t len)
 {
-    char exe[PATH_MAX], probe[PATH_MAX + 128];
+    char exe[PATH_MAX], probe[PATH_MAX + 32];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(probe, sizeof probe, "%s/python/" PYSCOPE_BOOT_FILE, exe);
-            if (access(probe, R_OK) == 0 && (size_t)snprintf(out, len, "%s/python", exe) < len)
+            snprintf(probe, sizeof probe, "%s/python", exe);
+            if (is_pydir(probe) && (size_t)snprintf(out, len, "%s", probe) < len)
                 return 0;
-            snprintf(probe, sizeof probe, "%s/../lib/pyscope/python/" PYSCOPE_BOOT_FILE, exe);
-            if (access(probe, R_OK) == 0 && realpath(probe, out)) {
-                char *s = strrchr(out, '/');
-                *s = '\0';
+            snprintf(probe, sizeof probe, "%s/../lib/pyscope/python", exe);
+            if (is_pydir(probe) && realpath(probe, out))
                 return 0;
-            }
         }
     }
-    snprintf(probe, sizeof probe, "%s/" PYSCOPE_BOOT_FILE, PYSCOPE_INSTALL_PYDIR);
-    if (access(probe, R_OK) == 0) {
+    if (is_pydir(PYSCOPE_INSTALL_PYDIR)) {
         snprintf(out, len, "%s", PYSCOPE_INSTALL_PYDIR);
         return 0;
     }
@@ -700,7 +715,7 @@ int launcher_profile(int argc, char **argv, launcher_report report)
 
     char pydir[PATH_MAX];
     if (find_pydir(pydir, sizeof pydir) < 0) {
-        cli_error("cannot find pyscope's bootstrap (_pyscope and " PYSCOPE_BOOT_FILE ")");
+        cli_error("cannot find pyscope's Python files (pyscope.py, the _pyscope extensions)");
         return CLI_FAIL;
     }
 
@@ -782,6 +797,16 @@ int launcher_profile(int argc, char **argv, launcher_report report)
         goto abort;
     }
     const struct interp *in = &probe.in;
+    /* A version the build has, whose files are not where the others are
+     * (an installation that lost one, a build directory built in part). */
+    char boot[PATH_MAX + 128];
+    snprintf(boot, sizeof boot, "%s/%s", pydir, interp_boot_file(interp_this_build(), in));
+    if (access(boot, R_OK) < 0) {
+        cli_error("'%s' is CPython %s, and pyscope's extension for it is missing: no '%s'",
+                  in->path, in->version, boot);
+        rc = CLI_FAIL;
+        goto abort;
+    }
     write_start_meta(st, &o, in, wall);
     if (store_commit(st) < 0) {
         cli_error("cannot write database '%s': %s", path, store_errmsg(st));

@@ -15,4 +15,7 @@ typedef void (*launcher_report)(const char *db_path);
 int launcher_profile(int argc, char **argv, launcher_report report);
 extern const char launcher_usage[];
 
+/* The CPython versions this build has an extension for: "3.11, 3.12". */
+extern const char launcher_pythons[];
+
 #endif

@@ -1,14 +1,24 @@
 """Shared helpers for pyscope's end-to-end tests.
 
-Every test compares a run of plain ``python3.11 ARGS`` with a run of
-``pyscope profile -q --python python3.11 -o DB ARGS`` on the same fixture and
+Every test compares a run of plain ``python3.X ARGS`` with a run of
+``pyscope profile -q --python python3.X -o DB ARGS`` on the same fixture and
 asserts that what the program shows the world (stdout, stderr, exit status)
-is byte-for-byte the same.
+is byte-for-byte the same. The tests themselves run under any Python 3;
+python3.X, the interpreter they profile, is $PYSCOPE_TEST_PYTHON, one of the
+versions the build has an extension for (ctest runs each module once per
+version).
 
 Environment (set by ctest, see tests/CMakeLists.txt):
 
   PYSCOPE_BIN            the pyscope executable (required)
-  PYSCOPE_TEST_PYTHON    the CPython 3.11 interpreter (required)
+  PYSCOPE_TEST_PYTHON    the CPython the tests profile (required)
+  PYSCOPE_TEST_EXT_DIR   the test extensions built for it (tests that need
+                         one skip without it)
+  PYSCOPE_TEST_BUILT_VERSIONS  the versions the build has extensions for,
+                         "3.11,3.12", and PYSCOPE_TEST_BUILT_PYTHONS their
+                         interpreters, ':'-separated; PYSCOPE_TEST_LAYER_VERSIONS
+                         the versions of the version layer (tests of the
+                         launcher's choice of interpreter need them)
   PYSCOPE_TEST_TIMEOUT   seconds allowed for one run (default 120)
   PYSCOPE_TEST_KEEP      if set and non-empty, keep the per-test temp dirs
 
@@ -17,6 +27,7 @@ Only the standard library is used.
 
 import atexit
 import difflib
+import glob
 import os
 import selectors
 import shutil
@@ -75,19 +86,36 @@ def python_bin():
     return _required_env("PYSCOPE_TEST_PYTHON", "the CPython interpreter to test with")
 
 
-_TARGET_VERSION = None
+class Target:
+    """What $PYSCOPE_TEST_PYTHON is: version ("3.12.1"), major and minor
+    (3, 12), and ext_suffix, the file suffix of its extension modules."""
+
+    def __init__(self, version, ext_suffix):
+        self.version = version
+        self.major, self.minor = (int(n) for n in version.split(".")[:2])
+        self.ext_suffix = ext_suffix
+
+
+_TARGET = None
+
+
+def target():
+    """The Target of $PYSCOPE_TEST_PYTHON, which need not be the interpreter
+    the tests themselves run in; asked once."""
+    global _TARGET
+    if _TARGET is None:
+        out = subprocess.run(
+            [python_bin(), "-I", "-S", "-c",
+             "import sys, sysconfig; print('%d.%d.%d' % sys.version_info[:3]); "
+             "print(sysconfig.get_config_var('EXT_SUFFIX'))"],
+            capture_output=True, check=True, text=True).stdout.split()
+        _TARGET = Target(out[0], out[1])
+    return _TARGET
 
 
 def target_version():
-    """(major, minor) of $PYSCOPE_TEST_PYTHON, which need not be the
-    interpreter the tests themselves run in."""
-    global _TARGET_VERSION
-    if _TARGET_VERSION is None:
-        out = subprocess.run([python_bin(), "-I", "-S", "-c",
-                              "import sys; print(*sys.version_info[:2])"],
-                             capture_output=True, check=True).stdout.split()
-        _TARGET_VERSION = (int(out[0]), int(out[1]))
-    return _TARGET_VERSION
+    """(major, minor) of $PYSCOPE_TEST_PYTHON."""
+    return (target().major, target().minor)
 
 
 def cprofile_sees_every_thread():
@@ -95,6 +123,75 @@ def cprofile_sees_every_thread():
     on sys.monitoring, whose events are the interpreter's), only those of
     the thread that enabled it before."""
     return target_version() >= (3, 12)
+
+
+def ext_dir_with(name):
+    """$PYSCOPE_TEST_EXT_DIR when it holds the test extension name (built for
+    the interpreter the tests profile), else None: the build makes none
+    there without the directory, or for a version tests/CMakeLists.txt does
+    not build it for."""
+    where = os.environ.get("PYSCOPE_TEST_EXT_DIR")
+    if where and glob.glob(os.path.join(glob.escape(where), name + ".*.so")):
+        return where
+    return None
+
+
+def _versions(name):
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"{name} is not set: it must list CPython versions, e.g. 3.11,3.12 "
+                          f"(ctest sets it from the build)")
+    return value.split(",")
+
+
+def built_versions():
+    """The CPython versions the build has extensions for: ["3.11", "3.12"]."""
+    return _versions("PYSCOPE_TEST_BUILT_VERSIONS")
+
+
+def built_pythons():
+    """{version: interpreter} of the build's extensions, from
+    $PYSCOPE_TEST_BUILT_PYTHONS (the interpreters, ':'-separated, in the
+    order of PYSCOPE_TEST_BUILT_VERSIONS)."""
+    pythons = os.environ.get("PYSCOPE_TEST_BUILT_PYTHONS", "").split(os.pathsep)
+    versions = built_versions()
+    if len(pythons) != len(versions):
+        raise ConfigError(f"PYSCOPE_TEST_BUILT_PYTHONS must name one interpreter for each of "
+                          f"{', '.join(versions)} (ctest sets it from the build)")
+    return dict(zip(versions, pythons))
+
+
+def layer_versions():
+    """The CPython versions pyscope's version layer supports."""
+    return _versions("PYSCOPE_TEST_LAYER_VERSIONS")
+
+
+def pyenv_python(version):
+    """The newest pyenv build of version ("3.10"), or None. pyenv's root is
+    what `pyenv root` says, else $PYENV_ROOT, else ~/.pyenv, as the build
+    looks for them."""
+    roots = []
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        res = subprocess.run([pyenv, "root"], capture_output=True, text=True)
+        if res.returncode == 0:
+            roots.append(res.stdout.strip())
+    roots += [os.environ.get("PYENV_ROOT") or "", os.path.expanduser("~/.pyenv")]
+    for root in roots:
+        versions = os.path.join(root, "versions")
+        if not root or not os.path.isdir(versions):
+            continue
+        found = []
+        for name in os.listdir(versions):
+            parts = name.split(".")
+            if (len(parts) == 3 and ".".join(parts[:2]) == version and parts[2].isdigit()
+                    and os.access(os.path.join(versions, name, "bin", "python" + version),
+                                  os.X_OK)):
+                found.append((int(parts[2]), name))
+        if found:
+            return os.path.join(versions, max(found)[1], "bin", "python" + version)
+        return None
+    return None
 
 
 def check_config():

@@ -243,7 +243,7 @@ class Native(E2ETestCase):
             self.assertIn("dump_them", names)
             at = names.index("encoder_call")
             self.assertTrue(t["frames"][at]["filename"].endswith(
-                "_json.cpython-311-x86_64-linux-gnu.so"), t["frames"][at])
+                "_json" + harness.target().ext_suffix), t["frames"][at])
             self.assertFalse(t["frames"][at - 1]["native"])  # called from Python
             self.assertEqual(t["frames"][at - 1]["function"], "JSONEncoder.iterencode")
 
@@ -263,7 +263,7 @@ class Native(E2ETestCase):
                                      "folded"]).stdout.decode()
         self.assertRegex(folded, r"JSONEncoder\.iterencode \([^)]*\);encoder_call \[_json[^]]*\]")
 
-    @unittest.skipUnless(os.environ.get("PYSCOPE_TEST_EXT_DIR"), "needs the spinext test extension")
+    @unittest.skipUnless(harness.ext_dir_with("spinext"), "no spinext test extension for this version")
     def test_source_lines_from_debug_information(self):
         """An extension built with -g: its frames carry file:line."""
         ext = os.environ["PYSCOPE_TEST_EXT_DIR"]
@@ -281,7 +281,7 @@ class Native(E2ETestCase):
         self.assertTrue(burn, hot["lines"][:3])
         for r in burn:
             self.assertEqual(r["kind"], "native")
-            self.assertTrue(r["filename"].endswith("spinext.cpython-311-x86_64-linux-gnu.so"), r)
+            self.assertTrue(r["filename"].endswith("spinext" + harness.target().ext_suffix), r)
             self.assertEqual(r["source"], source, r)
             self.assertIn(r["line"], loop, r)
             self.assertIn("/* spin: ", r["code"])
@@ -299,8 +299,8 @@ class Native(E2ETestCase):
                                  rf"\([^)]*spinmod\.c:({'|'.join(map(str, loop))})\) ")
         # by function, frames stay one per function
         plain = harness.run_viewer(["export", db, "--format", "folded"]).stdout.decode()
-        self.assertIn("spin [spinext.cpython-311-x86_64-linux-gnu.so];burn [spinext."
-                      "cpython-311-x86_64-linux-gnu.so] ", plain)
+        suffix = harness.target().ext_suffix
+        self.assertIn(f"spin [spinext{suffix}];burn [spinext{suffix}] ", plain)
 
     def test_handler_on_an_alternate_signal_stack(self):
         """A sample due while a handler of the program's runs on its

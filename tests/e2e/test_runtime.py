@@ -35,7 +35,41 @@ def pid_alive(pid):
         return False
 
 
+def versions_said():
+    """How pyscope says which versions it supports and the build has."""
+    minors = [int(v.split(".")[1]) for v in harness.layer_versions()]
+    if len(minors) > 2 and minors == list(range(minors[0], minors[-1] + 1)):
+        supported = f"3.{minors[0]}\u20133.{minors[-1]}"
+    else:
+        supported = ", ".join(f"3.{m}" for m in minors)
+    return (f"pyscope supports CPython {supported}, and this build has "
+            f"{', '.join(harness.built_versions())}")
+
+
 class Recording(E2ETestCase):
+    def test_a_child_of_another_version_the_build_has(self):
+        """Every version finds its own bootstrap on the one PYTHONPATH: a
+        child of another version the build has joins the recording."""
+        target = "%d.%d" % harness.target_version()
+        others = {v: p for v, p in harness.built_pythons().items() if v != target}
+        if not others:
+            self.skipTest("the build has no other CPython version")
+        code = ("import subprocess, sys; subprocess.run([sys.argv[1], '-c', "
+                "'import sys; print(*sys.version_info[:2])'], check=True)")
+        for version, python in sorted(others.items()):
+            with self.subTest(version=version):
+                db = self.new_db_path()
+                res = harness.run_pyscope(["-c", code, python], db, cwd=self.tmp)
+                self.assertEqual((res.returncode, res.stdout.decode()),
+                                 (0, version.replace(".", " ") + "\n"), res)
+                procs = db_rows(db, """select id, parent_id, python_version, exit_code
+                                       from processes order by id""")
+                self.assertEqual(len(procs), 2, procs)
+                self.assertEqual(procs[0]["python_version"], harness.target().version)
+                self.assertEqual(procs[1]["parent_id"], procs[0]["id"], procs)
+                self.assertTrue(procs[1]["python_version"].startswith(version + "."), procs)
+                self.assertEqual(procs[1]["exit_code"], 0, procs)
+
     def test_process_tree_and_threads(self):
         db = self.new_db_path()
         res = harness.run_pyscope([rt("family.py")], db, cwd=self.tmp)
@@ -103,7 +137,7 @@ class Recording(E2ETestCase):
                     "started_at", "ended_at", "duration_ns", "host", "exit_status", "options"):
             self.assertIn(key, meta)
         self.assertEqual(meta["exit_status"], "exit 0")
-        self.assertTrue(meta["python_version"].startswith("%d.%d." % harness.target_version()))
+        self.assertEqual(meta["python_version"], harness.target().version)
         self.assertEqual(meta["argv"], f"'{script}' 'arg one'")
         self.assertEqual(db_rows(db, "pragma user_version")[0]["user_version"], 1)
         self.assertEqual(db_rows(db, "pragma journal_mode")[0]["journal_mode"], "delete")
@@ -387,7 +421,7 @@ class BadInput(E2ETestCase):
     def assert_no_db(self):
         self.assertEqual([n for n in os.listdir(self.tmp) if ".db" in n], [])
 
-    @unittest.skipUnless(os.environ.get("PYSCOPE_TEST_EXT_DIR"), "needs the tornext test extension")
+    @unittest.skipUnless(harness.ext_dir_with("tornext"), "no tornext test extension for this version")
     def test_layout_it_does_not_know(self):
         if harness.target_version() < (3, 13):
             self.skipTest("CPython describes its layout from 3.13 on")
@@ -576,10 +610,74 @@ class BadInput(E2ETestCase):
         return path
 
     def test_wrong_python_version(self):
-        fake = self.fake_python("printf 'cpython\\n3.12.1\\n/usr/bin/python3.12\\n'\n")
+        fake = self.fake_python("printf 'cpython\\n3.10.13\\n/usr/bin/python3.10\\n'\n")
         open(os.path.join(self.tmp, "s.py"), "w").close()
         res = self.pyscope("profile", "-q", "--python", fake, "s.py")
-        self.assert_refused(res, f"'{fake}' is CPython 3.12.1; pyscope needs CPython 3.11")
+        self.assert_refused(res, f"'{fake}' is CPython 3.10.13; {versions_said()}")
+        self.assert_no_db()
+
+    def test_unsupported_python_is_refused_before_it_runs(self):
+        for version in ("3.10", "3.9"):
+            with self.subTest(version=version):
+                python = harness.pyenv_python(version)
+                if not python:
+                    self.skipTest(f"no pyenv build of CPython {version} here")
+                script = self.marker_script()
+                full = subprocess.run([python, "-c", "import platform; "
+                                       "print(platform.python_version())"],
+                                      capture_output=True, text=True, check=True).stdout.strip()
+                res = self.pyscope("profile", "--python", python, "-o", "x.db", script)
+                self.assertEqual(res.stderr.decode(),
+                                 f"pyscope: '{python}' is CPython {full}; {versions_said()}\n")
+                self.assertEqual((res.returncode, res.stdout), (2, b""), res)
+                self.assert_not_run()
+                self.assert_no_db()
+                os.remove(script)
+
+    def test_python3_on_path_only_when_the_build_has_it(self):
+        script = os.path.join(self.tmp, "s.py")
+        with open(script, "w") as f:
+            f.write("import sys; print(sys.executable)\n")
+        bindir = os.path.join(self.tmp, "bin")
+        os.mkdir(bindir)
+        python3 = os.path.join(bindir, "python3")
+        env = harness.clean_env({"PATH": bindir + os.pathsep + os.environ["PATH"]})
+        # a version the build has: it runs the program
+        os.symlink(os.path.realpath(harness.python_bin()), python3)
+        res = self.pyscope("profile", "-q", "-o", "a.db", script, env=env)
+        self.assertEqual((res.returncode, res.stdout.decode()), (0, python3 + "\n"), res)
+        meta = dict((r["key"], r["value"]) for r in
+                    db_rows(os.path.join(self.tmp, "a.db"), "select key, value from meta"))
+        self.assertEqual(meta["python_version"], harness.target().version)
+        # one it has not: passed over for the interpreter pyscope was built for
+        os.remove(python3)
+        with open(python3, "w") as f:
+            f.write("#!/bin/sh\nprintf 'cpython\\n3.10.13\\n%s\\n' \"$0\"\n")
+        os.chmod(python3, 0o755)
+        res = self.pyscope("profile", "-q", "-o", "b.db", script, env=env)
+        self.assertEqual(res.returncode, 0, res)
+        ran = res.stdout.decode().strip()
+        self.assertNotEqual(ran, python3)
+        meta = dict((r["key"], r["value"]) for r in
+                    db_rows(os.path.join(self.tmp, "b.db"), "select key, value from meta"))
+        self.assertIn(".".join(meta["python_version"].split(".")[:2]), harness.built_versions())
+
+    def test_missing_extension_is_refused(self):
+        # a pyscope whose python/ beside it lost the extension of the version
+        bindir = os.path.join(self.tmp, "bin")
+        os.makedirs(os.path.join(bindir, "python"))
+        shutil.copy2(harness.pyscope_bin(), bindir)
+        built = os.path.join(os.path.dirname(harness.pyscope_bin()), "python")
+        shutil.copy2(os.path.join(built, "pyscope.py"), os.path.join(bindir, "python"))
+        script = self.marker_script()
+        res = harness._run([os.path.join(bindir, "pyscope"), "profile", "-q", "--python",
+                            harness.python_bin(), "-o", "x.db", script], cwd=self.tmp)
+        boot = os.path.join(bindir, "python", "sitecustomize" + harness.target().ext_suffix)
+        self.assertEqual(res.stderr.decode(),
+                         f"pyscope: '{harness.python_bin()}' is CPython {harness.target().version}, "
+                         f"and pyscope's extension for it is missing: no '{boot}'\n")
+        self.assertEqual((res.returncode, res.stdout), (1, b""), res)
+        self.assert_not_run()
         self.assert_no_db()
 
     def test_not_a_python(self):
@@ -636,7 +734,9 @@ class Help(E2ETestCase):
             self.assertIn(cmd, res.stdout)
         res = self.pyscope("--version")
         self.assertEqual(res.returncode, 0)
-        self.assertRegex(res.stdout.decode(), r"^pyscope \d+\.\d+\.\d+\n$")
+        self.assertRegex(res.stdout.decode(), r"^pyscope \d+\.\d+\.\d+ \(CPython [^)]*\)\n$")
+        self.assertEqual(res.stdout.decode().split(" (CPython ")[1],
+                         ", ".join(harness.built_versions()) + ")\n")
         for args in (("help", "profile"), ("profile", "--help"), ("help", "summary"),
                      ("summary", "--help")):
             res = self.pyscope(*args)

@@ -221,7 +221,7 @@ class HalfBuiltFrames(E2ETestCase):
     linked into the thread but not filled in yet names memory that is no
     live frame of the thread; no sample may come of it."""
 
-    @unittest.skipUnless(os.environ.get("PYSCOPE_TEST_EXT_DIR"), "needs the tornext test extension")
+    @unittest.skipUnless(harness.ext_dir_with("tornext"), "no tornext test extension for this version")
     def test_no_sample_from_a_half_built_c_frame(self):
         env = harness.clean_env({"PYTHONPATH": os.environ["PYSCOPE_TEST_EXT_DIR"]})
         for kind in ("garbage", "stale"):
@@ -253,7 +253,7 @@ class WildCFrames(E2ETestCase):
     pyscope's fault guard, reports the fault as the program's, and ends the
     program."""
 
-    @unittest.skipUnless(os.environ.get("PYSCOPE_TEST_EXT_DIR"), "needs the tornext test extension")
+    @unittest.skipUnless(harness.ext_dir_with("tornext"), "no tornext test extension for this version")
     def test_no_fault_on_a_wild_c_frame(self):
         env = harness.clean_env({"PYTHONPATH": os.environ["PYSCOPE_TEST_EXT_DIR"]})
         for which in ("previous", "current"):
