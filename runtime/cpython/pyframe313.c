@@ -25,6 +25,16 @@
 
 #include <string.h>
 
+/* How far below the top of a thread's stack an eval-loop call's own frame
+ * is looked for when nothing else vouches for it: the thread's running
+ * calls, well within the least stack a thread gets. */
+#define STACK_REACH (1u << 20)
+
+static int near_stack_top(uintptr_t a, uintptr_t stack_top)
+{
+    return stack_top && a < stack_top && stack_top - a < STACK_REACH;
+}
+
 /*
  * Whether shim, a frame owned by the C stack, can be an eval-loop call's
  * own frame further out than the one before (outer_than, 0 for none): on
@@ -53,7 +63,7 @@ int pyframe_walk(void *tstate_p, uintptr_t stack_top, struct pyframe_raw *out, i
      * byte it is, a pointer before it is followed), and a chain that breaks
      * the rules is being built or left, so the sample is dropped. */
     _PyInterpreterFrame *top = *(_PyInterpreterFrame *volatile *)&tstate->current_frame;
-    int n = 0, crossed = 0, steps = 0, last = -1; /* last: out[] index of the frame just inside */
+    int n = 0, steps = 0, last = -1; /* last: out[] index of the frame just inside */
     uintptr_t shim_at = 0;                          /* the last eval-loop frame crossed */
     for (_PyInterpreterFrame *f = top, *next; f; f = next) {
         if (!readable(f) || ++steps > 2 * max + 64)
@@ -69,15 +79,17 @@ int pyframe_walk(void *tstate_p, uintptr_t stack_top, struct pyframe_raw *out, i
             if (last >= 0)
                 out[last].reserved = PYFRAME_ENTRY;
             shim_at = (uintptr_t)f;
-            crossed = 1;
             last = -1;
             continue;
         }
         last = -1;
         if (!frame_in_place(tstate, f, owner)) {
             /* The innermost frame in its last instructions: its caller is
-             * right. Anywhere else, the chain is not the thread's. */
-            if (n == 0 && !crossed)
+             * right, if it is where a frame can be read at all (this one's
+             * link may be left over from another use of its memory).
+             * Anywhere else, the chain is not the thread's. */
+            if (f == top && (!next || in_data_stack(tstate, (uintptr_t)next) ||
+                             near_stack_top((uintptr_t)next, stack_top)))
                 continue;
             return -1;
         }

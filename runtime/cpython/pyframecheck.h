@@ -52,6 +52,21 @@ static int cframe_sound(PyThreadState *tstate, const _PyCFrame *inner, _PyCFrame
 }
 #endif
 
+/* Whether a lies in one of the thread's data-stack chunks, used or not:
+ * memory that stays mapped while the thread lives (arenas.h holds a freed
+ * chunk until the walk is over). */
+static inline int in_data_stack(PyThreadState *tstate, uintptr_t a)
+{
+    const _PyStackChunk *c = tstate->datastack_chunk;
+    for (int i = 0; c && i < 64; i++) {
+        uintptr_t lo = (uintptr_t)c;
+        if (a >= lo && a < lo + c->size)
+            return 1;
+        c = c->previous;
+    }
+    return 0;
+}
+
 /*
  * Whether f lies where a live frame of the thread can: in the used part of
  * one of the thread's data-stack chunks, or inside the running generator or
