@@ -283,9 +283,13 @@ class Native(E2ETestCase):
             self.assertEqual(r["kind"], "native")
             self.assertTrue(r["filename"].endswith("spinext" + harness.target().ext_suffix), r)
             self.assertEqual(r["source"], source, r)
-            self.assertIn(r["line"], loop, r)
-            self.assertIn("/* spin: ", r["code"])
-        self.assertGreater(sum(r["self_pct"] for r in burn), 80)
+            if r["line"] in loop:
+                self.assertIn("/* spin: ", r["code"])
+        # burn's few instructions around its loop (its start, its return:
+        # seen once, a sample at line 17, the closing brace) are its other
+        # lines, where next to no time goes
+        self.assertGreater(sum(r["self_pct"] for r in burn if r["line"] in loop), 80)
+        self.assertLess(sum(r["self_pct"] for r in burn if r["line"] not in loop), 2, burn)
         # spin's frame is at its call of burn; a sample that lands in spin
         # itself, the few instructions around that call, is at another line
         # of spin (seen once in a sanitized run: line 27, Py_RETURN_NONE)
