@@ -80,13 +80,39 @@ void sampler_prepare_thread(void)
  * even one that lands while a walk is under way. It goes to the handler that
  * was there before; under the default action the process dies of it, as it
  * would have without pyscope.
+ *
+ * A program may install its own handler after pyscope's (faulthandler does,
+ * as regrtest and pytest enable it): a fault of the walk would then reach
+ * the program's handler first, and be reported as a crash of the program.
+ * So before each tick's walks the sampler looks at the handler in place;
+ * when it is the program's, pyscope's goes in front of it (on_fault_front),
+ * and hands it every fault that is not the walk's: it puts the program's
+ * handler back in place, as the program left it, and calls it. A handler
+ * that chains to the one it found calls on_fault_front again, from inside
+ * that call: the chain then goes on to the handler pyscope's first one
+ * found. A program that installs a handler in the microseconds between the
+ * sampler's look and its install is put behind pyscope's without its own
+ * being seen (its predecessor is): rare enough to be left so.
  */
-/* The mask is not saved: the fault handler runs with SA_NODEFER, so jumping
- * out of it leaves the mask as the walk found it (and saving it would cost
- * a system call per walk). */
+/* The mask is not saved: the fault handlers run with SA_NODEFER, so
+ * jumping out of one leaves the mask as the walk found it (and saving it
+ * would cost a system call per walk). */
 static __thread sigjmp_buf walk_jump;
 static __thread volatile sig_atomic_t walking;
-static struct sigaction prev_segv, prev_bus;
+/* What was there before pyscope, and the program's handler that
+ * pyscope's is in front of: one of each per signal (0 SIGSEGV, 1 SIGBUS). */
+static struct sigaction prev_fault[2], front_fault[2];
+/* Which of pyscope's goings in front this is (counted from 1), and on a
+ * thread that hands a fault to the program's handler, the one it did so
+ * under: a handler that jumps out instead of returning leaves that mark,
+ * which the next going in front makes stale. */
+static volatile sig_atomic_t front_number[2];
+static __thread volatile sig_atomic_t handing_on[2];
+
+static int fault_index(int sig)
+{
+    return sig == SIGBUS;
+}
 
 /* A fault the kernel raised for an access (si_code > 0: SEGV_MAPERR,
  * SEGV_ACCERR, BUS_ADRERR, or SI_KERNEL for a non-canonical address), not a
@@ -96,34 +122,85 @@ static int raised_by_access(const siginfo_t *si)
     return si && si->si_code > 0;
 }
 
+/* Gives a fault that is not the walk's to the handler `to`, as the kernel
+ * would have, had `to` been in place. */
+static void hand_on(int sig, siginfo_t *si, void *uc, const struct sigaction *to)
+{
+    if (to->sa_flags & SA_SIGINFO) {
+        to->sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (to->sa_handler == SIG_IGN) {
+        /* Ignored: a sent one is dropped, as the kernel would have; an
+         * access fault cannot be ignored and kills on its next try. */
+        if (raised_by_access(si))
+            sigaction(sig, to, NULL);
+        return;
+    }
+    if (to->sa_handler != SIG_DFL) {
+        to->sa_handler(sig);
+        return;
+    }
+    /* The default action: an access fault happens again when the handler
+     * returns, a sent signal must be sent again. The handlers run with
+     * SA_NODEFER, so the signal is not blocked and acts at once. */
+    sigaction(sig, to, NULL);
+    if (!raised_by_access(si))
+        raise(sig);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     if (walking && raised_by_access(si)) {
         walking = 0;
         siglongjmp(walk_jump, 1);
     }
-    struct sigaction *prev = sig == SIGSEGV ? &prev_segv : &prev_bus;
-    if (prev->sa_flags & SA_SIGINFO) {
-        prev->sa_sigaction(sig, si, uc);
+    hand_on(sig, si, uc, &prev_fault[fault_index(sig)]);
+}
+
+static void on_fault_front(int sig, siginfo_t *si, void *uc)
+{
+    if (walking && raised_by_access(si)) {
+        walking = 0;
+        siglongjmp(walk_jump, 1);
+    }
+    int i = fault_index(sig);
+    if (handing_on[i] == front_number[i]) {
+        /* The program's handler chains to the one it found in place. */
+        hand_on(sig, si, uc, &prev_fault[i]);
         return;
     }
-    if (prev->sa_handler == SIG_IGN) {
-        /* Ignored: a sent one is dropped, as the kernel would have; an
-         * access fault cannot be ignored and kills on its next try. */
-        if (raised_by_access(si))
-            sigaction(sig, prev, NULL);
+    struct sigaction program = front_fault[i];
+    sigaction(sig, &program, NULL);
+    handing_on[i] = front_number[i];
+    hand_on(sig, si, uc, &program);
+    handing_on[i] = 0;
+}
+
+static void fault_action(struct sigaction *sa, void (*fn)(int, siginfo_t *, void *))
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sa_sigaction = fn;
+    sa->sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&sa->sa_mask);
+}
+
+/* Puts pyscope's fault handler in front of one the program installed over
+ * it since the last look: one system call a tick when nothing changed. */
+static void keep_fault_guard_first(int sig)
+{
+    struct sigaction now;
+    if (sigaction(sig, NULL, &now) < 0)
         return;
-    }
-    if (prev->sa_handler != SIG_DFL) {
-        prev->sa_handler(sig);
+    if ((now.sa_flags & SA_SIGINFO) &&
+        (now.sa_sigaction == on_fault || now.sa_sigaction == on_fault_front))
         return;
-    }
-    /* The default action: an access fault happens again when the handler
-     * returns, a sent signal must be sent again. This handler runs with
-     * SA_NODEFER, so the signal is not blocked and acts at once. */
-    sigaction(sig, prev, NULL);
-    if (!raised_by_access(si))
-        raise(sig);
+    int i = fault_index(sig);
+    front_fault[i] = now;
+    front_number[i] = front_number[i] % 0x7fffffff + 1;
+    struct sigaction front;
+    fault_action(&front, on_fault_front);
+    sigaction(sig, &front, NULL);
 }
 
 /* Whether the thread of s is somewhere else than at its last sample. */
@@ -713,6 +790,8 @@ static void *sampler_main(void *arg)
         t.wake_emitter = 0;
         t.index = t.nidle = 0;
         t.gil_holder = pyframe_gil_holder();
+        keep_fault_guard_first(SIGSEGV);
+        keep_fault_guard_first(SIGBUS);
         threads_for_each(tick_thread, &t);
         arenas_release(); /* what was freed up to the end of these walks */
         t.number++;
@@ -746,12 +825,9 @@ int sampler_start(unsigned rate_hz)
         if (sigaction(SAMPLER_SIGNAL, &sa, NULL) < 0)
             return PYSCOPE_EIO;
         struct sigaction fault;
-        memset(&fault, 0, sizeof fault);
-        fault.sa_sigaction = on_fault;
-        fault.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
-        sigemptyset(&fault.sa_mask);
-        sigaction(SIGSEGV, &fault, &prev_segv);
-        sigaction(SIGBUS, &fault, &prev_bus);
+        fault_action(&fault, on_fault);
+        sigaction(SIGSEGV, &fault, &prev_fault[fault_index(SIGSEGV)]);
+        sigaction(SIGBUS, &fault, &prev_fault[fault_index(SIGBUS)]);
         handler_installed = 1;
     }
     atomic_store(&stop_requested, 0);

@@ -13,9 +13,10 @@
  * kernel maps above that only for a program that asks). A C frame the thread has left
  * while the sampler reads it is written over by other calls; what the walk
  * then finds in it can be any value (a double's bits, a small int), and
- * reading through it would fault. The fault guard would end the walk, but
- * only if it sees the fault first: faulthandler's handler, installed by the
- * program after pyscope's, reports it as a crash of the program.
+ * reading through it would fault. The fault guard ends the walk (and keeps
+ * itself in front of a handler the program installs later, such as
+ * faulthandler's), but a fault costs a signal's round trip: what can be
+ * refused unread is.
  */
 static int readable(const void *p)
 {

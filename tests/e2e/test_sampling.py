@@ -248,10 +248,9 @@ class HalfBuiltFrames(E2ETestCase):
 class WildCFrames(E2ETestCase):
     """A C frame the sampler read from its thread may be left while the
     walk goes on, and its stack slot written over by other calls: what the
-    walk then reads from it may be no address at all. The walk must not
-    fault on it: faulthandler (on in regrtest and pytest) comes before
-    pyscope's fault guard, reports the fault as the program's, and ends the
-    program."""
+    walk then reads from it may be no address at all. The walk refuses
+    it, and the program runs on as without pyscope, faulthandler on (as
+    regrtest and pytest have it)."""
 
     @unittest.skipUnless(harness.ext_dir_with("tornext"), "no tornext test extension for this version")
     def test_no_fault_on_a_wild_c_frame(self):
@@ -265,10 +264,28 @@ class WildCFrames(E2ETestCase):
                 self.assertEqual(db_integrity(db), "ok")
 
 
+class FaultsBehindTheProgramsHandler(E2ETestCase):
+    """However careful the walk, a pointer it follows can lead to memory
+    mapped to nothing. That fault is the walk's: it ends the walk, and the
+    program's own fault handler, installed after pyscope's (faulthandler,
+    as regrtest and pytest enable it), never sees it."""
+
+    @unittest.skipUnless(harness.ext_dir_with("tornext"), "no tornext test extension for this version")
+    def test_a_fault_of_the_walk_is_not_the_programs(self):
+        env = harness.clean_env({"PYTHONPATH": os.environ["PYSCOPE_TEST_EXT_DIR"]})
+        for mode in ([], ["--calls=python"]):
+            with self.subTest(mode=mode):
+                db = self.new_db_path()
+                res = harness.run_pyscope(mode + ["--rate", "10000", os.path.join(HERE, "unmapped.py")],
+                                          db, cwd=self.tmp, env=env)
+                self.assertEqual((res.returncode, res.stdout, res.stderr), (0, b"ok\n", b""), mode)
+                self.assertEqual(db_integrity(db), "ok")
+
+
 class FreedUnderTheWalk(E2ETestCase):
     """The sampler reads a thread's frames while the thread runs: a
-    data-stack chunk the walk is reading may be given back meanwhile. That
-    must not fault, with faulthandler in front of pyscope's fault guard."""
+    data-stack chunk the walk is reading may be given back meanwhile; the
+    program runs on as without pyscope, faulthandler on."""
 
     def test_chunks_given_back_while_read(self):
         for run in range(3):

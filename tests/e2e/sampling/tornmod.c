@@ -20,7 +20,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 static volatile double sink;
 
@@ -160,6 +162,38 @@ static PyObject *wild_link(PyObject *self, PyObject *args)
 }
 
 /*
+ * unmapped_code(seconds) runs a while with its caller's frame naming as its
+ * code an address that passes every check a walk can make without reading
+ * it (aligned, in user space) but is mapped to nothing: the walk faults on
+ * it. A program's own fault handler (faulthandler, installed after
+ * pyscope's) must not see that fault.
+ */
+static PyObject *unmapped_code(PyObject *self, PyObject *args)
+{
+    (void)self;
+    double seconds;
+    if (!PyArg_ParseTuple(args, "d", &seconds))
+        return NULL;
+    long page = sysconf(_SC_PAGESIZE);
+    void *gone = mmap(NULL, (size_t)page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (gone == MAP_FAILED || munmap(gone, (size_t)page) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    PyThreadState *ts = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    _PyInterpreterFrame *caller = ts->current_frame;
+    PyObject *volatile *slot = (PyObject *volatile *)&caller->f_executable;
+#else
+    _PyInterpreterFrame *caller = ts->cframe->current_frame;
+    PyObject *volatile *slot = (PyObject *volatile *)&caller->f_code;
+#endif
+    PyObject *code = *slot;
+    *slot = gone;
+    sink = spin(seconds);
+    *slot = code;
+    Py_RETURN_NONE;
+}
+
+/*
  * shift_layout() makes the interpreter say, in the layout it describes for
  * tools (3.13 on), that its frames keep the instruction pointer elsewhere:
  * what a patch release that moved the field would say. Run before pyscope's
@@ -182,6 +216,7 @@ static PyMethodDef methods[] = {
     {"shift_layout", shift_layout, METH_NOARGS, "Say that frames are laid out otherwise."},
     {"half_built", half_built, METH_VARARGS, "Run a while under a C frame still being filled in."},
     {"wild_link", wild_link, METH_VARARGS, "Run a while under a C frame with a wild pointer."},
+    {"unmapped_code", unmapped_code, METH_VARARGS, "Run a while naming code mapped to nothing."},
     {NULL, NULL, 0, NULL},
 };
 

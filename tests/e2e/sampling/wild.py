@@ -1,7 +1,6 @@
 """Spin under a C frame that links a wild pointer (tornext.wild_link), with
-faulthandler on, as regrtest and pytest have it: faulthandler's handler
-comes before pyscope's, so a fault of the sampler's walk would be reported
-as the program's and kill it. argv[1]: "previous" or "current"."""
+faulthandler on, as regrtest and pytest have it. argv[1]: "previous" or
+"current"."""
 import faulthandler
 import sys
 
