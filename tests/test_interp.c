@@ -21,7 +21,7 @@ extern char **environ;
 static void test_parse_cpython(void **state)
 {
     struct interp in;
-    assert_int_equal(interp_parse("cpython\n3.11.2\n/usr/bin/python3.11\n", &in), 0);
+    assert_int_equal(interp_parse("cpython\n3.11.2\n/usr/bin/python3.11\n\n", &in), 0);
     assert_string_equal(in.implementation, "cpython");
     assert_string_equal(in.version, "3.11.2");
     assert_string_equal(in.path, "/usr/bin/python3.11");
@@ -31,9 +31,9 @@ static void test_parse_cpython(void **state)
 static void test_other_versions_are_not_supported(void **state)
 {
     struct interp in;
-    assert_int_equal(interp_parse("cpython\n3.10.13\n/usr/bin/python3.10\n", &in), 0);
+    assert_int_equal(interp_parse("cpython\n3.10.13\n/usr/bin/python3.10\n\n", &in), 0);
     assert_false(interp_supported(&in));
-    assert_int_equal(interp_parse("pypy\n3.11.0\n/usr/bin/pypy3\n", &in), 0);
+    assert_int_equal(interp_parse("pypy\n3.11.0\n/usr/bin/pypy3\n\n", &in), 0);
     assert_false(interp_supported(&in));
 }
 
@@ -55,16 +55,16 @@ static struct interp parsed(const char *text)
 
 static void test_build_has_its_versions_only(void **state)
 {
-    struct interp in = parsed("cpython\n3.11.7\n/x/python3.11\n");
+    struct interp in = parsed("cpython\n3.11.7\n/x/python3.11\n\n");
     assert_true(interp_build_has(&partial, &in));
     assert_string_equal(interp_boot_file(&partial, &in), two_boots[0]);
-    in = parsed("cpython\n3.12.1\n/x/python3.12\n");
+    in = parsed("cpython\n3.12.1\n/x/python3.12\n\n");
     assert_true(interp_build_has(&partial, &in));
     assert_string_equal(interp_boot_file(&partial, &in), two_boots[1]);
-    const char *others[] = {"cpython\n3.13.0\n/x/python3.13\n", /* supported, not built */
-                            "cpython\n3.10.13\n/x/python3.10\n",
-                            "cpython\n3.14.0\n/x/python3.14\n",
-                            "cpython\n2.11.0\n/x/python2\n", "pypy\n3.11.0\n/x/pypy3\n"};
+    const char *others[] = {"cpython\n3.13.0\n/x/python3.13\n\n", /* supported, not built */
+                            "cpython\n3.10.13\n/x/python3.10\n\n",
+                            "cpython\n3.14.0\n/x/python3.14\n\n",
+                            "cpython\n2.11.0\n/x/python2\n\n", "pypy\n3.11.0\n/x/pypy3\n\n"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         in = parsed(others[i]);
         assert_false(interp_build_has(&partial, &in));
@@ -75,15 +75,15 @@ static void test_build_has_its_versions_only(void **state)
 static void test_refusal_names_the_versions(void **state)
 {
     char msg[512];
-    struct interp in = parsed("cpython\n3.10.13\n/x/python3.10\n");
+    struct interp in = parsed("cpython\n3.10.13\n/x/python3.10\n\n");
     interp_refusal(&partial, "/x/python3.10", &in, msg, sizeof msg);
     assert_string_equal(msg, "'/x/python3.10' is CPython 3.10.13; pyscope supports CPython "
                              "3.11\u20133.13, and this build has 3.11, 3.12");
-    in = parsed("cpython\n3.13.0\n/x/python3.13\n");
+    in = parsed("cpython\n3.13.0\n/x/python3.13\n\n");
     interp_refusal(&partial, "/x/python3.13", &in, msg, sizeof msg);
     assert_string_equal(msg, "'/x/python3.13' is CPython 3.13.0; pyscope supports CPython "
                              "3.11\u20133.13, and this build has 3.11, 3.12");
-    in = parsed("pypy\n3.11.0\n/x/pypy3\n");
+    in = parsed("pypy\n3.11.0\n/x/pypy3\n\n");
     interp_refusal(&partial, "pypy3", &in, msg, sizeof msg);
     assert_string_equal(msg, "'pypy3' is pypy 3.11.0; pyscope supports CPython "
                              "3.11\u20133.13, and this build has 3.11, 3.12");
@@ -91,7 +91,7 @@ static void test_refusal_names_the_versions(void **state)
     static const int gap[] = {11, 13};
     struct interp_build one = {two, 1, two, two_boots, 1}, pair = {two, 2, two, two_boots, 1},
                         holed = {gap, 2, two, two_boots, 1};
-    in = parsed("cpython\n3.12.1\n/x/python3.12\n");
+    in = parsed("cpython\n3.12.1\n/x/python3.12\n\n");
     interp_refusal(&one, "/x/python3.12", &in, msg, sizeof msg);
     assert_string_equal(msg, "'/x/python3.12' is CPython 3.12.1; pyscope supports CPython 3.11, "
                              "and this build has 3.11");
@@ -119,7 +119,7 @@ static void test_this_build(void **state)
     assert_true(b->nbuilt >= 1);
     for (size_t i = 0; i < b->nbuilt; i++) {
         char text[128], boot[64];
-        snprintf(text, sizeof text, "cpython\n3.%d.0\n/x/python\n", b->built[i]);
+        snprintf(text, sizeof text, "cpython\n3.%d.0\n/x/python\n\n", b->built[i]);
         struct interp in = parsed(text);
         assert_true(interp_supported(&in));
         snprintf(boot, sizeof boot, "sitecustomize.cpython-3%d-", b->built[i]);
@@ -133,9 +133,27 @@ static void test_parse_rejects_garbage(void **state)
 {
     struct interp in;
     assert_int_equal(interp_parse("", &in), PYSCOPE_EPROTO);
-    assert_int_equal(interp_parse("cpython\n3.11\n/x\n", &in), PYSCOPE_EPROTO);
+    assert_int_equal(interp_parse("cpython\n3.11\n/x\n\n", &in), PYSCOPE_EPROTO);
     assert_int_equal(interp_parse("cpython\n3.11.2\n", &in), PYSCOPE_EPROTO);
-    assert_int_equal(interp_parse("\n3.11.2\n/x\n", &in), PYSCOPE_EPROTO);
+    assert_int_equal(interp_parse("\n3.11.2\n/x\n\n", &in), PYSCOPE_EPROTO);
+    /* an older probe's answer, without abiflags: asked again */
+    assert_int_equal(interp_parse("cpython\n3.11.2\n/x\n", &in), PYSCOPE_EPROTO);
+}
+
+static void test_free_threaded_is_refused(void **state)
+{
+    char msg[512];
+    struct interp in = parsed("cpython\n3.13.0\n/x/python3.13t\nt\n");
+    assert_string_equal(in.abiflags, "t");
+    assert_false(interp_build_has(&partial, &in));
+    assert_false(interp_supported(&in));
+    interp_refusal(&partial, "/x/python3.13t", &in, msg, sizeof msg);
+    assert_string_equal(msg, "'/x/python3.13t' is CPython 3.13.0 built free-threaded (without the "
+                             "GIL); pyscope supports the default build of CPython 3.11\u20133.13, "
+                             "and this build has 3.11, 3.12");
+    /* a debug build shares the default build's layout and extensions */
+    in = parsed("cpython\n3.11.2\n/x/python3.11d\nd\n");
+    assert_true(interp_build_has(&partial, &in));
 }
 
 static void test_probe_the_build_interpreter(void **state)
@@ -215,13 +233,12 @@ static void rewrite_version(const char *cache, const char *path, const char *ver
     f = fopen(cache, "w");
     assert_non_null(f);
     for (int i = 0; i < n; i++) {
-        char *field[12] = {0};
+        char *field[12] = {0}, *rest = lines[i];
         int k = 0;
-        char *save;
-        for (char *p = strtok_r(lines[i], "\t\n", &save); p && k < 12;
-             p = strtok_r(NULL, "\t\n", &save))
+        rest[strcspn(rest, "\n")] = '\0';
+        for (char *p; k < 12 && (p = strsep(&rest, "\t"));) /* empty fields too */
             field[k++] = p;
-        assert_true(k >= 9); /* the key's seven fields, implementation, version */
+        assert_true(k >= 10); /* the key's seven fields, implementation, version, abiflags */
         fprintf(f, "%s", field[0]);
         for (int j = 1; j < k; j++)
             fprintf(f, "\t%s", j == 8 && !strcmp(field[6], path) ? version : field[j]);
@@ -488,6 +505,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_refusal_names_the_versions),
         cmocka_unit_test(test_this_build),
         cmocka_unit_test(test_parse_rejects_garbage),
+        cmocka_unit_test(test_free_threaded_is_refused),
         cmocka_unit_test(test_probe_the_build_interpreter),
         cmocka_unit_test(test_probe_refuses_non_python),
         cmocka_unit_test(test_which),

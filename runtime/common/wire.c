@@ -34,6 +34,7 @@ static const size_t fixed_sizes[WIRE_TYPE_COUNT] = {
     [WIRE_HEAP_EDGES] = sizeof(struct wire_heap_edges),
     [WIRE_SNAPSHOT_END] = sizeof(struct wire_snapshot_traces),
     [WIRE_NATIVE] = sizeof(struct wire_native),
+    [WIRE_REFUSED] = 0,
 };
 
 size_t wire_fixed_size(unsigned type)

@@ -44,6 +44,7 @@ enum wire_type {
     WIRE_HEAP_EDGES = 19,  /* references between them */
     WIRE_SNAPSHOT_END = 20, /* everything of a snapshot was sent */
     WIRE_NATIVE = 21,      /* a native function samples name, named once */
+    WIRE_REFUSED = 22,     /* the process refuses to be traced, and does not run the program */
     WIRE_TYPE_COUNT,
     /* 0x7f00 and up: the extension's own records, never sent (rawrec.h) */
     WIRE_TYPE_PRIVATE = 0x7f00
@@ -94,6 +95,8 @@ struct wire_process_exit {
 };
 
 /* WIRE_META has no fixed part; strings: key, value. */
+
+/* WIRE_REFUSED has no fixed part; one string: why, a sentence for the user. */
 
 /* Strings: filename, name, qualname. */
 struct wire_code {

@@ -40,17 +40,19 @@ extern char **environ;
 #define PROBE_TIMEOUT_MS 20000
 
 static const char probe_code[] =
-    "import sys;sys.stdout.write('%s\\n%d.%d.%d\\n%s\\n' % ("
+    "import sys;sys.stdout.write('%s\\n%d.%d.%d\\n%s\\n%s\\n' % ("
     "getattr(getattr(sys, 'implementation', None), 'name', 'unknown'), "
-    "sys.version_info[0], sys.version_info[1], sys.version_info[2], sys.executable))";
+    "sys.version_info[0], sys.version_info[1], sys.version_info[2], sys.executable, "
+    "getattr(sys, 'abiflags', '')))";
 
 int interp_parse(const char *text, struct interp *out)
 {
-    char impl[sizeof out->implementation], ver[sizeof out->version], exe[sizeof out->path];
+    char impl[sizeof out->implementation], ver[sizeof out->version], exe[sizeof out->path],
+        abiflags[sizeof out->abiflags];
     const char *p = text;
-    char *fields[3] = {impl, ver, exe};
-    size_t caps[3] = {sizeof impl, sizeof ver, sizeof exe};
-    for (int i = 0; i < 3; i++) {
+    char *fields[4] = {impl, ver, exe, abiflags};
+    size_t caps[4] = {sizeof impl, sizeof ver, sizeof exe, sizeof abiflags};
+    for (int i = 0; i < 4; i++) {
         const char *nl = strchr(p, '\n');
         if (!nl)
             return PYSCOPE_EPROTO;
@@ -67,6 +69,7 @@ int interp_parse(const char *text, struct interp *out)
     snprintf(out->implementation, sizeof out->implementation, "%s", impl);
     snprintf(out->version, sizeof out->version, "%s", ver);
     snprintf(out->path, sizeof out->path, "%s", exe);
+    snprintf(out->abiflags, sizeof out->abiflags, "%s", abiflags);
     out->major = major;
     out->minor = minor;
     return 0;
@@ -89,9 +92,16 @@ const struct interp_build *interp_this_build(void)
     return &this_build;
 }
 
+/* Built free-threaded (3.13t: no GIL, another object layout and another
+ * extension suffix), which pyscope does not support. */
+static int free_threaded(const struct interp *in)
+{
+    return strchr(in->abiflags, 't') != NULL;
+}
+
 const char *interp_boot_file(const struct interp_build *b, const struct interp *in)
 {
-    if (strcmp(in->implementation, "cpython") || in->major != 3)
+    if (strcmp(in->implementation, "cpython") || in->major != 3 || free_threaded(in))
         return NULL;
     for (size_t i = 0; i < b->nbuilt; i++)
         if (b->built[i] == in->minor)
@@ -136,6 +146,13 @@ void interp_refusal(const struct interp_build *b, const char *path, const struct
     char supported[256], built[256];
     list_minors(b->supported, b->nsupported, 1, supported, sizeof supported);
     list_minors(b->built, b->nbuilt, 0, built, sizeof built);
+    if (free_threaded(in) && !strcmp(in->implementation, "cpython")) {
+        snprintf(msg, len,
+                 "'%s' is CPython %s built free-threaded (without the GIL); pyscope supports "
+                 "the default build of CPython %s, and this build has %s",
+                 path, in->version, supported, built);
+        return;
+    }
     snprintf(msg, len, "'%s' is %s %s; pyscope supports CPython %s, and this build has %s", path,
              !strcmp(in->implementation, "cpython") ? "CPython" : in->implementation, in->version,
              supported, built);
@@ -263,8 +280,9 @@ static int run_probe(int fd, const char *path, char *buf, size_t cap)
 /* ---- the cache of probes ------------------------------------------------ */
 
 /* Entries of other versions are ignored, and dropped at the next write;
- * version 1 entries named an executable to run. */
-#define CACHE_VERSION "pyscope-interp-2"
+ * version 1 entries named an executable to run, version 2 ones had no
+ * abiflags. */
+#define CACHE_VERSION "pyscope-interp-3"
 #define CACHE_MAX_ENTRIES 32
 
 int interp_cache_path(char *out, size_t outlen)
@@ -328,8 +346,8 @@ static int cache_key(const char *path, const struct stat *st, char *key, size_t 
 
 /*
  * The cached answer for key into buf, as the probe prints it with an empty
- * executable line; 0 or -1. An entry is the key, the implementation and the
- * version, nothing more.
+ * executable line; 0 or -1. An entry is the key, the implementation, the
+ * version and the abiflags (lower-case letters, maybe none), nothing more.
  */
 static int cache_lookup(const char *key, char *buf, size_t cap)
 {
@@ -351,9 +369,14 @@ static int cache_lookup(const char *key, char *buf, size_t cap)
             break;
         *version++ = '\0';
         *nl = '\0';
-        if (strchr(version, '\t'))
+        char *abiflags = strchr(version, '\t');
+        if (!abiflags)
+            break;
+        *abiflags++ = '\0';
+        if (strspn(abiflags, "abcdefghijklmnopqrstuvwxyz") != strlen(abiflags) ||
+            strlen(abiflags) >= sizeof((struct interp *)0)->abiflags)
             break; /* not an entry this version writes */
-        int n = snprintf(buf, cap, "%s\n%s\n\n", impl, version);
+        int n = snprintf(buf, cap, "%s\n%s\n\n%s\n", impl, version, abiflags);
         found = n > 0 && (size_t)n < cap ? 0 : -1;
         break;
     }
@@ -371,7 +394,7 @@ static void cache_store(const char *key, const struct interp *in)
 {
     char file[PATH_MAX], tmp[PATH_MAX + 32];
     if (interp_cache_path(file, sizeof file) < 0 || strpbrk(in->implementation, "\t\n") ||
-        strpbrk(in->version, "\t\n"))
+        strpbrk(in->version, "\t\n") || strpbrk(in->abiflags, "\t\n"))
         return;
     char *slash = strrchr(file, '/');
     *slash = '\0';
@@ -383,7 +406,7 @@ static void cache_store(const char *key, const struct interp *in)
     *slash = '/';
 
     struct sbuf sb = {0};
-    sbuf_addf(&sb, "%s\t%s\t%s\n", key, in->implementation, in->version);
+    sbuf_addf(&sb, "%s\t%s\t%s\t%s\n", key, in->implementation, in->version, in->abiflags);
     FILE *old = cache_open(file);
     if (old) {
         char line[4 * PATH_MAX];

@@ -23,6 +23,7 @@ struct interp {
     int fd;                  /* owned: interp_release closes it */
     char implementation[32]; /* sys.implementation.name */
     char version[32];        /* "3.11.2" */
+    char abiflags[8];        /* sys.abiflags: "" the default build, "d" debug, "t" free-threaded */
     int major, minor;
 };
 

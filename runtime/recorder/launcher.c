@@ -842,6 +842,12 @@ int launcher_profile(int argc, char **argv, launcher_report report)
     recorder_run(rec, listen_fd, sigfd, &status);
     if (tty >= 0)
         util_give_terminal(tty, getpgrp());
+    if (recorder_main_refusal(rec)) {
+        /* The program never ran: no database of it stays. */
+        cli_error("%s; the program was not run", recorder_main_refusal(rec));
+        rc = CLI_USAGE;
+        goto abort;
+    }
     int unrecorded = recorder_main_unrecorded(rec);
     write_end_meta(st, status, util_mono_ns() - origin, rec);
     recorder_free(rec);
@@ -873,7 +879,8 @@ int launcher_profile(int argc, char **argv, launcher_report report)
     return exit_like(status);
 
 abort:
-    /* Launcher errors leave nothing behind: the program never ran. */
+    /* Launcher errors leave nothing behind: the program never ran (or its
+     * interpreter refused to run it). */
     if (probing)
         pthread_join(probe_thread, NULL);
     interp_release(&probe.in);

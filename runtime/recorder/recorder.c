@@ -82,6 +82,7 @@ struct recorder {
     int64_t main_process_id; /* 0 until its hello */
     int main_unrecorded;     /* it ended before its bootstrap connected */
     int main_end_pending;    /* its connection closed before waitpid told how it ended */
+    char *main_refusal;      /* why it refused to be traced, or NULL */
     int dirty;
     int tty; /* the terminal the program has in the foreground, or -1 */
     uint64_t proto_errors;
@@ -154,6 +155,7 @@ void recorder_free(struct recorder *r)
     imap_free(r->tids);
     imap_free(r->tracebacks);
     imap_free(r->snaps);
+    free(r->main_refusal);
     free(r);
 }
 
@@ -855,6 +857,25 @@ static int on_meta(struct recorder *r, const struct wire_rec *rec)
     return err;
 }
 
+/* The main process will not run the program under pyscope: the launcher
+ * says why (a child that refuses exits as the main one does, and its end is
+ * recorded as any child's). */
+static int on_refused(struct recorder *r, const struct conn *c, const struct wire_rec *rec)
+{
+    struct wire_str why;
+    if (wire_string(rec, 0, &why))
+        return PYSCOPE_EPROTO;
+    if (c->pid != r->main_pid || r->main_refusal)
+        return 0;
+    r->main_refusal = str_dup(why);
+    if (!r->main_refusal)
+        return PYSCOPE_ENOMEM;
+    for (char *p = r->main_refusal; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' '; /* one line on the user's terminal */
+    return 0;
+}
+
 int recorder_conn_message(struct recorder *r, int ci, const void *msg, size_t len)
 {
     struct conn *c = &r->conns[ci];
@@ -882,6 +903,9 @@ int recorder_conn_message(struct recorder *r, int ci, const void *msg, size_t le
             break;
         case WIRE_META:
             err = on_meta(r, &rec);
+            break;
+        case WIRE_REFUSED:
+            err = on_refused(r, c, &rec);
             break;
         case WIRE_CODE:
             err = on_code(r, c, &rec);
@@ -1305,4 +1329,9 @@ int recorder_run(struct recorder *r, int listen_fd, int sigfd, int *wait_status)
 int recorder_main_unrecorded(const struct recorder *r)
 {
     return r->main_unrecorded;
+}
+
+const char *recorder_main_refusal(const struct recorder *r)
+{
+    return r->main_refusal;
 }

@@ -60,6 +60,10 @@ int recorder_commit(struct recorder *r);
  * of it but its end was recorded. */
 int recorder_main_unrecorded(const struct recorder *r);
 
+/* Why the main process refused to run the program under pyscope (its
+ * REFUSED record), or NULL. */
+const char *recorder_main_refusal(const struct recorder *r);
+
 /* Counters for the summary and meta: connections refused, protocol errors. */
 uint64_t recorder_protocol_errors(const struct recorder *r);
 

@@ -353,7 +353,15 @@ static PyObject *start(PyObject *mod, PyObject *unused)
     char why[256];
     if (addr && *addr && pyframe_layout(why, sizeof why) < 0) {
         /* Reading frames laid out otherwise would be reading garbage: the
-         * program is not run at all. */
+         * program is not run at all. The launcher says why, and keeps no
+         * database of a run that never was; without one to tell, this
+         * process says it. */
+        PyObject *exe = PySys_GetObject("executable"); /* borrowed */
+        char *exe_s = exe ? pyframe_str_dup(exe) : NULL;
+        int told = session_refuse(exe_s ? exe_s : "", why) == 0;
+        free(exe_s);
+        if (told)
+            _exit(2);
         char line[320];
         int n = snprintf(line, sizeof line, "pyscope: %s; the program was not run\n", why);
         if (write(2, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : strlen(line)) < 0)

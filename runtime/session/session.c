@@ -150,6 +150,35 @@ fail:
     return err;
 }
 
+static void set_exe_name(const char *executable)
+{
+    size_t len = strlen(executable);
+    if (len >= sizeof exe_name)
+        len = sizeof exe_name - 1;
+    memcpy(exe_name, executable, len);
+    exe_name[len] = '\0';
+}
+
+int session_refuse(const char *executable, const char *why)
+{
+    const char *addr = getenv(WIRE_ENV_SOCKET);
+    if (!addr || !*addr)
+        return PYSCOPE_EINVAL;
+    set_exe_name(executable);
+    int err = channel_connect(addr);
+    if (err < 0)
+        return err;
+    err = send_hello(0);
+    if (err == 0) {
+        uint8_t buf[512];
+        struct wire_str s = {why, (uint32_t)strnlen(why, 400)};
+        size_t n = wire_encode(buf, sizeof buf, WIRE_REFUSED, NULL, 0, &s, 1);
+        err = n ? channel_send(buf, n) : PYSCOPE_EINVAL;
+    }
+    channel_close();
+    return err;
+}
+
 /* The native functions samples name, told once to the recorder. */
 static long put_native(uint64_t key, uint8_t *dst, size_t cap, int pending)
 {
@@ -160,11 +189,7 @@ int session_start(const char *executable)
 {
     if (active)
         return PYSCOPE_EEXISTS;
-    size_t len = strlen(executable);
-    if (len >= sizeof exe_name)
-        len = sizeof exe_name - 1;
-    memcpy(exe_name, executable, len);
-    exe_name[len] = '\0';
+    set_exe_name(executable);
     const char *hz = getenv(SESSION_ENV_SAMPLE_HZ);
     sample_hz = hz ? (unsigned)strtoul(hz, NULL, 10) : 0;
     if (sample_hz > 100000)

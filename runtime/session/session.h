@@ -13,6 +13,11 @@
  */
 int session_start(const char *executable);
 
+/* Tell the recorder this process refuses to run the program under pyscope,
+ * and why (one sentence, said to the user by the launcher). 0 once it was
+ * told, or an error: then the caller says it. */
+int session_refuse(const char *executable, const char *why);
+
 /* Whether a session is running in this process. */
 int session_active(void);
 

@@ -436,12 +436,13 @@ class BadInput(E2ETestCase):
         with open(os.path.join(self.tmp, "s.py"), "w") as f:
             f.write("print('the program ran')\n")
         env = harness.clean_env({"PYTHONUSERBASE": base})
-        res = self.pyscope("profile", "-q", "--python", harness.python_bin(), "-o", "x.db", "s.py",
+        # Without -q: the refusal is all that is said, and no database of
+        # a run that never was stays.
+        res = self.pyscope("profile", "--python", harness.python_bin(), "-o", "x.db", "s.py",
                            env=env)
-        self.assertEqual(res.returncode, 2, res)
-        self.assertEqual(res.stdout, b"", res)
-        self.assertIn(b"keeps interpreter_frame.instr_ptr at offset", res.stderr)
-        self.assertIn(b"the program was not run", res.stderr)
+        self.assert_refused(res, "keeps interpreter_frame.instr_ptr at offset")
+        self.assertTrue(res.stderr.decode().rstrip().endswith("; the program was not run"), res)
+        self.assert_no_db()
 
     def test_missing_script(self):
         res = self.pyscope("profile", "-q", "nope.py")
@@ -610,10 +611,21 @@ class BadInput(E2ETestCase):
         return path
 
     def test_wrong_python_version(self):
-        fake = self.fake_python("printf 'cpython\\n3.10.13\\n/usr/bin/python3.10\\n'\n")
+        fake = self.fake_python("printf 'cpython\\n3.10.13\\n/usr/bin/python3.10\\n\\n'\n")
         open(os.path.join(self.tmp, "s.py"), "w").close()
         res = self.pyscope("profile", "-q", "--python", fake, "s.py")
         self.assert_refused(res, f"'{fake}' is CPython 3.10.13; {versions_said()}")
+        self.assert_no_db()
+
+    def test_free_threaded_python(self):
+        # 3.13t: a version the build has, built without the GIL (sys.abiflags
+        # "t"), whose objects and extensions are not the default build's
+        fake = self.fake_python("printf 'cpython\\n3.13.0\\n/usr/bin/python3.13t\\nt\\n'\n")
+        open(os.path.join(self.tmp, "s.py"), "w").close()
+        res = self.pyscope("profile", "-q", "--python", fake, "s.py")
+        supported = versions_said().replace("supports CPython", "supports the default build of CPython")
+        self.assert_refused(res, f"'{fake}' is CPython 3.13.0 built free-threaded (without the GIL); "
+                                 f"{supported}")
         self.assert_no_db()
 
     def test_unsupported_python_is_refused_before_it_runs(self):
@@ -652,7 +664,7 @@ class BadInput(E2ETestCase):
         # one it has not: passed over for the interpreter pyscope was built for
         os.remove(python3)
         with open(python3, "w") as f:
-            f.write("#!/bin/sh\nprintf 'cpython\\n3.10.13\\n%s\\n' \"$0\"\n")
+            f.write("#!/bin/sh\nprintf 'cpython\\n3.10.13\\n%s\\n\\n' \"$0\"\n")
         os.chmod(python3, 0o755)
         res = self.pyscope("profile", "-q", "-o", "b.db", script, env=env)
         self.assertEqual(res.returncode, 0, res)
