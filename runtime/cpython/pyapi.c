@@ -72,6 +72,21 @@ int pyapi_replace_attr(const char *modname, const char *name, void *repl, void *
     return rc;
 }
 
+int pyapi_replace_loaded_attr(const char *modname, const char *name, void *repl)
+{
+    PyObject *key = PyUnicode_FromString(modname);
+    if (!key)
+        return -1;
+    PyObject *mod = PyImport_GetModule(key);
+    Py_DECREF(key);
+    if (!mod)
+        return PyErr_Occurred() ? -1 : 0;
+    int rc = PyObject_HasAttrString(mod, name) ? PyObject_SetAttrString(mod, name, (PyObject *)repl)
+                                               : 0;
+    Py_DECREF(mod);
+    return rc;
+}
+
 int pyapi_str_is(void *s, const char *ascii)
 {
     /* Public in every version, and raises nothing. */

@@ -67,4 +67,11 @@ int pyapi_machinery(const char *name);
  */
 int pyapi_replace_attr(const char *modname, const char *name, void *repl, void **orig);
 
+/*
+ * The same for a module only when it is imported already (a reference it
+ * took of another module's attribute when it was): never imports it. 0, or
+ * -1 with an exception set.
+ */
+int pyapi_replace_loaded_attr(const char *modname, const char *name, void *repl);
+
 #endif

@@ -1,8 +1,9 @@
 /*
  * Where the program's threads start, which changes between CPython
  * versions: 3.11's threading starts every thread through
- * _thread.start_new_thread (3.13's through start_joinable_thread). One
- * implementation per version (pythread311.c). The hook puts a function of
+ * _thread.start_new_thread (3.13's through start_joinable_thread). What
+ * every version shares is in pythread.c, what differs in pythread311.c and
+ * pythread313.c (pythread_hook_version). The hook puts a function of
  * its own in place of each such callable, with the same checks and
  * messages, which starts the thread running what wrap makes of the
  * thread's function instead of the function itself.
@@ -23,5 +24,15 @@ typedef void *(*pythread_wrap)(void *func, void *args, void *kwargs);
  * self. 0, or -1 with an exception set. With the GIL, once.
  */
 int pythread_hook(void *self, pythread_wrap wrap);
+
+/*
+ * The version's own part of the hook (pythread311.c, pythread313.c), called
+ * by the shared part (pythread.c) once it has replaced
+ * _thread.start_new_thread: replace what this version's threading starts
+ * its threads through. start (a PyObject *) is the replacement of
+ * start_new_thread, self the replacements' module. 0, or -1 with an
+ * exception set.
+ */
+int pythread_hook_version(void *self, void *start, pythread_wrap wrap);
 
 #endif

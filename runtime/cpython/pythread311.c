@@ -1,7 +1,7 @@
 /*
- * pythread.h for CPython 3.11: _thread.start_new_thread(function, args[,
- * kwargs]), also known as _thread.start_new, and threading's own reference
- * to it, threading._start_new_thread.
+ * pythread_hook_version (pythread.h) for CPython 3.11 and 3.12: threading
+ * starts its threads through its own reference to _thread.start_new_thread,
+ * threading._start_new_thread, taken when it was imported.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -9,62 +9,9 @@
 #include "pyapi.h"
 #include "pythread.h"
 
-static pythread_wrap wrap_fn;
-static PyObject *orig_start; /* the original, a strong reference, set once */
-
-/* _thread.start_new_thread's replacement: same checks, same messages. */
-static PyObject *start_new_thread(PyObject *self, PyObject *fargs)
+int pythread_hook_version(void *self, void *start, pythread_wrap wrap)
 {
-    PyObject *func, *args, *kwargs = NULL;
-    if (!PyArg_UnpackTuple(fargs, "start_new_thread", 2, 3, &func, &args, &kwargs))
-        return NULL;
-    if (!PyCallable_Check(func)) {
-        PyErr_SetString(PyExc_TypeError, "first arg must be callable");
-        return NULL;
-    }
-    if (!PyTuple_Check(args)) {
-        PyErr_SetString(PyExc_TypeError, "2nd arg must be a tuple");
-        return NULL;
-    }
-    if (kwargs != NULL && !PyDict_Check(kwargs)) {
-        PyErr_SetString(PyExc_TypeError, "optional 3rd arg must be a dictionary");
-        return NULL;
-    }
-    PyObject *run = wrap_fn(func, args, kwargs);
-    if (!run)
-        return NULL;
-    PyObject *res = PyObject_CallFunction(orig_start, "O()", run);
-    Py_DECREF(run);
-    return res;
-}
-
-static PyMethodDef start_def = {
-    "start_new_thread", start_new_thread, METH_VARARGS,
-    "start_new_thread(function, args[, kwargs])\n--\n\n"
-    "Start a new thread (traced by pyscope) and return its identifier."};
-
-int pythread_hook(void *self, pythread_wrap wrap)
-{
-    wrap_fn = wrap;
-    PyObject *fn = PyCFunction_NewEx(&start_def, (PyObject *)self, NULL);
-    if (!fn)
-        return -1;
-    int rc = -1;
-    if (pyapi_replace_attr("_thread", "start_new_thread", fn, (void **)&orig_start) < 0 ||
-        pyapi_replace_attr("_thread", "start_new", fn, NULL) < 0)
-        goto out;
-    PyObject *threading_name = PyUnicode_FromString("threading");
-    PyObject *threading = threading_name ? PyImport_GetModule(threading_name) : NULL;
-    Py_XDECREF(threading_name);
-    if (threading) {
-        /* threading keeps its own reference, taken when it was imported. */
-        int err = PyObject_SetAttrString(threading, "_start_new_thread", fn);
-        Py_DECREF(threading);
-        if (err < 0)
-            goto out;
-    }
-    rc = 0;
-out:
-    Py_DECREF(fn);
-    return rc;
+    (void)self;
+    (void)wrap;
+    return pyapi_replace_loaded_attr("threading", "_start_new_thread", start);
 }
