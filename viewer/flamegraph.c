@@ -172,8 +172,11 @@ void flame_put_xml(FILE *out, const char *s)
         if (c >= 0x80) {
             size_t n = fmt_utf8_len(p);
             /* A byte that is not UTF-8 as the terminal shows it (format.h);
-             * U+FFFE and U+FFFF are not XML characters. */
-            if (!n) {
+             * U+0000, U+FFFE and U+FFFF are not XML characters. */
+            if (fmt_is_nul(p)) {
+                fputs("\\x00", out);
+                n = 2;
+            } else if (!n) {
                 fprintf(out, "\\x%02x", c);
                 n = 1;
             } else if (n == 3 && p[0] == 0xEF && p[1] == 0xBF && p[2] >= 0xBE) {

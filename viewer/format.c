@@ -168,6 +168,10 @@ char *fmt_time_of_day(char *buf, size_t len, int64_t wall_ns)
  */
 static size_t text_unit(const unsigned char *p, size_t *cols)
 {
+    if (fmt_is_nul(p)) {
+        *cols = 4;
+        return 2;
+    }
     size_t n = *p < 0x80 ? 1 : fmt_utf8_len(p);
     *cols = n ? 1 : 4;
     return n ? n : 1;
@@ -217,6 +221,8 @@ void fmt_put_text(FILE *out, const char *s)
         size_t cols, n = text_unit(p, &cols);
         if (*p < 0x20 || *p == 0x7f) {
             putc('?', out);
+        } else if (fmt_is_nul(p)) {
+            fputs("\\x00", out);
         } else if (cols > 1) {
             fprintf(out, "\\x%02x", *p);
         } else if (n == 2 && *p == 0xC2 && p[1] <= 0x9F) {
@@ -243,6 +249,11 @@ void fmt_json_str(FILE *out, const char *s)
     putc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         unsigned char c = *p;
+        if (fmt_is_nul(p)) {
+            fputs("\\u0000", out);
+            p += 2;
+            continue;
+        }
         if (c >= 0x80) {
             size_t n = fmt_utf8_len(p);
             if (!n) {

@@ -88,6 +88,13 @@ void fmt_json_str(FILE *out, const char *s);
  */
 size_t fmt_utf8_len(const unsigned char *p);
 
+/* Whether p (*p not NUL) starts with U+0000 as a name keeps it: the bytes
+ * C0 80 (pyname.h), shown as "\x00" (as "\u0000" in JSON). */
+static inline int fmt_is_nul(const unsigned char *p)
+{
+    return p[0] == 0xC0 && p[1] == 0x80;
+}
+
 /*
  * An aligned text table: cells are added row by row, left to right; column
  * widths come from the widest cell when printed. Allocation failures are

@@ -33,6 +33,13 @@ static int add_clean(struct sbuf *b, const char *s)
     for (;;) {
         size_t n = *p < 0x80 ? 1 : fmt_utf8_len(p);
         int plain = n > 1 || (n == 1 && *p && *p != ';' && *p >= 0x20 && *p != 0x7f);
+        if (*p && fmt_is_nul(p)) {
+            if ((p > run && sbuf_add(b, (const char *)run, (size_t)(p - run)) < 0) ||
+                sbuf_add(b, "\\x00", 4) < 0)
+                return PYSCOPE_ENOMEM;
+            run = p += 2;
+            continue;
+        }
         if (plain) {
             p += n;
             continue;

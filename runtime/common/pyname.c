@@ -30,6 +30,11 @@ size_t pyname_utf8(uint32_t cp, char *out)
 
 size_t pyname_put(uint32_t cp, char *out)
 {
+    if (cp == 0) {
+        out[0] = (char)0xC0;
+        out[1] = (char)0x80;
+        return 2;
+    }
     if (cp >= 0xDC80 && cp <= 0xDCFF) {
         out[0] = (char)(cp - 0xDC00);
         return 1;
@@ -75,6 +80,10 @@ size_t pyname_next(const char *s, size_t n, uint32_t *cp)
     if (p[0] < 0x80) {
         *cp = p[0];
         return 1;
+    }
+    if (n >= 2 && p[0] == 0xC0 && p[1] == 0x80) {
+        *cp = 0;
+        return 2;
     }
     size_t len = pyname_utf8_len(s, n);
     if (len == 2) {

@@ -6,19 +6,21 @@
  * and a program may put any surrogate into a name. Everywhere outside the
  * program (wire, database, viewer) a name is bytes:
  *
- *   - a code point that is not a surrogate: its UTF-8;
+ *   - a code point that is not a surrogate: its UTF-8, but U+0000 as the
+ *     two bytes C0 80 (as Java's modified UTF-8 has it), so that a name's
+ *     bytes never hold a 0 and can be passed as a C string;
  *   - U+DC80..U+DCFF: the one byte 0x80..0xFF it stands for, so that a
  *     file name is the file system's own bytes, as os.fsencode gives them;
  *   - any other surrogate: its three bytes ED A0..BF 80..BF, as Python's
  *     surrogatepass writes it (os.fsencode would refuse it).
  *
- * Read back (pyname_next), valid UTF-8 is its code points, the three-byte
- * form of a surrogate outside U+DC80..U+DCFF is that surrogate, and every
- * other byte that is not UTF-8 is U+DC00 plus the byte. Bytes read and
- * written again are always the same bytes; a str written and read is the
- * same str unless its escaped bytes happen to spell UTF-8 themselves
- * ("\udcc3\udca9" reads back as "é", as os.fsdecode(os.fsencode(s))
- * would also give).
+ * Read back (pyname_next), valid UTF-8 is its code points, C0 80 is U+0000,
+ * the three-byte form of a surrogate outside U+DC80..U+DCFF is that
+ * surrogate, and every other byte that is not UTF-8 is U+DC00 plus the
+ * byte. Bytes without a 0 read and written again are always the same
+ * bytes; a str written and read is the same str unless its escaped bytes
+ * happen to spell UTF-8 or C0 80 themselves ("\udcc3\udca9" reads back
+ * as "é", as os.fsdecode(os.fsencode(s)) would also give).
  */
 #ifndef PYSCOPE_PYNAME_H
 #define PYSCOPE_PYNAME_H

@@ -116,7 +116,7 @@ char *pyframe_str_dup(void *obj)
         return NULL;
     }
     Py_ssize_t len = PyUnicode_GET_LENGTH(s);
-    if (PyUnicode_IS_ASCII(s))
+    if (PyUnicode_IS_ASCII(s) && !memchr(PyUnicode_DATA(s), 0, (size_t)len))
         return strndup(PyUnicode_DATA(s), (size_t)len);
     /* Read the code points rather than ask for UTF-8: PyUnicode_AsUTF8
      * fails on a lone surrogate (a file name that is not UTF-8) and keeps a

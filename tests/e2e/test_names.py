@@ -2,17 +2,17 @@
 name has a byte that is not UTF-8 (`bad\\xff.py`), a module beside it with
 another (`bad\\xfe.py`, imported and run with -m), functions whose co_name
 holds lone surrogates (set with code.replace, one of them a surrogate that
-surrogateescape cannot encode), a code object compiled under such a file
-name, a thread and a snapshot label named the same way.
+surrogateescape cannot encode) or U+0000, a code object compiled under such
+a file name, a thread and a snapshot label named the same way.
 
 The database keeps each name as bytes: UTF-8, a lone surrogate U+DC80..U+DCFF
 as the byte it stands for (so a file name is the file system's own bytes),
-any other lone surrogate as its three-byte form; text that is not UTF-8 is a
-BLOB. Every viewer output shows such bytes escaped as \\xNN, as Python's
-backslashreplace does, and every export stays readable by what reads it:
-pstats.Stats (with the names cProfile itself records), json.loads, one line
-per stack in folded form. The programs are written into a temporary
-directory at test time."""
+any other lone surrogate as its three-byte form, U+0000 as C0 80; text that
+is not UTF-8 is a BLOB. Every viewer output shows such bytes escaped as
+\\xNN, as Python's backslashreplace does (U+0000 as \\x00, \\u0000 in
+JSON), and every export stays readable by what reads it: pstats.Stats (with
+the names cProfile itself records), json.loads, one line per stack in folded
+form. The programs are written into a temporary directory at test time."""
 import json
 import os
 import pstats
@@ -69,6 +69,7 @@ def keep_cycles():
 ff = renamed("\\udcff")
 fe = renamed("\\udcfe")
 hi = renamed("\\ud800")
+nul = renamed("be\\x00fore")
 space = {"spin": spin}
 exec(compile("def gen(n):\\n    return spin(n)\\n", "gen\\udcfd.py", "exec"), space)
 
@@ -79,6 +80,7 @@ for _ in range(ROUNDS):
     ff(N)
     fe(N)
     hi(N)
+    nul(N)
     space["gen"](N)
     other.spin_other(2 * N)
 other.collect()
@@ -124,7 +126,9 @@ def stored(s):
     """The bytes the database keeps for the str s."""
     out = b""
     for c in s:
-        if 0xD800 <= ord(c) <= 0xDFFF and not 0xDC80 <= ord(c) <= 0xDCFF:
+        if c == "\x00":
+            out += b"\xc0\x80"
+        elif 0xD800 <= ord(c) <= 0xDFFF and not 0xDC80 <= ord(c) <= 0xDCFF:
             out += c.encode("utf-8", "surrogatepass")
         else:
             out += c.encode("utf-8", "surrogateescape")
@@ -133,7 +137,7 @@ def stored(s):
 
 def shown(b):
     """The bytes b as the viewer shows them."""
-    return b.decode("utf-8", "backslashreplace")
+    return "\\x00".join(part.decode("utf-8", "backslashreplace") for part in b.split(b"\xc0\x80"))
 
 
 def is_utf8(b):
@@ -211,6 +215,7 @@ class Names(E2ETestCase):
                           ((script, stored("\udcff")), stored("q\udcff")),
                           ((script, stored("\udcfe")), stored("q\udcfe")),
                           ((script, stored("\ud800")), stored("q\ud800")),
+                          ((script, stored("be\x00fore")), stored("qbe\x00fore")),
                           ((stored("gen\udcfd.py"), b"gen"), b"gen"),
                           ((module, b"spin_other"), b"spin_other")]:
             self.assertIn(key, fns, sorted(fns))
@@ -222,7 +227,8 @@ class Names(E2ETestCase):
             " JOIN frames f ON f.id = k.frame_id")}
         called = {r[0] for r in self.rows("SELECT function_id FROM call_stats")}
         for key in [(script, stored("\udcff")), (script, stored("\udcfe")),
-                    (script, stored("\ud800")), (script, b"spin"), (module, b"spin_other")]:
+                    (script, stored("\ud800")), (script, stored("be\x00fore")), (script, b"spin"),
+                    (module, b"spin_other")]:
             self.assertIn(fns[key][0][0], called, key)
         self.assertIn(fns[(script, b"spin")][0][0], sampled)
         self.assertIn(fns[(module, b"spin_other")][0][0], sampled)
@@ -251,13 +257,13 @@ class Names(E2ETestCase):
 
     def test_top_keeps_names_apart(self):
         out = self.text("top", self.db, "--limit", "0")
-        for q in ("q\\xff", "q\\xfe", "q\\xed\\xa0\\x80"):
+        for q in ("q\\xff", "q\\xfe", "q\\xed\\xa0\\x80", "qbe\\x00fore"):
             self.assertEqual(sum(line.endswith(f"{shown(SCRIPT)}:{CALL} ({q})")
                                  for line in out.splitlines()), 1, (q, out))
         self.assertIn(f"gen\\xfd.py:1 (gen)", out)
         doc = json.loads(self.text("top", self.db, "--json", "--limit", "0"))
         quals = [f["qualname"] for f in doc["functions"]]
-        for q in ("q\\xff", "q\\xfe", "q\\xed\\xa0\\x80"):
+        for q in ("q\\xff", "q\\xfe", "q\\xed\\xa0\\x80", "qbe\x00fore"):
             self.assertEqual(quals.count(q), 1, quals)
         files = {f["filename"] for f in doc["functions"]}
         self.assertIn(shown(self.script), files)
@@ -306,6 +312,7 @@ class Names(E2ETestCase):
         root = ET.fromstring(svg)
         titles = "".join(root.itertext())
         self.assertIn("q\\xff", titles)
+        self.assertIn("qbe\\x00fore", titles)
         self.assertIn(shown(SCRIPT), titles)
 
     # ---- the exports, read by what reads them ---------------------------
@@ -320,9 +327,10 @@ class Names(E2ETestCase):
         theirs = pstats.Stats(ref).stats
 
         def odd(key):
-            return any(not s.isascii() for s in (key[0], key[2]))
+            return any(not s.isascii() or "\x00" in s for s in (key[0], key[2]))
 
         self.assertTrue({k for k in theirs if odd(k)})
+        self.assertIn("be\x00fore", {k[2] for k in theirs if odd(k)})
         self.assertEqual({k for k in ours if odd(k)}, {k for k in theirs if odd(k)})
         for key in (k for k in theirs if odd(k)):
             # Before 3.12 cProfile sees the main thread only; the worker
@@ -335,7 +343,7 @@ class Names(E2ETestCase):
         doc = json.loads(raw.decode("utf-8"))
         names = {f["name"] for f in doc["shared"]["frames"]}
         files = {f.get("file") for f in doc["shared"]["frames"]}
-        self.assertTrue({"q\\xff", "q\\xfe", "q\\xed\\xa0\\x80"} <= names, names)
+        self.assertTrue({"q\\xff", "q\\xfe", "q\\xed\\xa0\\x80", "qbe\x00fore"} <= names, names)
         self.assertIn(shown(self.script), files)
         self.assertIn("w\\xff", {p["name"].split(" (")[0] for p in doc["profiles"]})
 
@@ -354,6 +362,7 @@ class Names(E2ETestCase):
             self.assertIn(f"({shown(SCRIPT)}:", out)
             if not args or args[0] != "--memory":
                 self.assertIn(f"q\\xff ({shown(SCRIPT)}:", out)
+                self.assertIn(f"qbe\\x00fore ({shown(SCRIPT)}:", out)
 
 
 class ModuleAndPath(E2ETestCase):
