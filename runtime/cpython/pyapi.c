@@ -11,6 +11,8 @@
 
 #include "pyapi.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void *pyapi_frame_globals(void *frame)
@@ -85,6 +87,63 @@ int pyapi_replace_loaded_attr(const char *modname, const char *name, void *repl)
                                                : 0;
     Py_DECREF(mod);
     return rc;
+}
+
+/* The builtin's documentation as its PyMethodDef holds it: the text
+ * signature, when it has one, as the first line "name(...)" and a line
+ * "--", then the text. malloc'd, or NULL when it has neither. */
+static char *method_doc(PyObject *orig, const char *name)
+{
+    PyObject *doc = PyObject_GetAttrString(orig, "__doc__");
+    PyObject *sig = doc ? PyObject_GetAttrString(orig, "__text_signature__") : NULL;
+    char *out = NULL;
+    if (sig) {
+        const char *d = PyUnicode_Check(doc) ? PyUnicode_AsUTF8(doc) : NULL;
+        const char *s = PyUnicode_Check(sig) ? PyUnicode_AsUTF8(sig) : NULL;
+        if (s) {
+            size_t n = strlen(name) + strlen(s) + (d ? strlen(d) : 0) + 6;
+            if ((out = malloc(n)))
+                snprintf(out, n, "%s%s\n--\n\n%s", name, s, d ? d : "");
+        } else if (d) {
+            out = strdup(d);
+        }
+    }
+    Py_XDECREF(sig);
+    Py_XDECREF(doc);
+    PyErr_Clear();
+    return out;
+}
+
+void *pyapi_builtin_like(const char *modname, const char *name, void *def_p, void *meth, int flags)
+{
+    PyMethodDef *def = def_p;
+    PyObject *mod = PyImport_ImportModule(modname);
+    if (!mod)
+        return NULL;
+    PyObject *res = NULL, *modname_obj = NULL;
+    PyObject *orig = PyObject_GetAttrString(mod, name);
+    if (!orig)
+        goto out;
+    if (!def->ml_name) {
+        char *doc = method_doc(orig, name), *own = strdup(name);
+        if (!own) {
+            free(doc);
+            PyErr_NoMemory();
+            goto out;
+        }
+        def->ml_doc = doc;
+        def->ml_meth = (PyCFunction)meth;
+        def->ml_flags = flags;
+        def->ml_name = own;
+    }
+    modname_obj = PyUnicode_FromString(modname);
+    if (modname_obj)
+        res = PyCFunction_NewEx(def, mod, modname_obj);
+out:
+    Py_XDECREF(modname_obj);
+    Py_XDECREF(orig);
+    Py_DECREF(mod);
+    return res;
 }
 
 int pyapi_str_is(void *s, const char *ascii)

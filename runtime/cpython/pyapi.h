@@ -74,4 +74,15 @@ int pyapi_replace_attr(const char *modname, const char *name, void *repl, void *
  */
 int pyapi_replace_loaded_attr(const char *modname, const char *name, void *repl);
 
+/*
+ * A builtin function that runs meth (a PyCFunction of the calling
+ * convention flags, METH_*) and is, to the program, the builtin name of
+ * module modname: the same __name__, __qualname__, __module__, __self__,
+ * __doc__ and __text_signature__ (so inspect.signature gives the same
+ * answer, and pickle finds it under that name). def (a PyMethodDef,
+ * zeroed, static: the function keeps it) is filled in the first time. A
+ * new reference, or NULL with an exception set.
+ */
+void *pyapi_builtin_like(const char *modname, const char *name, void *def, void *meth, int flags);
+
 #endif

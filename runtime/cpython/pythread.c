@@ -39,22 +39,24 @@ static PyObject *start_new_thread(PyObject *self, PyObject *fargs)
     return res;
 }
 
-static PyMethodDef start_def = {
-    "start_new_thread", start_new_thread, METH_VARARGS,
-    "start_new_thread(function, args[, kwargs])\n--\n\n"
-    "Start a new thread (traced by pyscope) and return its identifier."};
+/* Filled from the originals: the replacements look like them. */
+static PyMethodDef start_def, start_new_def;
 
-int pythread_hook(void *self, pythread_wrap wrap)
+int pythread_hook(pythread_wrap wrap)
 {
     wrap_fn = wrap;
-    PyObject *fn = PyCFunction_NewEx(&start_def, (PyObject *)self, NULL);
-    if (!fn)
-        return -1;
-    int rc = pyapi_replace_attr("_thread", "start_new_thread", fn, (void **)&orig_start) < 0 ||
-                     pyapi_replace_attr("_thread", "start_new", fn, NULL) < 0 ||
-                     pythread_hook_version(self, fn, wrap) < 0
+    PyObject *fn = pyapi_builtin_like("_thread", "start_new_thread", &start_def,
+                                      (void *)start_new_thread, METH_VARARGS);
+    PyObject *alias = fn ? pyapi_builtin_like("_thread", "start_new", &start_new_def,
+                                              (void *)start_new_thread, METH_VARARGS)
+                         : NULL;
+    int rc = !alias ||
+                     pyapi_replace_attr("_thread", "start_new_thread", fn, (void **)&orig_start) < 0 ||
+                     pyapi_replace_attr("_thread", "start_new", alias, NULL) < 0 ||
+                     pythread_hook_version(fn, wrap) < 0
                  ? -1
                  : 0;
-    Py_DECREF(fn);
+    Py_XDECREF(alias);
+    Py_XDECREF(fn);
     return rc;
 }

@@ -20,19 +20,19 @@
 typedef void *(*pythread_wrap)(void *func, void *args, void *kwargs);
 
 /*
- * Hook every place a thread starts; self (a module) is the replacement's
- * self. 0, or -1 with an exception set. With the GIL, once.
+ * Hook every place a thread starts. Each replacement looks like the
+ * builtin it replaces, to the program (pyapi_builtin_like). 0, or -1 with
+ * an exception set. With the GIL, once.
  */
-int pythread_hook(void *self, pythread_wrap wrap);
+int pythread_hook(pythread_wrap wrap);
 
 /*
  * The version's own part of the hook (pythread311.c, pythread313.c), called
  * by the shared part (pythread.c) once it has replaced
  * _thread.start_new_thread: replace what this version's threading starts
  * its threads through. start (a PyObject *) is the replacement of
- * start_new_thread, self the replacements' module. 0, or -1 with an
- * exception set.
+ * start_new_thread. 0, or -1 with an exception set.
  */
-int pythread_hook_version(void *self, void *start, pythread_wrap wrap);
+int pythread_hook_version(void *start, pythread_wrap wrap);
 
 #endif

@@ -9,9 +9,8 @@
 #include "pyapi.h"
 #include "pythread.h"
 
-int pythread_hook_version(void *self, void *start, pythread_wrap wrap)
+int pythread_hook_version(void *start, pythread_wrap wrap)
 {
-    (void)self;
     (void)wrap;
     return pyapi_replace_loaded_attr("threading", "_start_new_thread", start);
 }

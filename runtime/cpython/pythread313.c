@@ -45,17 +45,16 @@ static PyObject *start_joinable_thread(PyObject *self, PyObject *const *args, si
     return res;
 }
 
-static PyMethodDef joinable_def = {
-    "start_joinable_thread", (PyCFunction)(void (*)(void))start_joinable_thread,
-    METH_FASTCALL | METH_KEYWORDS,
-    "start_joinable_thread($module, /, function, handle=None, daemon=True)\n--\n\n"
-    "Start a new thread (traced by pyscope) and return its handle."};
+/* Filled from the original: the replacement looks like it. */
+static PyMethodDef joinable_def;
 
-int pythread_hook_version(void *self, void *start, pythread_wrap wrap)
+int pythread_hook_version(void *start, pythread_wrap wrap)
 {
     (void)start; /* threading no longer starts threads through it */
     wrap_fn = wrap;
-    PyObject *joinable = PyCFunction_NewEx(&joinable_def, (PyObject *)self, NULL);
+    PyObject *joinable =
+        pyapi_builtin_like("_thread", "start_joinable_thread", &joinable_def,
+                           (void *)(void (*)(void))start_joinable_thread, METH_FASTCALL | METH_KEYWORDS);
     if (!joinable)
         return -1;
     int rc = pyapi_replace_attr("_thread", "start_joinable_thread", joinable,

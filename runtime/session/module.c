@@ -303,7 +303,7 @@ static int install_hooks(PyObject *mod)
             goto out;
     }
     static const struct pyfork_hooks fork_hooks = {threads_own_running, session_fork_parent_early};
-    if (pythread_hook(mod, make_boot) < 0 || pyfork_hook(mod, &fork_hooks) < 0)
+    if (pythread_hook(make_boot) < 0 || pyfork_hook(mod, &fork_hooks) < 0)
         goto out;
     if (pyapi_replace_attr("os", "_exit", fn[0], (void **)&orig_os_exit) < 0)
         goto out;

@@ -103,18 +103,32 @@ class Module:
         return " ".join([self.name] + self.options)
 
 
+def _versions(word, lineno):
+    """The CPython versions a `3.X` or `3.X+` word names: a test of
+    (major, minor)."""
+    m = re.fullmatch(r"3\.(\d+)(\+?)", word)
+    if not m:
+        raise ConfigFileError(f"cpython_suite.txt:{lineno}: a version is 3.X or 3.X+, "
+                              f"not {word!r}")
+    minor, on = int(m.group(1)), bool(m.group(2))
+    return lambda v: v[0] == 3 and (v[1] >= minor if on else v[1] == minor)
+
+
 class Entry:
-    def __init__(self, kind, modes, modes_text, pattern, lineno):
+    def __init__(self, kind, modes, modes_text, pattern, lineno, versions_text=""):
         self.kind = kind
         self.modes = modes
         self.modes_text = modes_text
         self.pattern = pattern
         self.lineno = lineno
+        self.versions_text = versions_text
+        self.on_version = _versions(versions_text, lineno) if versions_text else (lambda v: True)
         self.why = []
         self.matched = []
 
-    def matches(self, mode, test_id):
-        return mode in self.modes and fnmatch.fnmatchcase(test_id, self.pattern)
+    def matches(self, mode, test_id, version=None):
+        return (mode in self.modes and fnmatch.fnmatchcase(test_id, self.pattern)
+                and self.on_version(version or harness.target_version()))
 
     def concerns(self, module):
         """Whether the entry names tests of this module."""
@@ -123,7 +137,8 @@ class Entry:
 
     def __str__(self):
         return (f"cpython_suite.txt:{self.lineno}: {self.kind} "
-                f"{self.modes_text} {self.pattern}")
+                f"{self.modes_text} {self.pattern}"
+                + (f" {self.versions_text}" if self.versions_text else ""))
 
 
 def _modes(word, lineno):
@@ -141,11 +156,12 @@ def read_config(path=CONFIG):
     """The modules to run and the expected differences, from the file.
 
     `run MODULE MODES [regrtest options...]` runs a module;
-    `expect KIND MODES TEST-ID` expects a difference, with the reason on the
-    indented lines that follow. MODES is `all` or modes joined by commas;
-    TEST-ID is a test case's id as unittest names it, `*` and `?` allowed,
-    or `MODULE.<env-changed>` for the whole module changing its
-    environment."""
+    `expect KIND MODES TEST-ID [VERSIONS]` expects a difference, with the
+    reason on the indented lines that follow. MODES is `all` or modes joined
+    by commas; TEST-ID is a test case's id as unittest names it, `*` and `?`
+    allowed, or `MODULE.<env-changed>` for the whole module changing its
+    environment; VERSIONS, `3.X` or `3.X+`, the CPython versions it is
+    expected on (every one without it)."""
     modules, entries = [], []
     last = None
     with open(path, encoding="utf-8") as f:
@@ -162,15 +178,16 @@ def read_config(path=CONFIG):
             last = None
             if words[0] == "run" and len(words) >= 3:
                 modules.append(Module(words[1], _modes(words[2], lineno), words[3:], lineno))
-            elif words[0] == "expect" and len(words) == 4:
+            elif words[0] == "expect" and len(words) in (4, 5):
                 if words[1] not in KINDS:
                     raise ConfigFileError(f"cpython_suite.txt:{lineno}: kind must be one of "
                                           f"{', '.join(KINDS)}, not {words[1]!r}")
-                last = Entry(words[1], _modes(words[2], lineno), words[2], words[3], lineno)
+                last = Entry(words[1], _modes(words[2], lineno), words[2], words[3], lineno,
+                             words[4] if len(words) == 5 else "")
                 entries.append(last)
             else:
                 raise ConfigFileError(f"cpython_suite.txt:{lineno}: expected `run MODULE MODES "
-                                      f"[options]` or `expect KIND MODES TEST-ID`")
+                                      f"[options]` or `expect KIND MODES TEST-ID [VERSIONS]`")
     for entry in entries:
         if not entry.why:
             raise ConfigFileError(f"{entry}: says not why (indented lines below it)")
@@ -200,6 +217,22 @@ def _suite_missing():
 
 
 MISSING = _suite_missing()
+
+
+def _test_dir():
+    """The directory of the interpreter's test package."""
+    return subprocess.run(
+        [harness.python_bin(), "-c", "import os, test; print(os.path.dirname(test.__file__))"],
+        capture_output=True, text=True, env=harness.clean_env(), check=True).stdout.strip()
+
+
+def in_test_package(name, test_dir):
+    """Whether the interpreter's test package has the module (a file or a
+    package; test_asyncio.test_events a module of a package): an
+    installation may leave one out (pyenv's 3.12.1 has no
+    test_concurrent_futures)."""
+    path = os.path.join(test_dir, *name.split("."))
+    return os.path.isfile(path + ".py") or os.path.isfile(os.path.join(path, "__init__.py"))
 
 
 class Outcome:
@@ -470,6 +503,9 @@ class CPythonSuite(harness.E2ETestCase):
         only_modes = _selected("PYSCOPE_TEST_CPYTHON_MODES", MODES, "modes")
         if only_modules:
             modules = [m for m in modules if m.name in only_modules]
+        test_dir = _test_dir()
+        absent = sorted({m.name for m in modules if not in_test_package(m.name, test_dir)})
+        modules = [m for m in modules if m.name not in absent]
         # Three per CPU: most of a run's time is the tests' own waiting
         # (timeouts, sleeps, children), a third of it CPU.
         jobs = int(os.environ.get("PYSCOPE_TEST_CPYTHON_JOBS") or 3 * (os.cpu_count() or 1))
@@ -527,16 +563,18 @@ class CPythonSuite(harness.E2ETestCase):
                 flaky.append((run, diffs))
                 del unexpected[run]
 
-        self._report(runs, plain, entries, flaky, elapsed, jobs)
+        self._report(runs, plain, entries, flaky, elapsed, jobs, absent)
         if unexpected:
             self.fail("CPython's regression tests differ under pyscope from plain python "
                       "(not expected by cpython_suite.txt):\n" + "\n".join(
                           f"{run.label}:\n" + "\n".join(str(d) for d in diffs)
                           for run, diffs in unexpected.items()))
 
-    def _report(self, runs, plain, entries, flaky, elapsed, jobs):
+    def _report(self, runs, plain, entries, flaky, elapsed, jobs, absent):
         """Times and what was expected, on stderr for the test's log."""
         w = sys.stderr.write
+        if absent:
+            w(f"\nnot in {harness.python_bin()}'s test package, left out: {', '.join(absent)}")
         modes = [m for m in MODES if any(run.mode == m for run in runs)]
         w(f"\nCPython regression tests: {len(plain)} modules, {len(runs)} runs, "
           f"{jobs} at a time, {elapsed:.0f}s\n")
@@ -560,8 +598,8 @@ class CPythonSuite(harness.E2ETestCase):
             w(f"passed when run again (a failure under load, not counted): {run.label}: "
               f"{', '.join(d.test_id for d in diffs)}\n")
         for entry in entries:
-            if entry.matched or not any(run.mode in entry.modes and entry.concerns(run.module)
-                                        for run in runs):
+            if entry.matched or not entry.on_version(harness.target_version()) or not any(
+                    run.mode in entry.modes and entry.concerns(run.module) for run in runs):
                 continue
             w(f"matched nothing in this run: {entry}"
               + (" (fixed? then remove it)\n" if entry.kind == "defect" else "\n"))
@@ -612,6 +650,29 @@ class Comparison(unittest.TestCase):
         self.assertTrue(entry.matches("calls", "test.test_x.C.test_y2"))
         self.assertFalse(entry.matches("default", "test.test_x.C.test_y2"))
         self.assertFalse(entry.matches("calls", "test.test_x.C.test_z"))
+
+    def test_an_entry_of_some_versions(self):
+        later = Entry("permanent", ["calls"], "calls", "test.test_x.*", 1, "3.12+")
+        one = Entry("permanent", ["calls"], "calls", "test.test_x.*", 1, "3.13")
+        for version, on_later, on_one in (((3, 11), False, False), ((3, 12), True, False),
+                                          ((3, 13), True, True), ((3, 14), True, False)):
+            self.assertEqual(later.matches("calls", "test.test_x.a", version), on_later, version)
+            self.assertEqual(one.matches("calls", "test.test_x.a", version), on_one, version)
+        for bad in ("3", "3.12-", "312", "4.1"):
+            with self.assertRaises(ConfigFileError):
+                Entry("permanent", ["calls"], "calls", "test.test_x.*", 1, bad)
+
+    def test_a_module_the_installation_left_out(self):
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "test_pkg"))
+            open(os.path.join(d, "test_pkg", "__init__.py"), "w").close()
+            open(os.path.join(d, "test_pkg", "test_sub.py"), "w").close()
+            open(os.path.join(d, "test_mod.py"), "w").close()
+            os.mkdir(os.path.join(d, "test_empty"))
+            for name, there in (("test_mod", True), ("test_pkg", True),
+                                ("test_pkg.test_sub", True), ("test_pkg.test_no", False),
+                                ("test_empty", False), ("test_gone", False)):
+                self.assertEqual(in_test_package(name, d), there, name)
 
     def test_the_file_is_sound(self):
         modules, entries = read_config()

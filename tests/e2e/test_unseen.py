@@ -58,6 +58,18 @@ class SentSignals(E2ETestCase):
         self.assertEqual(db_integrity(db), "ok")
 
 
+class ThreadStarts(E2ETestCase):
+    """pyscope's functions in the place of _thread's thread starters look
+    like the originals to the program (test_inspect's signature test of
+    _thread fails on 3.13 otherwise)."""
+
+    def test_they_look_like_the_originals(self):
+        for mode in ([], ["--calls"]):
+            with self.subTest(mode=mode):
+                assert_parity(self, [unseen("thread_builtins.py")], options=mode)
+                self.assertIn(b"in a thread", self.last_python.stdout)
+
+
 class SystemCalls(E2ETestCase):
     """The sampler never cuts a system call short: a thread is never sent a
     signal for a sample unless native stacks are asked for."""
