@@ -1,4 +1,4 @@
-"""The classic leak demonstration: a function that appends a million
+"""The classic leak demonstration: a function that appends 200,000
 processed items to a list, against a generator that yields them."""
 import snap
 
@@ -16,8 +16,8 @@ def processed_gen(n):
 
 
 snap.take("before")
-items = processed_list(1_000_000)
+items = processed_list(200_000)
 snap.take("after list")
-total = sum(len(s) for s in processed_gen(1_000_000))
+total = sum(len(s) for s in processed_gen(200_000))
 snap.take("after generator")
 print(len(items), total)
