@@ -177,8 +177,12 @@ class Sampling(E2ETestCase):
                               join functions f on f.id = fr.function_id
                               where f.qualname = 'burn' group by fr.line""")
         lines = {r["line"]: r["n"] for r in rows}
-        # the loop of burn() is lines 7-8; the def line never runs
-        self.assertTrue(set(lines) <= {6, 7, 8}, lines)
+        # The loop of burn() is lines 7-8. The def line is where a call is
+        # for the one instruction that starts it (RESUME, whose line is the
+        # def's, as f_lineno says there): a sample lands there now and then
+        # (1 in 1,629 in one run), never more than that.
+        self.assertTrue(set(lines) <= {5, 6, 7, 8}, lines)
+        self.assertLess(lines.get(5, 0), 0.01 * sum(lines.values()), lines)
         self.assertGreater(lines.get(7, 0) + lines.get(8, 0), 0.9 * sum(lines.values()), lines)
 
     def test_deep_recursion_is_truncated_and_marked(self):
