@@ -56,6 +56,13 @@ def strip_comments(text):
     return re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S)
 
 
+def needed_libraries(extension):
+    """The dynamic section of an extension, as readelf shows it: the
+    libraries it needs."""
+    return subprocess.run(["readelf", "-d", extension], capture_output=True, text=True,
+                          check=True).stdout
+
+
 class Layers(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -153,9 +160,7 @@ class Layers(unittest.TestCase):
     def test_extension_links_no_sqlite(self):
         for extension in EXTENSIONS:
             with self.subTest(extension=os.path.basename(extension)):
-                needed = subprocess.run(["readelf", "-d", extension], capture_output=True,
-                                        text=True, check=True).stdout
-                self.assertNotIn("sqlite", needed)
+                self.assertNotIn("sqlite", needed_libraries(extension))
                 symbols = subprocess.run(["nm", "-D", "--undefined-only", extension],
                                          capture_output=True, text=True, check=True).stdout
                 self.assertEqual([s for s in symbols.split() if s.startswith("sqlite3_")], [])
@@ -164,9 +169,7 @@ class Layers(unittest.TestCase):
     def test_extension_links_no_libpython(self):
         for extension in EXTENSIONS:
             with self.subTest(extension=os.path.basename(extension)):
-                needed = subprocess.run(["readelf", "-d", extension], capture_output=True,
-                                        text=True, check=True).stdout
-                self.assertNotIn("libpython", needed)
+                self.assertNotIn("libpython", needed_libraries(extension))
 
 
 if __name__ == "__main__":

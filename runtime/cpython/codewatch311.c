@@ -1,5 +1,6 @@
 /*
- * codewatch.h for CPython 3.11: the code type's tp_dealloc is wrapped.
+ * codewatch_install (codewatch.h) for CPython 3.11: the code type's
+ * tp_dealloc is wrapped.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -7,11 +8,9 @@
 #include <internal/pycore_pystate.h>
 
 #include "codewatch.h"
-#include "error.h"
 
 static destructor orig_code_dealloc;
-static void (*dealloc_hooks[4])(void *);
-static int ndealloc_hooks;
+static void (*tell_hooks)(void *);
 
 /*
  * A frame drops its code object last of all when it is popped
@@ -32,19 +31,13 @@ static void forget_dying_code(PyObject *code)
 static void code_dealloc(PyObject *code)
 {
     forget_dying_code(code);
-    for (int i = 0; i < ndealloc_hooks; i++)
-        dealloc_hooks[i](code);
+    tell_hooks(code);
     orig_code_dealloc(code);
 }
 
-int codewatch_add(void (*hook)(void *code))
+int codewatch_install(void (*tell)(void *code))
 {
-    for (int i = 0; i < ndealloc_hooks; i++)
-        if (dealloc_hooks[i] == hook)
-            return PYSCOPE_EEXISTS;
-    if (ndealloc_hooks == (int)(sizeof dealloc_hooks / sizeof *dealloc_hooks))
-        return PYSCOPE_ENOMEM;
-    dealloc_hooks[ndealloc_hooks++] = hook;
+    tell_hooks = tell;
     if (!orig_code_dealloc) {
         orig_code_dealloc = PyCode_Type.tp_dealloc;
         PyCode_Type.tp_dealloc = code_dealloc;

@@ -1,6 +1,6 @@
 /*
- * codewatch.h for CPython 3.12 and later: a code watcher, one for all the
- * hooks (an interpreter has room for eight).
+ * codewatch_install (codewatch.h) for CPython 3.12 and later: a code
+ * watcher, one for all the hooks (an interpreter has room for eight).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -8,8 +8,7 @@
 #include "codewatch.h"
 #include "error.h"
 
-static void (*dealloc_hooks[4])(void *);
-static int ndealloc_hooks;
+static void (*tell_hooks)(void *);
 static int watcher = -1;
 
 /* The code watcher: told of each code object before it is freed, whole and
@@ -18,18 +17,13 @@ static int watcher = -1;
 static int on_code_event(PyCodeEvent event, PyCodeObject *code)
 {
     if (event == PY_CODE_EVENT_DESTROY)
-        for (int i = 0; i < ndealloc_hooks; i++)
-            dealloc_hooks[i](code);
+        tell_hooks(code);
     return 0;
 }
 
-int codewatch_add(void (*hook)(void *code))
+int codewatch_install(void (*tell)(void *code))
 {
-    for (int i = 0; i < ndealloc_hooks; i++)
-        if (dealloc_hooks[i] == hook)
-            return PYSCOPE_EEXISTS;
-    if (ndealloc_hooks == (int)(sizeof dealloc_hooks / sizeof *dealloc_hooks))
-        return PYSCOPE_ENOMEM;
+    tell_hooks = tell;
     if (watcher < 0) {
         watcher = PyCode_AddWatcher(on_code_event);
         if (watcher < 0) {
@@ -37,7 +31,6 @@ int codewatch_add(void (*hook)(void *code))
             return PYSCOPE_ENOMEM;
         }
     }
-    dealloc_hooks[ndealloc_hooks++] = hook;
     return 0;
 }
 
