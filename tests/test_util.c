@@ -1,6 +1,7 @@
 /*
  * Unit tests of util.h: the integer parsing the viewer's options and thread
- * filters share, signal names, and the growing arrays every module uses.
+ * filters share, signal names, the growing arrays every module uses, and
+ * where pyscope's descriptors go in the program.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -8,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -108,6 +113,102 @@ static void test_reserve(void **state)
     free(b);
 }
 
+/*
+ * The descriptor tests change the process's open-file limits, which a
+ * process without privilege cannot raise back: each runs its checks in a
+ * child, whose exit status says which check failed (0: none).
+ */
+static int in_child(int (*checks)(void))
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(checks());
+    int status = -1;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+static int soft_limit(void)
+{
+    struct rlimit rl;
+    return getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (int)rl.rlim_cur : -1;
+}
+
+static int limit_room(void)
+{
+    struct rlimit rl;
+    return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max >= 1024 + 256;
+}
+
+/* A soft limit below a roomy hard one: pyscope's descriptor goes at 1024 or
+ * above, out of a scan below the limit, and the limit is as it was. */
+static int fd_high_above_the_limit(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1;
+    int fd = open("/dev/null", O_RDONLY);
+    int high = util_fd_high(fd);
+    if (fd < 0 || fd >= 64 || high < 1024)
+        return 2;
+    if (fcntl(fd, F_GETFD) != -1 || !(fcntl(high, F_GETFD) & FD_CLOEXEC))
+        return 3; /* the old one closed, the new one close-on-exec */
+    if (soft_limit() != 64)
+        return 4;
+    if (open("/dev/null", O_RDONLY) != fd)
+        return 5; /* the program's next one is the lowest free one */
+    return 0;
+}
+
+/* Soft and hard limit alike: no room above, so half the soft limit. */
+static int fd_high_when_the_limit_is_hard(void)
+{
+    struct rlimit rl = {256, 256};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1;
+    int high = util_fd_high(open("/dev/null", O_RDONLY));
+    return high >= 128 && high < 256 && soft_limit() == 256 ? 0 : 2;
+}
+
+static int opened[2];
+
+static void open_a_pipe(void *unused)
+{
+    (void)unused;
+    if (pipe(opened) != 0)
+        opened[0] = opened[1] = -1;
+}
+
+/* What a library opens on its own while the low descriptors are taken goes
+ * where util_fd_high puts them; afterwards the program's are free again. */
+static int low_fds_taken_above_the_limit(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1;
+    util_with_low_fds_taken(open_a_pipe, NULL);
+    if (opened[0] < 1024 || opened[1] < 1024)
+        return 2;
+    if (soft_limit() != 64)
+        return 3;
+    int fd = open("/dev/null", O_RDONLY);
+    return fd >= 0 && fd < 8 ? 0 : 4;
+}
+
+static void test_fd_high(void **state)
+{
+    (void)state;
+    assert_int_equal(in_child(fd_high_when_the_limit_is_hard), 0);
+    if (!limit_room())
+        skip(); /* a hard limit too low to try the rest */
+    assert_int_equal(in_child(fd_high_above_the_limit), 0);
+    assert_int_equal(in_child(low_fds_taken_above_the_limit), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_parse_i64),
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_fd_high),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

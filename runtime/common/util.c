@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -65,23 +66,67 @@ int util_grow(void **arr, size_t *cap, size_t n, size_t size)
     return util_reserve(arr, cap, n + 1, size, UTIL_GROW_FIRST);
 }
 
-/* Where pyscope's descriptors go: half the soft limit, of at most 1024
- * (above, select() could not wait on what the program opens). */
-static int fd_base(void)
+/*
+ * Where pyscope's descriptors go. Above the open-file soft limit, and at
+ * 1024 or above, when the hard limit leaves room: a program that looks at
+ * every descriptor below its limit (fstat of each, as CPython's subprocess
+ * tests do to check what a child inherits), or at the ones it numbered
+ * itself below 1024, finds none of pyscope's there. Descriptors keep
+ * working above the soft limit; only making new ones there needs it
+ * raised, for that moment. The kernel's descriptor table grows to the
+ * highest one and never shrinks, so a soft limit above FD_ABOVE_MAX
+ * (containers often set a million) takes the old place instead: half the
+ * soft limit, of at most 1024.
+ */
+#define FD_ABOVE_MIN 1024
+#define FD_ABOVE_MAX 4096
+#define FD_ABOVE_ROOM 256 /* how far above the base the moment's raise reaches */
+
+struct fd_place {
+    struct rlimit limit; /* as the program has it */
+    int base;            /* pyscope's descriptors are at or above */
+    bool above;          /* base is at or above the soft limit */
+};
+
+static struct fd_place fd_place(void)
 {
-    struct rlimit rl;
-    rlim_t lim = 1024;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lim)
-        lim = rl.rlim_cur;
-    return (int)(lim / 2);
+    struct fd_place p = {.limit = {1024, 1024}, .base = 512, .above = false};
+    if (getrlimit(RLIMIT_NOFILE, &p.limit) != 0)
+        return p;
+    rlim_t soft = p.limit.rlim_cur, base = soft < FD_ABOVE_MIN ? FD_ABOVE_MIN : soft;
+    if (soft <= FD_ABOVE_MAX && p.limit.rlim_max >= base + FD_ABOVE_ROOM) {
+        p.base = (int)base;
+        p.above = true;
+    } else {
+        p.base = (int)((soft < 1024 ? soft : 1024) / 2);
+    }
+    return p;
+}
+
+/* Raise the soft limit past p's base for the moment (0), or -1 when that
+ * is not how p places descriptors or the raise is refused. */
+static int fd_raise(const struct fd_place *p)
+{
+    if (!p->above)
+        return -1;
+    struct rlimit raised = {(rlim_t)p->base + FD_ABOVE_ROOM, p->limit.rlim_max};
+    return setrlimit(RLIMIT_NOFILE, &raised);
+}
+
+static void fd_lower(const struct fd_place *p)
+{
+    setrlimit(RLIMIT_NOFILE, &p->limit);
 }
 
 int util_fd_high(int fd)
 {
-    int base = fd_base();
-    if (fd < 0 || fd >= base)
+    struct fd_place p = fd_place();
+    if (fd < 0 || fd >= p.base)
         return fd;
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, base);
+    int raised = fd_raise(&p) == 0;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, p.base);
+    if (raised)
+        fd_lower(&p);
     if (high < 0)
         return fd;
     close(fd);
@@ -90,7 +135,11 @@ int util_fd_high(int fd)
 
 void util_with_low_fds_taken(void (*fn)(void *), void *arg)
 {
-    int base = fd_base();
+    struct fd_place p = fd_place();
+    int base = p.base;
+    /* Every descriptor below base taken: with base at or above the soft
+     * limit, the limit is raised for fillers and fn to be made at all. */
+    int raised = fd_raise(&p) == 0;
     int *held = malloc((size_t)base * sizeof *held);
     int n = 0, filler = held ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
     if (filler >= 0 && filler < base) {
@@ -109,6 +158,8 @@ void util_with_low_fds_taken(void (*fn)(void *), void *arg)
         close(filler);
     }
     fn(arg);
+    if (raised)
+        fd_lower(&p);
     while (n > 0)
         close(held[--n]);
     free(held);

@@ -45,9 +45,12 @@ long util_read_file(const char *path, char *buf, size_t cap);
 /*
  * Move descriptor fd, which pyscope holds in the program, out of the
  * program's way: a program gets the lowest free descriptors and may count on
- * which they are (3 for its first file). The new one is at least half the
- * soft limit (of at most 1024) and close-on-exec; fd itself is closed. When
- * there is no room up there, fd is kept. Returns the descriptor to use.
+ * which they are (3 for its first file), or look at every one below the
+ * open-file limit. The new one is above the soft limit, and at 1024 or
+ * above, when the hard limit leaves room and the soft limit is an ordinary
+ * one (at most 4096); else at least half the soft limit (of at most 1024).
+ * It is close-on-exec, and fd itself is closed. When there is no room up
+ * there, fd is kept. Returns the descriptor to use.
  */
 int util_fd_high(int fd);
 

@@ -29,6 +29,7 @@ import atexit
 import difflib
 import glob
 import os
+import resource
 import selectors
 import shutil
 import signal
@@ -246,6 +247,26 @@ def _kill_group(pgid, sig=signal.SIGKILL):
         pass
 
 
+def open_files_limited(cmd, soft, hard=None):
+    """cmd run with the open-file limit soft (and hard, by default the one in
+    force), through util-linux's prlimit: the limit is set in the process
+    that then becomes cmd, so a program under test has no other one."""
+    if hard is None:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        hard = "unlimited" if hard == resource.RLIM_INFINITY else hard
+    return ["prlimit", f"--nofile={soft}:{hard}", "--"] + list(cmd)
+
+
+def desktop_open_files(cmd):
+    """cmd with the open-file limits of a default Linux login: a soft limit
+    of 1024 below a higher hard one (systemd's is 524288). Where the hard
+    limit is lower than that leaves room for, cmd as it is."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1024 + 256:
+        return list(cmd)
+    return open_files_limited(cmd, 1024)
+
+
 def _run(cmd, stdin=None, cwd=None, env=None, timeout=None,
          merge_stderr=False, interrupt=None, ready=b"ready\n",
          interrupt_group=True):
@@ -340,16 +361,17 @@ def _read_until(proc, marker, deadline):
     return out, err
 
 
-def run_python(args, **kw):
-    """Run plain `$PYSCOPE_TEST_PYTHON args...`; returns a Result."""
-    return _run([python_bin()] + list(args), **kw)
+def run_python(args, through=list, **kw):
+    """Run plain `$PYSCOPE_TEST_PYTHON args...`; returns a Result. through:
+    makes the command line to run of that one (desktop_open_files, ...)."""
+    return _run(through([python_bin()] + list(args)), **kw)
 
 
-def run_pyscope(args, db, **kw):
+def run_pyscope(args, db, through=list, **kw):
     """Run `$PYSCOPE_BIN profile -q --python $PYSCOPE_TEST_PYTHON -o db
-    args...`; returns a Result."""
+    args...`; returns a Result. through: as for run_python."""
     cmd = [pyscope_bin(), "profile", "-q", "--python", python_bin(), "-o", db]
-    return _run(cmd + list(args), **kw)
+    return _run(through(cmd + list(args)), **kw)
 
 
 def run_viewer(args, **kw):

@@ -292,9 +292,10 @@ class Run:
         args += options + [self.module.name]
         python = harness.python_bin()
         if self.mode is None:
-            return [python] + args
-        return ([harness.pyscope_bin(), "profile", "-q", "-o", os.path.join(where, "run.db")]
-                + MODES[self.mode] + ["--python", python] + args)
+            return harness.desktop_open_files([python] + args)
+        return harness.desktop_open_files(
+            [harness.pyscope_bin(), "profile", "-q", "-o", os.path.join(where, "run.db")]
+            + MODES[self.mode] + ["--python", python] + args)
 
     def execute(self):
         where = tempfile.mkdtemp(prefix=f"pyscope-cpython-{self.module.name}-"

@@ -3,6 +3,7 @@ keep their meaning, the sampler never cuts a system call short, and pyscope
 leaves no trace in the program's process. Each test compares a fixture's
 run under pyscope with a plain run of it; fixtures live in unseen/."""
 import os
+import resource
 import re
 import signal
 import subprocess
@@ -164,16 +165,36 @@ class UserSitecustomize(E2ETestCase):
 
 
 class FileDescriptors(E2ETestCase):
-    def test_no_low_descriptor_taken(self):
-        for mode in ([], ["--calls", "--memory"], ["--native"], ["--memory", "--native"]):
+    MODES = ([], ["--calls", "--memory"], ["--native"], ["--memory", "--native"])
+
+    def check(self, through, below_limit_too):
+        for mode in self.MODES:
             with self.subTest(mode=mode):
                 db = self.new_db_path()
                 args = [unseen("low_fds.py")]
-                plain = harness.run_python(args, cwd=self.tmp)
-                traced = harness.run_pyscope(mode + args, db, cwd=self.tmp)
+                plain = harness.run_python(args, through=through, cwd=self.tmp)
+                traced = harness.run_pyscope(mode + args, db, through=through, cwd=self.tmp)
                 self.assertEqual(plain.returncode, 0, plain)
                 self.assertIn(b"a new pipe: 3 4", plain.stdout)
-                self.assertEqual(traced.stdout, plain.stdout, traced)
+                self.assertIn(b"open below the limit: [0, 1, 2]\n", plain.stdout)
+                if below_limit_too:
+                    self.assertEqual(traced.stdout, plain.stdout, traced)
+                else:
+                    self.assertEqual(traced.stdout.splitlines()[:2], plain.stdout.splitlines()[:2],
+                                     traced)
+
+    def test_out_of_a_scan_below_the_limit(self):
+        """A soft limit below the hard one, as a Linux login has it: pyscope's
+        descriptors are above the soft limit."""
+        self.check(harness.desktop_open_files, True)
+
+    def test_no_low_descriptor_taken_when_the_limit_is_hard(self):
+        """Soft and hard limit alike: no room above the soft limit, so
+        pyscope's descriptors are at half of it (of at most 1024), out of the
+        way of what a program opens."""
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        limit = 1024 if hard == resource.RLIM_INFINITY else min(hard, 1024)
+        self.check(lambda cmd: harness.open_files_limited(cmd, limit, limit), False)
 
 
 def stopped(pid):
