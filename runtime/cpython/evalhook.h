@@ -40,7 +40,9 @@ typedef void *(*evalhook_before)(const struct evalhook_frame *f);
 typedef void (*evalhook_after)(void *ctx);
 
 /* Set the calling thread's interpreter's frame-evaluation hook to call
- * before and after around each frame; clear it again. With the GIL. */
+ * before and after around each frame; clear it again. With the GIL, and
+ * only once evalhook_see_every_call returned 0: on a version where it
+ * never does, neither sets anything. */
 void evalhook_set(evalhook_before before, evalhook_after after);
 void evalhook_clear(void);
 
