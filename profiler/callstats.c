@@ -38,6 +38,7 @@
 #include "pyapi.h"
 #include "pyframe.h"
 #include "ring.h"
+#include "threads.h"
 #include "util.h"
 #include "wire.h"
 
@@ -500,16 +501,20 @@ static void *before_frame(const struct evalhook_frame *f)
      * call to cProfile, whose events begin when the generator first runs. */
     if (stopped || f->makes_generator)
         return NULL;
+    threads_own_begin();
     t->overhead_ns += event_cost_ns[EV_PY_CALL];
     enter(t, code_fn(f->code), now_ns() - t->overhead_ns);
+    threads_own_end();
     return t;
 }
 
 static void after_frame(void *ctx)
 {
     struct cs_thread *t = ctx;
+    threads_own_begin();
     t->overhead_ns += event_cost_ns[EV_PY_RETURN];
     leave(t, now_ns() - t->overhead_ns);
+    threads_own_end();
 }
 
 static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
@@ -535,6 +540,7 @@ static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
                : what == PyTrace_RETURN ? EV_PY_RETURN
                : what == PyTrace_C_CALL ? EV_C_CALL
                                         : EV_C_RETURN;
+    threads_own_begin();
     t->overhead_ns += event_cost_ns[kind];
     int64_t now = now_ns() - t->overhead_ns;
     switch (what) {
@@ -556,6 +562,7 @@ static int on_event(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     default:
         break;
     }
+    threads_own_end();
     return 0;
 }
 
@@ -580,8 +587,10 @@ static void monitor_py_start(void *code)
     struct cs_thread *t = monitor_table(1);
     if (!t)
         return;
+    threads_own_begin();
     t->overhead_ns += event_cost_ns[EV_PY_CALL];
     enter(t, code_fn(code), now_ns() - t->overhead_ns);
+    threads_own_end();
 }
 
 static void monitor_py_end(void *code)
@@ -590,8 +599,10 @@ static void monitor_py_end(void *code)
     struct cs_thread *t = self;
     if (!t || stopped)
         return;
+    threads_own_begin();
     t->overhead_ns += event_cost_ns[EV_PY_RETURN];
     leave(t, now_ns() - t->overhead_ns);
+    threads_own_end();
 }
 
 static void monitor_c_start(void *callable)
@@ -599,9 +610,11 @@ static void monitor_c_start(void *callable)
     struct cs_thread *t = monitor_table(0);
     if (!t)
         return;
+    threads_own_begin();
     t->overhead_ns += event_cost_ns[EV_C_CALL];
     int64_t now = now_ns() - t->overhead_ns;
     enter(t, builtin_fn(callable), now);
+    threads_own_end();
 }
 
 static void monitor_c_end(void *callable)
@@ -610,8 +623,10 @@ static void monitor_c_end(void *callable)
     struct cs_thread *t = self;
     if (!t || stopped)
         return;
+    threads_own_begin();
     t->overhead_ns += event_cost_ns[EV_C_RETURN];
     leave(t, now_ns() - t->overhead_ns);
+    threads_own_end();
 }
 
 static const struct monitor_events monitor_counting = {

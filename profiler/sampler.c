@@ -379,6 +379,8 @@ static __attribute__((noinline)) void take_sample(struct thread_sampling *s, voi
         atomic_fetch_add_explicit(&s->torn, 1, memory_order_relaxed);
         return;
     }
+    /* The handler runs on the thread: its own depth is the thread's. */
+    int own = atomic_load_explicit(&threads_own_depth, memory_order_relaxed) != 0;
     void *ips[RAWREC_NATIVE_MAX];
     int nips = native_on ? unwind_interrupted(uc, ips, RAWREC_NATIVE_MAX, s->tid) : 0;
     struct rawrec_sample rec = {
@@ -386,7 +388,7 @@ static __attribute__((noinline)) void take_sample(struct thread_sampling *s, voi
         .t_ns = s->pending_t_ns,
         .cpu_ns = s->pending_cpu_ns,
         .state = interrupted_state(uc),
-        .flags = truncated ? WIRE_SAMPLE_TRUNCATED : 0,
+        .flags = (truncated ? WIRE_SAMPLE_TRUNCATED : 0) | (own ? WIRE_SAMPLE_OWN : 0),
         .epoch = coderef_epoch(),
     };
     size_t size = put_sample(p, &rec, frames, depth, native_on ? ips : NULL, nips);
@@ -630,6 +632,15 @@ static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu
     int truncated, depth = -1;
     /* A chain caught being built (a call entering or leaving the eval
      * loop) is read again from scratch. */
+    /* Whether the thread is in pyscope's own work, read at the tick, before
+     * the walk: the frames stay those of the hook's caller while it runs,
+     * but a walk's reads of memory the thread is writing slow it down
+     * unevenly: on an allocation-heavy loop a reading after the walk put
+     * anywhere from 40 to 80 % of the time in pyscope's work, run to run.
+     * Read before, it is steady, though above the handler's exact reading
+     * (--native): the computing line of sampling/own_work.py keeps 0.6 of
+     * its time without the tracer, where the handler finds all of it. */
+    int own = s->own_depth && atomic_load_explicit(s->own_depth, memory_order_relaxed) != 0;
     for (int reading = 0; reading < REMOTE_READINGS && depth < 0; reading++) {
         uint64_t deaths = coderef_deaths();
         depth = guarded_remote_walk(s, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
@@ -652,7 +663,7 @@ static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu
         .t_ns = t_ns,
         .cpu_ns = cpu_ns,
         .state = remote_state(s, cpu),
-        .flags = truncated ? WIRE_SAMPLE_TRUNCATED : 0,
+        .flags = (truncated ? WIRE_SAMPLE_TRUNCATED : 0) | (own ? WIRE_SAMPLE_OWN : 0),
         .epoch = epoch,
     };
     ring_commit(s->sring, put_sample(p, &rec, frames, depth, NULL, 0));

@@ -310,6 +310,35 @@ static void test_truncated_stack_hangs_under_marker(void **state)
     assert_query(f, "select count(*) from stacks", "4");
 }
 
+/* A sample taken in pyscope's own work ends in a "[pyscope]" leaf under the
+ * frames the thread was at; an idle sample after it repeats those frames,
+ * not the leaf. */
+static void test_own_work_hangs_a_pyscope_leaf(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t msg[4096];
+    size_t n = hello(msg, MAIN_PID, 1, 0);
+    n += code_rec(msg + n, 1, "make", 5);
+    uint64_t codes[1] = {1};
+    int lines[1] = {6};
+    n += sample_rec(msg + n, 100, 1000, 10, WIRE_SAMPLE_OWN, codes, lines, 1);
+    n += sample_rec(msg + n, 100, 2000, 10, 0, codes, lines, 1);
+    n += sample_rec(msg + n, 100, 3000, 10, WIRE_SAMPLE_OWN, codes, lines, 1);
+    struct wire_sample_idle idle = {.tid = 100, .t_ns = ORIGIN + 4000};
+    n += wire_encode(msg + n, sizeof msg - n, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
+    int c = recorder_conn_open(f->rec);
+    assert_int_equal(recorder_conn_message(f->rec, c, msg, n), 0);
+    assert_query(f,
+                 "select group_concat(fn.name || ':' || coalesce(pfn.name, '-'), ' ') from samples s "
+                 "join stacks st on st.id = s.stack_id join frames fr on fr.id = st.frame_id "
+                 "join functions fn on fn.id = fr.function_id "
+                 "left join stacks ps on ps.id = st.parent_id left join frames pf on pf.id = ps.frame_id "
+                 "left join functions pfn on pfn.id = pf.function_id order by s.t_ns",
+                 "[pyscope]:make make:- [pyscope]:make make:-");
+    assert_query(f, "select count(*) from functions where name = '[pyscope]' and filename is null",
+                 "1");
+}
+
 static void test_sample_with_unknown_code_is_refused(void **state)
 {
     struct fixture *f = *state;
@@ -352,6 +381,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_samples_intern_functions_frames_and_stacks, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_truncated_stack_hangs_under_marker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_own_work_hangs_a_pyscope_leaf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_with_unknown_code_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_samples_after_thread_end_keep_their_thread, setup,
                                         teardown),

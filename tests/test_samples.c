@@ -458,6 +458,55 @@ static void test_truncated_stacks(void **state)
     unload(p, db);
 }
 
+/* Samples taken in pyscope's own work (a "[pyscope]" leaf) are left out
+ * and counted apart, unless with_own keeps them. */
+static void test_own_work(void **state)
+{
+    const char *path = make_run(
+        "own.db", "INSERT INTO functions VALUES (30, 'python', NULL, '[pyscope]', NULL, NULL);\n"
+                  "INSERT INTO frames VALUES (30, 30, NULL);\n"
+                  "INSERT INTO stacks VALUES (30, 2, 30);\n"
+                  "INSERT INTO samples VALUES (1, 30, 10, 100, 0), (1, 30, 20, 100, 0),\n"
+                  "  (1, 30, 30, 100, 0), (1, 2, 40, 100, 0);\n");
+    struct smp_fn_stat *fns;
+    size_t n;
+    sqlite3 *db;
+    (void)state;
+
+    struct smp_filter f = {.clock = SMP_CLOCK_CPU};
+    struct smp_profile *p = load(path, &f, &db);
+    const struct smp_totals *t = smp_totals(p);
+    assert_int_equal(t->samples, 1);
+    assert_int_equal(t->weight, 100);
+    assert_int_equal(t->own_samples, 3);
+    assert_int_equal(t->own_weight, 300);
+    assert_int_equal(smp_functions(p, &fns, &n), 0);
+    assert_null(fn_row_or_null(fns, n, "[pyscope]"));
+    assert_int_equal(fn_row(fns, n, "A.a")->s.self_samples, 1);
+    free(fns);
+    unload(p, db);
+
+    f.with_own = 1;
+    p = load(path, &f, &db);
+    t = smp_totals(p);
+    assert_int_equal(t->samples, 4);
+    assert_int_equal(t->own_samples, 3);
+    assert_int_equal(smp_functions(p, &fns, &n), 0);
+    const struct smp_fn_stat *own = fn_row(fns, n, "[pyscope]");
+    assert_int_equal(own->fn->special, SMP_OWN);
+    assert_int_equal(own->s.self_samples, 3);
+    assert_int_equal(fn_row(fns, n, "A.a")->s.self_samples, 1);
+    assert_int_equal(fn_row(fns, n, "A.a")->s.total_samples, 4);
+    free(fns);
+    /* Its samples have no source line of their own. */
+    struct smp_line_stat *lines;
+    assert_int_equal(smp_lines(p, &lines, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(lines[i].fn->special, SMP_REAL);
+    free(lines);
+    unload(p, db);
+}
+
 /* A NULL stack, and ids the database lacks, become pseudo-functions, not errors. */
 static void test_missing_references(void **state)
 {
@@ -899,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_function_filter),
         cmocka_unit_test(test_state_filter),
         cmocka_unit_test(test_truncated_stacks),
+        cmocka_unit_test(test_own_work),
         cmocka_unit_test(test_missing_references),
         cmocka_unit_test(test_stack_cycle),
         cmocka_unit_test(test_tree),

@@ -161,7 +161,9 @@ static _Atomic int enabled;              /* snapshots are taken (--memory or --h
 static _Atomic unsigned signal_requests; /* snapshot signals received */
 
 /* Per thread. */
-static __thread int reentrant;        /* inside the tracer: allocations pass straight through */
+/* inside the tracer: allocations pass straight through. Read by every
+ * allocation: initial-exec, one load off the thread pointer. */
+static __thread int reentrant __attribute__((tls_model("initial-exec")));
 static __thread int forking;          /* this thread holds tm_lock around fork() */
 static __thread struct tb_memo *memo; /* the thread's last traceback (tb_of_unlocked) */
 
@@ -662,47 +664,66 @@ static void hook_enter(const struct domain *d, int alloc)
 /*
  * The allocator a hook replaced runs with the thread marked reentrant: a
  * block pymalloc hands on to the RAW domain is the caller's block, traced
- * once, by the domain the caller asked.
+ * once, by the domain the caller asked. The rest of a traced hook is
+ * pyscope's own work (threads_own_begin); the allocator it calls is the
+ * program's, as without pyscope.
  */
 static void *hook_malloc(void *ctx, size_t size)
 {
     struct domain *d = ctx;
-    if (!traced_here() || tm_record(d))
+    threads_own_begin();
+    if (!traced_here() || tm_record(d)) {
+        threads_own_end();
         return d->prev.malloc(d->prev.ctx, size);
+    }
     hook_enter(d, 1);
     reentrant++;
+    threads_own_end();
     void *p = d->prev.malloc(d->prev.ctx, size);
+    threads_own_begin();
     reentrant--;
     if (p)
         track(d, p, size);
+    threads_own_end();
     return p;
 }
 
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     struct domain *d = ctx;
-    if (!traced_here() || tm_record(d))
+    threads_own_begin();
+    if (!traced_here() || tm_record(d)) {
+        threads_own_end();
         return d->prev.calloc(d->prev.ctx, nelem, elsize);
+    }
     hook_enter(d, 1);
     reentrant++;
+    threads_own_end();
     void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
+    threads_own_begin();
     reentrant--;
     if (p)
         track(d, p, nelem * elsize);
+    threads_own_end();
     return p;
 }
 
 static void *hook_realloc(void *ctx, void *ptr, size_t size)
 {
     struct domain *d = ctx;
-    if (!traced_here())
+    threads_own_begin();
+    if (!traced_here()) {
+        threads_own_end();
         return d->prev.realloc(d->prev.ctx, ptr, size);
+    }
     hook_enter(d, 1);
     size_t old_size = 0;
     uint32_t old_id = TB_NONE;
     int had = ptr && untrack(ptr, &old_size, &old_id);
     reentrant++;
+    threads_own_end();
     void *p = d->prev.realloc(d->prev.ctx, ptr, size);
+    threads_own_begin();
     reentrant--;
     if (p) {
         /* The new block has the caller's traceback, as in tracemalloc. */
@@ -716,6 +737,7 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
         tables_unlock();
         reentrant--;
     }
+    threads_own_end();
     return p;
 }
 
@@ -724,7 +746,9 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
 static void hook_free(void *ctx, void *ptr)
 {
     struct domain *d = ctx;
+    threads_own_begin();
     if (!traced_here()) {
+        threads_own_end();
         d->prev.free(d->prev.ctx, ptr);
         return;
     }
@@ -735,8 +759,9 @@ static void hook_free(void *ctx, void *ptr)
     if (ptr)
         untrack(ptr, &size, &id);
     reentrant++;
+    threads_own_end();
     d->prev.free(d->prev.ctx, ptr);
-    reentrant--;
+    reentrant--; /* one store: not worth a mark */
 }
 
 /* ---- code objects ------------------------------------------------------- */
@@ -1191,11 +1216,13 @@ int64_t tracemem_snapshot(int trigger, const char *label, int wait)
 {
     if (!atomic_load(&enabled))
         return PYSCOPE_EINVAL;
+    threads_own_begin();
     reentrant++;
     pthread_mutex_lock(&snap_lock);
     int64_t rc = !connected ? PYSCOPE_EIO : snapshot_locked(trigger, label, wait);
     pthread_mutex_unlock(&snap_lock);
     reentrant--;
+    threads_own_end();
     return rc;
 }
 

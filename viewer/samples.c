@@ -82,6 +82,7 @@ static int special_function(struct smp_profile *p, enum smp_special sp, uint32_t
         [SMP_TRUNCATED] = "[truncated]",
         [SMP_NOSTACK] = "[no Python frame]",
         [SMP_UNKNOWN] = "[unknown]",
+        [SMP_OWN] = "[pyscope]",
     };
     int err;
     if ((*idx = p->special_fn[sp]) != SMP_NONE)
@@ -271,7 +272,7 @@ static int take_stacks(struct smp_profile *p, struct stacks *st, struct pmap *li
         p->fns[p->nfns++] = (struct smp_function){
             .id = f->id,
             .kind = (enum smp_kind)f->kind,
-            .special = f->marker ? SMP_TRUNCATED : SMP_REAL,
+            .special = f->marker ? SMP_TRUNCATED : f->own ? SMP_OWN : SMP_REAL,
             .filename = f->filename,
             .name = name,
             .qualname = qualname,
@@ -569,6 +570,12 @@ static int select_aggs(struct smp_profile *p)
         }
         if (!pass)
             continue;
+        if (a->leaf != SMP_NONE && p->fns[p->frames[p->node_frame[a->leaf]].fn].special == SMP_OWN) {
+            t->own_samples += a->samples;
+            t->own_weight += a->weight;
+            if (!p->with_own)
+                continue;
+        }
         if (root != SMP_NONE &&
             p->fns[p->frames[p->node_frame[root]].fn].special == SMP_TRUNCATED) {
             t->truncated_samples += a->samples;
@@ -656,6 +663,7 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
     if (!(p = profile_new(f->clock, f->function)))
         return PYSCOPE_ENOMEM;
     p->states = f->states;
+    p->with_own = f->with_own;
 
     if ((err = load_meta(db, p, &rate_hz)) < 0 || (err = load_threads(db, p, &threadmap)) < 0)
         goto out;

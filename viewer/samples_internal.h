@@ -79,11 +79,12 @@ struct smp_profile {
     char *cwd;       /* without a trailing slash; NULL when unknown or "/" */
     size_t cwdlen;
     int has_filter_fn;
+    int with_own; /* smp_filter.with_own */
 
     struct smp_function *fns;
     size_t nfns, capfns;
     size_t nreal_fns;                     /* fns[0 .. nreal_fns) are the functions table's, by id */
-    uint32_t special_fn[SMP_UNKNOWN + 1]; /* index of each pseudo-function, SMP_NONE */
+    uint32_t special_fn[SMP_OWN + 1]; /* index of each pseudo-function, SMP_NONE */
 
     struct frame *frames;
     size_t nframes, capframes;

@@ -29,6 +29,7 @@ enum smp_special {
     SMP_TRUNCATED, /* the "[truncated]" root of a stack cut at the depth limit */
     SMP_NOSTACK,   /* samples without a Python frame (stack_id NULL) */
     SMP_UNKNOWN,   /* a stack, frame or function id the database does not have */
+    SMP_OWN,       /* "[pyscope]": the leaf of a sample taken in pyscope's own work */
 };
 
 /* Which samples to load and how to weigh them. Zero-initialise: all, cpu. */
@@ -40,6 +41,7 @@ struct smp_filter {
     const char *function; /* fnmatch(3) pattern on qualname or name; NULL for all */
     unsigned states;      /* 1 << samples.state of each state kept; 0 keeps all */
     int no_native;        /* fold native frames into their Python caller */
+    int with_own;         /* keep the samples taken in pyscope's own work ([pyscope]) */
 };
 
 /* samples.state */
@@ -96,6 +98,9 @@ struct smp_totals {
     int64_t weight;  /* their weight: the 100 % of every percentage */
     int64_t all_samples, all_weight;             /* the same before the function filter */
     int64_t truncated_samples, truncated_weight; /* of stacks cut at the depth limit */
+    /* Samples taken in pyscope's own work, left out (without with_own) or
+     * kept: their [pyscope] leaf under the frames the thread was at. */
+    int64_t own_samples, own_weight;
     int64_t interval_ns;                         /* mean sampling interval; 0 when unknown */
     size_t nstacks;                              /* distinct (thread, stack) pairs selected */
     int64_t by_state[SMP_NSTATES]; /* samples of the selected threads in each state, any clock,

@@ -95,6 +95,8 @@ int smpcmd_parse(struct smpcmd *c, const struct opts_spec *own, size_t nown, int
             .ctx = &c->filter.states,
             .bad = "'--state' is a list of running, native, gil, runnable and idle, not '%s'",
             .note = note};
+        specs[n++] = (struct opts_spec){
+            .name = "--with-pyscope", .kind = OPTS_FLAG, .dest = &c->filter.with_own};
     }
     if (acc & SMPCMD_THREAD)
         specs[n++] = (struct opts_spec){.name = "--thread",
@@ -378,6 +380,13 @@ void smpcmd_notes(const struct smpcmd *c)
         fprintf(c->out, "note: %s of the %s in stacks cut at the depth limit ([truncated])\n",
                 fmt_pct(pct, sizeof pct, (double)t->truncated_weight, (double)t->weight),
                 c->filter.clock == SMP_CLOCK_CPU ? "CPU time is" : "samples are");
+    if (t->own_weight > 0 && !c->filter.with_own)
+        fprintf(c->out,
+                "note: %s of the %s pyscope's own work ([pyscope]), left out; "
+                "--with-pyscope keeps it\n",
+                fmt_pct(pct, sizeof pct, (double)t->own_weight,
+                        (double)(t->weight + t->own_weight)),
+                c->filter.clock == SMP_CLOCK_CPU ? "CPU time was" : "samples were");
 }
 
 size_t smpcmd_shown(const struct smpcmd *c, size_t n)
@@ -464,6 +473,7 @@ void smpcmd_json_head(const struct smpcmd *c)
         fputs("null", out);
     }
     fprintf(out, ", \"native\": %s", c->filter.no_native ? "false" : "true");
+    fprintf(out, ", \"with_pyscope\": %s", c->filter.with_own ? "true" : "false");
     fputs("},\n  \"interval_ns\": ", out);
     smpcmd_json_ns(out, t->interval_ns > 0 ? t->interval_ns : -1);
     fprintf(out, ",\n  \"samples\": %lld, \"time_ns\": ", (long long)t->samples);
@@ -473,6 +483,9 @@ void smpcmd_json_head(const struct smpcmd *c)
     fprintf(out, ",\n  \"truncated_samples\": %lld, \"truncated_time_ns\": ",
             (long long)t->truncated_samples);
     smpcmd_json_ns(out, smp_weight_ns(c->prof, t->truncated_weight));
+    fprintf(out, ",\n  \"pyscope_samples\": %lld, \"pyscope_time_ns\": ",
+            (long long)t->own_samples);
+    smpcmd_json_ns(out, smp_weight_ns(c->prof, t->own_weight));
     fputs(",\n", out);
 }
 

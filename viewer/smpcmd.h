@@ -72,7 +72,9 @@ void smpcmd_json_function(FILE *out, const struct smp_function *fn);
 #define SMPCMD_HELP_STATE                                                                          \
     "   --state LIST         only samples in these states, comma-separated:\n"                     \
     "                        running (Python, holding the GIL), native (on a CPU\n"                \
-    "                        without the GIL), gil (waiting for it), idle\n"
+    "                        without the GIL), gil (waiting for it), idle\n"               \
+    "   --with-pyscope       keep the samples taken in pyscope's own work (its\n"               \
+    "                        hooks: [pyscope] under the line that set them off)\n"
 #define SMPCMD_HELP_NATIVE                                                                         \
     "   --no-native          fold native frames (recorded with --native) into the\n"              \
     "                        Python line that called them\n"

@@ -149,6 +149,7 @@ static int load_functions(struct stacks *s)
         /* How the recorder writes the root of a stack cut at the depth limit. */
         f->marker =
             f->kind == STACKS_PYTHON && !f->filename && f->name && !strcmp(f->name, "[truncated]");
+        f->own = f->kind == STACKS_PYTHON && !f->filename && f->name && !strcmp(f->name, "[pyscope]");
     }
     if (!err && rc != SQLITE_DONE)
         err = vdb_err(rc);

@@ -37,6 +37,7 @@ struct stacks_function {
     char *source;        /* native: its source file from debug information; else NULL */
     int64_t firstlineno; /* 0 when unknown */
     int marker;          /* the "[truncated]" marker the recorder roots a cut stack at */
+    int own;             /* the "[pyscope]" leaf of a sample taken in pyscope's own work */
 };
 
 /* A row of frames. */

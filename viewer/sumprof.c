@@ -91,6 +91,13 @@ int sumprof_print_hot(const struct sumrun *r, const struct smp_profile *p, FILE 
     fprintf(out,
             "  %-12s %s of CPU in %" PRId64 " samples; 'pyscope top' and 'pyscope hot' show more\n",
             "hottest", fmt_duration(buf, sizeof buf, smp_weight_ns(p, t->weight)), t->samples);
+    if (t->own_weight > 0) {
+        char dur[FMT_BUFSZ];
+        fprintf(out, "  %-12s %s of CPU (%s) in pyscope's own hooks, left out of these\n", "",
+                fmt_duration(dur, sizeof dur, smp_weight_ns(p, t->own_weight)),
+                fmt_pct(buf, sizeof buf, (double)t->own_weight,
+                        (double)(t->weight + t->own_weight)));
+    }
     for (size_t i = 0; i < nfns && i < HOT_ROWS && fns[i].s.self_weight > 0; i++) {
         fprintf(out, "    %6s  ",
                 fmt_pct(buf, sizeof buf, (double)fns[i].s.self_weight, (double)t->weight));

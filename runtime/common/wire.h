@@ -112,7 +112,10 @@ enum {
     WIRE_STATE_GIL = 3,     /* waiting for the GIL */
     WIRE_STATE_RUNNABLE = 4, /* wants a CPU, not given one (a loaded machine) */
 };
-enum { WIRE_SAMPLE_TRUNCATED = 1u << 0 }; /* deeper than the depth limit */
+enum {
+    WIRE_SAMPLE_TRUNCATED = 1u << 0, /* deeper than the depth limit */
+    WIRE_SAMPLE_OWN = 1u << 1,       /* the thread was in pyscope's own work (a sample's) */
+};
 #define WIRE_SAMPLE_MAX_DEPTH 512
 
 /* One string: the frames, innermost first, as struct wire_frame. */

@@ -96,6 +96,7 @@ struct recorder {
     struct imap *tracebacks; /* (connection serial, WIRE_TRACEBACK key) -> stacks.id */
     struct imap *snaps;      /* (connection serial, snapshot seq) -> snapshots.id */
     int64_t truncated_frame;
+    int64_t own_frame; /* "[pyscope]": the leaf of a sample taken in pyscope's own work */
     int64_t unknown_frame; /* the frame of an allocation with no Python frame */
     uint64_t samples, dropped_samples, dropped_records, missed_ticks;
     uint64_t calls_overhead_ns;
@@ -615,7 +616,15 @@ static int on_sample(struct recorder *r, struct conn *c, const struct wire_rec *
     int err = frames_stack(r, c, fs, (s.flags & WIRE_SAMPLE_TRUNCATED) != 0, &stack);
     if (err)
         return err;
-    th->last_stack = stack;
+    th->last_stack = stack; /* an idle thread is not in pyscope's work */
+    if (s.flags & WIRE_SAMPLE_OWN) {
+        /* Under the frames the thread was at: the hook those frames set off. */
+        err = marker_frame(r, "", "[pyscope]", &r->own_frame);
+        if (!err)
+            err = intern_stack(r, stack, r->own_frame, &stack);
+        if (err)
+            return err;
+    }
     r->samples++;
     return store_sample_add(r->st, th->id, stack, rel_ns(r, s.t_ns), (int64_t)s.cpu_ns,
                             (int)s.state);

@@ -207,8 +207,11 @@ class Names(E2ETestCase):
                 "SELECT id, filename, name, qualname, typeof(filename), typeof(name),"
                 " typeof(qualname) FROM functions WHERE kind = 'python'"):
             fns.setdefault((as_bytes(file), as_bytes(name)), []).append((fid, as_bytes(qual)))
-            # TEXT when it is UTF-8, a BLOB when it is not, never both
+            # TEXT when it is UTF-8, a BLOB when it is not, never both (NULL:
+            # a marker's file and qualname, [pyscope]'s or [truncated]'s)
             for value, typ in zip((file, name, qual), types):
+                if value is None and name in ("[pyscope]", "[truncated]"):
+                    continue
                 self.assertEqual(typ, "text" if is_utf8(as_bytes(value)) else "blob", value)
         script, module = self.script, self.module
         for key, qual in [((script, b"spin"), b"spin"),
@@ -218,7 +221,7 @@ class Names(E2ETestCase):
                           ((script, stored("be\x00fore")), stored("qbe\x00fore")),
                           ((stored("gen\udcfd.py"), b"gen"), b"gen"),
                           ((module, b"spin_other"), b"spin_other")]:
-            self.assertIn(key, fns, sorted(fns))
+            self.assertIn(key, fns, sorted(fns, key=repr))
             self.assertEqual([q for _, q in fns[key]], [qual], key)
         self.assertNotIn(b"?", {name for _, name in fns})
         # each of them was sampled and called, under its own row
