@@ -192,6 +192,14 @@ static struct tnode *nodes;
 static uint32_t nnodes, capnodes;
 static struct idindex nindex = {.hash_of = node_hash_of}; /* over (parent, code_idx, lasti) */
 static struct idindex tindex = {.hash_of = tb_hash_of};
+/* (code, instruction) -> the instruction that stands for its line, and
+ * (code, line) -> that instruction: linekey_unlocked. */
+struct lkentry {
+    uint64_t key; /* 0: empty */
+    int32_t value;
+};
+static struct lkentry *lkeys;
+static size_t lkmask, lkused;
 static uint64_t code_deaths; /* code objects named by tracebacks that died: ends the memos */
 static int64_t traced_bytes, peak_bytes;
 static uint64_t untracked; /* blocks the tables had no room for (a count, read without it) */
@@ -426,6 +434,92 @@ static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int trunc
     return id;
 }
 
+/*
+ * Frames are told apart by line, as tracemalloc tells them apart (file and
+ * line), not by instruction: a line that calls in two places (fib(n - 1) +
+ * fib(n - 2)) is one frame, so the tracebacks of a recursion grow with its
+ * depth, not with its 2^depth call paths, and so do the tracer's tables.
+ * Each instruction of a code object is mapped once to the first instruction
+ * seen on its line, which stands for the line from then on (the line table
+ * is read once per instruction, not per allocation). A dead code object's
+ * entries stay, unused: a new one at its address has a new index.
+ */
+#define LK_LASTI (1ull << 62) /* (code index, instruction) */
+#define LK_LINE (2ull << 62)  /* (code index, line) */
+
+static struct lkentry *lk_slot(uint64_t key)
+{
+    size_t i = mix64(key) & lkmask;
+    while (lkeys[i].key && lkeys[i].key != key)
+        i = (i + 1) & lkmask;
+    return &lkeys[i];
+}
+
+/* Room for two more entries, keeping the table at most half full. */
+static int lk_reserve_unlocked(void)
+{
+    if (lkeys && (lkused + 2) * 2 <= lkmask + 1)
+        return 0;
+    size_t cap = lkeys ? (lkmask + 1) * 2 : INDEX_FIRST;
+    struct lkentry *old = lkeys;
+    size_t oldcap = old ? lkmask + 1 : 0;
+    if (!(lkeys = calloc(cap, sizeof *lkeys))) {
+        lkeys = old;
+        return PYSCOPE_ENOMEM;
+    }
+    lkmask = cap - 1;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].key)
+            *lk_slot(old[i].key) = old[i];
+    free(old);
+    return 0;
+}
+
+/* The instruction that stands for the line of instruction lasti of the
+ * code object at code (index ci); lasti itself when that line is not known
+ * or there is no room. */
+static int32_t linekey_unlocked(uint32_t ci, void *code, int32_t lasti)
+{
+    uint64_t at = LK_LASTI | (uint64_t)ci << 32 | (uint32_t)lasti;
+    if (lkeys) {
+        const struct lkentry *e = lk_slot(at);
+        if (e->key)
+            return e->value;
+    }
+    if (lk_reserve_unlocked() < 0)
+        return lasti;
+    int line = pyframe_code_line(code, lasti);
+    int32_t key = lasti;
+    if (line > 0) {
+        struct lkentry *l = lk_slot(LK_LINE | (uint64_t)ci << 32 | (uint32_t)line);
+        if (l->key) {
+            key = l->value;
+        } else {
+            *l = (struct lkentry){LK_LINE | (uint64_t)ci << 32 | (uint32_t)line, lasti};
+            lkused++;
+        }
+    }
+    *lk_slot(at) = (struct lkentry){at, key};
+    lkused++;
+    return key;
+}
+
+/* frames[0..n) in out, each Python frame's instruction the one standing for
+ * its line. 0, or TB_NONE when a code object has no room in the tables. */
+static uint32_t by_line_unlocked(const struct pyframe_raw *frames, int n, struct pyframe_raw *out)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = frames[i];
+        if (frames[i].reserved & PYFRAME_NATIVE)
+            continue;
+        uint32_t ci = code_of_unlocked(frames[i].code);
+        if (ci == TB_NONE)
+            return TB_NONE;
+        out[i].lasti = linekey_unlocked(ci, frames[i].code, frames[i].lasti);
+    }
+    return 0;
+}
+
 /* ---- live blocks (tm_lock held) ---------------------------------------- */
 
 static void copy_peak_unlocked(void)
@@ -511,7 +605,10 @@ static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int trun
     if (m && m->id1 && m->deaths == code_deaths && m->n == n && m->truncated == truncated &&
         memcmp(m->frames, frames, bytes) == 0)
         return m->id1 - 1;
-    uint32_t id = tb_intern_unlocked(frames, n, truncated);
+    struct pyframe_raw lines[NATIVE_MERGE_MAX + TRACEMEM_MAX_DEPTH];
+    if (n > (int)(sizeof lines / sizeof *lines) || by_line_unlocked(frames, n, lines) == TB_NONE)
+        return TB_NONE;
+    uint32_t id = tb_intern_unlocked(lines, n, truncated);
     if (id == TB_NONE || n > memo_cap)
         return id;
     if (!m) {
