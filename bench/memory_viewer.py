@@ -100,7 +100,8 @@ def build(path, ntraces, seed=1):
 
     old = leaves[:ntraces - 1] + [leaves[-1]]
     new = leaves[ntraces // 5:ntraces // 5 + ntraces - 1] + [leaves[-1]]
-    db.executemany("INSERT INTO snapshots VALUES (?, 1, ?, ?, ?, NULL, NULL, NULL, NULL)",
+    db.executemany("INSERT INTO snapshots (id, process_id, label, t_ns, trigger, traced_bytes,"
+        " traced_blocks, peak_bytes, rss_bytes) VALUES (?, 1, ?, ?, ?, NULL, NULL, NULL, NULL)",
                    [(1, "start", 1_000_000_000, "api"), (2, None, 9_000_000_000, "exit")])
     for sid, stacks in ((1, old), (2, new)):
         rows = [blocks(s) for s in stacks]

@@ -54,7 +54,8 @@ static const char fixture_sql[] =
     "INSERT INTO samples VALUES (1, 2, 1000000, 1000000, 0), (1, 2, 2000000, 1000000, 0),\n"
     "  (1, 2, 3000000, 1000000, 0), (1, 3, 4000000, 2000000, 0),\n"
     "  (2, 4, 1000000, 500000, 1), (2, 4, 2000000, 500000, 1), (2, 5, 3000000, 0, 2);\n"
-    "INSERT INTO snapshots VALUES (1, 1, 'l<1>&', 2500000000, 'api', 4096, 6, 5000, NULL),\n"
+    "INSERT INTO snapshots (id, process_id, label, t_ns, trigger, traced_bytes,"
+    " traced_blocks, peak_bytes, rss_bytes) VALUES (1, 1, 'l<1>&', 2500000000, 'api', 4096, 6, 5000, NULL),\n"
     "  (2, 1, NULL, 3000000000, 'exit', 0, 0, 5000, NULL);\n"
     "INSERT INTO snapshot_traces VALUES (1, 2, 3000, 3), (1, 3, 1000, 1), (1, 1, 96, 2);\n";
 

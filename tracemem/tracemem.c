@@ -1264,6 +1264,22 @@ static int graph_wanted(int trigger)
     return lived / GRAPH_NS_PER_OBJECT >= heap_tracked_count();
 }
 
+/* What the tracer's own tables hold: what pyscope costs the program in
+ * memory, beyond its fixed buffers. tm_lock held. */
+static uint64_t footprint_unlocked(void)
+{
+    uint64_t bytes = blocks_footprint(live) + blocks_footprint(codemap) +
+                     (uint64_t)capcodes * sizeof *codes + (uint64_t)captbs * sizeof *tbs +
+                     (uint64_t)(capstat + peak_cap) * sizeof *tb_stat +
+                     (uint64_t)capnodes * sizeof *nodes +
+                     (nindex.slots ? (nindex.mask + 1) * sizeof *nindex.slots : 0) +
+                     (tindex.slots ? (tindex.mask + 1) * sizeof *tindex.slots : 0) +
+                     (lkeys ? (lkmask + 1) * sizeof *lkeys : 0);
+    for (uint32_t i = 0; i < ncodes; i++)
+        bytes += (uint64_t)codes[i].captbs * sizeof *codes[i].tbs;
+    return bytes;
+}
+
 /* snap_lock held; reentrant set. */
 static int64_t snapshot_locked(int trigger, const char *label, int wait)
 {
@@ -1273,6 +1289,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
     tables_lock();
     ws.seq = next_seq++;
     ws.peak_bytes = (uint64_t)peak_bytes;
+    ws.own_bytes = footprint_unlocked();
     ws.flags = wait ? WIRE_SNAPSHOT_REPLY : 0;
     if (trigger == WIRE_TRIGGER_PEAK) {
         ws.t_ns = peak_copy_ns;

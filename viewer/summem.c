@@ -9,6 +9,7 @@
 #include "error.h"
 #include "format.h"
 #include "memory.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -35,6 +36,10 @@ struct memory {
     int64_t whole; /* the 100 % of the sites: the snapshot's traced bytes, or its traces' sum */
     int has_rss, has_rss_exit;
     int64_t rss_max, rss_process_id, rss_exit;
+    int has_own; /* snapshots.pyscope_bytes: the memory tracer's tables */
+    int64_t own_max, own_process_id;
+    int has_recorder; /* meta recorder_rss_bytes */
+    int64_t recorder_rss;
     struct site sites[SITE_ROWS];
     size_t nsites;
 };
@@ -152,6 +157,38 @@ out:
 }
 
 /* The memory section's data; m->nsnapshots 0 (and nothing else) without snapshots. */
+/* The most the memory tracer's tables held in a process (a column a
+ * database of an earlier pyscope lacks), and the recorder's peak RSS. */
+static int load_own(sqlite3 *db, const struct sumrun *r, struct memory *m)
+{
+    const char *rec = sumrun_meta(r, "recorder_rss_bytes");
+    int64_t v;
+    if (rec && util_parse_i64(rec, &v) == 0 && v > 0) {
+        m->has_recorder = 1;
+        m->recorder_rss = v;
+    }
+    sqlite3_stmt *st;
+    int err = vdb_prepare(db, "SELECT 1 FROM pragma_table_info('snapshots')"
+                              " WHERE name = 'pyscope_bytes'", &st);
+    if (err < 0)
+        return err;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? 0 : vdb_err(rc);
+    err = sumrun_first_row(db,
+                           "SELECT process_id, pyscope_bytes FROM snapshots"
+                           " WHERE pyscope_bytes IS NOT NULL ORDER BY pyscope_bytes DESC, id LIMIT 1",
+                           0, 0, &st);
+    if (err <= 0)
+        return err;
+    m->has_own = 1;
+    sumrun_col_int(st, 0, &m->own_process_id);
+    sumrun_col_int(st, 1, &m->own_max);
+    sqlite3_finalize(st);
+    return 0;
+}
+
 static int load_memory(sqlite3 *db, const struct sumrun *r, struct memory *m)
 {
     int err = 0;
@@ -159,7 +196,8 @@ static int load_memory(sqlite3 *db, const struct sumrun *r, struct memory *m)
     m->nsnapshots = r->counts[SUMRUN_SNAPSHOTS];
     if (!m->nsnapshots)
         return 0;
-    if ((err = load_peak(db, m)) < 0 || (err = load_rss(db, m)) < 0)
+    if ((err = load_peak(db, m)) < 0 || (err = load_rss(db, m)) < 0 ||
+        (err = load_own(db, r, m)) < 0)
         return err;
     if (m->has_snap)
         err = load_sites(db, m);
@@ -219,6 +257,18 @@ static int print_memory(const struct sumrun *r, const struct memory *m, FILE *ou
         sumrun_line(out, "rss", "%s at most%s%s", fmt_bytes(max, sizeof max, m->rss_max), at_exit,
                     pid);
     }
+    if (m->has_own || m->has_recorder) {
+        /* What pyscope itself holds: the tracer's tables in the program (at
+         * the snapshot where they were largest), the recorder's RSS. */
+        char tables[FMT_BUFSZ * 3] = "", rec[FMT_BUFSZ * 2] = "";
+        if (m->has_own)
+            snprintf(tables, sizeof tables, "%s in its tables in the program at most",
+                     bytes_in(buf, sizeof buf, r, m->own_max, m->own_process_id));
+        if (m->has_recorder)
+            snprintf(rec, sizeof rec, "%s%s RSS in the recorder", m->has_own ? ", " : "",
+                     fmt_bytes(num, sizeof num, m->recorder_rss));
+        sumrun_line(out, "pyscope", "%s%s", tables, rec);
+    }
     if (!m->nsites)
         return 0;
     fprintf(out, "  %-12s snapshot %" PRId64, "peak sites", m->snap_id);
@@ -272,6 +322,13 @@ int summem_json(const struct sumrun *r, sqlite3 *db, FILE *out)
     sumrun_json_opt(out, rss_pid != 0, rss_pid);
     fputs(", \"rss_exit_bytes\": ", out);
     sumrun_json_opt(out, m.has_rss_exit, m.rss_exit);
+    fputs(",\n    \"pyscope_bytes\": ", out);
+    sumrun_json_opt(out, m.has_own, m.own_max);
+    fputs(", \"pyscope_pid\": ", out);
+    int64_t own_pid = m.has_own ? sumrun_pid_of(r, m.own_process_id) : 0;
+    sumrun_json_opt(out, own_pid != 0, own_pid);
+    fputs(", \"recorder_rss_bytes\": ", out);
+    sumrun_json_opt(out, m.has_recorder, m.recorder_rss);
     fputs(",\n    \"peak_snapshot\": ", out);
     if (m.has_snap) {
         fprintf(out, "{\"id\": %" PRId64 ", \"label\": ", m.snap_id);

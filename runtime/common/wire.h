@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2
 #define WIRE_MAGIC 0x43535950u /* "PYSC" */
 #define WIRE_MSG_MAX 65536
 #define WIRE_ALIGN 8
@@ -205,6 +205,7 @@ struct wire_snapshot {
     uint64_t ntraces;   /* wire_trace entries the WIRE_SNAPSHOT_TRACES that follow hold */
     uint32_t trigger;   /* WIRE_TRIGGER_* */
     uint32_t flags;     /* WIRE_SNAPSHOT_* */
+    uint64_t own_bytes; /* what the memory tracer's own tables hold in the process */
 };
 
 /* One string of struct wire_trace entries. */

@@ -524,6 +524,11 @@ static void write_end_meta(struct store *st, int status, int64_t duration_ns,
     store_meta_set(st, "exit_status", buf);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)errors);
     store_meta_set(st, "protocol_errors", buf);
+    struct rusage self;
+    if (getrusage(RUSAGE_SELF, &self) == 0) { /* the recorder's: the program is a child */
+        snprintf(buf, sizeof buf, "%lld", (long long)self.ru_maxrss * 1024);
+        store_meta_set(st, "recorder_rss_bytes", buf);
+    }
 }
 
 /* Room for the one descriptor the go-ahead may carry. */

@@ -711,6 +711,7 @@ static int on_snapshot(struct recorder *r, struct conn *c, const struct wire_rec
         .traced_blocks = (int64_t)w.traced_blocks,
         .peak_bytes = (int64_t)w.peak_bytes,
         .rss_bytes = (int64_t)w.rss_bytes,
+        .pyscope_bytes = (int64_t)w.own_bytes,
     };
     int64_t id = 0;
     int err = store_snapshot_add(r->st, &s, &id);

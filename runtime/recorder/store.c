@@ -131,7 +131,8 @@ static const char store_schema[] =
     "  traced_bytes INTEGER,\n"
     "  traced_blocks INTEGER,\n"
     "  peak_bytes INTEGER,\n"
-    "  rss_bytes INTEGER\n"
+    "  rss_bytes INTEGER,\n"
+    "  pyscope_bytes INTEGER\n"
     ");\n"
     "CREATE INDEX snapshots_process ON snapshots(process_id, t_ns);\n"
     "CREATE TABLE snapshot_traces (\n"
@@ -231,8 +232,8 @@ static const char *const store_sql[STMT_COUNT] = {
                             " tottime_ns = tottime_ns + excluded.tottime_ns,"
                             " cumtime_ns = cumtime_ns + excluded.cumtime_ns",
     [STMT_SNAPSHOT_ADD] = "INSERT INTO snapshots (process_id, label, t_ns, trigger, traced_bytes,"
-                          " traced_blocks, peak_bytes, rss_bytes)"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                          " traced_blocks, peak_bytes, rss_bytes, pyscope_bytes)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* Tracebacks that differ only below line granularity are one stack. */
     [STMT_SNAPSHOT_TRACE_ADD] = "INSERT INTO snapshot_traces (snapshot_id, stack_id, size, count)"
                                 " VALUES (?1, ?2, ?3, ?4)"
@@ -834,10 +835,12 @@ int store_snapshot_add(struct store *st, const struct store_snapshot *s, int64_t
         sqlite3_bind_int64(stmt, 5, s->traced_bytes);
         sqlite3_bind_int64(stmt, 6, s->traced_blocks);
         sqlite3_bind_int64(stmt, 7, s->peak_bytes);
+        sqlite3_bind_int64(stmt, 9, s->pyscope_bytes);
     } else {
         sqlite3_bind_null(stmt, 5);
         sqlite3_bind_null(stmt, 6);
         sqlite3_bind_null(stmt, 7);
+        sqlite3_bind_null(stmt, 9);
     }
     bind_id_or_null(stmt, 8, s->rss_bytes);
     return insert_id(st, stmt, id);

@@ -127,7 +127,7 @@ struct store_calls {
 int store_calls_add(struct store *st, const struct store_calls *c);
 
 /* A snapshots row; rss_bytes 0 is stored as NULL (unknown), and so are the
- * traced figures when traced is 0. */
+ * traced figures (and pyscope_bytes) when traced is 0. */
 struct store_snapshot {
     int64_t process_id;
     const char *label; /* may be NULL */
@@ -135,6 +135,7 @@ struct store_snapshot {
     const char *trigger; /* api, signal, interval, peak or exit */
     int traced;          /* allocations were traced */
     int64_t traced_bytes, traced_blocks, peak_bytes, rss_bytes;
+    int64_t pyscope_bytes; /* the memory tracer's own tables in the process */
 };
 int store_snapshot_add(struct store *st, const struct store_snapshot *s, int64_t *id);
 

@@ -198,6 +198,23 @@ class TracebacksByLine(E2ETestCase):
         grown = int(traced.stdout) - int(plain.stdout)
         self.assertLess(grown, 8 * 1024, (plain.stdout, traced.stdout))
 
+    def test_own_memory_is_reported(self):
+        db = self.new_db_path()
+        run = harness.run_pyscope(["--no-sample", "--memory", os.path.join(HERE, "paths_rss.py")],
+                                  db)
+        self.assertEqual(run.returncode, 0, run)
+        memory = json.loads(harness.run_viewer(["summary", "--json", db]).stdout)["memory"]
+        # The tables: some 17 tracebacks and what is live at each snapshot,
+        # well under the program's RSS; the recorder's RSS beside it.
+        self.assertGreater(memory["pyscope_bytes"], 0, memory)
+        self.assertLess(memory["pyscope_bytes"], memory["rss_max_bytes"] / 2, memory)
+        self.assertGreater(memory["recorder_rss_bytes"], 1 << 20, memory)
+        text = harness.run_viewer(["summary", db]).stdout.decode()
+        self.assertRegex(text, r"\n  pyscope +[\d.]+ [KM]iB \(pid \d+\) in its tables in the "
+                               r"program at most, [\d.]+ MiB RSS in the recorder\n")
+        self.assertEqual(db_rows(db, "select count(*) n from snapshots "
+                                     "where pyscope_bytes is null")[0]["n"], 0)
+
 
 class Triggers(E2ETestCase):
 

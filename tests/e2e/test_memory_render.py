@@ -65,7 +65,8 @@ def build(path, app, snapshots=True):
         (1, None, 1), (2, 1, 2), (3, 1, 3), (4, None, 4), (5, None, 5), (6, 5, 2),
         (7, 1, 6), (8, 2, 7), (9, 2, 8), (10, 2, 9)])
     if snapshots:
-        db.executemany("INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        db.executemany("INSERT INTO snapshots (id, process_id, label, t_ns, trigger, traced_bytes,"
+        " traced_blocks, peak_bytes, rss_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             (1, 1, LABEL, 1_000_000_000, "api", 7000, 10, 7000, 50 * MIB),
             (2, 1, None, 1_500_000_000, "peak", 10000, 26, 10000, 60 * MIB),
             (3, 1, None, 2_000_000_000, "exit", 1000, 2, 10000, 40 * MIB),
@@ -240,7 +241,8 @@ class Flamegraph(MemoryTestCase):
 
     def test_empty_snapshot(self):
         conn = sqlite3.connect(self.db)
-        conn.execute("INSERT INTO snapshots VALUES (5, 1, NULL, 5, 'interval', 0, 0, 0, NULL)")
+        conn.execute("INSERT INTO snapshots (id, process_id, label, t_ns, trigger, traced_bytes,"
+        " traced_blocks, peak_bytes, rss_bytes) VALUES (5, 1, NULL, 5, 'interval', 0, 0, 0, NULL)")
         conn.commit()
         conn.close()
         text, root = self.svg("--memory", "5")

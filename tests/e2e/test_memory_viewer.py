@@ -80,7 +80,8 @@ def build(path, where):
         (1, None, 1), (2, 1, 3), (3, None, 2), (4, 3, 4), (5, 1, 5), (6, 5, 5), (7, 6, 6),
         (8, None, 8), (9, None, 9), (10, 9, 3), (11, None, 3), (12, None, 10), (13, 4, 7),
         (14, None, 11)])
-    db.executemany("INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+    db.executemany("INSERT INTO snapshots (id, process_id, label, t_ns, trigger, traced_bytes,"
+        " traced_blocks, peak_bytes, rss_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
         (1, 1, "start", 100_000_000, "api", 2064, 21, 2064, 30 << 20),
         (2, 1, "end", 2_500_000_000, "exit", 3462, 38, 4000, None),
         (3, 2, None, 3_000_000_000, "peak", 0, 0, 0, None)])
@@ -467,7 +468,8 @@ def random_run(path, seed, reorder=False):
                    [(sid(i), sid(p), f) for (p, f), i in nodes.items()])
     snaps = {}
     for snap in (1, 2):
-        db.execute("INSERT INTO snapshots VALUES (?, 1, NULL, ?, 'api', 0, 0, 0, NULL)",
+        db.execute("INSERT INTO snapshots (id, process_id, label, t_ns, trigger, traced_bytes,"
+        " traced_blocks, peak_bytes, rss_bytes) VALUES (?, 1, NULL, ?, 'api', 0, 0, 0, NULL)",
                    (snap, snap))
         rows = []
         for stack, tb in rnd.sample(sorted(stacks.items()), 200):
