@@ -505,10 +505,21 @@ static int32_t linekey_unlocked(uint32_t ci, void *code, int32_t lasti)
 }
 
 /* frames[0..n) in out, each Python frame's instruction the one standing for
- * its line. 0, or TB_NONE when a code object has no room in the tables. */
-static uint32_t by_line_unlocked(const struct pyframe_raw *frames, int n, struct pyframe_raw *out)
+ * its line. The outer frames a stack shares with the last one (as walked:
+ * prev[0..nprev), with those frames by line in prev_out) are taken from it:
+ * only the frames that moved are looked up. 0, or TB_NONE when a code
+ * object has no room in the tables. */
+static uint32_t by_line_unlocked(const struct pyframe_raw *frames, int n, struct pyframe_raw *out,
+                                 const struct pyframe_raw *prev, const struct pyframe_raw *prev_out,
+                                 int nprev)
 {
-    for (int i = 0; i < n; i++) {
+    int shared = 0; /* outermost frames equal to prev's, as walked */
+    while (shared < n && shared < nprev &&
+           !memcmp(&frames[n - 1 - shared], &prev[nprev - 1 - shared], sizeof *frames))
+        shared++;
+    for (int k = 0; k < shared; k++)
+        out[n - 1 - k] = prev_out[nprev - 1 - k];
+    for (int i = 0; i < n - shared; i++) {
         out[i] = frames[i];
         if (frames[i].reserved & PYFRAME_NATIVE)
             continue;
@@ -588,7 +599,7 @@ struct tb_memo {
     uint32_t id1; /* the traceback's id + 1; 0: none */
     int n, truncated;
     uint64_t deaths;
-    struct pyframe_raw frames[]; /* memo_cap */
+    struct pyframe_raw frames[]; /* memo_cap as walked, then memo_cap by line */
 };
 
 static void memo_free(void *m)
@@ -602,17 +613,19 @@ static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int trun
 {
     struct tb_memo *m = memo;
     size_t bytes = (size_t)n * sizeof *frames;
-    if (m && m->id1 && m->deaths == code_deaths && m->n == n && m->truncated == truncated &&
-        memcmp(m->frames, frames, bytes) == 0)
+    int valid = m && m->id1 && m->deaths == code_deaths;
+    if (valid && m->n == n && m->truncated == truncated && memcmp(m->frames, frames, bytes) == 0)
         return m->id1 - 1;
     struct pyframe_raw lines[NATIVE_MERGE_MAX + TRACEMEM_MAX_DEPTH];
-    if (n > (int)(sizeof lines / sizeof *lines) || by_line_unlocked(frames, n, lines) == TB_NONE)
+    if (n > (int)(sizeof lines / sizeof *lines) ||
+        by_line_unlocked(frames, n, lines, valid ? m->frames : NULL,
+                         valid ? m->frames + memo_cap : NULL, valid ? m->n : 0) == TB_NONE)
         return TB_NONE;
     uint32_t id = tb_intern_unlocked(lines, n, truncated);
     if (id == TB_NONE || n > memo_cap)
         return id;
     if (!m) {
-        m = calloc(1, sizeof *m + (size_t)memo_cap * sizeof *frames);
+        m = calloc(1, sizeof *m + 2 * (size_t)memo_cap * sizeof *frames);
         if (!m || pthread_setspecific(memo_key, m) != 0) {
             free(m);
             return id;
@@ -624,6 +637,7 @@ static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int trun
     m->n = n;
     m->truncated = truncated;
     memcpy(m->frames, frames, bytes);
+    memcpy(m->frames + memo_cap, lines, bytes);
     return id;
 }
 
