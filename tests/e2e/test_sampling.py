@@ -146,13 +146,16 @@ class Sampling(E2ETestCase):
             self.assertGreater(states.get(3, 0), 0.1 * n, by)
             self.assertLess(states.get(2, 0), 0.1 * n, by)
             self.assertGreater(states.get(3, 0), 2 * states.get(2, 0), by)
-        # the napper's 0.6 s of sleep is idle (at 1 kHz, 600 ticks; some are
-        # lost on a loaded machine: 298 at a load of 8), and so is the main
-        # thread in join(); both also wait for the GIL at times, when they
-        # start or wake while the spinners take turns, the more so the
-        # busier the machine is
-        self.assertGreater(by["napper"].get(2, 0), 0.4 * 600, by)
-        self.assertGreater(by["napper"].get(2, 0), by["napper"].get(3, 0), by)
+        # the napper's 0.6 s of sleep is idle, and so is the main thread in
+        # join(); both also wait for the GIL at times, when they start or
+        # wake while the spinners take turns, the more so the busier the
+        # machine is. How many ticks the sleep gets depends on the machine:
+        # at 1 kHz 600, but a sampler kept off its CPU loses ticks (208 in
+        # a CI run beside the browser test), so what is checked is the
+        # share of its samples that are idle
+        napper = by["napper"]
+        self.assertGreater(sum(napper.values()), 50, by)
+        self.assertGreater(napper.get(2, 0), 0.8 * sum(napper.values()), by)
         main = by["MainThread"]
         self.assertGreater(main.get(2, 0), 0.75 * sum(main.values()), by)
         # the viewer picks states out
