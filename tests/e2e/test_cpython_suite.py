@@ -11,8 +11,10 @@ outcome to a JUnit XML file; the comparison is per test case. A test case
 that passes plain and, under pyscope, fails, errs, is skipped or is not run
 at all is a difference; so is a module that under pyscope changes its
 environment (regrtest's --fail-env-changed: threads, files, signal handlers
-left behind), a line of pyscope's own on the output, and a database that is
-not sound or does not end with the program's exit status. A test case that
+left behind), a line of pyscope's own on the output, a file of the
+harness's in the run's directory (its output, regrtest's TMPDIR) that is
+gone when the run ends, and a database that is not sound or does not end
+with the program's exit status. A test case that
 fails plain too says nothing and is left out.
 
 A difference matched by an entry of cpython_suite.txt is expected: a
@@ -274,6 +276,7 @@ class Run:
         self.output = ""
         self.outcomes = None
         self.db_problem = ""
+        self.removed = []  # the harness's files in the run's directory that went
 
     @property
     def label(self):
@@ -317,10 +320,17 @@ class Run:
         env = harness.clean_env({"TMPDIR": tmp})
         out_path = os.path.join(where, "output.txt")
         start = time.monotonic()
-        with open(out_path, "wb") as out:
+        # The output is read back through the descriptor the run wrote to:
+        # a run that removes the file still has its output read, and the
+        # removal is a difference of its own.
+        out = open(out_path, "w+b")
+        try:
             proc = subprocess.Popen(self.command(where), stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, cwd=where, env=env,
                                     start_new_session=True)
+        except BaseException:
+            out.close()
+            raise
 
         def kill():
             self.timed_out = True
@@ -337,8 +347,11 @@ class Run:
         proc.returncode = self.returncode = os.waitstatus_to_exitcode(status)
         self.wall = time.monotonic() - start
         self.cpu = usage.ru_utime + usage.ru_stime
-        with open(out_path, "rb") as f:
-            self.output = f.read().decode("utf-8", "backslashreplace")
+        with out:
+            out.seek(0)
+            self.output = out.read().decode("utf-8", "backslashreplace")
+        self.removed = [name for name in ("output.txt", "tmp")
+                        if not os.path.exists(os.path.join(where, name))]
         self.outcomes = read_junit(os.path.join(where, "junit.xml"))
         if self.mode is not None:
             self.db_problem = check_db(os.path.join(where, "run.db"), self.returncode)
@@ -445,10 +458,14 @@ def differences(plain, run):
     """How a run under pyscope differs from the plain run of its module."""
     found = []
     name = run.module.name
+    if run.removed and not plain.removed:
+        found.append(Difference(f"{name}.<files-removed>",
+                                "removed under pyscope only: " + ", ".join(run.removed)))
     if run.outcomes is None:
         why = "killed after {}s".format(RUN_TIMEOUT) if run.timed_out else \
             f"exit status {run.returncode}"
-        return [Difference(f"{name}.<run>", f"no results ({why})", crash_report(run), lines=40)]
+        return found + [Difference(f"{name}.<run>", f"no results ({why})", crash_report(run),
+                                   lines=40)]
     for test_id, before in plain.outcomes.items():
         if before.status != "pass":
             continue
@@ -645,6 +662,14 @@ class Comparison(unittest.TestCase):
                           output="Warning -- Dangling thread\npyscope: lost\n")
         self.assertEqual([d.test_id for d in differences(plain, run)],
                          ["test_x.<env-changed>", "test_x.<pyscope-output>"])
+
+    def test_a_file_of_the_harness_removed_under_pyscope_is_a_difference(self):
+        plain = self.run_of({"t.a": Outcome("pass")}, None)
+        run = self.run_of({"t.a": Outcome("pass")})
+        run.removed = ["output.txt"]
+        found = differences(plain, run)
+        self.assertEqual([(d.test_id, d.what) for d in found],
+                         [("test_x.<files-removed>", "removed under pyscope only: output.txt")])
 
     def test_an_entry_matches_by_mode_and_pattern(self):
         entry = Entry("defect", ["calls"], "calls", "test.test_x.*.test_y*", 1)
