@@ -777,22 +777,20 @@ static void hook_enter(const struct domain *d, int alloc)
  * block pymalloc hands on to the RAW domain is the caller's block, traced
  * once, by the domain the caller asked. The rest of a traced hook is
  * pyscope's own work (threads_own_begin); the allocator it calls is the
- * program's, as without pyscope.
+ * program's, as without pyscope. A call passed through untraced is not
+ * marked, and an allocation is made before the hook's own work, so the
+ * thread is marked once per traced allocation.
  */
 static void *hook_malloc(void *ctx, size_t size)
 {
     struct domain *d = ctx;
-    threads_own_begin();
-    if (!traced_here() || tm_record(d)) {
-        threads_own_end();
+    if (!traced_here() || tm_record(d))
         return d->prev.malloc(d->prev.ctx, size);
-    }
-    hook_enter(d, 1);
     reentrant++;
-    threads_own_end();
     void *p = d->prev.malloc(d->prev.ctx, size);
-    threads_own_begin();
     reentrant--;
+    threads_own_begin();
+    hook_enter(d, 1);
     if (p)
         track(d, p, size);
     threads_own_end();
@@ -802,17 +800,13 @@ static void *hook_malloc(void *ctx, size_t size)
 static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     struct domain *d = ctx;
-    threads_own_begin();
-    if (!traced_here() || tm_record(d)) {
-        threads_own_end();
+    if (!traced_here() || tm_record(d))
         return d->prev.calloc(d->prev.ctx, nelem, elsize);
-    }
-    hook_enter(d, 1);
     reentrant++;
-    threads_own_end();
     void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
-    threads_own_begin();
     reentrant--;
+    threads_own_begin();
+    hook_enter(d, 1);
     if (p)
         track(d, p, nelem * elsize);
     threads_own_end();
@@ -822,11 +816,9 @@ static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
 static void *hook_realloc(void *ctx, void *ptr, size_t size)
 {
     struct domain *d = ctx;
-    threads_own_begin();
-    if (!traced_here()) {
-        threads_own_end();
+    if (!traced_here())
         return d->prev.realloc(d->prev.ctx, ptr, size);
-    }
+    threads_own_begin();
     hook_enter(d, 1);
     size_t old_size = 0;
     uint32_t old_id = TB_NONE;
@@ -857,12 +849,11 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
 static void hook_free(void *ctx, void *ptr)
 {
     struct domain *d = ctx;
-    threads_own_begin();
     if (!traced_here()) {
-        threads_own_end();
         d->prev.free(d->prev.ctx, ptr);
         return;
     }
+    threads_own_begin();
     hook_enter(d, 0);
     /* Forget first: once freed, another thread may be given the address. */
     size_t size;
