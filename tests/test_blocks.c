@@ -1,6 +1,6 @@
 /* Unit tests for the memory tracer's live-block table: insert, replace,
- * remove with the run shifted back, sizes beyond 32 bits, and its size per
- * block. */
+ * remove with the run shifted back, sizes beyond 32 bits, its size per
+ * block, and the nursery in front of it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -99,6 +99,128 @@ static void test_random_against_reference(void **state)
     blocks_free(t);
 }
 
+/* What a table with a nursery reported replaced, summed: in the tracer,
+ * the sizes of the blocks whose free it missed. */
+struct replaced_sum {
+    size_t calls, size;
+    uint64_t traces;
+};
+
+static void on_replaced(void *ctx, size_t size, uint32_t trace)
+{
+    struct replaced_sum *r = ctx;
+    r->calls++;
+    r->size += size;
+    r->traces += trace;
+}
+
+/* With a nursery, the table answers as the plain one does: every address
+ * put and not taken is found with its last values, blocks that came and
+ * went are gone, and each older entry of an address put again is reported
+ * exactly once, at once or when its newer entry leaves the nursery. */
+static void test_nursery_against_reference(void **state)
+{
+    enum { N = 300000 };
+    struct replaced_sum rs = {0};
+    struct blocks *t = blocks_new_nursery(on_replaced, &rs);
+    assert_non_null(t);
+    uint32_t *ref = calloc(N, sizeof *ref);
+    assert_non_null(ref);
+    srand(777);
+    size_t size, old_size, expect_replaced = 0, told_at_once = 0;
+    uint32_t trace, old_trace;
+    for (int step = 0; step < 2000000; step++) {
+        /* Mostly young blocks (a narrow window of recent addresses), some
+         * anywhere: both the nursery and the large segments are used. */
+        size_t i = rand() % 4 ? ((size_t)step / 8 + (size_t)rand() % 2000) % N
+                              : (size_t)rand() % N;
+        uintptr_t ptr = 0x10000 + i * 16;
+        int op = rand() % 16;
+        if (op < 8) {
+            int r = blocks_put(t, ptr, i + 1, (uint32_t)step, &old_size, &old_trace);
+            assert_true(r == 0 || r == 1);
+            if (ref[i])
+                expect_replaced++;
+            if (r == 1) {
+                assert_non_null(ref[i]);
+                assert_int_equal(old_trace, ref[i] - 1);
+                assert_int_equal(old_size, i + 1);
+                told_at_once++;
+            }
+            ref[i] = (uint32_t)step + 1;
+        } else if (op == 8 && ref[i]) {
+            /* A block whose free is missed: its address is put again later. */
+        } else {
+            int r = blocks_take(t, ptr, &size, &trace);
+            if (ref[i]) {
+                assert_int_equal(r, 1);
+                assert_int_equal(size, i + 1);
+                assert_int_equal(trace, ref[i] - 1);
+            }
+            ref[i] = 0;
+            /* An older entry the missed free left in the large segments may
+             * still be there under the one just taken: take it too, as the
+             * tracer's next put of the address would replace it. */
+            while (blocks_take(t, ptr, &size, &trace))
+                expect_replaced--;
+        }
+        if (step % 100000 == 0) {
+            for (size_t k = 0; k < N; k += 97) {
+                int r = blocks_get(t, 0x10000 + k * 16, &size, &trace);
+                if (ref[k]) {
+                    assert_int_equal(r, 1);
+                    assert_int_equal(trace, ref[k] - 1);
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < N; i++) {
+        int r = blocks_get(t, 0x10000 + i * 16, &size, &trace);
+        if (ref[i]) {
+            assert_int_equal(r, 1);
+            assert_int_equal(trace, ref[i] - 1);
+            assert_int_equal(size, i + 1);
+        }
+    }
+    assert_true(rs.calls > 0);
+    assert_true(told_at_once > 0);
+    /* Each older entry either was told at once, or is reported, or is still
+     * in the large segments under its newer one (counted twice until the
+     * newer one leaves the nursery). */
+    size_t live = 0;
+    for (size_t i = 0; i < N; i++)
+        live += ref[i] != 0;
+    assert_true(told_at_once + rs.calls <= expect_replaced);
+    assert_int_equal(blocks_count(t) - live, expect_replaced - told_at_once - rs.calls);
+    free(ref);
+    blocks_free(t);
+}
+
+/* A big size with a younger entry of its address in the nursery replaces
+ * it; sizes beyond 32 bits never wait in the nursery. */
+static void test_nursery_and_big_sizes(void **state)
+{
+    struct replaced_sum rs = {0};
+    struct blocks *t = blocks_new_nursery(on_replaced, &rs);
+    size_t size, old_size;
+    uint32_t trace, old_trace;
+    const size_t huge = (size_t)3 << 32;
+    assert_int_equal(blocks_put(t, 0x4000, 32, 1, &old_size, &old_trace), 0);
+    assert_int_equal(blocks_put(t, 0x4000, huge, 2, &old_size, &old_trace), 1);
+    assert_int_equal(old_size, 32);
+    assert_int_equal(old_trace, 1);
+    assert_int_equal(blocks_count(t), 1);
+    assert_int_equal(blocks_put(t, 0x4000, 64, 3, &old_size, &old_trace), 0);
+    assert_int_equal(blocks_take(t, 0x4000, &size, &trace), 1);
+    assert_int_equal(size, 64);
+    assert_int_equal(blocks_take(t, 0x4000, &size, &trace), 1);
+    assert_true(size == huge);
+    assert_int_equal(trace, 2);
+    assert_int_equal(blocks_count(t), 0);
+    assert_int_equal(rs.calls, 0);
+    blocks_free(t);
+}
+
 /* The table's own memory stays well under 48 bytes per block at any count. */
 static void test_footprint(void **state)
 {
@@ -124,6 +246,8 @@ int main(void)
         cmocka_unit_test(test_sizes_beyond_32_bits),
         cmocka_unit_test(test_random_against_reference),
         cmocka_unit_test(test_footprint),
+        cmocka_unit_test(test_nursery_against_reference),
+        cmocka_unit_test(test_nursery_and_big_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -562,6 +562,14 @@ static int forget_unlocked(uintptr_t ptr, size_t *size, uint32_t *id)
     return 1;
 }
 
+/* An older record of an address found when a newer one moved out of the
+ * live table's nursery (blocks.h): a block we missed the free of. */
+static void replaced_unlocked(void *ctx, size_t size, uint32_t id)
+{
+    (void)ctx;
+    account_unlocked(id, size, -1);
+}
+
 static void add_unlocked(uintptr_t ptr, size_t size, uint32_t id)
 {
     size_t old_size;
@@ -1422,7 +1430,7 @@ int tracemem_start(int depth, int sig, uint64_t interval_ms, int heap, int nativ
     memo_cap = depth_limit + (native_on ? NATIVE_MERGE_MAX : 0);
     if (depth > 0 && pthread_key_create(&memo_key, memo_free) != 0)
         return PYSCOPE_ENOMEM;
-    live = blocks_new();
+    live = blocks_new_nursery(replaced_unlocked, NULL);
     codemap = blocks_new();
     if (!live || !codemap)
         return PYSCOPE_ENOMEM;
