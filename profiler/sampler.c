@@ -54,11 +54,12 @@ static int handler_installed;
       RAWREC_NATIVE_MAX * sizeof(void *) + 7) &                                                   \
      ~(size_t)7)
 
-static int native_on;
+static int native_on, native_without_gil;
 
-void sampler_set_native(int on)
+void sampler_set_native(int on, int without_gil)
 {
     native_on = on;
+    native_without_gil = on && without_gil;
 }
 
 void sampler_prepare_thread(void)
@@ -742,16 +743,20 @@ static void tick_thread(struct thread_sampling *s, void *arg)
         uint64_t used = cpu - s->cpu_charged_ns, most = 2 * interval_ns * (1 + unread);
         s->pending_cpu_ns = used < most ? used : most;
         s->cpu_charged_ns = cpu;
-        /* A signal cuts short the system call a thread sleeps in
-         * (nanosleep, select, poll and their kind are never restarted; a
-         * pipe write that moved part of its data returns that part): a
-         * thread found asleep in one is read from here, without native
-         * frames. A signal still reaches a thread that enters a call
-         * between this look and its coming, or that is in the kernel,
-         * moving data, when it is looked at. */
+        /* A signal cuts short the system call a thread is in (nanosleep,
+         * select, poll and their kind are never restarted; a pipe write
+         * that moved part of its data returns that part). A thread asleep
+         * in a call is read from here, without native frames. So is one
+         * that runs without the GIL, unless --native-without-gil: it may
+         * be in C code that released the GIL to compute, or in a call that
+         * moves data, which the kernel shows as running too. The GIL is
+         * looked at last, just before the signal: a signal still reaches
+         * a thread that drops the GIL and enters a call between that look
+         * and its coming. */
         long nr;
         uintptr_t first;
-        if (!native_on || read_syscall(s, &nr, &first) == 1) {
+        if (!native_on || read_syscall(s, &nr, &first) == 1 ||
+            (!native_without_gil && pyframe_gil_holder() != s->tstate)) {
             remote_sample(s, t->t_ns, s->pending_cpu_ns, cpu);
             return;
         }

@@ -17,15 +17,19 @@
  */
 int sampler_start(unsigned rate_hz);
 
-/* The environment variable the launcher sets: "1" to take native stacks too. */
+/* The environment variables the launcher sets: "1" to take native stacks
+ * too; "1" to take them from threads without the GIL too. */
 #define SAMPLER_ENV_NATIVE "PYSCOPE_NATIVE"
+#define SAMPLER_ENV_NATIVE_WITHOUT_GIL "PYSCOPE_NATIVE_WITHOUT_GIL"
 
 /*
  * From the next sample on, also record each sample's native call stack
  * (return addresses, innermost first, as a second string of the raw
- * sample). Before sampler_start.
+ * sample): of the threads that hold the GIL, and with without_gil of those
+ * that run without it too, whose system calls a signal may cut short.
+ * Before sampler_start.
  */
-void sampler_set_native(int on);
+void sampler_set_native(int on, int without_gil);
 
 /*
  * On a thread that may be sampled, before it can be: with native stacks,

@@ -62,6 +62,11 @@ const char launcher_usage[] =
     "      --native       samples also take the native (C) stack: C functions show\n"
     "                     under the Python line that called them\n"
     "      --native-all   the same, with the interpreter's own frames\n"
+    "      --native-without-gil  with --native or --native-all (alone: --native),\n"
+    "                     also interrupt threads that run without the GIL (C code\n"
+    "                     that released it: zlib, hashing, numpy) for their native\n"
+    "                     frames; a system call such a thread is in may then\n"
+    "                     return early, as it may under any signal\n"
     "      --heap         each snapshot (see --memory for when they are taken) also\n"
     "                     records the object graph, for 'pyscope cycles'; implies --gc\n"
     "      --gc           record every collection of the cyclic garbage collector\n"
@@ -92,6 +97,7 @@ struct profile_opts {
     int gc;           /* --gc: record collections */
     int heap;         /* --heap: snapshots record the object graph */
     int native;       /* --native: 1, --native-all: 2 */
+    int native_nogil; /* --native-without-gil */
     int memory_depth; /* 0: allocations not traced */
     int snapshot_signal;
     uint64_t snapshot_interval_ms;
@@ -210,6 +216,8 @@ static int parse_options(int argc, char **argv, struct profile_opts *o)
             o->native = 1;
         } else if (!strcmp(a, "--native-all")) {
             o->native = 2;
+        } else if (!strcmp(a, "--native-without-gil")) {
+            o->native_nogil = 1;
         } else if (!strcmp(a, "--heap")) {
             o->heap = o->gc = 1;
         } else if (!strcmp(a, "--memory")) {
@@ -620,7 +628,9 @@ static void exec_program(const struct profile_opts *o, const char *pydir, const 
     snprintf(mem[2], sizeof mem[2], "%llu", (unsigned long long)o->snapshot_interval_ms);
     setenv("PYSCOPE_GC", o->gc ? "1" : "0", 1);
     setenv("PYSCOPE_HEAP", o->heap ? "1" : "0", 1);
-    setenv("PYSCOPE_NATIVE", o->native == 2 ? "all" : o->native ? "1" : "0", 1);
+    setenv("PYSCOPE_NATIVE",
+           o->native == 2 ? "all" : o->native || o->native_nogil ? "1" : "0", 1);
+    setenv("PYSCOPE_NATIVE_WITHOUT_GIL", o->native_nogil ? "1" : "0", 1);
     setenv("PYSCOPE_MEMORY_DEPTH", mem[0], 1);
     setenv("PYSCOPE_SNAPSHOT_SIGNAL", mem[1], 1);
     setenv("PYSCOPE_SNAPSHOT_INTERVAL_MS", mem[2], 1);

@@ -202,7 +202,8 @@ int session_start(const char *executable)
     if (sample_hz && want_native) {
         static const struct coderef_natives natives = {native_merge, put_native};
         coderef_set_natives(&natives);
-        sampler_set_native(1);
+        const char *nogil = getenv(SAMPLER_ENV_NATIVE_WITHOUT_GIL);
+        sampler_set_native(1, nogil && !strcmp(nogil, "1"));
     }
     const char *gc = getenv(GCWATCH_ENV);
     int watch_gc = gc && !strcmp(gc, "1") && coderef_install() >= 0;

@@ -54,8 +54,11 @@ def total_shares(db, names):
 class Native(E2ETestCase):
 
     def test_c_frames_under_their_python_caller(self):
+        # zlib compresses without the GIL: its frames need the threads that
+        # run without it interrupted too
         db = self.new_db_path()
-        res = harness.run_pyscope(["--native", os.path.join(HERE, "mixed.py")], db, timeout=120)
+        res = harness.run_pyscope(["--native-without-gil", os.path.join(HERE, "mixed.py")], db,
+                                  timeout=120)
         self.assertEqual(res.returncode, 0, res)
         self.assertEqual(db_integrity(db), "ok")
         all_stacks = stacks(db)
@@ -81,6 +84,20 @@ class Native(E2ETestCase):
                 # Python frames keep their order: the script's <module> outermost
                 self.assertEqual(python[0][1:], ("<module>", "mixed.py"), s)
 
+    def test_threads_without_the_gil_are_not_interrupted(self):
+        # A thread that released the GIL may be in a system call, which a
+        # signal would cut short: it is read from outside, and C code that
+        # runs without the GIL shows under its Python caller, as native.
+        db = self.new_db_path()
+        res = harness.run_pyscope(["--native", os.path.join(HERE, "mixed.py")], db, timeout=120)
+        self.assertEqual(res.returncode, 0, res)
+        folded = harness.run_viewer(["export", db, "--format", "folded"]).stdout.decode()
+        self.assertNotIn("[libz.so.1]", folded)
+        self.assertIn("[_json.", folded)  # C code that holds the GIL keeps its frames
+        native = harness.run_viewer(["export", db, "--format", "folded", "--state", "native"])
+        self.assertRegex(native.stdout.decode(), r"compress_all \([^)]*mixed\.py:\d+\) \d+",
+                         native)
+
     def test_without_native(self):
         db = self.new_db_path()
         res = harness.run_pyscope([os.path.join(HERE, "mixed.py")], db, timeout=120)
@@ -90,7 +107,8 @@ class Native(E2ETestCase):
 
     def test_viewer_marks_native_frames(self):
         db = self.new_db_path()
-        res = harness.run_pyscope(["--native", os.path.join(HERE, "mixed.py")], db, timeout=120)
+        res = harness.run_pyscope(["--native-without-gil", os.path.join(HERE, "mixed.py")], db,
+                                  timeout=120)
         folded = harness.run_viewer(["export", db, "--format", "folded"]).stdout.decode()
         heaviest = sorted(folded.splitlines(), key=lambda l: -int(l.rsplit(" ", 1)[1]))[:8]
         self.assertRegex(folded, r"compress_all \([^)]*mixed\.py:\d+\);([^;]*;)*deflate \[libz\.so\.1\]",
@@ -108,7 +126,7 @@ class Native(E2ETestCase):
         # points on a busy machine, which a comparison of runs would count
         # as an error.
         script = os.path.join(HERE, "shares.py")
-        for args in ([], ["--native"]):
+        for args in ([], ["--native"], ["--native-without-gil"]):
             with self.subTest(args=args):
                 db = self.new_db_path()
                 measured_path = os.path.join(self.tmp, "measured.json")
@@ -126,7 +144,8 @@ class Native(E2ETestCase):
 
     def test_c_functions_under_the_right_caller(self):
         db = self.new_db_path()
-        res = harness.run_pyscope(["--native", os.path.join(HERE, "shares.py")], db, timeout=300)
+        res = harness.run_pyscope(["--native-without-gil", os.path.join(HERE, "shares.py")], db,
+                                  timeout=300)
         self.assertEqual(res.returncode, 0, res)
         expected = dict(self.CALLERS)
         if not interpreter_has_debug_symbols():
