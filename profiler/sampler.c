@@ -18,6 +18,7 @@
 #include "coderef.h"
 #include "emitter.h"
 #include "error.h"
+#include "ownwork.h"
 #include "pyframe.h"
 #include "rawrec.h"
 #include "ring.h"
@@ -381,7 +382,7 @@ static __attribute__((noinline)) void take_sample(struct thread_sampling *s, voi
         return;
     }
     /* The handler runs on the thread: its own depth is the thread's. */
-    int own = atomic_load_explicit(&threads_own_depth, memory_order_relaxed) != 0;
+    int own = atomic_load_explicit(&ownwork_depth, memory_order_relaxed) != 0;
     void *ips[RAWREC_NATIVE_MAX];
     int nips = native_on ? unwind_interrupted(uc, ips, RAWREC_NATIVE_MAX, s->tid) : 0;
     struct rawrec_sample rec = {

@@ -12,6 +12,7 @@
 #include "gcwatch.h"
 #include "coderef.h"
 #include "error.h"
+#include "ownwork.h"
 #include "pyframe.h"
 #include "rawrec.h"
 #include "ring.h"
@@ -77,7 +78,7 @@ static PyObject *on_gc(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2 || !PyUnicode_Check(args[0]))
         Py_RETURN_NONE;
-    threads_own_begin();
+    int64_t own = ownwork_timed_begin();
     uint64_t now = (uint64_t)util_mono_ns();
     if (PyUnicode_CompareWithASCIIString(args[0], "start") == 0) {
         start_ns = now;
@@ -86,7 +87,7 @@ static PyObject *on_gc(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         started = 0;
         queue_collection(args[1], now);
     }
-    threads_own_end();
+    ownwork_timed_end(own);
     Py_RETURN_NONE;
 }
 

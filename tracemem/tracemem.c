@@ -34,6 +34,7 @@
 #include "freelist.h"
 #include "heap.h"
 #include "native.h"
+#include "ownwork.h"
 #include "codewatch.h"
 #include "pyframe.h"
 #include "threads.h"
@@ -816,7 +817,7 @@ static void hook_enter(const struct domain *d, int alloc)
  * The allocator a hook replaced runs with the thread marked reentrant: a
  * block pymalloc hands on to the RAW domain is the caller's block, traced
  * once, by the domain the caller asked. The rest of a traced hook is
- * pyscope's own work (threads_own_begin); the allocator it calls is the
+ * pyscope's own work (ownwork_begin); the allocator it calls is the
  * program's, as without pyscope. A call passed through untraced is not
  * marked, and an allocation is made before the hook's own work, so the
  * thread is marked once per traced allocation.
@@ -829,11 +830,11 @@ static void *hook_malloc(void *ctx, size_t size)
     reentrant++;
     void *p = d->prev.malloc(d->prev.ctx, size);
     reentrant--;
-    threads_own_begin();
+    int64_t own = ownwork_timed_begin();
     hook_enter(d, 1);
     if (p)
         track(d, p, size);
-    threads_own_end();
+    ownwork_timed_end(own);
     return p;
 }
 
@@ -845,11 +846,11 @@ static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
     reentrant++;
     void *p = d->prev.calloc(d->prev.ctx, nelem, elsize);
     reentrant--;
-    threads_own_begin();
+    int64_t own = ownwork_timed_begin();
     hook_enter(d, 1);
     if (p)
         track(d, p, nelem * elsize);
-    threads_own_end();
+    ownwork_timed_end(own);
     return p;
 }
 
@@ -858,15 +859,15 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     struct domain *d = ctx;
     if (!traced_here())
         return d->prev.realloc(d->prev.ctx, ptr, size);
-    threads_own_begin();
+    int64_t own = ownwork_timed_begin();
     hook_enter(d, 1);
     size_t old_size = 0;
     uint32_t old_id = TB_NONE;
     int had = ptr && untrack(ptr, &old_size, &old_id);
     reentrant++;
-    threads_own_end();
+    ownwork_timed_end(own);
     void *p = d->prev.realloc(d->prev.ctx, ptr, size);
-    threads_own_begin();
+    own = ownwork_timed_begin();
     reentrant--;
     if (p) {
         /* The new block has the caller's traceback, as in tracemalloc. */
@@ -880,7 +881,7 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
         tables_unlock();
         reentrant--;
     }
-    threads_own_end();
+    ownwork_timed_end(own);
     return p;
 }
 
@@ -893,7 +894,7 @@ static void hook_free(void *ctx, void *ptr)
         d->prev.free(d->prev.ctx, ptr);
         return;
     }
-    threads_own_begin();
+    int64_t own = ownwork_timed_begin();
     hook_enter(d, 0);
     /* Forget first: once freed, another thread may be given the address. */
     size_t size;
@@ -901,7 +902,7 @@ static void hook_free(void *ctx, void *ptr)
     if (ptr)
         untrack(ptr, &size, &id);
     reentrant++;
-    threads_own_end();
+    ownwork_timed_end(own);
     d->prev.free(d->prev.ctx, ptr);
     reentrant--; /* one store: not worth a mark */
 }
@@ -1375,13 +1376,13 @@ int64_t tracemem_snapshot(int trigger, const char *label, int wait)
 {
     if (!atomic_load(&enabled))
         return PYSCOPE_EINVAL;
-    threads_own_begin();
+    int64_t own = ownwork_timed_begin();
     reentrant++;
     pthread_mutex_lock(&snap_lock);
     int64_t rc = !connected ? PYSCOPE_EIO : snapshot_locked(trigger, label, wait);
     pthread_mutex_unlock(&snap_lock);
     reentrant--;
-    threads_own_end();
+    ownwork_timed_end(own);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "threads.h"
 #include "util.h"
 #include "error.h"
+#include "ownwork.h"
 #include "ring.h"
 #include "wire.h"
 
@@ -36,9 +37,6 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_entry *registry;
 static uint64_t dropped_records, dropped_samples, missed_ticks; /* of freed threads */
 static __thread struct thread_entry *self;
-/* initial-exec: one load off the thread pointer, for the hooks that mark
- * every allocation (the few bytes fit glibc's room for a loaded module's). */
-__thread _Atomic uint32_t threads_own_depth __attribute__((tls_model("initial-exec")));
 
 /* The kernel's CPU-time clock of a thread, by thread id (see clock_getcpuclockid). */
 static clockid_t thread_cpu_clock(uint64_t tid)
@@ -83,7 +81,7 @@ static void entry_identify(struct thread_entry *e)
 {
     e->tid = (uint64_t)syscall(SYS_gettid);
     e->sampling.stack_top = own_stack_top();
-    e->sampling.own_depth = &threads_own_depth;
+    e->sampling.own_depth = &ownwork_depth;
     e->sampling.tid = e->tid;
     e->sampling.cpu_clock = thread_cpu_clock(e->tid);
     e->sampling.syscall_fd = -1;

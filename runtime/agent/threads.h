@@ -47,34 +47,9 @@ struct thread_sampling {
      * ticks since its CPU clock was last read. */
     uint32_t ran;
     uint32_t unread_ticks;
-    /* The thread's threads_own_depth: read by the sampler thread. */
+    /* The thread's ownwork_depth (ownwork.h): read by the sampler thread. */
     const _Atomic uint32_t *own_depth;
 };
-
-/*
- * pyscope's own work on the calling thread, by depth: a hook of pyscope's
- * running (the call counter's callbacks, the allocator hooks, the
- * collector's callbacks, a snapshot) between threads_own_begin and
- * threads_own_end. A sample that finds the thread inside is marked as
- * pyscope's (WIRE_SAMPLE_OWN): that time is the profiler's, not the line's
- * the thread is at. Only the thread itself changes it; its signal handler
- * and the sampler thread read it. Async-signal-safe.
- */
-extern __thread _Atomic uint32_t threads_own_depth __attribute__((tls_model("initial-exec")));
-
-static inline void threads_own_begin(void)
-{
-    uint32_t d = atomic_load_explicit(&threads_own_depth, memory_order_relaxed);
-    atomic_store_explicit(&threads_own_depth, d + 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
-}
-
-static inline void threads_own_end(void)
-{
-    atomic_signal_fence(memory_order_seq_cst);
-    uint32_t d = atomic_load_explicit(&threads_own_depth, memory_order_relaxed);
-    atomic_store_explicit(&threads_own_depth, d - 1, memory_order_relaxed);
-}
 
 /*
  * Register the calling thread under name (may be NULL) and queue its

@@ -62,6 +62,7 @@
 
 #include "error.h"
 #include "freelist.h"
+#include "ownwork.h"
 
 static int on; /* the GIL guards everything here */
 
@@ -220,8 +221,13 @@ static void plain_dealloc(int kind, PyObject *op)
     if (on)
         float_refuse(_PyInterpreterState_GET());
     orig[kind](op);
-    if (on)
+    if (on) {
+        /* pyscope's work, not the program's: without it the object would
+         * wait on its free list */
+        int64_t own = ownwork_timed_begin();
         take_back(kind, op);
+        ownwork_timed_end(own);
+    }
 }
 
 /* With the trashcan, in place of the original's own (see the top), as
