@@ -696,7 +696,9 @@ static void track(const struct domain *d, void *ptr, size_t size)
             frames[n++] = (struct pyframe_raw){.code = ips[i], .reserved = PYFRAME_NATIVE};
     }
     void *tstate = d->raw ? pyframe_own_tstate() : pyframe_current_tstate();
-    if (tstate)
+    /* A subinterpreter's blocks are traced without their Python frames:
+     * its code objects die unseen (pyframe_in_main_interpreter). */
+    if (tstate && pyframe_in_main_interpreter(tstate))
         n += pyframe_walk_own(tstate, frames + n, depth_limit, &truncated, native_on);
     reentrant++;
     tables_lock();

@@ -33,6 +33,11 @@ int pyframe_holds_gil(void)
     return PyGILState_Check();
 }
 
+int pyframe_in_main_interpreter(const void *tstate)
+{
+    return ((const PyThreadState *)tstate)->interp == PyInterpreterState_Main();
+}
+
 /*
  * The helper thread's thread state. Made by a thread that holds the GIL,
  * because making one takes the interpreter's list lock, and a fork

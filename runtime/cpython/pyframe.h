@@ -66,6 +66,14 @@ void pyframe_position(void *tstate, void **frame, void **instr);
  * needs the GIL. Cheap enough for the allocator hooks. */
 void *pyframe_current_tstate(void);
 
+/*
+ * Whether thread state tstate belongs to the main interpreter, the one
+ * pyscope runs in. A subinterpreter's code objects die unseen (a code
+ * watcher, 3.12 on, watches one interpreter), so their frames are not
+ * walked.
+ */
+int pyframe_in_main_interpreter(const void *tstate);
+
 /* tracemalloc's own flag, which tracemalloc.is_tracing() returns: nonzero
  * while the program's tracemalloc traces. Read it with the GIL held. */
 const int *pyframe_tracemalloc_flag(void);

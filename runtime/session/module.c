@@ -506,15 +506,40 @@ static int boot_session(PyObject *spec)
     return started ? 0 : -1;
 }
 
+/* In a subinterpreter the program starts, which imports sitecustomize too
+ * (PYTHONPATH is every interpreter's): no session there, only the program's
+ * sitecustomize, as without pyscope. */
+static int boot_subinterpreter(PyObject *spec)
+{
+    PyObject *globals = PyDict_New();
+    PyObject *origin = globals ? PyObject_GetAttrString(spec, "origin") : NULL;
+    PyObject *done = NULL;
+    if (origin && PyDict_SetItemString(globals, "origin", origin) == 0 &&
+        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
+        done = PyRun_String(boot_path_src, Py_file_input, globals, globals);
+    Py_XDECREF(done);
+    Py_XDECREF(origin);
+    Py_XDECREF(globals);
+    return done ? 0 : -1;
+}
+
 static PyObject *boot_create(PyObject *spec, PyModuleDef *def)
 {
     (void)def;
-    if (boot_session(spec) < 0)
+    int main_interp = PyInterpreterState_Get() == PyInterpreterState_Main();
+    if ((main_interp ? boot_session(spec) : boot_subinterpreter(spec)) < 0)
         return NULL;
     return PyImport_ImportModule("sitecustomize"); /* the next one on sys.path */
 }
 
-static PyModuleDef_Slot boot_slots[] = {{Py_mod_create, (void *)boot_create}, {0, NULL}};
+/* Loadable in a subinterpreter with a GIL of its own (3.12 on): it only
+ * hands over to the program's sitecustomize there. */
+static PyModuleDef_Slot boot_slots[] = {
+    {Py_mod_create, (void *)boot_create},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL}};
 
 /* No methods and no doc: the import system would add them to the module
  * returned, which is the program's. */

@@ -280,6 +280,23 @@ class Triggers(E2ETestCase):
         self.assertGreaterEqual(snaps["exit"]["traced_bytes"], 2000 * 1000)
 
 
+class Subinterpreters(E2ETestCase):
+    def test_code_that_dies_in_a_subinterpreter(self):
+        # Before: the subinterpreter printed "Error in sitecustomize ...
+        # does not support loading in subinterpreters" (3.12 on), and on
+        # 3.12 and 3.13 the exit snapshot named code objects that had died
+        # there unseen, and the program died of SIGSEGV.
+        script = os.path.join(HERE, "subinterp.py")
+        plain = harness.run_python([script], cwd=self.tmp)
+        self.assertEqual((plain.returncode, plain.stdout, plain.stderr), (0, b"ok\n", b""), plain)
+        for mode in (["--memory"], ["--memory", "--calls"], []):
+            with self.subTest(mode=mode):
+                db = self.new_db_path()
+                run = harness.run_pyscope(mode + [script], db, cwd=self.tmp, timeout=120)
+                self.assertEqual((run.returncode, run.stdout, run.stderr), (0, b"ok\n", b""), run)
+                self.assertEqual(db_integrity(db), "ok")
+
+
 class Tracebacks(E2ETestCase):
 
     def frames_of_top(self, db, snapshot_id):
