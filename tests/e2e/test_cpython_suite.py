@@ -11,7 +11,8 @@ outcome to a JUnit XML file; the comparison is per test case. A test case
 that passes plain and, under pyscope, fails, errs, is skipped or is not run
 at all is a difference; so is a module that under pyscope changes its
 environment (regrtest's --fail-env-changed: threads, files, signal handlers
-left behind), a line of pyscope's own on the output, a file of the
+left behind), a run killed by a signal (a crash at exit leaves the results
+whole), a line of pyscope's own on the output, a file of the
 harness's in the run's directory (its output, regrtest's TMPDIR) that is
 gone when the run ends, and a database that is not sound or does not end
 with the program's exit status. A test case that
@@ -37,7 +38,9 @@ unless PYSCOPE_TEST_REQUIRE_CPYTHON_SUITE=1 (scripts/test.sh sets it).
 
 Environment, besides harness.py's:
 
-  PYSCOPE_TEST_CPYTHON_MODULES  comma-separated modules to run (default: all)
+  PYSCOPE_TEST_CPYTHON_MODULES  comma-separated modules to run (default: all);
+                                MODULE:MODE+MODE runs that module in those of
+                                its modes only
   PYSCOPE_TEST_CPYTHON_MODES    comma-separated modes to run (default: all)
   PYSCOPE_TEST_CPYTHON_JOBS     runs at a time (default: three per CPU)
   PYSCOPE_TEST_CPYTHON_STRICT   if 1, `defect` entries excuse nothing (the
@@ -479,6 +482,12 @@ def differences(plain, run):
         if test_id not in plain.outcomes and after.status in ("failure", "error"):
             found.append(Difference(test_id, f"{after.status} under pyscope, absent plain",
                                     after.text))
+    if run.returncode < 0 and plain.returncode >= 0:
+        # killed by a signal after its results were written (a crash at
+        # exit): the results alone would not show it
+        found.append(Difference(f"{name}.<exit>",
+                                f"killed by signal {-run.returncode} under pyscope only",
+                                crash_report(run), lines=40))
     if run.match is None:
         if run.returncode == 3 and plain.returncode != 3:
             found.append(Difference(f"{name}.<env-changed>",
@@ -493,11 +502,24 @@ def differences(plain, run):
     return found
 
 
+def _module_modes(value):
+    """{module: [modes]} for the MODULE:MODE+MODE items of a module list."""
+    found = {}
+    for item in (value or "").split(","):
+        name, colon, modes = item.partition(":")
+        if colon:
+            unknown = [m for m in modes.split("+") if m not in MODES]
+            if unknown:
+                raise harness.ConfigError(f"{item}: unknown modes {unknown}")
+            found[name] = modes.split("+")
+    return found
+
+
 def _selected(env, known, what):
     value = os.environ.get(env)
     if not value:
         return None
-    chosen = value.split(",")
+    chosen = [item.partition(":")[0] for item in value.split(",")]
     unknown = [c for c in chosen if c not in known]
     if unknown:
         raise harness.ConfigError(f"{env}: unknown {what} {unknown} (known: {sorted(known)})")
@@ -516,6 +538,7 @@ class CPythonSuite(harness.E2ETestCase):
         if MISSING:
             raise AssertionError(f"PYSCOPE_TEST_REQUIRE_CPYTHON_SUITE=1 but no {MISSING}")
         modules, entries = read_config()
+        module_modes = _module_modes(os.environ.get("PYSCOPE_TEST_CPYTHON_MODULES"))
         only_modules = _selected("PYSCOPE_TEST_CPYTHON_MODULES", {m.name for m in modules},
                                  "modules")
         only_modes = _selected("PYSCOPE_TEST_CPYTHON_MODES", MODES, "modes")
@@ -541,7 +564,8 @@ class CPythonSuite(harness.E2ETestCase):
         for module in modules:
             runs.append(Run(module, None))
             runs += [Run(module, mode) for mode in module.modes
-                     if only_modes is None or mode in only_modes]
+                     if (only_modes is None or mode in only_modes) and
+                     mode in module_modes.get(module.name, module.modes)]
         start = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
             list(pool.map(Run.execute, runs))
@@ -663,6 +687,12 @@ class Comparison(unittest.TestCase):
         self.assertEqual([d.test_id for d in differences(plain, run)],
                          ["test_x.<env-changed>", "test_x.<pyscope-output>"])
 
+    def test_a_crash_after_the_results_is_a_difference(self):
+        plain = self.run_of({"t.a": Outcome("pass")}, None)
+        run = self.run_of({"t.a": Outcome("pass")}, returncode=-11,
+                          output="Fatal Python error: Segmentation fault\n")
+        self.assertEqual([d.test_id for d in differences(plain, run)], ["test_x.<exit>"])
+
     def test_a_file_of_the_harness_removed_under_pyscope_is_a_difference(self):
         plain = self.run_of({"t.a": Outcome("pass")}, None)
         run = self.run_of({"t.a": Outcome("pass")})
@@ -699,6 +729,13 @@ class Comparison(unittest.TestCase):
                                 ("test_pkg.test_sub", True), ("test_pkg.test_no", False),
                                 ("test_empty", False), ("test_gone", False)):
                 self.assertEqual(in_test_package(name, d), there, name)
+
+    def test_a_module_list_may_name_modes(self):
+        self.assertEqual(_module_modes("test_a,test_b:default+calls,test_c"),
+                         {"test_b": ["default", "calls"]})
+        self.assertEqual(_module_modes(None), {})
+        with self.assertRaises(harness.ConfigError):
+            _module_modes("test_b:default+sideways")
 
     def test_the_file_is_sound(self):
         modules, entries = read_config()
