@@ -92,7 +92,15 @@ class Native(E2ETestCase):
         res = harness.run_pyscope(["--native", os.path.join(HERE, "mixed.py")], db, timeout=120)
         self.assertEqual(res.returncode, 0, res)
         folded = harness.run_viewer(["export", db, "--format", "folded"]).stdout.decode()
-        self.assertNotIn("[libz.so.1]", folded)
+
+        def weight(needle):
+            return sum(int(line.rsplit(" ", 1)[1]) for line in folded.splitlines()
+                       if needle in line)
+        # A thread can still be signalled holding the GIL and be in zlib by
+        # the time the signal comes (a CI run under load: a few such
+        # samples); before, most of compress_all's samples were in zlib.
+        self.assertLess(weight("[libz.so.1]"), 0.2 * weight("compress_all ("),
+                        (weight("[libz.so.1]"), weight("compress_all (")))
         self.assertIn("[_json.", folded)  # C code that holds the GIL keeps its frames
         native = harness.run_viewer(["export", db, "--format", "folded", "--state", "native"])
         self.assertRegex(native.stdout.decode(), r"compress_all \([^)]*mixed\.py:\d+\) \d+",

@@ -120,7 +120,9 @@ def garbled(is_main, chain):
 
 class NativeStress(E2ETestCase):
     """--native at 10 kHz while the program dlopens and dlcloses, starts and
-    ends threads and forks: each run ends as without pyscope, every process
+    ends threads and forks, with every thread that runs signalled, with the
+    GIL or without (--native-without-gil: the C code it loads, zlib's and
+    sqlite's, runs without the GIL): each run ends as without pyscope, every process
     exits 0, the database is sound, and every stack is whole."""
 
     RUNS = int(os.environ.get("PYSCOPE_STRESS_RUNS", "3"))
@@ -132,8 +134,9 @@ class NativeStress(E2ETestCase):
         # alone in the sanitized build, up to 36 s at a load of 10, and once
         # over 60 s beside another sanitized test at a load of 11: the limit
         # is for a run that hangs, which never ends.
-        res = harness.run_pyscope(["--native", "--rate", "10000", FIXTURE], db, cwd=self.tmp,
-                                  timeout=180, env=harness.clean_env({"TMPDIR": self.tmp}))
+        res = harness.run_pyscope(["--native-without-gil", "--rate", "10000", FIXTURE], db,
+                                  cwd=self.tmp, timeout=180,
+                                  env=harness.clean_env({"TMPDIR": self.tmp}))
         self.assertEqual((res.returncode, res.stdout, res.stderr), (0, b"ok\n", b""), where)
         self.assertEqual(db_integrity(db), "ok", where)
         ends = db_rows(db, "select pid, exit_code, signal from processes")
