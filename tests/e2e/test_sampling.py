@@ -152,12 +152,18 @@ class Sampling(E2ETestCase):
         # machine is. How many ticks the sleep gets depends on the machine:
         # at 1 kHz 600, but a sampler kept off its CPU loses ticks (208 in
         # a CI run beside the browser test), so what is checked is the
-        # share of its samples that are idle
-        napper = by["napper"]
+        # share of its samples that are idle. Waking, it waits for the GIL
+        # that the spinners hand to each other (177 ticks of 783 once); the
+        # main thread takes the GIL back from them at each start() (a CI
+        # run of the sanitizer build: 529 idle, 270 GIL wait of 816).
+        # Neither is found running or ready to run for long.
+        napper, main = by["napper"], by["MainThread"]
         self.assertGreater(sum(napper.values()), 50, by)
-        self.assertGreater(napper.get(2, 0), 0.8 * sum(napper.values()), by)
-        main = by["MainThread"]
-        self.assertGreater(main.get(2, 0), 0.75 * sum(main.values()), by)
+        for states in (napper, main):
+            self.assertGreater(states.get(2, 0), 0.5 * sum(states.values()), by)
+            self.assertGreater(states.get(2, 0), states.get(3, 0), by)
+            self.assertLess(states.get(0, 0) + states.get(1, 0) + states.get(4, 0),
+                            0.1 * sum(states.values()), by)
         # the viewer picks states out
         res = harness.run_viewer(["hot", db, "--clock", "wall", "--state", "gil", "--json"])
         self.assertEqual(res.returncode, 0, res)
