@@ -64,6 +64,12 @@ extern int64_t ownwork_clock_ns; /* what a clock read adds to an interval it end
  */
 #define OWNWORK_STRIDE 16
 
+/* A timed piece longer than this was held up (the thread preempted, a
+ * snapshot): it stands for itself only, not for OWNWORK_STRIDE pieces, or a
+ * preemption in one hook would take milliseconds off the function that
+ * allocated (a CI run under load: a function's time fell by half). */
+#define OWNWORK_LONG_NS 50000
+
 /* ownwork_begin, timed: the value for ownwork_timed_end. */
 static inline int64_t ownwork_timed_begin(void)
 {
@@ -88,7 +94,7 @@ static inline void ownwork_timed_end(int64_t t0)
         int64_t took = atomic_load_explicit(&ownwork_clock, memory_order_relaxed)() - t0 -
                        ownwork_clock_ns;
         if (took > 0)
-            ownwork_ns += OWNWORK_STRIDE * took;
+            ownwork_ns += took > OWNWORK_LONG_NS ? took : OWNWORK_STRIDE * took;
     }
     ownwork_end();
 }

@@ -372,6 +372,8 @@ class CallsWithMemory(E2ETestCase):
         pairs = [(ratio(["--calls"]), ratio(["--calls", "--memory"])) for _ in range(3)]
         median = sorted(with_memory / alone for alone, with_memory in pairs)[1]
         self.assertLess(median, 1.8, pairs)
+        # and no more than the tracer's time is left out: a timed hook that
+        # was preempted once counted sixteen times (0.56 in a CI run)
         self.assertGreater(median, 0.6, pairs)
 
 
