@@ -473,6 +473,21 @@ static const char boot_path_src[] =
     "sys.path[:] = [p for p in sys.path if os.path.abspath(p or '.') != here]\n"
     "sys.path_importer_cache.pop(here, None)\n";
 
+/* Take the bootstrap's directory off sys.path (boot_path_src). */
+static int boot_path_off(PyObject *spec)
+{
+    PyObject *globals = PyDict_New();
+    PyObject *origin = globals ? PyObject_GetAttrString(spec, "origin") : NULL;
+    PyObject *done = NULL;
+    if (origin && PyDict_SetItemString(globals, "origin", origin) == 0 &&
+        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
+        done = PyRun_String(boot_path_src, Py_file_input, globals, globals);
+    Py_XDECREF(done);
+    Py_XDECREF(origin);
+    Py_XDECREF(globals);
+    return done ? 0 : -1;
+}
+
 static int boot_session(PyObject *spec)
 {
     PyObject *api = PyImport_ImportModule("pyscope"); /* imports _pyscope */
@@ -489,19 +504,10 @@ static int boot_session(PyObject *spec)
     /* Reached through pyscope from here on: a program that lists its
      * extension modules (faulthandler does, in its crash report) sees the
      * ones it imported itself. */
-    int err = PyDict_DelItemString(modules, "_pyscope");
-    PyObject *globals = err ? NULL : PyDict_New();
-    PyObject *origin = globals ? PyObject_GetAttrString(spec, "origin") : NULL;
-    PyObject *done = NULL, *started = NULL;
-    if (origin && PyDict_SetItemString(globals, "origin", origin) == 0 &&
-        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
-        done = PyRun_String(boot_path_src, Py_file_input, globals, globals);
-    if (done)
+    PyObject *started = NULL;
+    if (PyDict_DelItemString(modules, "_pyscope") == 0 && boot_path_off(spec) == 0)
         started = PyObject_CallMethod(ext, "start", NULL);
     Py_XDECREF(started);
-    Py_XDECREF(done);
-    Py_XDECREF(origin);
-    Py_XDECREF(globals);
     Py_DECREF(ext);
     return started ? 0 : -1;
 }
@@ -509,25 +515,11 @@ static int boot_session(PyObject *spec)
 /* In a subinterpreter the program starts, which imports sitecustomize too
  * (PYTHONPATH is every interpreter's): no session there, only the program's
  * sitecustomize, as without pyscope. */
-static int boot_subinterpreter(PyObject *spec)
-{
-    PyObject *globals = PyDict_New();
-    PyObject *origin = globals ? PyObject_GetAttrString(spec, "origin") : NULL;
-    PyObject *done = NULL;
-    if (origin && PyDict_SetItemString(globals, "origin", origin) == 0 &&
-        PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
-        done = PyRun_String(boot_path_src, Py_file_input, globals, globals);
-    Py_XDECREF(done);
-    Py_XDECREF(origin);
-    Py_XDECREF(globals);
-    return done ? 0 : -1;
-}
-
 static PyObject *boot_create(PyObject *spec, PyModuleDef *def)
 {
     (void)def;
     int main_interp = PyInterpreterState_Get() == PyInterpreterState_Main();
-    if ((main_interp ? boot_session(spec) : boot_subinterpreter(spec)) < 0)
+    if ((main_interp ? boot_session(spec) : boot_path_off(spec)) < 0)
         return NULL;
     return PyImport_ImportModule("sitecustomize"); /* the next one on sys.path */
 }
