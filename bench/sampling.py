@@ -67,7 +67,7 @@ def main():
     try:
         t_off, _ = run_db(["--no-sample", cpu, scale], tmp, "off.db")
         t_on, db = run_db(["--rate", "10000", cpu, scale], tmp, "on.db")
-        n = count(db, "select count(*) from samples where state != 2")
+        n = count(db, "select sum(ticks) from samples where state != 2")
         per_sample = (t_on - t_off) / max(n, 1) * 1e6
         print(f"cost of one sample at 10 kHz: {per_sample:.1f} us "
               f"({n} samples, {t_on:.2f} s against {t_off:.2f} s unsampled)")
@@ -79,10 +79,12 @@ def main():
             print(f"floor: could not measure ({e})")
 
         _, db = run_db(["--rate", "10000", threads4, "4"], tmp, "ten.db")
-        n = count(db, "select count(*) from samples")
+        n = count(db, "select sum(ticks) from samples")
+        rows = count(db, "select count(*) from samples")
         print(f"10 kHz on four threads: {n} samples stored, "
               f"dropped {meta(db, 'dropped_samples')}, missed ticks {meta(db, 'missed_ticks')}, "
-              f"{os.path.getsize(db) / max(n, 1):.1f} bytes per sample in the database")
+              f"{os.path.getsize(db) / max(n, 1):.1f} bytes per sample in the database "
+              f"({rows} rows)")
     finally:
         shutil.rmtree(tmp)
 

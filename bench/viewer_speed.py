@@ -100,7 +100,8 @@ def build(path, nsamples, nstacks, seed=1):
             idle = rnd.random() < 0.1
             cpu = 0 if idle else rnd.randint(INTERVAL_NS // 2, INTERVAL_NS)
             rows.append((t, stack, k * INTERVAL_NS + t, cpu, 2 if idle else 0))
-        db.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?)", rows)
+        db.executemany("INSERT INTO samples (thread_id, stack_id, t_ns, cpu_ns, state)"
+                       " VALUES (?, ?, ?, ?, ?)", rows)
     db.commit()
     db.close()
     return len(leaves), len(nodes)

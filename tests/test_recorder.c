@@ -278,10 +278,11 @@ static void test_samples_intern_functions_frames_and_stacks(void **state)
     assert_query(f, "select count(*) from frames", "3"); /* work:12, work:13, main:3 */
     /* main -> work:12, main -> work:13 and the root-level work:12 of process 2 */
     assert_query(f, "select count(*) from stacks", "4");
+    /* the first two samples have one stack and state: one row of two ticks */
     assert_query(f,
-                 "select group_concat(state || ':' || cpu_ns, ' ') from "
+                 "select group_concat(state || ':' || cpu_ns || 'x' || ticks, ' ') from "
                  "(select * from samples order by t_ns)",
-                 "0:500 0:100 0:700 0:900 2:0");
+                 "0:1200x2 0:100x1 0:900x1 2:0x1");
     /* the idle sample repeats the last stack: work line 13 under main */
     assert_query(f,
                  "select fr.line || ' ' || fn.name || ' ' || pfn.name from samples s "

@@ -154,8 +154,8 @@ static const struct smp_line_stat *line_row(const struct smp_line_stat *rows, si
 
 /* Function a has three times the samples of b: 75 % and 25 % in both clocks. */
 static const char split_sql[] =
-    "INSERT INTO samples VALUES (1, 2, 1000000, 1000000, 0), (1, 2, 2000000, 1000000, 0),\n"
-    "  (1, 2, 3000000, 1000000, 0), (1, 3, 4000000, 1000000, 0);\n";
+    "INSERT INTO samples VALUES (1, 2, 1000000, 1000000, 0, 1), (1, 2, 2000000, 1000000, 0, 1),\n"
+    "  (1, 2, 3000000, 1000000, 0, 1), (1, 3, 4000000, 1000000, 0, 1);\n";
 
 static void test_split_3_to_1(void **state)
 {
@@ -192,15 +192,51 @@ static void test_split_3_to_1(void **state)
 }
 
 /*
+ * A row that stands for a run of ticks weighs as that many rows of one
+ * tick: the split above as runs (a: 3 ticks with 3 ms of CPU, b: 1 tick),
+ * then b idle for 5 ticks; the mean interval is 1 ms from the times.
+ */
+static void test_runs_weigh_their_ticks(void **state)
+{
+    const char *path =
+        make_run("runs.db", "INSERT INTO samples VALUES (1, 2, 1000000, 3000000, 0, 3),\n"
+                            "  (1, 3, 4000000, 1000000, 0, 1), (1, 3, 5000000, 0, 2, 5);\n");
+    struct smp_fn_stat *rows;
+    size_t n;
+    sqlite3 *db;
+    (void)state;
+
+    for (int clock = SMP_CLOCK_CPU; clock <= SMP_CLOCK_WALL; clock++) {
+        struct smp_filter f = {.clock = (enum smp_clock)clock};
+        struct smp_profile *p = load(path, &f, &db);
+        const struct smp_totals *t = smp_totals(p);
+        int wall = clock == SMP_CLOCK_WALL;
+        assert_int_equal(t->samples, wall ? 9 : 4);
+        assert_int_equal(t->weight, wall ? 9 : 4000000);
+        assert_int_equal(t->by_state[0], 4);
+        assert_int_equal(t->by_state[2], 5);
+        assert_int_equal(t->interval_ns, 1000000);
+        assert_int_equal(smp_functions(p, &rows, &n), 0);
+        const struct smp_fn_stat *a = fn_row(rows, n, "A.a"), *b = fn_row(rows, n, "b");
+        assert_int_equal(a->s.self_samples, 3);
+        assert_int_equal(b->s.self_samples, wall ? 6 : 1);
+        assert_int_equal(smp_weight_ns(p, a->s.self_weight), 3000000);
+        assert_int_equal(smp_weight_ns(p, b->s.self_weight), wall ? 6000000 : 1000000);
+        free(rows);
+        unload(p, db);
+    }
+}
+
+/*
  * cpu weighs by CPU time, so idle samples weigh nothing; wall counts
  * samples. a: one sample that used 3 ms; b: three idle samples.
  */
 static void test_cpu_against_wall(void **state)
 {
-    const char *path =
-        make_run("cpuwall.db", "INSERT INTO meta VALUES ('sample_rate_hz', '100');\n"
-                               "INSERT INTO samples VALUES (1, 2, 10, 3000000, 0),\n"
-                               "  (1, 3, 20, 0, 2), (1, 3, 30, 0, 2), (1, 3, 40, 0, 2);\n");
+    const char *path = make_run(
+        "cpuwall.db", "INSERT INTO meta VALUES ('sample_rate_hz', '100');\n"
+                      "INSERT INTO samples VALUES (1, 2, 10, 3000000, 0, 1),\n"
+                      "  (1, 3, 20, 0, 2, 1), (1, 3, 30, 0, 2, 1), (1, 3, 40, 0, 2, 1);\n");
     struct smp_filter cpu = {.clock = SMP_CLOCK_CPU}, wall = {.clock = SMP_CLOCK_WALL};
     struct smp_fn_stat *rows;
     size_t n;
@@ -234,8 +270,8 @@ static void test_cpu_against_wall(void **state)
 /* main > rec@31 > rec@31 > rec@32: the line and the function count once per sample. */
 static void test_recursion_counted_once(void **state)
 {
-    const char *path = make_run("rec.db", "INSERT INTO samples VALUES (1, 6, 10, 500, 0),\n"
-                                          "  (1, 6, 20, 500, 0), (1, 5, 30, 500, 0);\n");
+    const char *path = make_run("rec.db", "INSERT INTO samples VALUES (1, 6, 10, 500, 0, 1),\n"
+                                          "  (1, 6, 20, 500, 0, 1), (1, 5, 30, 500, 0, 1);\n");
     struct smp_filter f = {.clock = SMP_CLOCK_WALL};
     struct smp_line_stat *lines;
     struct smp_fn_stat *fns;
@@ -271,8 +307,9 @@ static void test_recursion_counted_once(void **state)
 }
 
 static const char threads_sql[] =
-    "INSERT INTO samples VALUES (1, 2, 10, 100, 0), (1, 2, 20, 100, 0),\n"
-    "  (2, 3, 10, 100, 0), (3, 7, 10, 100, 0), (3, 7, 20, 100, 0), (3, 7, 30, 100, 0);\n";
+    "INSERT INTO samples VALUES (1, 2, 10, 100, 0, 1), (1, 2, 20, 100, 0, 1),\n"
+    "  (2, 3, 10, 100, 0, 1), (3, 7, 10, 100, 0, 1), (3, 7, 20, 100, 0, 1), (3, 7, 30, 100, 0, "
+    "1);\n";
 
 static void test_thread_and_process_filters(void **state)
 {
@@ -326,8 +363,8 @@ static void test_thread_and_process_filters(void **state)
 /* --state: only samples in the listed states count; the totals by state
  * stay those of every sample of the selected threads. */
 static const char states_sql[] =
-    "INSERT INTO samples VALUES (1, 2, 1000000, 900000, 0), (1, 2, 2000000, 0, 3),\n"
-    "  (1, 2, 3000000, 0, 3), (1, 3, 4000000, 0, 2), (2, 3, 1000000, 500000, 1);\n";
+    "INSERT INTO samples VALUES (1, 2, 1000000, 900000, 0, 1), (1, 2, 2000000, 0, 3, 1),\n"
+    "  (1, 2, 3000000, 0, 3, 1), (1, 3, 4000000, 0, 2, 1), (2, 3, 1000000, 500000, 1, 1);\n";
 
 static void test_state_filter(void **state)
 {
@@ -429,9 +466,9 @@ static void test_function_filter(void **state)
 
 static void test_truncated_stacks(void **state)
 {
-    const char *path =
-        make_run("trunc.db", "INSERT INTO samples VALUES (1, 9, 10, 100, 0), (1, 2, 20, 100, 0),\n"
-                             "  (1, 2, 30, 100, 0), (1, 9, 40, 100, 0);\n");
+    const char *path = make_run(
+        "trunc.db", "INSERT INTO samples VALUES (1, 9, 10, 100, 0, 1), (1, 2, 20, 100, 0, 1),\n"
+                    "  (1, 2, 30, 100, 0, 1), (1, 9, 40, 100, 0, 1);\n");
     struct smp_fn_stat *fns;
     size_t n;
     sqlite3 *db;
@@ -466,8 +503,8 @@ static void test_own_work(void **state)
         "own.db", "INSERT INTO functions VALUES (30, 'python', NULL, '[pyscope]', NULL, NULL);\n"
                   "INSERT INTO frames VALUES (30, 30, NULL);\n"
                   "INSERT INTO stacks VALUES (30, 2, 30);\n"
-                  "INSERT INTO samples VALUES (1, 30, 10, 100, 0), (1, 30, 20, 100, 0),\n"
-                  "  (1, 30, 30, 100, 0), (1, 2, 40, 100, 0);\n");
+                  "INSERT INTO samples VALUES (1, 30, 10, 100, 0, 1), (1, 30, 20, 100, 0, 1),\n"
+                  "  (1, 30, 30, 100, 0, 1), (1, 2, 40, 100, 0, 1);\n");
     struct smp_fn_stat *fns;
     size_t n;
     sqlite3 *db;
@@ -514,10 +551,10 @@ static void test_missing_references(void **state)
         make_run("broken.db", "INSERT INTO stacks VALUES (20, 999, 1), (21, NULL, 888);\n"
                               "INSERT INTO frames VALUES (30, 777, 1);\n"
                               "INSERT INTO stacks VALUES (22, NULL, 30);\n"
-                              "INSERT INTO samples VALUES (1, NULL, 10, 100, 0),\n"
-                              "  (1, 12345, 20, 100, 0), (1, 20, 30, 100, 0),\n"
-                              "  (1, 21, 40, 100, 0), (1, 22, 50, 100, 0),\n"
-                              "  (9, 2, 60, 100, 0);\n");
+                              "INSERT INTO samples VALUES (1, NULL, 10, 100, 0, 1),\n"
+                              "  (1, 12345, 20, 100, 0, 1), (1, 20, 30, 100, 0, 1),\n"
+                              "  (1, 21, 40, 100, 0, 1), (1, 22, 50, 100, 0, 1),\n"
+                              "  (9, 2, 60, 100, 0, 1);\n");
     struct smp_fn_stat *fns;
     size_t n;
     sqlite3 *db;
@@ -544,7 +581,7 @@ static void test_missing_references(void **state)
 static void test_stack_cycle(void **state)
 {
     const char *path = make_run("cycle.db", "INSERT INTO stacks VALUES (40, 41, 2), (41, 40, 3);\n"
-                                            "INSERT INTO samples VALUES (1, 40, 10, 100, 0);\n");
+                                            "INSERT INTO samples VALUES (1, 40, 10, 100, 0, 1);\n");
     struct smp_filter f = {.clock = SMP_CLOCK_WALL, .function = "nomatch"};
     struct smp_fn_stat *fns;
     struct smp_line_stat *lines;
@@ -573,9 +610,9 @@ static void test_stack_cycle(void **state)
 /* Frames merge by function (lines apart with SMP_TREE_LINES); threads get roots on request. */
 static void test_tree(void **state)
 {
-    const char *path = make_run("tree.db", "INSERT INTO samples VALUES (1, 2, 10, 100, 0),\n"
-                                           "  (1, 7, 20, 100, 0), (1, 7, 30, 100, 0),\n"
-                                           "  (2, 3, 10, 300, 0), (2, 2, 20, 100, 0);\n");
+    const char *path = make_run("tree.db", "INSERT INTO samples VALUES (1, 2, 10, 100, 0, 1),\n"
+                                           "  (1, 7, 20, 100, 0, 1), (1, 7, 30, 100, 0, 1),\n"
+                                           "  (2, 3, 10, 300, 0, 1), (2, 2, 20, 100, 0, 1);\n");
     struct smp_filter f = {.clock = SMP_CLOCK_CPU};
     struct smp_tree *t;
     sqlite3 *db;
@@ -637,8 +674,8 @@ static const char native_sql[] =
     "INSERT INTO frames VALUES (20, 20, NULL), (21, 21, NULL);\n"
     "INSERT INTO stacks VALUES (11, 1, 20), (12, 11, 3), (13, NULL, 21), (14, 13, 1),\n"
     "  (15, 14, 20);\n"
-    "INSERT INTO samples VALUES (1, 11, 10, 100, 0), (1, 12, 20, 100, 0),\n"
-    "  (1, 13, 30, 100, 0), (1, 15, 40, 100, 0), (1, 3, 50, 100, 0);\n";
+    "INSERT INTO samples VALUES (1, 11, 10, 100, 0, 1), (1, 12, 20, 100, 0, 1),\n"
+    "  (1, 13, 30, 100, 0, 1), (1, 15, 40, 100, 0, 1), (1, 3, 50, 100, 0, 1);\n";
 
 static void test_no_native(void **state)
 {
@@ -750,16 +787,18 @@ static void test_many_samples(void **state)
     (void)state;
 
     assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(raw,
-                                  "BEGIN;"
-                                  "WITH RECURSIVE n(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM n"
-                                  " WHERE i < 2099) INSERT INTO stacks SELECT i, 2, 3 FROM n;"
-                                  "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n"
-                                  " WHERE i < 99999) INSERT INTO samples"
-                                  " SELECT 1 + i % 2, 100 + (i / 2) % 2000, i, 10, 0 FROM n;"
-                                  "COMMIT;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            raw,
+            "BEGIN;"
+            "WITH RECURSIVE n(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM n"
+            " WHERE i < 2099) INSERT INTO stacks SELECT i, 2, 3 FROM n;"
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n"
+            " WHERE i < 99999) INSERT INTO samples (thread_id, stack_id, t_ns, cpu_ns, state)"
+            " SELECT 1 + i % 2, 100 + (i / 2) % 2000, i, 10, 0 FROM n;"
+            "COMMIT;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(raw);
 
     struct smp_filter f = {.clock = SMP_CLOCK_CPU};
@@ -943,6 +982,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_3_to_1),
+        cmocka_unit_test(test_runs_weigh_their_ticks),
         cmocka_unit_test(test_cpu_against_wall),
         cmocka_unit_test(test_recursion_counted_once),
         cmocka_unit_test(test_thread_and_process_filters),

@@ -148,7 +148,7 @@ static const struct table schema[] = {
     {"function_sources", {"function_id", "filename"}, 0},
     {"frames", {"id", "function_id", "line"}, 0},
     {"stacks", {"id", "parent_id", "frame_id"}, 0},
-    {"samples", {"thread_id", "stack_id", "t_ns", "cpu_ns", "state"}, 1},
+    {"samples", {"thread_id", "stack_id", "t_ns", "cpu_ns", "state", "ticks"}, 1},
     {"calls",
      {"process_id", "thread_id", "caller_id", "callee_id", "ncalls", "pcalls", "tottime_ns",
       "cumtime_ns"},
@@ -213,7 +213,7 @@ static void test_create_schema(void **state)
     /* The schema is committed at once: a second connection sees it all. */
     sqlite3 *db = open_db(f->path);
     assert_int_equal(q_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-    assert_int_equal(STORE_SCHEMA_VERSION, 1);
+    assert_int_equal(STORE_SCHEMA_VERSION, 2);
     assert_text(db, "PRAGMA journal_mode", "wal");
     for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
         check_table(db, &schema[i]);
@@ -244,7 +244,7 @@ static void test_create_missing_file(void **state)
     assert_non_null(st);
     assert_int_equal(store_close(st), 0);
     sqlite3 *db = open_db(f->path);
-    assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
     sqlite3_close(db);
 }
 
@@ -303,7 +303,7 @@ static void test_processes_threads(void **state)
     sqlite3 *db = open_db(f->path);
     assert_text(db, "PRAGMA journal_mode", "delete");
     assert_text(db, "PRAGMA integrity_check", "ok");
-    assert_int_equal(q_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(q_int(db, "PRAGMA user_version"), 2);
 
     assert_int_equal(q_int(db, "SELECT count(*) FROM meta"), 2);
     assert_text(db, "SELECT value FROM meta WHERE key = 'pyscope_version'", "0.1.0");
@@ -395,6 +395,90 @@ static void test_batches(void **state)
     assert_int_equal(store_close(st), 0);
     db = open_db(f->path);
     assert_int_equal(q_int(db, "SELECT count(*) FROM meta"), 2);
+    sqlite3_close(db);
+}
+
+/* Samples of one stack and state in a row are one row that counts them. */
+static void test_sample_runs(void **state)
+{
+    struct fixture *f = *state;
+    const char *err = NULL;
+    struct store *st = store_create(f->path, &err);
+    assert_non_null(st);
+    sqlite3 *db = open_db(f->path);
+
+    for (int t = 10; t <= 30; t += 10) /* thread 1 idle at stack 7 */
+        assert_int_equal(store_sample_add(st, 1, 7, t, 0, 2), 0);
+    assert_int_equal(store_sample_add(st, 2, 0, 15, 50, 0), 0); /* thread 2, no stack */
+    assert_int_equal(store_commit(st), 0);
+    assert_text(db,
+                "SELECT group_concat(thread_id || '@' || t_ns || 'x' || ticks, ' ') FROM samples",
+                "1@10x3 2@15x1");
+    /* The run goes on: its row is updated in place at the next commit. */
+    assert_int_equal(store_sample_add(st, 1, 7, 40, 0, 2), 0);
+    assert_int_equal(store_sample_add(st, 2, 0, 25, 60, 0), 0);
+    assert_int_equal(store_sample_add(st, 1, 7, 50, 300, 0), 0); /* running now */
+    assert_int_equal(store_sample_add(st, 1, 7, 60, 200, 0), 0);
+    assert_int_equal(store_sample_add(st, 1, 7, 70, 0, 0), 0);  /* running, no CPU seen */
+    assert_int_equal(store_sample_add(st, 1, 8, 80, 0, 0), 0);  /* another stack */
+    assert_int_equal(store_sample_add(st, 1, 7, 55, 10, 3), 0); /* late: a row of its own */
+    assert_int_equal(store_sample_add(st, 1, 8, 90, 0, 0), 0);
+    assert_int_equal(store_sample_add(st, 1, 8, 90, 10, 3), 0); /* a tick seen twice: dropped */
+    assert_int_equal(store_sample_add(st, 1, 8, 80, 10, 3), 0); /* the run's first again */
+    assert_int_equal(store_commit(st), 0);
+    assert_text(db,
+                "SELECT group_concat(x, ' ') FROM (SELECT thread_id || '@' || t_ns || ':' ||"
+                " coalesce(stack_id, '-') || ':' || state || ':' || cpu_ns || 'x' || ticks x"
+                " FROM samples ORDER BY thread_id, t_ns)",
+                "1@10:7:2:0x4 1@50:7:0:500x2 1@55:7:3:10x1 1@70:7:0:0x1 1@80:8:0:0x2"
+                " 2@15:-:0:110x2");
+    sqlite3_close(db);
+    assert_int_equal(store_close(st), 0);
+}
+
+/* Whatever the order of samples and commits, each (thread, stack, state)
+ * has as many ticks and as much CPU time as the samples it was given. */
+static void test_sample_runs_against_reference(void **state)
+{
+    struct fixture *f = *state;
+    const char *err = NULL;
+    struct store *st = store_create(f->path, &err);
+    assert_non_null(st);
+    enum { THREADS = 4, STACKS = 3, STATES = 3, N = 20000 };
+    static int64_t ticks[THREADS][STACKS][STATES], cpu[THREADS][STACKS][STATES];
+    memset(ticks, 0, sizeof ticks);
+    memset(cpu, 0, sizeof cpu);
+    uint64_t x = 88172645463325252ull;
+    int64_t t[THREADS] = {0};
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int th = (int)(x % THREADS), k = (x >> 8) % 10 < 8 ? 0 : (int)((x >> 16) % STACKS);
+        int sstate = (x >> 24) % 10 < 7 ? 2 : (int)((x >> 32) % STATES);
+        int64_t c = (x >> 40) % 3 ? (int64_t)(x >> 44) % 1000 : 0;
+        t[th] += 1 + (int64_t)((x >> 50) % 3);
+        assert_int_equal(store_sample_add(st, th + 1, k + 1, t[th], c, sstate), 0);
+        ticks[th][k][sstate]++;
+        cpu[th][k][sstate] += c;
+        if ((x >> 56) % 50 == 0)
+            assert_int_equal(store_commit(st), 0);
+    }
+    assert_int_equal(store_close(st), 0);
+    sqlite3 *db = open_db(f->path);
+    int64_t rows = q_int(db, "SELECT count(*) FROM samples");
+    assert_true(rows < N);
+    for (int th = 0; th < THREADS; th++)
+        for (int k = 0; k < STACKS; k++)
+            for (int s = 0; s < STATES; s++) {
+                char sql[256];
+                snprintf(sql, sizeof sql,
+                         "SELECT coalesce(sum(ticks), 0) || ' ' || coalesce(sum(cpu_ns), 0)"
+                         " FROM samples WHERE thread_id = %d AND stack_id = %d AND state = %d",
+                         th + 1, k + 1, s);
+                char want[64];
+                snprintf(want, sizeof want, "%lld %lld", (long long)ticks[th][k][s],
+                         (long long)cpu[th][k][s]);
+                assert_text(db, sql, want);
+            }
     sqlite3_close(db);
 }
 
@@ -727,6 +811,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_missing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sample_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sample_runs_against_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calls_add, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_not_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_processes_threads, setup, teardown),

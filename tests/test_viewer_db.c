@@ -27,7 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The tables of docs/schema.md that the viewer reads, as the recorder makes them. */
+/* The tables of docs/schema.md that the viewer reads, as the recorder made them at
+ * schema version 1, before a samples row counted its ticks: the viewer reads
+ * both versions. */
 static const char schema_sql[] =
     "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT);\n"
     "CREATE TABLE processes (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, ppid INTEGER,\n"
@@ -263,12 +265,12 @@ static void test_open_newer_version(void **state)
     make_db(path, schema_sql, 0);
     make_db(path, "PRAGMA user_version = 7;", 0);
     expect_refused(path, PYSCOPE_EVERSION,
-                   "'%s' has schema version 7; this pyscope reads version 1");
+                   "'%s' has schema version 7; this pyscope reads versions 1 to 2");
     /* Even when the tables are gone: the version is checked first. */
     path = tmp_path("future2.db");
-    make_db(path, "CREATE TABLE t (x); PRAGMA user_version = 2;", 0);
+    make_db(path, "CREATE TABLE t (x); PRAGMA user_version = 3;", 0);
     expect_refused(path, PYSCOPE_EVERSION,
-                   "'%s' has schema version 2; this pyscope reads version 1");
+                   "'%s' has schema version 3; this pyscope reads versions 1 to 2");
 }
 
 /* A run still recording: WAL mode with the writer's connection open. */

@@ -125,6 +125,29 @@ int vdb_count(sqlite3 *db, const char *table, int64_t *n)
     return err < 0 ? err : 0;
 }
 
+const char *vdb_sample_ticks(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int has =
+        sqlite3_prepare_v2(db, "SELECT ticks FROM samples LIMIT 0", -1, &st, NULL) == SQLITE_OK;
+    sqlite3_finalize(st);
+    return has ? "ticks" : "1";
+}
+
+int vdb_count_samples(sqlite3 *db, int64_t *n)
+{
+    *n = 0;
+    int err = vdb_has_table(db, "samples");
+    if (err <= 0)
+        return err;
+    char *sql = sqlite3_mprintf("SELECT sum(%s) FROM samples", vdb_sample_ticks(db));
+    if (!sql)
+        return PYSCOPE_ENOMEM;
+    err = vdb_int(db, sql, NULL, n);
+    sqlite3_free(sql);
+    return err < 0 ? err : 0;
+}
+
 int vdb_meta(sqlite3 *db, const char *key, char **value)
 {
     sqlite3_stmt *st;
@@ -262,8 +285,8 @@ static int check_schema(sqlite3 *db, const char *path, int *rc, char *msg, size_
         return err;
     }
     if (version > VDB_SCHEMA_VERSION) {
-        vdb_msg(msg, msglen, "'%s' has schema version %d; this pyscope reads version %d", path,
-                version, VDB_SCHEMA_VERSION);
+        vdb_msg(msg, msglen, "'%s' has schema version %d; this pyscope reads versions 1 to %d",
+                path, version, VDB_SCHEMA_VERSION);
         return PYSCOPE_EVERSION;
     }
     /*

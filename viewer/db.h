@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* The newest schema (PRAGMA user_version) this viewer reads. */
-#define VDB_SCHEMA_VERSION 1
+#define VDB_SCHEMA_VERSION 2
 
 /*
  * Open the run database at path read-only, never creating or changing a
@@ -71,6 +71,17 @@ int vdb_int(sqlite3 *db, const char *sql, const int64_t *arg, int64_t *out);
  * from the code, not user input. 0, PYSCOPE_ENOMEM or PYSCOPE_EDB.
  */
 int vdb_count(sqlite3 *db, const char *table, int64_t *n);
+
+/*
+ * The SQL expression of the sampling ticks one samples row stands for:
+ * "ticks" from schema version 2 on, where a row is a run of ticks with one
+ * stack and state; "1" in version 1, where a row was one sample.
+ */
+const char *vdb_sample_ticks(sqlite3 *db);
+
+/* The samples of db (ticks, not rows) in *n; 0 without a samples table. 0,
+ * PYSCOPE_ENOMEM or PYSCOPE_EDB. */
+int vdb_count_samples(sqlite3 *db, int64_t *n);
 
 /* 1 when db has a process with OS pid pid, 0 when not, PYSCOPE_EDB on error. */
 int vdb_has_pid(sqlite3 *db, int64_t pid);

@@ -315,20 +315,26 @@ static int take_stacks(struct smp_profile *p, struct stacks *st, struct pmap *li
 /* Count one sample row in its thread's span, and add it to its (thread,
  * stack) aggregate when the state filter keeps it. */
 static int add_sample(struct smp_profile *p, struct pmap *aggmap, uint32_t thread, int64_t stack_id,
-                      int64_t t_ns, int64_t cpu_ns, int64_t state, uint32_t *last,
+                      int64_t t_ns, int64_t cpu_ns, int64_t state, int64_t ticks, uint32_t *last,
                       int64_t *last_stack)
 {
     struct span *s = &p->spans[thread];
-    if (!s->count++) {
+    if (ticks < 1)
+        ticks = 1;
+    if (!s->count) {
         s->first = s->last = t_ns;
+        s->last_ticks = ticks;
     } else {
         if (t_ns < s->first)
             s->first = t_ns;
-        if (t_ns > s->last)
+        if (t_ns > s->last) {
             s->last = t_ns;
+            s->last_ticks = ticks;
+        }
     }
+    s->count += ticks;
     if (state >= 0 && state < SMP_NSTATES)
-        p->totals.by_state[state]++;
+        p->totals.by_state[state] += ticks;
     if (p->states && (state < 0 || state >= SMP_NSTATES || !(p->states & (1u << state))))
         return 0;
 
@@ -348,9 +354,9 @@ static int add_sample(struct smp_profile *p, struct pmap *aggmap, uint32_t threa
     struct agg *a = &p->aggs[idx];
     if (cpu_ns < 0)
         cpu_ns = 0;
-    a->count++;
+    a->count += ticks;
     a->cpu_ns += cpu_ns;
-    a->cpu_count += cpu_ns > 0;
+    a->cpu_count += cpu_ns > 0 ? ticks : 0;
     return 0;
 }
 
@@ -371,11 +377,11 @@ static int scan_samples(sqlite3 *db, struct smp_profile *p, struct pmap *threadm
     p->spans = calloc(p->nthreads + 1, sizeof *p->spans);
     if (!p->spans)
         return PYSCOPE_ENOMEM;
-    err = vdb_prepare(db,
-                      sel ? "SELECT ?1, stack_id, t_ns, cpu_ns, state FROM samples"
-                            " WHERE thread_id = ?1"
-                          : "SELECT thread_id, stack_id, t_ns, cpu_ns, state FROM samples",
-                      &st);
+    char *sql = sqlite3_mprintf("SELECT %s, stack_id, t_ns, cpu_ns, state, %s FROM samples%s",
+                                sel ? "?1" : "thread_id", vdb_sample_ticks(db),
+                                sel ? " WHERE thread_id = ?1" : "");
+    err = sql ? vdb_prepare(db, sql, &st) : PYSCOPE_ENOMEM;
+    sqlite3_free(sql);
     for (size_t k = 0; !err && k < nsel; k++) {
         if (sel && !sel[k])
             continue;
@@ -405,8 +411,8 @@ static int scan_samples(sqlite3 *db, struct smp_profile *p, struct pmap *threadm
             int64_t stack = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL_STACK
                                                                       : sqlite3_column_int64(st, 1);
             if ((err = add_sample(p, &aggmap, thread, stack, sqlite3_column_int64(st, 2),
-                                  sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4), &last,
-                                  &last_stack)) < 0)
+                                  sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+                                  sqlite3_column_int64(st, 5), &last, &last_stack)) < 0)
                 break;
         }
         if (!err && rc != SQLITE_DONE)
@@ -600,9 +606,10 @@ static void compute_interval(struct smp_profile *p, double rate_hz)
         return;
     }
     for (size_t i = 0; i < p->nthreads; i++) {
-        if (p->spans[i].count >= 2) {
+        /* The ticks from the first row's first to the last row's first. */
+        if (p->spans[i].count - p->spans[i].last_ticks >= 1) {
             span += p->spans[i].last - p->spans[i].first;
-            gaps += p->spans[i].count - 1;
+            gaps += p->spans[i].count - p->spans[i].last_ticks;
         }
     }
     p->totals.interval_ns = gaps > 0 && span > 0 ? (span + gaps / 2) / gaps : 0;

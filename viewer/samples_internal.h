@@ -68,8 +68,10 @@ struct agg {
     int64_t samples, weight;          /* as the clock counts them */
 };
 
+/* A thread's samples: ticks in all, the first row's time, the last row's
+ * time and ticks. */
 struct span {
-    int64_t count, first, last;
+    int64_t count, first, last, last_ticks;
 };
 
 struct smp_profile {

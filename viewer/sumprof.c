@@ -173,7 +173,12 @@ int sumprof_json_states(sqlite3 *db, FILE *out)
     enum { NAMES = sizeof names / sizeof *names };
     int64_t n[NAMES] = {0}, all = 0;
     sqlite3_stmt *st;
-    int rc, err = vdb_prepare(db, "SELECT state, count(*) FROM samples GROUP BY state", &st);
+    char *sql =
+        sqlite3_mprintf("SELECT state, sum(%s) FROM samples GROUP BY state", vdb_sample_ticks(db));
+    if (!sql)
+        return PYSCOPE_ENOMEM;
+    int rc, err = vdb_prepare(db, sql, &st);
+    sqlite3_free(sql);
     if (err < 0)
         return err;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

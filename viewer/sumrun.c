@@ -241,7 +241,8 @@ int sumrun_load(sqlite3 *db, struct sumrun *r)
     if (!err)
         err = load_threads(db, r);
     for (size_t i = 0; !err && i < SUMRUN_NCOUNTED; i++)
-        err = vdb_count(db, sumrun_counted[i].table, &r->counts[i]);
+        err = i == SUMRUN_SAMPLES ? vdb_count_samples(db, &r->counts[i])
+                                  : vdb_count(db, sumrun_counted[i].table, &r->counts[i]);
     if (!err) {
         attach_threads(r);
         err = order_tree(r);

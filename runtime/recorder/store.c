@@ -90,7 +90,8 @@ static const char store_schema[] =
     /*
      * The biggest table by far: no rowid and no secondary index. The primary
      * key keeps each thread's samples together in time order, which is the
-     * viewer's way in, for no space beyond the row itself.
+     * viewer's way in, for no space beyond the row itself. A row stands for
+     * a run of ticks with one stack and state (see struct sample_run).
      */
     "CREATE TABLE samples (\n"
     "  thread_id INTEGER NOT NULL REFERENCES threads(id),\n"
@@ -98,6 +99,7 @@ static const char store_schema[] =
     "  t_ns INTEGER NOT NULL,\n"
     "  cpu_ns INTEGER NOT NULL DEFAULT 0,\n"
     "  state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),\n"
+    "  ticks INTEGER NOT NULL DEFAULT 1 CHECK (ticks >= 1),\n"
     "  PRIMARY KEY (thread_id, t_ns)\n"
     ") WITHOUT ROWID;\n"
     "CREATE TABLE calls (\n"
@@ -184,6 +186,7 @@ enum store_stmt {
     STMT_FRAME_ADD,
     STMT_STACK_ADD,
     STMT_SAMPLE_ADD,
+    STMT_SAMPLE_SET,
     STMT_CALLS_ADD,
     STMT_CALL_STATS_ADD,
     STMT_SNAPSHOT_ADD,
@@ -215,8 +218,10 @@ static const char *const store_sql[STMT_COUNT] = {
                              " VALUES (?1, ?2)",
     [STMT_FRAME_ADD] = "INSERT INTO frames (function_id, line) VALUES (?1, ?2)",
     [STMT_STACK_ADD] = "INSERT INTO stacks (parent_id, frame_id) VALUES (?1, ?2)",
-    [STMT_SAMPLE_ADD] = "INSERT OR IGNORE INTO samples (thread_id, stack_id, t_ns, cpu_ns, state)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_SAMPLE_ADD] = "INSERT OR IGNORE INTO samples (thread_id, stack_id, t_ns, cpu_ns, state,"
+                        " ticks) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_SAMPLE_SET] =
+        "UPDATE samples SET cpu_ns = ?3, ticks = ?4 WHERE thread_id = ?1 AND t_ns = ?2",
     /* Call statistics arrive as increments: add them up. */
     [STMT_CALLS_ADD] = "INSERT INTO calls (process_id, thread_id, caller_id, callee_id, ncalls,"
                        " pcalls, tottime_ns, cumtime_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
@@ -252,8 +257,38 @@ static const char *const store_sql[STMT_COUNT] = {
 static const char *const store_journal_suffix[] = {"-wal", "-shm"};
 #define STORE_NJOURNALS 2
 
+/*
+ * A thread's samples since its stack or state last changed, which one row
+ * holds: an idle thread, or one in a loop on one line, costs a row per change,
+ * not per tick. The row is written when the run ends and at every commit
+ * (updated in place once in the file), so a commit holds every sample
+ * received before it, as one row per sample did. The row's key is the run's
+ * first tick; a run takes only ticks later than its last, and a sample that
+ * comes late (a thread's samples can reach the recorder through two rings)
+ * is a row of its own. Ticks with and without CPU time are not mixed, so the
+ * CPU view counts exactly the ticks that had some.
+ */
+struct sample_run {
+    int64_t stack_id; /* 0: none */
+    int64_t t_ns;     /* its first tick: the row's key */
+    int64_t last_ns;  /* its latest tick */
+    int64_t cpu_ns;
+    int64_t ticks; /* 0: no run */
+    int state;
+    int written; /* the row is in the batch or the file: update it */
+    int dirty;   /* it has ticks the row does not have yet */
+    int listed;  /* in the store's dirty list */
+};
+
+/* Threads ids beyond this are written a row per sample, not given a run. */
+#define STORE_RUN_THREADS_MAX (1 << 24)
+
 struct store {
     sqlite3 *db;
+    struct sample_run *runs; /* by thread id */
+    size_t nruns;
+    int64_t *dirty; /* thread ids whose run has unwritten ticks */
+    size_t ndirty, capdirty;
     sqlite3_stmt *stmt[STMT_COUNT];
     int in_batch;
     int lost;          /* nothing more reaches the file: see store_lost */
@@ -469,6 +504,8 @@ static int store_free(struct store *st)
         sqlite3_finalize(st->stmt[i]);
     if (sqlite3_close(st->db) != SQLITE_OK)
         err = PYSCOPE_EDB;
+    free(st->runs);
+    free(st->dirty);
     free(st);
     return err;
 }
@@ -553,6 +590,8 @@ out:
     return NULL;
 }
 
+static int runs_write(struct store *st);
+
 int store_commit(struct store *st)
 {
     if (st->lost)
@@ -562,6 +601,8 @@ int store_commit(struct store *st)
         store_lose(st, moved);
         return PYSCOPE_EDB;
     }
+    if (runs_write(st) < 0 && st->lost)
+        return PYSCOPE_EDB;
     if (!st->in_batch)
         return 0;
     int err = store_step(st, st->stmt[STMT_COMMIT]);
@@ -786,19 +827,123 @@ int store_stack_add(struct store *st, int64_t parent_id, int64_t frame_id, int64
     return insert_id(st, stmt, id);
 }
 
-int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int64_t t_ns,
-                     int64_t cpu_ns, int state)
+/* One samples row, a run's or a late sample's. */
+static int sample_insert(struct store *st, int64_t thread_id, const struct sample_run *r)
 {
     sqlite3_stmt *stmt = st->stmt[STMT_SAMPLE_ADD];
     int err = store_begin(st);
     if (err < 0)
         return err;
     sqlite3_bind_int64(stmt, 1, thread_id);
-    bind_id_or_null(stmt, 2, stack_id);
-    sqlite3_bind_int64(stmt, 3, t_ns);
-    sqlite3_bind_int64(stmt, 4, cpu_ns);
-    sqlite3_bind_int(stmt, 5, state);
+    bind_id_or_null(stmt, 2, r->stack_id);
+    sqlite3_bind_int64(stmt, 3, r->t_ns);
+    sqlite3_bind_int64(stmt, 4, r->cpu_ns);
+    sqlite3_bind_int(stmt, 5, r->state);
+    sqlite3_bind_int64(stmt, 6, r->ticks);
     return store_step(st, stmt);
+}
+
+/* Write thread_id's run as it stands now. */
+static int run_write(struct store *st, int64_t thread_id)
+{
+    struct sample_run *r = &st->runs[thread_id];
+    if (!r->dirty)
+        return 0;
+    r->dirty = 0;
+    if (!r->written) {
+        r->written = 1;
+        return sample_insert(st, thread_id, r);
+    }
+    sqlite3_stmt *stmt = st->stmt[STMT_SAMPLE_SET];
+    int err = store_begin(st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(stmt, 1, thread_id);
+    sqlite3_bind_int64(stmt, 2, r->t_ns);
+    sqlite3_bind_int64(stmt, 3, r->cpu_ns);
+    sqlite3_bind_int64(stmt, 4, r->ticks);
+    return store_step(st, stmt);
+}
+
+/* Every run with unwritten ticks, before a commit. */
+static int runs_write(struct store *st)
+{
+    int err = 0;
+    for (size_t i = 0; i < st->ndirty; i++) {
+        st->runs[st->dirty[i]].listed = 0;
+        int e = run_write(st, st->dirty[i]);
+        if (e < 0 && !err)
+            err = e;
+    }
+    st->ndirty = 0;
+    return err;
+}
+
+/* thread_id's run, made room for; NULL for an id too big to hold one (or
+ * out of memory): its samples are then rows of their own. */
+static struct sample_run *run_of(struct store *st, int64_t thread_id)
+{
+    if (thread_id <= 0 || thread_id >= STORE_RUN_THREADS_MAX)
+        return NULL;
+    if ((size_t)thread_id >= st->nruns) {
+        size_t n = st->nruns ? st->nruns : 64;
+        while (n <= (size_t)thread_id)
+            n *= 2;
+        struct sample_run *r = realloc(st->runs, n * sizeof *r);
+        if (!r)
+            return NULL;
+        memset(r + st->nruns, 0, (n - st->nruns) * sizeof *r);
+        st->runs = r;
+        st->nruns = n;
+    }
+    return &st->runs[thread_id];
+}
+
+static int run_mark_dirty(struct store *st, int64_t thread_id, struct sample_run *r)
+{
+    r->dirty = 1;
+    if (r->listed)
+        return 0;
+    if (st->ndirty == st->capdirty) {
+        size_t n = st->capdirty ? 2 * st->capdirty : 64;
+        int64_t *d = realloc(st->dirty, n * sizeof *d);
+        if (!d)
+            return PYSCOPE_ENOMEM;
+        st->dirty = d;
+        st->capdirty = n;
+    }
+    st->dirty[st->ndirty++] = thread_id;
+    r->listed = 1;
+    return 0;
+}
+
+int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int64_t t_ns,
+                     int64_t cpu_ns, int state)
+{
+    if (st->lost)
+        return PYSCOPE_EDB;
+    struct sample_run one = {stack_id, t_ns, t_ns, cpu_ns, 1, state, 0, 0, 0};
+    struct sample_run *r = run_of(st, thread_id);
+    if (!r)
+        return sample_insert(st, thread_id, &one);
+    if (r->ticks && t_ns <= r->last_ns) {
+        if (t_ns == r->t_ns || t_ns == r->last_ns)
+            return 0; /* a second sample at one of the run's ticks */
+        return sample_insert(st, thread_id, &one);
+    }
+    if (r->ticks && r->stack_id == stack_id && r->state == state &&
+        (r->cpu_ns > 0) == (cpu_ns > 0)) {
+        r->ticks++;
+        r->cpu_ns += cpu_ns;
+        r->last_ns = t_ns;
+        return run_mark_dirty(st, thread_id, r);
+    }
+    int err = r->ticks ? run_write(st, thread_id) : 0;
+    if (err < 0)
+        return err;
+    one.listed = r->listed;
+    *r = one;
+    return run_mark_dirty(st, thread_id, r);
 }
 
 int store_calls_add(struct store *st, const struct store_calls *c)

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -106,8 +106,10 @@ int store_frame_add(struct store *st, int64_t function_id, int line, int64_t *id
 /* Add a stacks node under parent_id (0: a root); its id in *id. */
 int store_stack_add(struct store *st, int64_t parent_id, int64_t frame_id, int64_t *id);
 
-/* Add a samples row (stack_id 0 stored as NULL). A second sample of the
- * same thread at the same t_ns is ignored. */
+/* Add one sample (stack_id 0 stored as NULL): to the thread's run of
+ * samples with that stack and state, or as the start of a new one; a run is
+ * one row, with its ticks counted, written when it ends and at each commit.
+ * A second sample of the same thread at the same t_ns is ignored. */
 int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int64_t t_ns,
                      int64_t cpu_ns, int state);
 

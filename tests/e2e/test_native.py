@@ -15,20 +15,20 @@ HERE = os.path.join(harness.HERE, "native")
 
 
 def stacks(db):
-    """Every sampled stack, outermost first, as (kind, name, object base name)."""
+    """Every sample's stack, outermost first, as (kind, name, object base name)."""
     nodes = {r["id"]: r for r in db_rows(db, """
         select s.id as id, s.parent_id as parent, fn.kind as kind, fn.name as name,
                fn.filename as file
         from stacks s join frames f on f.id = s.frame_id
         join functions fn on fn.id = f.function_id""")}
     out = []
-    for r in db_rows(db, "select stack_id from samples where stack_id is not null"):
+    for r in db_rows(db, "select stack_id, ticks from samples where stack_id is not null"):
         chain, node = [], r["stack_id"]
         while node:
             n = nodes[node]
             chain.append((n["kind"], n["name"], os.path.basename(n["file"] or "")))
             node = n["parent"]
-        out.append(chain[::-1])
+        out.extend([chain[::-1]] * r["ticks"])  # a row is a run of ticks
     return out
 
 
@@ -121,7 +121,7 @@ class Native(E2ETestCase):
         folded = harness.run_viewer(["export", db, "--format", "folded"]).stdout.decode()
         heaviest = sorted(folded.splitlines(), key=lambda l: -int(l.rsplit(" ", 1)[1]))[:8]
         self.assertRegex(folded, r"compress_all \([^)]*mixed\.py:\d+\);([^;]*;)*deflate \[libz\.so\.1\]",
-                         (res, db_rows(db, "select state, count(*) n, sum(stack_id is null) nostack"
+                         (res, db_rows(db, "select state, sum(ticks) n, sum(stack_id is null) nostack"
                                            " from samples group by state"), heaviest))
 
     # shares.py: which C function each Python caller spends its time in

@@ -139,7 +139,7 @@ class Recording(E2ETestCase):
         self.assertEqual(meta["exit_status"], "exit 0")
         self.assertEqual(meta["python_version"], harness.target().version)
         self.assertEqual(meta["argv"], f"'{script}' 'arg one'")
-        self.assertEqual(db_rows(db, "pragma user_version")[0]["user_version"], 1)
+        self.assertEqual(db_rows(db, "pragma user_version")[0]["user_version"], 2)
         self.assertEqual(db_rows(db, "pragma journal_mode")[0]["journal_mode"], "delete")
 
     def test_summary_after_run(self):

@@ -13,7 +13,7 @@ HERE = os.path.join(harness.HERE, "sampling")
 
 # Self time per function (the leaf frame of each sample), by clock.
 LEAF_SQL = """
-select f.qualname as fn, count(*) as n, sum(s.cpu_ns) as cpu
+select f.qualname as fn, sum(s.ticks) as n, sum(s.cpu_ns) as cpu
 from samples s join stacks st on st.id = s.stack_id
 join frames fr on fr.id = st.frame_id join functions f on f.id = fr.function_id
 {where} group by f.qualname
@@ -33,7 +33,7 @@ def inclusive(db, key):
         db, """select st.id, st.parent_id, f.qualname fn from stacks st
                join frames fr on fr.id = st.frame_id join functions f on f.id = fr.function_id""")}
     totals, grand = {}, 0
-    for r in db_rows(db, "select stack_id, count(*) n, sum(cpu_ns) cpu from samples "
+    for r in db_rows(db, "select stack_id, sum(ticks) n, sum(cpu_ns) cpu from samples "
                          "group by stack_id"):
         grand += r[key]
         seen, sid = set(), r["stack_id"]
@@ -51,8 +51,8 @@ def described(db):
     state, with their CPU time and how many have no stack, and the heaviest
     leaves."""
     return {
-        "by state": db_rows(db, "select state, count(*) n, sum(cpu_ns) cpu,"
-                                " sum(stack_id is null) stackless from samples group by state"),
+        "by state": db_rows(db, "select state, sum(ticks) n, sum(cpu_ns) cpu,"
+                                " sum((stack_id is null) * ticks) stackless from samples group by state"),
         "leaves": sorted(shares(db, "n").items(), key=lambda kv: -kv[1])[:6],
         "threads": db_rows(db, "select * from threads"),
     }
@@ -106,14 +106,14 @@ class Sampling(E2ETestCase):
         self.assertGreater(wall.get("sleeper", 0), 30.0, wall)
         self.assertLess(cpu.get("sleeper", 0), 5.0, cpu)
         self.assertGreater(cpu.get("burner", 0), 90.0, cpu)
-        idle = db_rows(db, "select count(*) n from samples where state = 2")[0]["n"]
+        idle = db_rows(db, "select sum(ticks) n from samples where state = 2")[0]["n"]
         self.assertGreater(idle, 100)
 
     @accuracy
     def test_two_threads_share_evenly_and_join_is_idle(self):
         db = self.profile("two_threads.py")
-        rows = db_rows(db, """select t.name, sum(s.cpu_ns) cpu, count(*) n,
-                              sum(s.state = 2) idle from samples s
+        rows = db_rows(db, """select t.name, sum(s.cpu_ns) cpu, sum(s.ticks) n,
+                              sum((s.state = 2) * s.ticks) idle from samples s
                               join threads t on t.id = s.thread_id group by t.name""")
         by = {r["name"]: r for r in rows}
         a, b = by["burner-0"]["cpu"], by["burner-1"]["cpu"]
@@ -128,7 +128,7 @@ class Sampling(E2ETestCase):
 
     def test_states_tell_gil_waits_from_sleep(self):
         db = self.profile("gil.py")
-        rows = db_rows(db, """select t.name, s.state, count(*) n from samples s
+        rows = db_rows(db, """select t.name, s.state, sum(s.ticks) n from samples s
                               join threads t on t.id = s.thread_id group by 1, 2""")
         by = {}
         for r in rows:
@@ -181,7 +181,7 @@ class Sampling(E2ETestCase):
         # none it is runnable, in no system call, not idle
         db = self.profile("crowded.py")
         states = {r["state"]: r["n"] for r in db_rows(
-            db, """select s.state, count(*) n from samples s
+            db, """select s.state, sum(s.ticks) n from samples s
                    join threads t on t.id = s.thread_id
                    where t.name = 'MainThread' group by s.state""")}
         n = sum(states.values())
@@ -194,7 +194,7 @@ class Sampling(E2ETestCase):
 
     def test_line_is_exact(self):
         db = self.profile("ratio.py")
-        rows = db_rows(db, """select fr.line, count(*) n from samples s
+        rows = db_rows(db, """select fr.line, sum(s.ticks) n from samples s
                               join stacks st on st.id = s.stack_id
                               join frames fr on fr.id = st.frame_id
                               join functions f on f.id = fr.function_id
@@ -210,7 +210,7 @@ class Sampling(E2ETestCase):
 
     def test_deep_recursion_is_truncated_and_marked(self):
         db = self.profile("deep.py")
-        rows = db_rows(db, """select count(*) n from samples s join stacks st on st.id = s.stack_id
+        rows = db_rows(db, """select sum(s.ticks) n from samples s join stacks st on st.id = s.stack_id
                               where exists (with recursive up(id, parent, frame) as (
                                   select st.id, st.parent_id, st.frame_id
                                   union all select p.id, p.parent_id, p.frame_id from stacks p
@@ -224,7 +224,7 @@ class Sampling(E2ETestCase):
 
     def test_no_sample(self):
         db = self.profile("ratio.py", "--no-sample")
-        self.assertEqual(db_rows(db, "select count(*) n from samples")[0]["n"], 0)
+        self.assertEqual(db_rows(db, "select coalesce(sum(ticks), 0) n from samples")[0]["n"], 0)
 
 
 def line_ranges(path):
@@ -258,7 +258,7 @@ class HalfBuiltFrames(E2ETestCase):
                                           db, cwd=self.tmp, env=env)
                 self.assertEqual(res.returncode, 0, res)
                 self.assertEqual(res.stdout, b"ok\n")
-                named = db_rows(db, """select count(*) n from samples s
+                named = db_rows(db, """select coalesce(sum(s.ticks), 0) n from samples s
                                        join stacks st on st.id = s.stack_id
                                        join frames fr on fr.id = st.frame_id
                                        join functions f on f.id = fr.function_id
@@ -354,7 +354,7 @@ class Stress(E2ETestCase):
             counts = {r["key"]: r["value"] for r in db_rows(
                 db, "select key, value from meta where key in "
                     "('dropped_samples', 'missed_ticks', 'duration_ns')")}
-            self.assertGreater(db_rows(db, "select count(*) n from samples")[0]["n"],
+            self.assertGreater(db_rows(db, "select sum(ticks) n from samples")[0]["n"],
                                self.MIN_SAMPLES, f"{where}: {counts}")
             frames = db_rows(db, """select f.name, fr.line from frames fr
                                     join functions f on f.id = fr.function_id
@@ -461,7 +461,7 @@ class OwnWork(E2ETestCase):
         # allocations and the exit snapshot are under <module>, 21 % in a
         # CI run under load).
         rows = db_rows(db, """
-            select pf.qualname parent, count(*) n from samples s
+            select pf.qualname parent, sum(s.ticks) n from samples s
             join stacks st on st.id = s.stack_id
             join frames fr on fr.id = st.frame_id join functions f on f.id = fr.function_id
             left join stacks ps on ps.id = st.parent_id
@@ -472,7 +472,7 @@ class OwnWork(E2ETestCase):
         self.assertGreater(parents.get("make", 0), 0, parents)
         self.assertGreater(parents.get("make", 0) + parents.get("compute", 0),
                            0.7 * sum(parents.values()), parents)
-        total = db_rows(db, "select count(*) n from samples where cpu_ns > 0")[0]["n"]
+        total = db_rows(db, "select sum(ticks) n from samples where cpu_ns > 0")[0]["n"]
 
         lines, doc = line_self_ns(db)
         self.assertFalse(doc["filter"]["with_pyscope"])

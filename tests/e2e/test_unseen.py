@@ -88,7 +88,7 @@ class SystemCalls(E2ETestCase):
                 self.assertEqual(plain.stdout, b"short pipe writes: 0\nshort exact receives: 0\n")
                 self.assertEqual(traced.stdout, plain.stdout, (mode, traced))
                 self.assertEqual(traced.returncode, 0, traced)
-                busy = db_rows(db, """select count(*) n from samples s
+                busy = db_rows(db, """select sum(s.ticks) n from samples s
                                       join stacks st on st.id = s.stack_id
                                       join frames fr on fr.id = st.frame_id
                                       join functions f on f.id = fr.function_id

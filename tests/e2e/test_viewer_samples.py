@@ -87,7 +87,8 @@ def samples_sql(rows):
         t[thread] = t.get(thread, 0) + 1_000_000
         values.append(f"({thread}, {'NULL' if stack is None else stack}, {t[thread]}, {cpu},"
                       f" {state})")
-    return "INSERT INTO samples VALUES " + ", ".join(values) + ";"
+    return ("INSERT INTO samples (thread_id, stack_id, t_ns, cpu_ns, state) VALUES "
+            + ", ".join(values) + ";")
 
 
 # a three times as often as b, all running; one stack that recursed; a name to escape.
@@ -384,7 +385,7 @@ class Flamegraph(ViewerTestCase):
         self.assert_refused(res, f"cannot write '{self.tmp}': Is a directory")
         res = self.pyscope("flamegraph", db, "-o", db)
         self.assert_refused(res, "is the database")
-        self.assertEqual(sqlite3.connect(db).execute("select count(*) from samples").fetchone(),
+        self.assertEqual(sqlite3.connect(db).execute("select sum(ticks) from samples").fetchone(),
                          (4,))
         if os.geteuid() != 0:
             ro = os.path.join(self.tmp, "ro")
@@ -508,7 +509,7 @@ class Export(ViewerTestCase):
 
     def test_speedscope_counts_without_interval(self):
         db = os.path.join(self.tmp, "one.db")
-        build(db, self.app, "INSERT INTO samples VALUES (1, 2, 5, 0, 2);")
+        build(db, self.app, "INSERT INTO samples VALUES (1, 2, 5, 0, 2, 1);")
         doc = json.loads(self.ok("export", db, "--format", "speedscope", "--clock", "wall"))
         validate_speedscope(self, doc)
         self.assertEqual(doc["profiles"][0]["unit"], "none")
