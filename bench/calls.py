@@ -48,17 +48,19 @@ def main():
             }
             times = common.rotating_rounds(cmds, args.rounds, tmp)
             med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-            ratio = {k: statistics.median(t / p for t, p in zip(times[k], times["plain"]))
-                     for k in cmds}
             print(f"{title}: rounds={args.rounds} plain {med['plain']:.1f} ms, "
-                  f"cProfile {med['cProfile']:.1f} ms ({ratio['cProfile']:.2f}x)")
+                  f"cProfile {med['cProfile']:.1f} ms ({common.ratio_text(times, 'cProfile')})")
             for key, option, budget in (("pyscope", "--calls", 0.85),
                                         ("pyscope_py", "--calls=python", 0.50)):
                 shares = [(s - p) / (c - p) for p, c, s in
                           zip(times["plain"], times["cProfile"], times[key]) if c > p]
-                print(f"  pyscope {option}: {med[key]:.1f} ms ({ratio[key]:.2f}x); "
+                cpu_shares = [(s.cpu - p.cpu) / (c.cpu - p.cpu) for p, c, s in
+                              zip(times["plain"], times["cProfile"], times[key])
+                              if c.cpu > p.cpu]
+                print(f"  pyscope {option}: {med[key]:.1f} ms ({common.ratio_text(times, key)}); "
                       f"its overhead / cProfile's: median {statistics.median(shares):.2f} "
-                      f"(min {min(shares):.2f}, max {max(shares):.2f}; budget {budget})")
+                      f"(min {min(shares):.2f}, max {max(shares):.2f}; budget {budget}), "
+                      f"in CPU time {statistics.median(cpu_shares):.2f}")
     finally:
         shutil.rmtree(tmp)
 

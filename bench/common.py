@@ -67,6 +67,20 @@ def rotating_rounds(cmds, rounds, cwd):
     return times
 
 
+def ratios(times, key, base="plain"):
+    """The medians over rounds of times[key] / times[base]: wall time and the
+    CPU time of the whole process tree (program, recorder, children)."""
+    wall = statistics.median(t / b for t, b in zip(times[key], times[base]))
+    cpu = statistics.median(t.cpu / b.cpu for t, b in zip(times[key], times[base]) if b.cpu)
+    return wall, cpu
+
+
+def ratio_text(times, key, base="plain"):
+    """'1.23x wall, 1.31x CPU' for times[key] against times[base]."""
+    wall, cpu = ratios(times, key, base)
+    return f"{wall:.2f}x wall, {cpu:.2f}x CPU"
+
+
 def pairs(plain_cmd, pyscope_args, n):
     """Run plain and pyscope alternately n times; return the two time lists."""
     tmp = tempfile.mkdtemp(prefix="pyscope-bench-")

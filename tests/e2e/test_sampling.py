@@ -423,14 +423,22 @@ class OwnWork(E2ETestCase):
 
     @accuracy
     def test_the_tracers_time_is_not_the_allocating_lines(self):
-        plain_db = self.new_db_path()
-        res = harness.run_pyscope([self.SCRIPT], plain_db, cwd=self.tmp)
-        self.assertEqual(res.returncode, 0, res)
-        traced_db = self.new_db_path()
-        res = harness.run_pyscope(["--memory", self.SCRIPT], traced_db, cwd=self.tmp)
-        self.assertEqual(res.returncode, 0, res)
-        plain, _ = line_self_ns(plain_db)
-        traced, doc = line_self_ns(traced_db)
+        runs = []
+        for _ in range(3):
+            plain_db = self.new_db_path()
+            res = harness.run_pyscope([self.SCRIPT], plain_db, cwd=self.tmp)
+            self.assertEqual(res.returncode, 0, res)
+            traced_db = self.new_db_path()
+            res = harness.run_pyscope(["--memory", self.SCRIPT], traced_db, cwd=self.tmp)
+            self.assertEqual(res.returncode, 0, res)
+            plain, _ = line_self_ns(plain_db)
+            traced, doc = line_self_ns(traced_db)
+            ratio = traced.get(self.COMPUTE, 0) / max(plain.get(self.COMPUTE, 0), 1)
+            runs.append((ratio, plain, traced, doc, traced_db))
+        # three pairs, the median pair by the ratio below: one run that a
+        # burst of load meets is not the rule (2.54 was seen in a run beside
+        # other tests on two processors, 0.4-1.1 alone)
+        ratio, plain, traced, doc, traced_db = sorted(runs, key=lambda r: r[0])[1]
         # The tracer costs more than the program here: were its time the
         # lines', the computing line (its ints) would take 4 times its time
         # without the tracer (the allocating line 2.4 times, but tracing
@@ -441,8 +449,7 @@ class OwnWork(E2ETestCase):
         # puts some of the line's own time in them (0.6 of it stays on a
         # quiet machine, 0.25 was seen under load).
         self.assertGreater(doc["pyscope_samples"], doc["samples"], doc)
-        ratio = traced.get(self.COMPUTE, 0) / max(plain.get(self.COMPUTE, 0), 1)
-        self.assertTrue(0.15 < ratio < 2.5, (ratio, plain, traced))
+        self.assertTrue(0.15 < ratio < 2.5, [r[:3] for r in runs])
         under = db_rows(traced_db, """
             select sum(s.cpu_ns) ns from samples s join stacks st on st.id = s.stack_id
             join frames fr on fr.id = st.frame_id join functions f on f.id = fr.function_id
