@@ -24,7 +24,9 @@ import common  # noqa: E402
 
 def stored(db):
     con = sqlite3.connect(db)
-    ticks, rows = con.execute("SELECT coalesce(sum(ticks), 0), count(*) FROM samples").fetchone()
+    has_ticks = any(c[1] == "ticks" for c in con.execute("PRAGMA table_info(samples)"))
+    ticks, rows = con.execute(f"SELECT coalesce(sum({'ticks' if has_ticks else 1}), 0), count(*)"
+                              " FROM samples").fetchone()  # a row was one sample before ticks
     con.close()
     return ticks, rows, os.path.getsize(db)
 

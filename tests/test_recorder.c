@@ -340,6 +340,40 @@ static void test_own_work_hangs_a_pyscope_leaf(void **state)
                  "1");
 }
 
+/* An idle record stands for the ticks it counts, and the recorder counts
+ * them as samples; idle ticks in a row, sent in two records, are one row. */
+static void test_idle_record_counts_its_ticks(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t msg[4096];
+    size_t n = hello(msg, MAIN_PID, 1, 0);
+    n += code_rec(msg + n, 1, "wait", 5);
+    uint64_t codes[1] = {1};
+    int lines[1] = {6};
+    n += sample_rec(msg + n, 100, 1000, 10, 0, codes, lines, 1);
+    struct wire_sample_idle idle = {
+        .tid = 100, .t_ns = ORIGIN + 2000, .last_ns = ORIGIN + 6000, .ticks = 5};
+    n += wire_encode(msg + n, sizeof msg - n, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
+    idle = (struct wire_sample_idle){
+        .tid = 100, .t_ns = ORIGIN + 7000, .last_ns = ORIGIN + 9000, .ticks = 3};
+    n += wire_encode(msg + n, sizeof msg - n, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
+    idle = (struct wire_sample_idle){.tid = 100,
+                                     .t_ns = ORIGIN + 10000,
+                                     .last_ns = ORIGIN + 11000,
+                                     .state = WIRE_STATE_GIL,
+                                     .ticks = 2};
+    n += wire_encode(msg + n, sizeof msg - n, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
+    int c = recorder_conn_open(f->rec);
+    assert_int_equal(recorder_conn_message(f->rec, c, msg, n), 0);
+    uint64_t samples, dropped, records, missed;
+    recorder_counts(f->rec, &samples, &dropped, &records, &missed);
+    assert_int_equal(samples, 11);
+    assert_query(f,
+                 "select group_concat(state || 'x' || ticks, ' ') from "
+                 "(select * from samples order by t_ns)",
+                 "0x1 2x8 3x2");
+}
+
 static void test_sample_with_unknown_code_is_refused(void **state)
 {
     struct fixture *f = *state;
@@ -383,6 +417,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_truncated_stack_hangs_under_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_own_work_hangs_a_pyscope_leaf, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_record_counts_its_ticks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_with_unknown_code_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_samples_after_thread_end_keep_their_thread, setup,
                                         teardown),

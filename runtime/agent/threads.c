@@ -165,13 +165,22 @@ struct thread_sampling *threads_self_sampling(void)
     return self ? &self->sampling : NULL;
 }
 
-void threads_for_each(void (*fn)(struct thread_sampling *s, void *ctx), void *ctx)
+void threads_for_each_kept(void (*fn)(struct thread_sampling *s, void *ctx),
+                           void (*ended_fn)(struct thread_sampling *s, void *ctx), void *ctx)
 {
     pthread_mutex_lock(&registry_lock);
-    for (struct thread_entry *e = registry; e; e = e->next)
+    for (struct thread_entry *e = registry; e; e = e->next) {
         if (!atomic_load_explicit(&e->ended, memory_order_acquire))
             fn(&e->sampling, ctx);
+        else if (ended_fn)
+            ended_fn(&e->sampling, ctx);
+    }
     pthread_mutex_unlock(&registry_lock);
+}
+
+void threads_for_each(void (*fn)(struct thread_sampling *s, void *ctx), void *ctx)
+{
+    threads_for_each_kept(fn, NULL, ctx);
 }
 
 /* Pass whole records from r through sink into dst; returns bytes written.
@@ -237,9 +246,10 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
         /* A signal still pending for an ended thread finds self NULL and
          * leaves the entry alone, so it can go once drained. */
         if (atomic_load_explicit(&e->ended, memory_order_acquire) && ring_used(e->ring) == 0 &&
-            ring_used(e->sampling.sring) == 0) {
+            ring_used(e->sampling.sring) == 0 && !e->sampling.idle_ticks) {
             dropped_records += ring_dropped(e->ring);
-            dropped_samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn);
+            dropped_samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn) +
+                               atomic_load(&e->sampling.lost_ticks);
             missed_ticks += atomic_load(&e->sampling.missed);
             *link = e->next;
             entry_free(e);
@@ -259,7 +269,8 @@ void threads_dropped(uint64_t *records, uint64_t *samples, uint64_t *missed)
     *missed = missed_ticks;
     for (struct thread_entry *e = registry; e; e = e->next) {
         *records += ring_dropped(e->ring);
-        *samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn);
+        *samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn) +
+                    atomic_load(&e->sampling.lost_ticks);
         *missed += atomic_load(&e->sampling.missed);
     }
     pthread_mutex_unlock(&registry_lock);

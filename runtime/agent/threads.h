@@ -39,6 +39,10 @@ struct thread_sampling {
      * system call: the handler records them when it runs at last. */
     _Atomic uint32_t late_runnable, late_idle;
     _Atomic uint64_t torn; /* samples lost: a frame chain caught half-built, no room on the stack */
+    _Atomic uint64_t lost_ticks; /* idle ticks lost with their record, beyond the one the ring counts */
+    /* Sampler only: the idle ticks not sent yet, all in one state (sampler.c's put_idle). */
+    uint64_t idle_first_ns, idle_last_ns;
+    uint32_t idle_ticks, idle_run_state;
     /* Sampler only: what an idle thread is waiting for. */
     int syscall_fd;       /* its /proc .../syscall, opened on first need; -1 none */
     uint64_t idle_cpu_ns; /* CPU time when that was last read */
@@ -76,6 +80,12 @@ struct thread_sampling *threads_self_sampling(void);
  * ended, with the registry locked: fn must not register threads.
  */
 void threads_for_each(void (*fn)(struct thread_sampling *s, void *ctx), void *ctx);
+
+/* As threads_for_each, in the same pass calling ended_fn (when not NULL) on
+ * each thread that has ended but whose entry is still kept: its records
+ * not all drained, or idle ticks of its not sent yet. */
+void threads_for_each_kept(void (*fn)(struct thread_sampling *s, void *ctx),
+                           void (*ended_fn)(struct thread_sampling *s, void *ctx), void *ctx);
 
 /*
  * Emitter: the drain callback sees each queued record (WIRE_PAD skipped)

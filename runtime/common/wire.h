@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_VERSION 2
+#define WIRE_VERSION 3
 #define WIRE_MAGIC 0x43535950u /* "PYSC" */
 #define WIRE_MSG_MAX 65536
 #define WIRE_ALIGN 8
@@ -135,9 +135,10 @@ struct wire_frame {
 
 struct wire_sample_idle {
     uint64_t tid;
-    uint64_t t_ns;
-    uint32_t state; /* WIRE_STATE_IDLE, WIRE_STATE_GIL or WIRE_STATE_RUNNABLE */
-    uint32_t reserved;
+    uint64_t t_ns;    /* the first of the ticks */
+    uint64_t last_ns; /* the last of them */
+    uint32_t state;   /* WIRE_STATE_IDLE, WIRE_STATE_GIL or WIRE_STATE_RUNNABLE */
+    uint32_t ticks;   /* how many ticks found the thread so, one after another */
 };
 
 /* Counts of records dropped in the target because a buffer was full. */

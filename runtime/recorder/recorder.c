@@ -839,10 +839,17 @@ static int on_sample_idle(struct recorder *r, struct conn *c, const struct wire_
         return PYSCOPE_ENOMEM;
     if (!th->last_stack)
         return 0; /* nothing seen of it yet */
-    r->samples++;
-    int state = s.state == WIRE_STATE_GIL || s.state == WIRE_STATE_RUNNABLE ? (int)s.state
-                                                                          : WIRE_STATE_IDLE;
-    return store_sample_add(r->st, th->id, th->last_stack, rel_ns(r, s.t_ns), 0, state);
+    uint32_t ticks = s.ticks ? s.ticks : 1;
+    r->samples += ticks;
+    struct store_samples x = {
+        .stack_id = th->last_stack,
+        .t_ns = rel_ns(r, s.t_ns),
+        .last_ns = rel_ns(r, s.last_ns > s.t_ns ? s.last_ns : s.t_ns),
+        .state = s.state == WIRE_STATE_GIL || s.state == WIRE_STATE_RUNNABLE ? (int)s.state
+                                                                            : WIRE_STATE_IDLE,
+        .ticks = ticks,
+    };
+    return store_samples_add(r->st, th->id, &x);
 }
 
 static int on_dropped(struct recorder *r, const struct wire_rec *rec)

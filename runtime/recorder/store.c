@@ -917,25 +917,26 @@ static int run_mark_dirty(struct store *st, int64_t thread_id, struct sample_run
     return 0;
 }
 
-int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int64_t t_ns,
-                     int64_t cpu_ns, int state)
+int store_samples_add(struct store *st, int64_t thread_id, const struct store_samples *x)
 {
     if (st->lost)
         return PYSCOPE_EDB;
-    struct sample_run one = {stack_id, t_ns, t_ns, cpu_ns, 1, state, 0, 0, 0};
+    int64_t ticks = x->ticks > 0 ? x->ticks : 1;
+    int64_t last = x->last_ns > x->t_ns ? x->last_ns : x->t_ns;
+    struct sample_run one = {x->stack_id, x->t_ns, last, x->cpu_ns, ticks, x->state, 0, 0, 0};
     struct sample_run *r = run_of(st, thread_id);
     if (!r)
         return sample_insert(st, thread_id, &one);
-    if (r->ticks && t_ns <= r->last_ns) {
-        if (t_ns == r->t_ns || t_ns == r->last_ns)
+    if (r->ticks && x->t_ns <= r->last_ns) {
+        if (x->t_ns == r->t_ns || x->t_ns == r->last_ns)
             return 0; /* a second sample at one of the run's ticks */
         return sample_insert(st, thread_id, &one);
     }
-    if (r->ticks && r->stack_id == stack_id && r->state == state &&
-        (r->cpu_ns > 0) == (cpu_ns > 0)) {
-        r->ticks++;
-        r->cpu_ns += cpu_ns;
-        r->last_ns = t_ns;
+    if (r->ticks && r->stack_id == x->stack_id && r->state == x->state &&
+        (r->cpu_ns > 0) == (x->cpu_ns > 0)) {
+        r->ticks += ticks;
+        r->cpu_ns += x->cpu_ns;
+        r->last_ns = last;
         return run_mark_dirty(st, thread_id, r);
     }
     int err = r->ticks ? run_write(st, thread_id) : 0;
@@ -944,6 +945,13 @@ int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int6
     one.listed = r->listed;
     *r = one;
     return run_mark_dirty(st, thread_id, r);
+}
+
+int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int64_t t_ns,
+                     int64_t cpu_ns, int state)
+{
+    struct store_samples one = {stack_id, t_ns, t_ns, cpu_ns, state, 1};
+    return store_samples_add(st, thread_id, &one);
 }
 
 int store_calls_add(struct store *st, const struct store_calls *c)

@@ -113,6 +113,19 @@ int store_stack_add(struct store *st, int64_t parent_id, int64_t frame_id, int64
 int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int64_t t_ns,
                      int64_t cpu_ns, int state);
 
+/* Ticks in a row of one thread at one stack and state, sent as one: the
+ * first at t_ns, the last at last_ns. */
+struct store_samples {
+    int64_t stack_id; /* 0: NULL */
+    int64_t t_ns, last_ns;
+    int64_t cpu_ns; /* over all of them */
+    int state;
+    int64_t ticks;
+};
+
+/* Add ticks samples at once, as store_sample_add adds one. */
+int store_samples_add(struct store *st, int64_t thread_id, const struct store_samples *x);
+
 /* The last SQLite error message of st. */
 const char *store_errmsg(struct store *st);
 

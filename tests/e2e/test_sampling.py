@@ -187,7 +187,11 @@ class Sampling(E2ETestCase):
         n = sum(states.values())
         self.assertGreater(n, 200, states)
         self.assertLess(states.get(2, 0), 0.1 * n, states)
-        self.assertGreater(states.get(4, 0), 0.2 * n, states)
+        # about 40 % alone; a tick that comes late (the sampler thread kept
+        # off the CPUs by other work) spans more of the thread's turns on its
+        # CPU, and finds it has run: 18 % beside another test on two
+        # processors
+        self.assertGreater(states.get(4, 0), 0.1 * n, states)
         res = harness.run_viewer(["top", db, "--clock", "wall", "--state", "runnable", "--json"])
         self.assertEqual(res.returncode, 0, res)
         self.assertTrue(json.loads(res.stdout)["functions"], res)
