@@ -707,8 +707,7 @@ static void idle_flush(struct thread_sampling *s, void *unused)
 
 static void put_idle(struct thread_sampling *s, const struct tick *t, uint32_t state)
 {
-    if (s->idle_ticks &&
-        (s->idle_run_state != state || t->t_ns - s->idle_first_ns >= IDLE_RUN_NS))
+    if (s->idle_ticks && (s->idle_run_state != state || t->t_ns - s->idle_first_ns >= IDLE_RUN_NS))
         idle_flush(s, NULL);
     if (!s->idle_ticks) {
         s->idle_first_ns = t->t_ns;

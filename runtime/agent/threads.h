@@ -39,7 +39,8 @@ struct thread_sampling {
      * system call: the handler records them when it runs at last. */
     _Atomic uint32_t late_runnable, late_idle;
     _Atomic uint64_t torn; /* samples lost: a frame chain caught half-built, no room on the stack */
-    _Atomic uint64_t lost_ticks; /* idle ticks lost with their record, beyond the one the ring counts */
+    /* Idle ticks lost with their record, beyond the one the ring counts. */
+    _Atomic uint64_t lost_ticks;
     /* Sampler only: the idle ticks not sent yet, all in one state (sampler.c's put_idle). */
     uint64_t idle_first_ns, idle_last_ns;
     uint32_t idle_ticks, idle_run_state;

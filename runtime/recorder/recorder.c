@@ -846,7 +846,7 @@ static int on_sample_idle(struct recorder *r, struct conn *c, const struct wire_
         .t_ns = rel_ns(r, s.t_ns),
         .last_ns = rel_ns(r, s.last_ns > s.t_ns ? s.last_ns : s.t_ns),
         .state = s.state == WIRE_STATE_GIL || s.state == WIRE_STATE_RUNNABLE ? (int)s.state
-                                                                            : WIRE_STATE_IDLE,
+                                                                             : WIRE_STATE_IDLE,
         .ticks = ticks,
     };
     return store_samples_add(r->st, th->id, &x);
