@@ -45,6 +45,9 @@
 
 static pthread_t sampler_thread;
 static int running;
+static uint64_t started_ns; /* when sampling last started */
+/* Ticks taken (by the running sampler too) and due (over the runs ended). */
+static uint64_t ticks_taken, ticks_due;
 static _Atomic int stop_requested;
 static uint64_t interval_ns;
 static int handler_installed;
@@ -851,6 +854,7 @@ static void *sampler_main(void *arg)
         keep_fault_guard_first(SIGSEGV);
         keep_fault_guard_first(SIGBUS);
         threads_for_each_kept(tick_thread, idle_flush, &t); /* ended: their last idle ticks */
+        ticks_taken++;
         arenas_release(); /* what was freed up to the end of these walks */
         t.number++;
         t.stride = (t.nidle + IDLE_READS_PER_TICK - 1) / IDLE_READS_PER_TICK;
@@ -890,6 +894,7 @@ int sampler_start(unsigned rate_hz)
         handler_installed = 1;
     }
     atomic_store(&stop_requested, 0);
+    started_ns = (uint64_t)util_mono_ns();
     arenas_hold_start(); /* the sampler thread reads running threads' frames */
     if (threads_start_own(&sampler_thread, NULL, sampler_main, NULL) < 0) {
         arenas_hold_stop();
@@ -906,11 +911,19 @@ void sampler_stop(void)
     atomic_store(&stop_requested, 1);
     pthread_join(sampler_thread, NULL);
     running = 0;
+    ticks_due += ((uint64_t)util_mono_ns() - started_ns) / interval_ns;
     arenas_hold_stop();
+}
+
+void sampler_ticks(uint64_t *taken, uint64_t *due)
+{
+    *taken = ticks_taken;
+    *due = ticks_due;
 }
 
 void sampler_fork_child(void)
 {
     running = 0;
+    ticks_taken = ticks_due = 0; /* the parent's */
     arenas_hold_stop(); /* the parent's sampler thread is not in this process */
 }

@@ -1,11 +1,14 @@
 /*
  * Target side: the sampling profiler. A sampler thread ticks at the chosen
- * rate; a registered thread that used CPU since its last sample is sent a
- * signal and its handler records its own Python stack; a thread that used
- * none is recorded as idle without being interrupted.
+ * rate; it reads the Python stack of a registered thread that used CPU
+ * since its last sample (or, with native stacks, sends it a signal whose
+ * handler records its own stack); a thread that used none is recorded as
+ * idle without being interrupted.
  */
 #ifndef PYSCOPE_SAMPLER_H
 #define PYSCOPE_SAMPLER_H
+
+#include <stdint.h>
 
 /* The signal the sampler sends to running threads. */
 #define SAMPLER_SIGNAL SIGPROF
@@ -43,5 +46,12 @@ void sampler_stop(void);
 
 /* In the child of a fork: the sampler thread is gone; forget it. */
 void sampler_fork_child(void);
+
+/*
+ * The ticks the sampler took in this process, and the ticks its rate asked
+ * for while it ran (its running time over the interval): fewer taken than
+ * due means its thread was kept waiting for a CPU. After sampler_stop.
+ */
+void sampler_ticks(uint64_t *taken, uint64_t *due);
 
 #endif

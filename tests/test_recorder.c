@@ -271,9 +271,9 @@ static void test_samples_intern_functions_frames_and_stacks(void **state)
     int c2 = recorder_conn_open(f->rec);
     assert_int_equal(recorder_conn_message(f->rec, c2, msg, n), 0);
 
-    uint64_t samples, dropped, records, missed;
-    recorder_counts(f->rec, &samples, &dropped, &records, &missed);
-    assert_int_equal(samples, 5);
+    struct recorder_counts counts;
+    recorder_counts(f->rec, &counts);
+    assert_int_equal(counts.samples, 5);
     assert_query(f, "select count(*) from functions", "2");
     assert_query(f, "select count(*) from frames", "3"); /* work:12, work:13, main:3 */
     /* main -> work:12, main -> work:13 and the root-level work:12 of process 2 */
@@ -365,9 +365,9 @@ static void test_idle_record_counts_its_ticks(void **state)
     n += wire_encode(msg + n, sizeof msg - n, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
     int c = recorder_conn_open(f->rec);
     assert_int_equal(recorder_conn_message(f->rec, c, msg, n), 0);
-    uint64_t samples, dropped, records, missed;
-    recorder_counts(f->rec, &samples, &dropped, &records, &missed);
-    assert_int_equal(samples, 11);
+    struct recorder_counts counts;
+    recorder_counts(f->rec, &counts);
+    assert_int_equal(counts.samples, 11);
     assert_query(f,
                  "select group_concat(state || 'x' || ticks, ' ') from "
                  "(select * from samples order by t_ns)",

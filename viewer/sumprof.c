@@ -66,11 +66,51 @@ static void print_states(const struct smp_totals *t, FILE *out)
  * Where the CPU time went, in brief: the hottest functions and lines by
  * self time, as `pyscope top` and `pyscope hot` show them in full.
  */
+/* A meta value as a count; 0 when absent or not a number. */
+static int64_t meta_count(const struct sumrun *r, const char *key)
+{
+    const char *v = sumrun_meta(r, key);
+    char *end;
+    long long n = v ? strtoll(v, &end, 10) : 0;
+    return v && *v && !*end && n > 0 ? (int64_t)n : 0;
+}
+
+/*
+ * "sampling": how many of the ticks the rate asked for the sampler took (a
+ * sampler kept from the CPUs takes fewer, and each sample then stands for
+ * more time), and the samples that could not be recorded. Nothing when
+ * there is nothing to say: no sampler, or a run from before the ticks were
+ * counted that lost nothing.
+ */
+static void print_sampling(const struct sumrun *r, FILE *out)
+{
+    int64_t taken = meta_count(r, "sample_ticks"), due = meta_count(r, "sample_ticks_due");
+    int64_t dropped = meta_count(r, "dropped_samples"), torn = meta_count(r, "torn_samples");
+    const char *rate = sumrun_meta(r, "sample_rate_hz");
+    char a[FMT_BUFSZ], b[FMT_BUFSZ], c[FMT_BUFSZ];
+    if (!due && !dropped)
+        return;
+    fprintf(out, "  %-12s ", "sampling");
+    if (due) {
+        fprintf(out, "%s of the ticks due at %s Hz taken (%s of %s)",
+                fmt_pct(c, sizeof c, (double)taken, (double)due), rate ? rate : "?",
+                fmt_int(a, sizeof a, taken), fmt_int(b, sizeof b, due));
+        if (dropped)
+            fputs("; ", out);
+    }
+    if (dropped) {
+        fprintf(out, "%s sample%s could not be recorded", fmt_int(a, sizeof a, dropped),
+                dropped == 1 ? "" : "s");
+        if (torn)
+            fprintf(out, " (%s read while %s stack changed)", fmt_int(b, sizeof b, torn),
+                    torn == 1 ? "its" : "their");
+    }
+    putc('\n', out);
+}
+
 int sumprof_print_hot(const struct sumrun *r, const struct smp_profile *p, FILE *out)
 {
-    const char *dropped = sumrun_meta(r, "dropped_samples");
-    if (dropped && strcmp(dropped, "0"))
-        fprintf(out, "  %-12s %s samples could not be recorded\n", "dropped", dropped);
+    print_sampling(r, out);
     if (!r->counts[SUMRUN_SAMPLES] || !p)
         return 0;
     struct smp_fn_stat *fns = NULL;

@@ -35,7 +35,7 @@ struct thread_entry {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct thread_entry *registry;
-static uint64_t dropped_records, dropped_samples, missed_ticks; /* of freed threads */
+static uint64_t dropped_records, dropped_samples, missed_ticks, torn_samples; /* of freed threads */
 static __thread struct thread_entry *self;
 
 /* The kernel's CPU-time clock of a thread, by thread id (see clock_getcpuclockid). */
@@ -251,6 +251,7 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
             dropped_samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn) +
                                atomic_load(&e->sampling.lost_ticks);
             missed_ticks += atomic_load(&e->sampling.missed);
+            torn_samples += atomic_load(&e->sampling.torn);
             *link = e->next;
             entry_free(e);
             continue;
@@ -261,17 +262,19 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
     return out;
 }
 
-void threads_dropped(uint64_t *records, uint64_t *samples, uint64_t *missed)
+void threads_dropped(uint64_t *records, uint64_t *samples, uint64_t *missed, uint64_t *torn)
 {
     pthread_mutex_lock(&registry_lock);
     *records = dropped_records;
     *samples = dropped_samples;
     *missed = missed_ticks;
+    *torn = torn_samples;
     for (struct thread_entry *e = registry; e; e = e->next) {
         *records += ring_dropped(e->ring);
         *samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn) +
                     atomic_load(&e->sampling.lost_ticks);
         *missed += atomic_load(&e->sampling.missed);
+        *torn += atomic_load(&e->sampling.torn);
     }
     pthread_mutex_unlock(&registry_lock);
 }
@@ -300,7 +303,7 @@ void threads_fork_child(void)
         e = next;
     }
     registry = NULL;
-    dropped_records = dropped_samples = missed_ticks = 0;
+    dropped_records = dropped_samples = missed_ticks = torn_samples = 0;
     if (keep) {
         /* Records queued before the fork are the parent's to send: the
          * rings are kept, emptied. */

@@ -107,9 +107,10 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx);
 size_t threads_drain_ring(struct ring *r, uint8_t *buf, size_t cap, threads_sink sink, void *ctx);
 
 /* What could not be recorded, over every thread so far: *records lost to
- * full rings, *samples lost to full sample rings or torn frame chains,
- * *missed ticks that found a thread's previous signal still pending. */
-void threads_dropped(uint64_t *records, uint64_t *samples, uint64_t *missed);
+ * full rings, *samples lost to full sample rings or torn frame chains (of
+ * them, *torn to the frame chains), *missed ticks that found a thread's
+ * previous signal still pending. */
+void threads_dropped(uint64_t *records, uint64_t *samples, uint64_t *missed, uint64_t *torn);
 
 /* Fork protocol: lock before fork, unlock in the parent, reset in the child. */
 void threads_fork_prepare(void);

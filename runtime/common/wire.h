@@ -145,7 +145,10 @@ struct wire_sample_idle {
 struct wire_dropped {
     uint64_t records;
     uint64_t samples;
-    uint64_t missed; /* ticks a thread was not sampled: its last signal was still pending */
+    uint64_t missed;    /* ticks a thread was not sampled: its last signal was still pending */
+    uint64_t torn;      /* of samples: frame chains caught changing, read again and given up */
+    uint64_t ticks;     /* ticks the sampler took */
+    uint64_t ticks_due; /* ticks its rate asked for while it ran */
 };
 
 enum { WIRE_FUNCTION_PYTHON = 0, WIRE_FUNCTION_BUILTIN = 1 };

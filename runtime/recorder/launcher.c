@@ -508,15 +508,24 @@ static void write_end_meta(struct store *st, int status, int64_t duration_ns,
                            const struct recorder *rec)
 {
     char buf[64];
-    uint64_t errors = recorder_protocol_errors(rec), samples, dropped_samples, dropped_records,
-             missed;
-    recorder_counts(rec, &samples, &dropped_samples, &dropped_records, &missed);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)missed);
-    store_meta_set(st, "missed_ticks", buf);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped_samples);
-    store_meta_set(st, "dropped_samples", buf);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)dropped_records);
-    store_meta_set(st, "dropped_records", buf);
+    uint64_t errors = recorder_protocol_errors(rec);
+    struct recorder_counts n;
+    recorder_counts(rec, &n);
+    const struct {
+        const char *key;
+        uint64_t value;
+    } counted[] = {
+        {"missed_ticks", n.missed_ticks},
+        {"dropped_samples", n.dropped_samples},
+        {"dropped_records", n.dropped_records},
+        {"torn_samples", n.torn_samples},
+        {"sample_ticks", n.ticks},
+        {"sample_ticks_due", n.ticks_due},
+    };
+    for (size_t i = 0; i < sizeof counted / sizeof *counted; i++) {
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)counted[i].value);
+        store_meta_set(st, counted[i].key, buf);
+    }
     uint64_t overhead = recorder_calls_overhead(rec);
     if (overhead) {
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)overhead);

@@ -98,7 +98,7 @@ struct recorder {
     int64_t truncated_frame;
     int64_t own_frame; /* "[pyscope]": the leaf of a sample taken in pyscope's own work */
     int64_t unknown_frame; /* the frame of an allocation with no Python frame */
-    uint64_t samples, dropped_samples, dropped_records, missed_ticks;
+    struct recorder_counts counts;
     uint64_t calls_overhead_ns;
 };
 
@@ -170,13 +170,9 @@ uint64_t recorder_calls_overhead(const struct recorder *r)
     return r->calls_overhead_ns;
 }
 
-void recorder_counts(const struct recorder *r, uint64_t *samples, uint64_t *dropped_samples,
-                     uint64_t *dropped_records, uint64_t *missed_ticks)
+void recorder_counts(const struct recorder *r, struct recorder_counts *out)
 {
-    *missed_ticks = r->missed_ticks;
-    *samples = r->samples;
-    *dropped_samples = r->dropped_samples;
-    *dropped_records = r->dropped_records;
+    *out = r->counts;
 }
 
 static int64_t rel_ns(const struct recorder *r, uint64_t mono)
@@ -625,7 +621,7 @@ static int on_sample(struct recorder *r, struct conn *c, const struct wire_rec *
         if (err)
             return err;
     }
-    r->samples++;
+    r->counts.samples++;
     return store_sample_add(r->st, th->id, stack, rel_ns(r, s.t_ns), (int64_t)s.cpu_ns,
                             (int)s.state);
 }
@@ -840,7 +836,7 @@ static int on_sample_idle(struct recorder *r, struct conn *c, const struct wire_
     if (!th->last_stack)
         return 0; /* nothing seen of it yet */
     uint32_t ticks = s.ticks ? s.ticks : 1;
-    r->samples += ticks;
+    r->counts.samples += ticks;
     struct store_samples x = {
         .stack_id = th->last_stack,
         .t_ns = rel_ns(r, s.t_ns),
@@ -856,9 +852,12 @@ static int on_dropped(struct recorder *r, const struct wire_rec *rec)
 {
     struct wire_dropped d;
     wire_fixed(rec, &d, sizeof d);
-    r->dropped_samples += d.samples;
-    r->dropped_records += d.records;
-    r->missed_ticks += d.missed;
+    r->counts.dropped_samples += d.samples;
+    r->counts.dropped_records += d.records;
+    r->counts.missed_ticks += d.missed;
+    r->counts.torn_samples += d.torn;
+    r->counts.ticks += d.ticks;
+    r->counts.ticks_due += d.ticks_due;
     return 0;
 }
 

@@ -71,7 +71,15 @@ uint64_t recorder_protocol_errors(const struct recorder *r);
 /* The call profiler's own time, left out of the call statistics, over every thread (ns). */
 uint64_t recorder_calls_overhead(const struct recorder *r);
 
-void recorder_counts(const struct recorder *r, uint64_t *samples, uint64_t *dropped_samples,
-                     uint64_t *dropped_records, uint64_t *missed_ticks);
+struct recorder_counts {
+    uint64_t samples; /* stored */
+    /* What the processes said, summed: samples and records they could not
+     * record, ticks that missed a thread, and of the samples lost, those
+     * lost to frame chains that kept changing while read. */
+    uint64_t dropped_samples, dropped_records, missed_ticks, torn_samples;
+    uint64_t ticks, ticks_due; /* sampler ticks taken, and asked for by the rate */
+};
+
+void recorder_counts(const struct recorder *r, struct recorder_counts *out);
 
 #endif

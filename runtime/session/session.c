@@ -385,7 +385,8 @@ void session_exit(int how, int code, int have_gil)
     stop_and_flush(have_gil);
     uint8_t buf[128];
     struct wire_dropped d;
-    threads_dropped(&d.records, &d.samples, &d.missed);
+    threads_dropped(&d.records, &d.samples, &d.missed, &d.torn);
+    sampler_ticks(&d.ticks, &d.ticks_due);
     d.records += gcwatch_dropped() + tracemem_untracked();
     d.samples += coderef_dropped();
     size_t n = wire_encode(buf, sizeof buf, WIRE_DROPPED, &d, sizeof d, NULL, 0);

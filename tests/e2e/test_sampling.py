@@ -229,6 +229,26 @@ class Sampling(E2ETestCase):
     def test_no_sample(self):
         db = self.profile("ratio.py", "--no-sample")
         self.assertEqual(db_rows(db, "select coalesce(sum(ticks), 0) n from samples")[0]["n"], 0)
+        self.assertNotRegex(harness.run_viewer(["summary", db]).stdout, rb"\n  sampling ")
+
+    def test_summary_tells_the_ticks_taken(self):
+        db = self.profile("ratio.py")
+        meta = {r["key"]: int(r["value"]) for r in db_rows(
+            db, "select key, value from meta where key in"
+                " ('sample_ticks', 'sample_ticks_due', 'torn_samples', 'dropped_samples')")}
+        # a tick for each interval the sampler ran, give or take the jitter
+        # and a late tick on a busy machine; the program runs about 1.2 s
+        self.assertGreater(meta["sample_ticks_due"], 600, meta)
+        self.assertLessEqual(meta["sample_ticks"], 1.1 * meta["sample_ticks_due"], meta)
+        self.assertGreater(meta["sample_ticks"], 0.5 * meta["sample_ticks_due"], meta)
+        self.assertLessEqual(meta["torn_samples"], meta["dropped_samples"], meta)
+        # every tick sampled the one thread: a sample per tick taken
+        samples = db_rows(db, "select sum(ticks) n from samples")[0]["n"]
+        self.assertLessEqual(abs(samples + meta["dropped_samples"] - meta["sample_ticks"]), 2,
+                             (samples, meta))
+        out = harness.run_viewer(["summary", db]).stdout.decode()
+        self.assertRegex(out, r"\n  sampling +\d+\.\d% of the ticks due at 1000 Hz taken "
+                              r"\([\d,]+ of [\d,]+\)", out)
 
 
 def line_ranges(path):
