@@ -13,11 +13,12 @@
  * A traceback is stored as its innermost node in a prefix tree of frames, so
  * tracebacks that share their outer frames share their storage.
  *
- * Interning matches tracebacks by code object address, which a new code
- * object may reuse once the old one is freed: the code dealloc hook retires
- * every traceback naming a dying code object from the index (they stay, with
- * their blocks, under their id) and names the code object while it is whole.
- * Lines are computed once per traceback, from the live code object.
+ * Frames are walked as code object addresses, which a new code object may
+ * reuse once the old one is freed: the codemap gives each live code object
+ * its own tcode, and the code dealloc hook takes a dying one out of it, so
+ * the new one gets a new tcode and new nodes, while the tracebacks of the
+ * old one stay, with their blocks, under their ids; it is named while it is
+ * whole. Lines are computed once per node, from the live code object.
  *
  * Locks: the GIL, then snap_lock (one snapshot at a time), then tm_lock,
  * which guards every table and is taken by hooks of any thread, with or
@@ -86,22 +87,25 @@ struct tcode {
     void *ptr; /* NULL once it died */
     struct pyframe_code info;
     int named;
-    int sent;      /* the recorder has its WIRE_CODE */
-    uint32_t *tbs; /* tracebacks naming it, to retire when it dies */
-    uint32_t ntbs, captbs;
+    int sent; /* the recorder has its WIRE_CODE */
 };
 
 /*
  * Tracebacks share their outer frames: a frame is a node of a prefix tree
  * whose root level is the outermost frame, so a recursion's thousands of
  * distinct tracebacks cost one node each, not one copy of the stack each.
+ * A traceback is its innermost frame's node (and whether it was cut at the
+ * depth limit): the node names it, by tb1. A Python frame's node is keyed
+ * by its tcode, which a new code object at a dead one's address never
+ * shares, so a traceback of a dead code object is never matched again.
  */
 struct tnode {
-    void *code; /* as walked: matched against new tracebacks; a native frame's address */
+    void *code; /* as walked; a native frame's address */
     int32_t lasti;
     int32_t line;
     uint32_t parent;   /* the calling frame's node; NODE_NONE at the root level */
     uint32_t code_idx; /* index in codes, | CI_ENTRY; CI_NATIVE for a native frame */
+    uint32_t tb1[2];   /* id + 1 of the traceback ending here, whole and cut; 0: none yet */
 };
 #define NODE_NONE UINT32_MAX
 #define CI_ENTRY (1u << 31) /* the frame an eval-loop call started with (PYFRAME_ENTRY) */
@@ -110,7 +114,6 @@ struct tnode {
 #define PYFRAME_NATIVE 2 /* pyframe_raw.reserved: code is a native return address */
 
 struct tb {
-    uint64_t hash;
     uint32_t leaf; /* the innermost frame's node; NODE_NONE without frames */
     uint16_t nframes;
     uint8_t truncated;
@@ -124,13 +127,10 @@ struct tbstat {
 };
 
 /*
- * An index of ids over tables that hold the keys themselves (tbs, nodes):
- * open addressing, slots hold id + 1, 0 is empty. Not an imap: a
- * traceback's key is its whole list of frames, stored once in the node
- * tree and compared there; a traceback leaves the index when a code object
- * it names dies (imap never removes); and a slot is 4 bytes where imap's
- * are 32, for the biggest tables of a deep program, looked up on the
- * allocation hooks' path.
+ * An index of ids over a table that holds the keys itself (nodes): open
+ * addressing, slots hold id + 1, 0 is empty. Not an imap: a slot is 4 bytes
+ * where imap's are 32, for the biggest table of a deep program, looked up on
+ * the allocation hooks' path.
  */
 struct idindex {
     uint32_t *slots;
@@ -138,7 +138,6 @@ struct idindex {
     uint64_t (*hash_of)(uint32_t id);
 };
 static uint64_t node_hash_of(uint32_t id);
-static uint64_t tb_hash_of(uint32_t id);
 
 /*
  * The tracer's state, by what guards it. A thread that holds the locks
@@ -194,7 +193,7 @@ static uint32_t ntbs, captbs, capstat;
 static struct tnode *nodes;
 static uint32_t nnodes, capnodes;
 static struct idindex nindex = {.hash_of = node_hash_of}; /* over (parent, code_idx, lasti) */
-static struct idindex tindex = {.hash_of = tb_hash_of};
+static uint32_t frameless_tb1[2]; /* tnode.tb1 of the tracebacks without frames */
 /* (code, instruction) -> the instruction that stands for its line, and
  * (code, line) -> that instruction: linekey_unlocked. */
 struct lkentry {
@@ -276,34 +275,6 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 33);
 }
 
-static uint64_t hash_frames(const struct pyframe_raw *f, int n, int truncated)
-{
-    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)truncated;
-    for (int i = 0; i < n; i++) {
-        h = (h ^ (uint64_t)(uintptr_t)f[i].code) * 0x100000001b3ull;
-        h = (h ^ (uint32_t)f[i].lasti ^ (uint64_t)f[i].reserved << 32) * 0x100000001b3ull;
-    }
-    return mix64(h);
-}
-
-/* How node nd says reserved (pyframe_raw's flags) for a frame. */
-static int32_t node_flags(const struct tnode *nd)
-{
-    return nd->code_idx == CI_NATIVE ? PYFRAME_NATIVE : (nd->code_idx & CI_ENTRY) ? PYFRAME_ENTRY : 0;
-}
-
-static int same_frames(const struct tb *t, const struct pyframe_raw *f, int n, int truncated)
-{
-    if (t->nframes != n || t->truncated != truncated)
-        return 0;
-    uint32_t node = t->leaf;
-    for (int i = 0; i < n; i++, node = nodes[node].parent)
-        if (nodes[node].code != f[i].code || nodes[node].lasti != f[i].lasti ||
-            node_flags(&nodes[node]) != f[i].reserved)
-            return 0;
-    return 1;
-}
-
 /* util_reserve for the tables' 32-bit counts, whose last value is TB_NONE
  * (NODE_NONE): a table never holds that many. */
 static int grow32(void **p, size_t elsize, uint32_t need, uint32_t *cap)
@@ -345,26 +316,6 @@ static int idx_reserve_unlocked(struct idindex *x)
     return 0;
 }
 
-/* Take traceback id out of the index; it keeps its id, frames and blocks. */
-static void index_retire_unlocked(uint32_t id)
-{
-    uint32_t *slot = tindex.slots;
-    size_t mask = tindex.mask, i = tbs[id].hash & mask;
-    while (slot[i] && slot[i] != id + 1)
-        i = (i + 1) & mask;
-    if (!slot[i])
-        return; /* retired already: it names this code object twice */
-    for (size_t j = (i + 1) & mask; slot[j]; j = (j + 1) & mask) {
-        size_t k = tbs[slot[j] - 1].hash & mask;
-        if (((j - k) & mask) >= ((j - i) & mask)) {
-            slot[i] = slot[j];
-            i = j;
-        }
-    }
-    slot[i] = 0;
-    tindex.used--;
-}
-
 /* The tcode of live code object code, made on first sight. */
 static uint32_t code_of_unlocked(void *code)
 {
@@ -382,16 +333,6 @@ static uint32_t code_of_unlocked(void *code)
     return idx;
 }
 
-static int code_add_tb_unlocked(struct tcode *c, uint32_t id)
-{
-    if (c->ntbs && c->tbs[c->ntbs - 1] == id)
-        return 0;
-    if (grow32((void **)&c->tbs, sizeof *c->tbs, c->ntbs + 1, &c->captbs) < 0)
-        return PYSCOPE_ENOMEM;
-    c->tbs[c->ntbs++] = id;
-    return 0;
-}
-
 static uint64_t hash_node(uint32_t parent, uint32_t code_idx, const void *code, int32_t lasti)
 {
     uint64_t what = code_idx == CI_NATIVE ? (uint64_t)(uintptr_t)code : code_idx;
@@ -403,23 +344,10 @@ static uint64_t node_hash_of(uint32_t id)
     return hash_node(nodes[id].parent, nodes[id].code_idx, nodes[id].code, nodes[id].lasti);
 }
 
-static uint64_t tb_hash_of(uint32_t id)
+/* The node of frame f (of tcode ci, | CI_ENTRY; CI_NATIVE for a native
+ * frame, keyed by its address) under parent, made when new. */
+static uint32_t node_intern_unlocked(uint32_t parent, uint32_t ci, const struct pyframe_raw *f)
 {
-    return tbs[id].hash;
-}
-
-/* The node of frame f under parent, made when new. Python frames are keyed
- * by the tcode, which a new code object at a dead one's address never
- * shares; native ones by their address. */
-static uint32_t node_intern_unlocked(uint32_t parent, const struct pyframe_raw *f)
-{
-    uint32_t ci = CI_NATIVE;
-    if (!(f->reserved & PYFRAME_NATIVE)) {
-        if ((ci = code_of_unlocked(f->code)) == TB_NONE)
-            return NODE_NONE;
-        if (f->reserved & PYFRAME_ENTRY)
-            ci |= CI_ENTRY;
-    }
     uint64_t h = hash_node(parent, ci, f->code, f->lasti);
     for (size_t i = h & nindex.mask; nindex.slots && nindex.slots[i]; i = (i + 1) & nindex.mask) {
         const struct tnode *nd = &nodes[nindex.slots[i] - 1];
@@ -432,39 +360,25 @@ static uint32_t node_intern_unlocked(uint32_t parent, const struct pyframe_raw *
     if (grow32((void **)&nodes, sizeof *nodes, nnodes + 1, &capnodes) < 0)
         return NODE_NONE;
     int line = ci == CI_NATIVE ? -1 : pyframe_code_line(f->code, f->lasti);
-    nodes[nnodes] = (struct tnode){f->code, f->lasti, line > 0 ? line : -1, parent, ci};
+    nodes[nnodes] = (struct tnode){f->code, f->lasti, line > 0 ? line : -1, parent, ci, {0, 0}};
     idx_insert_unlocked(&nindex, nnodes);
     return nnodes++;
 }
 
-static uint32_t tb_intern_unlocked(const struct pyframe_raw *f, int n, int truncated)
+/* The traceback whose innermost frame is node leaf (NODE_NONE: no frame),
+ * n frames deep, made when new. */
+static uint32_t tb_of_leaf_unlocked(uint32_t leaf, int n, int truncated)
 {
-    uint64_t h = hash_frames(f, n, truncated);
-    for (size_t i = h & tindex.mask; tindex.slots && tindex.slots[i]; i = (i + 1) & tindex.mask) {
-        const struct tb *t = &tbs[tindex.slots[i] - 1];
-        if (t->hash == h && same_frames(t, f, n, truncated))
-            return tindex.slots[i] - 1;
-    }
-    if (idx_reserve_unlocked(&tindex) < 0)
-        return TB_NONE;
+    uint32_t *tb1 = leaf == NODE_NONE ? &frameless_tb1[truncated] : &nodes[leaf].tb1[truncated];
+    if (*tb1)
+        return *tb1 - 1;
     if (grow32((void **)&tbs, sizeof *tbs, ntbs + 1, &captbs) < 0 ||
         grow32((void **)&tb_stat, sizeof *tb_stat, ntbs + 1, &capstat) < 0)
         return TB_NONE;
-    uint32_t id = ntbs, leaf = NODE_NONE;
-    for (int i = n; i-- > 0;) { /* outermost first */
-        leaf = node_intern_unlocked(leaf, &f[i]);
-        if (leaf == NODE_NONE)
-            return TB_NONE;
-        if (nodes[leaf].code_idx != CI_NATIVE &&
-            code_add_tb_unlocked(&codes[CI_INDEX(nodes[leaf].code_idx)], id) < 0)
-            return TB_NONE; /* tcode lists may name id: harmless, it is never made */
-    }
-    tbs[id] = (struct tb){
-        .hash = h, .leaf = leaf, .nframes = (uint16_t)n, .truncated = (uint8_t)truncated};
-    tb_stat[id] = (struct tbstat){0, 0};
-    ntbs++;
-    idx_insert_unlocked(&tindex, id);
-    return id;
+    tbs[ntbs] = (struct tb){.leaf = leaf, .nframes = (uint16_t)n, .truncated = (uint8_t)truncated};
+    tb_stat[ntbs] = (struct tbstat){0, 0};
+    *tb1 = ntbs + 1;
+    return ntbs++;
 }
 
 /*
@@ -537,33 +451,6 @@ static int32_t linekey_unlocked(uint32_t ci, void *code, int32_t lasti)
     return key;
 }
 
-/* frames[0..n) in out, each Python frame's instruction the one standing for
- * its line. The outer frames a stack shares with the last one (as walked:
- * prev[0..nprev), with those frames by line in prev_out) are taken from it:
- * only the frames that moved are looked up. 0, or TB_NONE when a code
- * object has no room in the tables. */
-static uint32_t by_line_unlocked(const struct pyframe_raw *frames, int n, struct pyframe_raw *out,
-                                 const struct pyframe_raw *prev, const struct pyframe_raw *prev_out,
-                                 int nprev)
-{
-    int shared = 0; /* outermost frames equal to prev's, as walked */
-    while (shared < n && shared < nprev &&
-           !memcmp(&frames[n - 1 - shared], &prev[nprev - 1 - shared], sizeof *frames))
-        shared++;
-    for (int k = 0; k < shared; k++)
-        out[n - 1 - k] = prev_out[nprev - 1 - k];
-    for (int i = 0; i < n - shared; i++) {
-        out[i] = frames[i];
-        if (frames[i].reserved & PYFRAME_NATIVE)
-            continue;
-        uint32_t ci = code_of_unlocked(frames[i].code);
-        if (ci == TB_NONE)
-            return TB_NONE;
-        out[i].lasti = linekey_unlocked(ci, frames[i].code, frames[i].lasti);
-    }
-    return 0;
-}
-
 /* ---- live blocks (tm_lock held) ---------------------------------------- */
 
 static void copy_peak_unlocked(void)
@@ -626,21 +513,24 @@ static void add_unlocked(uintptr_t ptr, size_t size, uint32_t id)
 
 /*
  * The last traceback each thread interned, with the frames it was made
- * from. A program allocates again and again from the same stack, and in a
- * deep one (a chain of 10,000 generators, each allocation under the depth
- * limit's 128 frames) hashing every frame and matching them all, node by
- * node, against the traceback the index finds cost most of the tracer's
- * time. Frames equal to the last ones, compared as raw bytes, give its id
- * at once. A code object's death ends every thread's: a new code object
- * could be made at its address. Made on a thread's first traced
- * allocation (the C library's calloc: the module's thread-local storage is
- * static and small), freed when the thread ends.
+ * from and their nodes. A program allocates again and again from nearly the
+ * same stack: frames equal to the last ones, compared as raw bytes, give its
+ * id at once, and the outer frames it shares with them give their nodes, so
+ * that only the frames that moved (most often the innermost one or two) are
+ * looked up, by line and as nodes. Hashing and matching every frame cost
+ * most of the tracer's time: under a chain of 10,000 generators the depth
+ * limit's 128 frames at each allocation, and even at a moderate depth a
+ * pass over every frame per allocation. A code object's death ends every
+ * thread's: a new code object could be made at its address. Made on a
+ * thread's first traced allocation (the C library's calloc: the module's
+ * thread-local storage is static and small), freed when the thread ends.
  */
 struct tb_memo {
     uint32_t id1; /* the traceback's id + 1; 0: none */
     int n, truncated;
     uint64_t deaths;
-    struct pyframe_raw frames[]; /* memo_cap as walked, then memo_cap by line */
+    uint32_t *nodes;             /* memo_cap: each frame's node, innermost first */
+    struct pyframe_raw frames[]; /* memo_cap as walked */
 };
 
 static void memo_free(void *m)
@@ -657,20 +547,41 @@ static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int trun
     int valid = m && m->id1 && m->deaths == code_deaths;
     if (valid && m->n == n && m->truncated == truncated && memcmp(m->frames, frames, bytes) == 0)
         return m->id1 - 1;
-    struct pyframe_raw lines[NATIVE_MERGE_MAX + TRACEMEM_MAX_DEPTH];
-    if (n > (int)(sizeof lines / sizeof *lines) ||
-        by_line_unlocked(frames, n, lines, valid ? m->frames : NULL,
-                         valid ? m->frames + memo_cap : NULL, valid ? m->n : 0) == TB_NONE)
+    uint32_t nd[NATIVE_MERGE_MAX + TRACEMEM_MAX_DEPTH];
+    if (n > (int)(sizeof nd / sizeof *nd))
         return TB_NONE;
-    uint32_t id = tb_intern_unlocked(lines, n, truncated);
+    int shared = 0; /* outermost frames equal to the memo's, as walked */
+    if (valid)
+        while (shared < n && shared < m->n &&
+               !memcmp(&frames[n - 1 - shared], &m->frames[m->n - 1 - shared], sizeof *frames)) {
+            nd[n - 1 - shared] = m->nodes[m->n - 1 - shared];
+            shared++;
+        }
+    uint32_t parent = shared ? nd[n - shared] : NODE_NONE;
+    for (int i = n - 1 - shared; i >= 0; i--) {
+        struct pyframe_raw f = frames[i];
+        uint32_t ci = CI_NATIVE;
+        if (!(f.reserved & PYFRAME_NATIVE)) {
+            if ((ci = code_of_unlocked(f.code)) == TB_NONE)
+                return TB_NONE;
+            f.lasti = linekey_unlocked(ci, f.code, f.lasti);
+            if (f.reserved & PYFRAME_ENTRY)
+                ci |= CI_ENTRY;
+        }
+        if ((parent = node_intern_unlocked(parent, ci, &f)) == NODE_NONE)
+            return TB_NONE;
+        nd[i] = parent;
+    }
+    uint32_t id = tb_of_leaf_unlocked(n ? nd[0] : NODE_NONE, n, truncated);
     if (id == TB_NONE || n > memo_cap)
         return id;
     if (!m) {
-        m = calloc(1, sizeof *m + 2 * (size_t)memo_cap * sizeof *frames);
+        m = calloc(1, sizeof *m + (size_t)memo_cap * (sizeof *frames + sizeof *m->nodes));
         if (!m || pthread_setspecific(memo_key, m) != 0) {
             free(m);
             return id;
         }
+        m->nodes = (uint32_t *)(m->frames + memo_cap);
         memo = m;
     }
     m->id1 = id + 1;
@@ -678,7 +589,7 @@ static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int trun
     m->n = n;
     m->truncated = truncated;
     memcpy(m->frames, frames, bytes);
-    memcpy(m->frames + memo_cap, lines, bytes);
+    memcpy(m->nodes, nd, (size_t)n * sizeof *nd);
     return id;
 }
 
@@ -920,8 +831,8 @@ static void name_unlocked(struct tcode *c)
     c->named = 1;
 }
 
-/* A code object dies (GIL held): name it while it is whole and retire the
- * tracebacks that match by its address. */
+/* A code object dies (GIL held): name it while it is whole and forget its
+ * address, which a new code object may be given. */
 static void on_code_dealloc(void *code)
 {
     if (!live)
@@ -934,12 +845,6 @@ static void on_code_dealloc(void *code)
         struct tcode *c = &codes[ci];
         code_deaths++;
         name_unlocked(c);
-        for (uint32_t i = 0; i < c->ntbs; i++)
-            if (c->tbs[i] < ntbs)
-                index_retire_unlocked(c->tbs[i]);
-        free(c->tbs);
-        c->tbs = NULL;
-        c->ntbs = c->captbs = 0;
         c->ptr = NULL;
     }
     tables_unlock();
@@ -1321,10 +1226,7 @@ static uint64_t footprint_unlocked(void)
                      (uint64_t)(capstat + peak_cap) * sizeof *tb_stat +
                      (uint64_t)capnodes * sizeof *nodes +
                      (nindex.slots ? (nindex.mask + 1) * sizeof *nindex.slots : 0) +
-                     (tindex.slots ? (tindex.mask + 1) * sizeof *tindex.slots : 0) +
                      (lkeys ? (lkmask + 1) * sizeof *lkeys : 0);
-    for (uint32_t i = 0; i < ncodes; i++)
-        bytes += (uint64_t)codes[i].captbs * sizeof *codes[i].tbs;
     return bytes;
 }
 
