@@ -560,15 +560,25 @@ static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int trun
     uint32_t parent = shared ? nd[n - shared] : NODE_NONE;
     for (int i = n - 1 - shared; i >= 0; i--) {
         struct pyframe_raw f = frames[i];
+        /* The memo's frame as deep (from the root): the same code object
+         * there gives its tcode, and the same line under the same parent
+         * its node. */
+        int j = valid ? i + m->n - n : -1;
+        const struct tnode *was =
+            j >= 0 && j < m->n && m->frames[j].code == f.code ? &nodes[m->nodes[j]] : NULL;
         uint32_t ci = CI_NATIVE;
         if (!(f.reserved & PYFRAME_NATIVE)) {
-            if ((ci = code_of_unlocked(f.code)) == TB_NONE)
+            if (was && was->code_idx != CI_NATIVE)
+                ci = CI_INDEX(was->code_idx);
+            else if ((ci = code_of_unlocked(f.code)) == TB_NONE)
                 return TB_NONE;
             f.lasti = linekey_unlocked(ci, f.code, f.lasti);
             if (f.reserved & PYFRAME_ENTRY)
                 ci |= CI_ENTRY;
         }
-        if ((parent = node_intern_unlocked(parent, ci, &f)) == NODE_NONE)
+        if (was && was->parent == parent && was->code_idx == ci && was->lasti == f.lasti)
+            parent = m->nodes[j];
+        else if ((parent = node_intern_unlocked(parent, ci, &f)) == NODE_NONE)
             return TB_NONE;
         nd[i] = parent;
     }
