@@ -328,6 +328,17 @@ static void mark_sampled(unsigned filter, const struct pyframe_raw *frames, int 
  */
 #define LATE_TICKS_MAX 64
 
+/* One SAMPLE_IDLE record for ticks ticks from first_ns to last_ns; ticks
+ * lost with it, beyond the one record the ring counts, are counted too. */
+static void put_idle_record(struct thread_sampling *s, uint64_t first_ns, uint64_t last_ns,
+                            uint32_t state, uint32_t ticks)
+{
+    struct wire_sample_idle rec = {
+        .tid = s->tid, .t_ns = first_ns, .last_ns = last_ns, .state = state, .ticks = ticks};
+    if (ring_put(s->sring, WIRE_SAMPLE_IDLE, &rec, sizeof rec, NULL, 0) < 0)
+        atomic_fetch_add_explicit(&s->lost_ticks, ticks - 1, memory_order_relaxed);
+}
+
 static void put_late_ticks(struct thread_sampling *s)
 {
     uint32_t runnable = atomic_exchange_explicit(&s->late_runnable, 0, memory_order_relaxed);
@@ -344,16 +355,9 @@ static void put_late_ticks(struct thread_sampling *s)
         uint32_t n = runnable_first ? runnable : idle;
         if (!n)
             continue;
-        struct wire_sample_idle rec = {
-            .tid = s->tid,
-            .t_ns = t + interval_ns,
-            .last_ns = t + n * interval_ns,
-            .state = runnable_first ? WIRE_STATE_RUNNABLE : WIRE_STATE_IDLE,
-            .ticks = n,
-        };
-        t = rec.last_ns;
-        if (ring_put(s->sring, WIRE_SAMPLE_IDLE, &rec, sizeof rec, NULL, 0) < 0)
-            atomic_fetch_add_explicit(&s->lost_ticks, n - 1, memory_order_relaxed);
+        put_idle_record(s, t + interval_ns, t + n * interval_ns,
+                        runnable_first ? WIRE_STATE_RUNNABLE : WIRE_STATE_IDLE, n);
+        t += n * interval_ns;
     }
 }
 
@@ -698,13 +702,7 @@ static void idle_flush(struct thread_sampling *s, void *unused)
     (void)unused;
     if (!s->idle_ticks)
         return;
-    struct wire_sample_idle idle = {.tid = s->tid,
-                                    .t_ns = s->idle_first_ns,
-                                    .last_ns = s->idle_last_ns,
-                                    .state = s->idle_run_state,
-                                    .ticks = s->idle_ticks};
-    if (ring_put(s->sring, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0) < 0)
-        atomic_fetch_add_explicit(&s->lost_ticks, s->idle_ticks - 1, memory_order_relaxed);
+    put_idle_record(s, s->idle_first_ns, s->idle_last_ns, s->idle_run_state, s->idle_ticks);
     s->idle_ticks = 0;
 }
 

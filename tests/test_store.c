@@ -449,15 +449,27 @@ static void test_sample_runs_against_reference(void **state)
     memset(ticks, 0, sizeof ticks);
     memset(cpu, 0, sizeof cpu);
     uint64_t x = 88172645463325252ull;
-    int64_t t[THREADS] = {0};
+    /* Ticks at even times; a late sample (one in twenty) at an odd time
+     * below the thread's latest, never the same twice; one in ten adds a
+     * few ticks at once. */
+    int64_t t[THREADS] = {0}, late[THREADS] = {0};
     for (int i = 0; i < N; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         int th = (int)(x % THREADS), k = (x >> 8) % 10 < 8 ? 0 : (int)((x >> 16) % STACKS);
         int sstate = (x >> 24) % 10 < 7 ? 2 : (int)((x >> 32) % STATES);
         int64_t c = (x >> 40) % 3 ? (int64_t)(x >> 44) % 1000 : 0;
-        t[th] += 1 + (int64_t)((x >> 50) % 3);
-        assert_int_equal(store_sample_add(st, th + 1, k + 1, t[th], c, sstate), 0);
-        ticks[th][k][sstate]++;
+        unsigned what = (unsigned)((x >> 52) % 20);
+        struct store_samples one = {k + 1, 0, 0, c, sstate, 1};
+        if (what == 0 && t[th] - 1 > late[th]) {
+            one.t_ns = one.last_ns = late[th] = t[th] - 1;
+        } else {
+            one.ticks = what < 2 ? 1 + (int64_t)((x >> 57) % 5) : 1;
+            one.t_ns = t[th] + 2 * (1 + (int64_t)((x >> 50) % 3));
+            one.last_ns = one.t_ns + 2 * (one.ticks - 1);
+            t[th] = one.last_ns;
+        }
+        assert_int_equal(store_samples_add(st, th + 1, &one), 0);
+        ticks[th][k][sstate] += one.ticks;
         cpu[th][k][sstate] += c;
         if ((x >> 56) % 50 == 0)
             assert_int_equal(store_commit(st), 0);
@@ -479,6 +491,35 @@ static void test_sample_runs_against_reference(void **state)
                          (long long)cpu[th][k][s]);
                 assert_text(db, sql, want);
             }
+    sqlite3_close(db);
+}
+
+/* A thread-per-request program: runs of threads that have gone quiet for
+ * 10 s of sample time leave the store's table, their rows kept. */
+static void test_sample_runs_of_ended_threads_go(void **state)
+{
+    struct fixture *f = *state;
+    const char *err = NULL;
+    struct store *st = store_create(f->path, &err);
+    assert_non_null(st);
+    const int64_t ms = 1000000;
+    for (int th = 2; th <= 501; th++) /* 500 short-lived threads, 3 ticks each */
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(store_sample_add(st, th, 7, th * ms + k * ms, 10, 0), 0);
+    assert_int_equal(store_runs_held(st), 500);
+    for (int64_t t = 0; t < 20000; t += 100) { /* thread 1 alone, 20 s, 200 commits */
+        assert_int_equal(store_sample_add(st, 1, 7, 600 * ms + t * ms, 0, 2), 0);
+        assert_int_equal(store_commit(st), 0);
+    }
+    assert_int_equal(store_runs_held(st), 1);
+    /* A thread let go that comes back starts a new row. */
+    assert_int_equal(store_sample_add(st, 2, 7, 21000 * ms, 10, 0), 0);
+    assert_int_equal(store_runs_held(st), 2);
+    assert_int_equal(store_close(st), 0);
+    sqlite3 *db = open_db(f->path);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM samples"), 500 + 1 + 1);
+    assert_int_equal(q_int(db, "SELECT sum(ticks) FROM samples"), 1500 + 200 + 1);
+    assert_int_equal(q_int(db, "SELECT sum(ticks) FROM samples WHERE thread_id = 2"), 4);
     sqlite3_close(db);
 }
 
@@ -813,6 +854,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_runs_against_reference, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sample_runs_of_ended_threads_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calls_add, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_not_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_processes_threads, setup, teardown),

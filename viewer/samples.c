@@ -314,6 +314,10 @@ static int take_stacks(struct smp_profile *p, struct stacks *st, struct pmap *li
 
 /* Count one sample row in its thread's span, and add it to its (thread,
  * stack) aggregate when the state filter keeps it. */
+/* 35 years of ticks at 1 kHz: more than any row of a run can hold, small
+ * enough that millions of rows add up without overflow. */
+#define SMP_TICKS_MAX ((int64_t)1 << 40)
+
 static int add_sample(struct smp_profile *p, struct pmap *aggmap, uint32_t thread, int64_t stack_id,
                       int64_t t_ns, int64_t cpu_ns, int64_t state, int64_t ticks, uint32_t *last,
                       int64_t *last_stack)
@@ -321,6 +325,8 @@ static int add_sample(struct smp_profile *p, struct pmap *aggmap, uint32_t threa
     struct span *s = &p->spans[thread];
     if (ticks < 1)
         ticks = 1;
+    if (ticks > SMP_TICKS_MAX) /* a damaged row: no sum may overflow */
+        ticks = SMP_TICKS_MAX;
     if (!s->count) {
         s->first = s->last = t_ns;
         s->last_ticks = ticks;

@@ -62,10 +62,6 @@ static void print_states(const struct smp_totals *t, FILE *out)
     putc('\n', out);
 }
 
-/*
- * Where the CPU time went, in brief: the hottest functions and lines by
- * self time, as `pyscope top` and `pyscope hot` show them in full.
- */
 /* A meta value as a count; 0 when absent or not a number. */
 static int64_t meta_count(const struct sumrun *r, const char *key)
 {
@@ -78,7 +74,8 @@ static int64_t meta_count(const struct sumrun *r, const char *key)
 /*
  * "sampling": how many of the ticks the rate asked for the sampler took (a
  * sampler kept from the CPUs takes fewer, and each sample then stands for
- * more time), and the samples that could not be recorded. Nothing when
+ * more time), and the samples that could not be recorded, with those whose
+ * stack could not be read whole apart. Nothing when
  * there is nothing to say: no sampler, or a run from before the ticks were
  * counted that lost nothing.
  */
@@ -102,12 +99,16 @@ static void print_sampling(const struct sumrun *r, FILE *out)
         fprintf(out, "%s sample%s could not be recorded", fmt_int(a, sizeof a, dropped),
                 dropped == 1 ? "" : "s");
         if (torn)
-            fprintf(out, " (%s read while %s stack changed)", fmt_int(b, sizeof b, torn),
-                    torn == 1 ? "its" : "their");
+            fprintf(out, " (%s of them with a stack that could not be read whole)",
+                    fmt_int(b, sizeof b, torn));
     }
     putc('\n', out);
 }
 
+/*
+ * Where the CPU time went, in brief: the hottest functions and lines by
+ * self time, as `pyscope top` and `pyscope hot` show them in full.
+ */
 int sumprof_print_hot(const struct sumrun *r, const struct smp_profile *p, FILE *out)
 {
     print_sampling(r, out);

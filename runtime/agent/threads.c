@@ -165,6 +165,13 @@ struct thread_sampling *threads_self_sampling(void)
     return self ? &self->sampling : NULL;
 }
 
+/* The samples entry e could not record so far. */
+static uint64_t entry_lost_samples(const struct thread_entry *e)
+{
+    return ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn) +
+           atomic_load(&e->sampling.lost_ticks);
+}
+
 void threads_for_each_kept(void (*fn)(struct thread_sampling *s, void *ctx),
                            void (*ended_fn)(struct thread_sampling *s, void *ctx), void *ctx)
 {
@@ -248,8 +255,7 @@ size_t threads_drain(uint8_t *buf, size_t cap, threads_sink sink, void *ctx)
         if (atomic_load_explicit(&e->ended, memory_order_acquire) && ring_used(e->ring) == 0 &&
             ring_used(e->sampling.sring) == 0 && !e->sampling.idle_ticks) {
             dropped_records += ring_dropped(e->ring);
-            dropped_samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn) +
-                               atomic_load(&e->sampling.lost_ticks);
+            dropped_samples += entry_lost_samples(e);
             missed_ticks += atomic_load(&e->sampling.missed);
             torn_samples += atomic_load(&e->sampling.torn);
             *link = e->next;
@@ -271,8 +277,7 @@ void threads_dropped(uint64_t *records, uint64_t *samples, uint64_t *missed, uin
     *torn = torn_samples;
     for (struct thread_entry *e = registry; e; e = e->next) {
         *records += ring_dropped(e->ring);
-        *samples += ring_dropped(e->sampling.sring) + atomic_load(&e->sampling.torn) +
-                    atomic_load(&e->sampling.lost_ticks);
+        *samples += entry_lost_samples(e);
         *missed += atomic_load(&e->sampling.missed);
         *torn += atomic_load(&e->sampling.torn);
     }

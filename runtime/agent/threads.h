@@ -41,7 +41,9 @@ struct thread_sampling {
     _Atomic uint64_t torn; /* samples lost: a frame chain caught half-built, no room on the stack */
     /* Idle ticks lost with their record, beyond the one the ring counts. */
     _Atomic uint64_t lost_ticks;
-    /* Sampler only: the idle ticks not sent yet, all in one state (sampler.c's put_idle). */
+    /* The idle ticks not sent yet, all in one state (sampler.c's put_idle):
+     * the sampler thread's, under the registry lock, where the emitter
+     * reads idle_ticks too before it frees an ended thread's entry. */
     uint64_t idle_first_ns, idle_last_ns;
     uint32_t idle_ticks, idle_run_state;
     /* Sampler only: what an idle thread is waiting for. */

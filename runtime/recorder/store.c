@@ -263,31 +263,41 @@ static const char *const store_journal_suffix[] = {"-wal", "-shm"};
  * not per tick. The row is written when the run ends and at every commit
  * (updated in place once in the file), so a commit holds every sample
  * received before it, as one row per sample did. The row's key is the run's
- * first tick; a run takes only ticks later than its last, and a sample that
- * comes late (a thread's samples can reach the recorder through two rings)
- * is a row of its own. Ticks with and without CPU time are not mixed, so the
- * CPU view counts exactly the ticks that had some.
+ * first tick; a run takes only ticks later than its last. A sample that
+ * comes with an earlier time is a row of its own: the ticks a signal
+ * handler records late under --native are timed a sampling interval apart
+ * from the tick it was signalled for, and the sampler's own ticks are
+ * jittered. Ticks with and without CPU time are not mixed, so the CPU view
+ * counts exactly the ticks that had some.
+ *
+ * The runs are a hash table by thread id that keeps only the threads seen
+ * lately: a run untouched for RUN_FORGET_NS (a live thread, even an idle
+ * one, is sampled every 100 ms at least) leaves it once written, so a
+ * program that starts a thread per request does not grow it for good.
  */
 struct sample_run {
-    int64_t stack_id; /* 0: none */
-    int64_t t_ns;     /* its first tick: the row's key */
-    int64_t last_ns;  /* its latest tick */
+    int64_t thread_id; /* 0: an empty slot */
+    int64_t stack_id;  /* 0: none */
+    int64_t t_ns;      /* its first tick: the row's key */
+    int64_t last_ns;   /* its latest tick */
     int64_t cpu_ns;
-    int64_t ticks; /* 0: no run */
+    int64_t ticks;
     int state;
     int written; /* the row is in the batch or the file: update it */
     int dirty;   /* it has ticks the row does not have yet */
     int listed;  /* in the store's dirty list */
 };
 
-/* Threads ids beyond this are written a row per sample, not given a run. */
-#define STORE_RUN_THREADS_MAX (1 << 24)
+#define RUN_FORGET_NS 10000000000LL /* 10 s */
+#define RUN_SWEEP_COMMITS 64        /* commits between two looks for runs to forget */
 
 struct store {
     sqlite3 *db;
-    struct sample_run *runs; /* by thread id */
-    size_t nruns;
-    int64_t *dirty; /* thread ids whose run has unwritten ticks */
+    struct sample_run *runs; /* open addressing by thread id; runs_mask + 1 slots */
+    size_t runs_mask, runs_used;
+    int64_t runs_latest_ns; /* the latest tick any run has */
+    unsigned commits;       /* since the last look for runs to forget */
+    int64_t *dirty;         /* thread ids whose run has unwritten ticks */
     size_t ndirty, capdirty;
     sqlite3_stmt *stmt[STMT_COUNT];
     int in_batch;
@@ -843,26 +853,66 @@ static int sample_insert(struct store *st, int64_t thread_id, const struct sampl
     return store_step(st, stmt);
 }
 
-/* Write thread_id's run as it stands now. */
-static int run_write(struct store *st, int64_t thread_id)
+/* Write run r as it stands now. */
+static int run_write(struct store *st, struct sample_run *r)
 {
-    struct sample_run *r = &st->runs[thread_id];
     if (!r->dirty)
         return 0;
     r->dirty = 0;
     if (!r->written) {
         r->written = 1;
-        return sample_insert(st, thread_id, r);
+        return sample_insert(st, r->thread_id, r);
     }
     sqlite3_stmt *stmt = st->stmt[STMT_SAMPLE_SET];
     int err = store_begin(st);
     if (err < 0)
         return err;
-    sqlite3_bind_int64(stmt, 1, thread_id);
+    sqlite3_bind_int64(stmt, 1, r->thread_id);
     sqlite3_bind_int64(stmt, 2, r->t_ns);
     sqlite3_bind_int64(stmt, 3, r->cpu_ns);
     sqlite3_bind_int64(stmt, 4, r->ticks);
     return store_step(st, stmt);
+}
+
+static size_t run_home(const struct store *st, int64_t thread_id)
+{
+    return (size_t)(((uint64_t)thread_id * 0x9e3779b97f4a7c15ull) >> 32) & st->runs_mask;
+}
+
+static struct sample_run *run_find(struct store *st, int64_t thread_id)
+{
+    if (!st->runs)
+        return NULL;
+    for (size_t i = run_home(st, thread_id); st->runs[i].thread_id; i = (i + 1) & st->runs_mask)
+        if (st->runs[i].thread_id == thread_id)
+            return &st->runs[i];
+    return NULL;
+}
+
+/* Empty slot i, moving up the entries after it that would no longer be
+ * found (backward shift: no tombstones). */
+static void run_forget(struct store *st, size_t i)
+{
+    size_t mask = st->runs_mask;
+    st->runs[i].thread_id = 0;
+    for (size_t j = (i + 1) & mask; st->runs[j].thread_id; j = (j + 1) & mask) {
+        size_t k = run_home(st, st->runs[j].thread_id);
+        if (((j - k) & mask) >= ((j - i) & mask)) {
+            st->runs[i] = st->runs[j];
+            st->runs[j].thread_id = 0;
+            i = j;
+        }
+    }
+    st->runs_used--;
+}
+
+/* Forget the written runs untouched for RUN_FORGET_NS: their threads ended. */
+static void runs_sweep(struct store *st)
+{
+    for (size_t i = 0; st->runs && i <= st->runs_mask; i++)
+        while (st->runs[i].thread_id && !st->runs[i].dirty && !st->runs[i].listed &&
+               st->runs[i].last_ns < st->runs_latest_ns - RUN_FORGET_NS)
+            run_forget(st, i);
 }
 
 /* Every run with unwritten ticks, before a commit. */
@@ -870,36 +920,65 @@ static int runs_write(struct store *st)
 {
     int err = 0;
     for (size_t i = 0; i < st->ndirty; i++) {
-        st->runs[st->dirty[i]].listed = 0;
-        int e = run_write(st, st->dirty[i]);
+        struct sample_run *r = run_find(st, st->dirty[i]);
+        if (!r)
+            continue;
+        r->listed = 0;
+        int e = run_write(st, r);
         if (e < 0 && !err)
             err = e;
     }
     st->ndirty = 0;
+    if (++st->commits >= RUN_SWEEP_COMMITS) {
+        st->commits = 0;
+        runs_sweep(st);
+    }
     return err;
 }
 
-/* thread_id's run, made room for; NULL for an id too big to hold one (or
- * out of memory): its samples are then rows of their own. */
-static struct sample_run *run_of(struct store *st, int64_t thread_id)
+/* The number of runs the store holds: threads sampled in the last
+ * RUN_FORGET_NS or so. */
+size_t store_runs_held(const struct store *st)
 {
-    if (thread_id <= 0 || thread_id >= STORE_RUN_THREADS_MAX)
-        return NULL;
-    if ((size_t)thread_id >= st->nruns) {
-        size_t n = st->nruns ? st->nruns : 64;
-        while (n <= (size_t)thread_id)
-            n *= 2;
-        struct sample_run *r = realloc(st->runs, n * sizeof *r);
-        if (!r)
-            return NULL;
-        memset(r + st->nruns, 0, (n - st->nruns) * sizeof *r);
-        st->runs = r;
-        st->nruns = n;
-    }
-    return &st->runs[thread_id];
+    return st->runs_used;
 }
 
-static int run_mark_dirty(struct store *st, int64_t thread_id, struct sample_run *r)
+/* thread_id's run, made (empty) when new; NULL for an id that cannot be a
+ * key, or out of memory: its samples are then rows of their own. */
+static struct sample_run *run_of(struct store *st, int64_t thread_id)
+{
+    if (thread_id <= 0)
+        return NULL;
+    struct sample_run *r = run_find(st, thread_id);
+    if (r)
+        return r;
+    if (!st->runs || (st->runs_used + 1) * 2 > st->runs_mask + 1) {
+        size_t cap = st->runs ? 2 * (st->runs_mask + 1) : 64;
+        struct sample_run *old = st->runs, *fresh = calloc(cap, sizeof *fresh);
+        if (!fresh)
+            return NULL;
+        size_t oldcap = old ? st->runs_mask + 1 : 0;
+        st->runs = fresh;
+        st->runs_mask = cap - 1;
+        for (size_t i = 0; i < oldcap; i++) {
+            if (!old[i].thread_id)
+                continue;
+            size_t j = run_home(st, old[i].thread_id);
+            while (fresh[j].thread_id)
+                j = (j + 1) & st->runs_mask;
+            fresh[j] = old[i];
+        }
+        free(old);
+    }
+    size_t i = run_home(st, thread_id);
+    while (st->runs[i].thread_id)
+        i = (i + 1) & st->runs_mask;
+    st->runs[i] = (struct sample_run){.thread_id = thread_id};
+    st->runs_used++;
+    return &st->runs[i];
+}
+
+static int run_mark_dirty(struct store *st, struct sample_run *r)
 {
     r->dirty = 1;
     if (r->listed)
@@ -912,7 +991,7 @@ static int run_mark_dirty(struct store *st, int64_t thread_id, struct sample_run
         st->dirty = d;
         st->capdirty = n;
     }
-    st->dirty[st->ndirty++] = thread_id;
+    st->dirty[st->ndirty++] = r->thread_id;
     r->listed = 1;
     return 0;
 }
@@ -923,12 +1002,20 @@ int store_samples_add(struct store *st, int64_t thread_id, const struct store_sa
         return PYSCOPE_EDB;
     int64_t ticks = x->ticks > 0 ? x->ticks : 1;
     int64_t last = x->last_ns > x->t_ns ? x->last_ns : x->t_ns;
-    struct sample_run one = {x->stack_id, x->t_ns, last, x->cpu_ns, ticks, x->state, 0, 0, 0};
+    struct sample_run one = {.thread_id = thread_id,
+                             .stack_id = x->stack_id,
+                             .t_ns = x->t_ns,
+                             .last_ns = last,
+                             .cpu_ns = x->cpu_ns,
+                             .ticks = ticks,
+                             .state = x->state};
     struct sample_run *r = run_of(st, thread_id);
     if (!r)
         return sample_insert(st, thread_id, &one);
+    if (last > st->runs_latest_ns)
+        st->runs_latest_ns = last;
     if (r->ticks && x->t_ns <= r->last_ns) {
-        if (x->t_ns == r->t_ns || x->t_ns == r->last_ns)
+        if (ticks == 1 && (x->t_ns == r->t_ns || x->t_ns == r->last_ns))
             return 0; /* a second sample at one of the run's ticks */
         return sample_insert(st, thread_id, &one);
     }
@@ -937,14 +1024,14 @@ int store_samples_add(struct store *st, int64_t thread_id, const struct store_sa
         r->ticks += ticks;
         r->cpu_ns += x->cpu_ns;
         r->last_ns = last;
-        return run_mark_dirty(st, thread_id, r);
+        return run_mark_dirty(st, r);
     }
-    int err = r->ticks ? run_write(st, thread_id) : 0;
+    int err = r->ticks ? run_write(st, r) : 0;
     if (err < 0)
         return err;
     one.listed = r->listed;
     *r = one;
-    return run_mark_dirty(st, thread_id, r);
+    return run_mark_dirty(st, r);
 }
 
 int store_sample_add(struct store *st, int64_t thread_id, int64_t stack_id, int64_t t_ns,

@@ -126,6 +126,10 @@ struct store_samples {
 /* Add ticks samples at once, as store_sample_add adds one. */
 int store_samples_add(struct store *st, int64_t thread_id, const struct store_samples *x);
 
+/* How many threads' runs the store holds: those sampled lately (a thread
+ * silent for 10 s of sample time, once its run is written, is let go). */
+size_t store_runs_held(const struct store *st);
+
 /* The last SQLite error message of st. */
 const char *store_errmsg(struct store *st);
 

@@ -231,6 +231,30 @@ class Sampling(E2ETestCase):
         self.assertEqual(db_rows(db, "select coalesce(sum(ticks), 0) n from samples")[0]["n"], 0)
         self.assertNotRegex(harness.run_viewer(["summary", db]).stdout, rb"\n  sampling ")
 
+    def test_idle_threads_keep_every_tick(self):
+        # idle ticks go out as one record per run, held by the sampler: the
+        # ones held when a thread ends and when sampling stops are sent too
+        db = self.profile("napper.py")
+        meta = {r["key"]: int(r["value"]) for r in db_rows(
+            db, "select key, value from meta where key in ('sample_ticks', 'sample_ticks_due')")}
+        taken = meta["sample_ticks"] / meta["sample_ticks_due"]
+        rows = db_rows(db, """select t.name, t.started_ns, t.ended_ns, sum(s.ticks) n,
+                              sum((s.state = 2) * s.ticks) idle, max(s.t_ns) last
+                              from samples s join threads t on t.id = s.thread_id
+                              group by t.id""")
+        by = {r["name"]: r for r in rows}
+        napper = by["napper"]
+        lived_ms = (napper["ended_ns"] - napper["started_ns"]) / 1e6
+        self.assertGreater(napper["n"], 0.85 * taken * lived_ms, (rows, meta))
+        self.assertGreater(napper["idle"], 0.9 * napper["n"], rows)
+        # the main thread's last 200 ms of sleep, sent when sampling stopped
+        # (its run starts when the join ends, as the napper ends)
+        slept = db_rows(db, """select sum(s.ticks) n from samples s
+                               join threads t on t.id = s.thread_id
+                               where t.name = 'MainThread' and s.t_ns >= ?""",
+                        (napper["ended_ns"] - 20_000_000,))[0]["n"]
+        self.assertGreater(slept, 0.85 * taken * 200, (slept, rows, meta))
+
     def test_summary_tells_the_ticks_taken(self):
         db = self.profile("ratio.py")
         meta = {r["key"]: int(r["value"]) for r in db_rows(
