@@ -111,18 +111,24 @@ int vdb_has_table(sqlite3 *db, const char *name)
     return err;
 }
 
-int vdb_count(sqlite3 *db, const char *table, int64_t *n)
+/* The value of SELECT what FROM table in *n; 0 when db has no such table. */
+static int table_total(sqlite3 *db, const char *table, const char *what, int64_t *n)
 {
     *n = 0;
     int err = vdb_has_table(db, table);
     if (err <= 0)
         return err;
-    char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\"", table);
+    char *sql = sqlite3_mprintf("SELECT %s FROM \"%w\"", what, table);
     if (!sql)
         return PYSCOPE_ENOMEM;
     err = vdb_int(db, sql, NULL, n);
     sqlite3_free(sql);
     return err < 0 ? err : 0;
+}
+
+int vdb_count(sqlite3 *db, const char *table, int64_t *n)
+{
+    return table_total(db, table, "count(*)", n);
 }
 
 const char *vdb_sample_ticks(sqlite3 *db)
@@ -136,16 +142,8 @@ const char *vdb_sample_ticks(sqlite3 *db)
 
 int vdb_count_samples(sqlite3 *db, int64_t *n)
 {
-    *n = 0;
-    int err = vdb_has_table(db, "samples");
-    if (err <= 0)
-        return err;
-    char *sql = sqlite3_mprintf("SELECT sum(%s) FROM samples", vdb_sample_ticks(db));
-    if (!sql)
-        return PYSCOPE_ENOMEM;
-    err = vdb_int(db, sql, NULL, n);
-    sqlite3_free(sql);
-    return err < 0 ? err : 0;
+    return table_total(db, "samples", strcmp(vdb_sample_ticks(db), "1") ? "sum(ticks)" : "count(*)",
+                       n);
 }
 
 int vdb_meta(sqlite3 *db, const char *key, char **value)
