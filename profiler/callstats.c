@@ -127,6 +127,9 @@ static struct ring *cring;
 static PyObject *main_dict; /* counting begins in the first frame that runs in it */
 static int started, armed, stopped;
 static _Atomic int unsent; /* some table has counts not yet queued */
+/* The emitter asks for a flush: the next event on any counted thread does
+ * it, holding the GIL it holds anyway (flush_at_event). */
+static _Atomic int flush_asked;
 /*
  * What one event costs the program, by the kind of event that ends the
  * interval being charged: the interpreter delivering that event plus this
@@ -218,10 +221,14 @@ static int64_t own_clock(void)
  * thread since its last event (ownwork_ns), out of the thread's clock:
  * called first at every event, before the clock is read.
  */
+static void flush_at_event(struct cs_thread *t);
+
 static inline void charge_overhead(struct cs_thread *t, int kind)
 {
     t->overhead_ns += event_cost_ns[kind] + ownwork_ns;
     ownwork_ns = 0;
+    if (__builtin_expect(atomic_load_explicit(&flush_asked, memory_order_relaxed), 0))
+        flush_at_event(t);
 }
 
 /* A new function number; 0 without memory. */
@@ -758,14 +765,27 @@ static void measure_event_costs(void)
     PyErr_Restore(et, ev, tb);
 }
 
-/* The emitter queues the tables' increments every FLUSH_EVERY_PERIODS of
- * its periods (100 ms), and at the last flush. */
+/*
+ * The tables' increments are queued every FLUSH_EVERY_PERIODS of the
+ * emitter's periods (100 ms), and at the last flush. The emitter does not
+ * take the GIL for it while the program runs: asking for the GIL makes the
+ * thread that holds it let go at whatever it is doing, which a program
+ * without pyscope would not see (3.11's sys.settrace() fails in another
+ * thread when the GIL passes at the wrong moment). It asks instead, and the
+ * next event of a counted thread queues every table, holding the GIL it
+ * holds anyway. Counts still unsent a period after the ask are those of
+ * threads that make no events (they wait, or run code without calls): the
+ * GIL is then taken, once, and mostly free.
+ */
 #define FLUSH_EVERY_PERIODS 10
 
 static int flush_wanted(int last)
 {
-    (void)last;
-    return callstats_wants_flush();
+    if (!callstats_wants_flush())
+        return 0;
+    if (last)
+        return 1;
+    return atomic_exchange(&flush_asked, 1); /* asked a period ago, still not done */
 }
 
 static void flush_run(int last)
@@ -1003,6 +1023,16 @@ int callstats_flush(void)
     return 0;
 }
 
+/* The flush the emitter asked for, from an event of t's thread: its time is
+ * the profiler's, not the running function's. */
+static void flush_at_event(struct cs_thread *t)
+{
+    atomic_store_explicit(&flush_asked, 0, memory_order_relaxed);
+    int64_t t0 = now_ns();
+    callstats_flush();
+    t->overhead_ns += now_ns() - t0;
+}
+
 /* What a table entry counted, gone; calls under way stay under way. */
 static void clear_counts(struct cs_stat *s)
 {
@@ -1046,6 +1076,7 @@ void callstats_fork_child(void)
         tables = keep;
     }
     announce_round++;
+    atomic_store_explicit(&flush_asked, 0, memory_order_relaxed);
     /* What the parent queued is the parent's to send. */
     ring_clear(cring);
 }

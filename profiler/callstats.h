@@ -47,9 +47,11 @@ int callstats_flush(void);
 
 /*
  * Whether some thread has counts that no flush has queued yet. Any thread,
- * no GIL: the emitter asks it before taking the GIL to flush, so that a
- * process killed while its threads wait (a pool worker terminated between
- * tasks) loses at most one emitter period of statistics.
+ * no GIL: the emitter asks it before it asks for a flush (done at the next
+ * event of a counted thread) or, when no event has come for a period, takes
+ * the GIL to flush, so that a process killed while its threads wait (a pool
+ * worker terminated between tasks) loses at most two flush periods of
+ * statistics.
  */
 int callstats_wants_flush(void);
 

@@ -149,6 +149,7 @@ struct wire_dropped {
     uint64_t torn;      /* of samples: frame chains caught changing, read again and given up */
     uint64_t ticks;     /* ticks the sampler took */
     uint64_t ticks_due; /* ticks its rate asked for while it ran */
+    uint64_t gil_takes; /* times pyscope's own thread took the GIL from the program */
 };
 
 enum { WIRE_FUNCTION_PYTHON = 0, WIRE_FUNCTION_BUILTIN = 1 };

@@ -9,6 +9,7 @@
 #include <Python.h>
 #include <internal/pycore_code.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +84,17 @@ void pyframe_helper_release(void)
     helper = NULL;
 }
 
+static _Atomic uint64_t helper_takes; /* the GIL taken with the helper: pyframe_gil_takes */
+
 void pyframe_fork_child(void)
 {
     helper = NULL; /* the fork child's interpreter deleted it with the other threads' */
+    atomic_store_explicit(&helper_takes, 0, memory_order_relaxed);
+}
+
+uint64_t pyframe_gil_takes(void)
+{
+    return atomic_load_explicit(&helper_takes, memory_order_relaxed);
 }
 
 int pyframe_gil_take(void)
@@ -100,6 +109,7 @@ int pyframe_gil_take(void)
     }
     helper_bound(1);
     PyEval_RestoreThread(helper);
+    atomic_fetch_add_explicit(&helper_takes, 1, memory_order_relaxed);
     return 2;
 }
 

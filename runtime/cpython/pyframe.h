@@ -99,6 +99,10 @@ void pyframe_helper_make(void);
 void pyframe_helper_release(void);
 void pyframe_fork_child(void);
 int pyframe_gil_take(void);
+
+/* How many times pyframe_gil_take lent the helper the GIL in this process:
+ * each time, a thread of the program that held it had to let it go. */
+uint64_t pyframe_gil_takes(void);
 void pyframe_gil_drop(int token);
 
 /*

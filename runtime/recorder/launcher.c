@@ -521,6 +521,7 @@ static void write_end_meta(struct store *st, int status, int64_t duration_ns,
         {"torn_samples", n.torn_samples},
         {"sample_ticks", n.ticks},
         {"sample_ticks_due", n.ticks_due},
+        {"gil_takes", n.gil_takes},
     };
     for (size_t i = 0; i < sizeof counted / sizeof *counted; i++) {
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)counted[i].value);

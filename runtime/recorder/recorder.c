@@ -858,6 +858,7 @@ static int on_dropped(struct recorder *r, const struct wire_rec *rec)
     r->counts.torn_samples += d.torn;
     r->counts.ticks += d.ticks;
     r->counts.ticks_due += d.ticks_due;
+    r->counts.gil_takes += d.gil_takes;
     return 0;
 }
 
