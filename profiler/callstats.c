@@ -72,6 +72,8 @@ struct cs_stat {
     uint32_t dirty;   /* on the dirty list */
     uint32_t caller;  /* pairs only: the pair */
     uint32_t callee;
+    uint32_t last_caller; /* functions only: the caller of the last call, plus 1 (0: none yet) */
+    uint32_t last_pair;   /* and that call's pair */
 };
 
 /* A call under way. */
@@ -122,7 +124,7 @@ static uint32_t announce_round = 1;
 static int dirty_lost;
 
 static struct cs_thread *tables;
-static __thread struct cs_thread *self;
+static __thread struct cs_thread *self __attribute__((tls_model("initial-exec")));
 static struct ring *cring;
 static PyObject *main_dict; /* counting begins in the first frame that runs in it */
 static int started, armed, stopped;
@@ -444,8 +446,19 @@ static void enter(struct cs_thread *t, uint32_t fn, int64_t now)
         util_reserve((void **)&t->stack, &t->cap, t->depth + 1, sizeof *t->stack, STACK_FIRST) < 0)
         return; /* its return finds the wrong context: counts stay whole, times blur */
     uint32_t caller = t->depth > t->base ? t->stack[t->depth - 1].fn : 0;
-    uint32_t pair = pair_get(t, caller, fn);
     struct cs_stat *s = fn_stat(t, fn);
+    uint32_t pair;
+    /* A function is mostly called from where it was last called from
+     * (a loop, a recursion): the pair is then known without a lookup. */
+    if (s && s->last_caller == caller + 1) {
+        pair = s->last_pair;
+    } else {
+        pair = pair_get(t, caller, fn);
+        if (s && pair != UINT32_MAX) {
+            s->last_caller = caller + 1;
+            s->last_pair = pair;
+        }
+    }
     if (s)
         s->level++;
     if (pair != UINT32_MAX)
