@@ -113,6 +113,12 @@ struct cs_thread {
 static struct cs_fn *fns; /* fns[0] stands for a function that could not be named */
 static size_t nfns, capfns;
 static struct imap *cfuncs; /* builtins: (PyMethodDef address, 0) -> fn number */
+/* Python functions: pyframe_code_identity -> fn number. A code object made
+ * from the same source as one seen before (a program that compiles the same
+ * text again and again) is the same function, as pstats names it, and costs
+ * no new number, name or table entry: the tables grow with the program's
+ * distinct code, not with the code objects it makes. */
+static struct imap *pyfuncs;
 static long extra_index = -1;
 
 /* Raised in a fork child: every function is to be announced again on the
@@ -296,11 +302,16 @@ static uint32_t code_fn(void *code)
     if (extra)
         return (uint32_t)(uintptr_t)extra;
     int64_t t0 = now_ns();
+    struct pyframe_code_id id = pyframe_code_identity(code);
+    int64_t known;
+    uint32_t fn = 0;
     struct pyframe_code names;
-    uint32_t fn = pyframe_names(code, &names) == 0
-                      ? fn_new(WIRE_FUNCTION_PYTHON, names.firstlineno, names.filename,
-                               names.name, names.qualname)
-                      : 0;
+    if (imap_get(pyfuncs, id.a, id.b, &known))
+        fn = (uint32_t)known;
+    else if (pyframe_names(code, &names) == 0 &&
+             (fn = fn_new(WIRE_FUNCTION_PYTHON, names.firstlineno, names.filename, names.name,
+                          names.qualname)))
+        imap_put(pyfuncs, id.a, id.b, fn); /* without room, named again next time */
     if (fn)
         pyapi_set_code_extra(code, extra_index, (void *)(uintptr_t)fn); /* else named again */
     if (self)
@@ -865,7 +876,7 @@ int callstats_start(enum callstats_mode how)
     }
     if (!cring && !(cring = ring_new(CALLS_RING_BYTES)))
         return PYSCOPE_ENOMEM;
-    if (!cfuncs && !(cfuncs = imap_new()))
+    if ((!cfuncs && !(cfuncs = imap_new())) || (!pyfuncs && !(pyfuncs = imap_new())))
         return PYSCOPE_ENOMEM;
     PyObject *main = PyImport_AddModule("__main__"); /* borrowed */
     if (!main) {

@@ -16,9 +16,14 @@
  * Frames are walked as code object addresses, which a new code object may
  * reuse once the old one is freed: the codemap gives each live code object
  * its own tcode, and the code dealloc hook takes a dying one out of it, so
- * the new one gets a new tcode and new nodes, while the tracebacks of the
+ * a new one at its address gets another tcode, while the tracebacks of the
  * old one stay, with their blocks, under their ids; it is named while it is
- * whole. Lines are computed once per node, from the live code object.
+ * whole. A new code object made from the same source as a dead one (the
+ * same file, names, first line, size and line table: a program that
+ * compiles the same text again and again) takes the dead one's tcode, and
+ * with it its nodes and tracebacks, so that the tables grow with the
+ * program's distinct code, not with the code objects it makes. Lines are
+ * computed once per node, from the live code object.
  *
  * Locks: the GIL, then snap_lock (one snapshot at a time), then tm_lock,
  * which guards every table and is taken by hooks of any thread, with or
@@ -34,6 +39,7 @@
 #include "error.h"
 #include "freelist.h"
 #include "heap.h"
+#include "intern.h"
 #include "native.h"
 #include "ownwork.h"
 #include "codewatch.h"
@@ -87,7 +93,8 @@ struct tcode {
     void *ptr; /* NULL once it died */
     struct pyframe_code info;
     int named;
-    int sent; /* the recorder has its WIRE_CODE */
+    int sent;           /* the recorder has its WIRE_CODE */
+    uint32_t next_dead; /* dead: the next dead one of its identity (dead_codes), or TB_NONE */
 };
 
 /*
@@ -185,6 +192,11 @@ static uint64_t next_interval_ns;
 static _Atomic int tm_lock; /* 1: held */
 static struct blocks *live;
 static struct blocks *codemap; /* code address -> index in codes (its trace field) */
+/* pyframe_code_identity of dead code objects -> the index in codes of the
+ * last one of that identity to die, which chains to the others by
+ * next_dead (-1: none left), for new ones to take (code_of_unlocked). All
+ * of them: functions made in a loop often die together, in a collection. */
+static struct imap *dead_codes;
 static struct tcode *codes;
 static uint32_t ncodes, capcodes;
 static struct tb *tbs;
@@ -323,6 +335,17 @@ static uint32_t code_of_unlocked(void *code)
     uint32_t idx;
     if (blocks_get(codemap, (uintptr_t)code, &size, &idx))
         return idx;
+    int64_t dead;
+    if (dead_codes && imap_count(dead_codes)) {
+        struct pyframe_code_id id = pyframe_code_identity(code);
+        if (imap_get(dead_codes, id.a, id.b, &dead) && dead >= 0 &&
+            blocks_put(codemap, (uintptr_t)code, 0, (uint32_t)dead, &size, &idx) >= 0) {
+            struct tcode *c = &codes[dead];
+            imap_put(dead_codes, id.a, id.b, c->next_dead == TB_NONE ? -1 : (int64_t)c->next_dead);
+            c->ptr = code; /* named already, and sent if it was */
+            return (uint32_t)dead;
+        }
+    }
     if (grow32((void **)&codes, sizeof *codes, ncodes + 1, &capcodes) < 0)
         return TB_NONE;
     idx = ncodes;
@@ -855,6 +878,13 @@ static void on_code_dealloc(void *code)
         struct tcode *c = &codes[ci];
         code_deaths++;
         name_unlocked(c);
+        struct pyframe_code_id id = pyframe_code_identity(code);
+        int64_t next;
+        if (c->info.name && (dead_codes || (dead_codes = imap_new()))) {
+            c->next_dead =
+                imap_get(dead_codes, id.a, id.b, &next) && next >= 0 ? (uint32_t)next : TB_NONE;
+            imap_put(dead_codes, id.a, id.b, ci); /* without room, it stays apart */
+        }
         c->ptr = NULL;
     }
     tables_unlock();
@@ -1232,6 +1262,7 @@ static int graph_wanted(int trigger)
 static uint64_t footprint_unlocked(void)
 {
     uint64_t bytes = blocks_footprint(live) + blocks_footprint(codemap) +
+                     (dead_codes ? imap_bytes(dead_codes) : 0) +
                      (uint64_t)capcodes * sizeof *codes + (uint64_t)captbs * sizeof *tbs +
                      (uint64_t)(capstat + peak_cap) * sizeof *tb_stat +
                      (uint64_t)capnodes * sizeof *nodes +

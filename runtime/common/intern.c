@@ -121,6 +121,11 @@ size_t imap_count(const struct imap *m)
     return m->count;
 }
 
+size_t imap_bytes(const struct imap *m)
+{
+    return sizeof *m + m->cap * sizeof *m->slots;
+}
+
 struct sslot {
     char *key; /* NULL: empty */
     size_t len;

@@ -25,6 +25,8 @@ int imap_put(struct imap *m, uint64_t a, uint64_t b, int64_t value);
  * probe either way. 0 or PYSCOPE_ENOMEM (nothing inserted). */
 int imap_intern(struct imap *m, uint64_t a, uint64_t b, int64_t value, int64_t *found);
 size_t imap_count(const struct imap *m);
+/* The memory it holds. */
+size_t imap_bytes(const struct imap *m);
 
 /* A map from byte strings (copied) to a 64-bit value. */
 struct smap;

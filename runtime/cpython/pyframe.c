@@ -29,6 +29,42 @@ int pyframe_code_line(void *code, int32_t lasti)
     return PyCode_Addr2Line((PyCodeObject *)code, lasti);
 }
 
+/* Two FNV-1a hashes at once, of different seeds and primes. */
+static void id_add(struct pyframe_code_id *id, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        id->a = (id->a ^ s[i]) * 0x100000001b3ull;
+        id->b = (id->b ^ s[i]) * 0x9e3779b97f4a7c15ull;
+    }
+}
+
+static void id_add_str(struct pyframe_code_id *id, PyObject *s)
+{
+    if (!s || !PyUnicode_Check(s)) {
+        id_add(id, "", 1);
+        return;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    id_add(id, &n, sizeof n);
+    id_add(id, PyUnicode_DATA(s), (size_t)n * PyUnicode_KIND(s));
+}
+
+struct pyframe_code_id pyframe_code_identity(void *p)
+{
+    PyCodeObject *co = p;
+    struct pyframe_code_id id = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull};
+    int64_t fixed[2] = {co->co_firstlineno, (int64_t)Py_SIZE(co)};
+    id_add(&id, fixed, sizeof fixed);
+    id_add_str(&id, co->co_filename);
+    id_add_str(&id, co->co_name);
+    id_add_str(&id, co->co_qualname);
+    PyObject *table = co->co_linetable;
+    if (table && PyBytes_Check(table))
+        id_add(&id, PyBytes_AS_STRING(table), (size_t)PyBytes_GET_SIZE(table));
+    return id;
+}
+
 int pyframe_holds_gil(void)
 {
     return PyGILState_Check();

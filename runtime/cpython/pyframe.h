@@ -55,6 +55,18 @@ void *pyframe_own_tstate(void);
 int pyframe_code_line(void *code, int32_t lasti);
 
 /*
+ * What a code object is for a traceback: its file, names, first line,
+ * size and line table, hashed two ways (128 bits). Two code objects made
+ * from the same source (exec of one string, again and again) have the
+ * same one, and the same line at every instruction. Of a live code object,
+ * with or without the GIL: reads only immutable fields.
+ */
+struct pyframe_code_id {
+    uint64_t a, b;
+};
+struct pyframe_code_id pyframe_code_identity(void *code);
+
+/*
  * Where the thread of tstate is now: its innermost frame and that frame's
  * instruction pointer, read without the thread's cooperation (it may be
  * running: the values may be stale or torn, and the reads may fault, so

@@ -457,6 +457,29 @@ class CallsEverywhere(E2ETestCase):
             self.assertTrue(all(r["exit_code"] == 0 or r["signal"] == 15 for r in rows), rows)
 
 
+class CallsOfCodeCompiledAgain(E2ETestCase):
+    def test_code_compiled_again_is_the_same_function(self):
+        """A program that compiles the same source again and again makes a
+        new code object each time. The call profiler numbered and named
+        each one, and kept them: the program's peak RSS grew by 34 to 57 MiB
+        between 2,000 and 40,000 rounds (cProfile's by more). A code object
+        made from the same source as one seen before is now the same
+        function: one number, counted in one entry."""
+        script = os.path.join(HERE, "..", "memory", "code_churn.py")
+        rss = {}
+        for rounds in (2000, 40000):
+            db = self.new_db_path()
+            run = harness.run_pyscope(["--calls", "--no-sample", script, str(rounds)], db)
+            self.assertEqual(run.returncode, 0, run)
+            total, rss[rounds] = map(int, run.stdout.split())
+            self.assertEqual(total, 49 * rounds)
+            rows = db_rows(db, """select sum(s.ncalls) n from call_stats s
+                                  join functions f on f.id = s.function_id
+                                  where f.name = 'handler'""")
+            self.assertEqual(rows[0]["n"], rounds)
+        self.assertLess(rss[40000] - rss[2000], 4 * 1024, rss)  # KiB
+
+
 class CallsLeaveTheGIL(E2ETestCase):
     def test_counts_go_out_without_taking_the_gil(self):
         """Taking the GIL from pyscope's own thread makes the thread that
