@@ -256,13 +256,30 @@ void coderef_cycle(int python_usable)
 
     /* A dead code object's description is freed after a while, but its
      * entry stays as a tombstone: a sample that still names it, however
-     * late, must not be mistaken for one of whatever lives there now. */
+     * late, must not be mistaken for one of whatever lives there now. One
+     * tombstone per address, spanning the epochs of all the dead ones
+     * there: a sample that late is dropped whichever it named, and a
+     * program that makes code again and again (exec in a loop) would
+     * otherwise leave one for each code object sampled. */
     for (size_t i = 0; i < nbuckets && cycle % SWEEP_EVERY == 0; i++) {
-        for (struct centry *e = buckets[i]; e; e = e->next) {
+        for (struct centry **link = &buckets[i]; *link;) {
+            struct centry *e = *link;
             if (!e->tomb && e->dead != UINT64_MAX && e->dead_cycle + DEAD_KEEP_CYCLES < cycle) {
                 pyframe_code_release(&e->info);
                 e->tomb = 1;
             }
+            struct centry *t = e->tomb ? buckets[i] : NULL;
+            while (t && (t == e || !t->tomb || t->ptr != e->ptr))
+                t = t->next;
+            if (t) { /* another tombstone of the address: e joins it */
+                t->born = e->born < t->born ? e->born : t->born;
+                t->dead = e->dead > t->dead ? e->dead : t->dead;
+                *link = e->next;
+                free(e);
+                nentries--;
+                continue;
+            }
+            link = &e->next;
         }
     }
     pthread_mutex_unlock(&reg_lock);
