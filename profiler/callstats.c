@@ -857,6 +857,7 @@ static int flush_wanted(int last)
 static void flush_run(int last)
 {
     (void)last;
+    atomic_store_explicit(&flush_asked, 0, memory_order_relaxed); /* answered here */
     callstats_flush();
 }
 

@@ -338,7 +338,7 @@ static uint32_t code_of_unlocked(void *code)
     int64_t dead;
     if (dead_codes && imap_count(dead_codes)) {
         struct pyframe_code_id id = pyframe_code_identity(code);
-        if (imap_get(dead_codes, id.a, id.b, &dead) && dead >= 0 &&
+        if (imap_get(dead_codes, id.a, id.b, &dead) && dead >= 0 && !codes[dead].ptr &&
             blocks_put(codemap, (uintptr_t)code, 0, (uint32_t)dead, &size, &idx) >= 0) {
             struct tcode *c = &codes[dead];
             imap_put(dead_codes, id.a, id.b, c->next_dead == TB_NONE ? -1 : (int64_t)c->next_dead);
