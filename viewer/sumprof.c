@@ -88,7 +88,15 @@ static void print_sampling(const struct sumrun *r, FILE *out)
     if (!due && !dropped)
         return;
     fprintf(out, "  %-12s ", "sampling");
-    if (due) {
+    if (due && taken >= due) {
+        /* The count due is the running time over the mean interval; with
+         * the interval jittered, the ticks taken come out a little either
+         * side of it. More than due is not more than every tick. */
+        fprintf(out, "every tick due at %s Hz taken (%s, with %s due over the run)",
+                rate ? rate : "?", fmt_int(a, sizeof a, taken), fmt_int(b, sizeof b, due));
+        if (dropped)
+            fputs("; ", out);
+    } else if (due) {
         fprintf(out, "%s of the ticks due at %s Hz taken (%s of %s)",
                 fmt_pct(c, sizeof c, (double)taken, (double)due), rate ? rate : "?",
                 fmt_int(a, sizeof a, taken), fmt_int(b, sizeof b, due));
