@@ -634,7 +634,10 @@ static int confirmed_frames(struct thread_sampling *s, unsigned filter,
     return kept;
 }
 
-static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu_ns, uint64_t cpu)
+/* A sample read from here; waiting: the state of a thread that did not run
+ * (WIRE_STATE_IDLE, _GIL or _RUNNABLE), or 0 for one that did. */
+static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu_ns, uint64_t cpu,
+                          uint32_t waiting)
 {
     /* The sampler thread's alone: one per process. */
     static struct pyframe_raw walks[2][WIRE_SAMPLE_MAX_DEPTH];
@@ -678,13 +681,14 @@ static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu
         .tid = s->tid,
         .t_ns = t_ns,
         .cpu_ns = cpu_ns,
-        .state = remote_state(s, cpu),
+        .state = waiting ? waiting : remote_state(s, cpu),
         .flags = (truncated ? WIRE_SAMPLE_TRUNCATED : 0) | (own ? WIRE_SAMPLE_OWN : 0),
         .epoch = epoch,
     };
     ring_commit(s->sring, put_sample(p, &rec, frames, depth, NULL, 0));
     coderef_leave(filter);
     note_position(s);
+    s->walked = 1;
 }
 
 /*
@@ -800,16 +804,26 @@ static void tick_thread(struct thread_sampling *s, void *arg)
         uintptr_t first;
         if (!native_on || read_syscall(s, &nr, &first) == 1 ||
             (!native_without_gil && pyframe_gil_holder() != s->tstate)) {
-            remote_sample(s, t->t_ns, s->pending_cpu_ns, cpu);
+            remote_sample(s, t->t_ns, s->pending_cpu_ns, cpu, 0);
             return;
         }
+        s->walked = 1; /* by the handler */
         atomic_store_explicit(&s->pending, 1, memory_order_release);
         if (syscall(SYS_tgkill, t->pid, (pid_t)s->tid, SAMPLER_SIGNAL) < 0)
             atomic_store_explicit(&s->pending, 0, memory_order_release);
         return;
     }
     s->ran = 0;
-    put_idle(s, t, idle_state(s, cpu));
+    uint32_t state = idle_state(s, cpu);
+    if (!s->walked) {
+        /* Waiting from its first ticks (a loaded machine gives a starting
+         * program no CPU at once): its frames are read once, so that its
+         * ticks show where it waits. */
+        idle_flush(s, NULL);
+        remote_sample(s, t->t_ns, 0, cpu, state);
+        return;
+    }
+    put_idle(s, t, state);
 }
 
 /* xorshift: jitter only, not security */

@@ -374,6 +374,35 @@ static void test_idle_record_counts_its_ticks(void **state)
                  "0x1 2x8 3x2");
 }
 
+/* A thread found waiting at the first ticks it is sampled (a loaded machine
+ * gave the starting program no CPU yet) has no stack seen: its ticks are
+ * the thread's all the same, with no stack, not lost. */
+static void test_idle_ticks_before_any_stack_are_kept(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t msg[4096];
+    size_t n = hello(msg, MAIN_PID, 1, 0);
+    struct wire_sample_idle idle = {.tid = 100,
+                                    .t_ns = ORIGIN + 2000,
+                                    .last_ns = ORIGIN + 3000,
+                                    .state = WIRE_STATE_RUNNABLE,
+                                    .ticks = 2};
+    n += wire_encode(msg + n, sizeof msg - n, WIRE_SAMPLE_IDLE, &idle, sizeof idle, NULL, 0);
+    n += code_rec(msg + n, 1, "main", 5);
+    uint64_t codes[1] = {1};
+    int lines[1] = {6};
+    n += sample_rec(msg + n, 100, 4000, 10, 0, codes, lines, 1);
+    int c = recorder_conn_open(f->rec);
+    assert_int_equal(recorder_conn_message(f->rec, c, msg, n), 0);
+    struct recorder_counts counts;
+    recorder_counts(f->rec, &counts);
+    assert_int_equal(counts.samples, 3);
+    assert_query(f,
+                 "select group_concat(state || 'x' || ticks || ':' || (stack_id is null), ' ')"
+                 " from (select * from samples order by t_ns)",
+                 "4x2:1 0x1:0");
+}
+
 static void test_sample_with_unknown_code_is_refused(void **state)
 {
     struct fixture *f = *state;
@@ -418,6 +447,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated_stack_hangs_under_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_own_work_hangs_a_pyscope_leaf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_record_counts_its_ticks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_ticks_before_any_stack_are_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_with_unknown_code_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_samples_after_thread_end_keep_their_thread, setup,
                                         teardown),

@@ -54,6 +54,9 @@ struct thread_sampling {
      * ticks since its CPU clock was last read. */
     uint32_t ran;
     uint32_t unread_ticks;
+    /* Sampler only: a sample with the thread's frames has been taken, so
+     * its idle ticks have a stack to repeat. */
+    uint32_t walked;
     /* The thread's ownwork_depth (ownwork.h): read by the sampler thread. */
     const _Atomic uint32_t *own_depth;
 };

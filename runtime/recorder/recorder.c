@@ -603,7 +603,7 @@ static int on_sample(struct recorder *r, struct conn *c, const struct wire_rec *
     struct wire_sample s;
     struct wire_str fs;
     wire_fixed(rec, &s, sizeof s);
-    if (wire_string(rec, 0, &fs) || fs.len % sizeof(struct wire_frame) || s.state > 3)
+    if (wire_string(rec, 0, &fs) || fs.len % sizeof(struct wire_frame) || s.state > 4)
         return PYSCOPE_EPROTO;
     struct rthread *th = sample_thread(r, c, s.tid);
     if (!th)
@@ -833,8 +833,8 @@ static int on_sample_idle(struct recorder *r, struct conn *c, const struct wire_
     struct rthread *th = sample_thread(r, c, s.tid);
     if (!th)
         return PYSCOPE_ENOMEM;
-    if (!th->last_stack)
-        return 0; /* nothing seen of it yet */
+    /* A thread not sampled with its frames yet has its ticks all the same,
+     * with no stack. */
     uint32_t ticks = s.ticks ? s.ticks : 1;
     r->counts.samples += ticks;
     struct store_samples x = {
