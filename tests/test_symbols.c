@@ -1,7 +1,7 @@
 /* Unit tests for the native symbol tables: static and exported functions of
  * the test program itself and of libc, the object's name, addresses outside
  * any object, and the cost of many lookups; and source lines from the test
- * program's own debug information. */
+ * program's own debug information, and those answers kept on disk. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
@@ -16,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "srcline.h"
 #include "symbols.h"
@@ -156,6 +159,73 @@ static void test_source_lines(void **state)
     assert_false(srcline_same_file("/b/a.c", "/c/a.c"));
 }
 
+/* The one file under dir/pyscope/srclines-1 into path. */
+static void cache_file(const char *dir, char *path, size_t len)
+{
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/pyscope/srclines-1", dir);
+    DIR *d = opendir(sub);
+    assert_non_null(d);
+    int found = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, len, "%s/%s", sub, e->d_name);
+        found++;
+    }
+    closedir(d);
+    assert_int_equal(found, 1);
+}
+
+static int line_of_local_helper(void)
+{
+    struct srcline *s = srcline_new();
+    assert_non_null(s);
+    const char *file;
+    int line, named;
+    assert_int_equal(srcline_lookup(s, (uintptr_t)local_helper, &file, &line, &named), 1);
+    srcline_free(s);
+    return line;
+}
+
+/* An answer is kept on disk by the build id of its object: a later reader
+ * of the same object takes it from there (an answer changed in the file is
+ * the one given), and a file that others may write is not believed. */
+static void test_source_lines_kept_on_disk(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pyscope-srcline-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("XDG_CACHE_HOME", dir, 1);
+    int line = line_of_local_helper();
+    char path[1024], text[1024];
+    cache_file(dir, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(text, sizeof text, f));
+    assert_null(fgets(text + strlen(text), (int)(sizeof text - strlen(text)), f)); /* one line */
+    fclose(f);
+    unsigned long long off;
+    int exact, at, name = 0;
+    assert_int_equal(sscanf(text, "%llx %d %d %n", &off, &exact, &at, &name), 3);
+    assert_int_equal(at, line);
+    assert_true(name > 0);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "not an answer\n%llx %d %d %s", off, exact, line + 1000, text + name);
+    fclose(f);
+    assert_int_equal(line_of_local_helper(), line + 1000);
+    chmod(path, 0620);
+    assert_int_equal(line_of_local_helper(), line);
+    unlink(path);
+    *strrchr(path, '/') = '\0';
+    assert_int_equal(rmdir(path), 0);
+    *strrchr(path, '/') = '\0';
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+    setenv("XDG_CACHE_HOME", "", 1);
+}
+
 static void test_many_addresses(void **state)
 {
     struct symtab *t = symtab_new();
@@ -181,11 +251,15 @@ static void test_many_addresses(void **state)
 
 int main(void)
 {
+    /* No answers kept on disk but the test's own. */
+    setenv("XDG_CACHE_HOME", "", 1);
+    setenv("HOME", "", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_functions),
         cmocka_unit_test(test_libc),
         cmocka_unit_test(test_vdso),
         cmocka_unit_test(test_source_lines),
+        cmocka_unit_test(test_source_lines_kept_on_disk),
         cmocka_unit_test(test_many_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -306,4 +307,52 @@ const char *util_signal_name(int sig)
         if (signal_names[i].sig == sig)
             return signal_names[i].name;
     return NULL;
+}
+
+int util_cache_path(const char *name, char *out, size_t outlen)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (xdg && xdg[0] == '/')
+        n = snprintf(out, outlen, "%s/pyscope/%s", xdg, name);
+    else if (home && home[0] == '/')
+        n = snprintf(out, outlen, "%s/.cache/pyscope/%s", home, name);
+    else
+        return -1;
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+void util_cache_dirs(const char *name)
+{
+    char dir[4096];
+    if (util_cache_path(name, dir, sizeof dir) < 0)
+        return;
+    size_t base = strlen(dir) - strlen(name); /* just past "pyscope/" */
+    dir[base - 1] = '\0';
+    char *parent = strrchr(dir, '/');
+    *parent = '\0';
+    mkdir(dir, 0700); /* ~/.cache may not exist yet */
+    *parent = '/';
+    mkdir(dir, 0700);
+    dir[base - 1] = '/';
+    for (char *slash = strchr(dir + base, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(dir, 0700);
+        *slash = '/';
+    }
+}
+
+int util_cache_open(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

@@ -63,6 +63,25 @@ int util_fd_high(int fd);
  */
 void util_with_low_fds_taken(void (*fn)(void *), void *arg);
 
+/*
+ * pyscope's cache entry name: "$XDG_CACHE_HOME/pyscope/name" (else
+ * "~/.cache/pyscope/name") into out. 0, or -1 with neither set to an
+ * absolute path, or when it does not fit.
+ */
+int util_cache_path(const char *name, char *out, size_t outlen);
+
+/* Make the directories above cache entry name, for the user alone; those
+ * that exist are left as they are. */
+void util_cache_dirs(const char *name);
+
+/*
+ * Open the cache file path with flags (O_RDONLY, or O_WRONLY | O_APPEND,
+ * with O_CREAT to make it, mode 0600) only if it is a regular file of the
+ * user's own that no one else may write: a cache is believed only then. The
+ * descriptor (close-on-exec, not a symlink's), or -1.
+ */
+int util_cache_open(const char *path, int flags);
+
 /* All of s as a decimal integer (digits, after an optional '-'; no spaces)
  * in *out. 0, or -1 when s is NULL, empty, anything else or out of range. */
 int util_parse_i64(const char *s, int64_t *out);

@@ -287,33 +287,15 @@ static int run_probe(int fd, const char *path, char *buf, size_t cap)
 
 int interp_cache_path(char *out, size_t outlen)
 {
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (xdg && xdg[0] == '/')
-        n = snprintf(out, outlen, "%s/pyscope/interpreters", xdg);
-    else if (home && home[0] == '/')
-        n = snprintf(out, outlen, "%s/.cache/pyscope/interpreters", home);
-    else
-        return -1;
-    return n > 0 && (size_t)n < outlen ? 0 : -1;
+    return util_cache_path("interpreters", out, outlen);
 }
 
-/*
- * The cache file for reading, or NULL: it is believed only when it is a
- * regular file (not a link) of this user that no one else may write.
- */
+/* The cache file for reading (util_cache_open), or NULL. */
 static FILE *cache_open(const char *file)
 {
-    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = util_cache_open(file, O_RDONLY);
     if (fd < 0)
         return NULL;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-        (st.st_mode & (S_IWGRP | S_IWOTH))) {
-        close(fd);
-        return NULL;
-    }
     FILE *f = fdopen(fd, "r");
     if (!f)
         close(fd);
@@ -396,14 +378,7 @@ static void cache_store(const char *key, const struct interp *in)
     if (interp_cache_path(file, sizeof file) < 0 || strpbrk(in->implementation, "\t\n") ||
         strpbrk(in->version, "\t\n") || strpbrk(in->abiflags, "\t\n"))
         return;
-    char *slash = strrchr(file, '/');
-    *slash = '\0';
-    char *parent = strrchr(file, '/');
-    *parent = '\0';
-    mkdir(file, 0700); /* ~/.cache may not exist yet */
-    *parent = '/';
-    mkdir(file, 0700);
-    *slash = '/';
+    util_cache_dirs("interpreters");
 
     struct sbuf sb = {0};
     sbuf_addf(&sb, "%s\t%s\t%s\t%s\n", key, in->implementation, in->version, in->abiflags);
