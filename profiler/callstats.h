@@ -38,6 +38,10 @@ void callstats_thread_end(void);
 /* Stop counting (the program is ending); the tables stay to be flushed. */
 void callstats_stop(void);
 
+/* The profile function the call counter gives PyEval_SetProfile when it
+ * counts with one (pyframe_in_profile_call tells its events' time apart). */
+void *callstats_profile_function(void);
+
 /*
  * Queue the statistics counted since the last flush as WIRE_FUNCTION and
  * WIRE_CALLS records in the calls ring. Returns 0 when everything went,

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "sampler.h"
 #include "arenas.h"
+#include "callstats.h"
 #include "coderef.h"
 #include "emitter.h"
 #include "error.h"
@@ -102,6 +103,9 @@ void sampler_prepare_thread(void)
 /* The mask is not saved: the fault handlers run with SA_NODEFER, so
  * jumping out of one leaves the mask as the walk found it (and saving it
  * would cost a system call per walk). */
+/* The call counter's profile function: a thread found in one of its call
+ * events (pyframe_in_profile_call) is in pyscope's work. */
+static void *profile_fn;
 static __thread sigjmp_buf walk_jump;
 static __thread volatile sig_atomic_t walking;
 /* What was there before pyscope, and the program's handler that
@@ -236,7 +240,7 @@ static void note_position(struct thread_sampling *s)
 /* The handler's walk of its own thread, and where that thread is: both read
  * frames that may be half built, so a fault ends them, not the program. */
 static int guarded_walk(struct thread_sampling *s, struct pyframe_raw *frames, int max,
-                        int *truncated)
+                        int *truncated, int *in_event)
 {
     if (sigsetjmp(walk_jump, 0)) {
         *truncated = 0;
@@ -245,6 +249,7 @@ static int guarded_walk(struct thread_sampling *s, struct pyframe_raw *frames, i
     walking = 1;
     pyframe_position(s->tstate, &s->last_frame, &s->last_instr);
     int depth = pyframe_walk(s->tstate, s->stack_top, frames, max, truncated);
+    *in_event = depth > 0 && pyframe_in_profile_call(s->tstate, frames, profile_fn);
     walking = 0;
     return depth;
 }
@@ -387,8 +392,8 @@ static __attribute__((noinline)) void take_sample(struct thread_sampling *s, voi
     /* The frames go on this stack (8 KiB) first: in the record they are
      * not 8-byte aligned. */
     struct pyframe_raw frames[WIRE_SAMPLE_MAX_DEPTH];
-    int truncated;
-    int depth = guarded_walk(s, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
+    int truncated, in_event;
+    int depth = guarded_walk(s, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated, &in_event);
     if (depth < 0) {
         /* A torn frame chain: drop this sample (nothing was committed). */
         coderef_leave(filter);
@@ -396,7 +401,7 @@ static __attribute__((noinline)) void take_sample(struct thread_sampling *s, voi
         return;
     }
     /* The handler runs on the thread: its own depth is the thread's. */
-    int own = atomic_load_explicit(&ownwork_depth, memory_order_relaxed) != 0;
+    int own = atomic_load_explicit(&ownwork_depth, memory_order_relaxed) != 0 || in_event;
     void *ips[RAWREC_NATIVE_MAX];
     int nips = native_on ? unwind_interrupted(uc, ips, RAWREC_NATIVE_MAX, s->tid) : 0;
     struct rawrec_sample rec = {
@@ -543,7 +548,7 @@ static uint32_t idle_state(struct thread_sampling *s, uint64_t cpu)
  * one confirms was in a live frame after its mark.
  */
 static int guarded_remote_walk(struct thread_sampling *s, struct pyframe_raw *frames, int max,
-                               int *truncated)
+                               int *truncated, int *in_event)
 {
     if (sigsetjmp(walk_jump, 0)) {
         *truncated = 0;
@@ -551,6 +556,7 @@ static int guarded_remote_walk(struct thread_sampling *s, struct pyframe_raw *fr
     }
     walking = 1;
     int depth = pyframe_walk(s->tstate, s->stack_top, frames, max, truncated);
+    *in_event = depth > 0 && pyframe_in_profile_call(s->tstate, frames, profile_fn);
     walking = 0;
     return depth;
 }
@@ -612,7 +618,8 @@ static int confirmed_frames(struct thread_sampling *s, unsigned filter,
             atomic_thread_fence(memory_order_seq_cst);
             *epoch = coderef_epoch();
         }
-        depth = guarded_remote_walk(s, cur, WIRE_SAMPLE_MAX_DEPTH, truncated);
+        int in_event;
+        depth = guarded_remote_walk(s, cur, WIRE_SAMPLE_MAX_DEPTH, truncated, &in_event);
         kept = depth >= 0 && prev_depth >= 0
                    ? agreed_outer_frames(prev, prev_depth, prev_truncated, cur, depth, *truncated)
                    : 0;
@@ -648,7 +655,7 @@ static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu
     unsigned filter = coderef_enter();
     uint64_t epoch = 0;
     struct pyframe_raw *frames = walks[0];
-    int truncated, depth = -1;
+    int truncated, depth = -1, in_event = 0;
     /* A chain caught being built (a call entering or leaving the eval
      * loop) is read again from scratch. */
     /* Whether the thread is in pyscope's own work, read at the tick, before
@@ -662,16 +669,19 @@ static void remote_sample(struct thread_sampling *s, uint64_t t_ns, uint64_t cpu
     int own = s->own_depth && atomic_load_explicit(s->own_depth, memory_order_relaxed) != 0;
     for (int reading = 0; reading < REMOTE_READINGS && depth < 0; reading++) {
         uint64_t deaths = coderef_deaths();
-        depth = guarded_remote_walk(s, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated);
+        depth = guarded_remote_walk(s, frames, WIRE_SAMPLE_MAX_DEPTH, &truncated, &in_event);
         if (depth < 0)
             continue;
         mark_sampled(filter, frames, depth);
         atomic_thread_fence(memory_order_seq_cst);
         epoch = coderef_epoch();
-        if (coderef_deaths() != deaths)
+        if (coderef_deaths() != deaths) {
+            in_event = 0; /* read again: its innermost frame may not be kept */
             depth = confirmed_frames(s, filter, &frames, walks[1], depth, &truncated, &epoch);
+        }
         break;
     }
+    own = own || in_event;
     if (depth < 0) {
         coderef_leave(filter);
         atomic_fetch_add_explicit(&s->torn, 1, memory_order_relaxed);
@@ -886,6 +896,7 @@ int sampler_start(unsigned rate_hz)
     if (rate_hz == 0 || rate_hz > 100000)
         return PYSCOPE_EINVAL;
     interval_ns = 1000000000u / rate_hz;
+    profile_fn = callstats_profile_function();
     pyframe_gil_bounds(&gil_lo, &gil_hi);
     if (native_on) {
         unwind_find_loader();

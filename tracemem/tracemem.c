@@ -173,8 +173,10 @@ static _Atomic unsigned signal_requests; /* snapshot signals received */
 /* inside the tracer: allocations pass straight through. Read by every
  * allocation: initial-exec, one load off the thread pointer. */
 static __thread int reentrant __attribute__((tls_model("initial-exec")));
-static __thread int forking;          /* this thread holds tm_lock around fork() */
-static __thread struct tb_memo *memo; /* the thread's last traceback (tb_of_unlocked) */
+/* this thread holds tm_lock around fork() */
+static __thread int forking __attribute__((tls_model("initial-exec")));
+/* the thread's last traceback (tb_of_unlocked) */
+static __thread struct tb_memo *memo __attribute__((tls_model("initial-exec")));
 
 /* The GIL: tracemem_start and the MEM and OBJ hooks write these. The RAW
  * hooks read domains[] without it (tm_follow says why that is safe). */

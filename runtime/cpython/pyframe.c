@@ -24,6 +24,16 @@ void *pyframe_own_tstate(void)
     return PyGILState_GetThisThreadState();
 }
 
+int pyframe_in_profile_call(void *tstate_p, const struct pyframe_raw *frame, void *fn)
+{
+    PyThreadState *tstate = tstate_p;
+    if (!tstate || !fn || *(Py_tracefunc volatile *)&tstate->c_profilefunc != (Py_tracefunc)fn)
+        return 0;
+    PyCodeObject *code = frame->code;
+    return frame->lasti ==
+           *(volatile int *)&code->_co_firsttraceable * (int32_t)sizeof(_Py_CODEUNIT);
+}
+
 int pyframe_code_line(void *code, int32_t lasti)
 {
     return PyCode_Addr2Line((PyCodeObject *)code, lasti);

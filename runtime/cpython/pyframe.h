@@ -74,6 +74,20 @@ struct pyframe_code_id pyframe_code_identity(void *code);
  */
 void pyframe_position(void *tstate, void **frame, void **instr);
 
+/*
+ * Whether the thread of tstate is in a call event of profile function fn
+ * (PyEval_SetProfile's), as far as frame, its innermost frame as walked,
+ * says: the interpreter sets the event off at the function's first
+ * instruction, where the frame stays while the frame object the profile
+ * function is given is made and the function runs. Time spent there is the
+ * profiler's, not the program's: without a profile function, a frame
+ * passes its first instruction at once. (From 3.12 on the call counter
+ * uses a profile function only when it cannot have sys.monitoring's
+ * events.) Reads memory the thread may be changing: callers guard it, as
+ * they guard the walk.
+ */
+int pyframe_in_profile_call(void *tstate, const struct pyframe_raw *frame, void *fn);
+
 /* The calling thread's PyThreadState (borrowed), NULL when it has none;
  * needs the GIL. Cheap enough for the allocator hooks. */
 void *pyframe_current_tstate(void);
