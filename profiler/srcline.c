@@ -222,6 +222,7 @@ void srcline_free(struct srcline *s)
         dwfl_end(s->dwfl);
     imap_free(s->seen);
     objcaches_drop(s);
+    free(s->objs);
     smap_free(s->file_index);
     for (size_t i = 0; i < s->nfiles; i++)
         free(s->files[i]);
