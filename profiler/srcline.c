@@ -137,6 +137,16 @@ static int inflated_copy(int from, int to)
     return err ? -1 : 0;
 }
 
+/* fd, the file at path, with *file set to a copy of path; -1 (fd closed)
+ * without memory. */
+static int named_fd(int fd, const char *path, char **file)
+{
+    if ((*file = strdup(path)))
+        return fd;
+    close(fd);
+    return -1;
+}
+
 /*
  * The debug file of mod, found by its build id as debuggers find it
  * (/usr/lib/debug/.build-id/xx/rest.debug), or an inflated copy of it.
@@ -159,7 +169,7 @@ static int debug_file(Dwfl_Module *mod, char **file)
     int have_copy = util_cache_path(name, copy_path, sizeof copy_path) == 0;
     int fd = have_copy ? util_cache_open(copy_path, O_RDONLY) : -1;
     if (fd >= 0)
-        return (*file = strdup(copy_path)) ? fd : (close(fd), -1);
+        return named_fd(fd, copy_path, file);
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return -1;
     if (have_copy && has_compressed(fd)) {
@@ -174,11 +184,11 @@ static int debug_file(Dwfl_Module *mod, char **file)
                 unlink(tmp);
             if (copy >= 0) {
                 close(fd);
-                return (*file = strdup(copy_path)) ? copy : (close(copy), -1);
+                return named_fd(copy, copy_path, file);
             }
         }
     }
-    return (*file = strdup(path)) ? fd : (close(fd), -1);
+    return named_fd(fd, path, file);
 }
 
 /* libdwfl's search by build id opens the file itself, where a copy cannot
