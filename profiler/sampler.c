@@ -3,10 +3,13 @@
  * (CPU-time timers tick at only 250 Hz on common kernels) with the interval
  * jittered by up to a quarter either way, so that periodic code does not
  * alias with the ticks. At each tick it reads every registered thread's CPU
- * clock. A thread that ran is signalled and walks its own frames into its
- * sample ring from the handler; a thread that did not run has not moved, so
- * an idle record that repeats its last stack is queued instead: blocked
- * threads are never pulled out of their system calls.
+ * clock. The frames of a thread that ran are read from the sampler thread;
+ * with native stacks the thread is signalled instead, through its user trap
+ * (usertrap.h) where the kernel gives one, and walks its own frames and
+ * native stack into its sample ring from the handler. A thread that did not
+ * run has not moved, so an idle record that repeats its last stack is
+ * queued instead: blocked threads are never pulled out of their system
+ * calls.
  *
  * The handler allocates nothing, takes no lock and no reference: it reads
  * the frame chain of the thread it interrupted, which nothing else changes
@@ -25,6 +28,7 @@
 #include "ring.h"
 #include "threads.h"
 #include "unwind.h"
+#include "usertrap.h"
 #include "util.h"
 #include "wire.h"
 
@@ -60,6 +64,13 @@ static int handler_installed;
      ~(size_t)7)
 
 static int native_on, native_without_gil;
+/* The kernel refused a user trap: the threads are signalled directly. */
+static int trap_refused;
+/* The time on a CPU after which a thread whose trap has not fired is taken
+ * to be in the kernel, or to block the signal (take_back). */
+static uint64_t stuck_ns;
+/* Signals sent directly, any moment, in this process (the sampler thread's). */
+static uint64_t direct_signals;
 
 void sampler_set_native(int on, int without_gil)
 {
@@ -422,7 +433,11 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
     struct thread_sampling *s = threads_self_sampling();
-    if (!s || !atomic_load_explicit(&s->pending, memory_order_acquire))
+    int armed = 1;
+    /* The sampler may have taken the sample back (take_back): then the
+     * signal is one it no longer waits for. */
+    if (!s || !atomic_compare_exchange_strong_explicit(&s->pending, &armed, 2, memory_order_acquire,
+                                                       memory_order_relaxed))
         goto out;
     put_late_ticks(s);
     /* A signal of the last tick that arrives once the sampler is being
@@ -732,6 +747,88 @@ static void put_idle(struct thread_sampling *s, const struct tick *t, uint32_t s
     s->idle_ticks++;
 }
 
+/*
+ * Signal the thread of s for its sample. A signal sent with tgkill lands
+ * wherever the thread is and cuts short the system call it is in (nanosleep,
+ * select, poll and their kind are never restarted; a pipe write that moved
+ * part of its data returns that part). The sampler looks at the thread
+ * first (in a call, holding the GIL), but the look and the signal are not
+ * one step: a thread may enter a call between them. Its user trap signals
+ * it only in its own code, so that no call is cut; only where the kernel
+ * gives none is the signal sent directly, and counted.
+ */
+static int signal_thread(struct thread_sampling *s, pid_t pid)
+{
+    if (s->trap_fd == -1) {
+        s->trap_fd = trap_refused ? -2 : usertrap_open(s->tid, SAMPLER_SIGNAL);
+        if (s->trap_fd < 0) {
+            s->trap_fd = -2;
+            trap_refused = 1; /* by the kernel for every thread, or out of descriptors */
+        }
+    }
+    if (s->trap_fd >= 0 && usertrap_arm(s->trap_fd) == 0)
+        return 0;
+    direct_signals++;
+    return syscall(SYS_tgkill, pid, (pid_t)s->tid, SAMPLER_SIGNAL) < 0 ? -1 : 0;
+}
+
+/*
+ * A thread with a sample pending through its trap that is asleep in a
+ * system call (state, read at this tick: it entered the call within the
+ * trap's few microseconds), or that ran for stuck_ns without the trap
+ * firing (in the kernel all that time, or with the signal blocked): its
+ * sample would wait for as long, its ticks counted as missed, or as waiting
+ * for a CPU. The sample is taken back and read from here, unless the
+ * handler has started; the trap, still armed, fires when the thread is
+ * back in its own code and finds nothing pending. 1 when taken back.
+ */
+static int take_back(struct thread_sampling *s, uint64_t cpu, uint32_t state)
+{
+    int armed = 1;
+    if (s->trap_fd < 0 || (state == WIRE_STATE_RUNNABLE && cpu - s->cpu_charged_ns < stuck_ns) ||
+        !atomic_compare_exchange_strong_explicit(&s->pending, &armed, 0, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return 0;
+    put_late_ticks(s);
+    remote_sample(s, s->pending_t_ns, s->pending_cpu_ns, cpu, 0);
+    return 1;
+}
+
+/* A thread that ran, found so at tick t with its CPU clock at cpu, its
+ * clock unread at unread ticks before. */
+static void sample_running(struct thread_sampling *s, const struct tick *t, uint64_t cpu,
+                           uint64_t unread)
+{
+    idle_flush(s, NULL); /* its ticks before this one's sample, in the same ring */
+    s->ran = 1;
+    s->pending_t_ns = t->t_ns;
+    /* A tick the sampler thread is late for (a loaded machine kept it
+     * off the CPU) would charge all the CPU used meanwhile to wherever
+     * the thread is now, which need not be where it ran: a sample
+     * stands for two intervals at most, and for the ticks its clock
+     * went unread. */
+    uint64_t used = cpu - s->cpu_charged_ns, most = 2 * interval_ns * (1 + unread);
+    s->pending_cpu_ns = used < most ? used : most;
+    s->cpu_charged_ns = cpu;
+    /* A thread asleep in a call is read from here, without native
+     * frames. So is one that runs without the GIL, unless
+     * --native-without-gil: it may be in C code that released the GIL
+     * to compute, or in a call that moves data, which the kernel shows
+     * as running too; without a user trap a signal would cut that call
+     * short (signal_thread). */
+    long nr;
+    uintptr_t first;
+    if (!native_on || read_syscall(s, &nr, &first) == 1 ||
+        (!native_without_gil && pyframe_gil_holder() != s->tstate)) {
+        remote_sample(s, t->t_ns, s->pending_cpu_ns, cpu, 0);
+        return;
+    }
+    s->walked = 1; /* by the handler */
+    atomic_store_explicit(&s->pending, 1, memory_order_release);
+    if (signal_thread(s, t->pid) < 0)
+        atomic_store_explicit(&s->pending, 0, memory_order_release);
+}
+
 static void tick_thread(struct thread_sampling *s, void *arg)
 {
     struct tick *t = arg;
@@ -740,26 +837,41 @@ static void tick_thread(struct thread_sampling *s, void *arg)
         t->wake_emitter = 1;
     int my_turn = (t->number + index) % t->stride == 0 || s->unread_ticks + 1 >= 2 * t->stride;
     if (atomic_load_explicit(&s->pending, memory_order_acquire)) {
-        atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed); /* signal still pending */
         /* Not yet run since it was signalled: most often the machine gives
          * it no CPU; the handler records the tick when it runs. Read in
-         * turn, as an idle thread is: one that blocks every signal stays
-         * here for good. */
+         * turn, as an idle thread is: signalled directly, one that blocks
+         * every signal stays here for good; with a trap, one asleep in a
+         * call or stuck is taken back (take_back). */
         t->nidle++;
-        if (atomic_load_explicit(&s->late_runnable, memory_order_relaxed) +
-                atomic_load_explicit(&s->late_idle, memory_order_relaxed) >=
-            LATE_TICKS_MAX)
-            return; /* the handler records no more: a thread keeping the
-                       signal blocked costs no /proc read a tick */
+        int full = atomic_load_explicit(&s->late_runnable, memory_order_relaxed) +
+                       atomic_load_explicit(&s->late_idle, memory_order_relaxed) >=
+                   LATE_TICKS_MAX;
+        if (full && s->trap_fd < 0) {
+            /* the handler records no more: a thread keeping the signal
+             * blocked costs no /proc read a tick */
+            atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed);
+            return;
+        }
         if (my_turn) {
             s->unread_ticks = 0;
             s->idle_state = 0; /* read afresh */
             uint64_t cpu;
-            if (cpu_time(s, &cpu) == 0)
-                idle_state(s, cpu);
+            uint32_t state;
+            if (cpu_time(s, &cpu) == 0 && take_back(s, cpu, state = idle_state(s, cpu))) {
+                if (state == WIRE_STATE_RUNNABLE) {
+                    sample_running(s, t, cpu, 0);
+                } else {
+                    s->ran = 0;
+                    put_idle(s, t, state);
+                }
+                return;
+            }
         } else {
             s->unread_ticks++;
         }
+        atomic_fetch_add_explicit(&s->missed, 1, memory_order_relaxed); /* signal still pending */
+        if (full)
+            return;
         if (s->idle_state == WIRE_STATE_RUNNABLE)
             atomic_fetch_add_explicit(&s->late_runnable, 1, memory_order_relaxed);
         else
@@ -789,38 +901,7 @@ static void tick_thread(struct thread_sampling *s, void *arg)
      * woken again and again; what it used counts in its next sample.
      */
     if (cpu > s->last_cpu_ns && (cpu - s->last_cpu_ns >= t->threshold_ns || thread_moved(s))) {
-        idle_flush(s, NULL); /* its ticks before this one's sample, in the same ring */
-        s->ran = 1;
-        s->pending_t_ns = t->t_ns;
-        /* A tick the sampler thread is late for (a loaded machine kept it
-         * off the CPU) would charge all the CPU used meanwhile to wherever
-         * the thread is now, which need not be where it ran: a sample
-         * stands for two intervals at most, and for the ticks its clock
-         * went unread. */
-        uint64_t used = cpu - s->cpu_charged_ns, most = 2 * interval_ns * (1 + unread);
-        s->pending_cpu_ns = used < most ? used : most;
-        s->cpu_charged_ns = cpu;
-        /* A signal cuts short the system call a thread is in (nanosleep,
-         * select, poll and their kind are never restarted; a pipe write
-         * that moved part of its data returns that part). A thread asleep
-         * in a call is read from here, without native frames. So is one
-         * that runs without the GIL, unless --native-without-gil: it may
-         * be in C code that released the GIL to compute, or in a call that
-         * moves data, which the kernel shows as running too. The GIL is
-         * looked at last, just before the signal: a signal still reaches
-         * a thread that drops the GIL and enters a call between that look
-         * and its coming. */
-        long nr;
-        uintptr_t first;
-        if (!native_on || read_syscall(s, &nr, &first) == 1 ||
-            (!native_without_gil && pyframe_gil_holder() != s->tstate)) {
-            remote_sample(s, t->t_ns, s->pending_cpu_ns, cpu, 0);
-            return;
-        }
-        s->walked = 1; /* by the handler */
-        atomic_store_explicit(&s->pending, 1, memory_order_release);
-        if (syscall(SYS_tgkill, t->pid, (pid_t)s->tid, SAMPLER_SIGNAL) < 0)
-            atomic_store_explicit(&s->pending, 0, memory_order_release);
+        sample_running(s, t, cpu, unread);
         return;
     }
     s->ran = 0;
@@ -834,6 +915,19 @@ static void tick_thread(struct thread_sampling *s, void *arg)
         return;
     }
     put_idle(s, t, state);
+}
+
+/* At the sampler's end: a thread with a sample still pending through its
+ * trap (it may not run its own code again for long) has its late ticks
+ * recorded now, as the handler of a signal that comes once the sampler
+ * stops does. */
+static void stop_thread(struct thread_sampling *s, void *unused)
+{
+    int armed = 1;
+    if (s->trap_fd >= 0 && atomic_compare_exchange_strong_explicit(
+                               &s->pending, &armed, 0, memory_order_acquire, memory_order_relaxed))
+        put_late_ticks(s);
+    idle_flush(s, unused);
 }
 
 /* xorshift: jitter only, not security */
@@ -885,7 +979,7 @@ static void *sampler_main(void *arg)
         if (t.wake_emitter)
             emitter_wake();
     }
-    threads_for_each_kept(idle_flush, idle_flush, NULL);
+    threads_for_each_kept(stop_thread, idle_flush, NULL);
     return NULL;
 }
 
@@ -896,6 +990,7 @@ int sampler_start(unsigned rate_hz)
     if (rate_hz == 0 || rate_hz > 100000)
         return PYSCOPE_EINVAL;
     interval_ns = 1000000000u / rate_hz;
+    stuck_ns = interval_ns * 3 / 4; /* the shortest gap between two ticks */
     profile_fn = callstats_profile_function();
     pyframe_gil_bounds(&gil_lo, &gil_hi);
     if (native_on) {
@@ -944,9 +1039,14 @@ void sampler_ticks(uint64_t *taken, uint64_t *due)
     *due = ticks_due;
 }
 
+uint64_t sampler_direct_signals(void)
+{
+    return direct_signals;
+}
+
 void sampler_fork_child(void)
 {
     running = 0;
-    ticks_taken = ticks_due = 0; /* the parent's */
+    ticks_taken = ticks_due = direct_signals = 0; /* the parent's */
     arenas_hold_stop(); /* the parent's sampler thread is not in this process */
 }

@@ -29,7 +29,9 @@ int sampler_start(unsigned rate_hz);
  * From the next sample on, also record each sample's native call stack
  * (return addresses, innermost first, as a second string of the raw
  * sample): of the threads that hold the GIL, and with without_gil of those
- * that run without it too, whose system calls a signal may cut short.
+ * that run without it too. The threads are signalled through their user
+ * traps (usertrap.h), or directly where the kernel gives none, and then a
+ * system call a thread has just entered may be cut short.
  * Before sampler_start.
  */
 void sampler_set_native(int on, int without_gil);
@@ -53,5 +55,13 @@ void sampler_fork_child(void);
  * due means its thread was kept waiting for a CPU. After sampler_stop.
  */
 void sampler_ticks(uint64_t *taken, uint64_t *due);
+
+/*
+ * How many samples of native stacks this process's sampler signalled a
+ * thread for directly, at any point of its code, where the kernel gave no
+ * user trap (usertrap.h): each could have cut short a system call the
+ * thread had just entered. After sampler_stop.
+ */
+uint64_t sampler_direct_signals(void);
 
 #endif

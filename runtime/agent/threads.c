@@ -48,6 +48,8 @@ static void entry_free(struct thread_entry *e)
 {
     if (e->sampling.syscall_fd >= 0)
         close(e->sampling.syscall_fd);
+    if (e->sampling.trap_fd >= 0)
+        close(e->sampling.trap_fd);
     ring_free(e->ring);
     ring_free(e->sampling.sring);
     free(e);
@@ -85,6 +87,7 @@ static void entry_identify(struct thread_entry *e)
     e->sampling.tid = e->tid;
     e->sampling.cpu_clock = thread_cpu_clock(e->tid);
     e->sampling.syscall_fd = -1;
+    e->sampling.trap_fd = -1;
     struct timespec ts;
     if (clock_gettime(e->sampling.cpu_clock, &ts) == 0)
         e->sampling.last_cpu_ns = e->sampling.cpu_charged_ns =
@@ -120,7 +123,7 @@ int threads_register(const char *name, int is_main, void *tstate)
     struct thread_entry *e = calloc(1, sizeof *e);
     if (!e)
         return PYSCOPE_ENOMEM;
-    e->sampling.syscall_fd = -1;
+    e->sampling.syscall_fd = e->sampling.trap_fd = -1;
     if (entry_rings(e) < 0) {
         entry_free(e);
         return PYSCOPE_ENOMEM;
@@ -317,12 +320,15 @@ void threads_fork_child(void)
         keep->next = NULL;
         void *tstate = keep->sampling.tstate;
         struct ring *sring = keep->sampling.sring;
+        /* Both name the parent's thread. */
         if (keep->sampling.syscall_fd >= 0)
-            close(keep->sampling.syscall_fd); /* names the parent's thread */
+            close(keep->sampling.syscall_fd);
+        if (keep->sampling.trap_fd >= 0)
+            close(keep->sampling.trap_fd);
         memset((void *)&keep->sampling, 0, sizeof keep->sampling);
         keep->sampling.tstate = tstate;
         keep->sampling.sring = sring;
-        keep->sampling.syscall_fd = -1;
+        keep->sampling.syscall_fd = keep->sampling.trap_fd = -1;
         entry_identify(keep);
         registry = keep;
     }

@@ -17,9 +17,11 @@ struct ring;
 
 /*
  * What the sampler needs of a thread. The sampler thread and the thread's
- * own signal handler take turns as the producer of sring: pending is set by
- * the sampler before it signals the thread and cleared by the handler when
- * it is done, and the sampler writes to sring only while pending is clear.
+ * own signal handler take turns as the producer of sring: pending is set to
+ * 1 by the sampler before it signals the thread, taken from 1 to 2 by the
+ * handler and cleared when it is done, and the sampler writes to sring only
+ * while pending is clear. The sampler may also take it back from 1 to 0: a
+ * signal that comes after that finds it clear and does nothing.
  */
 struct thread_sampling {
     uint64_t tid;            /* kernel thread id */
@@ -57,6 +59,9 @@ struct thread_sampling {
     /* Sampler only: a sample with the thread's frames has been taken, so
      * its idle ticks have a stack to repeat. */
     uint32_t walked;
+    /* Sampler only: the user trap (usertrap.h) that signals the thread for
+     * native stacks; -1 not opened yet, -2 refused. */
+    int trap_fd;
     /* The thread's ownwork_depth (ownwork.h): read by the sampler thread. */
     const _Atomic uint32_t *own_depth;
 };

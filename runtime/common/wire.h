@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_VERSION 3
+#define WIRE_VERSION 4
 #define WIRE_MAGIC 0x43535950u /* "PYSC" */
 #define WIRE_MSG_MAX 65536
 #define WIRE_ALIGN 8
@@ -150,6 +150,7 @@ struct wire_dropped {
     uint64_t ticks;     /* ticks the sampler took */
     uint64_t ticks_due; /* ticks its rate asked for while it ran */
     uint64_t gil_takes; /* times pyscope's own thread took the GIL from the program */
+    uint64_t direct_signals; /* native samples signalled at any point (no user trap) */
 };
 
 enum { WIRE_FUNCTION_PYTHON = 0, WIRE_FUNCTION_BUILTIN = 1 };

@@ -522,6 +522,7 @@ static void write_end_meta(struct store *st, int status, int64_t duration_ns,
         {"sample_ticks", n.ticks},
         {"sample_ticks_due", n.ticks_due},
         {"gil_takes", n.gil_takes},
+        {"direct_signals", n.direct_signals},
     };
     for (size_t i = 0; i < sizeof counted / sizeof *counted; i++) {
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)counted[i].value);

@@ -859,6 +859,7 @@ static int on_dropped(struct recorder *r, const struct wire_rec *rec)
     r->counts.ticks += d.ticks;
     r->counts.ticks_due += d.ticks_due;
     r->counts.gil_takes += d.gil_takes;
+    r->counts.direct_signals += d.direct_signals;
     return 0;
 }
 

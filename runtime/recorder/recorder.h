@@ -79,6 +79,7 @@ struct recorder_counts {
     uint64_t dropped_samples, dropped_records, missed_ticks, torn_samples;
     uint64_t ticks, ticks_due; /* sampler ticks taken, and asked for by the rate */
     uint64_t gil_takes;        /* the GIL taken from the program by pyscope's own thread */
+    uint64_t direct_signals;   /* native samples signalled at any point, without a user trap */
 };
 
 void recorder_counts(const struct recorder *r, struct recorder_counts *out);

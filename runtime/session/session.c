@@ -388,6 +388,7 @@ void session_exit(int how, int code, int have_gil)
     threads_dropped(&d.records, &d.samples, &d.missed, &d.torn);
     sampler_ticks(&d.ticks, &d.ticks_due);
     d.gil_takes = pyframe_gil_takes();
+    d.direct_signals = sampler_direct_signals();
     d.records += gcwatch_dropped() + tracemem_untracked();
     d.samples += coderef_dropped();
     size_t n = wire_encode(buf, sizeof buf, WIRE_DROPPED, &d, sizeof d, NULL, 0);

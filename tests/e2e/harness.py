@@ -126,6 +126,22 @@ def cprofile_sees_every_thread():
     return target_version() >= (3, 12)
 
 
+def user_traps_expected():
+    """Whether the kernel should give pyscope's sampler a user trap for each
+    thread (a perf event of the thread's CPU clock outside the kernel,
+    profiler/usertrap.h): perf events allowed to this user, and no seccomp
+    filter that could refuse them. Without one, --native signals threads
+    directly, and a system call entered at that moment can be cut short."""
+    try:
+        with open("/proc/sys/kernel/perf_event_paranoid") as f:
+            paranoid = int(f.read())
+        with open("/proc/self/status") as f:
+            seccomp = [line.split()[1] for line in f if line.startswith("Seccomp:")]
+    except (OSError, ValueError, IndexError):
+        return False
+    return (paranoid <= 2 or os.geteuid() == 0) and seccomp in (["0"], [])
+
+
 def ext_dir_with(name):
     """$PYSCOPE_TEST_EXT_DIR when it holds the test extension name (built for
     the interpreter the tests profile), else None: the build makes none
