@@ -75,7 +75,8 @@ static int64_t meta_count(const struct sumrun *r, const char *key)
  * "sampling": how many of the ticks the rate asked for the sampler took (a
  * sampler kept from the CPUs takes fewer, and each sample then stands for
  * more time), and the samples that could not be recorded, with those whose
- * stack could not be read whole apart. Nothing when
+ * stack could not be read whole apart; the native samples signalled
+ * directly, which may have cut a system call short. Nothing when
  * there is nothing to say: no sampler, or a run from before the ticks were
  * counted that lost nothing.
  */
@@ -83,6 +84,7 @@ static void print_sampling(const struct sumrun *r, FILE *out)
 {
     int64_t taken = meta_count(r, "sample_ticks"), due = meta_count(r, "sample_ticks_due");
     int64_t dropped = meta_count(r, "dropped_samples"), torn = meta_count(r, "torn_samples");
+    int64_t direct = meta_count(r, "direct_signals");
     const char *rate = sumrun_meta(r, "sample_rate_hz");
     char a[FMT_BUFSZ], b[FMT_BUFSZ], c[FMT_BUFSZ];
     if (!due && !dropped)
@@ -111,6 +113,12 @@ static void print_sampling(const struct sumrun *r, FILE *out)
                     fmt_int(b, sizeof b, torn));
     }
     putc('\n', out);
+    if (direct)
+        fprintf(out,
+                "  %-12s %s native sample%s signalled the thread at any point, the kernel "
+                "refusing perf events: a system call it had just entered may have returned "
+                "early\n",
+                "", fmt_int(a, sizeof a, direct), direct == 1 ? "" : "s");
 }
 
 /*

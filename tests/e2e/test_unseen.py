@@ -154,6 +154,8 @@ class SystemCalls(E2ETestCase):
         self.assertEqual(traced.returncode, 0, traced)
         direct = db_rows(db, "select value from meta where key = 'direct_signals'")
         self.assertGreater(int(direct[0]["value"]), 50, traced)
+        summary = harness.run_viewer(["summary", db]).stdout.decode()
+        self.assertRegex(summary, r"[\d,]+ native samples signalled the thread at any point", summary)
         cut = dict(w.split(b"=") for w in traced.stdout.split())
         self.assertEqual(len(cut), 5, traced)
         self.assertLess(sum(int(n) for n in cut.values()), 100, traced.stdout)
