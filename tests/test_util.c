@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -199,6 +200,47 @@ static int low_fds_taken_above_the_limit(void)
     return fd >= 0 && fd < 8 ? 0 : 4;
 }
 
+#define RACERS 4
+#define RACES 2000
+
+/* Each racer moves descriptors up as fast as it can; one that reads the
+ * soft limit while another has it raised for the moment would take that
+ * raised limit for the program's, and place its own below the program's
+ * real one, or put the raised one back as the program's. */
+static void *race_fd_high(void *unused)
+{
+    (void)unused;
+    for (int i = 0; i < RACES; i++) {
+        int high = util_fd_high(open("/dev/null", O_RDONLY));
+        close(high);
+        if (high < 1024)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static int fd_high_from_many_threads(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1;
+    pthread_t t[RACERS];
+    for (int i = 0; i < RACERS; i++)
+        if (pthread_create(&t[i], NULL, race_fd_high, NULL) != 0)
+            return 2;
+    int below = 0;
+    for (int i = 0; i < RACERS; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        below += r != NULL;
+    }
+    if (below)
+        return 3;
+    return soft_limit() == 64 ? 0 : 4;
+}
+
 static void test_fd_high(void **state)
 {
     (void)state;
@@ -207,6 +249,7 @@ static void test_fd_high(void **state)
         skip(); /* a hard limit too low to try the rest */
     assert_int_equal(in_child(fd_high_above_the_limit), 0);
     assert_int_equal(in_child(low_fds_taken_above_the_limit), 0);
+    assert_int_equal(in_child(fd_high_from_many_threads), 0);
 }
 
 int main(void)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -83,6 +84,31 @@ int util_grow(void **arr, size_t *cap, size_t n, size_t size)
 #define FD_ABOVE_MAX 4096
 #define FD_ABOVE_ROOM 256 /* how far above the base the moment's raise reaches */
 
+/*
+ * The raise is for the whole process, so pyscope's threads take turns: one
+ * that read the limit while another had it raised would take the raised
+ * one for the program's (placing its descriptor by it, and putting it back
+ * as the program's limit), or find it lowered under its own descriptor's
+ * move. A fork waits for the turn under way (util_fd_fork_prepare), so the
+ * child does not start with the limit raised or the lock taken.
+ */
+static pthread_mutex_t fd_turn = PTHREAD_MUTEX_INITIALIZER;
+
+void util_fd_fork_prepare(void)
+{
+    pthread_mutex_lock(&fd_turn);
+}
+
+void util_fd_fork_parent(void)
+{
+    pthread_mutex_unlock(&fd_turn);
+}
+
+void util_fd_fork_child(void)
+{
+    pthread_mutex_init(&fd_turn, NULL);
+}
+
 struct fd_place {
     struct rlimit limit; /* as the program has it */
     int base;            /* pyscope's descriptors are at or above */
@@ -121,13 +147,18 @@ static void fd_lower(const struct fd_place *p)
 
 int util_fd_high(int fd)
 {
-    struct fd_place p = fd_place();
-    if (fd < 0 || fd >= p.base)
+    if (fd < 0)
         return fd;
-    int raised = fd_raise(&p) == 0;
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, p.base);
-    if (raised)
-        fd_lower(&p);
+    pthread_mutex_lock(&fd_turn);
+    struct fd_place p = fd_place();
+    int high = -1;
+    if (fd < p.base) {
+        int raised = fd_raise(&p) == 0;
+        high = fcntl(fd, F_DUPFD_CLOEXEC, p.base);
+        if (raised)
+            fd_lower(&p);
+    }
+    pthread_mutex_unlock(&fd_turn);
     if (high < 0)
         return fd;
     close(fd);
@@ -136,6 +167,7 @@ int util_fd_high(int fd)
 
 void util_with_low_fds_taken(void (*fn)(void *), void *arg)
 {
+    pthread_mutex_lock(&fd_turn);
     struct fd_place p = fd_place();
     int base = p.base;
     /* Every descriptor below base taken: with base at or above the soft
@@ -161,6 +193,7 @@ void util_with_low_fds_taken(void (*fn)(void *), void *arg)
     fn(arg);
     if (raised)
         fd_lower(&p);
+    pthread_mutex_unlock(&fd_turn);
     while (n > 0)
         close(held[--n]);
     free(held);

@@ -55,11 +55,21 @@ long util_read_file(const char *path, char *buf, size_t cap);
 int util_fd_high(int fd);
 
 /*
+ * pyscope's threads take turns at moving descriptors up (the soft limit is
+ * the whole process's). Around a fork: prepare waits for the turn under
+ * way and holds off the next; parent lets them go on; child starts free.
+ */
+void util_fd_fork_prepare(void);
+void util_fd_fork_parent(void);
+void util_fd_fork_child(void);
+
+/*
  * Call fn(arg) with every free descriptor below that high range taken for
  * the moment, so that what fn opens and keeps without asking pyscope (a
  * library's own descriptors, made on its first use) lands up there too.
  * For start-up, before the program has threads that could open anything
- * meanwhile.
+ * meanwhile. fn takes pyscope's turn with it: it must not make a
+ * descriptor through util_fd_high.
  */
 void util_with_low_fds_taken(void (*fn)(void *), void *arg);
 

@@ -260,7 +260,8 @@ void session_thread_end(const char *name)
 /*
  * The fork protocol of every module that keeps state across fork(): before
  * it, prepare in reverse order of this table (so the locks are taken in
- * the order the modules take them otherwise, the native tables last); after
+ * the order the modules take them otherwise: the native tables, then the
+ * descriptors' turn, which is taken inside any of the others, last); after
  * it, parent or child in table order. A child is single-threaded: each
  * module's child step resets what the other threads left.
  */
@@ -271,6 +272,7 @@ struct fork_steps {
 };
 
 static const struct fork_steps fork_table[] = {
+    {util_fd_fork_prepare, util_fd_fork_parent, util_fd_fork_child},
     {native_fork_prepare, native_fork_parent, native_fork_child},
     {tracemem_fork_prepare, tracemem_fork_parent, tracemem_fork_child},
     {coderef_fork_prepare, coderef_fork_parent, coderef_fork_child},
