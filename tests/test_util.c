@@ -138,7 +138,7 @@ static int soft_limit(void)
 static int limit_room(void)
 {
     struct rlimit rl;
-    return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max >= 1024 + 256;
+    return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max >= 1024 + 1024;
 }
 
 /* A soft limit below a roomy hard one: pyscope's descriptor goes at 1024 or
@@ -161,6 +161,24 @@ static int fd_high_above_the_limit(void)
     if (open("/dev/null", O_RDONLY) != fd)
         return 5; /* the program's next one is the lowest free one */
     return 0;
+}
+
+/* Hundreds of them (two for each thread sampled with native stacks): all
+ * above the limit, where the hard limit leaves room. */
+static int many_fds_high_above_the_limit(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1;
+    for (int i = 0; i < 600; i++) {
+        int fd = open("/dev/null", O_RDONLY);
+        int high = util_fd_high(fd);
+        if (fd < 0 || high < 1024)
+            return 2;
+    }
+    return soft_limit() == 64 ? 0 : 3;
 }
 
 /* Soft and hard limit alike: no room above, so half the soft limit. */
@@ -248,6 +266,7 @@ static void test_fd_high(void **state)
     if (!limit_room())
         skip(); /* a hard limit too low to try the rest */
     assert_int_equal(in_child(fd_high_above_the_limit), 0);
+    assert_int_equal(in_child(many_fds_high_above_the_limit), 0);
     assert_int_equal(in_child(low_fds_taken_above_the_limit), 0);
     assert_int_equal(in_child(fd_high_from_many_threads), 0);
 }

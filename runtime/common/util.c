@@ -82,7 +82,12 @@ int util_grow(void **arr, size_t *cap, size_t n, size_t size)
  */
 #define FD_ABOVE_MIN 1024
 #define FD_ABOVE_MAX 4096
-#define FD_ABOVE_ROOM 256 /* how far above the base the moment's raise reaches */
+/* How far above the base the moment's raise reaches, as the hard limit
+ * allows: pyscope keeps two descriptors for each thread it samples with
+ * native stacks (its /proc syscall file and its user trap), and a program
+ * may run hundreds of threads. Below ROOM_MIN the old place is taken. */
+#define FD_ABOVE_ROOM_MIN 256
+#define FD_ABOVE_ROOM_MAX 16384
 
 /*
  * The raise is for the whole process, so pyscope's threads take turns: one
@@ -112,6 +117,7 @@ void util_fd_fork_child(void)
 struct fd_place {
     struct rlimit limit; /* as the program has it */
     int base;            /* pyscope's descriptors are at or above */
+    int room;            /* and below base + room */
     bool above;          /* base is at or above the soft limit */
 };
 
@@ -121,8 +127,10 @@ static struct fd_place fd_place(void)
     if (getrlimit(RLIMIT_NOFILE, &p.limit) != 0)
         return p;
     rlim_t soft = p.limit.rlim_cur, base = soft < FD_ABOVE_MIN ? FD_ABOVE_MIN : soft;
-    if (soft <= FD_ABOVE_MAX && p.limit.rlim_max >= base + FD_ABOVE_ROOM) {
+    if (soft <= FD_ABOVE_MAX && p.limit.rlim_max >= base + FD_ABOVE_ROOM_MIN) {
+        rlim_t room = p.limit.rlim_max - base;
         p.base = (int)base;
+        p.room = room < FD_ABOVE_ROOM_MAX ? (int)room : FD_ABOVE_ROOM_MAX;
         p.above = true;
     } else {
         p.base = (int)((soft < 1024 ? soft : 1024) / 2);
@@ -136,7 +144,7 @@ static int fd_raise(const struct fd_place *p)
 {
     if (!p->above)
         return -1;
-    struct rlimit raised = {(rlim_t)p->base + FD_ABOVE_ROOM, p->limit.rlim_max};
+    struct rlimit raised = {(rlim_t)p->base + (rlim_t)p->room, p->limit.rlim_max};
     return setrlimit(RLIMIT_NOFILE, &raised);
 }
 

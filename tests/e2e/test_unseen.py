@@ -246,6 +246,20 @@ class FileDescriptors(E2ETestCase):
         descriptors are above the soft limit."""
         self.check(harness.desktop_open_files, True)
 
+    def test_out_of_a_scan_with_hundreds_of_threads(self):
+        """Two descriptors for each thread sampled with native stacks (its
+        /proc syscall file, its user trap), 300 threads alive at once: all of
+        them above the soft limit too."""
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard != resource.RLIM_INFINITY and hard < 1024 + 1024:
+            self.skipTest("a hard limit without room for 600 descriptors above 1024")
+        args = [unseen("low_fds.py"), "300"]
+        plain = harness.run_python(args, through=harness.desktop_open_files, cwd=self.tmp)
+        self.assertIn(b"open below the limit: [0, 1, 2]\n", plain.stdout)
+        traced = harness.run_pyscope(["--native-without-gil"] + args, self.new_db_path(),
+                                     through=harness.desktop_open_files, cwd=self.tmp)
+        self.assertEqual((traced.returncode, traced.stdout), (0, plain.stdout), traced)
+
     def test_no_low_descriptor_taken_when_the_limit_is_hard(self):
         """Soft and hard limit alike: no room above the soft limit, so
         pyscope's descriptors are at half of it (of at most 1024), out of the

@@ -1,9 +1,12 @@
 """The file descriptors a program gets are those it gets without pyscope:
 pyscope's own (its socket, what its sampler reads) are out of the way, even
 of a scan of every descriptor below the open-file limit (as CPython's
-subprocess tests make with subprocessdata/fd_status.py)."""
+subprocess tests make with subprocessdata/fd_status.py). With an argument
+N, N more threads run a little and stay alive (each one sampled with native
+stacks costs pyscope descriptors of its own)."""
 import errno
 import os
+import sys
 import threading
 import time
 import zlib
@@ -12,9 +15,23 @@ stop = threading.Event()
 sleeper = threading.Thread(target=stop.wait)  # idle: the sampler looks at it
 sleeper.start()
 blob = bytes(range(256)) * 256
-end = time.monotonic() + 0.3
-while time.monotonic() < end:  # running, in C code too: --native resolves its frames
-    zlib.compress(blob, 9)
+
+
+def busy(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:  # running, in C code too: --native resolves its frames
+        zlib.compress(blob, 9)
+
+
+def worker():
+    busy(0.01)
+    stop.wait()
+
+
+workers = [threading.Thread(target=worker) for _ in range(int(sys.argv[1]) if sys.argv[1:] else 0)]
+for t in workers:
+    t.start()
+busy(0.3)
 time.sleep(0.2)  # the samples are resolved meanwhile
 low = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) < 64)
 r, w = os.pipe()
@@ -34,3 +51,5 @@ for fd in range(os.sysconf("SC_OPEN_MAX")):
 print("open below the limit:", seen)
 stop.set()
 sleeper.join()
+for t in workers:
+    t.join()
