@@ -141,14 +141,22 @@ static int limit_room(void)
     return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max >= 1024 + 1024;
 }
 
+/* The soft limit at 64, below the hard one, as a child's checks want it: 0,
+ * or -1 when it cannot be set. */
+static int soft_limit_64(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    rl.rlim_cur = 64;
+    return setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 /* A soft limit below a roomy hard one: pyscope's descriptor goes at 1024 or
  * above, out of a scan below the limit, and the limit is as it was. */
 static int fd_high_above_the_limit(void)
 {
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = 64;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    if (soft_limit_64() != 0)
         return 1;
     int fd = open("/dev/null", O_RDONLY);
     int high = util_fd_high(fd);
@@ -167,10 +175,7 @@ static int fd_high_above_the_limit(void)
  * above the limit, where the hard limit leaves room. */
 static int many_fds_high_above_the_limit(void)
 {
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = 64;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    if (soft_limit_64() != 0)
         return 1;
     for (int i = 0; i < 600; i++) {
         int fd = open("/dev/null", O_RDONLY);
@@ -204,10 +209,7 @@ static void open_a_pipe(void *unused)
  * where util_fd_high puts them; afterwards the program's are free again. */
 static int low_fds_taken_above_the_limit(void)
 {
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = 64;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    if (soft_limit_64() != 0)
         return 1;
     util_with_low_fds_taken(open_a_pipe, NULL);
     if (opened[0] < 1024 || opened[1] < 1024)
