@@ -241,10 +241,7 @@ static void *race_fd_high(void *unused)
 
 static int fd_high_from_many_threads(void)
 {
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = 64;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    if (soft_limit_64() != 0)
         return 1;
     pthread_t t[RACERS];
     for (int i = 0; i < RACERS; i++)
