@@ -1,15 +1,17 @@
 /*
  * `pyscope export RUN.db --format FORMAT [-o FILE]`: the sampled stacks in
  * a file format other tools read (stackfmt.h): folded stacks for
- * flamegraph.pl and inferno, speedscope's JSON, and the call statistics as
- * pstats. With --memory SNAP the folded and speedscope files hold a memory
- * snapshot's live bytes by allocation stack instead of the samples.
+ * flamegraph.pl and inferno, speedscope's JSON, pprof's profile format for
+ * the pprof tool and fleet profilers (pprof.h), and the call statistics as
+ * pstats. With --memory SNAP the folded, speedscope and pprof files hold a
+ * memory snapshot's live bytes by allocation stack instead of the samples.
  */
 #include "calls.h"
 #include "cli.h"
 #include "cmd.h"
 #include "error.h"
 #include "smp_tree.h"
+#include "pprof.h"
 #include "pstats.h"
 #include "smpcmd.h"
 #include "stackfmt.h"
@@ -17,7 +19,7 @@
 #include <string.h>
 
 const char cmd_export_usage[] =
-    "usage: pyscope export [options] RUN.db --format folded|speedscope|pstats [-o FILE]\n"
+    "usage: pyscope export [options] RUN.db --format folded|speedscope|pprof|pstats [-o FILE]\n"
     "\n"
     "Write the sampled stacks, or the call statistics, for other tools:\n"
     "   folded       one line per distinct stack, 'outer;...;inner VALUE', for\n"
@@ -26,34 +28,37 @@ const char cmd_export_usage[] =
     "                --clock cpu. A frame is 'qualname (file:line)'.\n"
     "   speedscope   a speedscope JSON file (https://www.speedscope.app), one\n"
     "                profile per thread, weights in nanoseconds\n"
+    "   pprof        pprof's profile format, gzip-compressed, for the pprof tool\n"
+    "                and the profilers that take it (Pyroscope, Parca, ...): one\n"
+    "                sample per thread, stack and state, with the values samples,\n"
+    "                cpu and wall (nanoseconds) and the labels thread, thread_id,\n"
+    "                pid and state; --clock does not apply; needs -o\n"
     "   pstats       the call statistics (profile --calls) as cProfile writes\n"
     "                them, for pstats.Stats, snakeviz and gprof2dot; every\n"
     "                selected thread and process merged; needs -o\n"
     "\n"
-    "With --memory SNAP, folded and speedscope hold the live memory of snapshot\n"
-    "SNAP by allocation stack: VALUE and the weights are bytes.\n"
+    "With --memory SNAP, folded, speedscope and pprof hold the live memory of\n"
+    "snapshot SNAP by allocation stack: VALUE and the weights are bytes; pprof's\n"
+    "values are inuse_objects (blocks) and inuse_space (bytes).\n"
     "\n"
     "options:\n"
-    "   --format FORMAT      folded, speedscope or pstats (required)\n"
+    "   --format FORMAT      folded, speedscope, pprof or pstats (required)\n"
     "   -o, --output FILE    write to FILE (default: standard output)\n"
     "   --memory SNAP        the live memory of snapshot SNAP (its id; see\n"
     "                        'pyscope snapshots'), not the samples; --clock,\n"
     "                        --state, --thread, --process and --by-thread do not\n"
-    "                        apply\n"
-    SMPCMD_HELP_CLOCK
-    SMPCMD_HELP_STATE
-    SMPCMD_HELP_SELECT
-    SMPCMD_HELP_NATIVE
+    "                        apply\n" SMPCMD_HELP_CLOCK SMPCMD_HELP_STATE SMPCMD_HELP_SELECT
+        SMPCMD_HELP_NATIVE
     "   --function PATTERN   only the stacks through a function whose qualname or\n"
     "                        name matches the shell pattern\n"
     "   --by-thread          folded: start each stack with its thread\n"
     "   --lines              one frame per function and line, not per function\n"
     "   -h, --help           show this help\n";
 
-enum format { FMT_NONE = -1, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_PSTATS };
+enum format { FMT_NONE = -1, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_PSTATS, FMT_PPROF };
 
 /* --format's values, by enum format; NULL-terminated for the option table. */
-static const char *const format_names[] = {"folded", "speedscope", "pstats", NULL};
+static const char *const format_names[] = {"folded", "speedscope", "pstats", "pprof", NULL};
 
 int cmd_export(int argc, char **argv)
 {
@@ -72,23 +77,23 @@ int cmd_export(int argc, char **argv)
          .kind = OPTS_ENUM,
          .dest = &format,
          .choices = format_names,
-         .bad = "'--format' is folded, speedscope or pstats, not '%s'"},
+         .bad = "'--format' is folded, speedscope, pprof or pstats, not '%s'"},
     };
     int npos = smpcmd_parse(&c, own, sizeof own / sizeof *own, argc, argv);
     if (npos < 0)
         return opts_status(npos);
     flags = (by_thread ? SMP_TREE_THREADS : 0) | (lines ? SMP_TREE_LINES : 0);
     if (format == FMT_NONE && c.npos == 1) {
-        cli_error("'--format' is required: folded, speedscope or pstats");
+        cli_error("'--format' is required: folded, speedscope, pprof or pstats");
         return CLI_USAGE;
     }
     if (format == FMT_PSTATS && c.snapshot && c.npos == 1) {
-        cli_error("'--format pstats' writes call statistics; '--memory' takes folded or "
-                  "speedscope");
+        cli_error("'--format pstats' writes call statistics; '--memory' takes folded, "
+                  "speedscope or pprof");
         return CLI_USAGE;
     }
-    if (format == FMT_PSTATS && (!c.output || !strcmp(c.output, "-"))) {
-        cli_error("'--format pstats' writes a binary file: name it with -o");
+    if ((format == FMT_PSTATS || format == FMT_PPROF) && (!c.output || !strcmp(c.output, "-"))) {
+        cli_error("'--format %s' writes a binary file: name it with -o", format_names[format]);
         return CLI_USAGE;
     }
     if ((status = smpcmd_open(&c)) != CLI_OK)
@@ -107,6 +112,16 @@ int cmd_export(int argc, char **argv)
         cls_release(&calls);
         goto out;
     }
+    if (format == FMT_PPROF) {
+        char msg[512] = "";
+        err = c.snapshot ? pprof_write_snapshot(c.out, c.db, c.prof, msg, sizeof msg)
+                         : pprof_write_samples(c.out, c.db, c.path, &c.filter, msg, sizeof msg);
+        if (err < 0) {
+            cli_error("%s", msg[0] ? msg : pyscope_strerror(err));
+            status = CLI_FAIL;
+        }
+        goto done;
+    }
     if (format == FMT_SPEEDSCOPE)
         flags |= SMP_TREE_THREADS; /* one profile per thread; a snapshot's is one */
     if ((err = smp_tree_build(c.prof, flags, &tree)) < 0)
@@ -120,6 +135,7 @@ out:
         cli_error("%s", pyscope_strerror(err));
         status = CLI_FAIL;
     }
+done:
     smp_tree_free(tree);
     return smpcmd_close(&c, status);
 }

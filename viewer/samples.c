@@ -992,3 +992,36 @@ const struct smp_function *smp_function_by_id(const struct smp_profile *p, int64
     return p->nreal_fns ? bsearch(&id, p->fns, p->nreal_fns, sizeof *p->fns, function_id_cmp)
                         : NULL;
 }
+
+/* ---- stack by stack ---- */
+
+int smp_each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struct smp_stack *s),
+                   void *ctx)
+{
+    const size_t cap = walk_cap(p);
+    const struct smp_function **fns = malloc((cap ? cap : 1) * sizeof *fns);
+    int64_t *lines = malloc((cap ? cap : 1) * sizeof *lines);
+    int err = fns && lines ? 0 : PYSCOPE_ENOMEM;
+    for (size_t i = 0; i < p->naggs && !err; i++) {
+        const struct agg *a = &p->aggs[i];
+        size_t depth = 0;
+        for (uint32_t n = a->leaf; n != SMP_NONE && depth < cap; n = p->node_parent[n]) {
+            const struct frame *fr = &p->frames[p->node_frame[n]];
+            fns[depth] = &p->fns[fr->fn];
+            lines[depth++] = fr->line;
+        }
+        struct smp_stack s = {
+            .thread = p->clock == SMP_CLOCK_BYTES ? NULL : &p->threads[a->thread],
+            .fns = fns,
+            .lines = lines,
+            .depth = depth,
+            .samples = a->count,
+            .cpu_ns = a->cpu_ns,
+            .bytes = a->bytes,
+        };
+        err = fn(ctx, &s);
+    }
+    free(fns);
+    free(lines);
+    return err < 0 ? err : 0;
+}

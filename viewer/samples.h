@@ -118,4 +118,28 @@ int smp_functions(const struct smp_profile *p, struct smp_fn_stat **rows, size_t
  */
 int smp_lines(const struct smp_profile *p, struct smp_line_stat **rows, size_t *n);
 
+/*
+ * One selected stack of a profile, for an export that keeps stacks apart
+ * (pprof) rather than merging them into a tree: its thread, its frames
+ * innermost first, and what its samples add up to under every clock.
+ */
+struct smp_stack {
+    const struct smp_thread *thread;       /* NULL in a snapshot */
+    const struct smp_function *const *fns; /* depth of them, innermost first */
+    const int64_t *lines;                  /* the line of each; 0 when unknown */
+    size_t depth;
+    int64_t samples; /* ticks; a snapshot's blocks */
+    int64_t cpu_ns;  /* the CPU time they stand for; 0 in a snapshot */
+    int64_t bytes;   /* a snapshot's live bytes; 0 for samples */
+};
+
+/*
+ * Call fn(ctx, s) for each selected stack of p, in the order the profile
+ * holds them; s and what it points to are valid for that call only. Stops
+ * at fn's first negative return, which it returns; else 0, or
+ * PYSCOPE_ENOMEM.
+ */
+int smp_each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struct smp_stack *s),
+                   void *ctx);
+
 #endif
