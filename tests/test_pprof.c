@@ -151,6 +151,13 @@ static const char *location_name(const Pyscope__Pprof__Profile *p, uint64_t id, 
     assert_true(fid >= 1 && fid <= p->n_function);
     const Pyscope__Pprof__Function *fn = p->function[fid - 1];
     assert_int_equal(fn->id, fid);
+    assert_string_equal(str(p, fn->filename), "/p/app.py");
+    /* pprof demangles a name equal to its system name as C++: a Python
+     * function's system name is only there when it differs */
+    if (!strcmp(str(p, fn->name), "A.a"))
+        assert_string_equal(str(p, fn->system_name), "a");
+    else
+        assert_string_equal(str(p, fn->system_name), "");
     return str(p, fn->name);
 }
 

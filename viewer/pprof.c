@@ -124,7 +124,13 @@ static uint64_t function_id(struct builder *b, const struct smp_function *fn)
     const char *file = fn->kind == SMP_KIND_NATIVE && fn->source ? fn->source : fn->filename;
     Pyscope__Pprof__Function f = PYSCOPE__PPROF__FUNCTION__INIT;
     f.id = b->nfunctions + 1;
-    if ((f.name = str_index(b, fn->qualname)) < 0 || (f.system_name = str_index(b, fn->name)) < 0 ||
+    /* The system name is the name as the code has it. pprof demangles a
+     * name equal to its system name as C++ (which makes "<module>" and
+     * "<lambda>" empty): a Python function's is left out when it would be
+     * its name, a native function's kept for pprof to demangle. */
+    const char *shown = fn->qualname[0] ? fn->qualname : fn->name;
+    const char *system = fn->kind == SMP_KIND_NATIVE || strcmp(shown, fn->name) ? fn->name : "";
+    if ((f.name = str_index(b, shown)) < 0 || (f.system_name = str_index(b, system)) < 0 ||
         (f.filename = str_index(b, file)) < 0)
         return 0;
     f.start_line = fn->firstlineno;
