@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "format.h"
+#include "util.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -236,6 +237,28 @@ static char *print_table(const struct fmt_table *t, const char *indent, int *err
     return buf;
 }
 
+/* Well-formed UTF-8 for pprof's strings: kept as it is; other bytes, and
+ * a name's U+0000 (C0 80), as the text \xNN. */
+static void test_add_utf8(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"plain", "plain"},
+        {"caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac"},
+        {"a\xff", "a\\xff"},
+        {"\xed\xa0\x80z", "\\xed\\xa0\\x80z"}, /* a lone surrogate */
+        {"x\xc0\x80y", "x\\x00y"},
+        {"\xc3", "\\xc3"}, /* cut short */
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct sbuf b = {0};
+        assert_int_equal(fmt_add_utf8(&b, cases[i][0]), 0);
+        assert_string_equal(sbuf_str(&b), cases[i][1]);
+        sbuf_release(&b);
+    }
+}
+
 static void test_table(void **state)
 {
     int err;
@@ -299,15 +322,11 @@ static void test_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bytes),
-        cmocka_unit_test(test_duration),
-        cmocka_unit_test(test_pct),
-        cmocka_unit_test(test_int),
-        cmocka_unit_test(test_times),
-        cmocka_unit_test(test_width_and_ellipsize),
-        cmocka_unit_test(test_json_str),
-        cmocka_unit_test(test_put_text),
-        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_bytes),    cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_pct),      cmocka_unit_test(test_int),
+        cmocka_unit_test(test_times),    cmocka_unit_test(test_width_and_ellipsize),
+        cmocka_unit_test(test_json_str), cmocka_unit_test(test_put_text),
+        cmocka_unit_test(test_add_utf8), cmocka_unit_test(test_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,10 +32,12 @@
 
 /*
  * Process 100, threads MainThread (tid 100) and worker (tid 101).
- * Functions main (app.py:1) and A.a (app.py:10); stacks 1 main@5 and
- * 2 main@5>a@11. MainThread: 3 ticks of a, running, 1 ms of CPU each, in
- * one run row, and 2 ticks idle at main. worker: 1 tick of a, running,
- * 4 ms of CPU. Snapshot 1: 3 blocks of 300 bytes at a, 1 of 50 at main.
+ * Functions main (app.py:1), A.a (app.py:10) and one whose name is not
+ * UTF-8 (b, 0xff, c); stacks 1 main@5, 2 main@5>a@11 and 3 main@5>b?c@21.
+ * MainThread: 3 ticks of a, running, 1 ms of CPU each, in one run row, and
+ * 2 ticks idle at main. worker: 1 tick of a, running, 4 ms of CPU, and one
+ * of b?c, native, 2 ms. Snapshot 1: 3 blocks of 300 bytes at a, 1 of 50 at
+ * main.
  */
 static const char run_sql[] =
     "INSERT INTO meta VALUES ('start_wall_ns', '1700000000000000000'),\n"
@@ -46,11 +48,12 @@ static const char run_sql[] =
     "  (1, 1, 100, 'MainThread', 1, 0), (2, 1, 101, 'worker', 0, 0);\n"
     "INSERT INTO functions VALUES\n"
     "  (1, 'python', '/p/app.py', 'main', 'main', 1),\n"
-    "  (2, 'python', '/p/app.py', 'a', 'A.a', 10);\n"
-    "INSERT INTO frames VALUES (1, 1, 5), (2, 2, 11);\n"
-    "INSERT INTO stacks VALUES (1, NULL, 1), (2, 1, 2);\n"
+    "  (2, 'python', '/p/app.py', 'a', 'A.a', 10),\n"
+    "  (3, 'python', '/p/app.py', CAST(X'62ff63' AS TEXT), CAST(X'62ff63' AS TEXT), 20);\n"
+    "INSERT INTO frames VALUES (1, 1, 5), (2, 2, 11), (3, 3, 21);\n"
+    "INSERT INTO stacks VALUES (1, NULL, 1), (2, 1, 2), (3, 1, 3);\n"
     "INSERT INTO samples VALUES (1, 2, 1000000, 3000000, 0, 3),\n"
-    "  (1, 1, 4000000, 0, 2, 2), (2, 2, 1000000, 4000000, 0, 1);\n"
+    "  (1, 1, 4000000, 0, 2, 2), (2, 2, 1000000, 4000000, 0, 1), (2, 3, 2000000, 2000000, 1, 1);\n"
     "INSERT INTO snapshots (id, process_id, t_ns, trigger, traced_bytes, traced_blocks)\n"
     "  VALUES (1, 1, 4000000, 'api', 950, 4);\n"
     "INSERT INTO snapshot_traces VALUES (1, 2, 900, 3), (1, 1, 50, 1);\n";
@@ -179,10 +182,10 @@ static void test_samples(void **state)
     assert_int_equal(p->duration_nanos, 5000000);
     assert_int_equal(p->n_comment, 1);
     assert_string_equal(str(p, p->comment[0]), "pyscope run of: app.py 3 (CPython 3.12.1)");
-    /* main and A.a, at main@5 and a@11: shared by the samples */
-    assert_int_equal(p->n_function, 2);
-    assert_int_equal(p->n_location, 2);
-    assert_int_equal(p->n_sample, 3);
+    /* main, A.a and b?c, at main@5, a@11 and b?c@21: shared by the samples */
+    assert_int_equal(p->n_function, 3);
+    assert_int_equal(p->n_location, 3);
+    assert_int_equal(p->n_sample, 4);
     int seen = 0;
     for (size_t i = 0; i < p->n_sample; i++) {
         const Pyscope__Pprof__Sample *s = p->sample[i];
@@ -216,9 +219,14 @@ static void test_samples(void **state)
             assert_int_equal(s->value[0], 1);
             assert_int_equal(s->value[1], 4000000);
             seen |= 4;
+        } else if (!strcmp(thread, "worker") && !strcmp(st, "native")) {
+            /* pprof's strings are UTF-8: the byte is the text \xff */
+            assert_string_equal(leaf, "b\\xffc");
+            assert_int_equal(s->value[1], 2000000);
+            seen |= 8;
         }
     }
-    assert_int_equal(seen, 7);
+    assert_int_equal(seen, 15);
     pyscope__pprof__profile__free_unpacked(p, NULL);
 }
 
@@ -231,7 +239,7 @@ static void test_filtered(void **state)
     assert_int_equal(p->n_sample, 1);
     assert_string_equal(label(p, p->sample[0], "state", NULL), "idle");
     pyscope__pprof__profile__free_unpacked(p, NULL);
-    f = (struct smp_filter){.thread = "worker"};
+    f = (struct smp_filter){.thread = "worker", .states = 1u << SMP_STATE_RUNNING};
     p = export(0, &f);
     assert_int_equal(p->n_sample, 1);
     assert_string_equal(label(p, p->sample[0], "thread", NULL), "worker");

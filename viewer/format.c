@@ -234,6 +234,27 @@ void fmt_put_text(FILE *out, const char *s)
     }
 }
 
+int fmt_add_utf8(struct sbuf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    for (;;) {
+        size_t n = *p < 0x80 ? 1 : fmt_utf8_len(p);
+        if (*p && n && !fmt_is_nul(p)) {
+            p += n;
+            continue;
+        }
+        /* the text before, in one piece */
+        if (p > run && sbuf_add(b, (const char *)run, (size_t)(p - run)) < 0)
+            return PYSCOPE_ENOMEM;
+        if (!*p)
+            return 0;
+        int nul = fmt_is_nul(p);
+        if ((nul ? sbuf_add(b, "\\x00", 4) : sbuf_addf(b, "\\x%02x", *p)) < 0)
+            return PYSCOPE_ENOMEM;
+        run = p += nul ? 2 : 1;
+    }
+}
+
 size_t fmt_utf8_len(const unsigned char *p)
 {
     /* No read passes a NUL: the first byte that is not a continuation ends it. */

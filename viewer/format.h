@@ -82,6 +82,15 @@ void fmt_put_text(FILE *out, const char *s);
 void fmt_json_str(FILE *out, const char *s);
 
 /*
+ * Append s to b as well-formed UTF-8: a byte that is not UTF-8 as the text
+ * "\xNN", U+0000 as a name keeps it as "\x00", everything else unchanged,
+ * for a binary format whose strings must be UTF-8 (pprof's). 0 or
+ * PYSCOPE_ENOMEM.
+ */
+struct sbuf;
+int fmt_add_utf8(struct sbuf *b, const char *s);
+
+/*
  * The length (2 to 4) of the well-formed UTF-8 sequence p starts with, or 0
  * when it is not one (stray byte, overlong form, surrogate, beyond U+10FFFF).
  * p[0] is at least 0x80; reads stop at the first wrong byte, so a NUL ends it.

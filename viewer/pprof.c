@@ -12,6 +12,7 @@
 #include "pprof.h"
 #include "db.h"
 #include "error.h"
+#include "format.h"
 #include "intern.h"
 #include "util.h"
 
@@ -35,6 +36,7 @@ struct builder {
     char **strings;
     size_t nstrings, capstrings;
     struct smap *string_index;
+    struct sbuf clean; /* the string being interned, made UTF-8 */
     Pyscope__Pprof__Function *functions;
     size_t nfunctions, capfunctions;
     struct imap *function_index; /* (id, special) -> index */
@@ -58,6 +60,7 @@ static void builder_free(struct builder *b)
         free(b->strings[i]);
     free(b->strings);
     smap_free(b->string_index);
+    sbuf_release(&b->clean);
     free(b->functions);
     imap_free(b->function_index);
     free(b->locations);
@@ -74,11 +77,10 @@ static void builder_free(struct builder *b)
     free(b->samples);
 }
 
-/* The index of s in the string table, added when new; -1 when out of memory. */
-static int64_t str_index(struct builder *b, const char *s)
+/* The index of s, well-formed UTF-8, in the string table, added when new;
+ * -1 when out of memory. */
+static int64_t clean_index(struct builder *b, const char *s)
 {
-    if (!s)
-        s = "";
     size_t len = strlen(s);
     int64_t idx;
     if (smap_get(b->string_index, s, len, &idx))
@@ -93,6 +95,19 @@ static int64_t str_index(struct builder *b, const char *s)
     memcpy(copy, s, len + 1);
     b->strings[b->nstrings] = copy;
     return (int64_t)b->nstrings++;
+}
+
+/* The index of s in the string table, added when new; -1 when out of
+ * memory. A pprof string is UTF-8: bytes of a name that are not are kept
+ * as the text "\xNN", as every output of the viewer shows them. */
+static int64_t str_index(struct builder *b, const char *raw)
+{
+    b->clean.len = 0; /* reused from string to string */
+    if (b->clean.buf)
+        b->clean.buf[0] = '\0';
+    if (fmt_add_utf8(&b->clean, raw ? raw : "") < 0)
+        return -1;
+    return clean_index(b, sbuf_str(&b->clean));
 }
 
 static int builder_init(struct builder *b)
