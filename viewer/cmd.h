@@ -22,6 +22,10 @@ extern const char cmd_flamegraph_usage[];
 int cmd_export(int argc, char **argv);
 extern const char cmd_export_usage[];
 
+/* The whole run as one HTML page. */
+int cmd_report(int argc, char **argv);
+extern const char cmd_report_usage[];
+
 /* The call statistics: who called a function, what it called. */
 int cmd_callers(int argc, char **argv);
 extern const char cmd_callers_usage[];

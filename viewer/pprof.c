@@ -6,8 +6,8 @@
  *
  * Strings, functions and locations are interned as they are met: a
  * function by its id in the database (a pseudo-function by which it is), a
- * location by its function and line. Samples are loaded state by state,
- * each state's stacks apart, so that the state can be a label.
+ * location by its function and line. Samples come state by state
+ * (smp_each_state_stack), so that the state can be a label.
  */
 #include "pprof.h"
 #include "db.h"
@@ -46,9 +46,7 @@ struct builder {
     struct imap *location_index; /* (function index, line) -> index */
     Pyscope__Pprof__Sample *samples;
     size_t nsamples, capsamples;
-    /* of the profile being loaded (state by state) */
-    int64_t interval_ns;
-    int state;
+    int64_t period_ns; /* the sampling interval, once known */
     int is_snapshot;
     /* the label keys */
     int64_t k_thread, k_thread_id, k_pid, k_state;
@@ -205,7 +203,9 @@ static int add_stack(void *ctx, const struct smp_stack *st)
     }
     s->value[s->n_value++] = st->samples;
     s->value[s->n_value++] = st->cpu_ns;
-    s->value[s->n_value++] = st->samples * b->interval_ns;
+    s->value[s->n_value++] = st->samples * st->interval_ns;
+    if (st->interval_ns > 0)
+        b->period_ns = st->interval_ns;
     Pyscope__Pprof__Label *labels = malloc(MAX_LABELS * sizeof *labels);
     if (!labels || !(s->label = malloc(MAX_LABELS * sizeof *s->label))) {
         free(labels);
@@ -227,7 +227,7 @@ static int add_stack(void *ctx, const struct smp_stack *st)
     labels[2].key = b->k_pid;
     labels[2].num = t->pid;
     labels[3].key = b->k_state;
-    labels[3].str = str_index(b, state_names[b->state]);
+    labels[3].str = str_index(b, st->state >= 0 ? state_names[st->state] : "");
     return labels[0].str < 0 || labels[3].str < 0 ? PYSCOPE_ENOMEM : 0;
 nomem:
     free(s->location_id);
@@ -371,25 +371,10 @@ int pprof_write_samples(FILE *out, sqlite3 *db, const char *path, const struct s
         {"samples", "count"}, {"cpu", "nanoseconds"}, {"wall", "nanoseconds"}};
     struct builder b;
     int err = builder_init(&b);
-    int64_t period = 0;
-    for (int state = 0; state < SMP_NSTATES && !err; state++) {
-        if (f->states && !(f->states & (1u << state)))
-            continue;
-        struct smp_filter one = *f;
-        one.clock = SMP_CLOCK_WALL; /* every sample, idle or not */
-        one.states = 1u << state;
-        struct smp_profile *p;
-        if ((err = smp_load(db, path, &one, &p, msg, msglen)) < 0)
-            break;
-        b.state = state;
-        b.interval_ns = smp_totals(p)->interval_ns;
-        if (b.interval_ns > 0)
-            period = b.interval_ns;
-        err = smp_each_stack(p, add_stack, &b);
-        smp_free(p);
-    }
     if (!err)
-        err = write_profile(out, &b, db, types, 3, 1, period);
+        err = smp_each_state_stack(db, path, f, add_stack, &b, msg, msglen);
+    if (!err)
+        err = write_profile(out, &b, db, types, 3, 1, b.period_ns);
     if (err < 0 && err != PYSCOPE_ENOTFOUND && err != PYSCOPE_EDB)
         snprintf(msg, msglen, "%s", pyscope_strerror(err));
     builder_free(&b);

@@ -995,8 +995,9 @@ const struct smp_function *smp_function_by_id(const struct smp_profile *p, int64
 
 /* ---- stack by stack ---- */
 
-int smp_each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struct smp_stack *s),
-                   void *ctx)
+/* smp_each_stack, with each stack's state. */
+static int each_stack(const struct smp_profile *p, int state,
+                      int (*fn)(void *ctx, const struct smp_stack *s), void *ctx)
 {
     const size_t cap = walk_cap(p);
     const struct smp_function **fns = malloc((cap ? cap : 1) * sizeof *fns);
@@ -1012,10 +1013,13 @@ int smp_each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struc
         }
         struct smp_stack s = {
             .thread = p->clock == SMP_CLOCK_BYTES ? NULL : &p->threads[a->thread],
+            .state = state,
+            .interval_ns = p->totals.interval_ns > 0 ? p->totals.interval_ns : 0,
             .fns = fns,
             .lines = lines,
             .depth = depth,
             .samples = a->count,
+            .cpu_samples = a->cpu_count,
             .cpu_ns = a->cpu_ns,
             .bytes = a->bytes,
         };
@@ -1024,4 +1028,30 @@ int smp_each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struc
     free(fns);
     free(lines);
     return err < 0 ? err : 0;
+}
+
+int smp_each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struct smp_stack *s),
+                   void *ctx)
+{
+    return each_stack(p, -1, fn, ctx);
+}
+
+int smp_each_state_stack(sqlite3 *db, const char *path, const struct smp_filter *f,
+                         int (*fn)(void *ctx, const struct smp_stack *s), void *ctx, char *msg,
+                         size_t msglen)
+{
+    int err = 0;
+    for (int state = 0; state < SMP_NSTATES && !err; state++) {
+        if (f->states && !(f->states & (1u << state)))
+            continue;
+        struct smp_filter one = *f;
+        one.clock = SMP_CLOCK_WALL; /* every sample, idle or not */
+        one.states = 1u << state;
+        struct smp_profile *p;
+        if ((err = smp_load(db, path, &one, &p, msg, msglen)) < 0)
+            break;
+        err = each_stack(p, state, fn, ctx);
+        smp_free(p);
+    }
+    return err;
 }

@@ -125,11 +125,14 @@ int smp_lines(const struct smp_profile *p, struct smp_line_stat **rows, size_t *
  */
 struct smp_stack {
     const struct smp_thread *thread;       /* NULL in a snapshot */
+    int state;                             /* samples.state (smp_each_state_stack); else -1 */
+    int64_t interval_ns;                   /* the mean sampling interval; 0 when unknown */
     const struct smp_function *const *fns; /* depth of them, innermost first */
     const int64_t *lines;                  /* the line of each; 0 when unknown */
     size_t depth;
-    int64_t samples; /* ticks; a snapshot's blocks */
-    int64_t cpu_ns;  /* the CPU time they stand for; 0 in a snapshot */
+    int64_t samples;     /* ticks; a snapshot's blocks */
+    int64_t cpu_samples; /* of them, the ticks that used CPU time (what --clock cpu counts) */
+    int64_t cpu_ns;      /* the CPU time they stand for; 0 in a snapshot */
     int64_t bytes;   /* a snapshot's live bytes; 0 for samples */
 };
 
@@ -141,5 +144,17 @@ struct smp_stack {
  */
 int smp_each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struct smp_stack *s),
                    void *ctx);
+
+/*
+ * The samples of db that f selects, stack by stack as smp_each_stack gives
+ * them, and state by state (each state f keeps, loaded apart, so that each
+ * stack has one state): for exports that keep the state of a sample (pprof,
+ * the HTML report). f's clock is not used: every sample counts. Stops at
+ * fn's first negative return, which it returns; else 0, or an error of
+ * smp_load with one line in msg.
+ */
+int smp_each_state_stack(sqlite3 *db, const char *path, const struct smp_filter *f,
+                         int (*fn)(void *ctx, const struct smp_stack *s), void *ctx, char *msg,
+                         size_t msglen);
 
 #endif

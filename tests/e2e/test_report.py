@@ -1,0 +1,165 @@
+"""`pyscope report`: the HTML page opened from disk in headless chromium
+(report_page.js works every tab and control), and what it shows checked
+against the commands' numbers for the same run: the flame graph's total
+per clock, thread and state against `pyscope top`, its search against a
+function's total, the first hot line against `pyscope hot`, the call
+statistics against `top`'s. A function named `</script>` is shown as its
+name and cannot end the page's script.
+
+Needs Debian's chromium and the npm packages of tests/e2e/node, as
+test_speedscope_app.py does; skips without them unless
+PYSCOPE_TEST_REQUIRE_BROWSER=1."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import harness
+from harness import E2ETestCase
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHROMIUM = shutil.which("chromium")
+NODE = shutil.which("node")
+MODULES = os.path.join(HERE, "node", "node_modules", "playwright-core")
+REQUIRED = os.environ.get("PYSCOPE_TEST_REQUIRE_BROWSER") == "1"
+
+# Two threads burn CPU while the main thread waits, then calls a function
+# whose name would end a <script> element.
+PROGRAM = '''
+import threading, time
+
+def burn(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+def work():
+    burn(0.25)
+
+def evil():
+    burn(0.05)
+
+evil.__code__ = evil.__code__.replace(co_name="</script>", co_qualname="</script><b>x")
+threads = [threading.Thread(target=work, name=f"burner-{i}") for i in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+evil()
+'''
+
+
+class Report(E2ETestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        missing = [what for what, have in (("chromium", CHROMIUM), ("node", NODE),
+                                           ("playwright-core", os.path.isdir(MODULES))) if not have]
+        if missing:
+            if REQUIRED:
+                raise AssertionError(f"PYSCOPE_TEST_REQUIRE_BROWSER=1 but no {', '.join(missing)}")
+            raise unittest.SkipTest(f"no {', '.join(missing)}")
+        cls.dir = tempfile.mkdtemp(prefix="pyscope-e2e-report-")
+        script = os.path.join(cls.dir, "app.py")
+        with open(script, "w") as f:
+            f.write(PROGRAM)
+        cls.db = os.path.join(cls.dir, "run.db")
+        res = harness.run_pyscope(["--calls", script], cls.db, cwd=cls.dir)
+        if res.returncode != 0:
+            raise AssertionError(res)
+        cls.html = os.path.join(cls.dir, "report.html")
+        res = harness.run_viewer(["report", cls.db, "-o", cls.html])
+        if res.returncode != 0:
+            raise AssertionError(res)
+        shots = os.environ.get("PYSCOPE_TEST_REPORT_SHOTS")
+        page = subprocess.run([NODE, os.path.join(HERE, "report_page.js"), CHROMIUM, cls.html]
+                              + ([shots] if shots else []),
+                              capture_output=True, text=True, timeout=180)
+        if page.returncode != 0:
+            raise AssertionError(page.stderr)
+        cls.page = json.loads(page.stdout)
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "dir") and not os.environ.get("PYSCOPE_TEST_KEEP"):
+            shutil.rmtree(cls.dir, ignore_errors=True)
+        super().tearDownClass()
+
+    def viewer_json(self, *args):
+        res = harness.run_viewer(list(args[:1]) + [self.db, "--json", "--limit", "0"]
+                                 + list(args[1:]))
+        self.assertEqual(res.returncode, 0, res)
+        return json.loads(res.stdout)
+
+    def test_loads_clean_and_self_contained(self):
+        self.assertEqual(self.page["pageErrors"], [])
+        self.assertEqual(self.page["consoleErrors"], [])
+        self.assertEqual(self.page["requests"], [])  # nothing but the file itself
+        self.assertIn("app.py", self.page["title"])
+        with open(self.html, encoding="utf-8") as f:
+            text = f.read()
+        # the data element's end and the script's, nothing the program named
+        self.assertEqual(text.count("</script>"), 2)
+        self.assertNotIn('src="http', text)
+
+    def test_every_tab_renders(self):
+        steps = self.page["steps"]
+        for tab in ("summary", "flame", "lines", "calls"):
+            self.assertTrue(steps[tab]["visible"], tab)
+            self.assertTrue(steps[tab]["text"].strip(), tab)
+        facts = dict(steps["summaryFacts"])
+        self.assertIn("app.py", facts["program"])
+        self.assertEqual(facts["ended"], "exit 0")
+        self.assertIn("burner-0", steps["summary"]["text"])
+
+    def test_flame_graph_agrees_with_top(self):
+        steps = self.page["steps"]
+        top = self.viewer_json("top")
+        self.assertEqual(steps["flameAll"]["weight"], top["time_ns"])
+        self.assertEqual(steps["flameAll"]["samples"], top["samples"])
+        self.assertIn("burn", steps["flameAll"]["names"])
+        self.assertIn("</script><b>x", steps["flameAll"]["names"])  # as text
+        for thread in steps["byThread"]:
+            want = self.viewer_json("top", "--thread", thread["value"])
+            self.assertEqual(thread["state"]["weight"], want["time_ns"], thread["label"])
+        self.assertEqual({t["label"].split(" ")[0] for t in steps["byThread"]
+                          if t["state"]["weight"] > 0.2e9}, {"burner-0", "burner-1"})
+        wall = self.viewer_json("top", "--clock", "wall")
+        self.assertEqual(steps["wall"]["weight"], wall["time_ns"])
+        busy = self.viewer_json("top", "--clock", "wall", "--state", "running,native,gil,runnable")
+        self.assertEqual(steps["wallNotIdle"]["weight"], busy["time_ns"])
+        self.assertLess(steps["wallNotIdle"]["weight"], steps["wall"]["weight"])
+
+    def test_zoom_and_search_change_what_is_shown(self):
+        steps = self.page["steps"]
+        self.assertTrue(steps["zoomed"]["zoom"])
+        self.assertIn("zoomed to", steps["zoomed"]["text"])
+        self.assertNotEqual(steps["zoomed"]["top"], steps["flameAll"]["top"])
+        self.assertEqual(steps["unzoomed"]["zoom"], "")
+        self.assertEqual(steps["unzoomed"]["nodes"], steps["flameAll"]["nodes"])
+        burn = next(f for f in self.viewer_json("top")["functions"] if f["qualname"] == "burn")
+        self.assertEqual(steps["search"]["matched"], burn["sampled"]["total_ns"])
+        self.assertIn("burn", steps["search"]["matches"])
+
+    def test_hot_lines_agree_with_hot(self):
+        rows = self.page["steps"]["lineRows"]
+        hot = self.viewer_json("hot")["lines"]
+        self.assertEqual((rows[0]["name"], rows[0]["line"], rows[0]["self"]),
+                         (hot[0]["function"], hot[0]["line"], hot[0]["self_ns"]))
+        self.assertIn("time.thread_time() < end", " ".join(c for r in rows for c in r["cells"]))
+
+    def test_call_statistics_agree_with_top(self):
+        steps = self.page["steps"]
+        calls = dict(steps["callRows"])
+        top = {f["qualname"]: f["called"] for f in self.viewer_json("top")["functions"]
+               if f.get("called")}
+        self.assertEqual(calls["burn"], top["burn"]["ncalls"])
+        self.assertEqual(calls["burn"], 3)
+        self.assertIn("</script><b>x", calls)
+        self.assertIn("called by", steps["callsDetail"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,422 @@
+// The script of pyscope's HTML report (viewer/report.c embeds it). It reads
+// the run's data from the page's <script id="pyscope-data"> element and
+// draws every tab from it: nothing is fetched. Names from the program only
+// ever reach the page as text (textContent, title), never as markup.
+"use strict";
+(function () {
+  const D = JSON.parse(document.getElementById("pyscope-data").textContent);
+  const STATES = ["running", "native", "idle", "gil", "runnable"];
+  const STATE_TEXT = {
+    running: "running Python", native: "native, without the GIL", idle: "idle",
+    gil: "waiting for the GIL", runnable: "runnable, waiting for a CPU",
+  };
+  const ROW = 18; // px per flame graph level
+  const $ = (id) => document.getElementById(id);
+
+  // An element with attributes and children (strings become text nodes).
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "text") e.textContent = v;
+      else if (k === "class") e.className = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (k === "style") e.style.cssText = v;
+      else e.setAttribute(k, v);
+    }
+    for (const kid of kids) if (kid != null) e.append(kid);
+    return e;
+  }
+
+  // ---- numbers as the terminal shows them ----
+  function fmtInt(n) { return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  function fmtNs(ns) {
+    if (ns == null) return "";
+    const a = Math.abs(ns);
+    if (a >= 3600e9) return `${Math.floor(ns / 3600e9)} h ${String(Math.floor(ns % 3600e9 / 60e9)).padStart(2, "0")} min`;
+    if (a >= 120e9) return `${Math.floor(ns / 60e9)} min ${String(Math.floor(ns % 60e9 / 1e9)).padStart(2, "0")} s`;
+    if (a >= 1e9) return `${(ns / 1e9).toFixed(2)} s`;
+    if (a >= 1e6) return `${(ns / 1e6).toFixed(1)} ms`;
+    if (a >= 1e3) return `${(ns / 1e3).toFixed(1)} us`;
+    return `${ns} ns`;
+  }
+  function fmtPct(part, whole) { return whole > 0 ? `${(100 * part / whole).toFixed(1)}%` : ""; }
+
+  // ---- the run's tables ----
+  const threads = new Map(D.run.threads.map((t) => [t.id, t]));
+  const fnName = (f) => D.functions[f][0];
+  const fnFile = (f) => D.functions[f][1];
+  const fnKind = (f) => (D.functions[f][4] ? "pseudo" : D.functions[f][3]);
+  const interval = D.interval_ns || 0;
+  // A function at a line, as the reports name it: a native function's line
+  // only where debug information gave one, a Python function's first line
+  // when no line is asked for.
+  function where(f, line) {
+    const file = fnFile(f);
+    if (!file) return "";
+    const at = line || (fnKind(f) === "native" ? 0 : D.functions[f][2]);
+    return at ? `${file}:${at}` : file;
+  }
+  function threadLabel(t) {
+    return `${t.name || "thread " + t.id} (pid ${t.pid}${t.tid ? ", tid " + t.tid : ""})`;
+  }
+  // Each tree node's frames, root first, made once.
+  const nodePaths = new Array(D.nodes.length);
+  function nodePath(n) {
+    if (nodePaths[n]) return nodePaths[n];
+    const [parent, frame] = D.nodes[n];
+    const p = parent < 0 ? [frame] : nodePath(parent).concat([frame]);
+    nodePaths[n] = p;
+    return p;
+  }
+
+  // ---- the filters every sampled view shares ----
+  const F = { clock: "cpu", process: "", thread: "", states: new Set(STATES), order: "weight",
+              lines: false, search: "", zoom: [] };
+  function selected() {
+    const out = [];
+    for (const [tid, node, state, all, cpu, cpuTicks] of D.samples) {
+      const t = threads.get(tid);
+      if (F.thread && String(tid) !== F.thread) continue;
+      if (F.process && t && String(t.pid) !== F.process) continue;
+      if (!F.states.has(STATES[state])) continue;
+      // wall time without a known interval: weighed in samples. The CPU
+      // clock counts the samples that used CPU time, as the commands do.
+      const w = F.clock === "cpu" ? cpu : interval ? all * interval : all;
+      const ticks = F.clock === "cpu" ? cpuTicks : all;
+      if (w > 0) out.push({ node, ticks, w, state });
+    }
+    return out;
+  }
+  function totalText(rows) {
+    const w = rows.reduce((a, r) => a + r.w, 0), n = rows.reduce((a, r) => a + r.ticks, 0);
+    const what = F.clock === "cpu" ? "CPU time" : "wall time";
+    return { w, n, text: `${what}: ${fmtNs(w)} in ${fmtInt(n)} samples` };
+  }
+
+  function setupFilters() {
+    const pids = [...new Set(D.run.threads.map((t) => t.pid))];
+    $("f-process").append(el("option", { value: "", text: "all" }),
+      ...pids.map((p) => el("option", { value: String(p), text: `pid ${p}` })));
+    const sampled = new Set(D.samples.map((s) => s[0]));
+    $("f-thread").append(el("option", { value: "", text: "all" }),
+      ...D.run.threads.filter((t) => sampled.has(t.id))
+        .map((t) => el("option", { value: String(t.id), text: threadLabel(t) })));
+    for (const s of STATES) {
+      const box = el("input", { type: "checkbox", id: `f-state-${s}` });
+      box.checked = true;
+      box.addEventListener("change", () => { box.checked ? F.states.add(s) : F.states.delete(s); redraw(); });
+      $("f-states").append(el("label", { title: STATE_TEXT[s] }, box, ` ${s}`));
+    }
+    const on = (id, key, value) => $(id).addEventListener(id === "f-search" ? "input" : "change", () => {
+      F[key] = value($(id));
+      if (key !== "search") F.zoom = [];
+      redraw();
+    });
+    on("f-clock", "clock", (e) => e.value);
+    on("f-process", "process", (e) => e.value);
+    on("f-thread", "thread", (e) => e.value);
+    on("f-order", "order", (e) => e.value);
+    on("f-lines", "lines", (e) => e.checked);
+    on("f-search", "search", (e) => e.value.trim().toLowerCase());
+    $("f-reset").addEventListener("click", () => { F.zoom = []; redraw(); });
+  }
+
+  // ---- the flame graph ----
+  // The merged tree of the selected samples: frames merge by function (or
+  // function and line), each node weighing its samples and those below.
+  function buildTree(rows) {
+    const root = { key: -1, frame: -1, w: 0, self: 0, kids: new Map(), parent: null, depth: 0 };
+    for (const r of rows) {
+      let n = root;
+      n.w += r.w;
+      for (const frame of nodePath(r.node)) {
+        const key = F.lines ? frame : D.frames[frame][0];
+        let k = n.kids.get(key);
+        if (!k) {
+          k = { key, frame, w: 0, self: 0, kids: new Map(), parent: n, depth: n.depth + 1 };
+          n.kids.set(key, k);
+        }
+        k.w += r.w;
+        n = k;
+      }
+      n.self += r.w;
+    }
+    return root;
+  }
+  function nodeName(n) { return n.frame < 0 ? "all" : fnName(D.frames[n.frame][0]); }
+  function nodeWhere(n) {
+    if (n.frame < 0) return "";
+    const [f, line] = D.frames[n.frame];
+    return where(f, F.lines ? line : 0);
+  }
+  function matches(n) {
+    if (!F.search || n.frame < 0) return false;
+    return nodeName(n).toLowerCase().includes(F.search) || nodeWhere(n).toLowerCase().includes(F.search);
+  }
+  function colour(n) {
+    const f = D.frames[n.frame][0], kind = fnKind(f), name = fnName(f);
+    let h = 0;
+    for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
+    const v = h % 30;
+    if (kind === "native") return `hsl(${200 + v}, 55%, ${72 + v % 8}%)`;
+    if (kind === "builtin") return `hsl(${95 + v}, 45%, ${68 + v % 8}%)`;
+    if (kind === "pseudo") return "hsl(0, 0%, 82%)";
+    return `hsl(${10 + v}, 80%, ${62 + v % 10}%)`;
+  }
+  function sortedKids(n) {
+    const kids = [...n.kids.values()];
+    if (F.order === "weight") kids.sort((a, b) => b.w - a.w || nodeName(a).localeCompare(nodeName(b)));
+    else kids.sort((a, b) => nodeName(a).localeCompare(nodeName(b)) || nodeWhere(a).localeCompare(nodeWhere(b)));
+    return kids;
+  }
+  function describe(n, total) {
+    const self = n.kids.size ? `, self ${fmtNs(n.self)} (${fmtPct(n.self, total)})` : "";
+    const loc = nodeWhere(n);
+    return `${nodeName(n)}${loc ? "  " + loc : ""}: ${fmtNs(n.w)} (${fmtPct(n.w, total)})${self}`;
+  }
+  function drawFlame() {
+    const rows = selected();
+    const tot = totalText(rows);
+    const root = buildTree(rows);
+    // follow the zoom path while it still exists under these filters
+    let top = root;
+    const path = [];
+    for (const key of F.zoom) {
+      const k = top.kids.get(key);
+      if (!k) break;
+      top = k;
+      path.push(key);
+    }
+    F.zoom = path;
+    const box = $("flame");
+    box.textContent = "";
+    const width = box.clientWidth || 1000;
+    const total = root.w;
+    let drawn = 0, matched = 0, maxDepth = 0;
+    const detail = $("flame-detail");
+    const add = (n, x, w, cls) => {
+      const d = el("div", { class: `node ${cls}`, title: describe(n, total), "data-name": nodeName(n),
+                            "data-weight": String(n.w) });
+      d.style.left = `${x}px`;
+      d.style.top = `${(n.depth - 1) * ROW}px`;
+      d.style.width = `${Math.max(w, 1)}px`;
+      d.style.background = n.frame < 0 ? "#ccd" : colour(n);
+      d.textContent = w > 24 ? nodeName(n) : "";
+      d.addEventListener("click", () => {
+        const keys = [];
+        for (let p = n; p && p.parent; p = p.parent) keys.unshift(p.key);
+        F.zoom = keys;
+        drawFlame();
+      });
+      d.addEventListener("mouseenter", () => { detail.textContent = describe(n, total); });
+      box.append(d);
+      drawn++;
+      maxDepth = Math.max(maxDepth, n.depth);
+    };
+    // the zoomed node's ancestors, full width, dimmed
+    for (let p = top; p && p.parent; p = p.parent) add(p, 0, width, p === top ? "" : "ancestor");
+    const scale = top.w > 0 ? width / top.w : 0;
+    const walk = (n, x) => {
+      for (const k of sortedKids(n)) {
+        const w = k.w * scale;
+        if (w >= 0.5) {
+          const hit = matches(k);
+          add(k, x, w, hit ? "match" : F.search ? "dim" : "");
+          walk(k, x);
+        }
+        x += w;
+      }
+    };
+    if (top !== root) walk(top, 0);
+    else walk(root, 0);
+    // the weight under matching frames, each sample once
+    if (F.search) {
+      const seen = (n, inMatch) => {
+        const hit = inMatch || matches(n);
+        if (hit && !inMatch) matched += n.w;
+        for (const k of n.kids.values()) seen(k, hit);
+      };
+      seen(root, false);
+    }
+    box.style.height = `${Math.max(maxDepth, 1) * ROW + 2}px`;
+    const zoomText = top !== root ? ` — zoomed to ${nodeName(top)} (${fmtPct(top.w, total)})` : "";
+    const searchText = F.search ? ` — "${F.search}" matches ${fmtPct(matched, total) || "0%"}` : "";
+    const t = $("flame-total");
+    t.textContent = rows.length ? tot.text + zoomText + searchText : "No samples in this selection.";
+    t.dataset.weight = String(tot.w);
+    t.dataset.samples = String(tot.n);
+    t.dataset.matched = String(matched);
+    t.dataset.zoom = top === root ? "" : nodeName(top);
+    box.dataset.nodes = String(drawn);
+  }
+
+  // ---- hot lines ----
+  let linesSort = "self";
+  function drawLines() {
+    const rows = selected();
+    const tot = totalText(rows);
+    const stat = new Map(); // frame -> [self, total]
+    for (const r of rows) {
+      const path = nodePath(r.node), seen = new Set();
+      path.forEach((frame, i) => {
+        const f = D.frames[frame][0];
+        if (D.functions[f][4]) return; // pseudo-functions have no line
+        let s = stat.get(frame);
+        if (!s) stat.set(frame, (s = [0, 0]));
+        if (i === path.length - 1) s[0] += r.w;
+        if (!seen.has(frame)) { seen.add(frame); s[1] += r.w; }
+      });
+    }
+    const order = [...stat.entries()].sort((a, b) =>
+      (linesSort === "self" ? b[1][0] - a[1][0] || b[1][1] - a[1][1] : b[1][1] - a[1][1] || b[1][0] - a[1][0]));
+    const shown = order.slice(0, 200);
+    const max = shown.reduce((m, [, s]) => Math.max(m, s[0]), 0);
+    const head = el("tr", null,
+      el("th", { class: `num sortable${linesSort === "self" ? " sorted" : ""}`, text: "self",
+                 onclick: () => { linesSort = "self"; drawLines(); } }),
+      el("th", { class: `num sortable${linesSort === "total" ? " sorted" : ""}`, text: "total",
+                 onclick: () => { linesSort = "total"; drawLines(); } }),
+      el("th", { class: "num", text: "self time" }), el("th", { text: "heat" }),
+      el("th", { text: "line" }), el("th", { text: "function" }), el("th", { text: "code" }));
+    const table = $("lines-table");
+    table.textContent = "";
+    table.append(el("thead", null, head));
+    const body = el("tbody");
+    for (const [frame, [self, total]] of shown) {
+      const [f, line] = D.frames[frame];
+      body.append(el("tr", { "data-name": fnName(f), "data-line": String(line), "data-self": String(self) },
+        el("td", { class: "num", text: fmtPct(self, tot.w) }),
+        el("td", { class: "num", text: fmtPct(total, tot.w) }),
+        el("td", { class: "num", text: fmtNs(self) }),
+        el("td", { class: "heat" }, el("div", { class: "bar", style: `width:${max ? 100 * self / max : 0}%` })),
+        el("td", { class: "mono", text: where(f, line) }),
+        el("td", { class: "mono", text: fnName(f) }),
+        el("td", { class: "code", text: D.sources[frame] || "" })));
+    }
+    table.append(body);
+    $("lines-total").textContent = rows.length
+      ? `${tot.text}; ${fmtInt(stat.size)} lines, the first ${shown.length} shown`
+      : "No samples in this selection.";
+  }
+
+  // ---- call statistics ----
+  function drawCalls() {
+    const tab = $("tab-calls");
+    tab.textContent = "";
+    const C = D.calls;
+    if (!C) {
+      tab.append(el("p", { class: "note", text: "No call statistics in this run: record them with 'pyscope profile --calls'." }));
+      return;
+    }
+    const fns = new Map(C.functions.map((r) => [r[0], r]));
+    const name = (id) => (id === 0 ? "<root>" : fns.has(id) ? fns.get(id)[1] : `function ${id}`);
+    const loc = (id) => {
+      const r = fns.get(id);
+      return r && r[2] ? `${r[2]}:${r[3]}` : r && r[4] === "builtin" ? "~" : "";
+    };
+    const ncalls = (n, p) => (n === p ? fmtInt(n) : `${fmtInt(n)}/${fmtInt(p)}`);
+    let sort = 8; // cumtime
+    const cols = [["ncalls", 5], ["tottime", 7], ["percall", -1], ["cumtime", 8], ["percall", -2]];
+    const table = el("table", { id: "calls-table" });
+    const detail = el("div", { class: "detail-columns", id: "calls-detail" });
+    tab.append(el("p", { class: "note", text: `${fmtInt(C.functions.reduce((a, r) => a + r[5], 0))} calls of ${fmtInt(C.functions.length)} functions, ${fmtNs(C.tottime_ns)} in them` }), table, detail);
+    const pairTable = (title, rows, other) => el("div", null, el("h2", { text: title }),
+      el("table", null, el("thead", null, el("tr", null, el("th", { class: "num", text: "ncalls" }),
+        el("th", { class: "num", text: "tottime" }), el("th", { class: "num", text: "cumtime" }),
+        el("th", { text: "function" }))),
+      el("tbody", null, ...rows.map((p) => el("tr", null,
+        el("td", { class: "num", text: ncalls(p[2], p[3]) }), el("td", { class: "num", text: fmtNs(p[4]) }),
+        el("td", { class: "num", text: fmtNs(p[5]) }),
+        el("td", { class: "mono" }, other(p) === 0 ? "<root>" :
+          el("a", { class: "fn", text: `${name(other(p))}  ${loc(other(p))}`, onclick: () => show(other(p)) })))))));
+    function show(id) {
+      detail.textContent = "";
+      for (const tr of table.querySelectorAll("tr.selected")) tr.classList.remove("selected");
+      const row = table.querySelector(`tr[data-id="${id}"]`);
+      if (row) { row.classList.add("selected"); row.scrollIntoView({ block: "nearest" }); }
+      detail.dataset.id = String(id);
+      detail.append(
+        pairTable(`called by (${name(id)})`, C.pairs.filter((p) => p[1] === id).sort((a, b) => b[5] - a[5]), (p) => p[0]),
+        pairTable(`calls (${name(id)})`, C.pairs.filter((p) => p[0] === id).sort((a, b) => b[5] - a[5]), (p) => p[1]));
+    }
+    function draw() {
+      const rows = [...C.functions].sort((a, b) => b[sort] - a[sort]);
+      table.textContent = "";
+      table.append(el("thead", null, el("tr", null, ...cols.map(([label, col]) =>
+        col > 0 ? el("th", { class: `num sortable${sort === col ? " sorted" : ""}`, text: label,
+                             onclick: () => { sort = col; draw(); } })
+          : el("th", { class: "num", text: label })),
+        el("th", { text: "filename:lineno(function)" }))));
+      table.append(el("tbody", null, ...rows.slice(0, 500).map((r) => el("tr", {
+        class: "clickable", "data-id": String(r[0]), "data-name": r[1], "data-ncalls": String(r[5]),
+        onclick: () => show(r[0]) },
+        el("td", { class: "num", text: ncalls(r[5], r[6]) }),
+        el("td", { class: "num", text: fmtNs(r[7]) }),
+        el("td", { class: "num", text: r[5] ? fmtNs(Math.round(r[7] / r[5])) : "" }),
+        el("td", { class: "num", text: fmtNs(r[8]) }),
+        el("td", { class: "num", text: r[6] ? fmtNs(Math.round(r[8] / r[6])) : "" }),
+        el("td", { class: "mono", text: `${loc(r[0])}(${r[1]})` })))));
+    }
+    draw();
+  }
+
+  // ---- summary ----
+  function drawSummary() {
+    const tab = $("tab-summary"), m = D.run.meta;
+    const ended = (p) => (p.signal != null ? `killed by signal ${p.signal}` : p.exit_code != null
+      ? `exit ${p.exit_code}` : p.ended_ns != null ? "ended" : "did not end while recorded");
+    const facts = [["program", m.argv], ["interpreter", [m.python_version && "CPython " + m.python_version, m.python_executable].filter(Boolean).join("  ")],
+      ["directory", m.cwd], ["started", [m.started_at, m.host && "on " + m.host].filter(Boolean).join(" ")],
+      ["duration", m.duration_ns && fmtNs(+m.duration_ns)], ["ended", m.exit_status],
+      ["options", m.options], ["sampling", m.sample_rate_hz && `${m.sample_rate_hz} Hz`],
+      ["pyscope", m.pyscope_version]];
+    const dl = el("dl", { class: "facts", id: "summary-facts" });
+    for (const [k, v] of facts) if (v) dl.append(el("dt", { text: k }), el("dd", { text: v }));
+    const ticks = D.samples.reduce((a, s) => a + s[3], 0);
+    const byState = STATES.map((s, i) => [s, D.samples.filter((r) => r[2] === i).reduce((a, r) => a + r[3], 0)]);
+    const cpu = D.samples.reduce((a, s) => a + s[4], 0);
+    tab.append(dl, el("h2", { text: "Samples" }),
+      el("p", { id: "summary-samples" }, ticks ? `${fmtInt(ticks)} samples, ${fmtNs(cpu)} of CPU time: ` +
+        byState.filter(([, n]) => n).map(([s, n]) => `${fmtPct(n, ticks)} ${STATE_TEXT[s]}`).join(", ")
+        : "No samples (recorded with --no-sample?)."),
+      el("h2", { text: "Processes" }));
+    const procs = el("table", { id: "summary-processes" }, el("thead", null, el("tr", null,
+      el("th", { text: "pid" }), el("th", { text: "command" }), el("th", { text: "how it ended" }),
+      el("th", { text: "threads" }))));
+    const body = el("tbody");
+    for (const p of D.run.processes) {
+      const ts = D.run.threads.filter((t) => t.process_id === p.id);
+      body.append(el("tr", null, el("td", { class: "num", text: String(p.pid) }),
+        el("td", { class: "mono", style: `padding-left:${8 + 16 * p.depth}px`, text: (p.forked ? "(fork) " : "") + (p.argv || "") }),
+        el("td", { text: ended(p) }),
+        el("td", { class: "mono", text: ts.map((t) => `${t.name || "thread " + t.id}${t.tid ? " (" + t.tid + ")" : ""}`).join(", ") })));
+    }
+    procs.append(body);
+    tab.append(procs);
+  }
+
+  // ---- tabs ----
+  function showTab(name) {
+    for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.tab === name);
+    for (const s of document.querySelectorAll("section.tab")) s.classList.toggle("active", s.id === `tab-${name}`);
+    $("filters").style.display = name === "flame" || name === "lines" ? "" : "none";
+    if (history.replaceState) history.replaceState(null, "", `#${name}`);
+    redraw();
+  }
+  let current = "summary";
+  function redraw() {
+    current = document.querySelector("#tabs button.active")?.dataset.tab || current;
+    if (current === "flame") drawFlame();
+    else if (current === "lines") drawLines();
+  }
+
+  document.title = `pyscope: ${D.run.meta.argv || D.run.path}`;
+  $("run-title").textContent = D.run.meta.argv || D.run.path;
+  setupFilters();
+  drawSummary();
+  drawCalls();
+  for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  window.addEventListener("resize", () => { if (current === "flame") drawFlame(); });
+  const first = location.hash.slice(1);
+  showTab(["summary", "flame", "lines", "calls"].includes(first) ? first : D.samples.length ? "flame" : "summary");
+})();
