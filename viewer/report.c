@@ -19,6 +19,8 @@
 #include "error.h"
 #include "format.h"
 #include "intern.h"
+#include "memory.h"
+#include "memsnap.h"
 #include "samples.h"
 #include "source.h"
 #include "sumrun.h"
@@ -53,6 +55,12 @@ struct frame_stat {
 
 struct report {
     struct part fns, frames, nodes, samples;
+    /* memory: the frames of tracemalloc's keys ([file, line, function,
+     * native]), the tracebacks ([frame...]), and the rest of the memory
+     * object */
+    struct part mframes, tbkeys, mem;
+    struct smap *mframe_index;
+    struct imap *tbkey_index; /* a traceback space's key -> its index in tbkeys */
     struct imap *fn_index, *frame_index, *node_index;
     /* per function: its file and name, for the sources */
     char **fn_file;
@@ -311,12 +319,154 @@ static int write_calls(FILE *out, sqlite3 *db)
     return err;
 }
 
+/* The index of a key's frame in the mframes part, added when new; -1 when
+ * out of memory. */
+static int64_t mframe_of(struct report *r, struct mem_frame fr)
+{
+    char key[8192];
+    int n = snprintf(key, sizeof key, "%s%c%lld%c%s%c%d", fr.filename, 1, (long long)fr.line, 1,
+                     fr.function ? fr.function : "", 1, fr.native);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof key ? (size_t)n : sizeof key - 1;
+    int64_t idx;
+    if (smap_get(r->mframe_index, key, len, &idx))
+        return idx;
+    idx = (int64_t)r->mframes.n;
+    if (smap_put(r->mframe_index, key, len, idx) < 0)
+        return -1;
+    FILE *f = part_item(&r->mframes);
+    fputc('[', f);
+    fmt_json_str(f, fr.filename);
+    fprintf(f, ",%lld,", (long long)fr.line);
+    fmt_json_str(f, fr.function);
+    fprintf(f, ",%d]", fr.native);
+    return idx;
+}
+
+/* The index of traceback key of sp in the tbkeys part, added when new. */
+static int64_t tbkey_of(struct report *r, struct mem_space *sp, uint32_t key)
+{
+    int64_t idx;
+    if (imap_get(r->tbkey_index, key, 0, &idx))
+        return idx;
+    size_t n = mem_key_nframes(sp, key);
+    int64_t *frames = malloc((n ? n : 1) * sizeof *frames);
+    if (!frames)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((frames[i] = mframe_of(r, mem_key_frame(sp, key, i))) < 0) {
+            free(frames);
+            return -1;
+        }
+    idx = (int64_t)r->tbkeys.n;
+    FILE *f = part_item(&r->tbkeys);
+    fprintf(f, "[%d,[", mem_key_truncated(sp, key));
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%lld", i ? "," : "", (long long)frames[i]);
+    fputs("]]", f);
+    free(frames);
+    return imap_put(r->tbkey_index, key, 0, idx) < 0 ? -1 : idx;
+}
+
+/* One snapshot's groups of sp, [[key, size, count]...]; a traceback space's
+ * keys as tbkeys indices, a lineno space's as their frame's. */
+static int write_groups(struct report *r, struct mem_space *sp, int by_tb, sqlite3 *db, int64_t id)
+{
+    struct mem_group g;
+    int err = mem_group(sp, db, id, &g);
+    FILE *f = r->mem.f;
+    fputc('[', f);
+    for (size_t i = 0; i < g.n && !err; i++) {
+        const struct mem_stat *st = &g.stats[i];
+        int64_t k = by_tb ? tbkey_of(r, sp, st->key) : mframe_of(r, mem_key_frame(sp, st->key, 0));
+        if (k < 0)
+            err = PYSCOPE_ENOMEM;
+        else
+            fprintf(f, "%s[%lld,%lld,%lld]", i ? "," : "", (long long)k, (long long)st->size,
+                    (long long)st->count);
+    }
+    fputc(']', f);
+    mem_group_release(&g);
+    return err;
+}
+
+static int add_trace(void *ctx, const struct smp_stack *st)
+{
+    struct report *r = ctx;
+    int64_t node = -1;
+    for (size_t i = st->depth; i-- > 0;) {
+        int64_t frame = frame_of(r, st->fns[i], st->lines[i]);
+        if (frame < 0 || (node = node_of(r, node, frame)) < 0)
+            return PYSCOPE_ENOMEM;
+    }
+    fprintf(part_item(&r->mem), "[%lld,%lld,%lld]", (long long)node, (long long)st->bytes,
+            (long long)st->samples);
+    return 0;
+}
+
+/*
+ * The memory part: the snapshots, and of each its statistics by line and
+ * by traceback as `stats` groups them (tracemalloc's keys), and its live
+ * bytes by stack for its flame graph; "null" without snapshots.
+ */
+static int collect_memory(struct report *r, sqlite3 *db, const char *path, char *msg, size_t msglen)
+{
+    struct memsnap *snaps = NULL;
+    size_t n = 0;
+    int err = memsnap_list(db, NULL, &snaps, &n);
+    if (err < 0 || !n) {
+        fputs("null", r->mem.f);
+        return err;
+    }
+    struct mem_space *lin = NULL, *tb = NULL;
+    struct mem_options by_line = {.by = MEM_BY_LINENO}, by_tb = {.by = MEM_BY_TRACEBACK};
+    if ((err = mem_space_new(&by_line, &lin)) < 0 || (err = mem_space_new(&by_tb, &tb)) < 0)
+        goto out;
+    FILE *f = r->mem.f;
+    fputs("{\"snapshots\":[", f);
+    for (size_t i = 0; i < n; i++) {
+        fputs(i ? "," : "", f);
+        memsnap_json(f, &snaps[i]);
+    }
+    fputc(']', f);
+    static const char *const names[] = {"by_line", "by_traceback", "traces"};
+    for (int part = 0; part < 3 && !err; part++) {
+        fprintf(f, ",\"%s\":{", names[part]);
+        for (size_t i = 0; i < n && !err; i++) {
+            fprintf(f, "%s\"%lld\":", i ? "," : "", (long long)snaps[i].id);
+            if (part < 2) {
+                err = write_groups(r, part ? tb : lin, part, db, snaps[i].id);
+                continue;
+            }
+            struct smp_profile *p;
+            if ((err = smp_load_snapshot(db, path, snaps[i].id, NULL, &p, msg, msglen)) < 0)
+                break;
+            r->mem.n = 0; /* the commas of this snapshot's list */
+            fputc('[', f);
+            err = smp_each_stack(p, add_trace, r);
+            fputc(']', f);
+            smp_free(p);
+        }
+        fputc('}', f);
+    }
+    fputc('}', f);
+out:
+    mem_space_free(lin);
+    mem_space_free(tb);
+    memsnap_list_free(snaps, n);
+    return err;
+}
+
 static void report_free(struct report *r)
 {
     part_close(&r->fns);
     part_close(&r->frames);
     part_close(&r->nodes);
     part_close(&r->samples);
+    part_close(&r->mframes);
+    part_close(&r->tbkeys);
+    part_close(&r->mem);
+    smap_free(r->mframe_index);
+    imap_free(r->tbkey_index);
     imap_free(r->fn_index);
     imap_free(r->frame_index);
     imap_free(r->node_index);
@@ -342,17 +492,22 @@ int report_write(FILE *out, sqlite3 *db, const char *path, char *msg, size_t msg
     if (msglen)
         msg[0] = '\0';
     if ((err = part_open(&r.fns)) < 0 || (err = part_open(&r.frames)) < 0 ||
-        (err = part_open(&r.nodes)) < 0 || (err = part_open(&r.samples)) < 0)
+        (err = part_open(&r.nodes)) < 0 || (err = part_open(&r.samples)) < 0 ||
+        (err = part_open(&r.mframes)) < 0 || (err = part_open(&r.tbkeys)) < 0 ||
+        (err = part_open(&r.mem)) < 0)
         goto out;
     r.fn_index = imap_new();
     r.frame_index = imap_new();
     r.node_index = imap_new();
-    if (!r.fn_index || !r.frame_index || !r.node_index) {
+    r.mframe_index = smap_new();
+    r.tbkey_index = imap_new();
+    if (!r.fn_index || !r.frame_index || !r.node_index || !r.mframe_index || !r.tbkey_index) {
         err = PYSCOPE_ENOMEM;
         goto out;
     }
     struct smp_filter all = {0};
-    if ((err = smp_each_state_stack(db, path, &all, add_stack, &r, msg, msglen)) < 0)
+    if ((err = smp_each_state_stack(db, path, &all, add_stack, &r, msg, msglen)) < 0 ||
+        (err = collect_memory(&r, db, path, msg, msglen)) < 0)
         goto out;
     char *cwd = NULL;
     vdb_meta(db, "cwd", &cwd);
@@ -385,6 +540,13 @@ int report_write(FILE *out, sqlite3 *db, const char *path, char *msg, size_t msg
     fputs(",\n\"calls\":", out);
     if ((err = write_calls(out, db)) < 0)
         goto out;
+    fputs(",\n\"memory\":", out);
+    fflush(r.mem.f);
+    fwrite(r.mem.buf, 1, r.mem.len, out);
+    fputs(",\n\"mframes\":", out);
+    put_part(out, &r.mframes);
+    fputs(",\n\"tbkeys\":", out);
+    put_part(out, &r.tbkeys);
     fputs("}\n</script>\n<script>\n", out);
     fputs((const char *)report_js, out);
     fputs("</script>\n</body>\n</html>\n", out);

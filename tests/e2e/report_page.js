@@ -102,6 +102,33 @@ async function main() {
         [...document.querySelectorAll("#calls-table tbody tr")].map((r) => [r.dataset.name, +r.dataset.ncalls]));
     }
     await shot("calls");
+    out.steps.memory = await tab("memory");
+    const memRows = () => [...document.querySelectorAll("#mem-table tbody tr")].slice(0, 20).map((r) =>
+      ({ key: r.dataset.key, size: +r.dataset.size, sizeDiff: +r.dataset.sizeDiff }));
+    const memTotal = () => {
+      const t = document.getElementById("mem-total");
+      return { text: t.textContent, weight: +t.dataset.weight, samples: +t.dataset.samples,
+               nodes: document.querySelectorAll("#mem-flame .node").length,
+               snap: document.getElementById("m-snap").value,
+               snaps: [...document.querySelectorAll("#m-snap option")].map((o) => o.value),
+               points: document.querySelectorAll("#mem-chart circle").length };
+    };
+    if (await page.$("#m-snap option")) {
+      out.steps.memFlame = await page.evaluate(memTotal);
+      await shot("memory");
+      await page.selectOption("#m-view", "line");
+      out.steps.memLine = await page.evaluate(memRows);
+      const snaps = out.steps.memFlame.snaps;
+      const other = snaps.find((v) => v !== out.steps.memFlame.snap);
+      if (other) {
+        await page.selectOption("#m-base", other);
+        out.steps.memBase = other;
+        out.steps.memDiff = await page.evaluate(memRows);
+        await page.selectOption("#m-view", "traceback");
+        out.steps.memDiffTb = await page.evaluate(memRows);
+        await shot("memory-diff");
+      }
+    }
   } finally {
     await browser.close();
   }

@@ -26,9 +26,10 @@ MODULES = os.path.join(HERE, "node", "node_modules", "playwright-core")
 REQUIRED = os.environ.get("PYSCOPE_TEST_REQUIRE_BROWSER") == "1"
 
 # Two threads burn CPU while the main thread waits, then calls a function
-# whose name would end a <script> element.
+# whose name would end a <script> element, then keeps 3 MB between two
+# snapshots.
 PROGRAM = '''
-import threading, time
+import threading, time, pyscope
 
 def burn(seconds):
     end = time.thread_time() + seconds
@@ -48,6 +49,9 @@ for t in threads:
 for t in threads:
     t.join()
 evil()
+pyscope.snapshot("before")
+kept = [bytes(1000) for _ in range(3000)]
+pyscope.snapshot("after")
 '''
 
 
@@ -66,7 +70,7 @@ class Report(E2ETestCase):
         with open(script, "w") as f:
             f.write(PROGRAM)
         cls.db = os.path.join(cls.dir, "run.db")
-        res = harness.run_pyscope(["--calls", script], cls.db, cwd=cls.dir)
+        res = harness.run_pyscope(["--calls", "--memory", script], cls.db, cwd=cls.dir)
         if res.returncode != 0:
             raise AssertionError(res)
         cls.html = os.path.join(cls.dir, "report.html")
@@ -106,7 +110,7 @@ class Report(E2ETestCase):
 
     def test_every_tab_renders(self):
         steps = self.page["steps"]
-        for tab in ("summary", "flame", "lines", "calls"):
+        for tab in ("summary", "flame", "lines", "calls", "memory"):
             self.assertTrue(steps[tab]["visible"], tab)
             self.assertTrue(steps[tab]["text"].strip(), tab)
         facts = dict(steps["summaryFacts"])
@@ -159,6 +163,32 @@ class Report(E2ETestCase):
         self.assertEqual(calls["burn"], 3)
         self.assertIn("</script><b>x", calls)
         self.assertIn("called by", steps["callsDetail"])
+
+    def test_memory_agrees_with_stats_and_diff(self):
+        steps = self.page["steps"]
+        snaps = self.viewer_json("snapshots")["snapshots"]
+        self.assertEqual(steps["memFlame"]["points"], len(snaps))
+        self.assertEqual(sorted(steps["memFlame"]["snaps"]), sorted(str(s["id"]) for s in snaps))
+        shown = int(steps["memFlame"]["snap"])  # the peak's, at first
+        self.assertEqual(next(s for s in snaps if s["id"] == shown)["trigger"], "peak")
+        live = harness.db_rows(self.db, "SELECT sum(size) size, sum(count) n FROM snapshot_traces "
+                                        "WHERE snapshot_id = ?", (shown,))[0]
+        self.assertEqual((steps["memFlame"]["weight"], steps["memFlame"]["samples"]),
+                         (live["size"], live["n"]))
+
+        def key(stat):
+            f = stat["frames"][0]
+            return f"{f['filename']}:{f['line']}" + (f" ({f['function']})" if f["function"] else "")
+        stats = self.viewer_json("stats", str(shown))["stats"]
+        self.assertEqual([(r["key"], r["size"]) for r in steps["memLine"][:5]],
+                         [(key(r), r["size"]) for r in stats[:5]])
+        res = harness.run_viewer(["diff", self.db, steps["memBase"], str(shown), "--json",
+                                  "--limit", "5"])
+        self.assertEqual(res.returncode, 0, res)
+        diff = json.loads(res.stdout)["stats"]
+        self.assertEqual([(r["key"], r["sizeDiff"]) for r in steps["memDiff"][:5]],
+                         [(key(r), r["size_diff"]) for r in diff[:5]])
+        self.assertTrue(steps["memDiffTb"])
 
 
 if __name__ == "__main__":

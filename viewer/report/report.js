@@ -39,6 +39,15 @@
     if (a >= 1e3) return `${(ns / 1e3).toFixed(1)} us`;
     return `${ns} ns`;
   }
+  function fmtBytes(b) {
+    const a = Math.abs(b);
+    if (a < 1024) return `${b} B`;
+    const units = ["KiB", "MiB", "GiB", "TiB"];
+    let v = b / 1024, i = 0;
+    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return `${v.toFixed(1)} ${units[i]}`;
+  }
+  function fmtDelta(b) { return `${b > 0 ? "+" : ""}${fmtBytes(b)}`; }
   function fmtPct(part, whole) { return whole > 0 ? `${(100 * part / whole).toFixed(1)}%` : ""; }
 
   // ---- the run's tables ----
@@ -71,7 +80,7 @@
 
   // ---- the filters every sampled view shares ----
   const F = { clock: "cpu", process: "", thread: "", states: new Set(STATES), order: "weight",
-              lines: false, search: "", zoom: [] };
+              lines: false, search: "" };
   function selected() {
     const out = [];
     for (const [tid, node, state, all, cpu, cpuTicks] of D.samples) {
@@ -109,7 +118,7 @@
     }
     const on = (id, key, value) => $(id).addEventListener(id === "f-search" ? "input" : "change", () => {
       F[key] = value($(id));
-      if (key !== "search") F.zoom = [];
+      if (key !== "search") sampleView.zoom = [];
       redraw();
     });
     on("f-clock", "clock", (e) => e.value);
@@ -118,7 +127,7 @@
     on("f-order", "order", (e) => e.value);
     on("f-lines", "lines", (e) => e.checked);
     on("f-search", "search", (e) => e.value.trim().toLowerCase());
-    $("f-reset").addEventListener("click", () => { F.zoom = []; redraw(); });
+    $("f-reset").addEventListener("click", () => { sampleView.zoom = []; redraw(); });
   }
 
   // ---- the flame graph ----
@@ -154,6 +163,7 @@
     return nodeName(n).toLowerCase().includes(F.search) || nodeWhere(n).toLowerCase().includes(F.search);
   }
   function colour(n) {
+    if (n.frame < 0) return "#ccd";
     const f = D.frames[n.frame][0], kind = fnKind(f), name = fnName(f);
     let h = 0;
     for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
@@ -169,66 +179,63 @@
     else kids.sort((a, b) => nodeName(a).localeCompare(nodeName(b)) || nodeWhere(a).localeCompare(nodeWhere(b)));
     return kids;
   }
-  function describe(n, total) {
-    const self = n.kids.size ? `, self ${fmtNs(n.self)} (${fmtPct(n.self, total)})` : "";
+  function describe(n, total, fmt) {
+    const self = n.kids.size ? `, self ${fmt(n.self)} (${fmtPct(n.self, total)})` : "";
     const loc = nodeWhere(n);
-    return `${nodeName(n)}${loc ? "  " + loc : ""}: ${fmtNs(n.w)} (${fmtPct(n.w, total)})${self}`;
+    return `${nodeName(n)}${loc ? "  " + loc : ""}: ${fmt(n.w)} (${fmtPct(n.w, total)})${self}`;
   }
-  function drawFlame() {
-    const rows = selected();
-    const tot = totalText(rows);
+  // Draw the tree of rows into view's box: view.zoom is the path of keys
+  // to the node shown whole, view.fmt writes a weight, view.what(w, n)
+  // says what the total is.
+  function renderFlame(view, rows) {
     const root = buildTree(rows);
-    // follow the zoom path while it still exists under these filters
     let top = root;
     const path = [];
-    for (const key of F.zoom) {
+    for (const key of view.zoom) {
       const k = top.kids.get(key);
       if (!k) break;
       top = k;
       path.push(key);
     }
-    F.zoom = path;
-    const box = $("flame");
+    view.zoom = path;
+    const box = view.box;
     box.textContent = "";
     const width = box.clientWidth || 1000;
     const total = root.w;
     let drawn = 0, matched = 0, maxDepth = 0;
-    const detail = $("flame-detail");
     const add = (n, x, w, cls) => {
-      const d = el("div", { class: `node ${cls}`, title: describe(n, total), "data-name": nodeName(n),
-                            "data-weight": String(n.w) });
+      const d = el("div", { class: `node ${cls}`, title: describe(n, total, view.fmt),
+                            "data-name": nodeName(n), "data-weight": String(n.w) });
       d.style.left = `${x}px`;
       d.style.top = `${(n.depth - 1) * ROW}px`;
       d.style.width = `${Math.max(w, 1)}px`;
-      d.style.background = n.frame < 0 ? "#ccd" : colour(n);
+      d.style.background = colour(n);
       d.textContent = w > 24 ? nodeName(n) : "";
       d.addEventListener("click", () => {
         const keys = [];
         for (let p = n; p && p.parent; p = p.parent) keys.unshift(p.key);
-        F.zoom = keys;
-        drawFlame();
+        view.zoom = keys;
+        view.redraw();
       });
-      d.addEventListener("mouseenter", () => { detail.textContent = describe(n, total); });
+      d.addEventListener("mouseenter", () => { view.detail.textContent = describe(n, total, view.fmt); });
       box.append(d);
       drawn++;
       maxDepth = Math.max(maxDepth, n.depth);
     };
-    // the zoomed node's ancestors, full width, dimmed
+    // the zoomed node and its callers, full width; its callers dimmed
     for (let p = top; p && p.parent; p = p.parent) add(p, 0, width, p === top ? "" : "ancestor");
     const scale = top.w > 0 ? width / top.w : 0;
     const walk = (n, x) => {
       for (const k of sortedKids(n)) {
         const w = k.w * scale;
         if (w >= 0.5) {
-          const hit = matches(k);
-          add(k, x, w, hit ? "match" : F.search ? "dim" : "");
+          add(k, x, w, matches(k) ? "match" : F.search ? "dim" : "");
           walk(k, x);
         }
         x += w;
       }
     };
-    if (top !== root) walk(top, 0);
-    else walk(root, 0);
+    walk(top, 0);
     // the weight under matching frames, each sample once
     if (F.search) {
       const seen = (n, inMatch) => {
@@ -239,16 +246,23 @@
       seen(root, false);
     }
     box.style.height = `${Math.max(maxDepth, 1) * ROW + 2}px`;
+    const n = rows.reduce((a, r) => a + r.ticks, 0);
     const zoomText = top !== root ? ` — zoomed to ${nodeName(top)} (${fmtPct(top.w, total)})` : "";
     const searchText = F.search ? ` — "${F.search}" matches ${fmtPct(matched, total) || "0%"}` : "";
-    const t = $("flame-total");
-    t.textContent = rows.length ? tot.text + zoomText + searchText : "No samples in this selection.";
-    t.dataset.weight = String(tot.w);
-    t.dataset.samples = String(tot.n);
+    const t = view.total;
+    t.textContent = rows.length ? view.what(total, n) + zoomText + searchText : "Nothing in this selection.";
+    t.dataset.weight = String(total);
+    t.dataset.samples = String(n);
     t.dataset.matched = String(matched);
     t.dataset.zoom = top === root ? "" : nodeName(top);
     box.dataset.nodes = String(drawn);
   }
+  const sampleView = {
+    box: $("flame"), total: $("flame-total"), detail: $("flame-detail"), zoom: [], fmt: fmtNs,
+    what: (w, n) => `${F.clock === "cpu" ? "CPU time" : "wall time"}: ${fmtNs(w)} in ${fmtInt(n)} samples`,
+    redraw: () => drawFlame(),
+  };
+  function drawFlame() { renderFlame(sampleView, selected()); }
 
   // ---- hot lines ----
   let linesSort = "self";
@@ -360,6 +374,128 @@
     draw();
   }
 
+
+  // ---- memory ----
+  const M = D.memory;
+  const memView = {
+    box: $("mem-flame"), total: $("mem-total"), detail: $("mem-detail"), zoom: [], fmt: fmtBytes,
+    what: (w, n) => `live memory of ${snapLabel(M.snapshots.find((s) => String(s.id) === $("m-snap").value))}: ${fmtBytes(w)} in ${fmtInt(n)} blocks`,
+    redraw: () => drawMemory(),
+  };
+  function snapLabel(s) {
+    return s ? `snapshot ${s.id}${s.label ? " '" + s.label + "'" : ""} (${s.trigger}, pid ${s.pid}, ${fmtNs(s.t_ns)})` : "";
+  }
+  function mframeText(k) {
+    const [file, line, fn] = D.mframes[k];
+    return `${file}:${line}${fn ? " (" + fn + ")" : ""}`;
+  }
+  function keyText(by, k) {
+    if (by === "line") return mframeText(k);
+    const [truncated, frames] = D.tbkeys[k];
+    return (truncated ? "[truncated] > " : "") + frames.map(mframeText).join(" > ");
+  }
+  function drawChart() {
+    const NS = "http://www.w3.org/2000/svg", W = 1000, H = 160, P = 8;
+    const snaps = M.snapshots.filter((s) => s.traced_bytes != null);
+    const t0 = Math.min(...snaps.map((s) => s.t_ns)), t1 = Math.max(...snaps.map((s) => s.t_ns));
+    const top = Math.max(1, ...snaps.map((s) => s.traced_bytes));
+    const x = (t) => P + (t1 > t0 ? (t - t0) / (t1 - t0) : 0.5) * (W - 2 * P);
+    const y = (b) => H - P - b / top * (H - 2 * P);
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    svg.setAttribute("width", "100%");
+    svg.setAttribute("height", String(H));
+    svg.style.border = "1px solid #d8dce5";
+    for (const pid of new Set(snaps.map((s) => s.pid))) {
+      const mine = snaps.filter((s) => s.pid === pid).sort((a, b) => a.t_ns - b.t_ns);
+      const line = document.createElementNS(NS, "polyline");
+      line.setAttribute("points", mine.map((s) => `${x(s.t_ns)},${y(s.traced_bytes)}`).join(" "));
+      line.setAttribute("fill", "none");
+      line.setAttribute("stroke", "#2f5fb3");
+      svg.append(line);
+      for (const s of mine) {
+        const c = document.createElementNS(NS, "circle");
+        c.setAttribute("cx", x(s.t_ns));
+        c.setAttribute("cy", y(s.traced_bytes));
+        c.setAttribute("r", "5");
+        c.setAttribute("fill", s.trigger === "peak" ? "#e4572e" : "#2f5fb3");
+        c.setAttribute("data-id", String(s.id));
+        c.style.cursor = "pointer";
+        const title = document.createElementNS(NS, "title");
+        title.textContent = `${snapLabel(s)}: ${fmtBytes(s.traced_bytes)} traced`;
+        c.append(title);
+        c.addEventListener("click", () => { $("m-snap").value = String(s.id); memView.zoom = []; drawMemory(); });
+        svg.append(c);
+      }
+    }
+    $("mem-chart").append(el("div", { class: "note", text: `traced memory over time: up to ${fmtBytes(top)}, ${fmtNs(t1 - t0)} from the first snapshot to the last (a point is a snapshot; the peak is red)` }), svg);
+  }
+  function setupMemory() {
+    if (!M) {
+      $("tab-memory").textContent = "";
+      $("tab-memory").append(el("p", { class: "note", text: "No memory snapshots in this run: record them with 'pyscope profile --memory'." }));
+      return;
+    }
+    drawChart();
+    const opts = (sel, none) => {
+      if (none) sel.append(el("option", { value: "", text: none }));
+      for (const s of M.snapshots) sel.append(el("option", { value: String(s.id), text: snapLabel(s) }));
+    };
+    opts($("m-snap"));
+    opts($("m-base"), "nothing (statistics)");
+    const peak = M.snapshots.find((s) => s.trigger === "peak") || M.snapshots[M.snapshots.length - 1];
+    $("m-snap").value = String(peak.id);
+    for (const id of ["m-snap", "m-base", "m-view"])
+      $(id).addEventListener("change", () => { memView.zoom = []; drawMemory(); });
+  }
+  // tracemalloc's order: statistics by size, count; a comparison by the
+  // change of size, size, the change of count, count; all descending.
+  function memRows(by, snap, base) {
+    const part = by === "line" ? M.by_line : M.by_traceback;
+    const now = new Map((part[snap] || []).map(([k, size, count]) => [k, [size, count]]));
+    if (!base) {
+      return [...now.entries()].map(([k, [size, count]]) => ({ k, size, count, sizeDiff: 0, countDiff: 0 }))
+        .sort((a, b) => b.size - a.size || b.count - a.count || keyText(by, b.k).localeCompare(keyText(by, a.k)));
+    }
+    const then = new Map((part[base] || []).map(([k, size, count]) => [k, [size, count]]));
+    const keys = new Set([...now.keys(), ...then.keys()]);
+    return [...keys].map((k) => {
+      const [size, count] = now.get(k) || [0, 0], [s0, c0] = then.get(k) || [0, 0];
+      return { k, size, count, sizeDiff: size - s0, countDiff: count - c0 };
+    }).sort((a, b) => Math.abs(b.sizeDiff) - Math.abs(a.sizeDiff) || b.size - a.size ||
+      Math.abs(b.countDiff) - Math.abs(a.countDiff) || b.count - a.count ||
+      keyText(by, b.k).localeCompare(keyText(by, a.k)));
+  }
+  function drawMemory() {
+    if (!M) return;
+    const snap = $("m-snap").value, base = $("m-base").value, view = $("m-view").value;
+    const table = $("mem-table");
+    table.textContent = "";
+    memView.box.style.display = view === "flame" ? "" : "none";
+    if (view === "flame") {
+      const rows = (M.traces[snap] || []).map(([node, bytes, blocks]) => ({ node, w: bytes, ticks: blocks }))
+        .filter((r) => r.w > 0 || r.ticks > 0); // a block of 0 bytes still counts
+      renderFlame(memView, rows);
+      return;
+    }
+    memView.detail.textContent = "";
+    const rows = memRows(view, snap, base);
+    const total = rows.reduce((a, r) => a + r.size, 0);
+    const head = el("tr", null, el("th", { class: "num", text: "size" }), el("th", { class: "num", text: "count" }),
+      ...(base ? [el("th", { class: "num", text: "size change" }), el("th", { class: "num", text: "count change" })] : []),
+      el("th", { class: "num", text: "average" }), el("th", { text: view === "line" ? "line" : "traceback (outermost first)" }));
+    table.append(el("thead", null, head), el("tbody", null, ...rows.slice(0, 300).map((r) => el("tr", {
+      "data-key": keyText(view, r.k), "data-size": String(r.size), "data-size-diff": String(r.sizeDiff) },
+      el("td", { class: "num", text: fmtBytes(r.size) }), el("td", { class: "num", text: fmtInt(r.count) }),
+      ...(base ? [el("td", { class: "num", text: fmtDelta(r.sizeDiff) }),
+                  el("td", { class: "num", text: `${r.countDiff > 0 ? "+" : ""}${fmtInt(r.countDiff)}` })] : []),
+      el("td", { class: "num", text: r.count ? fmtBytes(Math.round(r.size / r.count)) : "" }),
+      el("td", { class: "mono", text: keyText(view, r.k) })))));
+    const s = M.snapshots.find((x) => String(x.id) === snap), b = M.snapshots.find((x) => String(x.id) === base);
+    memView.total.textContent = `${snapLabel(s)}: ${fmtBytes(total)} in ${fmtInt(rows.reduce((a, r) => a + r.count, 0))} blocks, ${fmtInt(rows.length)} ${view === "line" ? "lines" : "tracebacks"}` +
+      (b ? `; compared with ${snapLabel(b)}: ${fmtDelta(rows.reduce((a, r) => a + r.sizeDiff, 0))}` : "");
+  }
+
   // ---- summary ----
   function drawSummary() {
     const tab = $("tab-summary"), m = D.run.meta;
@@ -408,6 +544,7 @@
     current = document.querySelector("#tabs button.active")?.dataset.tab || current;
     if (current === "flame") drawFlame();
     else if (current === "lines") drawLines();
+    else if (current === "memory") drawMemory();
   }
 
   document.title = `pyscope: ${D.run.meta.argv || D.run.path}`;
@@ -415,8 +552,9 @@
   setupFilters();
   drawSummary();
   drawCalls();
+  setupMemory();
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
-  window.addEventListener("resize", () => { if (current === "flame") drawFlame(); });
+  window.addEventListener("resize", () => { if (current === "flame" || current === "memory") redraw(); });
   const first = location.hash.slice(1);
-  showTab(["summary", "flame", "lines", "calls"].includes(first) ? first : D.samples.length ? "flame" : "summary");
+  showTab(["summary", "flame", "lines", "calls", "memory"].includes(first) ? first : D.samples.length ? "flame" : "summary");
 })();
