@@ -456,6 +456,108 @@ out:
     return err;
 }
 
+/*
+ * "timeline": each thread's samples over the run in TIMELINE_BUCKETS slices
+ * of time, counted by state ([bucket, running, native, idle, gil,
+ * runnable] for each slice the thread has samples in), and the garbage
+ * collections; null without samples or collections. Times are the
+ * database's, since the run started, as the processes', threads' and
+ * snapshots' are.
+ */
+#define TIMELINE_BUCKETS 800
+#define TIMELINE_GC_MAX 20000 /* the longest collections, beyond that many */
+
+static int write_timeline(FILE *out, sqlite3 *db, int64_t interval_ns)
+{
+    int64_t t0 = 0, t1 = 0, n = 0;
+    sqlite3_stmt *st = NULL;
+    int err =
+        vdb_prepare(db,
+                    "SELECT min(a), max(b), sum(n) FROM ("
+                    " SELECT min(t_ns) a, max(t_ns + (ticks - 1) * ?1) b, count(*) n FROM samples"
+                    " UNION ALL SELECT min(t_ns), max(t_ns + duration_ns), count(*) FROM "
+                    "gc_collections)",
+                    &st);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, interval_ns);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        t0 = sqlite3_column_int64(st, 0);
+        t1 = sqlite3_column_int64(st, 1);
+        n = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    if (!n || t1 <= t0) {
+        fputs("null", out);
+        return 0;
+    }
+    double per = (double)(t1 - t0 + 1) / TIMELINE_BUCKETS;
+    fprintf(out, "{\"t0\":%lld,\"t1\":%lld,\"buckets\":%d,\"threads\":[", (long long)t0,
+            (long long)t1, TIMELINE_BUCKETS);
+    if ((err = vdb_prepare(
+             db, "SELECT thread_id, t_ns, ticks, state FROM samples ORDER BY thread_id", &st)) < 0)
+        return err;
+    int64_t(*counts)[SMP_NSTATES] = calloc(TIMELINE_BUCKETS, sizeof *counts);
+    int64_t thread = -1;
+    int rc, nthreads = 0;
+    for (;;) {
+        rc = sqlite3_step(st);
+        int64_t tid = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -2;
+        if (tid != thread && thread != -1 && counts) {
+            fprintf(out, "%s[%lld,[", nthreads++ ? "," : "", (long long)thread);
+            int first = 1;
+            for (int b = 0; b < TIMELINE_BUCKETS; b++) {
+                int64_t *c = counts[b];
+                if (!(c[0] | c[1] | c[2] | c[3] | c[4]))
+                    continue;
+                fprintf(out, "%s[%d,%lld,%lld,%lld,%lld,%lld]", first ? "" : ",", b,
+                        (long long)c[0], (long long)c[1], (long long)c[2], (long long)c[3],
+                        (long long)c[4]);
+                first = 0;
+            }
+            fputs("]]", out);
+            memset(counts, 0, TIMELINE_BUCKETS * sizeof *counts);
+        }
+        if (rc != SQLITE_ROW || !counts)
+            break;
+        thread = tid;
+        int64_t t = sqlite3_column_int64(st, 1), ticks = sqlite3_column_int64(st, 2);
+        int state = sqlite3_column_int(st, 3);
+        if (state < 0 || state >= SMP_NSTATES)
+            continue;
+        /* each tick into the slice it fell in: a run of idle ticks spans many */
+        for (int64_t i = 0; i < ticks; i++) {
+            int64_t at = t + i * interval_ns;
+            int b = at <= t0 ? 0 : (int)((double)(at - t0) / per);
+            counts[b < TIMELINE_BUCKETS ? b : TIMELINE_BUCKETS - 1][state]++;
+            if (!interval_ns)
+                break;
+        }
+    }
+    sqlite3_finalize(st);
+    free(counts);
+    if (rc != SQLITE_DONE)
+        return !counts ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
+    fputs("],\"gc\":[", out);
+    if (vdb_has_table(db, "gc_collections") > 0) {
+        if ((err = vdb_prepare(
+                 db,
+                 "SELECT process_id, thread_id, t_ns, duration_ns, generation, collected "
+                 "FROM gc_collections ORDER BY duration_ns DESC LIMIT ?1",
+                 &st)) < 0)
+            return err;
+        sqlite3_bind_int(st, 1, TIMELINE_GC_MAX);
+        for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++)
+            fprintf(out, "%s[%lld,%lld,%lld,%lld,%d,%lld]", i ? "," : "",
+                    (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
+                    (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
+                    sqlite3_column_int(st, 4), (long long)sqlite3_column_int64(st, 5));
+        sqlite3_finalize(st);
+    }
+    fputs("]}", out);
+    return 0;
+}
+
 static void report_free(struct report *r)
 {
     part_close(&r->fns);
@@ -543,6 +645,9 @@ int report_write(FILE *out, sqlite3 *db, const char *path, char *msg, size_t msg
     fputs(",\n\"memory\":", out);
     fflush(r.mem.f);
     fwrite(r.mem.buf, 1, r.mem.len, out);
+    fputs(",\n\"timeline\":", out);
+    if ((err = write_timeline(out, db, r.interval_ns)) < 0)
+        goto out;
     fputs(",\n\"mframes\":", out);
     put_part(out, &r.mframes);
     fputs(",\n\"tbkeys\":", out);

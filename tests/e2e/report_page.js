@@ -102,6 +102,13 @@ async function main() {
         [...document.querySelectorAll("#calls-table tbody tr")].map((r) => [r.dataset.name, +r.dataset.ncalls]));
     }
     await shot("calls");
+    out.steps.timeline = await tab("timeline");
+    out.steps.timelineRows = await page.evaluate(() =>
+      [...document.querySelectorAll("#timeline .tl-row")].map((r) => ({
+        label: r.querySelector(".tl-label").textContent, thread: r.dataset.thread ? +r.dataset.thread : null,
+        ticks: r.dataset.ticks ? +r.dataset.ticks : null, rects: r.querySelectorAll("rect").length,
+        states: [...new Set([...r.querySelectorAll("rect")].map((e) => e.dataset.state).filter(Boolean))] })));
+    await shot("timeline");
     out.steps.memory = await tab("memory");
     const memRows = () => [...document.querySelectorAll("#mem-table tbody tr")].slice(0, 20).map((r) =>
       ({ key: r.dataset.key, size: +r.dataset.size, sizeDiff: +r.dataset.sizeDiff }));

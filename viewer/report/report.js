@@ -448,14 +448,30 @@
     for (const id of ["m-snap", "m-base", "m-view"])
       $(id).addEventListener("change", () => { memView.zoom = []; drawMemory(); });
   }
+  // A key's frames, oldest first, as (file, line) pairs.
+  function keyFrames(by, k) {
+    return by === "line" ? [D.mframes[k]] : D.tbkeys[k][1].map((f) => D.mframes[f]);
+  }
+  // Keys compared as tracemalloc compares tracebacks: frame by frame, oldest
+  // first, by file name (code point order) then line; a traceback before its
+  // extensions.
+  function cmpKey(by, a, b) {
+    const fa = keyFrames(by, a), fb = keyFrames(by, b);
+    for (let i = 0; i < fa.length && i < fb.length; i++) {
+      if (fa[i][0] !== fb[i][0]) return fa[i][0] < fb[i][0] ? -1 : 1;
+      if (fa[i][1] !== fb[i][1]) return fa[i][1] - fb[i][1];
+    }
+    return fa.length - fb.length;
+  }
   // tracemalloc's order: statistics by size, count; a comparison by the
-  // change of size, size, the change of count, count; all descending.
+  // change of size, size, the change of count, count; all descending, then
+  // by traceback, descending.
   function memRows(by, snap, base) {
     const part = by === "line" ? M.by_line : M.by_traceback;
     const now = new Map((part[snap] || []).map(([k, size, count]) => [k, [size, count]]));
     if (!base) {
       return [...now.entries()].map(([k, [size, count]]) => ({ k, size, count, sizeDiff: 0, countDiff: 0 }))
-        .sort((a, b) => b.size - a.size || b.count - a.count || keyText(by, b.k).localeCompare(keyText(by, a.k)));
+        .sort((a, b) => b.size - a.size || b.count - a.count || cmpKey(by, b.k, a.k));
     }
     const then = new Map((part[base] || []).map(([k, size, count]) => [k, [size, count]]));
     const keys = new Set([...now.keys(), ...then.keys()]);
@@ -463,8 +479,7 @@
       const [size, count] = now.get(k) || [0, 0], [s0, c0] = then.get(k) || [0, 0];
       return { k, size, count, sizeDiff: size - s0, countDiff: count - c0 };
     }).sort((a, b) => Math.abs(b.sizeDiff) - Math.abs(a.sizeDiff) || b.size - a.size ||
-      Math.abs(b.countDiff) - Math.abs(a.countDiff) || b.count - a.count ||
-      keyText(by, b.k).localeCompare(keyText(by, a.k)));
+      Math.abs(b.countDiff) - Math.abs(a.countDiff) || b.count - a.count || cmpKey(by, b.k, a.k));
   }
   function drawMemory() {
     if (!M) return;
@@ -494,6 +509,94 @@
     const s = M.snapshots.find((x) => String(x.id) === snap), b = M.snapshots.find((x) => String(x.id) === base);
     memView.total.textContent = `${snapLabel(s)}: ${fmtBytes(total)} in ${fmtInt(rows.reduce((a, r) => a + r.count, 0))} blocks, ${fmtInt(rows.length)} ${view === "line" ? "lines" : "tracebacks"}` +
       (b ? `; compared with ${snapLabel(b)}: ${fmtDelta(rows.reduce((a, r) => a + r.sizeDiff, 0))}` : "");
+  }
+
+
+  // ---- timeline ----
+  const STATE_COLOUR = { running: "#e4572e", native: "#2f5fb3", idle: "#d8dce5", gil: "#f2c14e",
+                         runnable: "#9b59b6" };
+  function drawTimeline() {
+    const T = D.timeline, box = $("timeline");
+    box.textContent = "";
+    if (!T) {
+      $("tl-note").textContent = "No samples or collections to show over time.";
+      return;
+    }
+    const span = T.t1 - T.t0 + 1, per = span / T.buckets, NS = "http://www.w3.org/2000/svg";
+    $("tl-note").textContent = `${fmtNs(span)} of the run, in ${T.buckets} slices of ${fmtNs(Math.round(per))}: each thread's samples by state; below, the collections, snapshots and processes`;
+    const legend = $("tl-legend");
+    legend.textContent = "";
+    for (const s of STATES) legend.append(el("span", { class: "swatch", style: `background:${STATE_COLOUR[s]}` }), STATE_TEXT[s]);
+    const row = (label, title) => {
+      const svg = document.createElementNS(NS, "svg");
+      svg.setAttribute("viewBox", `0 0 ${T.buckets} 1`);
+      svg.setAttribute("preserveAspectRatio", "none");
+      const r = el("div", { class: "tl-row" }, el("div", { class: "tl-label", text: label, title: title || label }), svg);
+      box.append(r);
+      return [r, svg];
+    };
+    const rect = (svg, x, w, colour, title, attrs) => {
+      const e = document.createElementNS(NS, "rect");
+      e.setAttribute("x", String(x));
+      e.setAttribute("y", "0");
+      e.setAttribute("width", String(Math.max(w, 0.6)));
+      e.setAttribute("height", "1");
+      e.setAttribute("fill", colour);
+      for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+      const t = document.createElementNS(NS, "title");
+      t.textContent = title;
+      e.append(t);
+      e.addEventListener("mouseenter", () => { $("tl-detail").textContent = title; });
+      svg.append(e);
+    };
+    const when = (b) => `${fmtNs(Math.round(T.t0 + b * per))}`;
+    for (const [tid, buckets] of T.threads) {
+      const t = threads.get(tid) || { id: tid, pid: "?" };
+      const [r, svg] = row(threadLabel(t));
+      let ticks = 0;
+      // consecutive slices with the same most frequent state are one rect
+      let run = null;
+      const flush = () => {
+        if (!run) return;
+        const parts = STATES.map((s, i) => [s, run.counts[i]]).filter(([, n]) => n);
+        const all = parts.reduce((a, [, n]) => a + n, 0);
+        rect(svg, run.from, run.to - run.from + 1, STATE_COLOUR[run.state],
+             `${threadLabel(t)}, ${when(run.from)} to ${when(run.to + 1)}: ` +
+             parts.map(([s, n]) => `${s} ${fmtPct(n, all)}`).join(", "), { "data-state": run.state });
+        run = null;
+      };
+      for (const [b, ...counts] of buckets) {
+        ticks += counts.reduce((a, n) => a + n, 0);
+        const top = STATES[counts.indexOf(Math.max(...counts))];
+        if (run && (run.state !== top || run.to !== b - 1)) flush();
+        if (!run) run = { from: b, to: b, state: top, counts: [0, 0, 0, 0, 0] };
+        run.to = b;
+        counts.forEach((n, i) => { run.counts[i] += n; });
+      }
+      flush();
+      r.dataset.thread = String(tid);
+      r.dataset.ticks = String(ticks);
+    }
+    const bucketOf = (t) => Math.min(T.buckets - 1, Math.max(0, (t - T.t0) / per));
+    if (T.gc.length) {
+      const [, svg] = row(`garbage collections (${fmtInt(T.gc.length)})`);
+      const gen = ["#7fb069", "#e6aa68", "#ca3c25"];
+      for (const [, , t, dur, g, collected] of T.gc)
+        rect(svg, bucketOf(t), dur / per, gen[g] || gen[2],
+             `generation ${g} at ${fmtNs(t)}: ${fmtNs(dur)}, ${fmtInt(collected)} objects freed`);
+    }
+    if (M) {
+      const [, svg] = row(`snapshots (${M.snapshots.length})`);
+      for (const s of M.snapshots) rect(svg, bucketOf(s.t_ns) - 1, 2, s.trigger === "peak" ? "#e4572e" : "#2f5fb3",
+        `${snapLabel(s)}: ${s.traced_bytes != null ? fmtBytes(s.traced_bytes) + " traced" : ""}`);
+    }
+    const [, psvg] = row("processes");
+    for (const p of D.run.processes) {
+      const from = p.started_ns != null ? bucketOf(p.started_ns) : 0;
+      const to = p.ended_ns != null ? bucketOf(p.ended_ns) : T.buckets;
+      rect(psvg, from, to - from, "#b8c4dc", `pid ${p.pid}: ${p.argv || ""}, from ${fmtNs(p.started_ns)}` +
+        (p.ended_ns != null ? ` to ${fmtNs(p.ended_ns)}` : ""), { opacity: "0.8" });
+    }
   }
 
   // ---- summary ----
@@ -545,6 +648,7 @@
     if (current === "flame") drawFlame();
     else if (current === "lines") drawLines();
     else if (current === "memory") drawMemory();
+    else if (current === "timeline") drawTimeline();
   }
 
   document.title = `pyscope: ${D.run.meta.argv || D.run.path}`;
@@ -556,5 +660,5 @@
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
   window.addEventListener("resize", () => { if (current === "flame" || current === "memory") redraw(); });
   const first = location.hash.slice(1);
-  showTab(["summary", "flame", "lines", "calls", "memory"].includes(first) ? first : D.samples.length ? "flame" : "summary");
+  showTab(["summary", "flame", "lines", "calls", "timeline", "memory"].includes(first) ? first : D.samples.length ? "flame" : "summary");
 })();
