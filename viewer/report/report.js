@@ -326,7 +326,7 @@
     const name = (id) => (id === 0 ? "<root>" : fns.has(id) ? fns.get(id)[1] : `function ${id}`);
     const loc = (id) => {
       const r = fns.get(id);
-      return r && r[2] ? `${r[2]}:${r[3]}` : r && r[4] === "builtin" ? "~" : "";
+      return r && r[2] ? `${r[2]}:${r[3]}` : "";
     };
     const ncalls = (n, p) => (n === p ? fmtInt(n) : `${fmtInt(n)}/${fmtInt(p)}`);
     let sort = 8; // cumtime
@@ -369,7 +369,8 @@
         el("td", { class: "num", text: r[5] ? fmtNs(Math.round(r[7] / r[5])) : "" }),
         el("td", { class: "num", text: fmtNs(r[8]) }),
         el("td", { class: "num", text: r[6] ? fmtNs(Math.round(r[8] / r[6])) : "" }),
-        el("td", { class: "mono", text: `${loc(r[0])}(${r[1]})` })))));
+        // as pstats prints them: a builtin by its name alone
+        el("td", { class: "mono", text: r[4] === "builtin" || !r[2] ? r[1] : `${loc(r[0])}(${r[1]})` })))));
     }
     draw();
   }
