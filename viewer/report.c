@@ -61,6 +61,7 @@ struct report {
     struct part mframes, tbkeys, mem;
     struct smap *mframe_index;
     struct imap *tbkey_index; /* a traceback space's key -> its index in tbkeys */
+    struct imap *stack_node;  /* stacks.id -> its tree node, for the timeline */
     struct imap *fn_index, *frame_index, *node_index;
     /* per function: its file and name, for the sources */
     char **fn_file;
@@ -167,6 +168,8 @@ static int add_stack(void *ctx, const struct smp_stack *st)
         if (!i)
             fs->self_ns += st->cpu_ns;
     }
+    if (imap_put(r->stack_node, (uint64_t)st->stack_id, 0, node) < 0)
+        return PYSCOPE_ENOMEM;
     fprintf(part_item(&r->samples), "[%lld,%lld,%d,%lld,%lld,%lld]", (long long)st->thread->id,
             (long long)node, st->state, (long long)st->samples, (long long)st->cpu_ns,
             (long long)st->cpu_samples);
@@ -459,25 +462,35 @@ out:
 /*
  * "timeline": each thread's samples over the run in TIMELINE_BUCKETS slices
  * of time, counted by state ([bucket, running, native, idle, gil,
- * runnable] for each slice the thread has samples in), and the garbage
- * collections; null without samples or collections. Times are the
- * database's, since the run started, as the processes', threads' and
- * snapshots' are.
+ * runnable] for each slice the thread has samples in) and with the tree
+ * node of the stack most of them had ([bucket, node], for the flame
+ * graph's time order), and the garbage collections; null without samples
+ * or collections. Times are the database's, since the run started, as the
+ * processes', threads' and snapshots' are.
  */
 #define TIMELINE_BUCKETS 800
 #define TIMELINE_GC_MAX 20000 /* the longest collections, beyond that many */
 
-static int write_timeline(FILE *out, sqlite3 *db, int64_t interval_ns)
+/* A slice's most frequent stack so far. */
+struct slice_top {
+    int64_t node, ticks;
+};
+
+static int write_timeline(FILE *out, sqlite3 *db, struct report *r)
 {
+    int64_t interval_ns = r->interval_ns;
     int64_t t0 = 0, t1 = 0, n = 0;
     sqlite3_stmt *st = NULL;
-    int err =
-        vdb_prepare(db,
-                    "SELECT min(a), max(b), sum(n) FROM ("
-                    " SELECT min(t_ns) a, max(t_ns + (ticks - 1) * ?1) b, count(*) n FROM samples"
-                    " UNION ALL SELECT min(t_ns), max(t_ns + duration_ns), count(*) FROM "
-                    "gc_collections)",
-                    &st);
+    int gc = vdb_has_table(db, "gc_collections"); /* not in a run of an older version */
+    if (gc < 0)
+        return gc;
+    int err = vdb_prepare(
+        db,
+        gc ? "SELECT min(a), max(b), sum(n) FROM ("
+             " SELECT min(t_ns) a, max(t_ns + (ticks - 1) * ?1) b, count(*) n FROM samples"
+             " UNION ALL SELECT min(t_ns), max(t_ns + duration_ns), count(*) FROM gc_collections)"
+           : "SELECT min(t_ns), max(t_ns + (ticks - 1) * ?1), count(*) FROM samples",
+        &st);
     if (err < 0)
         return err;
     sqlite3_bind_int64(st, 1, interval_ns);
@@ -494,16 +507,20 @@ static int write_timeline(FILE *out, sqlite3 *db, int64_t interval_ns)
     double per = (double)(t1 - t0 + 1) / TIMELINE_BUCKETS;
     fprintf(out, "{\"t0\":%lld,\"t1\":%lld,\"buckets\":%d,\"threads\":[", (long long)t0,
             (long long)t1, TIMELINE_BUCKETS);
-    if ((err = vdb_prepare(
-             db, "SELECT thread_id, t_ns, ticks, state FROM samples ORDER BY thread_id", &st)) < 0)
+    if ((err = vdb_prepare(db,
+                           "SELECT thread_id, t_ns, ticks, state, stack_id FROM samples "
+                           "ORDER BY thread_id",
+                           &st)) < 0)
         return err;
     int64_t(*counts)[SMP_NSTATES] = calloc(TIMELINE_BUCKETS, sizeof *counts);
+    struct slice_top *tops = calloc(TIMELINE_BUCKETS, sizeof *tops);
+    struct imap *per_node = imap_new(); /* (slice, node) -> ticks, for the thread */
     int64_t thread = -1;
-    int rc, nthreads = 0;
-    for (;;) {
+    int rc = SQLITE_NOMEM, nthreads = 0;
+    while (counts && tops && per_node) {
         rc = sqlite3_step(st);
         int64_t tid = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -2;
-        if (tid != thread && thread != -1 && counts) {
+        if (tid != thread && thread != -1) {
             fprintf(out, "%s[%lld,[", nthreads++ ? "," : "", (long long)thread);
             int first = 1;
             for (int b = 0; b < TIMELINE_BUCKETS; b++) {
@@ -515,45 +532,72 @@ static int write_timeline(FILE *out, sqlite3 *db, int64_t interval_ns)
                         (long long)c[4]);
                 first = 0;
             }
+            fputs("],[", out);
+            first = 1;
+            for (int b = 0; b < TIMELINE_BUCKETS; b++) {
+                if (!tops[b].ticks)
+                    continue;
+                fprintf(out, "%s[%d,%lld]", first ? "" : ",", b, (long long)tops[b].node);
+                first = 0;
+            }
             fputs("]]", out);
             memset(counts, 0, TIMELINE_BUCKETS * sizeof *counts);
+            memset(tops, 0, TIMELINE_BUCKETS * sizeof *tops);
+            imap_free(per_node);
+            per_node = imap_new();
         }
-        if (rc != SQLITE_ROW || !counts)
+        if (rc != SQLITE_ROW || !per_node)
             break;
         thread = tid;
         int64_t t = sqlite3_column_int64(st, 1), ticks = sqlite3_column_int64(st, 2);
         int state = sqlite3_column_int(st, 3);
         if (state < 0 || state >= SMP_NSTATES)
             continue;
+        int64_t stack =
+            sqlite3_column_type(st, 4) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, 4);
+        int64_t node;
+        if (!imap_get(r->stack_node, (uint64_t)stack, 0, &node))
+            node = -1; /* not selected: pyscope's own work */
         /* each tick into the slice it fell in: a run of idle ticks spans many */
         for (int64_t i = 0; i < ticks; i++) {
             int64_t at = t + i * interval_ns;
             int b = at <= t0 ? 0 : (int)((double)(at - t0) / per);
-            counts[b < TIMELINE_BUCKETS ? b : TIMELINE_BUCKETS - 1][state]++;
+            b = b < TIMELINE_BUCKETS ? b : TIMELINE_BUCKETS - 1;
+            counts[b][state]++;
+            int64_t seen = 0;
+            if (node >= 0) {
+                imap_get(per_node, (uint64_t)b, (uint64_t)node, &seen);
+                if (imap_put(per_node, (uint64_t)b, (uint64_t)node, ++seen) == 0 &&
+                    seen > tops[b].ticks)
+                    tops[b] = (struct slice_top){node, seen};
+            }
             if (!interval_ns)
                 break;
         }
     }
     sqlite3_finalize(st);
     free(counts);
+    free(tops);
+    imap_free(per_node);
     if (rc != SQLITE_DONE)
-        return !counts ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
+        return rc == SQLITE_NOMEM || rc == SQLITE_ROW ? PYSCOPE_ENOMEM : PYSCOPE_EDB;
     fputs("],\"gc\":[", out);
-    if (vdb_has_table(db, "gc_collections") > 0) {
-        if ((err = vdb_prepare(
-                 db,
-                 "SELECT process_id, thread_id, t_ns, duration_ns, generation, collected "
-                 "FROM gc_collections ORDER BY duration_ns DESC LIMIT ?1",
-                 &st)) < 0)
-            return err;
-        sqlite3_bind_int(st, 1, TIMELINE_GC_MAX);
-        for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++)
-            fprintf(out, "%s[%lld,%lld,%lld,%lld,%d,%lld]", i ? "," : "",
-                    (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
-                    (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
-                    sqlite3_column_int(st, 4), (long long)sqlite3_column_int64(st, 5));
-        sqlite3_finalize(st);
+    if (!gc) {
+        fputs("]}", out);
+        return 0;
     }
+    if ((err = vdb_prepare(db,
+                           "SELECT process_id, thread_id, t_ns, duration_ns, generation, collected "
+                           "FROM gc_collections ORDER BY duration_ns DESC LIMIT ?1",
+                           &st)) < 0)
+        return err;
+    sqlite3_bind_int(st, 1, TIMELINE_GC_MAX);
+    for (int i = 0; sqlite3_step(st) == SQLITE_ROW; i++)
+        fprintf(out, "%s[%lld,%lld,%lld,%lld,%d,%lld]", i ? "," : "",
+                (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1),
+                (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
+                sqlite3_column_int(st, 4), (long long)sqlite3_column_int64(st, 5));
+    sqlite3_finalize(st);
     fputs("]}", out);
     return 0;
 }
@@ -569,6 +613,7 @@ static void report_free(struct report *r)
     part_close(&r->mem);
     smap_free(r->mframe_index);
     imap_free(r->tbkey_index);
+    imap_free(r->stack_node);
     imap_free(r->fn_index);
     imap_free(r->frame_index);
     imap_free(r->node_index);
@@ -603,7 +648,9 @@ int report_write(FILE *out, sqlite3 *db, const char *path, char *msg, size_t msg
     r.node_index = imap_new();
     r.mframe_index = smap_new();
     r.tbkey_index = imap_new();
-    if (!r.fn_index || !r.frame_index || !r.node_index || !r.mframe_index || !r.tbkey_index) {
+    r.stack_node = imap_new();
+    if (!r.fn_index || !r.frame_index || !r.node_index || !r.mframe_index || !r.tbkey_index ||
+        !r.stack_node) {
         err = PYSCOPE_ENOMEM;
         goto out;
     }
@@ -646,7 +693,7 @@ int report_write(FILE *out, sqlite3 *db, const char *path, char *msg, size_t msg
     fflush(r.mem.f);
     fwrite(r.mem.buf, 1, r.mem.len, out);
     fputs(",\n\"timeline\":", out);
-    if ((err = write_timeline(out, db, r.interval_ns)) < 0)
+    if ((err = write_timeline(out, db, &r)) < 0)
         goto out;
     fputs(",\n\"mframes\":", out);
     put_part(out, &r.mframes);

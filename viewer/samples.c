@@ -1014,6 +1014,7 @@ static int each_stack(const struct smp_profile *p, int state,
         struct smp_stack s = {
             .thread = p->clock == SMP_CLOCK_BYTES ? NULL : &p->threads[a->thread],
             .state = state,
+            .stack_id = a->stack_id,
             .interval_ns = p->totals.interval_ns > 0 ? p->totals.interval_ns : 0,
             .fns = fns,
             .lines = lines,

@@ -126,6 +126,7 @@ int smp_lines(const struct smp_profile *p, struct smp_line_stat **rows, size_t *
 struct smp_stack {
     const struct smp_thread *thread;       /* NULL in a snapshot */
     int state;                             /* samples.state (smp_each_state_stack); else -1 */
+    int64_t stack_id;                      /* the stacks.id it was recorded as; 0 for none */
     int64_t interval_ns;                   /* the mean sampling interval; 0 when unknown */
     const struct smp_function *const *fns; /* depth of them, innermost first */
     const int64_t *lines;                  /* the line of each; 0 when unknown */

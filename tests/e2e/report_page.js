@@ -84,6 +84,30 @@ async function main() {
       await page.click("#f-reset");
       out.steps.unzoomed = await page.evaluate(flameState);
     }
+    // time order, of each thread in turn, then zoomed to a frame's time
+    await page.selectOption("#f-order", "time");
+    out.steps.timeOrder = [];
+    for (const [value, label] of threads) {
+      await page.selectOption("#f-thread", value);
+      const state = await page.evaluate(flameState);
+      state.rootNames = await page.evaluate(() =>
+        [...new Set([...document.querySelectorAll("#flame .node")].filter((n) => n.style.top === "0px").map((n) => n.dataset.name))]);
+      out.steps.timeOrder.push({ value, label, state });
+    }
+    // the widest frame of the second level (narrow ones may lie under others)
+    const deep = await page.evaluate(() => {
+      const nodes = [...document.querySelectorAll("#flame .node")].filter((n) => n.style.top === "18px");
+      nodes.sort((a, b) => b.offsetWidth - a.offsetWidth);
+      if (nodes.length) nodes[0].click();
+      return nodes.length > 0;
+    });
+    if (deep) {
+      out.steps.timeZoomed = await page.evaluate(flameState);
+      await shot("time-order");
+      await page.click("#f-reset");
+    }
+    await page.selectOption("#f-thread", "");
+    await page.selectOption("#f-order", "weight");
     await page.fill("#f-search", process.env.REPORT_SEARCH || "burn");
     out.steps.search = await page.evaluate(flameState);
     await shot("search");

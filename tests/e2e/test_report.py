@@ -147,6 +147,18 @@ class Report(E2ETestCase):
         self.assertEqual(steps["search"]["matched"], burn["sampled"]["total_ns"])
         self.assertIn("burn", steps["search"]["matches"])
 
+    def test_time_order_shows_each_thread_from_its_start(self):
+        steps = self.page["steps"]
+        by_label = {t["label"].split(" ")[0]: t["state"] for t in steps["timeOrder"]}
+        for name in ("burner-0", "burner-1"):
+            self.assertGreater(by_label[name]["nodes"], 0, name)
+            self.assertIn("burn", by_label[name]["names"], name)
+            # a thread's outermost frame is where threading starts it
+            self.assertEqual(by_label[name]["rootNames"], ["Thread._bootstrap"], name)
+        self.assertIn("<module>", by_label["MainThread"]["rootNames"])
+        self.assertTrue(steps["timeZoomed"]["zoom"])
+        self.assertIn("zoomed", steps["timeZoomed"]["text"])
+
     def test_hot_lines_agree_with_hot(self):
         rows = self.page["steps"]["lineRows"]
         hot = self.viewer_json("hot")["lines"]

@@ -118,7 +118,7 @@
     }
     const on = (id, key, value) => $(id).addEventListener(id === "f-search" ? "input" : "change", () => {
       F[key] = value($(id));
-      if (key !== "search") sampleView.zoom = [];
+      if (key !== "search") { sampleView.zoom = []; timeZoom = null; }
       redraw();
     });
     on("f-clock", "clock", (e) => e.value);
@@ -127,7 +127,7 @@
     on("f-order", "order", (e) => e.value);
     on("f-lines", "lines", (e) => e.checked);
     on("f-search", "search", (e) => e.value.trim().toLowerCase());
-    $("f-reset").addEventListener("click", () => { sampleView.zoom = []; redraw(); });
+    $("f-reset").addEventListener("click", () => { sampleView.zoom = []; timeZoom = null; redraw(); });
   }
 
   // ---- the flame graph ----
@@ -200,6 +200,7 @@
     view.zoom = path;
     const box = view.box;
     box.textContent = "";
+    view.detail.textContent = "";
     const width = box.clientWidth || 1000;
     const total = root.w;
     let drawn = 0, matched = 0, maxDepth = 0;
@@ -262,7 +263,82 @@
     what: (w, n) => `${F.clock === "cpu" ? "CPU time" : "wall time"}: ${fmtNs(w)} in ${fmtInt(n)} samples`,
     redraw: () => drawFlame(),
   };
-  function drawFlame() { renderFlame(sampleView, selected()); }
+  function drawFlame() {
+    if (F.order === "time") drawTimeOrder();
+    else renderFlame(sampleView, selected());
+  }
+
+  // The time order: one thread's run from left to right in the timeline's
+  // slices, each slice showing the stack most of its samples had, frames of
+  // neighbouring slices with the same callers merged. A click on a frame
+  // zooms to the time it spans.
+  let timeZoom = null; // [first slice, last slice]
+  function drawTimeOrder() {
+    const T = D.timeline, box = sampleView.box, t = sampleView.total;
+    box.textContent = "";
+    sampleView.detail.textContent = "";
+    const sampledThreads = T ? T.threads.filter((e) => e[2].length) : [];
+    const main = D.run.threads.find((x) => x.main && sampledThreads.some((e) => e[0] === x.id));
+    const tid = F.thread ? +F.thread : main ? main.id : sampledThreads.length ? sampledThreads[0][0] : null;
+    const entry = sampledThreads.find((e) => e[0] === tid);
+    if (!entry) {
+      t.textContent = "No samples of this thread to show in time order.";
+      t.dataset.weight = "0";
+      box.dataset.nodes = "0";
+      return;
+    }
+    const per = (T.t1 - T.t0 + 1) / T.buckets;
+    const [from, to] = timeZoom || [0, T.buckets - 1];
+    const width = box.clientWidth || 1000, scale = width / (to - from + 1);
+    const chains = new Map();
+    for (const [b, node] of entry[2]) {
+      if (b < from || b > to) continue;
+      const chain = [];
+      for (let n = node; n >= 0; n = D.nodes[n][0]) chain.unshift(n);
+      chains.set(b, chain);
+    }
+    let drawn = 0, depth = 0;
+    const detail = sampleView.detail;
+    for (let d = 0; ; d++) {
+      let any = false, start = -1, cur = -1;
+      const close = (end) => {
+        if (cur < 0) return;
+        const frame = D.nodes[cur][1], f = D.frames[frame][0];
+        const name = fnName(f), x = (start - from) * scale, w = (end - start) * scale;
+        const text = `${name}  ${where(f, F.lines ? D.frames[frame][1] : 0)}: ${fmtNs(Math.round(T.t0 + start * per))} to ${fmtNs(Math.round(T.t0 + end * per))}`;
+        const hit = F.search && (name.toLowerCase().includes(F.search) || where(f, 0).toLowerCase().includes(F.search));
+        const e = el("div", { class: `node ${hit ? "match" : F.search ? "dim" : ""}`, title: text, "data-name": name });
+        e.style.left = `${x}px`;
+        e.style.top = `${d * ROW}px`;
+        e.style.width = `${Math.max(w, 1)}px`;
+        e.style.background = colour({ frame });
+        e.textContent = w > 24 ? name : "";
+        const [a, z] = [start, end - 1];
+        e.addEventListener("click", () => { timeZoom = [a, z]; drawFlame(); });
+        e.addEventListener("mouseenter", () => { detail.textContent = text; });
+        box.append(e);
+        drawn++;
+        depth = Math.max(depth, d + 1);
+      };
+      for (let b = from; b <= to + 1; b++) {
+        const chain = chains.get(b);
+        const n = chain && d < chain.length ? chain[d] : -1;
+        if (n >= 0) any = true;
+        if (n !== cur) {
+          close(b);
+          cur = n;
+          start = b;
+        }
+      }
+      if (!any) break;
+    }
+    box.style.height = `${Math.max(depth, 1) * ROW + 2}px`;
+    const th = threads.get(tid);
+    t.textContent = `time order of ${th ? threadLabel(th) : "thread " + tid}: ${fmtNs(Math.round(T.t0 + from * per))} to ${fmtNs(Math.round(T.t0 + (to + 1) * per))}, the stack most samples of each slice of ${fmtNs(Math.round(per))} had` + (timeZoom ? " (zoomed: 'reset zoom' shows the whole run)" : "");
+    t.dataset.weight = String(entry[2].length);
+    t.dataset.zoom = timeZoom ? `${timeZoom[0]}-${timeZoom[1]}` : "";
+    box.dataset.nodes = String(drawn);
+  }
 
   // ---- hot lines ----
   let linesSort = "self";
