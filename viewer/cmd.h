@@ -7,6 +7,7 @@
 #ifndef PYSCOPE_VIEWER_CMD_H
 #define PYSCOPE_VIEWER_CMD_H
 
+#include <sqlite3.h>
 #include <stdio.h>
 
 int cmd_summary(int argc, char **argv);
@@ -54,5 +55,12 @@ extern const char cmd_gc_usage[];
  * PYSCOPE_E* code after printing one line to stderr.
  */
 int summary_print(const char *path, FILE *out);
+
+/*
+ * The summary of db (path names it) as `pyscope summary --json` writes it,
+ * every process, to out; for `pyscope report`. 0, or a negative PYSCOPE_E*
+ * code (nothing printed on stderr).
+ */
+int summary_json(sqlite3 *db, const char *path, FILE *out);
 
 #endif

@@ -476,6 +476,16 @@ out:
     return err;
 }
 
+int summary_json(sqlite3 *db, const char *path, FILE *out)
+{
+    struct sumrun r = {.path = path};
+    int err = sumrun_load(db, &r);
+    if (!err)
+        err = print_json(&r, db, out, 0);
+    sumrun_release(&r);
+    return err;
+}
+
 int summary_print(const char *path, FILE *out)
 {
     int bad_db;

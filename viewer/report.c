@@ -15,6 +15,7 @@
 #define _GNU_SOURCE /* open_memstream */
 #include "report.h"
 #include "calls.h"
+#include "cmd.h"
 #include "db.h"
 #include "error.h"
 #include "format.h"
@@ -23,7 +24,6 @@
 #include "memsnap.h"
 #include "samples.h"
 #include "source.h"
-#include "sumrun.h"
 #include "util.h"
 
 #include <stdint.h>
@@ -217,62 +217,6 @@ static int write_sources(FILE *out, struct report *r, const char *cwd)
     fputs("}", out);
     src_cache_free(cache);
     free(order);
-    return 0;
-}
-
-/* "run": the meta, processes and threads, as the summary loads them. */
-static int write_run(FILE *out, sqlite3 *db, const char *path)
-{
-    struct sumrun run = {.path = path};
-    int err = sumrun_load(db, &run);
-    if (err < 0) {
-        sumrun_release(&run);
-        return err;
-    }
-    fputs("{\"path\":", out);
-    fmt_json_str(out, path);
-    fputs(",\"meta\":{", out);
-    for (size_t i = 0; i < run.nmeta; i++) {
-        fputs(i ? "," : "", out);
-        fmt_json_str(out, run.meta[i].key);
-        fputc(':', out);
-        fmt_json_str(out, run.meta[i].value);
-    }
-    fputs("},\"processes\":[", out);
-    for (size_t k = 0; k < run.nprocs; k++) {
-        const struct sumrun_process *p = &run.procs[run.order ? run.order[k] : k];
-        fprintf(out, "%s{\"id\":%lld,\"pid\":%lld,\"depth\":%d,\"argv\":", k ? "," : "",
-                (long long)p->id, (long long)p->pid, run.depth ? run.depth[run.order[k]] : 0);
-        fmt_json_str(out, p->argv);
-        fputs(",\"python\":", out);
-        fmt_json_str(out, p->python_version);
-        fputs(",\"started_ns\":", out);
-        sumrun_json_opt(out, p->has_started, p->started_ns);
-        fputs(",\"ended_ns\":", out);
-        sumrun_json_opt(out, p->has_ended, p->ended_ns);
-        fputs(",\"exit_code\":", out);
-        sumrun_json_opt(out, p->has_code, p->exit_code);
-        fputs(",\"signal\":", out);
-        sumrun_json_opt(out, p->has_signal, p->signal);
-        fprintf(out, ",\"forked\":%d}", p->forked);
-    }
-    fputs("],\"threads\":[", out);
-    for (size_t i = 0; i < run.nthreads; i++) {
-        const struct sumrun_thread *t = &run.threads[i];
-        fprintf(out, "%s{\"id\":%lld,\"process_id\":%lld,\"pid\":%lld,\"tid\":", i ? "," : "",
-                (long long)t->id, (long long)t->process_id,
-                (long long)sumrun_pid_of(&run, t->process_id));
-        sumrun_json_opt(out, t->has_os_tid, t->os_tid);
-        fputs(",\"name\":", out);
-        fmt_json_str(out, t->name);
-        fputs(",\"started_ns\":", out);
-        sumrun_json_opt(out, t->has_started, t->started_ns);
-        fputs(",\"ended_ns\":", out);
-        sumrun_json_opt(out, t->has_ended, t->ended_ns);
-        fprintf(out, ",\"main\":%d}", t->is_main);
-    }
-    fputs("]}", out);
-    sumrun_release(&run);
     return 0;
 }
 
@@ -669,7 +613,7 @@ int report_write(FILE *out, sqlite3 *db, const char *path, char *msg, size_t msg
     fputs("</style>\n</head>\n<body>\n", out);
     fputs((const char *)report_body, out);
     fputs("<script type=\"application/json\" id=\"pyscope-data\">\n{\"run\":", out);
-    if ((err = write_run(out, db, path)) < 0) {
+    if ((err = summary_json(db, path, out)) < 0) {
         free(cwd);
         goto out;
     }

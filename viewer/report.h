@@ -3,8 +3,9 @@
  * script and the run's data inside; nothing fetched) that answers in a
  * browser what the commands answer in a terminal. Its prefix is report_.
  *
- * The data is one JSON object in the page: the run (meta, processes and
- * threads with how each ended), the sampled stacks as a prefix tree of
+ * The data is one JSON object in the page: the run as `pyscope summary
+ * --json` says it (meta, processes and threads with how each ended, the
+ * garbage cycles of the last object graph), the sampled stacks as a prefix tree of
  * frames with one row per thread, stack and state (samples and CPU time),
  * the source of the hottest lines, and the call statistics when the run
  * has them. The page's script (report/report.js) merges the rows the

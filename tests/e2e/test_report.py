@@ -128,8 +128,9 @@ class Report(E2ETestCase):
         for thread in steps["byThread"]:
             want = self.viewer_json("top", "--thread", thread["value"])
             self.assertEqual(thread["state"]["weight"], want["time_ns"], thread["label"])
-        self.assertEqual({t["label"].split(" ")[0] for t in steps["byThread"]
-                          if t["state"]["weight"] > 0.2e9}, {"burner-0", "burner-1"})
+        # the two burners used the most CPU
+        heaviest = sorted(steps["byThread"], key=lambda t: -t["state"]["weight"])[:2]
+        self.assertEqual({t["label"].split(" ")[0] for t in heaviest}, {"burner-0", "burner-1"})
         wall = self.viewer_json("top", "--clock", "wall")
         self.assertEqual(steps["wall"]["weight"], wall["time_ns"])
         busy = self.viewer_json("top", "--clock", "wall", "--state", "running,native,gil,runnable")
@@ -154,7 +155,7 @@ class Report(E2ETestCase):
             self.assertGreater(by_label[name]["nodes"], 0, name)
             self.assertIn("burn", by_label[name]["names"], name)
             # a thread's outermost frame is where threading starts it
-            self.assertEqual(by_label[name]["rootNames"], ["Thread._bootstrap"], name)
+            self.assertIn("Thread._bootstrap", by_label[name]["rootNames"], name)
         self.assertIn("<module>", by_label["MainThread"]["rootNames"])
         self.assertTrue(steps["timeZoomed"]["zoom"])
         self.assertIn("zoomed", steps["timeZoomed"]["text"])
@@ -218,6 +219,52 @@ class Report(E2ETestCase):
         self.assertEqual([(r["key"], r["sizeDiff"]) for r in steps["memDiff"]],
                          [(key(r), r["size_diff"]) for r in diff[:20]])
         self.assertTrue(steps["memDiffTb"])
+
+
+CYCLES = '''
+import gc, pyscope
+
+class Pair:
+    pass
+
+def make(n):
+    for _ in range(n):
+        a, b = Pair(), Pair()
+        a.other, b.other = b, a
+
+gc.disable()
+make(500)
+pyscope.snapshot("cycles")
+'''
+
+
+class HeapReport(E2ETestCase):
+    def test_garbage_cycles_in_the_summary(self):
+        if not (CHROMIUM and NODE and os.path.isdir(MODULES)):
+            if REQUIRED:
+                raise AssertionError("PYSCOPE_TEST_REQUIRE_BROWSER=1 but no browser")
+            self.skipTest("no browser")
+        script = os.path.join(self.tmp, "cycles.py")
+        with open(script, "w") as f:
+            f.write(CYCLES)
+        db, html = os.path.join(self.tmp, "run.db"), os.path.join(self.tmp, "report.html")
+        res = harness.run_pyscope(["--heap", script], db, cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        res = harness.run_viewer(["report", db, "-o", html])
+        self.assertEqual(res.returncode, 0, res)
+        page = subprocess.run([NODE, os.path.join(HERE, "report_page.js"), CHROMIUM, html],
+                              capture_output=True, text=True, timeout=180)
+        self.assertEqual(page.returncode, 0, page.stderr)
+        out = json.loads(page.stdout)
+        self.assertEqual((out["pageErrors"], out["consoleErrors"]), ([], []))
+        res = harness.run_viewer(["cycles", db, "--json"])
+        self.assertEqual(res.returncode, 0, res)
+        group = json.loads(res.stdout)["groups"][0]
+        self.assertGreaterEqual(group["cycles"], 500)
+        text = out["steps"]["summary"]["text"]
+        self.assertIn("Garbage cycles", text)
+        self.assertIn(f"{group['cycles']:,}\t{group['objects']:,}", text)
+        self.assertIn("__main__.Pair", text)
 
 
 if __name__ == "__main__":

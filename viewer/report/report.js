@@ -51,7 +51,11 @@
   function fmtPct(part, whole) { return whole > 0 ? `${(100 * part / whole).toFixed(1)}%` : ""; }
 
   // ---- the run's tables ----
-  const threads = new Map(D.run.threads.map((t) => [t.id, t]));
+  // The run is `pyscope summary --json`'s: its processes hold their threads.
+  const THREADS = D.run.processes.flatMap((p) => p.threads.map((t) => ({
+    id: t.id, name: t.name, pid: p.pid, tid: t.os_tid, process_id: p.id, main: t.is_main,
+    started_ns: t.started_ns, ended_ns: t.ended_ns })));
+  const threads = new Map(THREADS.map((t) => [t.id, t]));
   const fnName = (f) => D.functions[f][0];
   const fnFile = (f) => D.functions[f][1];
   const fnKind = (f) => (D.functions[f][4] ? "pseudo" : D.functions[f][3]);
@@ -103,12 +107,12 @@
   }
 
   function setupFilters() {
-    const pids = [...new Set(D.run.threads.map((t) => t.pid))];
+    const pids = [...new Set(THREADS.map((t) => t.pid))];
     $("f-process").append(el("option", { value: "", text: "all" }),
       ...pids.map((p) => el("option", { value: String(p), text: `pid ${p}` })));
     const sampled = new Set(D.samples.map((s) => s[0]));
     $("f-thread").append(el("option", { value: "", text: "all" }),
-      ...D.run.threads.filter((t) => sampled.has(t.id))
+      ...THREADS.filter((t) => sampled.has(t.id))
         .map((t) => el("option", { value: String(t.id), text: threadLabel(t) })));
     for (const s of STATES) {
       const box = el("input", { type: "checkbox", id: `f-state-${s}` });
@@ -278,7 +282,7 @@
     box.textContent = "";
     sampleView.detail.textContent = "";
     const sampledThreads = T ? T.threads.filter((e) => e[2].length) : [];
-    const main = D.run.threads.find((x) => x.main && sampledThreads.some((e) => e[0] === x.id));
+    const main = THREADS.find((x) => x.main && sampledThreads.some((e) => e[0] === x.id));
     const tid = F.thread ? +F.thread : main ? main.id : sampledThreads.length ? sampledThreads[0][0] : null;
     const entry = sampledThreads.find((e) => e[0] === tid);
     if (!entry) {
@@ -679,7 +683,7 @@
   // ---- summary ----
   function drawSummary() {
     const tab = $("tab-summary"), m = D.run.meta;
-    const ended = (p) => (p.signal != null ? `killed by signal ${p.signal}` : p.exit_code != null
+    const ended = (p) => (p.signal != null ? `killed by ${p.signal_name || "signal " + p.signal}` : p.exit_code != null
       ? `exit ${p.exit_code}` : p.ended_ns != null ? "ended" : "did not end while recorded");
     const facts = [["program", m.argv], ["interpreter", [m.python_version && "CPython " + m.python_version, m.python_executable].filter(Boolean).join("  ")],
       ["directory", m.cwd], ["started", [m.started_at, m.host && "on " + m.host].filter(Boolean).join(" ")],
@@ -700,15 +704,34 @@
       el("th", { text: "pid" }), el("th", { text: "command" }), el("th", { text: "how it ended" }),
       el("th", { text: "threads" }))));
     const body = el("tbody");
+    // the process tree, children under their parent
+    const kids = new Map();
     for (const p of D.run.processes) {
-      const ts = D.run.threads.filter((t) => t.process_id === p.id);
-      body.append(el("tr", null, el("td", { class: "num", text: String(p.pid) }),
-        el("td", { class: "mono", style: `padding-left:${8 + 16 * p.depth}px`, text: (p.forked ? "(fork) " : "") + (p.argv || "") }),
-        el("td", { text: ended(p) }),
-        el("td", { class: "mono", text: ts.map((t) => `${t.name || "thread " + t.id}${t.tid ? " (" + t.tid + ")" : ""}`).join(", ") })));
+      const k = p.parent_id ?? 0;
+      if (!kids.has(k)) kids.set(k, []);
+      kids.get(k).push(p);
     }
+    const ids = new Set(D.run.processes.map((p) => p.id));
+    const put = (p, depth) => {
+      body.append(el("tr", null, el("td", { class: "num", text: String(p.pid) }),
+        el("td", { class: "mono", style: `padding-left:${8 + 16 * depth}px`, text: (p.forked ? "(fork) " : "") + (p.argv || "") }),
+        el("td", { text: ended(p) }),
+        el("td", { class: "mono", text: p.threads.map((t) => `${t.name || "thread " + t.id}${t.os_tid ? " (" + t.os_tid + ")" : ""}`).join(", ") })));
+      for (const k of kids.get(p.id) || []) put(k, depth + 1);
+    };
+    for (const p of D.run.processes) if (p.parent_id == null || !ids.has(p.parent_id)) put(p, 0);
     procs.append(body);
     tab.append(procs);
+    const cy = D.run.cycles;
+    if (cy && cy.groups) {
+      tab.append(el("h2", { text: "Garbage cycles" }),
+        el("p", { class: "note", text: `snapshot ${cy.snapshot}: ${fmtInt(cy.garbage_cycles)} cycles the collector would free, ${fmtInt(cy.garbage)} objects ('pyscope cycles' shows their paths, --growth how they grow)` }),
+        el("table", { id: "summary-cycles" }, el("thead", null, el("tr", null, el("th", { class: "num", text: "cycles" }),
+          el("th", { class: "num", text: "objects" }), el("th", { class: "num", text: "size" }), el("th", { text: "types" }))),
+        el("tbody", null, ...cy.groups.map((g) => el("tr", null, el("td", { class: "num", text: fmtInt(g.cycles) }),
+          el("td", { class: "num", text: fmtInt(g.objects) }), el("td", { class: "num", text: fmtBytes(g.bytes) }),
+          el("td", { class: "mono", text: g.types }))))));
+    }
   }
 
   // ---- tabs ----
@@ -728,8 +751,8 @@
     else if (current === "timeline") drawTimeline();
   }
 
-  document.title = `pyscope: ${D.run.meta.argv || D.run.path}`;
-  $("run-title").textContent = D.run.meta.argv || D.run.path;
+  document.title = `pyscope: ${D.run.meta.argv || D.run.database}`;
+  $("run-title").textContent = D.run.meta.argv || D.run.database;
   setupFilters();
   drawSummary();
   drawCalls();
