@@ -63,4 +63,12 @@ int summary_print(const char *path, FILE *out);
  */
 int summary_json(sqlite3 *db, const char *path, FILE *out);
 
+/*
+ * The reference cycles of db for `pyscope report`: {"last": the last object
+ * graph's cycles as `pyscope cycles --json` writes them (its 100 largest
+ * groups), "growth": `pyscope cycles --growth --json` of its process}, or
+ * null without a graph, to out. 0 or a negative PYSCOPE_E* code.
+ */
+int cycles_json(sqlite3 *db, const char *path, FILE *out);
+
 #endif

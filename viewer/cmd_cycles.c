@@ -53,6 +53,7 @@ struct cyc_args {
     int all, growth, json;
     const char *dot;
     int64_t group, limit;
+    FILE *out; /* where the JSON goes: stdout, or the report's page */
 };
 
 /* What a snapshot is, for headers. */
@@ -258,16 +259,18 @@ static int print_group_text(sqlite3 *db, struct src_cache *src, const struct hg 
     return err;
 }
 
-static int print_group_json(sqlite3 *db, const struct hg *g, const struct hg_cycles *cy, size_t gi)
+static int print_group_json(FILE *out, sqlite3 *db, const struct hg *g, const struct hg_cycles *cy,
+                            size_t gi)
 {
     const struct hg_group *gr = &cy->groups[gi];
     const struct hg_cycle *ex = &cy->cycles[gr->first];
-    printf("%s\n    {\"group\": %zu, \"garbage\": %s, \"cycles\": %zu, \"objects_per_cycle\": %zu,"
-           " \"objects\": %zu, \"bytes\": %lld,\n     \"types\": [",
-           gi ? "," : "", gi + 1, gr->garbage ? "true" : "false", gr->ncycles, ex->nmembers,
-           gr->nobjects, (long long)gr->bytes);
-    put_types_json(stdout, g, ex);
-    fputs("],\n     \"allocated\": [", stdout);
+    fprintf(out,
+            "%s\n    {\"group\": %zu, \"garbage\": %s, \"cycles\": %zu, \"objects_per_cycle\": %zu,"
+            " \"objects\": %zu, \"bytes\": %lld,\n     \"types\": [",
+            gi ? "," : "", gi + 1, gr->garbage ? "true" : "false", gr->ncycles, ex->nmembers,
+            gr->nobjects, (long long)gr->bytes);
+    put_types_json(out, g, ex);
+    fputs("],\n     \"allocated\": [", out);
     int64_t stacks[8];
     size_t ns = cycle_stacks(g, ex, stacks, 8);
     for (size_t i = 0; i < ns; i++) {
@@ -275,16 +278,16 @@ static int print_group_json(sqlite3 *db, const struct hg *g, const struct hg_cyc
         int err = site_of(db, stacks[i], &s);
         if (err < 0)
             return err;
-        fputs(i ? ", {\"filename\": " : "{\"filename\": ", stdout);
-        fmt_json_str(stdout, s.file);
-        printf(", \"line\": %lld, \"function\": ", (long long)s.line);
-        fmt_json_str(stdout, s.function);
-        putchar('}');
+        fputs(i ? ", {\"filename\": " : "{\"filename\": ", out);
+        fmt_json_str(out, s.file);
+        fprintf(out, ", \"line\": %lld, \"function\": ", (long long)s.line);
+        fmt_json_str(out, s.function);
+        putc('}', out);
         site_release(&s);
     }
-    fputs("],\n     \"example\": [", stdout);
-    int err = put_path(stdout, g, ex, 1);
-    fputs("]}", stdout);
+    fputs("],\n     \"example\": [", out);
+    int err = put_path(out, g, ex, 1);
+    fputs("]}", out);
     return err;
 }
 
@@ -437,13 +440,14 @@ static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct snapinf
     }
     if (!err) {
         char a[FMT_BUFSZ];
+        FILE *out = o->out;
         if (o->json) {
-            fputs("{\n  \"database\": ", stdout);
-            fmt_json_str(stdout, o->path);
-            printf(",\n  \"pid\": %lld,\n  \"snapshots\": [", (long long)last->pid);
+            fputs("{\n  \"database\": ", out);
+            fmt_json_str(out, o->path);
+            fprintf(out, ",\n  \"pid\": %lld,\n  \"snapshots\": [", (long long)last->pid);
             for (size_t k = 0; k < nids; k++)
-                printf("%s%lld", k ? ", " : "", (long long)ids[k]);
-            fputs("],\n  \"groups\": [", stdout);
+                fprintf(out, "%s%lld", k ? ", " : "", (long long)ids[k]);
+            fputs("],\n  \"groups\": [", out);
         } else {
             printf("garbage cycles over %zu snapshot%s of pid %lld in '", nids,
                    nids == 1 ? "" : "s", (long long)last->pid);
@@ -458,16 +462,16 @@ static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct snapinf
                 if (grows != (pass == 0))
                     continue;
                 if (o->json) {
-                    printf("%s\n    {\"grows\": %s, \"types\": ", shown++ ? "," : "",
-                           grows ? "true" : "false");
-                    fmt_json_str(stdout, rows[r].example);
-                    fputs(", \"cycles\": [", stdout);
+                    fprintf(out, "%s\n    {\"grows\": %s, \"types\": ", shown++ ? "," : "",
+                            grows ? "true" : "false");
+                    fmt_json_str(out, rows[r].example);
+                    fputs(", \"cycles\": [", out);
                     for (size_t k = 0; k < nids; k++)
-                        printf("%s%lld", k ? ", " : "", (long long)rows[r].cycles[k]);
-                    fputs("], \"bytes\": [", stdout);
+                        fprintf(out, "%s%lld", k ? ", " : "", (long long)rows[r].cycles[k]);
+                    fputs("], \"bytes\": [", out);
                     for (size_t k = 0; k < nids; k++)
-                        printf("%s%lld", k ? ", " : "", (long long)rows[r].bytes[k]);
-                    fputs("]}", stdout);
+                        fprintf(out, "%s%lld", k ? ", " : "", (long long)rows[r].bytes[k]);
+                    fputs("]}", out);
                     continue;
                 }
                 if (o->limit > 0 && shown >= (size_t)o->limit)
@@ -482,7 +486,7 @@ static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct snapinf
             }
         }
         if (o->json)
-            fputs(shown ? "\n  ]\n}\n" : "]\n}\n", stdout);
+            fputs(shown ? "\n  ]\n}\n" : "]\n}\n", out);
         else if (!nrows)
             puts("  no garbage cycles in any of them");
     }
@@ -494,6 +498,66 @@ static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct snapinf
     }
     free(rows);
     free(ids);
+    return err;
+}
+
+/* The cycles of snapshot s (graph g, cycles cy) as one JSON object, the
+ * first shown groups, to o->out. */
+static int put_json(const struct cyc_args *o, sqlite3 *db, const struct snapinfo *s,
+                    const struct hg *g, const struct hg_cycles *cy, size_t shown)
+{
+    FILE *out = o->out;
+    size_t ncycles = 0;
+    int err = 0;
+    for (size_t i = 0; i < cy->ncycles; i++)
+        ncycles += cy->cycles[i].garbage;
+    fputs("{\n  \"database\": ", out);
+    fmt_json_str(out, o->path);
+    fprintf(out, ",\n  \"snapshot\": %lld, \"pid\": %lld, \"label\": ", (long long)s->id,
+            (long long)s->pid);
+    fmt_json_str(out, s->label);
+    fprintf(out,
+            ",\n  \"objects\": %zu, \"references\": %zu, \"garbage\": %zu,"
+            " \"garbage_cycles\": %zu,\n  \"groups\": [",
+            g->n, g->m, g->ngarbage, ncycles);
+    for (size_t i = 0; !err && i < shown; i++)
+        err = print_group_json(out, db, g, cy, i);
+    fprintf(out, "%s]\n}\n", shown ? "\n  " : "");
+    return err;
+}
+
+#define REPORT_GROUPS 100 /* the report's groups of the last graph, the largest */
+
+int cycles_json(sqlite3 *db, const char *path, FILE *out)
+{
+    int64_t id = 0;
+    int err = vdb_has_table(db, "heap_objects");
+    if (err > 0)
+        err = vdb_int(db, "SELECT max(snapshot_id) FROM heap_objects", NULL, &id);
+    if (err < 0)
+        return err;
+    if (!id) {
+        fputs("null", out);
+        return 0;
+    }
+    struct cyc_args o = {.path = path, .json = 1, .out = out};
+    struct snapinfo s = {0};
+    struct hg g = {0};
+    struct hg_cycles cy = {0};
+    fputs("{\"last\":", out);
+    if ((err = snap_info(db, id, &s)) < 0 || (err = hg_load(db, id, &g)) < 0 ||
+        (err = hg_find_garbage(&g)) < 0 || (err = hg_cycles(&g, 0, &cy)) < 0)
+        goto out;
+    err = put_json(&o, db, &s, &g, &cy, cy.ngroups < REPORT_GROUPS ? cy.ngroups : REPORT_GROUPS);
+    if (!err) {
+        fputs(",\"growth\":", out);
+        err = growth(db, &o, &s);
+    }
+    fputc('}', out);
+out:
+    hg_cycles_release(&cy);
+    hg_release(&g);
+    snap_release(&s);
     return err;
 }
 
@@ -538,7 +602,7 @@ static int parse(int argc, char **argv, struct cyc_args *o)
 
 int cmd_cycles(int argc, char **argv)
 {
-    struct cyc_args o = {.limit = -1, .group = 1};
+    struct cyc_args o = {.limit = -1, .group = 1, .out = stdout};
     int status = parse(argc, argv, &o);
     if (status)
         return status < 0 ? CLI_OK : status;
@@ -594,20 +658,7 @@ int cmd_cycles(int argc, char **argv)
     int64_t limit = o.limit >= 0 ? o.limit : o.json ? 0 : 10;
     size_t shown = limit > 0 && (size_t)limit < cy.ngroups ? (size_t)limit : cy.ngroups;
     if (o.json) {
-        size_t ncycles = 0;
-        for (size_t i = 0; i < cy.ncycles; i++)
-            ncycles += cy.cycles[i].garbage;
-        fputs("{\n  \"database\": ", stdout);
-        fmt_json_str(stdout, o.path);
-        printf(",\n  \"snapshot\": %lld, \"pid\": %lld, \"label\": ", (long long)s.id,
-               (long long)s.pid);
-        fmt_json_str(stdout, s.label);
-        printf(",\n  \"objects\": %zu, \"references\": %zu, \"garbage\": %zu,"
-               " \"garbage_cycles\": %zu,\n  \"groups\": [",
-               g.n, g.m, g.ngarbage, ncycles);
-        for (size_t i = 0; !err && i < shown; i++)
-            err = print_group_json(db, &g, &cy, i);
-        printf("%s]\n}\n", shown ? "\n  " : "");
+        err = put_json(&o, db, &s, &g, &cy, shown);
         goto out;
     }
     put_header(&o, &s, &g, &cy);

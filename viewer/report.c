@@ -636,6 +636,9 @@ int report_write(FILE *out, sqlite3 *db, const char *path, char *msg, size_t msg
     fputs(",\n\"memory\":", out);
     fflush(r.mem.f);
     fwrite(r.mem.buf, 1, r.mem.len, out);
+    fputs(",\n\"cycles\":", out);
+    if ((err = cycles_json(db, path, out)) < 0)
+        goto out;
     fputs(",\n\"timeline\":", out);
     if ((err = write_timeline(out, db, &r)) < 0)
         goto out;

@@ -160,6 +160,12 @@ async function main() {
         await shot("memory-diff");
       }
     }
+    out.steps.cycles = await tab("cycles");
+    out.steps.cycleGroups = await page.evaluate(() =>
+      [...document.querySelectorAll("#cycles-groups tbody tr")].map((r) => +r.dataset.cycles));
+    out.steps.cycleGrowth = await page.evaluate(() =>
+      [...document.querySelectorAll("#cycles-growth tbody tr")].map((r) => [r.dataset.grows, r.cells[1].textContent]));
+    await shot("cycles");
   } finally {
     await browser.close();
   }

@@ -235,11 +235,13 @@ def make(n):
 gc.disable()
 make(500)
 pyscope.snapshot("cycles")
+make(700)
+pyscope.snapshot("more cycles")
 '''
 
 
 class HeapReport(E2ETestCase):
-    def test_garbage_cycles_in_the_summary(self):
+    def test_garbage_cycles_and_their_growth(self):
         if not (CHROMIUM and NODE and os.path.isdir(MODULES)):
             if REQUIRED:
                 raise AssertionError("PYSCOPE_TEST_REQUIRE_BROWSER=1 but no browser")
@@ -260,11 +262,24 @@ class HeapReport(E2ETestCase):
         res = harness.run_viewer(["cycles", db, "--json"])
         self.assertEqual(res.returncode, 0, res)
         group = json.loads(res.stdout)["groups"][0]
-        self.assertGreaterEqual(group["cycles"], 500)
+        self.assertGreaterEqual(group["cycles"], 1200)
         text = out["steps"]["summary"]["text"]
         self.assertIn("Garbage cycles", text)
         self.assertIn(f"{group['cycles']:,}\t{group['objects']:,}", text)
         self.assertIn("__main__.Pair", text)
+        # the Cycles tab: the last graph's groups as cycles --json has them,
+        # and their growth as cycles --growth --json
+        groups = json.loads(res.stdout)["groups"]
+        self.assertTrue(out["steps"]["cycles"]["visible"])
+        self.assertEqual(out["steps"]["cycleGroups"], [g["cycles"] for g in groups])
+        self.assertGreaterEqual(groups[0]["cycles"], 1200)
+        res = harness.run_viewer(["cycles", db, "--growth", "--json"])
+        self.assertEqual(res.returncode, 0, res)
+        growth = json.loads(res.stdout)["groups"]
+        self.assertEqual(out["steps"]["cycleGrowth"],
+                         [["true" if g["grows"] else "false", " -> ".join(f"{c:,}" for c in g["cycles"])]
+                          for g in growth])
+        self.assertEqual(out["steps"]["cycleGrowth"][0][0], "true")
 
 
 if __name__ == "__main__":

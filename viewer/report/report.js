@@ -680,6 +680,40 @@
     }
   }
 
+
+  // ---- reference cycles ----
+  function drawCycles() {
+    const tab = $("tab-cycles"), C = D.cycles;
+    tab.textContent = "";
+    if (!C) {
+      tab.append(el("p", { class: "note", text: "No object graph in this run: record one with 'pyscope profile --heap'." }));
+      return;
+    }
+    const L = C.last;
+    tab.append(el("p", { class: "note", id: "cycles-total", text: `snapshot ${L.snapshot}${L.label ? " '" + L.label + "'" : ""} (pid ${L.pid}): ${fmtInt(L.objects)} objects tracked, ${fmtInt(L.garbage)} garbage (the collector would free them) in ${fmtInt(L.garbage_cycles)} cycles` }));
+    const groups = el("table", { id: "cycles-groups" }, el("thead", null, el("tr", null,
+      el("th", { class: "num", text: "cycles" }), el("th", { class: "num", text: "objects" }),
+      el("th", { class: "num", text: "size" }), el("th", { text: "types" }), el("th", { text: "allocated" }),
+      el("th", { text: "example" }))));
+    groups.append(el("tbody", null, ...L.groups.map((g) => el("tr", { "data-cycles": String(g.cycles) },
+      el("td", { class: "num", text: fmtInt(g.cycles) }), el("td", { class: "num", text: fmtInt(g.objects) }),
+      el("td", { class: "num", text: fmtBytes(g.bytes) }),
+      el("td", { class: "mono", text: g.types.map((t) => `${t.count} x ${t.type}`).join(", ") }),
+      el("td", { class: "mono", text: g.allocated.map((a) => `${a.filename || "?"}:${a.line} (${a.function || "?"})`).join("\n") }),
+      el("td", { class: "mono", text: g.example.map((e) => e.type + (e.reference != null ? ` --${e.reference}--> ` : "")).join("") })))));
+    tab.append(el("h2", { text: "Garbage cycles by shape and allocation line" }), groups);
+    const G = C.growth;
+    if (G && G.snapshots.length > 1) {
+      const table = el("table", { id: "cycles-growth" }, el("thead", null, el("tr", null,
+        el("th", { text: "" }), el("th", { text: `cycles in snapshots ${G.snapshots.join(", ")}` }),
+        el("th", { class: "num", text: "size at the last" }), el("th", { text: "types" }))));
+      table.append(el("tbody", null, ...G.groups.map((g) => el("tr", { "data-grows": String(g.grows) },
+        el("td", { text: g.grows ? "grows" : "steady" }), el("td", { class: "mono", text: g.cycles.map(fmtInt).join(" -> ") }),
+        el("td", { class: "num", text: fmtBytes(g.bytes[g.bytes.length - 1]) }), el("td", { class: "mono", text: g.types })))));
+      tab.append(el("h2", { text: `Growth over the snapshots of pid ${G.pid} with a graph (growing groups first)` }), table);
+    }
+  }
+
   // ---- summary ----
   function drawSummary() {
     const tab = $("tab-summary"), m = D.run.meta;
@@ -757,8 +791,9 @@
   drawSummary();
   drawCalls();
   setupMemory();
+  drawCycles();
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
   window.addEventListener("resize", () => { if (current === "flame" || current === "memory") redraw(); });
   const first = location.hash.slice(1);
-  showTab(["summary", "flame", "lines", "calls", "timeline", "memory"].includes(first) ? first : D.samples.length ? "flame" : "summary");
+  showTab(["summary", "flame", "lines", "calls", "timeline", "memory", "cycles"].includes(first) ? first : D.samples.length ? "flame" : "summary");
 })();
