@@ -11,5 +11,6 @@ echo "  ./build/pyscope top demo.db            # cProfile's table, with the samp
 echo "  ./build/pyscope hot demo.db            # the hottest lines"
 echo "  ./build/pyscope callers demo.db fib    # who called fib"
 echo "  ./build/pyscope flamegraph demo.db -o demo.svg"
+echo "  ./build/pyscope report demo.db -o demo.html    # the whole run as one page for a browser"
 echo "  ./build/pyscope snapshots demo.db      # the memory snapshots"
 echo "  ./build/pyscope diff demo.db 1 2       # what grew between 'start' and 'after cache'"
