@@ -27,10 +27,6 @@
 #define MAX_VALUES 3 /* samples, cpu, wall */
 #define MAX_LABELS 4 /* thread, thread_id, pid, state */
 
-/* The state names, by samples.state; as the --state option spells them. */
-static const char *const state_names[SMP_NSTATES] = {"running", "native", "idle", "gil",
-                                                     "runnable"};
-
 struct builder {
     /* string_table, and each string's index */
     char **strings;
@@ -227,7 +223,7 @@ static int add_stack(void *ctx, const struct smp_stack *st)
     labels[2].key = b->k_pid;
     labels[2].num = t->pid;
     labels[3].key = b->k_state;
-    labels[3].str = str_index(b, st->state >= 0 ? state_names[st->state] : "");
+    labels[3].str = str_index(b, smp_state_name(st->state));
     return labels[0].str < 0 || labels[3].str < 0 ? PYSCOPE_ENOMEM : 0;
 nomem:
     free(s->location_id);

@@ -993,6 +993,16 @@ const struct smp_function *smp_function_by_id(const struct smp_profile *p, int64
                         : NULL;
 }
 
+const char *smp_state_name(int state)
+{
+    static const char *const names[SMP_NSTATES] = {
+        [SMP_STATE_RUNNING] = "running",   [SMP_STATE_NATIVE] = "native",
+        [SMP_STATE_IDLE] = "idle",         [SMP_STATE_GIL] = "gil",
+        [SMP_STATE_RUNNABLE] = "runnable",
+    };
+    return state >= 0 && state < SMP_NSTATES ? names[state] : "";
+}
+
 /* ---- stack by stack ---- */
 
 /* smp_each_stack, with each stack's state. */

@@ -62,6 +62,11 @@ const struct smp_snapshot *smp_snapshot(const struct smp_profile *p);
  */
 char *smp_snapshot_label(const struct smp_snapshot *s, char *buf, size_t len);
 
+/* A samples.state code's name, as --state, the JSON forms and the pprof
+ * export spell it ("running", "native", "idle", "gil", "runnable"); ""
+ * for a code that is none of them. */
+const char *smp_state_name(int state);
+
 /* Totals of the selected samples. Borrowed from p. */
 const struct smp_totals *smp_totals(const struct smp_profile *p);
 

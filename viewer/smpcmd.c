@@ -31,15 +31,6 @@ void smpcmd_init(struct smpcmd *c, const char *name, const char *usage, unsigned
     c->limit = -1;
 }
 
-/* --state's names of the samples.state codes */
-static const char *const state_names[SMP_NSTATES] = {
-    [SMP_STATE_RUNNING] = "running",
-    [SMP_STATE_NATIVE] = "native",
-    [SMP_STATE_IDLE] = "idle",
-    [SMP_STATE_GIL] = "gil",
-    [SMP_STATE_RUNNABLE] = "runnable",
-};
-
 int smpcmd_parse_states(const char *list, unsigned *states)
 {
     unsigned set = 0;
@@ -48,7 +39,7 @@ int smpcmd_parse_states(const char *list, unsigned *states)
         size_t n = strcspn(p, ",");
         int found = -1;
         for (int k = 0; k < SMP_NSTATES; k++)
-            if (strlen(state_names[k]) == n && !strncmp(p, state_names[k], n))
+            if (strlen(smp_state_name(k)) == n && !strncmp(p, smp_state_name(k), n))
                 found = k;
         if (found < 0)
             return -1;
@@ -464,7 +455,7 @@ void smpcmd_json_head(const struct smpcmd *c)
         const char *sep = "[";
         for (int k = 0; k < SMP_NSTATES; k++) {
             if (c->filter.states & (1u << k)) {
-                fprintf(out, "%s\"%s\"", sep, state_names[k]);
+                fprintf(out, "%s\"%s\"", sep, smp_state_name(k));
                 sep = ", ";
             }
         }
