@@ -361,8 +361,19 @@
         if (!seen.has(frame)) { seen.add(frame); s[1] += r.w; }
       });
     }
-    const order = [...stat.entries()].sort((a, b) =>
-      (linesSort === "self" ? b[1][0] - a[1][0] || b[1][1] - a[1][1] : b[1][1] - a[1][1] || b[1][0] - a[1][0]));
+    // ranked as 'pyscope hot' ranks: the weight, the other weight, then file, line and name
+    const byBytes = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+    const place = ([frame]) => {
+      const [f, line] = D.frames[frame];
+      return [fnFile(f), line, fnName(f)];
+    };
+    const order = [...stat.entries()].sort((a, b) => {
+      const [sa, ta] = a[1], [sb, tb] = b[1];
+      const c = linesSort === "self" ? sb - sa || tb - ta : tb - ta || sb - sa;
+      if (c) return c;
+      const [fa, la, na] = place(a), [fb, lb, nb] = place(b);
+      return (fa && fb && byBytes(fa, fb)) || la - lb || byBytes(na, nb);
+    });
     const shown = order.slice(0, 200);
     const max = shown.reduce((m, [, s]) => Math.max(m, s[0]), 0);
     const head = el("tr", null,
