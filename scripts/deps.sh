@@ -8,11 +8,13 @@ set -euo pipefail
 # libpython3.11-testsuite: CPython's own regression tests, which
 # tests/e2e/test_cpython_suite.py runs under pyscope.
 # libprotobuf-c-dev, protobuf-c-compiler and zlib1g-dev: the pprof export.
+# libcurl4-openssl-dev: pyscope push, which sends profiles over HTTP(S).
 # golang-go and golang-github-google-pprof-dev: the pprof tool, built from
 # Debian's sources, which tests/e2e/test_pprof.py reads the export with.
 packages=(cmake make gcc pkg-config libsqlite3-dev sqlite3 libunwind-dev libdw-dev libcmocka-dev
           python3.11 python3.11-dev python3.11-venv python3.11-dbg libpython3.11-testsuite binutils
-          libprotobuf-c-dev protobuf-c-compiler zlib1g-dev golang-go golang-github-google-pprof-dev)
+          libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libcurl4-openssl-dev golang-go
+          golang-github-google-pprof-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

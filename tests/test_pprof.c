@@ -96,10 +96,10 @@ static Pyscope__Pprof__Profile *export(int snap, const struct smp_filter *f)
     if (snap) {
         struct smp_profile *p;
         assert_int_equal(smp_load_snapshot(db, path, 1, NULL, &p, msg, sizeof msg), 0);
-        assert_int_equal(pprof_write_snapshot(out, db, p, msg, sizeof msg), 0);
+        assert_int_equal(pprof_write_snapshot(out, db, p, 0, msg, sizeof msg), 0);
         smp_free(p);
     } else {
-        assert_int_equal(pprof_write_samples(out, db, path, f, msg, sizeof msg), 0);
+        assert_int_equal(pprof_write_samples(out, db, path, f, PPROF_ALL, 0, msg, sizeof msg), 0);
     }
     fclose(out);
     vdb_close(db);

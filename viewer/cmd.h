@@ -26,6 +26,8 @@ extern const char cmd_export_usage[];
 /* The whole run as one HTML page. */
 int cmd_report(int argc, char **argv);
 extern const char cmd_report_usage[];
+int cmd_push(int argc, char **argv);
+extern const char cmd_push_usage[];
 
 /* The call statistics: who called a function, what it called. */
 int cmd_callers(int argc, char **argv);

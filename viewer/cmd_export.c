@@ -7,6 +7,7 @@
  * memory snapshot's live bytes by allocation stack instead of the samples.
  */
 #include "calls.h"
+#include "chrometrace.h"
 #include "cli.h"
 #include "cmd.h"
 #include "error.h"
@@ -19,7 +20,8 @@
 #include <string.h>
 
 const char cmd_export_usage[] =
-    "usage: pyscope export [options] RUN.db --format folded|speedscope|pprof|pstats [-o FILE]\n"
+    "usage: pyscope export [options] RUN.db --format folded|speedscope|pprof|pstats|chrome\n"
+    "                      [-o FILE]\n"
     "\n"
     "Write the sampled stacks, or the call statistics, for other tools:\n"
     "   folded       one line per distinct stack, 'outer;...;inner VALUE', for\n"
@@ -36,6 +38,13 @@ const char cmd_export_usage[] =
     "   pstats       the call statistics (profile --calls) as cProfile writes\n"
     "                them, for pstats.Stats, snakeviz and gprof2dot; every\n"
     "                selected thread and process merged; needs -o\n"
+    "   chrome       the timeline as a Chrome trace event file (JSON), for\n"
+    "                Perfetto (ui.perfetto.dev) and chrome://tracing: on each\n"
+    "                thread's track its states and, in them, its stacks over\n"
+    "                time; per process a track with its lifetime and snapshots,\n"
+    "                one with its garbage collections, and its memory as a\n"
+    "                counter; --thread and --process select, the other options\n"
+    "                do not apply\n"
     "\n"
     "With --memory SNAP, folded, speedscope and pprof hold the live memory of\n"
     "snapshot SNAP by allocation stack: VALUE and the weights are bytes; pprof's\n"
@@ -55,10 +64,11 @@ const char cmd_export_usage[] =
     "   --lines              one frame per function and line, not per function\n"
     "   -h, --help           show this help\n";
 
-enum format { FMT_NONE = -1, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_PSTATS, FMT_PPROF };
+enum format { FMT_NONE = -1, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_PSTATS, FMT_PPROF, FMT_CHROME };
 
 /* --format's values, by enum format; NULL-terminated for the option table. */
-static const char *const format_names[] = {"folded", "speedscope", "pstats", "pprof", NULL};
+static const char *const format_names[] = {"folded", "speedscope", "pstats",
+                                           "pprof",  "chrome",     NULL};
 
 int cmd_export(int argc, char **argv)
 {
@@ -77,19 +87,20 @@ int cmd_export(int argc, char **argv)
          .kind = OPTS_ENUM,
          .dest = &format,
          .choices = format_names,
-         .bad = "'--format' is folded, speedscope, pprof or pstats, not '%s'"},
+         .bad = "'--format' is folded, speedscope, pprof, pstats or chrome, not '%s'"},
     };
     int npos = smpcmd_parse(&c, own, sizeof own / sizeof *own, argc, argv);
     if (npos < 0)
         return opts_status(npos);
     flags = (by_thread ? SMP_TREE_THREADS : 0) | (lines ? SMP_TREE_LINES : 0);
     if (format == FMT_NONE && c.npos == 1) {
-        cli_error("'--format' is required: folded, speedscope, pprof or pstats");
+        cli_error("'--format' is required: folded, speedscope, pprof, pstats or chrome");
         return CLI_USAGE;
     }
-    if (format == FMT_PSTATS && c.snapshot && c.npos == 1) {
-        cli_error("'--format pstats' writes call statistics; '--memory' takes folded, "
-                  "speedscope or pprof");
+    if ((format == FMT_PSTATS || format == FMT_CHROME) && c.snapshot && c.npos == 1) {
+        cli_error("'--format %s' writes %s; '--memory' takes folded, speedscope or pprof",
+                  format_names[format],
+                  format == FMT_PSTATS ? "call statistics" : "the run's timeline");
         return CLI_USAGE;
     }
     if ((format == FMT_PSTATS || format == FMT_PPROF) && (!c.output || !strcmp(c.output, "-"))) {
@@ -114,9 +125,18 @@ int cmd_export(int argc, char **argv)
     }
     if (format == FMT_PPROF) {
         char msg[512] = "";
-        err = c.snapshot ? pprof_write_snapshot(c.out, c.db, c.prof, msg, sizeof msg)
-                         : pprof_write_samples(c.out, c.db, c.path, &c.filter, msg, sizeof msg);
+        err = c.snapshot ? pprof_write_snapshot(c.out, c.db, c.prof, 0, msg, sizeof msg)
+                         : pprof_write_samples(c.out, c.db, c.path, &c.filter, PPROF_ALL, 0, msg,
+                                               sizeof msg);
         if (err < 0) {
+            cli_error("%s", msg[0] ? msg : pyscope_strerror(err));
+            status = CLI_FAIL;
+        }
+        goto done;
+    }
+    if (format == FMT_CHROME) {
+        char msg[512] = "";
+        if ((err = ctrace_write(c.out, c.db, c.path, &c.filter, msg, sizeof msg)) < 0) {
             cli_error("%s", msg[0] ? msg : pyscope_strerror(err));
             status = CLI_FAIL;
         }

@@ -44,6 +44,8 @@ struct builder {
     size_t nsamples, capsamples;
     int64_t period_ns; /* the sampling interval, once known */
     int is_snapshot;
+    enum pprof_kind kind;
+    int64_t at_ns; /* the profile's time when not the run's; 0 for the run's */
     /* the label keys */
     int64_t k_thread, k_thread_id, k_pid, k_state;
 };
@@ -180,6 +182,8 @@ static int add_stack(void *ctx, const struct smp_stack *st)
     struct builder *b = ctx;
     if (st->samples <= 0 && st->bytes <= 0)
         return 0;
+    if (b->kind == PPROF_CPU && st->cpu_ns <= 0)
+        return 0; /* a CPU profile holds what used the CPU, as Go's do */
     if (util_grow((void **)&b->samples, &b->capsamples, b->nsamples, sizeof *b->samples) < 0)
         return PYSCOPE_ENOMEM;
     Pyscope__Pprof__Sample *s = &b->samples[b->nsamples];
@@ -198,8 +202,10 @@ static int add_stack(void *ctx, const struct smp_stack *st)
         return 0;
     }
     s->value[s->n_value++] = st->samples;
-    s->value[s->n_value++] = st->cpu_ns;
-    s->value[s->n_value++] = st->samples * st->interval_ns;
+    if (b->kind != PPROF_WALL)
+        s->value[s->n_value++] = st->cpu_ns;
+    if (b->kind != PPROF_CPU)
+        s->value[s->n_value++] = st->samples * st->interval_ns;
     if (st->interval_ns > 0)
         b->period_ns = st->interval_ns;
     Pyscope__Pprof__Label *labels = malloc(MAX_LABELS * sizeof *labels);
@@ -264,7 +270,9 @@ static int write_gzip(FILE *out, const uint8_t *data, size_t len)
 static int add_run(struct builder *b, sqlite3 *db, Pyscope__Pprof__Profile *prof, int64_t *comment)
 {
     char *v = NULL;
-    if (vdb_meta(db, "start_wall_ns", &v) == 0 && v)
+    if (b->at_ns)
+        prof->time_nanos = b->at_ns;
+    else if (vdb_meta(db, "start_wall_ns", &v) == 0 && v)
         prof->time_nanos = strtoll(v, NULL, 10);
     free(v);
     v = NULL;
@@ -292,7 +300,8 @@ static int add_run(struct builder *b, sqlite3 *db, Pyscope__Pprof__Profile *prof
 /* Pack b's profile with its values' types (ntypes pairs of names), the
  * default one, and the period, and write it. */
 static int write_profile(FILE *out, struct builder *b, sqlite3 *db, const char *const types[][2],
-                         size_t ntypes, size_t default_type, int64_t period_ns)
+                         size_t ntypes, size_t default_type, const char *period_type,
+                         int64_t period_ns)
 {
     Pyscope__Pprof__Profile prof = PYSCOPE__PPROF__PROFILE__INIT;
     Pyscope__Pprof__ValueType vt[MAX_VALUES], *vtp[MAX_VALUES],
@@ -308,7 +317,7 @@ static int write_profile(FILE *out, struct builder *b, sqlite3 *db, const char *
     prof.sample_type = vtp;
     prof.default_sample_type = vt[default_type].type;
     if (period_ns > 0) {
-        if ((period.type = str_index(b, "wall")) < 0 ||
+        if ((period.type = str_index(b, period_type)) < 0 ||
             (period.unit = str_index(b, "nanoseconds")) < 0)
             return PYSCOPE_ENOMEM;
         prof.period_type = &period;
@@ -361,33 +370,41 @@ out:
 }
 
 int pprof_write_samples(FILE *out, sqlite3 *db, const char *path, const struct smp_filter *f,
-                        char *msg, size_t msglen)
+                        enum pprof_kind kind, int64_t at_ns, char *msg, size_t msglen)
 {
-    static const char *const types[][2] = {
-        {"samples", "count"}, {"cpu", "nanoseconds"}, {"wall", "nanoseconds"}};
+    /* the value types of each kind; the second is the one shown first */
+    static const char *const types[][3][2] = {
+        [PPROF_ALL] = {{"samples", "count"}, {"cpu", "nanoseconds"}, {"wall", "nanoseconds"}},
+        [PPROF_CPU] = {{"samples", "count"}, {"cpu", "nanoseconds"}},
+        [PPROF_WALL] = {{"samples", "count"}, {"wall", "nanoseconds"}},
+    };
     struct builder b;
     int err = builder_init(&b);
+    b.kind = kind;
+    b.at_ns = at_ns;
     if (!err)
         err = smp_each_state_stack(db, path, f, add_stack, &b, msg, msglen);
     if (!err)
-        err = write_profile(out, &b, db, types, 3, 1, b.period_ns);
+        err = write_profile(out, &b, db, types[kind], kind == PPROF_ALL ? 3 : 2, 1,
+                            kind == PPROF_CPU ? "cpu" : "wall", b.period_ns);
     if (err < 0 && err != PYSCOPE_ENOTFOUND && err != PYSCOPE_EDB)
         snprintf(msg, msglen, "%s", pyscope_strerror(err));
     builder_free(&b);
     return err;
 }
 
-int pprof_write_snapshot(FILE *out, sqlite3 *db, const struct smp_profile *p, char *msg,
-                         size_t msglen)
+int pprof_write_snapshot(FILE *out, sqlite3 *db, const struct smp_profile *p, int64_t at_ns,
+                         char *msg, size_t msglen)
 {
     static const char *const types[][2] = {{"inuse_objects", "count"}, {"inuse_space", "bytes"}};
     struct builder b;
     int err = builder_init(&b);
     b.is_snapshot = 1;
+    b.at_ns = at_ns;
     if (!err)
         err = smp_each_stack(p, add_stack, &b);
     if (!err)
-        err = write_profile(out, &b, db, types, 2, 1, 0);
+        err = write_profile(out, &b, db, types, 2, 1, NULL, 0);
     if (err < 0)
         snprintf(msg, msglen, "%s", pyscope_strerror(err));
     builder_free(&b);

@@ -23,19 +23,28 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* Which values a profile of samples holds. */
+enum pprof_kind {
+    PPROF_ALL,  /* samples, cpu and wall: the export's */
+    PPROF_CPU,  /* samples and cpu, of the stacks that used CPU only, its period
+                 * typed cpu: a CPU profile as Go's are */
+    PPROF_WALL, /* samples and wall, every state */
+};
+
 /*
- * The samples of db that f selects (its clock is not used: every sample
- * counts under all three values), to out. path names the database in
- * messages. 0, or a negative PYSCOPE_E* code with one line in msg
- * (PYSCOPE_ENOTFOUND when f selects no thread; PYSCOPE_EDB, PYSCOPE_ENOMEM,
- * PYSCOPE_EIO for a failed write).
+ * The samples of db that f selects (its clock is not used), as a profile of
+ * kind, to out. Its time is at_ns (nanoseconds since the epoch), or the
+ * run's start when at_ns is 0. path names the database in messages. 0, or
+ * a negative PYSCOPE_E* code with one line in msg (PYSCOPE_ENOTFOUND when f
+ * selects no thread; PYSCOPE_EDB, PYSCOPE_ENOMEM, PYSCOPE_EIO for a failed
+ * write).
  */
 int pprof_write_samples(FILE *out, sqlite3 *db, const char *path, const struct smp_filter *f,
-                        char *msg, size_t msglen);
+                        enum pprof_kind kind, int64_t at_ns, char *msg, size_t msglen);
 
-/* The snapshot profile p (smp_load_snapshot) of db, to out. 0 or a
- * negative PYSCOPE_E* code, with one line in msg. */
-int pprof_write_snapshot(FILE *out, sqlite3 *db, const struct smp_profile *p, char *msg,
-                         size_t msglen);
+/* The snapshot profile p (smp_load_snapshot) of db, to out, its time at_ns
+ * as above. 0 or a negative PYSCOPE_E* code, with one line in msg. */
+int pprof_write_snapshot(FILE *out, sqlite3 *db, const struct smp_profile *p, int64_t at_ns,
+                         char *msg, size_t msglen);
 
 #endif

@@ -1,19 +1,30 @@
 """`pyscope export --format pprof` read by the real pprof tool: its -top,
 -traces and -raw output agree with `pyscope top` and with the database on
 the same run, for CPU and wall time, per thread and per state, and for a
-memory snapshot's live bytes.
+memory snapshot's live bytes. And `pyscope push`, sending the same profiles
+to a receiver here that checks each request against Pyroscope's ingest API
+(POST /ingest, the application and its labels in "name", the span in "from"
+and "until" in Unix seconds, format=pprof, the tenant and authentication
+headers) and keeps the bodies for the pprof tool to read.
 
 The tool is built from Debian's sources of it (golang-github-google-pprof-dev)
 with Go, by the build (tests/CMakeLists.txt), and named by PYSCOPE_TEST_PPROF.
 Where it is missing the tests skip, unless PYSCOPE_TEST_REQUIRE_PPROF=1
 (scripts/test.sh sets it, so that CI fails rather than skips)."""
+import base64
 import collections
+import http.server
+import json
+import math
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 import unittest
+import urllib.parse
 
 import harness
 from harness import E2ETestCase, db_rows
@@ -204,6 +215,171 @@ class PprofTool(E2ETestCase):
         kept = sum(top.get(name, (0, 0))[0] for name in ("keep", "keep.<locals>.<listcomp>"))
         self.assertGreaterEqual(kept, 2000 * 1000)
         self.assertEqual(sum(flat for flat, _ in top.values()), rows["bytes"])
+
+
+class Receiver:
+    """An HTTP server on a free local port that keeps each request and
+    answers with the statuses given, in turn (200 once they run out)."""
+
+    def __init__(self, answers=()):
+        self.requests = []
+        self.answers = list(answers)
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                url = urllib.parse.urlsplit(self.path)
+                outer.requests.append({
+                    "path": url.path,
+                    "query": urllib.parse.parse_qs(url.query, keep_blank_values=True),
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body,
+                })
+                status, text = outer.answers.pop(0) if outer.answers else (200, b"")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Push(PprofTool):
+    """`pyscope push` against a local receiver, on PprofTool's run."""
+
+    # PprofTool's own tests run once, there
+    test_top_agrees_with_pyscope_top = None
+    test_threads_slice_as_pyscope_selects_them = None
+    test_raw_samples_and_labels = None
+    test_traces_add_up = None
+    test_snapshot_live_bytes = None
+
+    def push(self, answers=(), *args):
+        receiver = Receiver(answers)
+        try:
+            res = harness.run_viewer(["push", self.db, "--to", receiver.url + "/"] + list(args))
+        finally:
+            receiver.close()
+        return res, receiver.requests
+
+    def body_file(self, request):
+        path = os.path.join(self.tmp, f"body-{len(os.listdir(self.tmp))}.pb.gz")
+        with open(path, "wb") as f:
+            f.write(request["body"])
+        return path
+
+    def raw_sums(self, profile):
+        """pprof -raw of a body: its value types line and each value's sum."""
+        out = self.pprof("-raw", profile=profile)
+        types = out.split("Samples:", 1)[1].splitlines()[1].strip()
+        section = out.split("Samples:", 1)[1].split("Locations", 1)[0]
+        rows = [tuple(map(int, m.split())) for m in re.findall(r"^ *([\d ]+):", section, re.M)]
+        return types, [sum(r[i] for r in rows) for i in range(len(rows[0]))]
+
+    def test_each_profile_goes_as_pyroscope_takes_it(self):
+        res, requests = self.push((), "--name", "shop/api", "--label", "env=test",
+                                  "--label", "team.area=perf", "--tenant", "t1",
+                                  "--basic-auth", "user:secret")
+        self.assertEqual(res.returncode, 0, res)
+        meta = {r["key"]: r["value"] for r in db_rows(self.db, "SELECT key, value FROM meta")}
+        start = int(meta["start_wall_ns"])
+        end = start + int(meta["duration_ns"])
+        last = db_rows(self.db, "SELECT id, t_ns FROM snapshots ORDER BY t_ns DESC LIMIT 1")[0]
+        self.assertEqual(len(requests), 3, res)
+        auth = "Basic " + base64.b64encode(b"user:secret").decode()
+        for r in requests:
+            q = r["query"]
+            self.assertEqual(r["path"], "/ingest")
+            self.assertEqual(q["name"], ["shop/api{env=test,team.area=perf}"])
+            self.assertEqual(q["format"], ["pprof"])
+            self.assertEqual(q["spyName"], ["pyscope"])
+            self.assertEqual(r["headers"]["x-scope-orgid"], "t1")
+            self.assertEqual(r["headers"]["authorization"], auth)
+            self.assertEqual(r["headers"]["content-type"], "application/octet-stream")
+            self.assertEqual(r["body"][:2], b"\x1f\x8b")  # gzip
+        cpu, wall, memory = requests
+        for r in (cpu, wall):
+            self.assertEqual(r["query"]["from"], [str(start // 10**9)])
+            self.assertEqual(r["query"]["until"], [str(math.ceil(end / 10**9))])
+            self.assertEqual(r["query"]["sampleRate"], [meta["sample_rate_hz"]])
+        at = (start + last["t_ns"]) // 10**9
+        self.assertEqual(memory["query"]["from"], [str(at)])
+        self.assertNotIn("sampleRate", memory["query"])
+        # the bodies, read by pprof, hold what pyscope shows
+        types, sums = self.raw_sums(self.body_file(cpu))
+        self.assertEqual(types, "samples/count cpu/nanoseconds[dflt]")
+        self.assertEqual(sums[1], self.top_json()["time_ns"])
+        types, sums = self.raw_sums(self.body_file(wall))
+        self.assertEqual(types, "samples/count wall/nanoseconds[dflt]")
+        wall_top = self.top_json("--clock", "wall")
+        self.assertEqual(sums, [wall_top["samples"], wall_top["time_ns"]])
+        types, sums = self.raw_sums(self.body_file(memory))
+        self.assertEqual(types, "inuse_objects/count inuse_space/bytes[dflt]")
+        live = db_rows(self.db, "SELECT sum(count) n, sum(size) bytes FROM snapshot_traces "
+                                "WHERE snapshot_id = ?", (last["id"],))[0]
+        self.assertEqual(sums, [live["n"], live["bytes"]])
+        self.assertEqual([line.split()[0] for line in res.stdout.decode().splitlines()],
+                         ["cpu", "wall", "memory"])
+
+    def test_now_dates_the_profiles_at_the_push(self):
+        before = time.time()
+        res, requests = self.push((), "--now")
+        self.assertEqual(res.returncode, 0, res)
+        for r in requests:
+            self.assertLessEqual(abs(int(r["query"]["until"][0]) - before), 5, r["query"])
+        # the name is the script's without .py, without labels
+        self.assertEqual(requests[0]["query"]["name"], ["app"])
+
+    def test_what_may_come_later_is_tried_again(self):
+        res, requests = self.push([(503, b"busy"), (429, b"slow down")], "--retries", "2")
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual(len(requests), 5)  # the cpu profile three times, then the others
+        self.assertEqual(requests[0]["body"], requests[2]["body"])
+
+    def test_a_refusal_is_one_line_and_fails(self):
+        said = json.dumps({"code": "invalid_argument",
+                           "message": "profile is too old\nsee the limits"}).encode()
+        res, requests = self.push([(422, said)])
+        self.assertNotEqual(res.returncode, 0)
+        self.assertEqual(len(requests), 1)  # a refusal is not tried again
+        lines = res.stderr.decode().strip().splitlines()
+        self.assertEqual(len(lines), 1, res.stderr)
+        self.assertIn("cpu profile", lines[0])
+        self.assertIn("422", lines[0])
+        self.assertIn("profile is too old", lines[0])
+        self.assertNotIn("secret", lines[0])
+
+    def test_no_server_is_one_line_and_fails(self):
+        receiver = Receiver()
+        url = receiver.url
+        receiver.close()  # nothing listens there now
+        t0 = time.monotonic()
+        res = harness.run_viewer(["push", self.db, "--to", url, "--retries", "1"])
+        self.assertEqual(res.returncode, 1, res)
+        lines = res.stderr.decode().strip().splitlines()
+        self.assertEqual(len(lines), 1, res.stderr)
+        self.assertIn("no answer from " + url + "/ingest (2 tries)", lines[0])
+        self.assertLess(time.monotonic() - t0, 30)
+
+    def test_bad_arguments_are_one_line(self):
+        for args in (["--to", "ftp://x"], [], ["--to", "http://x", "--label", "a=b,c=d"],
+                     ["--to", "http://x", "--label", "__name__=x"],
+                     ["--to", "http://x", "--name", "a b"],
+                     ["--to", "http://x", "--basic-auth", "nocolon"]):
+            res = harness.run_viewer(["push", self.db] + args)
+            self.assertEqual(res.returncode, 2, (args, res))
+            self.assertEqual(len(res.stderr.strip().splitlines()), 1, (args, res))
 
 
 if __name__ == "__main__":
