@@ -28,7 +28,6 @@
 struct open_ev {
     uint32_t fn;
     int state;
-    int64_t line; /* where the frame was when the event opened */
     int64_t start;
 };
 
@@ -76,11 +75,13 @@ static void meta_name(struct writer *w, const char *what, int64_t pid, int64_t t
     fprintf(w->out, ",\"args\":{\"sort_index\":%" PRId64 "}}", sort);
 }
 
-/* Close the open events from index keep on, at end. */
+/* Close the open events from index keep on, at end. They are written
+ * outermost first: viewers order events of the same start and length as
+ * the file does (catapult's), and take the first for the parent. */
 static void close_from(struct writer *w, size_t keep, int64_t end)
 {
-    while (w->nopen > keep) {
-        const struct open_ev *e = &w->open[--w->nopen];
+    for (size_t i = keep; i < w->nopen; i++) {
+        const struct open_ev *e = &w->open[i];
         if (e->fn == STACKS_NONE) {
             const char *name = smp_state_name(e->state);
             ev_head(w, "X", name, w->pid, w->tid);
@@ -95,8 +96,8 @@ static void close_from(struct writer *w, size_t keep, int64_t end)
                                                  : "python");
             fmt_json_str(w->out,
                          fn->kind == STACKS_NATIVE && fn->source ? fn->source : fn->filename);
-            if (e->line > 0)
-                fprintf(w->out, ",\"line\":%" PRId64, e->line);
+            if (fn->firstlineno > 0)
+                fprintf(w->out, ",\"first_line\":%" PRId64, fn->firstlineno);
             fputs("},", w->out);
         }
         put_ts(w->out, "ts", e->start);
@@ -104,6 +105,8 @@ static void close_from(struct writer *w, size_t keep, int64_t end)
         put_ts(w->out, "dur", end - e->start);
         fputc('}', w->out);
     }
+    if (w->nopen > keep)
+        w->nopen = keep;
 }
 
 /* The frames of stack id, outermost first, into w->path; their count, or
@@ -157,8 +160,9 @@ static int write_thread(struct writer *w, int64_t thread_id)
             err = (int)depth;
             break;
         }
-        /* a sample stands for its ticks from its time on; one that comes
-         * over an interval after the last one's end follows a gap */
+        /* a sample stands for its ticks from its time on, until the next
+         * one; one that comes over an interval after the last one's end
+         * follows a gap */
         int64_t end = t + (ticks > 0 ? ticks : 1) * (w->interval_ns > 0 ? w->interval_ns : 1);
         if (last_end != INT64_MIN && t - last_end > w->interval_ns)
             close_from(w, 0, last_end);
@@ -179,15 +183,16 @@ static int write_thread(struct writer *w, int64_t thread_id)
             break;
         }
         if (!w->nopen)
-            w->open[w->nopen++] = (struct open_ev){STACKS_NONE, state, 0, at};
+            w->open[w->nopen++] = (struct open_ev){STACKS_NONE, state, at};
         for (size_t i = w->nopen - 1; i < (size_t)depth; i++) {
             uint32_t frame = w->path[i];
             if (frame == STACKS_NONE || w->st->frames[frame].fn == STACKS_NONE)
                 break; /* the rest is not in the tables */
-            w->open[w->nopen++] =
-                (struct open_ev){w->st->frames[frame].fn, state, w->st->frames[frame].line, at};
+            w->open[w->nopen++] = (struct open_ev){w->st->frames[frame].fn, state, at};
         }
-        last_end = end > last_end ? end : last_end;
+        /* a run of idle ticks is counted, not timed: the ticks of one can
+         * come later than the intervals say, and the next sample ends it */
+        last_end = end;
     }
     if (!err && rc != SQLITE_DONE)
         err = PYSCOPE_EDB;

@@ -10,7 +10,10 @@
  * functions of the stack it had, outermost first; samples in a row that
  * share a state and the outer frames of their stacks share those events. A
  * gap longer than a sampling interval between two samples of a thread
- * (the sampler kept off its CPU) ends every event at the last sample.
+ * (the sampler kept off its CPU) ends every event at the last sample. A
+ * function's event has its file and first line in its arguments, so that
+ * a viewer that tells events apart by their arguments too (speedscope)
+ * keeps one function one.
  *
  * Two more tracks per process: "process", with the process's lifetime
  * (how it ended in its arguments) and its memory snapshots as instants,

@@ -7,7 +7,8 @@ named as pyscope names threads, in the toolbar's profile selector, and the
 sandwich view's table of functions with their files, total and self times.
 Two files: a run database built here from SQL with exact answers and names
 that need escaping (the one of test_viewer_samples.py), and a run recorded by
-pyscope of a program with two threads. Two broken files check that the
+pyscope of a program with two threads, exported as speedscope's format and as
+a Chrome trace (which the app imports too). Two broken files check that the
 driver does see the app refuse a file.
 
 Needs node, chromium and the npm packages of tests/e2e/node (scripts/deps.sh
@@ -110,6 +111,8 @@ class SpeedscopeApp(E2ETestCase):
         if res.returncode != 0:
             raise AssertionError(f"pyscope profile failed: {res}")
         files["recorded"] = cls.export(cls.recorded_db, "recorded.json")
+        # The same run's timeline as a Chrome trace, which the app imports.
+        files["chrome"] = cls.export(cls.recorded_db, "recorded.trace.json", "chrome")
 
         # Broken files, made from one the app takes: cut short, and with a
         # sample of a frame the file lacks.
@@ -135,9 +138,9 @@ class SpeedscopeApp(E2ETestCase):
         cls.reports = dict(zip(names, json.loads(res.stdout)))
 
     @classmethod
-    def export(cls, db, name):
+    def export(cls, db, name, form="speedscope"):
         out = os.path.join(cls.dir, name)
-        res = harness.run_viewer(["export", db, "--format", "speedscope", "-o", out],
+        res = harness.run_viewer(["export", db, "--format", form, "-o", out],
                                  cwd=cls.dir)
         if res.returncode != 0 or res.stderr:
             raise AssertionError(f"pyscope export failed: {res}")
@@ -218,6 +221,30 @@ class SpeedscopeApp(E2ETestCase):
                 self.assertIn((name, self.script), table)
                 self.assertNotEqual(table[(name, self.script)][0], "0.00ns (<0.01%)")
             self.assertNotIn((other, self.script), table)
+
+    def test_chrome_trace(self):
+        # speedscope imports a Chrome trace's events per thread: one profile
+        # for each thread, named by its process and itself, holding its
+        # states and, under them, its functions
+        report = self.loaded("chrome")
+        rows = harness.db_rows(self.recorded_db,
+                               "SELECT t.name, t.os_tid, p.pid, p.argv FROM threads t"
+                               " JOIN processes p ON p.id = t.process_id")
+        argv, pid = rows[0]["argv"], rows[0]["pid"]
+        expected = {f"{argv} (pid {pid}), {t['name']} (tid {t['os_tid']})" for t in rows}
+        expected.add(f"{argv} (pid {pid}), process (tid {0x40000000})")
+        shown = [p["name"].rsplit(" (", 1)[0] for p in report["profiles"]]
+        self.assertEqual(set(shown), expected)
+        for profile, name in zip(report["profiles"], shown):
+            functions = {r["name"].split(" {", 1)[0]: r["total"] for r in profile["rows"]}
+            if name.endswith(" (tid 1073741824)"):
+                self.assertEqual(set(functions), {argv})  # the process's lifetime
+                continue
+            self.assertIn("running", functions, name)
+            self.assertIn("burn", functions, name)
+            self.assertNotEqual(functions["burn"], "0.00ns (<0.01%)", name)
+            other = "crunch_in_worker" if "MainThread" in name else "spin_in_main"
+            self.assertNotIn(other, functions, name)
 
     def test_broken_files_are_refused(self):
         # What the driver reports when the app cannot take a file, so that
