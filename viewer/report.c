@@ -58,10 +58,11 @@ struct report {
     /* memory: the frames of tracemalloc's keys ([file, line, function,
      * native]), the tracebacks ([frame...]), and the rest of the memory
      * object */
-    struct part mframes, tbkeys, mem;
+    struct part mframes, tbnodes, tbkeys, mem;
     struct smap *mframe_index;
-    struct imap *tbkey_index; /* a traceback space's key -> its index in tbkeys */
-    struct imap *stack_node;  /* stacks.id -> its tree node, for the timeline */
+    struct imap *tbkey_index;  /* a traceback space's key -> its index in tbkeys */
+    struct imap *tbnode_index; /* (parent + 1, mframe) -> its index in tbnodes */
+    struct imap *stack_node;   /* stacks.id -> its tree node, for the timeline */
     struct imap *fn_index, *frame_index, *node_index;
     /* per function: its file and name, for the sources */
     char **fn_file;
@@ -289,71 +290,159 @@ static int64_t mframe_of(struct report *r, struct mem_frame fr)
     return idx;
 }
 
-/* The index of traceback key of sp in the tbkeys part, added when new. */
+/* The index of the traceback tree's node for mframe under parent (-1 at
+ * the root) in the tbnodes part, added when new; -1 when out of memory. */
+static int64_t tbnode_of(struct report *r, int64_t parent, int64_t mframe)
+{
+    int64_t idx;
+    if (imap_get(r->tbnode_index, (uint64_t)(parent + 1), (uint64_t)mframe, &idx))
+        return idx;
+    idx = (int64_t)r->tbnodes.n;
+    fprintf(part_item(&r->tbnodes), "[%lld,%lld]", (long long)parent, (long long)mframe);
+    return imap_put(r->tbnode_index, (uint64_t)(parent + 1), (uint64_t)mframe, idx) < 0 ? -1 : idx;
+}
+
+/* The index of traceback key of sp in the tbkeys part, added when new:
+ * [truncated, the tree node of its last frame], the frames oldest first
+ * from the tree's root (tracebacks share their oldest frames). */
 static int64_t tbkey_of(struct report *r, struct mem_space *sp, uint32_t key)
 {
     int64_t idx;
     if (imap_get(r->tbkey_index, key, 0, &idx))
         return idx;
     size_t n = mem_key_nframes(sp, key);
-    int64_t *frames = malloc((n ? n : 1) * sizeof *frames);
-    if (!frames)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if ((frames[i] = mframe_of(r, mem_key_frame(sp, key, i))) < 0) {
-            free(frames);
+    int64_t node = -1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t frame = mframe_of(r, mem_key_frame(sp, key, i));
+        if (frame < 0 || (node = tbnode_of(r, node, frame)) < 0)
             return -1;
-        }
+    }
     idx = (int64_t)r->tbkeys.n;
-    FILE *f = part_item(&r->tbkeys);
-    fprintf(f, "[%d,[", mem_key_truncated(sp, key));
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%lld", i ? "," : "", (long long)frames[i]);
-    fputs("]]", f);
-    free(frames);
+    fprintf(part_item(&r->tbkeys), "[%d,%lld]", mem_key_truncated(sp, key), (long long)node);
     return imap_put(r->tbkey_index, key, 0, idx) < 0 ? -1 : idx;
 }
 
-/* One snapshot's groups of sp, [[key, size, count]...]; a traceback space's
- * keys as tbkeys indices, a lineno space's as their frame's. */
-static int write_groups(struct report *r, struct mem_space *sp, int by_tb, sqlite3 *db, int64_t id)
+/* A row of a snapshot's list: a key (a line's frame, a traceback, a tree
+ * node) with its bytes and blocks. */
+struct mrow {
+    int64_t k, size, count;
+};
+
+struct mlist {
+    struct mrow *v;
+    size_t n, cap;
+    int64_t id; /* the snapshot's */
+};
+
+static int mlist_add(struct mlist *l, int64_t k, int64_t size, int64_t count)
+{
+    if (util_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v) < 0)
+        return PYSCOPE_ENOMEM;
+    l->v[l->n++] = (struct mrow){k, size, count};
+    return 0;
+}
+
+static int cmp_mrow(const void *a, const void *b)
+{
+    int64_t x = ((const struct mrow *)a)->k, y = ((const struct mrow *)b)->k;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorted by key, rows of one key summed (two stacks can be one tree node). */
+static void mlist_settle(struct mlist *l)
+{
+    qsort(l->v, l->n, sizeof *l->v, cmp_mrow);
+    size_t kept = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (kept && l->v[kept - 1].k == l->v[i].k) {
+            l->v[kept - 1].size += l->v[i].size;
+            l->v[kept - 1].count += l->v[i].count;
+        } else {
+            l->v[kept++] = l->v[i];
+        }
+    }
+    l->n = kept;
+}
+
+/*
+ * A snapshot's list cur as what changed since base, the last snapshot of
+ * the same process (NULL for its first): {"base": its id or null, "rows":
+ * [[key, size, count]...] new or changed, "gone": [key...]}. A program's
+ * snapshots differ in a few rows, so each whole would repeat the rest.
+ */
+static void put_delta(FILE *f, const struct mlist *cur, const struct mlist *base)
+{
+    static const struct mlist none;
+    if (!base)
+        base = &none;
+    if (base != &none)
+        fprintf(f, "{\"base\":%lld,\"rows\":[", (long long)base->id);
+    else
+        fputs("{\"base\":null,\"rows\":[", f);
+    size_t i = 0, j = 0;
+    int first = 1;
+    for (; i < cur->n; i++) {
+        while (j < base->n && base->v[j].k < cur->v[i].k)
+            j++;
+        const struct mrow *c = &cur->v[i];
+        if (j < base->n && base->v[j].k == c->k && base->v[j].size == c->size &&
+            base->v[j].count == c->count)
+            continue;
+        fprintf(f, "%s[%lld,%lld,%lld]", first ? "" : ",", (long long)c->k, (long long)c->size,
+                (long long)c->count);
+        first = 0;
+    }
+    fputs("],\"gone\":[", f);
+    first = 1;
+    for (i = j = 0; j < base->n; j++) {
+        while (i < cur->n && cur->v[i].k < base->v[j].k)
+            i++;
+        if (i < cur->n && cur->v[i].k == base->v[j].k)
+            continue;
+        fprintf(f, "%s%lld", first ? "" : ",", (long long)base->v[j].k);
+        first = 0;
+    }
+    fputs("]}", f);
+}
+
+/* One snapshot's groups of sp into l; a traceback space's keys as tbkeys
+ * indices, a lineno space's as their frame's. */
+static int collect_groups(struct report *r, struct mem_space *sp, int by_tb, sqlite3 *db,
+                          int64_t id, struct mlist *l)
 {
     struct mem_group g;
     int err = mem_group(sp, db, id, &g);
-    FILE *f = r->mem.f;
-    fputc('[', f);
     for (size_t i = 0; i < g.n && !err; i++) {
         const struct mem_stat *st = &g.stats[i];
         int64_t k = by_tb ? tbkey_of(r, sp, st->key) : mframe_of(r, mem_key_frame(sp, st->key, 0));
-        if (k < 0)
-            err = PYSCOPE_ENOMEM;
-        else
-            fprintf(f, "%s[%lld,%lld,%lld]", i ? "," : "", (long long)k, (long long)st->size,
-                    (long long)st->count);
+        err = k < 0 ? PYSCOPE_ENOMEM : mlist_add(l, k, st->size, st->count);
     }
-    fputc(']', f);
     mem_group_release(&g);
     return err;
 }
 
+struct trace_ctx {
+    struct report *r;
+    struct mlist *l;
+};
+
 static int add_trace(void *ctx, const struct smp_stack *st)
 {
-    struct report *r = ctx;
+    struct trace_ctx *t = ctx;
     int64_t node = -1;
     for (size_t i = st->depth; i-- > 0;) {
-        int64_t frame = frame_of(r, st->fns[i], st->lines[i]);
-        if (frame < 0 || (node = node_of(r, node, frame)) < 0)
+        int64_t frame = frame_of(t->r, st->fns[i], st->lines[i]);
+        if (frame < 0 || (node = node_of(t->r, node, frame)) < 0)
             return PYSCOPE_ENOMEM;
     }
-    fprintf(part_item(&r->mem), "[%lld,%lld,%lld]", (long long)node, (long long)st->bytes,
-            (long long)st->samples);
-    return 0;
+    return mlist_add(t->l, node, st->bytes, st->samples);
 }
 
 /*
  * The memory part: the snapshots, and of each its statistics by line and
  * by traceback as `stats` groups them (tracemalloc's keys), and its live
- * bytes by stack for its flame graph; "null" without snapshots.
+ * bytes by stack for its flame graph, each as what changed since the last
+ * snapshot of its process (put_delta); "null" without snapshots.
  */
 static int collect_memory(struct report *r, sqlite3 *db, const char *path, char *msg, size_t msglen)
 {
@@ -376,25 +465,47 @@ static int collect_memory(struct report *r, sqlite3 *db, const char *path, char 
     }
     fputc(']', f);
     static const char *const names[] = {"by_line", "by_traceback", "traces"};
+    /* each snapshot's list, and the last one of each process (by pid) */
+    struct mlist *lists = calloc(n, sizeof *lists);
+    struct imap *last = imap_new();
+    if (!lists || !last)
+        err = PYSCOPE_ENOMEM;
     for (int part = 0; part < 3 && !err; part++) {
         fprintf(f, ",\"%s\":{", names[part]);
         for (size_t i = 0; i < n && !err; i++) {
-            fprintf(f, "%s\"%lld\":", i ? "," : "", (long long)snaps[i].id);
+            struct mlist *l = &lists[i];
+            l->id = snaps[i].id;
             if (part < 2) {
-                err = write_groups(r, part ? tb : lin, part, db, snaps[i].id);
-                continue;
+                err = collect_groups(r, part ? tb : lin, part, db, snaps[i].id, l);
+            } else {
+                struct smp_profile *p;
+                if ((err = smp_load_snapshot(db, path, snaps[i].id, NULL, &p, msg, msglen)) < 0)
+                    break;
+                err = smp_each_stack(p, add_trace, &(struct trace_ctx){r, l});
+                smp_free(p);
             }
-            struct smp_profile *p;
-            if ((err = smp_load_snapshot(db, path, snaps[i].id, NULL, &p, msg, msglen)) < 0)
+            if (err)
                 break;
-            r->mem.n = 0; /* the commas of this snapshot's list */
-            fputc('[', f);
-            err = smp_each_stack(p, add_trace, r);
-            fputc(']', f);
-            smp_free(p);
+            mlist_settle(l);
+            int64_t before;
+            int has = imap_get(last, (uint64_t)snaps[i].pid, 0, &before);
+            fprintf(f, "%s\"%lld\":", i ? "," : "", (long long)snaps[i].id);
+            put_delta(f, l, has ? &lists[before] : NULL);
+            if (imap_put(last, (uint64_t)snaps[i].pid, 0, (int64_t)i) < 0)
+                err = PYSCOPE_ENOMEM;
         }
         fputc('}', f);
+        for (size_t i = 0; lists && i < n; i++) {
+            free(lists[i].v);
+            lists[i] = (struct mlist){0};
+        }
+        imap_free(last);
+        last = part + 1 < 3 ? imap_new() : NULL;
+        if (part + 1 < 3 && !last)
+            err = PYSCOPE_ENOMEM;
     }
+    free(lists);
+    imap_free(last);
     fputc('}', f);
 out:
     mem_space_free(lin);
@@ -553,10 +664,12 @@ static void report_free(struct report *r)
     part_close(&r->nodes);
     part_close(&r->samples);
     part_close(&r->mframes);
+    part_close(&r->tbnodes);
     part_close(&r->tbkeys);
     part_close(&r->mem);
     smap_free(r->mframe_index);
     imap_free(r->tbkey_index);
+    imap_free(r->tbnode_index);
     imap_free(r->stack_node);
     imap_free(r->fn_index);
     imap_free(r->frame_index);
@@ -585,16 +698,17 @@ int report_write(FILE *out, sqlite3 *db, const char *path, char *msg, size_t msg
     if ((err = part_open(&r.fns)) < 0 || (err = part_open(&r.frames)) < 0 ||
         (err = part_open(&r.nodes)) < 0 || (err = part_open(&r.samples)) < 0 ||
         (err = part_open(&r.mframes)) < 0 || (err = part_open(&r.tbkeys)) < 0 ||
-        (err = part_open(&r.mem)) < 0)
+        (err = part_open(&r.tbnodes)) < 0 || (err = part_open(&r.mem)) < 0)
         goto out;
     r.fn_index = imap_new();
     r.frame_index = imap_new();
     r.node_index = imap_new();
     r.mframe_index = smap_new();
     r.tbkey_index = imap_new();
+    r.tbnode_index = imap_new();
     r.stack_node = imap_new();
     if (!r.fn_index || !r.frame_index || !r.node_index || !r.mframe_index || !r.tbkey_index ||
-        !r.stack_node) {
+        !r.tbnode_index || !r.stack_node) {
         err = PYSCOPE_ENOMEM;
         goto out;
     }
@@ -644,6 +758,8 @@ int report_write(FILE *out, sqlite3 *db, const char *path, char *msg, size_t msg
         goto out;
     fputs(",\n\"mframes\":", out);
     put_part(out, &r.mframes);
+    fputs(",\n\"tbnodes\":", out);
+    put_part(out, &r.tbnodes);
     fputs(",\n\"tbkeys\":", out);
     put_part(out, &r.tbkeys);
     fputs("}\n</script>\n<script>\n", out);

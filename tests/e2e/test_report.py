@@ -219,7 +219,18 @@ class Report(E2ETestCase):
         diff = json.loads(res.stdout)["stats"]
         self.assertEqual([(r["key"], r["sizeDiff"]) for r in steps["memDiff"]],
                          [(key(r), r["size_diff"]) for r in diff[:20]])
-        self.assertTrue(steps["memDiffTb"])
+        # by traceback: the rows are the page's lists of both snapshots,
+        # each made from what changed since its process's snapshot before
+        res = harness.run_viewer(["diff", self.db, steps["memBase"], str(shown), "--json",
+                                  "--by", "traceback", "--limit", "20"])
+        self.assertEqual(res.returncode, 0, res)
+        diff = json.loads(res.stdout)["stats"]
+
+        def tb_key(stat):
+            return ("[truncated] > " if stat["truncated"] else "") + " > ".join(
+                key({"frames": [f]}) for f in stat["frames"])
+        self.assertEqual([(r["key"], r["sizeDiff"]) for r in steps["memDiffTb"]],
+                         [(tb_key(r), r["size_diff"]) for r in diff[:20]])
 
 
 CYCLES = '''

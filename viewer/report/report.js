@@ -481,10 +481,35 @@
     const [file, line, fn] = D.mframes[k];
     return `${file}:${line}${fn ? " (" + fn + ")" : ""}`;
   }
+  // A traceback key's frames (mframes indices), oldest first: its tree
+  // node's path from the root.
+  function tbFrames(k) {
+    const frames = [];
+    for (let n = D.tbkeys[k][1]; n >= 0; n = D.tbnodes[n][0]) frames.push(D.tbnodes[n][1]);
+    return frames.reverse();
+  }
   function keyText(by, k) {
     if (by === "line") return mframeText(k);
-    const [truncated, frames] = D.tbkeys[k];
-    return (truncated ? "[truncated] > " : "") + frames.map(mframeText).join(" > ");
+    return (D.tbkeys[k][0] ? "[truncated] > " : "") + tbFrames(k).map(mframeText).join(" > ");
+  }
+  // A snapshot's list of a memory part ([[key, size, count]...]), from what
+  // changed since its base, each list made once.
+  const memLists = new Map();
+  function memList(name, snap) {
+    const id = `${name}:${snap}`;
+    if (memLists.has(id)) return memLists.get(id);
+    const chain = [];
+    for (let s = snap; s != null && !memLists.has(`${name}:${s}`) && M[name][s]; s = M[name][s].base)
+      chain.push(String(s));
+    for (const s of chain.reverse()) {
+      const e = M[name][s];
+      const rows = new Map(e.base == null ? [] : memLists.get(`${name}:${e.base}`).map((r) => [r[0], r]));
+      for (const k of e.gone) rows.delete(k);
+      for (const r of e.rows) rows.set(r[0], r);
+      memLists.set(`${name}:${s}`, [...rows.values()]);
+    }
+    if (!memLists.has(id)) memLists.set(id, []);
+    return memLists.get(id);
   }
   function drawChart() {
     const NS = "http://www.w3.org/2000/svg", W = 1000, H = 160, P = 8;
@@ -542,7 +567,7 @@
   }
   // A key's frames, oldest first, as (file, line) pairs.
   function keyFrames(by, k) {
-    return by === "line" ? [D.mframes[k]] : D.tbkeys[k][1].map((f) => D.mframes[f]);
+    return by === "line" ? [D.mframes[k]] : tbFrames(k).map((f) => D.mframes[f]);
   }
   // Keys compared as tracemalloc compares tracebacks: frame by frame, oldest
   // first, by file name (code point order) then line; a traceback before its
@@ -559,13 +584,13 @@
   // change of size, size, the change of count, count; all descending, then
   // by traceback, descending.
   function memRows(by, snap, base) {
-    const part = by === "line" ? M.by_line : M.by_traceback;
-    const now = new Map((part[snap] || []).map(([k, size, count]) => [k, [size, count]]));
+    const part = by === "line" ? "by_line" : "by_traceback";
+    const now = new Map(memList(part, snap).map(([k, size, count]) => [k, [size, count]]));
     if (!base) {
       return [...now.entries()].map(([k, [size, count]]) => ({ k, size, count, sizeDiff: 0, countDiff: 0 }))
         .sort((a, b) => b.size - a.size || b.count - a.count || cmpKey(by, b.k, a.k));
     }
-    const then = new Map((part[base] || []).map(([k, size, count]) => [k, [size, count]]));
+    const then = new Map(memList(part, base).map(([k, size, count]) => [k, [size, count]]));
     const keys = new Set([...now.keys(), ...then.keys()]);
     return [...keys].map((k) => {
       const [size, count] = now.get(k) || [0, 0], [s0, c0] = then.get(k) || [0, 0];
@@ -580,7 +605,7 @@
     table.textContent = "";
     memView.box.style.display = view === "flame" ? "" : "none";
     if (view === "flame") {
-      const rows = (M.traces[snap] || []).map(([node, bytes, blocks]) => ({ node, w: bytes, ticks: blocks }))
+      const rows = memList("traces", snap).map(([node, bytes, blocks]) => ({ node, w: bytes, ticks: blocks }))
         .filter((r) => r.w > 0 || r.ticks > 0); // a block of 0 bytes still counts
       renderFlame(memView, rows);
       return;
