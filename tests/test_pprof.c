@@ -83,8 +83,10 @@ static int teardown(void **state)
     return unlink(path);
 }
 
-/* Export through write (samples, or the snapshot when snap), and decode. */
-static Pyscope__Pprof__Profile *export(int snap, const struct smp_filter *f)
+/* Export through write (samples of kind, or the snapshot when snap), at
+ * at_ns, and decode. */
+static Pyscope__Pprof__Profile *export_as(int snap, const struct smp_filter *f,
+                                          enum pprof_kind kind, int64_t at_ns)
 {
     sqlite3 *db;
     char msg[512];
@@ -96,10 +98,10 @@ static Pyscope__Pprof__Profile *export(int snap, const struct smp_filter *f)
     if (snap) {
         struct smp_profile *p;
         assert_int_equal(smp_load_snapshot(db, path, 1, NULL, &p, msg, sizeof msg), 0);
-        assert_int_equal(pprof_write_snapshot(out, db, p, 0, msg, sizeof msg), 0);
+        assert_int_equal(pprof_write_snapshot(out, db, p, at_ns, msg, sizeof msg), 0);
         smp_free(p);
     } else {
-        assert_int_equal(pprof_write_samples(out, db, path, f, PPROF_ALL, 0, msg, sizeof msg), 0);
+        assert_int_equal(pprof_write_samples(out, db, path, f, kind, at_ns, msg, sizeof msg), 0);
     }
     fclose(out);
     vdb_close(db);
@@ -120,6 +122,11 @@ static Pyscope__Pprof__Profile *export(int snap, const struct smp_filter *f)
     free(buf);
     assert_non_null(prof);
     return prof;
+}
+
+static Pyscope__Pprof__Profile *export(int snap, const struct smp_filter *f)
+{
+    return export_as(snap, f, PPROF_ALL, 0);
 }
 
 static const char *str(const Pyscope__Pprof__Profile *p, int64_t i)
@@ -270,12 +277,53 @@ static void test_snapshot(void **state)
     pyscope__pprof__profile__free_unpacked(p, NULL);
 }
 
+/* A CPU profile (push's): samples and cpu, the stacks that used CPU only,
+ * its period typed cpu; a wall one: samples and wall, every state; each at
+ * the time given. */
+static void test_kinds(void **state)
+{
+    (void)state;
+    struct smp_filter f = {0};
+    Pyscope__Pprof__Profile *p = export_as(0, &f, PPROF_CPU, 42);
+    assert_int_equal(p->n_sample_type, 2);
+    assert_string_equal(str(p, p->sample_type[1]->type), "cpu");
+    assert_string_equal(str(p, p->default_sample_type), "cpu");
+    assert_string_equal(str(p, p->period_type->type), "cpu");
+    assert_int_equal(p->time_nanos, 42);
+    assert_int_equal(p->n_sample, 3); /* not MainThread's idle ticks */
+    int64_t cpu = 0, samples = 0;
+    for (size_t i = 0; i < p->n_sample; i++) {
+        assert_int_equal(p->sample[i]->n_value, 2);
+        assert_string_not_equal(label(p, p->sample[i], "state", NULL), "idle");
+        samples += p->sample[i]->value[0];
+        cpu += p->sample[i]->value[1];
+    }
+    assert_int_equal(samples, 5);
+    assert_int_equal(cpu, 9000000);
+    pyscope__pprof__profile__free_unpacked(p, NULL);
+    p = export_as(0, &f, PPROF_WALL, 0);
+    assert_int_equal(p->n_sample_type, 2);
+    assert_string_equal(str(p, p->sample_type[1]->type), "wall");
+    assert_string_equal(str(p, p->default_sample_type), "wall");
+    assert_int_equal(p->time_nanos, 1700000000000000000);
+    assert_int_equal(p->n_sample, 4);
+    int64_t wall = 0;
+    for (size_t i = 0; i < p->n_sample; i++)
+        wall += p->sample[i]->value[1];
+    assert_int_equal(wall, 7000000);
+    pyscope__pprof__profile__free_unpacked(p, NULL);
+    p = export_as(1, NULL, PPROF_ALL, 7);
+    assert_int_equal(p->time_nanos, 7);
+    pyscope__pprof__profile__free_unpacked(p, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_samples),
         cmocka_unit_test(test_filtered),
         cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_kinds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

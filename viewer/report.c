@@ -351,7 +351,8 @@ static int cmp_mrow(const void *a, const void *b)
 /* Sorted by key, rows of one key summed (two stacks can be one tree node). */
 static void mlist_settle(struct mlist *l)
 {
-    qsort(l->v, l->n, sizeof *l->v, cmp_mrow);
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof *l->v, cmp_mrow);
     size_t kept = 0;
     for (size_t i = 0; i < l->n; i++) {
         if (kept && l->v[kept - 1].k == l->v[i].k) {
