@@ -18,7 +18,7 @@
 #include "db.h"
 #include "pprof.h"
 #include "samples.h"
-#include "store.h"
+#include "rundb.h"
 
 #include <pprof.pb-c.h>
 
@@ -63,18 +63,7 @@ static char path[PATH_MAX];
 static int setup(void **state)
 {
     (void)state;
-    const char *msg = NULL;
-    snprintf(path, sizeof path, "%s/pyscope-test-pprof-%d.db",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
-    struct store *st = store_create(path, &msg);
-    if (!st || store_close(st) != 0)
-        return -1;
-    sqlite3 *db;
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_exec(db, run_sql, NULL, NULL, NULL);
-    sqlite3_close(db);
-    return rc == SQLITE_OK ? 0 : -1;
+    return rundb_make(path, sizeof path, "pprof", run_sql);
 }
 
 static int teardown(void **state)
