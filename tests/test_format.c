@@ -253,9 +253,24 @@ static void test_add_utf8(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct sbuf b = {0};
-        assert_int_equal(fmt_add_utf8(&b, cases[i][0]), 0);
+        assert_int_equal(fmt_add_utf8(&b, cases[i][0], 0), 0);
         assert_string_equal(sbuf_str(&b), cases[i][1]);
         sbuf_release(&b);
+    }
+    /* folded stacks': also ';' as ',' and control characters as spaces;
+     * unfolded, those are kept */
+    static const char *const folded[][3] = {
+        {"a;b\tc\x7f" "d", "a,b c d", "a;b\tc\x7f" "d"},
+        {"caf\xc3\xa9;\xff\xc0\x80", "caf\xc3\xa9,\\xff\\x00", "caf\xc3\xa9;\\xff\\x00"},
+    };
+    for (size_t i = 0; i < sizeof folded / sizeof *folded; i++) {
+        struct sbuf b = {0}, u = {0};
+        assert_int_equal(fmt_add_utf8(&b, folded[i][0], 1), 0);
+        assert_string_equal(sbuf_str(&b), folded[i][1]);
+        assert_int_equal(fmt_add_utf8(&u, folded[i][0], 0), 0);
+        assert_string_equal(sbuf_str(&u), folded[i][2]);
+        sbuf_release(&b);
+        sbuf_release(&u);
     }
 }
 

@@ -51,7 +51,7 @@ const char cmd_export_usage[] =
     "values are inuse_objects (blocks) and inuse_space (bytes).\n"
     "\n"
     "options:\n"
-    "   --format FORMAT      folded, speedscope, pprof or pstats (required)\n"
+    "   --format FORMAT      folded, speedscope, pprof, pstats or chrome (required)\n"
     "   -o, --output FILE    write to FILE (default: standard output)\n"
     "   --memory SNAP        the live memory of snapshot SNAP (its id; see\n"
     "                        'pyscope snapshots'), not the samples; --clock,\n"

@@ -234,12 +234,13 @@ void fmt_put_text(FILE *out, const char *s)
     }
 }
 
-int fmt_add_utf8(struct sbuf *b, const char *s)
+int fmt_add_utf8(struct sbuf *b, const char *s, int fold)
 {
     const unsigned char *p = (const unsigned char *)s, *run = p;
     for (;;) {
         size_t n = *p < 0x80 ? 1 : fmt_utf8_len(p);
-        if (*p && n && !fmt_is_nul(p)) {
+        int nul = *p && fmt_is_nul(p);
+        if (*p && n && !nul && (!fold || n > 1 || (*p != ';' && *p >= 0x20 && *p != 0x7f))) {
             p += n;
             continue;
         }
@@ -248,8 +249,11 @@ int fmt_add_utf8(struct sbuf *b, const char *s)
             return PYSCOPE_ENOMEM;
         if (!*p)
             return 0;
-        int nul = fmt_is_nul(p);
-        if ((nul ? sbuf_add(b, "\\x00", 4) : sbuf_addf(b, "\\x%02x", *p)) < 0)
+        char c = *p == ';' ? ',' : ' ';
+        int err = nul  ? sbuf_add(b, "\\x00", 4)
+                  : !n ? sbuf_addf(b, "\\x%02x", *p)
+                       : sbuf_add(b, &c, 1);
+        if (err < 0)
             return PYSCOPE_ENOMEM;
         run = p += nul ? 2 : 1;
     }

@@ -84,11 +84,12 @@ void fmt_json_str(FILE *out, const char *s);
 /*
  * Append s to b as well-formed UTF-8: a byte that is not UTF-8 as the text
  * "\xNN", U+0000 as a name keeps it as "\x00", everything else unchanged,
- * for a binary format whose strings must be UTF-8 (pprof's). 0 or
- * PYSCOPE_ENOMEM.
+ * for a format whose strings must be UTF-8 (pprof's). With fold, also ';'
+ * as ',' and the other control characters as spaces, for folded stacks
+ * (one line each, frames split at ';'). 0 or PYSCOPE_ENOMEM.
  */
 struct sbuf;
-int fmt_add_utf8(struct sbuf *b, const char *s);
+int fmt_add_utf8(struct sbuf *b, const char *s, int fold);
 
 /*
  * The length (2 to 4) of the well-formed UTF-8 sequence p starts with, or 0

@@ -101,7 +101,7 @@ static int64_t str_index(struct builder *b, const char *raw)
     b->clean.len = 0; /* reused from string to string */
     if (b->clean.buf)
         b->clean.buf[0] = '\0';
-    if (fmt_add_utf8(&b->clean, raw ? raw : "") < 0)
+    if (fmt_add_utf8(&b->clean, raw ? raw : "", 0) < 0)
         return -1;
     return clean_index(b, sbuf_str(&b->clean));
 }

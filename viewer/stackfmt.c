@@ -29,31 +29,7 @@ struct pending {
  * is not UTF-8 as the text "\xNN" (format.h). */
 static int add_clean(struct sbuf *b, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s, *run = p;
-    for (;;) {
-        size_t n = *p < 0x80 ? 1 : fmt_utf8_len(p);
-        int plain = n > 1 || (n == 1 && *p && *p != ';' && *p >= 0x20 && *p != 0x7f);
-        if (*p && fmt_is_nul(p)) {
-            if ((p > run && sbuf_add(b, (const char *)run, (size_t)(p - run)) < 0) ||
-                sbuf_add(b, "\\x00", 4) < 0)
-                return PYSCOPE_ENOMEM;
-            run = p += 2;
-            continue;
-        }
-        if (plain) {
-            p += n;
-            continue;
-        }
-        /* the text that needs no change, in one piece */
-        if (p > run && sbuf_add(b, (const char *)run, (size_t)(p - run)) < 0)
-            return PYSCOPE_ENOMEM;
-        if (!*p)
-            return 0;
-        char c = *p == ';' ? ',' : ' ';
-        if ((n ? sbuf_add(b, &c, 1) : sbuf_addf(b, "\\x%02x", *p)) < 0)
-            return PYSCOPE_ENOMEM;
-        run = ++p;
-    }
+    return fmt_add_utf8(b, s, 1);
 }
 
 /* The folded frame of n: "qualname (file:line)", a thread's label. */

@@ -226,9 +226,7 @@ out:
 /* "states": samples of every thread by state, or null without samples. */
 int sumprof_json_states(sqlite3 *db, FILE *out)
 {
-    static const char *const names[] = {"running", "native", "idle", "gil", "runnable"};
-    enum { NAMES = sizeof names / sizeof *names };
-    int64_t n[NAMES] = {0}, all = 0;
+    int64_t n[SMP_NSTATES] = {0}, all = 0;
     sqlite3_stmt *st;
     char *sql =
         sqlite3_mprintf("SELECT state, sum(%s) FROM samples GROUP BY state", vdb_sample_ticks(db));
@@ -240,7 +238,7 @@ int sumprof_json_states(sqlite3 *db, FILE *out)
         return err;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t state = sqlite3_column_int64(st, 0), count = sqlite3_column_int64(st, 1);
-        if (state >= 0 && state < NAMES)
+        if (state >= 0 && state < SMP_NSTATES)
             n[state] = count;
         all += count;
     }
@@ -252,8 +250,8 @@ int sumprof_json_states(sqlite3 *db, FILE *out)
         fputs("null", out);
         return 0;
     }
-    for (int k = 0; k < NAMES; k++)
-        fprintf(out, "%s\"%s\": %" PRId64, k ? ", " : "{", names[k], n[k]);
+    for (int k = 0; k < SMP_NSTATES; k++)
+        fprintf(out, "%s\"%s\": %" PRId64, k ? ", " : "{", smp_state_name(k), n[k]);
     putc('}', out);
     return 0;
 }

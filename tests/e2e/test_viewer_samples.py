@@ -578,7 +578,7 @@ class Errors(ViewerTestCase):
                             "'--sort' is self or total, not 'name'")
         self.assert_refused(self.pyscope("export", db), "'--format' is required")
         self.assert_refused(self.pyscope("export", db, "--format", "pdf"),
-                            "'--format' is folded, speedscope, pprof or pstats, not 'pdf'")
+                            "'--format' is folded, speedscope, pprof, pstats or chrome, not 'pdf'")
         self.assert_refused(self.pyscope("flamegraph", db, "--width", "5"),
                             "'--width' needs a number of pixels")
         self.assert_refused(self.pyscope("top", db, "--json", "-o", "x"),
