@@ -166,6 +166,13 @@ static void test_selection(void **state)
     assert_null(strstr(doc, "\"tid\":100,"));
     find(doc, EV("native", "101", STATE, "2000.000", "1000.000"));
     free(doc);
+    /* by id, as a number, as the other commands take it */
+    f = (struct smp_filter){.thread = "02"};
+    doc = export(&f, &err, msg, sizeof msg);
+    assert_non_null(doc);
+    find(doc, EV("native", "101", STATE, "2000.000", "1000.000"));
+    assert_null(strstr(doc, "\"tid\":100,"));
+    free(doc);
     f = (struct smp_filter){.has_pid = 1, .pid = 7};
     assert_null(export(&f, &err, msg, sizeof msg));
     assert_int_equal(err, PYSCOPE_ENOTFOUND);

@@ -24,13 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_ANSWERS 8
 
 struct server {
     int fd, port;
-    const char *answers[MAX_ANSWERS]; /* whole responses, in turn */
+    const char *answers[MAX_ANSWERS]; /* whole responses, in turn; NULL: no answer at all */
     int nanswers, served;
     char last[8192]; /* the last request, headers and body */
     pthread_t thread;
@@ -55,6 +56,11 @@ static void *serve(void *arg)
                 break;
         }
         const char *a = s->answers[s->served];
+        if (!a) {
+            sleep(2); /* past the client's timeout, the request read whole */
+            close(c);
+            continue;
+        }
         if (write(c, a, strlen(a)) < 0)
             break;
         close(c);
@@ -84,6 +90,11 @@ static void stop(struct server *s)
 #define OK "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 #define BUSY "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy"
 #define SLOW "HTTP/1.1 429 Slow\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+#define LATER                                                                                      \
+    "HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+#define MUCH_LATER                                                                                 \
+    "HTTP/1.1 429 Slow\r\nRetry-After: 3600\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+#define NOT_DONE "HTTP/1.1 501 No\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 #define REFUSED                                                                                    \
     "HTTP/1.1 422 No\r\nContent-Length: 35\r\nConnection: close\r\n\r\n"                           \
     "{\"message\":\"too old\",\n \"code\":\"x\"}\n"
@@ -177,6 +188,61 @@ static void test_no_answer(void **state)
     assert_non_null(strstr(msg, "/ingest (2 tries): "));
 }
 
+/* A bearer token goes as its header. */
+static void test_bearer(void **state)
+{
+    (void)state;
+    struct server s = {.answers = {OK}, .nanswers = 1};
+    start(&s);
+    long status;
+    char msg[512] = "";
+    struct push_target t = {.bearer = "tok3n", .timeout_s = 10, .backoff_s = 0.01};
+    assert_int_equal(post(&s, &t, &status, msg), 0);
+    stop(&s);
+    assert_non_null(strstr(s.last, "\r\nAuthorization: Bearer tok3n\r\n"));
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The server's Retry-After is waited for; one beyond a minute is final, as
+ * is 501; a request read whole that got no answer is not sent again. */
+static void test_what_is_not_tried_again(void **state)
+{
+    (void)state;
+    long status;
+    char msg[512] = "";
+    struct push_target t = {.timeout_s = 10, .retries = 3, .backoff_s = 0.01};
+    struct server s = {.answers = {LATER, OK}, .nanswers = 2};
+    start(&s);
+    double t0 = now_s();
+    assert_int_equal(post(&s, &t, &status, msg), 0);
+    assert_true(now_s() - t0 >= 0.9);
+    stop(&s);
+    assert_int_equal(s.served, 2);
+    const char *final[] = {MUCH_LATER, NOT_DONE};
+    for (size_t i = 0; i < 2; i++) {
+        struct server f = {.answers = {final[i], OK}, .nanswers = 1};
+        start(&f);
+        assert_int_equal(post(&f, &t, &status, msg), PYSCOPE_EIO);
+        stop(&f);
+        assert_int_equal(f.served, 1);
+    }
+    struct server mute = {.answers = {NULL, OK}, .nanswers = 1};
+    start(&mute);
+    t.timeout_s = 1;
+    assert_int_equal(post(&mute, &t, &status, msg), PYSCOPE_EIO);
+    stop(&mute);
+    assert_int_equal(mute.served, 1);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(msg, "no answer from"));
+    assert_null(strstr(msg, "tries"));
+}
+
 static void test_escape(void **state)
 {
     (void)state;
@@ -191,9 +257,13 @@ static void test_escape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sent_as_given),    cmocka_unit_test(test_later_is_tried_again),
-        cmocka_unit_test(test_refusal_is_final), cmocka_unit_test(test_no_answer),
+        cmocka_unit_test(test_sent_as_given),
+        cmocka_unit_test(test_later_is_tried_again),
+        cmocka_unit_test(test_refusal_is_final),
+        cmocka_unit_test(test_no_answer),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_what_is_not_tried_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -209,33 +209,34 @@ static int write_threads(struct writer *w, const struct smp_filter *f, int64_t *
     int err = vdb_prepare(w->db,
                           "SELECT t.id, p.pid, t.os_tid, t.name, t.is_main FROM threads t "
                           "JOIN processes p ON p.id = t.process_id "
-                          "WHERE (?1 IS NULL OR p.pid = ?1) AND (?2 IS NULL OR t.name = ?2 OR "
-                          "CAST(t.id AS TEXT) = ?2) "
+                          "WHERE (?1 IS NULL OR p.pid = ?1) "
+                          "AND (?2 IS NULL OR t.name = ?2 OR t.id = ?3) "
                           "ORDER BY p.started_ns, p.id, t.is_main DESC, t.started_ns, t.id",
                           &st);
     if (err < 0)
         return err;
     if (f && f->has_pid)
         sqlite3_bind_int64(st, 1, f->pid);
-    if (f && f->thread)
+    int64_t id;
+    if (f && f->thread) { /* its id or its name, as the other commands take it */
         sqlite3_bind_text(st, 2, f->thread, -1, SQLITE_STATIC);
-    int rc;
+        if (util_parse_i64(f->thread, &id) == 0)
+            sqlite3_bind_int64(st, 3, id);
+    }
+    int rc = SQLITE_DONE;
     int64_t sort = 0;
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
+        int64_t thread = sqlite3_column_int64(st, 0);
         w->pid = sqlite3_column_int64(st, 1);
         /* a thread the kernel did not name keeps its own id, above the
          * kernel's and the process's tracks */
-        w->tid = sqlite3_column_type(st, 2) == SQLITE_NULL ? TRACK_GC + 1 + id
+        w->tid = sqlite3_column_type(st, 2) == SQLITE_NULL ? TRACK_GC + 1 + thread
                                                            : sqlite3_column_int64(st, 2);
         const char *name = (const char *)sqlite3_column_text(st, 3);
-        char label[256];
-        if (name)
-            snprintf(label, sizeof label, "%s", name);
-        else
-            snprintf(label, sizeof label, "thread %" PRId64, id);
-        meta_name(w, "thread_name", w->pid, w->tid, label, ++sort);
-        err = write_thread(w, id);
+        char label[64];
+        snprintf(label, sizeof label, "thread %" PRId64, thread);
+        meta_name(w, "thread_name", w->pid, w->tid, name ? name : label, ++sort);
+        err = write_thread(w, thread);
         ++*nthreads;
     }
     if (!err && rc != SQLITE_DONE)
@@ -253,10 +254,107 @@ static void put_end(FILE *out, sqlite3_stmt *st, int col)
         fprintf(out, ",\"signal\":%d", sqlite3_column_int(st, col + 1));
 }
 
+/* ",\"key\":value" of a column, or nothing when it is NULL (not measured). */
+static void put_known(FILE *out, const char *key, sqlite3_stmt *st, int col, int *first)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return;
+    fprintf(out, "%s\"%s\":%lld", *first ? "" : ",", key, (long long)sqlite3_column_int64(st, col));
+    *first = 0;
+}
+
+/* The snapshots of process id (pid): instants, and the memory counter. */
+static int write_snapshots(struct writer *w, int64_t id, int64_t pid)
+{
+    sqlite3_stmt *q;
+    int err = vdb_prepare(w->db,
+                          "SELECT id, t_ns, trigger, label, traced_bytes, traced_blocks, "
+                          "rss_bytes FROM snapshots WHERE process_id = ?1 ORDER BY t_ns",
+                          &q);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(q, 1, id);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        char name[128];
+        const char *trigger = (const char *)sqlite3_column_text(q, 2);
+        snprintf(name, sizeof name, "snapshot %lld (%s)", (long long)sqlite3_column_int64(q, 0),
+                 trigger ? trigger : "?");
+        ev_head(w, "i", name, pid, TRACK_PROCESS);
+        fputs(",\"s\":\"t\",\"cat\":\"snapshot\",\"args\":{\"label\":", w->out);
+        fmt_json_str(w->out, (const char *)sqlite3_column_text(q, 3));
+        int first = 0;
+        put_known(w->out, "traced_bytes", q, 4, &first);
+        put_known(w->out, "traced_blocks", q, 5, &first);
+        put_known(w->out, "rss_bytes", q, 6, &first);
+        fputs("},", w->out);
+        put_ts(w->out, "ts", sqlite3_column_int64(q, 1));
+        fputc('}', w->out);
+        if (sqlite3_column_type(q, 4) == SQLITE_NULL && sqlite3_column_type(q, 6) == SQLITE_NULL)
+            continue; /* nothing measured: no point, rather than a drop to 0 */
+        ev_head(w, "C", "memory", pid, TRACK_PROCESS);
+        fputs(",\"args\":{", w->out);
+        first = 1;
+        put_known(w->out, "traced", q, 4, &first);
+        put_known(w->out, "rss", q, 6, &first);
+        fputs("},", w->out);
+        put_ts(w->out, "ts", sqlite3_column_int64(q, 1));
+        fputc('}', w->out);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : PYSCOPE_EDB;
+}
+
+/* The collections of process id (pid), on its gc track. */
+static int write_collections(struct writer *w, int64_t id, int64_t pid)
+{
+    sqlite3_stmt *q;
+    int err = vdb_prepare(w->db,
+                          "SELECT g.t_ns, g.duration_ns, g.generation, g.collected, "
+                          "g.uncollectable, t.name FROM gc_collections g "
+                          "LEFT JOIN threads t ON t.id = g.thread_id "
+                          "WHERE g.process_id = ?1 ORDER BY g.t_ns",
+                          &q);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(q, 1, id);
+    int rc, named = 0;
+    int64_t lane_end = INT64_MIN;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (!named++)
+            meta_name(w, "thread_name", pid, TRACK_GC, "gc", -1);
+        int64_t t = sqlite3_column_int64(q, 0), dur = sqlite3_column_int64(q, 1);
+        if (t < lane_end) { /* collections do not overlap: one ends before the next */
+            dur -= lane_end - t;
+            t = lane_end;
+        }
+        dur = dur > 0 ? dur : 0;
+        lane_end = t + dur;
+        char name[32];
+        snprintf(name, sizeof name, "gc gen %d", sqlite3_column_int(q, 2));
+        ev_head(w, "X", name, pid, TRACK_GC);
+        fprintf(w->out,
+                ",\"cat\":\"gc\",\"args\":{\"collected\":%lld,\"uncollectable\":%lld,\"thread\":",
+                (long long)sqlite3_column_int64(q, 3), (long long)sqlite3_column_int64(q, 4));
+        fmt_json_str(w->out, (const char *)sqlite3_column_text(q, 5));
+        fputs("},", w->out);
+        put_ts(w->out, "ts", t);
+        fputc(',', w->out);
+        put_ts(w->out, "dur", dur);
+        fputc('}', w->out);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : PYSCOPE_EDB;
+}
+
 /* Each process: its name, its lifetime and snapshots, and its collections. */
 static int write_processes(struct writer *w, const struct smp_filter *f, int64_t last_ns)
 {
     sqlite3_stmt *st;
+    int has_snaps = vdb_has_table(w->db, "snapshots");
+    int has_gc = vdb_has_table(w->db, "gc_collections");
+    if (has_snaps < 0 || has_gc < 0)
+        return PYSCOPE_EDB;
     int err = vdb_prepare(w->db,
                           "SELECT id, pid, argv, started_ns, ended_ns, exit_code, signal "
                           "FROM processes WHERE ?1 IS NULL OR pid = ?1 ORDER BY started_ns, id",
@@ -265,15 +363,12 @@ static int write_processes(struct writer *w, const struct smp_filter *f, int64_t
         return err;
     if (f && f->has_pid)
         sqlite3_bind_int64(st, 1, f->pid);
-    int has_snaps = vdb_has_table(w->db, "snapshots"),
-        has_gc = vdb_has_table(w->db, "gc_collections");
-    int rc;
+    int rc = SQLITE_DONE;
     int64_t sort = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0), pid = sqlite3_column_int64(st, 1);
         const char *argv = (const char *)sqlite3_column_text(st, 2);
-        char label[512];
-        snprintf(label, sizeof label, "%s", argv ? argv : "python");
+        const char *label = argv ? argv : "python";
         meta_name(w, "process_name", pid, 0, label, ++sort);
         meta_name(w, "thread_name", pid, TRACK_PROCESS, "process", -2);
         int64_t start = sqlite3_column_int64(st, 3);
@@ -288,75 +383,10 @@ static int write_processes(struct writer *w, const struct smp_filter *f, int64_t
         fputc(',', w->out);
         put_ts(w->out, "dur", end > start ? end - start : 0);
         fputc('}', w->out);
-        sqlite3_stmt *q;
-        if (has_snaps > 0) {
-            if ((err = vdb_prepare(w->db,
-                                   "SELECT id, t_ns, trigger, label, traced_bytes, traced_blocks, "
-                                   "rss_bytes FROM snapshots WHERE process_id = ?1 ORDER BY t_ns",
-                                   &q)) < 0)
-                break;
-            sqlite3_bind_int64(q, 1, id);
-            while (sqlite3_step(q) == SQLITE_ROW) {
-                char name[128];
-                snprintf(name, sizeof name, "snapshot %lld (%s)",
-                         (long long)sqlite3_column_int64(q, 0),
-                         (const char *)sqlite3_column_text(q, 2));
-                ev_head(w, "i", name, pid, TRACK_PROCESS);
-                fputs(",\"s\":\"t\",\"cat\":\"snapshot\",\"args\":{\"label\":", w->out);
-                fmt_json_str(w->out, (const char *)sqlite3_column_text(q, 3));
-                fprintf(
-                    w->out, ",\"traced_bytes\":%lld,\"traced_blocks\":%lld,\"rss_bytes\":%lld},",
-                    (long long)sqlite3_column_int64(q, 4), (long long)sqlite3_column_int64(q, 5),
-                    (long long)sqlite3_column_int64(q, 6));
-                put_ts(w->out, "ts", sqlite3_column_int64(q, 1));
-                fputc('}', w->out);
-                ev_head(w, "C", "memory", pid, TRACK_PROCESS);
-                fprintf(w->out, ",\"args\":{\"traced\":%lld,\"rss\":%lld},",
-                        (long long)sqlite3_column_int64(q, 4),
-                        (long long)sqlite3_column_int64(q, 6));
-                put_ts(w->out, "ts", sqlite3_column_int64(q, 1));
-                fputc('}', w->out);
-            }
-            sqlite3_finalize(q);
-        }
-        if (has_gc > 0) {
-            if ((err = vdb_prepare(w->db,
-                                   "SELECT g.t_ns, g.duration_ns, g.generation, g.collected, "
-                                   "g.uncollectable, t.name FROM gc_collections g "
-                                   "LEFT JOIN threads t ON t.id = g.thread_id "
-                                   "WHERE g.process_id = ?1 ORDER BY g.t_ns",
-                                   &q)) < 0)
-                break;
-            sqlite3_bind_int64(q, 1, id);
-            int named = 0;
-            int64_t lane_end = INT64_MIN;
-            while (sqlite3_step(q) == SQLITE_ROW) {
-                if (!named++)
-                    meta_name(w, "thread_name", pid, TRACK_GC, "gc", -1);
-                int64_t t = sqlite3_column_int64(q, 0), dur = sqlite3_column_int64(q, 1);
-                if (t < lane_end) { /* collections do not overlap: one ends before the next */
-                    dur -= lane_end - t;
-                    t = lane_end;
-                }
-                dur = dur > 0 ? dur : 0;
-                lane_end = t + dur;
-                char name[32];
-                snprintf(name, sizeof name, "gc gen %d", sqlite3_column_int(q, 2));
-                ev_head(w, "X", name, pid, TRACK_GC);
-                fprintf(w->out,
-                        ",\"cat\":\"gc\",\"args\":{\"collected\":%lld,\"uncollectable\":%lld,"
-                        "\"thread\":",
-                        (long long)sqlite3_column_int64(q, 3),
-                        (long long)sqlite3_column_int64(q, 4));
-                fmt_json_str(w->out, (const char *)sqlite3_column_text(q, 5));
-                fputs("},", w->out);
-                put_ts(w->out, "ts", t);
-                fputc(',', w->out);
-                put_ts(w->out, "dur", dur);
-                fputc('}', w->out);
-            }
-            sqlite3_finalize(q);
-        }
+        if (has_snaps)
+            err = write_snapshots(w, id, pid);
+        if (!err && has_gc)
+            err = write_collections(w, id, pid);
     }
     if (!err && rc != SQLITE_DONE)
         err = PYSCOPE_EDB;

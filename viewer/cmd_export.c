@@ -103,6 +103,21 @@ int cmd_export(int argc, char **argv)
                   format == FMT_PSTATS ? "call statistics" : "the run's timeline");
         return CLI_USAGE;
     }
+    /* the timeline holds every sample as it came: what weighs, folds or
+     * filters the stacks does not apply */
+    const char *unused = c.filter.function                 ? "--function"
+                         : c.filter.states                 ? "--state"
+                         : c.filter.clock != SMP_CLOCK_CPU ? "--clock"
+                         : c.filter.with_own               ? "--with-pyscope"
+                         : c.filter.no_native              ? "--no-native"
+                         : by_thread                       ? "--by-thread"
+                         : lines                           ? "--lines"
+                                                           : NULL;
+    if (format == FMT_CHROME && unused && c.npos == 1) {
+        cli_error("'%s' does not apply to '--format chrome', which writes every sample as it came",
+                  unused);
+        return CLI_USAGE;
+    }
     if ((format == FMT_PSTATS || format == FMT_PPROF) && (!c.output || !strcmp(c.output, "-"))) {
         cli_error("'--format %s' writes a binary file: name it with -o", format_names[format]);
         return CLI_USAGE;
@@ -138,7 +153,7 @@ int cmd_export(int argc, char **argv)
         char msg[512] = "";
         if ((err = ctrace_write(c.out, c.db, c.path, &c.filter, msg, sizeof msg)) < 0) {
             cli_error("%s", msg[0] ? msg : pyscope_strerror(err));
-            status = CLI_FAIL;
+            status = err == PYSCOPE_ENOTFOUND ? CLI_USAGE : CLI_FAIL;
         }
         goto done;
     }

@@ -14,6 +14,7 @@
 #include "pprof.h"
 #include "push.h"
 #include "smpcmd.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -31,13 +32,14 @@ const char cmd_push_usage[] =
     "   memory   the live memory of each process's last snapshot (profile\n"
     "            --memory), by allocation stack\n"
     "Samples carry the labels thread, thread_id, pid and state. A request the\n"
-    "server may take later (no answer, 408, 429, 5xx) is tried again.\n"
+    "server may take later (not reached, 408, 429, 5xx) is tried again, but not\n"
+    "one sent whole that got no answer: the server may have stored it.\n"
     "\n"
     "options:\n"
     "   --to URL             the server, e.g. http://localhost:4040 (required);\n"
     "                        the profiles go to URL/ingest\n"
-    "   --name APP           the application's name (default: the script's name);\n"
-    "                        letters, digits and _ . - /\n"
+    "   --name APP           the application's name (default: the script's name,\n"
+    "                        the module's with -m); letters, digits and _ . - /\n"
     "   --label KEY=VALUE    a label of every profile; may be repeated (at most\n"
     "                        "
     "25); KEY is letters, digits, _ and .\n"
@@ -46,7 +48,8 @@ const char cmd_push_usage[] =
     "                        HTTP basic authentication (default: the environment's\n"
     "                        PYSCOPE_PUSH_BASIC_AUTH)\n"
     "   --bearer TOKEN       send Authorization: Bearer TOKEN (default: the\n"
-    "                        environment's PYSCOPE_PUSH_BEARER)\n"
+    "                        environment's PYSCOPE_PUSH_BEARER); not with basic\n"
+    "                        authentication\n"
     "   --now                date the profiles now rather than when the run was\n"
     "                        recorded (servers refuse old profiles: Pyroscope by\n"
     "                        default those over an hour old)\n"
@@ -56,6 +59,10 @@ const char cmd_push_usage[] =
     "   -h, --help           show this help\n";
 
 #define LABELS_MAX 25 /* Pyroscope takes 30 labels, its own included */
+/* the longest label name and value Pyroscope takes; the application is the
+ * value of its service_name */
+#define NAME_MAX_BYTES 1024
+#define VALUE_MAX_BYTES 2048
 
 struct labels {
     const char *kv[LABELS_MAX + 1];
@@ -66,6 +73,15 @@ static int name_char(char c, int in_app)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '.' || (in_app && (c == '-' || c == '/'));
+}
+
+/* No control characters: a value that goes into a header. */
+static int header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
 }
 
 /* KEY=VALUE: a key Pyroscope takes, a value that cannot end the label set. */
@@ -79,37 +95,71 @@ static int add_label(const char *value, void *ctx)
     for (const char *c = value; c < eq; c++)
         if (!name_char(*c, 0))
             return -1;
+    if (eq - value > NAME_MAX_BYTES || strlen(eq + 1) > VALUE_MAX_BYTES)
+        return -1;
     for (const char *c = eq + 1; *c; c++)
-        if (*c == ',' || *c == '{' || *c == '}' || *c == '=' || (unsigned char)*c < 0x20)
+        if (*c == ',' || *c == '{' || *c == '}' || *c == '=' || (unsigned char)*c < 0x20 ||
+            *c == 0x7f)
             return -1;
     if (l->n <= LABELS_MAX)
         l->kv[l->n++] = value; /* one more than may be sent: refused once parsed */
     return 0;
 }
 
-/* The application's name: --name's, or the script's without ".py", with
- * what Pyroscope does not take as '_'. */
+/* The next word of a command line as sbuf_add_argv writes it, unquoted,
+ * malloc'd ("" at its end); *s moves past it. NULL when out of memory. */
+static char *next_word(const char **s)
+{
+    const char *p = *s;
+    while (*p == ' ')
+        p++;
+    char *w = malloc(strlen(p) + 1), *o = w;
+    if (!w)
+        return NULL;
+    for (int quoted = 0; *p && (quoted || *p != ' '); p++) {
+        if (*p == '\'')
+            quoted = !quoted;
+        else if (!quoted && *p == '\\' && p[1])
+            *o++ = *++p;
+        else
+            *o++ = *p;
+    }
+    *o = '\0';
+    *s = p;
+    return w;
+}
+
+/* The application's name: --name's; else the module's for -m, "python"
+ * for -c, the script's name without ".py"; with what Pyroscope does not
+ * take as '_'. */
 static char *app_name(sqlite3 *db, const char *given)
 {
     if (given)
         return strdup(given);
     char *argv = NULL;
     vdb_meta(db, "argv", &argv);
-    const char *script = argv ? argv : "python";
-    const char *end = strchr(script, ' ');
-    size_t len = end ? (size_t)(end - script) : strlen(script);
-    for (size_t i = len; i > 0; i--)
-        if (script[i - 1] == '/') {
-            script += i;
-            len -= i;
-            break;
-        }
-    if (len > 3 && !memcmp(script + len - 3, ".py", 3))
-        len -= 3;
-    char *name = len ? strndup(script, len) : strdup("python");
+    const char *rest = argv ? argv : "";
+    char *word = next_word(&rest), *name = NULL;
+    if (word && !strcmp(word, "-m")) {
+        free(word);
+        word = next_word(&rest);
+    } else if (word && !strcmp(word, "-c")) {
+        word[0] = '\0';
+    }
+    if (word) {
+        const char *base = strrchr(word, '/');
+        base = base ? base + 1 : word;
+        size_t len = strlen(base);
+        if (len > 3 && !strcmp(base + len - 3, ".py"))
+            len -= 3;
+        if (len > NAME_MAX_BYTES)
+            len = NAME_MAX_BYTES;
+        name = len ? strndup(base, len) : strdup("python");
+    }
     for (char *c = name; c && *c; c++)
         if (!name_char(*c, 1))
             *c = '_';
+    free(word);
     free(argv);
     return name;
 }
@@ -138,39 +188,40 @@ struct push_run {
 static int send_profile(struct push_run *r, const char *what, char *body, size_t len,
                         int64_t from_ns, int64_t until_ns, int64_t pid)
 {
-    char name[2048], query[4096];
-    int n = snprintf(name, sizeof name, "%s", r->app);
-    for (int i = 0; i < r->labels->n && n < (int)sizeof name; i++)
-        n += snprintf(name + n, sizeof name - (size_t)n, "%s%s", i ? "," : "{", r->labels->kv[i]);
-    if (pid && n < (int)sizeof name)
-        n += snprintf(name + n, sizeof name - (size_t)n, "%spid=%lld", r->labels->n ? "," : "{",
-                      (long long)pid);
-    if (n + 2 > (int)sizeof name) {
-        cli_error("the name and labels are too long");
-        return CLI_USAGE;
-    }
-    if (r->labels->n || pid)
-        snprintf(name + n, sizeof name - (size_t)n, "}");
-    char *esc = push_escape(name);
-    if (!esc) {
+    struct sbuf name = {0}, query = {0};
+    int err = sbuf_add(&name, r->app, strlen(r->app));
+    for (int i = 0; i < r->labels->n && !err; i++)
+        err = sbuf_addf(&name, "%s%s", i ? "," : "{", r->labels->kv[i]);
+    if (pid && !err)
+        err = sbuf_addf(&name, "%spid=%lld", r->labels->n ? "," : "{", (long long)pid);
+    if ((r->labels->n || pid) && !err)
+        err = sbuf_add(&name, "}", 1);
+    char *esc = err ? NULL : push_escape(sbuf_str(&name));
+    int64_t from = from_ns / 1000000000, until = (until_ns + 999999999) / 1000000000;
+    err = esc ? sbuf_addf(&query, "name=%s&from=%lld&until=%lld&format=pprof&spyName=pyscope", esc,
+                          (long long)from, (long long)(until > from ? until : from + 1))
+              : PYSCOPE_ENOMEM;
+    if (!err && r->rate_hz > 0 && strcmp(what, "memory"))
+        err = sbuf_addf(&query, "&sampleRate=%lld", (long long)r->rate_hz);
+    free(esc);
+    if (err) {
+        sbuf_release(&name);
+        sbuf_release(&query);
         cli_error("%s", pyscope_strerror(PYSCOPE_ENOMEM));
         return CLI_FAIL;
     }
-    int64_t from = from_ns / 1000000000, until = (until_ns + 999999999) / 1000000000;
-    n = snprintf(query, sizeof query, "name=%s&from=%lld&until=%lld&format=pprof&spyName=pyscope",
-                 esc, (long long)from, (long long)(until > from ? until : from + 1));
-    if (r->rate_hz > 0 && strcmp(what, "memory"))
-        snprintf(query + n, sizeof query - (size_t)n, "&sampleRate=%lld", (long long)r->rate_hz);
-    free(esc);
     long status;
     char msg[1024];
-    if (push_post(&r->target, "/ingest", query, body, len, &status, msg, sizeof msg) < 0) {
+    int status_ok = push_post(&r->target, "/ingest", sbuf_str(&query), body, len, &status, msg,
+                              sizeof msg) == 0;
+    if (!status_ok)
         cli_error("the %s profile was not taken: %s", what, msg);
-        return CLI_FAIL;
-    }
-    printf("%-7s %9zu bytes  %s  %ld\n", what, len, name, status);
-    r->sent++;
-    return CLI_OK;
+    else
+        printf("%-7s %9zu bytes  %s  %ld\n", what, len, sbuf_str(&name), status);
+    r->sent += status_ok;
+    sbuf_release(&name);
+    sbuf_release(&query);
+    return status_ok ? CLI_OK : CLI_FAIL;
 }
 
 /* The CPU or wall profile of the samples. */
@@ -312,9 +363,13 @@ int cmd_push(int argc, char **argv)
         cli_error("'--to' is required: the server's address, e.g. http://localhost:4040");
         return CLI_USAGE;
     }
-    if (r.target.url && strncmp(r.target.url, "http://", 7) &&
-        strncmp(r.target.url, "https://", 8)) {
-        cli_error("'--to' needs an http:// or https:// address, not '%s'", r.target.url);
+    char why[512];
+    if (r.target.url && push_check_url(r.target.url, why, sizeof why) < 0) {
+        cli_error("'--to': %s", why);
+        return CLI_USAGE;
+    }
+    if (name && strlen(name) > VALUE_MAX_BYTES) {
+        cli_error("'--name' is %d bytes at most", VALUE_MAX_BYTES);
         return CLI_USAGE;
     }
     if (name)
@@ -323,23 +378,47 @@ int cmd_push(int argc, char **argv)
                 cli_error("'--name' is letters, digits and _ . - /, not '%s'", name);
                 return CLI_USAGE;
             }
-    if (r.target.basic_auth && !strchr(r.target.basic_auth, ':')) {
-        cli_error("'--basic-auth' needs USER:PASSWORD");
-        return CLI_USAGE;
-    }
+    const char *auth_from = "'--basic-auth'", *bearer_from = "'--bearer'";
     if (!r.target.basic_auth) {
         const char *env = getenv("PYSCOPE_PUSH_BASIC_AUTH");
         r.target.basic_auth = env && *env ? env : NULL;
+        auth_from = "$PYSCOPE_PUSH_BASIC_AUTH";
     }
     if (!r.target.bearer) {
         const char *env = getenv("PYSCOPE_PUSH_BEARER");
         r.target.bearer = env && *env ? env : NULL;
+        bearer_from = "$PYSCOPE_PUSH_BEARER";
+    }
+    if (r.target.basic_auth &&
+        (!strchr(r.target.basic_auth, ':') || !header_safe(r.target.basic_auth))) {
+        cli_error("%s needs USER:PASSWORD, without control characters", auth_from);
+        return CLI_USAGE;
+    }
+    if (r.target.bearer && !header_safe(r.target.bearer)) {
+        cli_error("%s has control characters", bearer_from);
+        return CLI_USAGE;
+    }
+    if (r.target.tenant && !header_safe(r.target.tenant)) {
+        cli_error("'--tenant' has control characters");
+        return CLI_USAGE;
+    }
+    if (r.target.basic_auth && r.target.bearer) {
+        cli_error("give one way to authenticate: %s or %s", auth_from, bearer_from);
+        return CLI_USAGE;
     }
     r.target.retries = (int)retries;
     r.target.timeout_s = (long)timeout;
-    int status = smpcmd_open(&c);
-    if (status != CLI_OK)
-        return smpcmd_close(&c, status);
+    /* the database alone: the profiles are read as they are made */
+    if (c.npos != 1) {
+        opts_usage_error(&(struct opts_cmd){.name = c.name, .usage = c.usage});
+        return CLI_USAGE;
+    }
+    if (vdb_open(c.path, &c.db, why, sizeof why) < 0) {
+        cli_error("%s", why);
+        return CLI_USAGE;
+    }
+    c.out = stdout;
+    int status = CLI_OK;
     char *app = app_name(c.db, name);
     if (!app) {
         cli_error("%s", pyscope_strerror(PYSCOPE_ENOMEM));

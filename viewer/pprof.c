@@ -276,8 +276,8 @@ static int add_run(struct builder *b, sqlite3 *db, Pyscope__Pprof__Profile *prof
         prof->time_nanos = strtoll(v, NULL, 10);
     free(v);
     v = NULL;
-    if (vdb_meta(db, "duration_ns", &v) == 0 && v)
-        prof->duration_nanos = strtoll(v, NULL, 10);
+    if (!b->is_snapshot && vdb_meta(db, "duration_ns", &v) == 0 && v)
+        prof->duration_nanos = strtoll(v, NULL, 10); /* a snapshot is a moment */
     free(v);
     v = NULL;
     char line[4096];

@@ -52,10 +52,37 @@ static void said(const struct answer *a, char *out, size_t cap)
     out[n < cap ? n : cap - 1] = '\0';
 }
 
+/* A status the server may answer otherwise later: it timed out, is
+ * limiting, or failed; not what it does not do (501, 505). */
 static int may_come_later(long status)
 {
-    return status == 0 || status == 408 || status == 429 || status >= 500;
+    return status == 408 || status == 429 || (status >= 500 && status != 501 && status != 505);
 }
+
+/* A failure before an answer that a later try may not meet: the server not
+ * reached, or gone before it answered. Not one that will happen again (a
+ * bad address, TLS refused), nor a timeout once the whole body was sent:
+ * the server may have taken it, and a profile sent twice counts twice. */
+static int may_reach_later(CURL *h, CURLcode rc, size_t len)
+{
+    curl_off_t sent = 0;
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+        return 1;
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+        curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent);
+        return sent < (curl_off_t)len;
+    default:
+        return 0;
+    }
+}
+
+#define RETRY_AFTER_MAX 60 /* seconds: a longer Retry-After is the last word */
 
 static void nap(double s)
 {
@@ -87,9 +114,41 @@ char *push_escape(const char *s)
     return out;
 }
 
+int push_check_url(const char *url, char *msg, size_t msglen)
+{
+    CURLU *u = curl_url();
+    if (!u) {
+        snprintf(msg, msglen, "%s", pyscope_strerror(PYSCOPE_ENOMEM));
+        return -1;
+    }
+    char *scheme = NULL, *host = NULL, *user = NULL, *query = NULL, *fragment = NULL;
+    int bad = 0;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host ||
+        (strcmp(scheme, "http") && strcmp(scheme, "https")))
+        bad = snprintf(msg, msglen, "'%s' is not an http:// or https:// address", url);
+    else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+        bad = snprintf(msg, msglen,
+                       "the address has a user name or password in it; give them with "
+                       "--basic-auth or $PYSCOPE_PUSH_BASIC_AUTH");
+    else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+             curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK)
+        bad = snprintf(msg, msglen, "'%s' has a query or fragment; give the server's base address",
+                       url);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_free(query);
+    curl_free(fragment);
+    curl_url_cleanup(u);
+    return bad ? -1 : 0;
+}
+
 /* One try: 0 with *status set when the server answered, or PYSCOPE_EIO
- * with why not in msg. */
-static int post_once(CURL *h, struct answer *a, long *status, char *msg, size_t msglen)
+ * with why not in msg, and in *again whether a later try may do better. */
+static int post_once(CURL *h, size_t len, struct answer *a, long *status, int *again, char *msg,
+                     size_t msglen)
 {
     char why[CURL_ERROR_SIZE] = "";
     a->len = 0;
@@ -99,10 +158,12 @@ static int post_once(CURL *h, struct answer *a, long *status, char *msg, size_t 
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     if (rc != CURLE_OK) {
         *status = 0;
+        *again = may_reach_later(h, rc, len);
         snprintf(msg, msglen, "%s", why[0] ? why : curl_easy_strerror(rc));
         return PYSCOPE_EIO;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    *again = may_come_later(*status);
     return 0;
 }
 
@@ -169,10 +230,14 @@ int push_post(const struct push_target *t, const char *path, const char *query, 
     double wait = t->backoff_s;
     char why[512] = "";
     for (int try = 0;; try++) {
-        err = post_once(h, a, status, why, sizeof why);
+        int again = 0;
+        err = post_once(h, len, a, status, &again, why, sizeof why);
         if (!err && *status >= 200 && *status < 300)
             break;
-        if (try >= t->retries || !may_come_later(*status)) {
+        curl_off_t later = -1; /* the server's Retry-After, in seconds */
+        if (!err)
+            curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &later);
+        if (try >= t->retries || !again || later > RETRY_AFTER_MAX) {
             char text[SAID_MAX + 8], after[32] = "";
             said(a, text, sizeof text);
             if (try)
@@ -187,7 +252,7 @@ int push_post(const struct push_target *t, const char *path, const char *query, 
             err = err ? err : PYSCOPE_EIO;
             break;
         }
-        nap(wait);
+        nap((double)later > wait ? (double)later : wait);
         wait *= 2;
     }
 out:

@@ -32,6 +32,12 @@ struct push_target {
 int push_post(const struct push_target *target, const char *path, const char *query,
               const void *body, size_t len, long *status, char *msg, size_t msglen);
 
+/* Whether url can be a server's base: http or https, a host, no user or
+ * password (they would show in messages: authentication has its own
+ * options), no query or fragment (the request's path and query follow
+ * it). 0, or -1 with why not in msg. */
+int push_check_url(const char *url, char *msg, size_t msglen);
+
 /* The query-string form of s (RFC 3986 unreserved characters kept, the
  * rest %XX), malloc'd; NULL when out of memory. */
 char *push_escape(const char *s);

@@ -350,7 +350,7 @@ class Push(PprofTool):
     def test_a_refusal_is_one_line_and_fails(self):
         said = json.dumps({"code": "invalid_argument",
                            "message": "profile is too old\nsee the limits"}).encode()
-        res, requests = self.push([(422, said)])
+        res, requests = self.push([(422, said)], "--basic-auth", "user:secret")
         self.assertNotEqual(res.returncode, 0)
         self.assertEqual(len(requests), 1)  # a refusal is not tried again
         lines = res.stderr.decode().strip().splitlines()
@@ -375,11 +375,44 @@ class Push(PprofTool):
     def test_bad_arguments_are_one_line(self):
         for args in (["--to", "ftp://x"], [], ["--to", "http://x", "--label", "a=b,c=d"],
                      ["--to", "http://x", "--label", "__name__=x"],
+                     ["--to", "http://x", "--label", "k=" + "v" * 3000],
                      ["--to", "http://x", "--name", "a b"],
-                     ["--to", "http://x", "--basic-auth", "nocolon"]):
+                     ["--to", "http://x", "--basic-auth", "nocolon"],
+                     ["--to", "http://x", "--basic-auth", "u:p", "--bearer", "t"],
+                     ["--to", "http://x", "--tenant", "a\r\nX-Evil: 1"],
+                     ["--to", "http://user:secret@x"], ["--to", "http://x/?a=b"],
+                     ["--to", "http://[zz"]):
             res = harness.run_viewer(["push", self.db] + args)
             self.assertEqual(res.returncode, 2, (args, res))
             self.assertEqual(len(res.stderr.strip().splitlines()), 1, (args, res))
+            self.assertNotIn(b"secret", res.stderr)
+        res = harness.run_viewer(["push", self.db, "--to", "http://x", "--bearer", "t"],
+                                 env=dict(os.environ, PYSCOPE_PUSH_BASIC_AUTH="u:p"))
+        self.assertEqual(res.returncode, 2, res)
+        self.assertIn(b"$PYSCOPE_PUSH_BASIC_AUTH", res.stderr)
+
+    def test_long_labels_go_whole(self):
+        value = "v" * 2000
+        res, requests = self.push((), "--label", "k=" + value, "--label", "k2=x")
+        self.assertEqual(res.returncode, 0, res)
+        for r in requests:
+            self.assertEqual(r["query"]["name"], [f"app{{k={value},k2=x}}"])
+            self.assertEqual(r["query"]["format"], ["pprof"])
+
+    def test_a_module_run_is_named_by_its_module(self):
+        db = os.path.join(self.tmp, "module.db")
+        doc = os.path.join(self.tmp, "doc.json")
+        with open(doc, "w") as f:
+            json.dump(list(range(100000)), f)
+        res = harness.run_pyscope(["-m", "json.tool", doc, os.devnull], db, cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        receiver = Receiver()
+        try:
+            res = harness.run_viewer(["push", db, "--to", receiver.url])
+        finally:
+            receiver.close()
+        self.assertEqual(res.returncode, 0, res)
+        self.assertEqual({r["query"]["name"][0] for r in receiver.requests}, {"json.tool"})
 
 
 if __name__ == "__main__":
