@@ -345,14 +345,19 @@ static int add_sample(struct smp_profile *p, struct pmap *aggmap, uint32_t threa
         return 0;
 
     uint32_t idx = *last;
-    int err;
-    if (idx == SMP_NONE || *last_stack != stack_id || p->aggs[idx].thread != thread) {
-        if ((err = pmap_intern(aggmap, thread, stack_id, (uint32_t)p->naggs, &idx)) < 0)
+    int err, st = p->by_state ? (int)state : -1;
+    if (idx == SMP_NONE || *last_stack != stack_id || p->aggs[idx].thread != thread ||
+        p->aggs[idx].state != st) {
+        /* by state: the state in the key's top bits, above any thread index */
+        uint32_t key = p->by_state ? thread | (uint32_t)state << 29 : thread;
+        if (p->by_state && thread >= 1u << 29)
+            return PYSCOPE_ENOMEM;
+        if ((err = pmap_intern(aggmap, key, stack_id, (uint32_t)p->naggs, &idx)) < 0)
             return err;
         if (idx == p->naggs) {
             if ((err = util_grow((void **)&p->aggs, &p->capaggs, p->naggs, sizeof *p->aggs)) < 0)
                 return err;
-            p->aggs[p->naggs++] = (struct agg){.thread = thread, .stack_id = stack_id};
+            p->aggs[p->naggs++] = (struct agg){.thread = thread, .state = st, .stack_id = stack_id};
         }
         *last = idx;
         *last_stack = stack_id;
@@ -677,6 +682,7 @@ int smp_load(sqlite3 *db, const char *path, const struct smp_filter *f, struct s
         return PYSCOPE_ENOMEM;
     p->states = f->states;
     p->with_own = f->with_own;
+    p->by_state = f->by_state;
 
     if ((err = load_meta(db, p, &rate_hz)) < 0 || (err = load_threads(db, p, &threadmap)) < 0)
         goto out;
@@ -749,7 +755,7 @@ static int scan_traces(sqlite3 *db, struct smp_profile *p)
         if (idx == p->naggs) {
             if ((err = util_grow((void **)&p->aggs, &p->capaggs, p->naggs, sizeof *p->aggs)) < 0)
                 break;
-            p->aggs[p->naggs++] = (struct agg){.stack_id = stack};
+            p->aggs[p->naggs++] = (struct agg){.state = -1, .stack_id = stack};
         }
         /* A damaged row's negative numbers would take from the others. */
         p->aggs[idx].bytes += size > 0 ? size : 0;
@@ -1005,9 +1011,9 @@ const char *smp_state_name(int state)
 
 /* ---- stack by stack ---- */
 
-/* smp_each_stack, with each stack's state. */
-static int each_stack(const struct smp_profile *p, int state,
-                      int (*fn)(void *ctx, const struct smp_stack *s), void *ctx)
+/* smp_each_stack: each stack with its state (-1 when not by state). */
+static int each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struct smp_stack *s),
+                      void *ctx)
 {
     const size_t cap = walk_cap(p);
     const struct smp_function **fns = malloc((cap ? cap : 1) * sizeof *fns);
@@ -1023,7 +1029,7 @@ static int each_stack(const struct smp_profile *p, int state,
         }
         struct smp_stack s = {
             .thread = p->clock == SMP_CLOCK_BYTES ? NULL : &p->threads[a->thread],
-            .state = state,
+            .state = a->state,
             .stack_id = a->stack_id,
             .interval_ns = p->totals.interval_ns > 0 ? p->totals.interval_ns : 0,
             .fns = fns,
@@ -1044,25 +1050,21 @@ static int each_stack(const struct smp_profile *p, int state,
 int smp_each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struct smp_stack *s),
                    void *ctx)
 {
-    return each_stack(p, -1, fn, ctx);
+    return each_stack(p, fn, ctx);
 }
 
 int smp_each_state_stack(sqlite3 *db, const char *path, const struct smp_filter *f,
                          int (*fn)(void *ctx, const struct smp_stack *s), void *ctx, char *msg,
                          size_t msglen)
 {
-    int err = 0;
-    for (int state = 0; state < SMP_NSTATES && !err; state++) {
-        if (f->states && !(f->states & (1u << state)))
-            continue;
-        struct smp_filter one = *f;
-        one.clock = SMP_CLOCK_WALL; /* every sample, idle or not */
-        one.states = 1u << state;
-        struct smp_profile *p;
-        if ((err = smp_load(db, path, &one, &p, msg, msglen)) < 0)
-            break;
-        err = each_stack(p, state, fn, ctx);
-        smp_free(p);
-    }
+    struct smp_filter all = *f;
+    all.clock = SMP_CLOCK_WALL; /* every sample, idle or not */
+    all.by_state = 1;
+    struct smp_profile *p;
+    int err = smp_load(db, path, &all, &p, msg, msglen);
+    if (err < 0)
+        return err;
+    err = each_stack(p, fn, ctx);
+    smp_free(p);
     return err;
 }

@@ -153,11 +153,11 @@ int smp_each_stack(const struct smp_profile *p, int (*fn)(void *ctx, const struc
 
 /*
  * The samples of db that f selects, stack by stack as smp_each_stack gives
- * them, and state by state (each state f keeps, loaded apart, so that each
- * stack has one state): for exports that keep the state of a sample (pprof,
- * the HTML report). f's clock is not used: every sample counts. Stops at
- * fn's first negative return, which it returns; else 0, or an error of
- * smp_load with one line in msg.
+ * them, each stack once per state it was sampled in (one scan, aggregated
+ * by thread, stack and state: smp_filter.by_state): for exports that keep
+ * the state of a sample (pprof, the HTML report). f's clock is not used: every sample counts. Stops
+ * at fn's first negative return, which it returns; else 0, or an error of smp_load with one line in
+ * msg.
  */
 int smp_each_state_stack(sqlite3 *db, const char *path, const struct smp_filter *f,
                          int (*fn)(void *ctx, const struct smp_stack *s), void *ctx, char *msg,

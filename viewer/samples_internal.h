@@ -61,6 +61,7 @@ struct linekey {
 /* One distinct (thread, stack): the samples summed; or one traceback of a snapshot. */
 struct agg {
     uint32_t thread; /* 0 in a snapshot, which has no threads */
+    int state;       /* samples.state, with smp_filter.by_state; else -1 */
     uint32_t leaf;   /* stack node */
     int64_t stack_id;
     int64_t count, cpu_count, cpu_ns; /* a snapshot's blocks are its count */
@@ -82,6 +83,7 @@ struct smp_profile {
     size_t cwdlen;
     int has_filter_fn;
     int with_own; /* smp_filter.with_own */
+    int by_state; /* smp_filter.by_state */
 
     struct smp_function *fns;
     size_t nfns, capfns;

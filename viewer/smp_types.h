@@ -42,6 +42,7 @@ struct smp_filter {
     unsigned states;      /* 1 << samples.state of each state kept; 0 keeps all */
     int no_native;        /* fold native frames into their Python caller */
     int with_own;         /* keep the samples taken in pyscope's own work ([pyscope]) */
+    int by_state;         /* a stack once per state it was sampled in, not once in all */
 };
 
 /* samples.state */
