@@ -614,21 +614,28 @@ static int write_timeline(FILE *out, sqlite3 *db, struct report *r)
         int64_t node;
         if (!imap_get(r->stack_node, (uint64_t)stack, 0, &node))
             node = -1; /* not selected: pyscope's own work */
-        /* each tick into the slice it fell in: a run of idle ticks spans many */
-        for (int64_t i = 0; i < ticks; i++) {
+        /* each tick into the slice it fell in (a run of idle ticks spans
+         * many), counted slice by slice */
+        for (int64_t i = 0, in = 0; i < ticks; i += in) {
             int64_t at = t + i * interval_ns;
             int b = at <= t0 ? 0 : (int)((double)(at - t0) / per);
             b = b < TIMELINE_BUCKETS ? b : TIMELINE_BUCKETS - 1;
-            counts[b][state]++;
+            /* the ticks from the i-th on that fall in slice b */
+            in = 1;
+            while (interval_ns && i + in < ticks && b < TIMELINE_BUCKETS - 1 &&
+                   (int)((double)(at + in * interval_ns - t0) / per) == b)
+                in++;
+            if (b == TIMELINE_BUCKETS - 1 || !interval_ns)
+                in = interval_ns ? ticks - i : ticks;
+            counts[b][state] += interval_ns ? in : 1;
             int64_t seen = 0;
             if (node >= 0) {
                 imap_get(per_node, (uint64_t)b, (uint64_t)node, &seen);
-                if (imap_put(per_node, (uint64_t)b, (uint64_t)node, ++seen) == 0 &&
+                seen += interval_ns ? in : 1;
+                if (imap_put(per_node, (uint64_t)b, (uint64_t)node, seen) == 0 &&
                     seen > tops[b].ticks)
                     tops[b] = (struct slice_top){node, seen};
             }
-            if (!interval_ns)
-                break;
         }
     }
     sqlite3_finalize(st);
