@@ -28,6 +28,8 @@ int cmd_report(int argc, char **argv);
 extern const char cmd_report_usage[];
 int cmd_push(int argc, char **argv);
 extern const char cmd_push_usage[];
+int cmd_retained(int argc, char **argv);
+extern const char cmd_retained_usage[];
 
 /* The call statistics: who called a function, what it called. */
 int cmd_callers(int argc, char **argv);

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "error.h"
 #include "format.h"
+#include "heapcmd.h"
 #include "heapgraph.h"
 #include "opts.h"
 #include "smpcmd.h"
@@ -55,103 +56,6 @@ struct cyc_args {
     int64_t group, limit;
     FILE *out; /* where the JSON goes: stdout, or the report's page */
 };
-
-/* What a snapshot is, for headers. */
-struct snapinfo {
-    int64_t id, pid, process_id, t_ns;
-    char *label, *trigger;
-};
-
-static int snap_info(sqlite3 *db, int64_t id, struct snapinfo *s)
-{
-    sqlite3_stmt *st;
-    memset(s, 0, sizeof *s);
-    int err =
-        vdb_prepare(db,
-                    "SELECT s.id, p.pid, s.process_id, s.t_ns, s.label, s.trigger"
-                    " FROM snapshots s JOIN processes p ON p.id = s.process_id WHERE s.id = ?1",
-                    &st);
-    if (err < 0)
-        return err;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        s->id = sqlite3_column_int64(st, 0);
-        s->pid = sqlite3_column_int64(st, 1);
-        s->process_id = sqlite3_column_int64(st, 2);
-        s->t_ns = sqlite3_column_int64(st, 3);
-        if ((err = vdb_col_text(st, 4, &s->label)) >= 0)
-            err = vdb_col_text(st, 5, &s->trigger);
-    } else {
-        err = rc == SQLITE_DONE ? PYSCOPE_ENOTFOUND : vdb_err(rc);
-    }
-    sqlite3_finalize(st);
-    return err;
-}
-
-/* 0 when snapshot id exists and has an object graph; CLI_USAGE after
- * saying why not; a negative PYSCOPE_E* when the database fails. */
-static int check_graph(sqlite3 *db, const char *path, int64_t id)
-{
-    int64_t one;
-    int err = vdb_int(db, "SELECT 1 FROM snapshots WHERE id = ?1", &id, &one);
-    if (err == 0) {
-        cli_error("no snapshot %lld in '%s' (see 'pyscope snapshots')", (long long)id, path);
-        return CLI_USAGE;
-    }
-    if (err < 0)
-        return err;
-    err = vdb_int(db, "SELECT 1 FROM heap_objects WHERE snapshot_id = ?1 LIMIT 1", &id, &one);
-    if (err == 0) {
-        cli_error("snapshot %lld in '%s' has no object graph (record one with 'pyscope profile "
-                  "--heap'; peak snapshots never have one)",
-                  (long long)id, path);
-        return CLI_USAGE;
-    }
-    return err < 0 ? err : 0;
-}
-
-static void snap_release(struct snapinfo *s)
-{
-    free(s->label);
-    free(s->trigger);
-}
-
-/* Where stack_id allocated: "file:line", its function, and the line's code. */
-struct site {
-    char *file, *function;
-    int64_t line;
-};
-
-static int site_of(sqlite3 *db, int64_t stack_id, struct site *s)
-{
-    sqlite3_stmt *st;
-    memset(s, 0, sizeof *s);
-    int err = vdb_prepare(db,
-                          "SELECT fn.filename, coalesce(fn.qualname, fn.name), f.line FROM stacks s"
-                          " JOIN frames f ON f.id = s.frame_id"
-                          " JOIN functions fn ON fn.id = f.function_id WHERE s.id = ?1",
-                          &st);
-    if (err < 0)
-        return err;
-    sqlite3_bind_int64(st, 1, stack_id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        s->line = sqlite3_column_int64(st, 2);
-        if ((err = vdb_col_text(st, 0, &s->file)) >= 0)
-            err = vdb_col_text(st, 1, &s->function);
-    } else if (rc != SQLITE_DONE) {
-        err = vdb_err(rc);
-    }
-    sqlite3_finalize(st);
-    return err;
-}
-
-static void site_release(struct site *s)
-{
-    free(s->file);
-    free(s->function);
-}
 
 /* The distinct allocation stacks of a cycle's members that can be trusted
  * (of all when none can), in order. */
@@ -236,8 +140,8 @@ static int print_group_text(sqlite3 *db, struct src_cache *src, const struct hg 
     int64_t stacks[8];
     size_t ns = cycle_stacks(g, ex, stacks, 8);
     for (size_t i = 0; i < ns; i++) {
-        struct site s;
-        int err = site_of(db, stacks[i], &s);
+        struct heapcmd_site s;
+        int err = heapcmd_site_of(db, stacks[i], &s);
         if (err < 0)
             return err;
         fputs(i ? "                 " : "      allocated  ", stdout);
@@ -251,7 +155,7 @@ static int print_group_text(sqlite3 *db, struct src_cache *src, const struct hg 
             fmt_put_text(stdout, text);
         }
         putchar('\n');
-        site_release(&s);
+        heapcmd_site_release(&s);
     }
     fputs("      example    ", stdout);
     int err = put_path(stdout, g, ex, 0);
@@ -274,8 +178,8 @@ static int print_group_json(FILE *out, sqlite3 *db, const struct hg *g, const st
     int64_t stacks[8];
     size_t ns = cycle_stacks(g, ex, stacks, 8);
     for (size_t i = 0; i < ns; i++) {
-        struct site s;
-        int err = site_of(db, stacks[i], &s);
+        struct heapcmd_site s;
+        int err = heapcmd_site_of(db, stacks[i], &s);
         if (err < 0)
             return err;
         fputs(i ? ", {\"filename\": " : "{\"filename\": ", out);
@@ -283,7 +187,7 @@ static int print_group_json(FILE *out, sqlite3 *db, const struct hg *g, const st
         fprintf(out, ", \"line\": %lld, \"function\": ", (long long)s.line);
         fmt_json_str(out, s.function);
         putc('}', out);
-        site_release(&s);
+        heapcmd_site_release(&s);
     }
     fputs("],\n     \"example\": [", out);
     int err = put_path(out, g, ex, 1);
@@ -329,7 +233,7 @@ static int write_dot(const char *file, const struct hg *g, const struct hg_cycle
     return 0;
 }
 
-static void put_header(const struct cyc_args *o, const struct snapinfo *s, const struct hg *g,
+static void put_header(const struct cyc_args *o, const struct heapcmd_snap *s, const struct hg *g,
                        const struct hg_cycles *cy)
 {
     char a[FMT_BUFSZ], b[FMT_BUFSZ], c[FMT_BUFSZ];
@@ -353,10 +257,10 @@ static void put_header(const struct cyc_args *o, const struct snapinfo *s, const
 
 /* ---- growth ------------------------------------------------------------------ */
 
-static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct snapinfo *last,
+static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct heapcmd_snap *last,
                      int64_t *ids, size_t nids);
 
-static int growth(sqlite3 *db, const struct cyc_args *o, const struct snapinfo *last)
+static int growth(sqlite3 *db, const struct cyc_args *o, const struct heapcmd_snap *last)
 {
     sqlite3_stmt *st;
     int64_t *ids = NULL;
@@ -393,7 +297,7 @@ static int growth(sqlite3 *db, const struct cyc_args *o, const struct snapinfo *
 }
 
 /* The garbage groups of snapshots ids (nids of them, in order; takes ids). */
-static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct snapinfo *last,
+static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct heapcmd_snap *last,
                      int64_t *ids, size_t nids)
 {
     int err = 0;
@@ -503,7 +407,7 @@ static int growth_of(sqlite3 *db, const struct cyc_args *o, const struct snapinf
 
 /* The cycles of snapshot s (graph g, cycles cy) as one JSON object, the
  * first shown groups, to o->out. */
-static int put_json(const struct cyc_args *o, sqlite3 *db, const struct snapinfo *s,
+static int put_json(const struct cyc_args *o, sqlite3 *db, const struct heapcmd_snap *s,
                     const struct hg *g, const struct hg_cycles *cy, size_t shown)
 {
     FILE *out = o->out;
@@ -541,11 +445,11 @@ int cycles_json(sqlite3 *db, const char *path, FILE *out)
         return 0;
     }
     struct cyc_args o = {.path = path, .json = 1, .out = out};
-    struct snapinfo s = {0};
+    struct heapcmd_snap s = {0};
     struct hg g = {0};
     struct hg_cycles cy = {0};
     fputs("{\"last\":", out);
-    if ((err = snap_info(db, id, &s)) < 0 || (err = hg_load(db, id, &g)) < 0 ||
+    if ((err = heapcmd_snap_of(db, id, &s)) < 0 || (err = hg_load(db, id, &g)) < 0 ||
         (err = hg_find_garbage(&g)) < 0 || (err = hg_cycles(&g, 0, &cy)) < 0)
         goto out;
     err = put_json(&o, db, &s, &g, &cy, cy.ngroups < REPORT_GROUPS ? cy.ngroups : REPORT_GROUPS);
@@ -557,7 +461,7 @@ int cycles_json(sqlite3 *db, const char *path, FILE *out)
 out:
     hg_cycles_release(&cy);
     hg_release(&g);
-    snap_release(&s);
+    heapcmd_snap_release(&s);
     return err;
 }
 
@@ -612,7 +516,7 @@ int cmd_cycles(int argc, char **argv)
         cli_error("%s", msg);
         return CLI_USAGE;
     }
-    struct snapinfo s = {0};
+    struct heapcmd_snap s = {0};
     struct hg g = {0};
     struct hg_cycles cy = {0};
     struct src_cache *src = NULL;
@@ -627,14 +531,14 @@ int cmd_cycles(int argc, char **argv)
         goto out;
     }
     for (int k = 0; k < (o.other ? 2 : 1); k++) {
-        int r = check_graph(db, o.path, k ? o.other : id);
+        int r = heapcmd_check_graph(db, o.path, k ? o.other : id);
         if (r) {
             err = r < 0 ? r : 0;
             status = r > 0 ? r : status;
             goto out;
         }
     }
-    if ((err = snap_info(db, id, &s)) < 0)
+    if ((err = heapcmd_snap_of(db, id, &s)) < 0)
         goto out;
     if (o.growth) {
         err = growth(db, &o, &s);
@@ -686,7 +590,7 @@ out:
     free(cwd);
     hg_cycles_release(&cy);
     hg_release(&g);
-    snap_release(&s);
+    heapcmd_snap_release(&s);
     vdb_close(db);
     if ((fflush(stdout) == EOF || ferror(stdout)) && status == CLI_OK) {
         cli_error("cannot write '(standard output)': %s", strerror(errno ? errno : EIO));

@@ -60,6 +60,8 @@ static const struct command commands[] = {
     {"diff", cmd_diff, "what grew or shrank between two snapshots", cmd_diff_usage},
     {"cycles", cmd_cycles, "reference cycles the garbage collector would free (needs --heap)",
      cmd_cycles_usage},
+    {"retained", cmd_retained, "what keeps memory alive: retained sizes (needs --heap)",
+     cmd_retained_usage},
     {"gc", cmd_gc, "the garbage collector's collections and pauses (needs --gc)", cmd_gc_usage},
     {"help", cmd_help, "show help for a command", cmd_help_usage},
     {NULL, NULL, NULL, NULL},
