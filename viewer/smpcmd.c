@@ -246,6 +246,8 @@ int smpcmd_open(struct smpcmd *c)
         cli_error("%s", msg);
         return err == PYSCOPE_ENOTFOUND ? CLI_USAGE : CLI_FAIL;
     }
+    struct stat sb;
+    c->made = !to_stdout(c) && lstat(c->output, &sb) < 0 && errno == ENOENT;
     if (to_stdout(c)) {
         c->out = stdout;
     } else if (!(c->out = fopen(c->output, "w"))) {
@@ -272,8 +274,11 @@ int smpcmd_close(struct smpcmd *c, int status)
                       strerror(saved ? saved : EIO));
             status = CLI_FAIL;
         }
-        if (status != CLI_OK && !to_stdout(c))
-            unlink(c->output); /* no half-written file left behind */
+        /* no half-written file left behind, but only one this run made:
+         * a file that was there, or a device, is the user's */
+        struct stat sb;
+        if (status != CLI_OK && c->made && lstat(c->output, &sb) == 0 && S_ISREG(sb.st_mode))
+            unlink(c->output);
         c->out = NULL;
     }
     smp_free(c->prof);

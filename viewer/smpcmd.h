@@ -49,6 +49,7 @@ struct smpcmd {
     sqlite3 *db;
     struct smp_profile *prof;
     FILE *out;
+    int made; /* the output did not exist: smpcmd_open made it */
 };
 
 /*

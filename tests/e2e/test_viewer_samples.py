@@ -405,6 +405,24 @@ class Flamegraph(ViewerTestCase):
         self.assert_refused(res, f"no thread 'nope' in '{db}'")
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "new.svg")))
 
+    @unittest.skipUnless(os.geteuid() == 0, "makes a device node: needs root")
+    def test_a_failed_write_removes_only_what_it_made(self):
+        # A device that refuses every write, as /dev/full: the failed write
+        # is one line and status 1, and the node stays (it was removed, and
+        # the next run wrote a regular file in its place).
+        db = self.run_db(SPLIT)
+        full = os.path.join(self.tmp, "full")
+        os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        for args in (("export", db, "--format", "folded"), ("flamegraph", db),
+                     ("report", db), ("export", db, "--format", "pprof")):
+            res = self.pyscope(*args, "-o", full)
+            self.assert_refused(res, f"cannot write '{full}': No space left on device", 1)
+            self.assertTrue(stat.S_ISCHR(os.lstat(full).st_mode), args)
+        # a file made by the run is removed, not left half written
+        made = os.path.join(self.tmp, "made.svg")
+        self.ok("flamegraph", db, "-o", made)
+        self.assertTrue(os.path.exists(made))
+
     @unittest.skipUnless(shutil.which("node"), "node is not installed")
     def test_script_zoom_and_search(self):
         db = self.run_db(MIXED)
