@@ -110,19 +110,19 @@ static void test_samples_nest(void **state)
     char *doc = export(NULL, &err, msg, sizeof msg);
     assert_non_null(doc);
     /* main>a for two samples, then main>b: a closes alone at 3 ms */
-    const char *a = find(doc, EV("A.a", "100", PY("10"), "1000.000", "2000.000"));
+    const char *a = find(doc, EV("A.a", "100", PY("10"), "1000", "2000"));
     /* the state changes at 4 ms: running and main close, outermost first */
-    const char *running = find(doc, EV("running", "100", STATE, "1000.000", "3000.000"));
-    const char *main = find(doc, EV("main", "100", PY("1"), "1000.000", "3000.000"));
-    const char *b = find(doc, EV("b", "100", PY("20"), "3000.000", "1000.000"));
+    const char *running = find(doc, EV("running", "100", STATE, "1000", "3000"));
+    const char *main = find(doc, EV("main", "100", PY("1"), "1000", "3000"));
+    const char *b = find(doc, EV("b", "100", PY("20"), "3000", "1000"));
     assert_true(a < running && running < main && main < b);
     /* the idle run's two ticks, then a gap: ended with its ticks */
-    find(doc, EV("idle", "100", STATE, "4000.000", "2000.000"));
-    find(doc, EV("main", "100", PY("1"), "4000.000", "2000.000"));
+    find(doc, EV("idle", "100", STATE, "4000", "2000"));
+    find(doc, EV("main", "100", PY("1"), "4000", "2000"));
     /* the last sample: one interval */
-    find(doc, EV("running", "100", STATE, "20000.000", "1000.000"));
+    find(doc, EV("running", "100", STATE, "20000", "1000"));
     /* a sample without a stack is its state alone */
-    find(doc, EV("native", "101", STATE, "2000.000", "1000.000"));
+    find(doc, EV("native", "101", STATE, "2000", "1000"));
     /* the threads named and ordered, the main one first */
     const char *m = find(doc, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":100,\"tid\":100,"
                               "\"args\":{\"name\":\"MainThread\"}}");
@@ -143,15 +143,15 @@ static void test_process_tracks(void **state)
               "\"args\":{\"name\":\"python3 app.py\"}}");
     find(doc, "{\"ph\":\"X\",\"name\":\"python3 app.py\",\"pid\":100,\"tid\":1073741824,"
               "\"cat\":\"process\",\"args\":{\"pid\":100,\"ended\":true,\"exit_code\":3},"
-              "\"ts\":500.000,\"dur\":29500.000}");
+              "\"ts\":500,\"dur\":29500}");
     find(doc, "{\"ph\":\"i\",\"name\":\"snapshot 1 (api)\",\"pid\":100,\"tid\":1073741824,"
               "\"s\":\"t\",\"cat\":\"snapshot\",\"args\":{\"label\":\"kept\",\"traced_bytes\":950,"
-              "\"traced_blocks\":4,\"rss_bytes\":8192},\"ts\":5000.000}");
+              "\"traced_blocks\":4,\"rss_bytes\":8192},\"ts\":5000}");
     find(doc, "{\"ph\":\"C\",\"name\":\"memory\",\"pid\":100,\"tid\":1073741824,"
-              "\"args\":{\"traced\":950,\"rss\":8192},\"ts\":5000.000}");
+              "\"args\":{\"traced\":950,\"rss\":8192},\"ts\":5000}");
     find(doc, "{\"ph\":\"X\",\"name\":\"gc gen 2\",\"pid\":100,\"tid\":1073741825,\"cat\":\"gc\","
               "\"args\":{\"collected\":7,\"uncollectable\":0,\"thread\":\"MainThread\"},"
-              "\"ts\":3500.000,\"dur\":250.000}");
+              "\"ts\":3500,\"dur\":250}");
     free(doc);
 }
 
@@ -164,13 +164,13 @@ static void test_selection(void **state)
     char *doc = export(&f, &err, msg, sizeof msg);
     assert_non_null(doc);
     assert_null(strstr(doc, "\"tid\":100,"));
-    find(doc, EV("native", "101", STATE, "2000.000", "1000.000"));
+    find(doc, EV("native", "101", STATE, "2000", "1000"));
     free(doc);
     /* by id, as a number, as the other commands take it */
     f = (struct smp_filter){.thread = "02"};
     doc = export(&f, &err, msg, sizeof msg);
     assert_non_null(doc);
-    find(doc, EV("native", "101", STATE, "2000.000", "1000.000"));
+    find(doc, EV("native", "101", STATE, "2000", "1000"));
     assert_null(strstr(doc, "\"tid\":100,"));
     free(doc);
     f = (struct smp_filter){.has_pid = 1, .pid = 7};

@@ -44,13 +44,25 @@ struct writer {
     int64_t pid, tid; /* of the current thread's events */
 };
 
-static void put_ts(FILE *out, const char *key, int64_t ns)
+/* A time as "ts" and, from start to end, "dur": whole microseconds, the
+ * start's and the end's rounded down. A viewer adds ts and dur as
+ * floating point numbers to find an event's end: with fractions, a child
+ * and its parent that end together can end a hair apart, the parent
+ * first, and speedscope then drops the end; whole numbers add exactly. */
+static int64_t us(int64_t ns)
 {
-    /* microseconds, to the nanosecond: integers, so a child's bounds and
-     * its parent's print alike */
-    if (ns < 0)
-        ns = 0;
-    fprintf(out, "\"%s\":%" PRId64 ".%03" PRId64, key, ns / 1000, ns % 1000);
+    return ns > 0 ? ns / 1000 : 0;
+}
+
+static void put_ts(FILE *out, int64_t ns)
+{
+    fprintf(out, "\"ts\":%" PRId64, us(ns));
+}
+
+static void put_span(FILE *out, int64_t start, int64_t end)
+{
+    fprintf(out, "\"ts\":%" PRId64 ",\"dur\":%" PRId64, us(start),
+            end > start ? us(end) - us(start) : 0);
 }
 
 /* The separator before an event, and its phase, name, pid and tid. */
@@ -100,9 +112,7 @@ static void close_from(struct writer *w, size_t keep, int64_t end)
                 fprintf(w->out, ",\"first_line\":%" PRId64, fn->firstlineno);
             fputs("},", w->out);
         }
-        put_ts(w->out, "ts", e->start);
-        fputc(',', w->out);
-        put_ts(w->out, "dur", end - e->start);
+        put_span(w->out, e->start, end);
         fputc('}', w->out);
     }
     if (w->nopen > keep)
@@ -288,7 +298,7 @@ static int write_snapshots(struct writer *w, int64_t id, int64_t pid)
         put_known(w->out, "traced_blocks", q, 5, &first);
         put_known(w->out, "rss_bytes", q, 6, &first);
         fputs("},", w->out);
-        put_ts(w->out, "ts", sqlite3_column_int64(q, 1));
+        put_ts(w->out, sqlite3_column_int64(q, 1));
         fputc('}', w->out);
         if (sqlite3_column_type(q, 4) == SQLITE_NULL && sqlite3_column_type(q, 6) == SQLITE_NULL)
             continue; /* nothing measured: no point, rather than a drop to 0 */
@@ -298,7 +308,7 @@ static int write_snapshots(struct writer *w, int64_t id, int64_t pid)
         put_known(w->out, "traced", q, 4, &first);
         put_known(w->out, "rss", q, 6, &first);
         fputs("},", w->out);
-        put_ts(w->out, "ts", sqlite3_column_int64(q, 1));
+        put_ts(w->out, sqlite3_column_int64(q, 1));
         fputc('}', w->out);
     }
     sqlite3_finalize(q);
@@ -338,9 +348,7 @@ static int write_collections(struct writer *w, int64_t id, int64_t pid)
                 (long long)sqlite3_column_int64(q, 3), (long long)sqlite3_column_int64(q, 4));
         fmt_json_str(w->out, (const char *)sqlite3_column_text(q, 5));
         fputs("},", w->out);
-        put_ts(w->out, "ts", t);
-        fputc(',', w->out);
-        put_ts(w->out, "dur", dur);
+        put_span(w->out, t, t + dur);
         fputc('}', w->out);
     }
     sqlite3_finalize(q);
@@ -379,9 +387,7 @@ static int write_processes(struct writer *w, const struct smp_filter *f, int64_t
                 ended ? "true" : "false");
         put_end(w->out, st, 5);
         fputs("},", w->out);
-        put_ts(w->out, "ts", start);
-        fputc(',', w->out);
-        put_ts(w->out, "dur", end > start ? end - start : 0);
+        put_span(w->out, start, end);
         fputc('}', w->out);
         if (has_snaps)
             err = write_snapshots(w, id, pid);

@@ -19,8 +19,8 @@
  * (how it ended in its arguments) and its memory snapshots as instants,
  * and "gc", with each garbage collection as an event as long as its pause.
  * The snapshots' traced and resident bytes are also counters of the
- * process. Times are microseconds since the run started, as the database's
- * are.
+ * process. Times are whole microseconds since the run started, as the
+ * database's are (in nanoseconds), rounded down.
  */
 #ifndef PYSCOPE_VIEWER_CHROMETRACE_H
 #define PYSCOPE_VIEWER_CHROMETRACE_H
