@@ -41,8 +41,8 @@ const char cmd_push_usage[] =
     "   --name APP           the application's name (default: the script's name,\n"
     "                        the module's with -m); letters, digits and _ . - /\n"
     "   --label KEY=VALUE    a label of every profile; may be repeated (at most\n"
-    "                        "
-    "25); KEY is letters, digits, _ and .\n"
+    "                        25); KEY is letters, digits, _ and ., not thread,\n"
+    "                        thread_id, pid or state (the profiles' own)\n"
     "   --tenant ID          send the header X-Scope-OrgID: ID (multi-tenant servers)\n"
     "   --basic-auth USER:PASSWORD\n"
     "                        HTTP basic authentication (default: the environment's\n"
@@ -97,6 +97,12 @@ static int add_label(const char *value, void *ctx)
             return -1;
     if (eq - value > NAME_MAX_BYTES || strlen(eq + 1) > VALUE_MAX_BYTES)
         return -1;
+    /* the samples' own labels, and the memory profiles' pid */
+    static const char *const reserved[] = {"thread", "thread_id", "pid", "state"};
+    for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
+        if ((size_t)(eq - value) == strlen(reserved[i]) &&
+            !memcmp(value, reserved[i], (size_t)(eq - value)))
+            return -1;
     for (const char *c = eq + 1; *c; c++)
         if (*c == ',' || *c == '{' || *c == '}' || *c == '=' || (unsigned char)*c < 0x20 ||
             *c == 0x7f)
@@ -322,7 +328,8 @@ int cmd_push(int argc, char **argv)
          .cb = add_label,
          .ctx = &labels,
          .bad = "'--label' needs KEY=VALUE (KEY of letters, digits, _ and ., not starting with "
-                "a digit or __; VALUE without , { } or =), not '%s'"},
+                "a digit or __, not thread, thread_id, pid or state; VALUE without , { } or =), "
+                "not '%s'"},
         {.name = "--tenant",
          .kind = OPTS_STRING,
          .dest = &r.target.tenant,

@@ -375,6 +375,8 @@ class Push(PprofTool):
     def test_bad_arguments_are_one_line(self):
         for args in (["--to", "ftp://x"], [], ["--to", "http://x", "--label", "a=b,c=d"],
                      ["--to", "http://x", "--label", "__name__=x"],
+                     ["--to", "http://x", "--label", "pid=5"],
+                     ["--to", "http://x", "--label", "state=idle"],
                      ["--to", "http://x", "--label", "k=" + "v" * 3000],
                      ["--to", "http://x", "--name", "a b"],
                      ["--to", "http://x", "--basic-auth", "nocolon"],
