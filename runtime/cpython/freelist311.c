@@ -150,8 +150,10 @@ static void drain(PyInterpreterState *interp)
 }
 
 /* What the original deallocator put on a free list comes back off it and is
- * freed as the original frees an object when its list is full. */
-static void take_back(int kind, PyObject *op)
+ * freed as the original frees an object when its list is full. op may be
+ * freed memory: nothing of it is read before it is found on a free list
+ * (a tuple's size, size, was read before the deallocator ran). */
+static void take_back(int kind, PyObject *op, Py_ssize_t size)
 {
     PyInterpreterState *interp = _PyInterpreterState_GET();
     switch (kind) {
@@ -173,7 +175,7 @@ static void take_back(int kind, PyObject *op)
     }
     case K_TUPLE: {
         struct _Py_tuple_state *s = &interp->tuple;
-        Py_ssize_t i = Py_SIZE(op) - 1;
+        Py_ssize_t i = size - 1;
         if (i >= 0 && i < PyTuple_NFREELISTS && (PyObject *)s->free_list[i] == op) {
             s->free_list[i] = (PyTupleObject *)((PyTupleObject *)op)->ob_item[0];
             s->numfree[i]--;
@@ -218,6 +220,9 @@ static void take_back(int kind, PyObject *op)
 /* Without the trashcan: the original deallocators of these do not use it. */
 static void plain_dealloc(int kind, PyObject *op)
 {
+    /* read now: once the deallocator has freed the object, its memory may
+     * be unmapped (a large tuple is the C library's own mapping) */
+    Py_ssize_t size = kind == K_TUPLE ? Py_SIZE(op) : 0;
     if (on)
         float_refuse(_PyInterpreterState_GET());
     orig[kind](op);
@@ -225,7 +230,7 @@ static void plain_dealloc(int kind, PyObject *op)
         /* pyscope's work, not the program's: without it the object would
          * wait on its free list */
         int64_t own = ownwork_timed_begin();
-        take_back(kind, op);
+        take_back(kind, op, size);
         ownwork_timed_end(own);
     }
 }

@@ -477,6 +477,20 @@ class Program(E2ETestCase):
                                   timeout=300)
         self.assertEqual((res.returncode, res.stdout), (0, b"freed\n"), res)
 
+    def test_large_tuples_freed(self):
+        # A tuple too large for its free list is freed by its deallocator;
+        # one large enough is the C library's own mapping, unmapped at once.
+        # The wrapper read the tuple's size after that, to see whether it
+        # went on a free list: every such free faulted (a module's constants
+        # going with its code, in a real program on 3.12).
+        code = ("t = tuple(range(100000))\ndel t\n"
+                "ts = [tuple(range(n)) for n in range(0, 3000, 7)]\ndel ts\n"
+                "print('freed')")
+        for extra in ([], ["--calls", "--gc"]):
+            res = harness.run_pyscope(["--no-sample", "--memory"] + extra + ["-c", code],
+                                      self.new_db_path())
+            self.assertEqual((res.returncode, res.stdout), (0, b"freed\n"), res)
+
     def test_tracemalloc_inside(self):
         db = self.new_db_path()
         res = harness.run_pyscope(["--no-sample", "--memory",
