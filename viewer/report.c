@@ -443,8 +443,72 @@ static int add_trace(void *ctx, const struct smp_stack *st)
  * The memory part: the snapshots, and of each its statistics by line and
  * by traceback as `stats` groups them (tracemalloc's keys), and its live
  * bytes by stack for its flame graph, each as what changed since the last
- * snapshot of its process (put_delta); "null" without snapshots.
+ * snapshot of its process (put_delta); a forked process's first one since
+ * its parent's last (a fork starts with its parent's memory); "null"
+ * without snapshots.
  */
+
+/* Each forked process's parent, by processes.id. */
+static int fork_parents(sqlite3 *db, struct imap *out)
+{
+    sqlite3_stmt *st;
+    int err = vdb_prepare(
+        db, "SELECT id, parent_id FROM processes WHERE forked AND parent_id IS NOT NULL", &st);
+    if (err < 0)
+        return err;
+    int rc;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (imap_put(out, (uint64_t)sqlite3_column_int64(st, 0), 0, sqlite3_column_int64(st, 1)) <
+            0)
+            err = PYSCOPE_ENOMEM;
+    sqlite3_finalize(st);
+    return err ? err : rc == SQLITE_DONE ? 0 : PYSCOPE_EDB;
+}
+
+/* The rows a delta of cur against base writes: changed, new and gone. */
+static size_t delta_rows(const struct mlist *cur, const struct mlist *base)
+{
+    size_t i = 0, j = 0, rows = 0;
+    while (i < cur->n || j < base->n) {
+        if (j == base->n || (i < cur->n && cur->v[i].k < base->v[j].k)) {
+            rows++, i++; /* new */
+        } else if (i == cur->n || base->v[j].k < cur->v[i].k) {
+            rows++, j++; /* gone */
+        } else {
+            rows += cur->v[i].size != base->v[j].size || cur->v[i].count != base->v[j].count;
+            i++, j++;
+        }
+    }
+    return rows;
+}
+
+/* The index in lists of the snapshot lists[i] (of process proc) is written
+ * against, -1 for none: its process's last; for a process's first, of the
+ * last snapshots of its forked ancestors and of their other forked
+ * children (a fork starts with its parent's memory), the one it differs
+ * from least, when that is less than the whole list. */
+static int64_t delta_base(const struct mlist *lists, size_t i, struct imap *last,
+                          struct imap *parents, int64_t proc)
+{
+    int64_t idx, parent, best = -1;
+    if (imap_get(last, (uint64_t)proc, 0, &idx))
+        return idx;
+    size_t least = lists[i].n;
+    for (int depth = 0; depth < 64 && imap_get(parents, (uint64_t)proc, 0, &parent); depth++) {
+        /* the parent's own last (key 0), and its children's (key 1) */
+        for (uint64_t which = 0; which < 2; which++) {
+            if (!imap_get(last, (uint64_t)parent, which, &idx))
+                continue;
+            size_t rows = delta_rows(&lists[i], &lists[idx]);
+            if (rows < least) {
+                least = rows;
+                best = idx;
+            }
+        }
+        proc = parent;
+    }
+    return best;
+}
 static int collect_memory(struct report *r, sqlite3 *db, const char *path, char *msg, size_t msglen)
 {
     struct memsnap *snaps = NULL;
@@ -466,11 +530,13 @@ static int collect_memory(struct report *r, sqlite3 *db, const char *path, char 
     }
     fputc(']', f);
     static const char *const names[] = {"by_line", "by_traceback", "traces"};
-    /* each snapshot's list, and the last one of each process (by pid) */
+    /* each snapshot's list, and the last one of each process */
     struct mlist *lists = calloc(n, sizeof *lists);
-    struct imap *last = imap_new();
-    if (!lists || !last)
+    struct imap *last = imap_new(), *parents = imap_new();
+    if (!lists || !last || !parents)
         err = PYSCOPE_ENOMEM;
+    else
+        err = fork_parents(db, parents);
     for (int part = 0; part < 3 && !err; part++) {
         fprintf(f, ",\"%s\":{", names[part]);
         for (size_t i = 0; i < n && !err; i++) {
@@ -488,11 +554,13 @@ static int collect_memory(struct report *r, sqlite3 *db, const char *path, char 
             if (err)
                 break;
             mlist_settle(l);
-            int64_t before;
-            int has = imap_get(last, (uint64_t)snaps[i].pid, 0, &before);
+            int64_t proc = snaps[i].process_id, parent;
+            int64_t before = delta_base(lists, i, last, parents, proc);
             fprintf(f, "%s\"%lld\":", i ? "," : "", (long long)snaps[i].id);
-            put_delta(f, l, has ? &lists[before] : NULL);
-            if (imap_put(last, (uint64_t)snaps[i].pid, 0, (int64_t)i) < 0)
+            put_delta(f, l, before >= 0 ? &lists[before] : NULL);
+            if (imap_put(last, (uint64_t)proc, 0, (int64_t)i) < 0 ||
+                (imap_get(parents, (uint64_t)proc, 0, &parent) &&
+                 imap_put(last, (uint64_t)parent, 1, (int64_t)i) < 0))
                 err = PYSCOPE_ENOMEM;
         }
         fputc('}', f);
@@ -507,6 +575,7 @@ static int collect_memory(struct report *r, sqlite3 *db, const char *path, char 
     }
     free(lists);
     imap_free(last);
+    imap_free(parents);
     fputc('}', f);
 out:
     mem_space_free(lin);

@@ -294,5 +294,89 @@ class HeapReport(E2ETestCase):
         self.assertEqual(out["steps"]["cycleGrowth"][0][0], "true")
 
 
+# A parent keeps 2,000 lists and forks three children; each keeps some of
+# its own and snapshots twice, as the parent does.
+FORKS = '''
+import os, pyscope
+
+def keep(n, size):
+    return [bytes(size) for _ in range(n)]
+
+kept = keep(2000, 100)
+pyscope.snapshot("parent")
+for k in range(3):
+    if os.fork() == 0:
+        mine = keep(300 * (k + 1), 50)
+        pyscope.snapshot(f"child {k}")
+        mine += keep(100, 70)
+        pyscope.snapshot(f"child {k} more")
+        os._exit(0)
+    os.wait()
+kept += keep(500, 30)
+pyscope.snapshot("parent more")
+'''
+
+
+class MemoryData(E2ETestCase):
+    """The page's memory data, decoded as the page decodes it (each list
+    from what changed since its base), against `pyscope stats` for every
+    snapshot of every process."""
+
+    @staticmethod
+    def page_data(html):
+        with open(html) as f:
+            s = f.read()
+        start = s.index(">", s.index('type="application/json"')) + 1
+        return json.loads(s[start:s.index("</script>", start)])
+
+    @staticmethod
+    def decode(part, snap, done):
+        if snap in done:
+            return done[snap]
+        e = part[snap]
+        rows = {} if e["base"] is None else {
+            r[0]: r for r in MemoryData.decode(part, str(e["base"]), done)}
+        for k in e["gone"]:
+            del rows[k]
+        for r in e["rows"]:
+            rows[r[0]] = r
+        done[snap] = list(rows.values())
+        return done[snap]
+
+    def test_every_snapshot_of_every_process(self):
+        script = os.path.join(self.tmp, "forks.py")
+        with open(script, "w") as f:
+            f.write(FORKS)
+        db, html = os.path.join(self.tmp, "run.db"), os.path.join(self.tmp, "report.html")
+        res = harness.run_pyscope(["--no-sample", "--memory", script], db, cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        res = harness.run_viewer(["report", db, "-o", html])
+        self.assertEqual(res.returncode, 0, res)
+        data = self.page_data(html)
+        memory = data["memory"]
+        snaps = memory["snapshots"]
+        self.assertEqual(len({s["pid"] for s in snaps}), 4)
+        done = {}
+        for snap in snaps:
+            sid = str(snap["id"])
+            rows = self.decode(memory["by_line"], sid, done)
+            page = sorted((data["mframes"][k][0], data["mframes"][k][1], size, count)
+                          for k, size, count in rows)
+            res = harness.run_viewer(["stats", db, sid, "--by", "lineno", "--json",
+                                      "--limit", "0"])
+            self.assertEqual(res.returncode, 0, res)
+            stats = sorted((r["frames"][0]["filename"], r["frames"][0]["line"], r["size"],
+                            r["count"]) for r in json.loads(res.stdout)["stats"])
+            self.assertEqual(page, stats, snap)
+        # a child's first snapshot is written against its family's, not whole
+        first = {}
+        for snap in snaps:
+            first.setdefault(snap["pid"], snap)
+        parent = snaps[0]["pid"]
+        for pid, snap in first.items():
+            if pid != parent:
+                self.assertIsNotNone(memory["by_line"][str(snap["id"])]["base"], snap)
+
+
 if __name__ == "__main__":
     unittest.main()
