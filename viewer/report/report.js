@@ -560,7 +560,11 @@
     };
     opts($("m-snap"));
     opts($("m-base"), "nothing (statistics)");
-    const peak = M.snapshots.find((s) => s.trigger === "peak") || M.snapshots[M.snapshots.length - 1];
+    // the program's own peak (its children have theirs), else its last
+    const top = (D.run.processes || []).find((p) => p.parent_id == null);
+    const rootPid = top && M.snapshots.some((s) => s.pid === top.pid) ? top.pid : M.snapshots[0].pid;
+    const root = M.snapshots.filter((s) => s.pid === rootPid);
+    const peak = root.find((s) => s.trigger === "peak") || root[root.length - 1];
     $("m-snap").value = String(peak.id);
     for (const id of ["m-snap", "m-base", "m-view"])
       $(id).addEventListener("change", () => { memView.zoom = []; drawMemory(); });
