@@ -130,11 +130,15 @@ static int line_keys(sqlite3 *db, const struct hg *g, uint32_t *key, char ***nam
         if (!smap_get(seen, name, strlen(name), &k)) {
             k = (int64_t)*n;
             if (util_grow((void **)names, &cap, *n, sizeof **names) < 0 ||
-                !((*names)[*n] = strdup(name)) || smap_put(seen, name, strlen(name), k) < 0) {
+                !((*names)[*n] = strdup(name))) {
                 err = PYSCOPE_ENOMEM;
                 break;
             }
-            ++*n;
+            ++*n; /* counted, so freed with the rest */
+            if (smap_put(seen, name, strlen(name), k) < 0) {
+                err = PYSCOPE_ENOMEM;
+                break;
+            }
         }
         key[v] = (uint32_t)k;
         if (imap_put(by_stack, (uint64_t)g->stack[v], 0, k) < 0)
@@ -293,7 +297,10 @@ static int report(sqlite3 *db, const struct ret_args *o, const struct heapcmd_sn
             putchar('\n');
             continue;
         }
-        printf("%-24s  ", g->types[g->type[r->v]]);
+        /* the type as text (a program names its types), padded */
+        const char *type = g->types[g->type[r->v]];
+        fmt_put_text(stdout, type);
+        printf("%*s  ", strlen(type) < 24 ? (int)(24 - strlen(type)) : 0, "");
         fmt_put_text(stdout, held_by(g, t, r->v, path, sizeof path));
         struct heapcmd_site site = {0};
         if (g->stack[r->v] && (err = heapcmd_site_of(db, g->stack[r->v], &site)) < 0)

@@ -50,6 +50,8 @@ int heapcmd_site_of(sqlite3 *db, int64_t stack_id, struct heapcmd_site *s)
         err = vdb_err(rc);
     }
     sqlite3_finalize(st);
+    if (err < 0)
+        heapcmd_site_release(s); /* nothing for the caller to free */
     return err;
 }
 
@@ -57,6 +59,7 @@ void heapcmd_site_release(struct heapcmd_site *s)
 {
     free(s->file);
     free(s->function);
+    s->file = s->function = NULL;
 }
 
 int heapcmd_snap_of(sqlite3 *db, int64_t id, struct heapcmd_snap *s)

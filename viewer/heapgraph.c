@@ -143,6 +143,10 @@ static int load_edges(sqlite3 *db, int64_t snapshot_id, struct hg *g, const stru
         err = vdb_err(rc);
     sqlite3_finalize(st);
     smap_free(labels);
+    /* 32-bit indexes and offsets, with room for the analyses' markers
+     * above them (retained.h): a larger graph is more than memory allows */
+    if (!err && (g->n >= UINT32_MAX - 2 || n >= UINT32_MAX))
+        err = PYSCOPE_ENOMEM;
     /* Counting sort by source into the compressed adjacency. */
     if (!err && (!(g->off = calloc(g->n + 1, sizeof *g->off)) ||
                  !(g->dst = malloc((n ? n : 1) * sizeof *g->dst)) ||

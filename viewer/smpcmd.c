@@ -247,10 +247,13 @@ int smpcmd_open(struct smpcmd *c)
         return err == PYSCOPE_ENOTFOUND ? CLI_USAGE : CLI_FAIL;
     }
     struct stat sb;
-    c->made = !to_stdout(c) && lstat(c->output, &sb) < 0 && errno == ENOENT;
     if (to_stdout(c)) {
         c->out = stdout;
-    } else if (!(c->out = fopen(c->output, "w"))) {
+    } else if ((c->out = fopen(c->output, "w")) && fstat(fileno(c->out), &sb) == 0) {
+        c->out_regular = S_ISREG(sb.st_mode);
+        c->out_dev = (unsigned long long)sb.st_dev;
+        c->out_ino = (unsigned long long)sb.st_ino;
+    } else if (!c->out) {
         cli_error("cannot write '%s': %s", c->output, strerror(errno));
         return CLI_USAGE;
     }
@@ -274,10 +277,13 @@ int smpcmd_close(struct smpcmd *c, int status)
                       strerror(saved ? saved : EIO));
             status = CLI_FAIL;
         }
-        /* no half-written file left behind, but only one this run made:
-         * a file that was there, or a device, is the user's */
+        /* no half-written file left behind: the regular file this run
+         * wrote, if the name still is it; never a device or what took its
+         * name meanwhile */
         struct stat sb;
-        if (status != CLI_OK && c->made && lstat(c->output, &sb) == 0 && S_ISREG(sb.st_mode))
+        if (status != CLI_OK && c->out_regular && lstat(c->output, &sb) == 0 &&
+            S_ISREG(sb.st_mode) && (unsigned long long)sb.st_dev == c->out_dev &&
+            (unsigned long long)sb.st_ino == c->out_ino)
             unlink(c->output);
         c->out = NULL;
     }

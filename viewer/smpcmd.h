@@ -49,7 +49,8 @@ struct smpcmd {
     sqlite3 *db;
     struct smp_profile *prof;
     FILE *out;
-    int made; /* the output did not exist: smpcmd_open made it */
+    int out_regular;                     /* the output opened is a regular file ... */
+    unsigned long long out_dev, out_ino; /* ... this one */
 };
 
 /*

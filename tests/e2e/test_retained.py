@@ -116,6 +116,21 @@ class Retained(E2ETestCase):
         line9 = next(r for r in lines if r["line"].startswith(f"{self.script}:9 "))
         self.assertEqual((line9["retained"], line9["objects"]), (cache["retained"], 1))
 
+    def test_names_are_shown_as_text(self):
+        # a program names its types: a terminal escape in one is not sent raw
+        script = os.path.join(self.tmp, "evil.py")
+        with open(script, "w") as f:
+            f.write('import pyscope\nT = type("Evil\\x1b[31mRED", (), {})\n'
+                    'keep = [T() for _ in range(3)]\npyscope.snapshot("x")\n')
+        db = os.path.join(self.tmp, "evil.db")
+        res = harness.run_pyscope(["--heap", script], db, cwd=self.tmp)
+        self.assertEqual(res.returncode, 0, res)
+        for by in ("object", "type"):
+            res = harness.run_viewer(["retained", db, "--by", by, "--limit", "0"])
+            self.assertEqual(res.returncode, 0, res)
+            self.assertIn(b"Evil", res.stdout)
+            self.assertNotIn(b"\x1b", res.stdout)
+
     def test_text_and_bad_use(self):
         res = harness.run_viewer(["retained", self.db, "--limit", "3"])
         self.assertEqual(res.returncode, 0, res)

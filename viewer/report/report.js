@@ -523,27 +523,31 @@
     svg.setAttribute("width", "100%");
     svg.setAttribute("height", String(H));
     svg.style.border = "1px solid #d8dce5";
-    for (const pid of new Set(snaps.map((s) => s.pid))) {
-      const mine = snaps.filter((s) => s.pid === pid).sort((a, b) => a.t_ns - b.t_ns);
-      const line = document.createElementNS(NS, "polyline");
-      line.setAttribute("points", mine.map((s) => `${x(s.t_ns)},${y(s.traced_bytes)}`).join(" "));
-      line.setAttribute("fill", "none");
-      line.setAttribute("stroke", "#2f5fb3");
-      svg.append(line);
-      for (const s of mine) {
-        const c = document.createElementNS(NS, "circle");
-        c.setAttribute("cx", x(s.t_ns));
-        c.setAttribute("cy", y(s.traced_bytes));
-        c.setAttribute("r", "5");
-        c.setAttribute("fill", s.trigger === "peak" ? "#e4572e" : "#2f5fb3");
-        c.setAttribute("data-id", String(s.id));
-        c.style.cursor = "pointer";
-        const title = document.createElementNS(NS, "title");
-        title.textContent = `${snapLabel(s)}: ${fmtBytes(s.traced_bytes)} traced`;
-        c.append(title);
-        c.addEventListener("click", () => { $("m-snap").value = String(s.id); memView.zoom = []; drawMemory(); });
-        svg.append(c);
-      }
+    for (const proc of new Set(snaps.map((s) => s.process_id))) {
+        const mine = snaps.filter((s) => s.process_id === proc).sort((a, b) => a.t_ns - b.t_ns);
+        const line = document.createElementNS(NS, "polyline");
+        line.setAttribute("points", mine.map((s) => `${x(s.t_ns)},${y(s.traced_bytes)}`).join(" "));
+        line.setAttribute("fill", "none");
+        line.setAttribute("stroke", "#2f5fb3");
+        svg.append(line);
+        for (const s of mine) {
+            const c = document.createElementNS(NS, "circle");
+            c.setAttribute("cx", x(s.t_ns));
+            c.setAttribute("cy", y(s.traced_bytes));
+            c.setAttribute("r", "5");
+            c.setAttribute("fill", s.trigger === "peak" ? "#e4572e" : "#2f5fb3");
+            c.setAttribute("data-id", String(s.id));
+            c.style.cursor = "pointer";
+            const title = document.createElementNS(NS, "title");
+            title.textContent = `${snapLabel(s)}: ${fmtBytes(s.traced_bytes)} traced`;
+            c.append(title);
+            c.addEventListener("click", () => {
+                $("m-snap").value = String(s.id);
+                memView.zoom = [];
+                drawMemory();
+            });
+            svg.append(c);
+        }
     }
     $("mem-chart").append(el("div", { class: "note", text: `traced memory over time: up to ${fmtBytes(top)}, ${fmtNs(t1 - t0)} from the first snapshot to the last (a point is a snapshot; the peak is red)` }), svg);
   }
@@ -562,8 +566,10 @@
     opts($("m-base"), "nothing (statistics)");
     // the program's own peak (its children have theirs), else its last
     const top = (D.run.processes || []).find((p) => p.parent_id == null);
-    const rootPid = top && M.snapshots.some((s) => s.pid === top.pid) ? top.pid : M.snapshots[0].pid;
-    const root = M.snapshots.filter((s) => s.pid === rootPid);
+    const rootId = top && M.snapshots.some((s) => s.process_id === top.id)
+                       ? top.id
+                       : M.snapshots[0].process_id;
+    const root = M.snapshots.filter((s) => s.process_id === rootId);
     const peak = root.find((s) => s.trigger === "peak") || root[root.length - 1];
     $("m-snap").value = String(peak.id);
     for (const id of ["m-snap", "m-base", "m-view"])
