@@ -523,15 +523,8 @@ int cmd_cycles(int argc, char **argv)
     char *cwd = NULL;
     int err = 0;
     int64_t id = o.snapshot;
-    if (!id && (err = vdb_int(db, "SELECT max(snapshot_id) FROM heap_objects", NULL, &id)) < 0)
-        goto out;
-    if (!id) {
-        cli_error("no object graph in '%s' (record one with 'pyscope profile --heap')", o.path);
-        status = CLI_USAGE;
-        goto out;
-    }
     for (int k = 0; k < (o.other ? 2 : 1); k++) {
-        int r = heapcmd_check_graph(db, o.path, k ? o.other : id);
+        int r = k ? heapcmd_check_graph(db, o.path, o.other) : heapcmd_pick(db, o.path, &id);
         if (r) {
             err = r < 0 ? r : 0;
             status = r > 0 ? r : status;
@@ -579,22 +572,10 @@ int cmd_cycles(int argc, char **argv)
     if (!err && shown < cy.ngroups)
         printf("(showing %zu of %zu groups; --limit 0 shows all)\n", shown, cy.ngroups);
 out:
-    if (err < 0) {
-        if (err == PYSCOPE_EDB)
-            cli_error("cannot read '%s': %s", o.path, sqlite3_errmsg(db));
-        else
-            cli_error("%s", pyscope_strerror(err));
-        status = CLI_FAIL;
-    }
     src_cache_free(src);
     free(cwd);
     hg_cycles_release(&cy);
     hg_release(&g);
     heapcmd_snap_release(&s);
-    vdb_close(db);
-    if ((fflush(stdout) == EOF || ferror(stdout)) && status == CLI_OK) {
-        cli_error("cannot write '(standard output)': %s", strerror(errno ? errno : EIO));
-        status = CLI_FAIL;
-    }
-    return status;
+    return heapcmd_finish(db, o.path, err, status);
 }

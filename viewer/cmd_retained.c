@@ -343,14 +343,7 @@ int cmd_retained(int argc, char **argv)
     struct ret_tree t = {0};
     int err = 0;
     int64_t id = o.snapshot;
-    if (!id && (err = vdb_int(db, "SELECT max(snapshot_id) FROM heap_objects", NULL, &id)) < 0)
-        goto out;
-    if (!id) {
-        cli_error("no object graph in '%s' (record one with 'pyscope profile --heap')", o.path);
-        status = CLI_USAGE;
-        goto out;
-    }
-    int r = heapcmd_check_graph(db, o.path, id);
+    int r = heapcmd_pick(db, o.path, &id);
     if (r) {
         err = r < 0 ? r : 0;
         status = r > 0 ? r : status;
@@ -361,20 +354,8 @@ int cmd_retained(int argc, char **argv)
         goto out;
     err = report(db, &o, &s, &g, &t);
 out:
-    if (err < 0) {
-        if (err == PYSCOPE_EDB)
-            cli_error("cannot read '%s': %s", o.path, sqlite3_errmsg(db));
-        else
-            cli_error("%s", pyscope_strerror(err));
-        status = CLI_FAIL;
-    }
     ret_release(&t);
     hg_release(&g);
     heapcmd_snap_release(&s);
-    vdb_close(db);
-    if ((fflush(stdout) == EOF || ferror(stdout)) && status == CLI_OK) {
-        cli_error("cannot write '(standard output)': %s", strerror(errno ? errno : EIO));
-        status = CLI_FAIL;
-    }
-    return status;
+    return heapcmd_finish(db, o.path, err, status);
 }

@@ -14,6 +14,16 @@
  * the database fails. */
 int heapcmd_check_graph(sqlite3 *db, const char *path, int64_t id);
 
+/* The snapshot to read: *id, or when 0 the last one with a graph, into
+ * *id; 0 when it has a graph, CLI_USAGE after saying why not, or a
+ * negative PYSCOPE_E*. */
+int heapcmd_pick(sqlite3 *db, const char *path, int64_t *id);
+
+/* The end of a command on db: a failure err (negative) said in one line,
+ * db closed, standard output flushed (a failed write said); the exit
+ * status, from status. */
+int heapcmd_finish(sqlite3 *db, const char *path, int err, int status);
+
 /* Where a stack allocated: its innermost frame's file, function and line. */
 struct heapcmd_site {
     char *file, *function; /* NULL when not recorded */
