@@ -17,6 +17,7 @@
 #include "smpcmd.h"
 #include "source.h"
 #include "util.h"
+#include "vcmd.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -577,5 +578,5 @@ out:
     hg_cycles_release(&cy);
     hg_release(&g);
     heapcmd_snap_release(&s);
-    return heapcmd_finish(db, o.path, err, status);
+    return vcmd_finish(db, o.path, err, status);
 }

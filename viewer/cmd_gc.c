@@ -12,6 +12,7 @@
 #include "smpcmd.h"
 #include "source.h"
 #include "util.h"
+#include "vcmd.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -406,18 +407,6 @@ int cmd_gc(int argc, char **argv)
     else
         err = print_text(&r, nsites);
 out:
-    if (err < 0) {
-        if (err == PYSCOPE_EDB)
-            cli_error("cannot read '%s': %s", path, sqlite3_errmsg(db));
-        else
-            cli_error("%s", pyscope_strerror(err));
-        status = CLI_FAIL;
-    }
     report_release(&r);
-    vdb_close(db);
-    if ((fflush(stdout) == EOF || ferror(stdout)) && status == CLI_OK) {
-        cli_error("cannot write '(standard output)': %s", strerror(errno ? errno : EIO));
-        status = CLI_FAIL;
-    }
-    return status;
+    return vcmd_finish(db, path, err, status);
 }

@@ -17,6 +17,7 @@
 #include "retained.h"
 #include "smpcmd.h"
 #include "util.h"
+#include "vcmd.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -357,5 +358,5 @@ out:
     ret_release(&t);
     hg_release(&g);
     heapcmd_snap_release(&s);
-    return heapcmd_finish(db, o.path, err, status);
+    return vcmd_finish(db, o.path, err, status);
 }

@@ -12,6 +12,7 @@
 #include "memsnap.h"
 #include "smpcmd.h"
 #include "util.h"
+#include "vcmd.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -163,18 +164,6 @@ int cmd_snapshots(int argc, char **argv)
     else
         err = print_text(path, has_pid ? &pid : NULL, snaps, n, shown, run_has_none);
 out:
-    if (err < 0) {
-        if (err == PYSCOPE_EDB)
-            cli_error("cannot read '%s': %s", path, sqlite3_errmsg(db));
-        else
-            cli_error("%s", pyscope_strerror(err));
-        status = CLI_FAIL;
-    }
     memsnap_list_free(snaps, n);
-    vdb_close(db);
-    if ((fflush(stdout) == EOF || ferror(stdout)) && status == CLI_OK) {
-        cli_error("cannot write '(standard output)': %s", strerror(errno ? errno : EIO));
-        status = CLI_FAIL;
-    }
-    return status;
+    return vcmd_finish(db, path, err, status);
 }

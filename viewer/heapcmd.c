@@ -43,23 +43,6 @@ int heapcmd_pick(sqlite3 *db, const char *path, int64_t *id)
     return heapcmd_check_graph(db, path, *id);
 }
 
-int heapcmd_finish(sqlite3 *db, const char *path, int err, int status)
-{
-    if (err < 0) {
-        if (err == PYSCOPE_EDB)
-            cli_error("cannot read '%s': %s", path, sqlite3_errmsg(db));
-        else
-            cli_error("%s", pyscope_strerror(err));
-        status = CLI_FAIL;
-    }
-    vdb_close(db);
-    if ((fflush(stdout) == EOF || ferror(stdout)) && status == CLI_OK) {
-        cli_error("cannot write '(standard output)': %s", strerror(errno ? errno : EIO));
-        status = CLI_FAIL;
-    }
-    return status;
-}
-
 int heapcmd_site_of(sqlite3 *db, int64_t stack_id, struct heapcmd_site *s)
 {
     sqlite3_stmt *st;

@@ -19,11 +19,6 @@ int heapcmd_check_graph(sqlite3 *db, const char *path, int64_t id);
  * negative PYSCOPE_E*. */
 int heapcmd_pick(sqlite3 *db, const char *path, int64_t *id);
 
-/* The end of a command on db: a failure err (negative) said in one line,
- * db closed, standard output flushed (a failed write said); the exit
- * status, from status. */
-int heapcmd_finish(sqlite3 *db, const char *path, int err, int status);
-
 /* Where a stack allocated: its innermost frame's file, function and line. */
 struct heapcmd_site {
     char *file, *function; /* NULL when not recorded */
