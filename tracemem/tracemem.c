@@ -25,11 +25,16 @@
  * program's distinct code, not with the code objects it makes. Lines are
  * computed once per node, from the live code object.
  *
- * Locks: the GIL, then snap_lock (one snapshot at a time), then tm_lock,
- * which guards every table and is taken by hooks of any thread, with or
- * without the GIL. Nothing under tm_lock calls Python, except naming code
- * objects with the GIL held and the thread marked reentrant, so their own
- * allocations pass straight through.
+ * Locks: the main interpreter's GIL guards every table. A hook on a thread
+ * that holds it (every MEM and OBJ call of the main interpreter, and most
+ * RAW ones) updates the tables with no lock of its own; one on a thread that
+ * does not (RAW calls with the GIL released, another interpreter's threads)
+ * walks its own frames and appends the event to the queue (q_lock), which
+ * the next hook with the GIL applies, in order, before its own event.
+ * snap_lock (one snapshot at a time) is taken with the GIL, and q_lock last.
+ * Nothing that updates the tables calls Python, except naming code objects,
+ * with the thread marked reentrant, so their own allocations pass straight
+ * through.
  */
 #define _GNU_SOURCE
 #include "tracemem.h"
@@ -168,12 +173,13 @@ static uint64_t interval_ns;   /* between interval snapshots; 0: none */
 static _Atomic int tracing;              /* allocations are traced (--memory) */
 static _Atomic int enabled;              /* snapshots are taken (--memory or --heap) */
 static _Atomic unsigned signal_requests; /* snapshot signals received */
+static _Atomic uint64_t untracked;       /* blocks the tables or the queue had no room for */
 
 /* Per thread. */
 /* inside the tracer: allocations pass straight through. Read by every
  * allocation: initial-exec, one load off the thread pointer. */
 static __thread int reentrant __attribute__((tls_model("initial-exec")));
-/* this thread holds tm_lock around fork() */
+/* this thread holds q_lock around fork() */
 static __thread int forking __attribute__((tls_model("initial-exec")));
 /* the thread's last traceback (tb_of_unlocked) */
 static __thread struct tb_memo *memo __attribute__((tls_model("initial-exec")));
@@ -189,9 +195,7 @@ static int finished;
 static unsigned signal_handled; /* signal_requests when last served */
 static uint64_t next_interval_ns;
 
-/* tm_lock: every table, taken by the hooks of any thread, with or without
- * the GIL (tables_lock). */
-static _Atomic int tm_lock; /* 1: held */
+/* The main interpreter's GIL: every table (tables_enter). */
 static struct blocks *live;
 static struct blocks *codemap; /* code address -> index in codes (its trace field) */
 /* pyframe_code_identity of dead code objects -> the index in codes of the
@@ -218,14 +222,13 @@ static struct lkentry *lkeys;
 static size_t lkmask, lkused;
 static uint64_t code_deaths; /* code objects named by tracebacks that died: ends the memos */
 static int64_t traced_bytes, peak_bytes;
-static uint64_t untracked; /* blocks the tables had no room for (a count, read without it) */
 /* The counters when traced memory was highest, and when to copy again. */
 static struct tbstat *peak_stat;
 static uint32_t peak_ntbs, peak_cap;
 static int64_t peak_copy_bytes = -1, peak_copy_blocks, peak_copy_at;
 static uint64_t peak_copy_ns;
 
-/* snap_lock: one snapshot at a time, taken with the GIL, before tm_lock.
+/* snap_lock: one snapshot at a time, taken with the GIL, before q_lock.
  * It also guards the graph sender (sender_*, below) and the static buffers
  * of the snapshot functions. */
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -234,18 +237,49 @@ static uint64_t next_seq = 1;
 static uint64_t forked_ns; /* when this process was forked; 0: not a fork child */
 
 /*
- * tm_lock is a test-and-set lock, not a mutex: every traced allocation and
- * free takes it for a table update of a few hundred nanoseconds, and on an
- * allocation-heavy program a mutex's lock and release were a fifth of the
- * tracer's time; this one's release is a plain store. A thread that finds
- * it taken spins a little, then yields its processor, and when the holder
- * is slow (a snapshot building its statistics) sleeps between looks.
+ * The queue of events from threads without the GIL (q_lock): records of a
+ * struct qrec each, the frames of an allocation after it. q_pending (the
+ * bytes queued) is read without the lock by every hook with the GIL, after
+ * its own allocator call: a block freed by a thread without the GIL was
+ * queued before it was given back, so a hook given its address later sees
+ * the free queued, and applies it first.
  */
-static void tm_lock_take(void)
+enum { Q_ALLOC, Q_FREE, Q_RESTORE };
+struct qrec {
+    uint8_t op;
+    uint8_t truncated;
+    uint16_t nframes;
+    uint32_t unused;
+    uintptr_t ptr;
+    size_t size;
+};
+/* The queue's bytes at which the emitter applies it (tracemem_due), when
+ * no thread with the GIL allocates meanwhile. */
+#define QUEUE_DUE (1u << 20)
+static _Atomic int q_lock; /* 1: held */
+static uint8_t *q_buf;
+static size_t q_len, q_cap;
+static _Atomic size_t q_pending;
+/* The blocks queued frees took out last, for a realloc that failed to put
+ * its block back (Q_RESTORE). The GIL. */
+#define Q_FREED 16
+static struct {
+    uintptr_t ptr;
+    size_t size;
+    uint32_t id;
+} q_freed[Q_FREED];
+static unsigned q_freed_at;
+
+/*
+ * q_lock is a test-and-set lock, not a mutex: it is held for a copy of a
+ * few hundred bytes. A thread that finds it taken spins a little, then
+ * yields its processor, and when the holder is slow sleeps between looks.
+ */
+static void q_lock_take(void)
 {
     unsigned tries = 0;
-    while (atomic_exchange_explicit(&tm_lock, 1, memory_order_acquire)) {
-        while (atomic_load_explicit(&tm_lock, memory_order_relaxed)) {
+    while (atomic_exchange_explicit(&q_lock, 1, memory_order_acquire)) {
+        while (atomic_load_explicit(&q_lock, memory_order_relaxed)) {
             if (++tries < 64)
                 continue;
             if (tries < 256) {
@@ -258,26 +292,76 @@ static void tm_lock_take(void)
     }
 }
 
-static void tm_lock_release(void)
+static void q_lock_release(void)
 {
-    atomic_store_explicit(&tm_lock, 0, memory_order_release);
+    atomic_store_explicit(&q_lock, 0, memory_order_release);
 }
 
-/* tm_lock, except on the thread that holds it around fork(): the
- * interpreter allocates and frees on that thread before the fork. */
-static void tables_lock(void)
-{
-    if (!forking)
-        tm_lock_take();
-}
-
-static void tables_unlock(void)
+/* q_lock, except on the thread that holds it around fork(). */
+static void queue_lock(void)
 {
     if (!forking)
-        tm_lock_release();
+        q_lock_take();
 }
 
-/* ---- tracebacks (tm_lock held) ------------------------------------------ */
+static void queue_unlock(void)
+{
+    if (!forking)
+        q_lock_release();
+}
+
+/* Append an event; without room it is lost, and counted. */
+static void queue_push(int op, uintptr_t ptr, size_t size, const struct pyframe_raw *frames,
+                       int n, int truncated)
+{
+    struct qrec r = {(uint8_t)op, (uint8_t)truncated, (uint16_t)n, 0, ptr, size};
+    size_t bytes = sizeof r + (size_t)n * sizeof *frames;
+    queue_lock();
+    if (util_reserve((void **)&q_buf, &q_cap, q_len + bytes, 1, 4096) < 0) {
+        queue_unlock();
+        atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
+        return;
+    }
+    memcpy(q_buf + q_len, &r, sizeof r);
+    if (n)
+        memcpy(q_buf + q_len + sizeof r, frames, (size_t)n * sizeof *frames);
+    q_len += bytes;
+    atomic_store_explicit(&q_pending, q_len, memory_order_release);
+    queue_unlock();
+}
+
+static void queue_apply(const uint8_t *buf, size_t len);
+
+/* Apply the queue. The GIL held; the thread marked reentrant. */
+static void queue_drain(void)
+{
+    queue_lock();
+    uint8_t *buf = q_buf;
+    size_t len = q_len, cap = q_cap;
+    q_buf = NULL;
+    q_len = q_cap = 0;
+    atomic_store_explicit(&q_pending, 0, memory_order_relaxed);
+    queue_unlock();
+    queue_apply(buf, len);
+    queue_lock();
+    if (!q_buf) { /* kept for the next events */
+        q_buf = buf;
+        q_cap = cap;
+        buf = NULL;
+    }
+    queue_unlock();
+    free(buf);
+}
+
+/* Before a thread with the GIL reads or changes the tables: what threads
+ * without it queued comes first. */
+static void tables_enter(void)
+{
+    if (atomic_load_explicit(&q_pending, memory_order_acquire))
+        queue_drain();
+}
+
+/* ---- tracebacks (the GIL held) ----------------------------------------- */
 
 /* A 64-bit finalizer: every input bit reaches the low bits the index masks. */
 static uint64_t mix64(uint64_t x)
@@ -476,7 +560,7 @@ static int32_t linekey_unlocked(uint32_t ci, void *code, int32_t lasti)
     return key;
 }
 
-/* ---- live blocks (tm_lock held) ---------------------------------------- */
+/* ---- live blocks (the GIL held) ---------------------------------------- */
 
 static void copy_peak_unlocked(void)
 {
@@ -521,7 +605,7 @@ static void add_unlocked(uintptr_t ptr, size_t size, uint32_t id)
     uint32_t old_id;
     int r = id == TB_NONE ? PYSCOPE_ENOMEM : blocks_put(live, ptr, size, id, &old_size, &old_id);
     if (r < 0) {
-        untracked++;
+        atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
         return;
     }
     if (r == 1) /* a block we missed the free of */
@@ -545,18 +629,43 @@ static void add_unlocked(uintptr_t ptr, size_t size, uint32_t id)
  * looked up, by line and as nodes. Hashing and matching every frame cost
  * most of the tracer's time: under a chain of 10,000 generators the depth
  * limit's 128 frames at each allocation, and even at a moderate depth a
- * pass over every frame per allocation. A code object's death ends every
+ * pass over every frame per allocation. A loop allocates at a few
+ * instructions in turn under the same outer frames: the tracebacks that
+ * differ from the last one only in their innermost frame are kept by that
+ * frame (leaf), which then gives their id without a lookup, until the outer
+ * frames change. A code object's death ends every
  * thread's: a new code object could be made at its address. Made on a
  * thread's first traced allocation (the C library's calloc: the module's
  * thread-local storage is static and small), freed when the thread ends.
  */
+#define LEAF_SLOTS 16 /* a power of two */
 struct tb_memo {
     uint32_t id1; /* the traceback's id + 1; 0: none */
     int n, truncated;
     uint64_t deaths;
-    uint32_t *nodes;             /* memo_cap: each frame's node, innermost first */
+    uint32_t *nodes; /* memo_cap: each frame's node, innermost first */
+    struct {
+        struct pyframe_raw f; /* the innermost frame as walked */
+        uint32_t id1;         /* 0: none */
+    } leaf[LEAF_SLOTS];
     struct pyframe_raw frames[]; /* memo_cap as walked */
 };
+
+/* Whether frames a[0..n) and b[0..n) are the same, as walked: a loop, not
+ * memcmp, for the few frames most calls compare. */
+static int frames_equal(const struct pyframe_raw *a, const struct pyframe_raw *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (a[i].code != b[i].code || a[i].lasti != b[i].lasti || a[i].reserved != b[i].reserved)
+            return 0;
+    return 1;
+}
+
+static unsigned leaf_slot(const struct pyframe_raw *f)
+{
+    uint32_t h = ((uint32_t)((uintptr_t)f->code >> 4) ^ (uint32_t)f->lasti) * 0x9e3779b1u;
+    return h >> (32 - 4); /* LEAF_SLOTS */
+}
 
 static void memo_free(void *m)
 {
@@ -564,21 +673,32 @@ static void memo_free(void *m)
     memo = NULL;
 }
 
-/* The id of frames[0..n) as a traceback. tm_lock held. */
+/* The id of frames[0..n) as a traceback. The GIL held. */
 static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int truncated)
 {
     struct tb_memo *m = memo;
     size_t bytes = (size_t)n * sizeof *frames;
     int valid = m && m->id1 && m->deaths == code_deaths;
-    if (valid && m->n == n && m->truncated == truncated && memcmp(m->frames, frames, bytes) == 0)
-        return m->id1 - 1;
+    /* Only the innermost frame differs from the memo's, if any. */
+    int outer = valid && m->n == n && m->truncated == truncated &&
+                (n <= 1 || frames_equal(m->frames + 1, frames + 1, n - 1));
+    unsigned k = n ? leaf_slot(frames) : 0;
+    if (outer) {
+        if (!n || frames_equal(m->frames, frames, 1))
+            return m->id1 - 1;
+        if (m->leaf[k].id1 && frames_equal(&m->leaf[k].f, frames, 1))
+            return m->leaf[k].id1 - 1;
+    }
     uint32_t nd[NATIVE_MERGE_MAX + TRACEMEM_MAX_DEPTH];
     if (n > (int)(sizeof nd / sizeof *nd))
         return TB_NONE;
     int shared = 0; /* outermost frames equal to the memo's, as walked */
-    if (valid)
+    if (outer) {
+        shared = n - 1;
+        memcpy(nd + 1, m->nodes + 1, (size_t)shared * sizeof *nd);
+    } else if (valid)
         while (shared < n && shared < m->n &&
-               !memcmp(&frames[n - 1 - shared], &m->frames[m->n - 1 - shared], sizeof *frames)) {
+               frames_equal(&frames[n - 1 - shared], &m->frames[m->n - 1 - shared], 1)) {
             nd[n - 1 - shared] = m->nodes[m->n - 1 - shared];
             shared++;
         }
@@ -619,16 +739,43 @@ static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int trun
         m->nodes = (uint32_t *)(m->frames + memo_cap);
         memo = m;
     }
+    if (!outer) { /* new outer frames: the leaves kept were under others */
+        memset(m->leaf, 0, sizeof m->leaf);
+        m->deaths = code_deaths;
+        m->n = n;
+        m->truncated = truncated;
+        memcpy(m->frames + 1, frames + 1, bytes - (n ? sizeof *frames : 0));
+        memcpy(m->nodes + 1, nd + 1, (size_t)(n ? n - 1 : 0) * sizeof *nd);
+    }
     m->id1 = id + 1;
-    m->deaths = code_deaths;
-    m->n = n;
-    m->truncated = truncated;
-    memcpy(m->frames, frames, bytes);
-    memcpy(m->nodes, nd, (size_t)n * sizeof *nd);
+    if (n) {
+        m->frames[0] = frames[0];
+        m->nodes[0] = nd[0];
+        m->leaf[k].f = frames[0];
+        m->leaf[k].id1 = id + 1;
+    }
     return id;
 }
 
-/* Walk the calling thread's frames and note a new block. */
+/*
+ * Whether the calling thread holds the main interpreter's GIL, which guards
+ * the tables; and, into *walk, the thread state whose frames are the
+ * caller's, NULL when they are not walked (the thread has none, or it is a
+ * subinterpreter's, whose code objects die unseen: pyframe_in_main_interpreter).
+ * A MEM or OBJ call holds its interpreter's GIL: the C API's rule.
+ */
+static int tables_mine(const struct domain *d, void **walk)
+{
+    void *gil = d->raw ? pyframe_gil_tstate() : pyframe_current_tstate();
+    int main = gil && pyframe_in_main_interpreter(gil);
+    if (walk) {
+        void *own = gil ? gil : d->raw ? pyframe_own_tstate() : NULL;
+        *walk = own && (own == gil ? main : pyframe_in_main_interpreter(own)) ? own : NULL;
+    }
+    return main;
+}
+
+/* Note a new block, with the calling thread's frames. */
 static void track(const struct domain *d, void *ptr, size_t size)
 {
     /* With --native the native frames come first (innermost first), then
@@ -641,29 +788,87 @@ static void track(const struct domain *d, void *ptr, size_t size)
         for (int i = 0; i < nips; i++)
             frames[n++] = (struct pyframe_raw){.code = ips[i], .reserved = PYFRAME_NATIVE};
     }
-    void *tstate = d->raw ? pyframe_own_tstate() : pyframe_current_tstate();
-    /* A subinterpreter's blocks are traced without their Python frames:
-     * its code objects die unseen (pyframe_in_main_interpreter). */
-    if (tstate && pyframe_in_main_interpreter(tstate))
+    void *tstate;
+    int mine = tables_mine(d, &tstate);
+    if (tstate)
         n += pyframe_walk_own(tstate, frames + n, depth_limit, &truncated, native_on);
     reentrant++;
-    tables_lock();
-    if (atomic_load_explicit(&tracing, memory_order_relaxed))
-        add_unlocked((uintptr_t)ptr, size, tb_of_unlocked(frames, n, truncated));
-    tables_unlock();
+    if (!mine) {
+        queue_push(Q_ALLOC, (uintptr_t)ptr, size, frames, n, truncated);
+    } else {
+        tables_enter();
+        if (atomic_load_explicit(&tracing, memory_order_relaxed))
+            add_unlocked((uintptr_t)ptr, size, tb_of_unlocked(frames, n, truncated));
+    }
     reentrant--;
 }
 
 /* Forget block ptr before it is freed or moved: once it is, another thread
- * may be given the address. */
-static int untrack(void *ptr, size_t *size, uint32_t *id)
+ * may be given the address. With the GIL, 1 with what it was (*size, *id)
+ * when it was recorded; 0 when it was not, or when the thread queued the
+ * free (*size is then 0 and *id TB_NONE). */
+static int untrack(const struct domain *d, void *ptr, size_t *size, uint32_t *id)
 {
+    int had = 0;
+    *size = 0;
+    *id = TB_NONE;
     reentrant++;
-    tables_lock();
-    int had = forget_unlocked((uintptr_t)ptr, size, id);
-    tables_unlock();
+    if (!tables_mine(d, NULL)) {
+        queue_push(Q_FREE, (uintptr_t)ptr, 0, NULL, 0, 0);
+    } else {
+        tables_enter();
+        had = forget_unlocked((uintptr_t)ptr, size, id);
+    }
     reentrant--;
     return had;
+}
+
+/* Put back block ptr, which untrack forgot, for a realloc that failed. */
+static void retrack(const struct domain *d, void *ptr, size_t size, uint32_t id, int had)
+{
+    reentrant++;
+    if (!tables_mine(d, NULL)) {
+        queue_push(Q_RESTORE, (uintptr_t)ptr, 0, NULL, 0, 0);
+    } else if (had) {
+        tables_enter();
+        add_unlocked((uintptr_t)ptr, size, id);
+    }
+    reentrant--;
+}
+
+/* What threads without the GIL queued, in their order. The GIL held. */
+static void queue_apply(const uint8_t *buf, size_t len)
+{
+    for (size_t at = 0; at < len;) {
+        struct qrec r;
+        memcpy(&r, buf + at, sizeof r);
+        const struct pyframe_raw *frames = (const void *)(buf + at + sizeof r);
+        at += sizeof r + (size_t)r.nframes * sizeof *frames;
+        size_t size;
+        uint32_t id;
+        if (r.op == Q_ALLOC) {
+            if (atomic_load_explicit(&tracing, memory_order_relaxed))
+                add_unlocked(r.ptr, r.size, tb_of_unlocked(frames, r.nframes, r.truncated));
+        } else if (r.op == Q_FREE) {
+            if (forget_unlocked(r.ptr, &size, &id)) {
+                unsigned k = q_freed_at++ % Q_FREED;
+                q_freed[k].ptr = r.ptr;
+                q_freed[k].size = size;
+                q_freed[k].id = id;
+            }
+        } else {
+            /* A realloc that failed: its block, if its free was among the
+             * last ones applied. */
+            for (unsigned k = 0; k < Q_FREED; k++) {
+                unsigned i = (q_freed_at - 1 - k) % Q_FREED;
+                if (q_freed[i].ptr == r.ptr) {
+                    add_unlocked(r.ptr, q_freed[i].size, q_freed[i].id);
+                    q_freed[i].ptr = 0;
+                    break;
+                }
+            }
+        }
+    }
 }
 
 static int traced_here(void)
@@ -756,7 +961,8 @@ static void hook_enter(const struct domain *d, int alloc)
     if (d->raw)
         return;
     /* GIL held. */
-    tm_follow();
+    if (*tm_tracing != tm_seen)
+        tm_follow();
     if (alloc)
         freelist_check(); /* never from a free hook (freelist.h) */
 }
@@ -811,7 +1017,7 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
     hook_enter(d, 1);
     size_t old_size = 0;
     uint32_t old_id = TB_NONE;
-    int had = ptr && untrack(ptr, &old_size, &old_id);
+    int had = ptr && untrack(d, ptr, &old_size, &old_id);
     reentrant++;
     ownwork_timed_end(own);
     void *p = d->prev.realloc(d->prev.ctx, ptr, size);
@@ -821,13 +1027,9 @@ static void *hook_realloc(void *ctx, void *ptr, size_t size)
         /* The new block has the caller's traceback, as in tracemalloc. */
         if (!tm_record(d))
             track(d, p, size);
-    } else if (had) {
+    } else if (ptr) {
         /* Failed: the old block stays as it was. */
-        reentrant++;
-        tables_lock();
-        add_unlocked((uintptr_t)ptr, old_size, old_id);
-        tables_unlock();
-        reentrant--;
+        retrack(d, ptr, old_size, old_id, had);
     }
     ownwork_timed_end(own);
     return p;
@@ -848,7 +1050,7 @@ static void hook_free(void *ctx, void *ptr)
     size_t size;
     uint32_t id;
     if (ptr)
-        untrack(ptr, &size, &id);
+        untrack(d, ptr, &size, &id);
     reentrant++;
     ownwork_timed_end(own);
     d->prev.free(d->prev.ctx, ptr);
@@ -873,7 +1075,7 @@ static void on_code_dealloc(void *code)
     if (!live)
         return;
     reentrant++;
-    tables_lock();
+    tables_enter(); /* the queue's frames may name it */
     size_t size;
     uint32_t ci;
     if (blocks_take(codemap, (uintptr_t)code, &size, &ci)) {
@@ -889,7 +1091,6 @@ static void on_code_dealloc(void *code)
         }
         c->ptr = NULL;
     }
-    tables_unlock();
     reentrant--;
 }
 
@@ -1027,7 +1228,7 @@ static uint64_t rss_bytes(void)
 
 /*
  * The records of one snapshot into ob, from the counters sizes/counts of the
- * first n tracebacks (the live ones, or the peak copy). tm_lock held.
+ * first n tracebacks (the live ones, or the peak copy). The GIL held.
  */
 static void build_unlocked(struct obuf *ob, struct wire_snapshot *ws, const char *label,
                            const struct tbstat *stat, uint32_t n)
@@ -1142,12 +1343,11 @@ static int heap_on_obj(const struct heap_obj *o, void *ctx)
     if (atomic_load_explicit(&tracing, memory_order_relaxed)) {
         size_t size;
         uint32_t id;
-        tables_lock();
+        tables_enter();
         if (blocks_get(live, (uintptr_t)o->block, &size, &id)) {
             send_tb_unlocked(h->ob, id);
             tb = (uint64_t)id + 1;
         }
-        tables_unlock();
     }
     if (h->nobjs == sizeof h->objs / sizeof h->objs[0])
         heap_emit_objs(h);
@@ -1260,7 +1460,7 @@ static int graph_wanted(int trigger)
 }
 
 /* What the tracer's own tables hold: what pyscope costs the program in
- * memory, beyond its fixed buffers. tm_lock held. */
+ * memory, beyond its fixed buffers. The GIL held. */
 static uint64_t footprint_unlocked(void)
 {
     uint64_t bytes = blocks_footprint(live) + blocks_footprint(codemap) +
@@ -1269,7 +1469,8 @@ static uint64_t footprint_unlocked(void)
                      (uint64_t)(capstat + peak_cap) * sizeof *tb_stat +
                      (uint64_t)capnodes * sizeof *nodes +
                      (nindex.slots ? (nindex.mask + 1) * sizeof *nindex.slots : 0) +
-                     (lkeys ? (lkmask + 1) * sizeof *lkeys : 0);
+                     (lkeys ? (lkmask + 1) * sizeof *lkeys : 0) +
+                     atomic_load_explicit(&q_pending, memory_order_relaxed);
     return bytes;
 }
 
@@ -1279,7 +1480,7 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
     int with_graph = heap_on && graph_wanted(trigger); /* before the snapshot's own time */
     struct obuf ob = {0};
     struct wire_snapshot ws = {.trigger = (uint32_t)trigger, .rss_bytes = rss_bytes()};
-    tables_lock();
+    tables_enter();
     ws.seq = next_seq++;
     ws.peak_bytes = (uint64_t)peak_bytes;
     ws.own_bytes = footprint_unlocked();
@@ -1299,7 +1500,6 @@ static int64_t snapshot_locked(int trigger, const char *label, int wait)
         }
         build_unlocked(&ob, &ws, label, tb_stat, ntbs);
     }
-    tables_unlock();
     /* The snapshot ends before its graph: the program's id and the
      * statistics need not wait for the graph. */
     struct wire_snapshot_traces end = {ws.seq};
@@ -1344,11 +1544,16 @@ int tracemem_due(void)
         return 0;
     if (atomic_load_explicit(&signal_requests, memory_order_relaxed) != signal_handled)
         return 1;
+    if (atomic_load_explicit(&q_pending, memory_order_relaxed) >= QUEUE_DUE)
+        return 1;
     return interval_ns && (uint64_t)util_mono_ns() >= next_interval_ns;
 }
 
 void tracemem_take_due(void)
 {
+    reentrant++;
+    tables_enter();
+    reentrant--;
     unsigned req = atomic_load(&signal_requests);
     if (req != signal_handled) {
         signal_handled = req;
@@ -1477,7 +1682,7 @@ void tracemem_set_connected(int yes)
 
 uint64_t tracemem_untracked(void)
 {
-    return untracked;
+    return atomic_load_explicit(&untracked, memory_order_relaxed);
 }
 
 
@@ -1487,7 +1692,7 @@ void tracemem_fork_prepare(void)
         return;
     pthread_mutex_lock(&snap_lock);
     sender_join(); /* the child would have half a graph */
-    tm_lock_take();
+    q_lock_take();
     forking = 1;
 }
 
@@ -1496,7 +1701,7 @@ void tracemem_fork_parent(void)
     if (!installed)
         return;
     forking = 0;
-    tm_lock_release();
+    q_lock_release();
     pthread_mutex_unlock(&snap_lock);
 }
 
@@ -1506,7 +1711,7 @@ void tracemem_fork_child(void)
         return;
     forking = 0;
     forked_ns = (uint64_t)util_mono_ns();
-    tm_lock_release();
+    q_lock_release();
     pthread_mutex_init(&snap_lock, NULL);
     /* A new connection: the recorder must be told everything again. The
      * child's peak is its own, from what it has now. */

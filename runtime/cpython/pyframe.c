@@ -82,7 +82,13 @@ int pyframe_holds_gil(void)
 
 int pyframe_in_main_interpreter(const void *tstate)
 {
-    return ((const PyThreadState *)tstate)->interp == PyInterpreterState_Main();
+    /* Asked on every traced allocation: the main interpreter is made once,
+     * before pyscope, and stays (a fork child keeps its address). */
+    static PyInterpreterState *_Atomic main_interp;
+    PyInterpreterState *m = atomic_load_explicit(&main_interp, memory_order_relaxed);
+    if (!m)
+        atomic_store_explicit(&main_interp, m = PyInterpreterState_Main(), memory_order_relaxed);
+    return ((const PyThreadState *)tstate)->interp == m;
 }
 
 /*

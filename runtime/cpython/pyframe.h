@@ -92,6 +92,11 @@ int pyframe_in_profile_call(void *tstate, const struct pyframe_raw *frame, void 
  * needs the GIL. Cheap enough for the allocator hooks. */
 void *pyframe_current_tstate(void);
 
+/* The calling thread's PyThreadState when the thread holds its
+ * interpreter's GIL, NULL otherwise: any thread, with or without the GIL.
+ * Cheap enough for the allocator hooks. */
+void *pyframe_gil_tstate(void);
+
 /*
  * Whether thread state tstate belongs to the main interpreter, the one
  * pyscope runs in. A subinterpreter's code objects die unseen (a code

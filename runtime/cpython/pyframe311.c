@@ -151,6 +151,14 @@ void *pyframe_current_tstate(void)
     return _PyThreadState_GET(); /* no fatal error when there is none: hooks ask too */
 }
 
+/* 3.11 keeps the thread state that holds the GIL in one variable for the
+ * whole process: the caller holds it when that is its own. */
+void *pyframe_gil_tstate(void)
+{
+    PyThreadState *t = _PyThreadState_GET();
+    return t && t == PyGILState_GetThisThreadState() ? t : NULL;
+}
+
 const int *pyframe_tracemalloc_flag(void)
 {
     return &_Py_tracemalloc_config.tracing;

@@ -166,6 +166,13 @@ void *pyframe_current_tstate(void)
     return _PyThreadState_GET(); /* no fatal error when there is none: hooks ask too */
 }
 
+/* From 3.12 on the current thread state is the thread's own, and only while
+ * it holds the GIL (it is cleared when the thread lets the GIL go). */
+void *pyframe_gil_tstate(void)
+{
+    return _PyThreadState_GET();
+}
+
 const int *pyframe_tracemalloc_flag(void)
 {
     return &_PyRuntime.tracemalloc.config.tracing;

@@ -371,6 +371,22 @@ class Tracebacks(E2ETestCase):
         self.assertEqual(exits, {child[0]["pid"], parent[0]["pid"]})
 
 
+    def test_raw_blocks_of_threads_without_the_gil(self):
+        """Threads without the GIL queue their events for the tables: every
+        block is counted once, at its line, frees and reallocs included."""
+        db = self.new_db_path()
+        script = os.path.join(HERE, "raw_nogil.py")
+        res = harness.run_pyscope(["--no-sample", "--memory", script], db, timeout=300)
+        self.assertEqual(res.returncode, 0, res)
+        blocks, size, resized, resized_size = map(int, res.stdout.split())
+        with open(script) as f:
+            lines = {text.split("# ")[-1].strip(): i for i, text in enumerate(f, 1)
+                     if text.rstrip().endswith(("# ALLOCATED", "# RESIZED"))}
+        stats = lineno_stats(db, snapshot_ids(db)["raw"], script)
+        self.assertEqual(stats[lines["ALLOCATED"]], (size, blocks))
+        self.assertEqual(stats[lines["RESIZED"]], (resized_size, resized))
+
+
 class UnderStress(E2ETestCase):
     """The sampler's stress fixtures (code objects made and freed fast,
     generators, threads coming and going, fork) with every allocation traced
