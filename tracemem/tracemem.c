@@ -651,6 +651,27 @@ struct tb_memo {
     struct pyframe_raw frames[]; /* memo_cap as walked */
 };
 
+/*
+ * Frames as walked under a parent node -> their node: a frame seen again
+ * under the same caller (a recursion going down again, a loop calling the
+ * same function) skips its code object's, its line's and its node's
+ * lookups. Direct-mapped; an entry holds while no code object has died
+ * since it was made. The GIL.
+ */
+#define NODE_CACHE 1024 /* a power of two */
+static struct {
+    struct pyframe_raw f;
+    uint32_t parent, node;
+    uint64_t deaths;
+} node_cache[NODE_CACHE];
+
+static unsigned node_cache_slot(uint32_t parent, const struct pyframe_raw *f)
+{
+    uint64_t h = ((uint64_t)parent << 32 ^ (uint64_t)(uintptr_t)f->code >> 4 ^
+                  (uint32_t)f->lasti << 8) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> 54); /* NODE_CACHE */
+}
+
 /* Whether frames a[0..n) and b[0..n) are the same, as walked: a loop, not
  * memcmp, for the few frames most calls compare. */
 static int frames_equal(const struct pyframe_raw *a, const struct pyframe_raw *b, int n)
@@ -705,6 +726,13 @@ static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int trun
     uint32_t parent = shared ? nd[n - shared] : NODE_NONE;
     for (int i = n - 1 - shared; i >= 0; i--) {
         struct pyframe_raw f = frames[i];
+        uint32_t caller = parent;
+        unsigned c = node_cache_slot(caller, &f);
+        if (node_cache[c].parent == parent && node_cache[c].deaths == code_deaths &&
+            frames_equal(&node_cache[c].f, &f, 1)) {
+            nd[i] = parent = node_cache[c].node;
+            continue;
+        }
         /* The memo's frame as deep (from the root): the same code object
          * there gives its tcode, and the same line under the same parent
          * its node. */
@@ -725,6 +753,10 @@ static uint32_t tb_of_unlocked(const struct pyframe_raw *frames, int n, int trun
             parent = m->nodes[j];
         else if ((parent = node_intern_unlocked(parent, ci, &f)) == NODE_NONE)
             return TB_NONE;
+        node_cache[c].f = frames[i];
+        node_cache[c].parent = caller;
+        node_cache[c].node = parent;
+        node_cache[c].deaths = code_deaths;
         nd[i] = parent;
     }
     uint32_t id = tb_of_leaf_unlocked(n ? nd[0] : NODE_NONE, n, truncated);
