@@ -221,6 +221,51 @@ static void test_nursery_and_big_sizes(void **state)
     blocks_free(t);
 }
 
+/* An address put again after its entry moved on behind the front (other
+ * blocks took its slot): both are counted, get and take find the newer one,
+ * and the older one is reported once the newer one moves on too. */
+static void test_front_moves_on(void **state)
+{
+    struct replaced_sum rs = {0};
+    struct blocks *t = blocks_new_nursery(on_replaced, &rs);
+    size_t size, old_size;
+    uint32_t trace, old_trace;
+    const uintptr_t a = 0x7000, others = 0x100000;
+    enum { N = 4096 }; /* consecutive blocks: every slot of the front */
+    assert_int_equal(blocks_put(t, a, 48, 1, &old_size, &old_trace), 0);
+    for (uintptr_t p = others; p < others + N * 16; p += 16)
+        assert_int_equal(blocks_put(t, p, 16, 2, &old_size, &old_trace), 0);
+    assert_int_equal(blocks_put(t, a, 80, 3, &old_size, &old_trace), 0);
+    assert_int_equal(blocks_count(t), N + 2);
+    assert_int_equal(blocks_get(t, a, &size, &trace), 1);
+    assert_int_equal(size, 80);
+    assert_int_equal(trace, 3);
+    for (uintptr_t p = others; p < others + N * 16; p += 16) {
+        assert_int_equal(blocks_take(t, p, &size, &trace), 1);
+        assert_int_equal(blocks_put(t, p, 16, 2, &old_size, &old_trace), 0);
+    }
+    assert_int_equal(rs.calls, 1);
+    assert_int_equal(rs.size, 48);
+    assert_int_equal(rs.traces, 1);
+    assert_int_equal(blocks_count(t), N + 1);
+    /* The same address, in and out of one slot, many times over. */
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(blocks_take(t, a, &size, &trace), 1);
+        assert_int_equal(size, i ? 32 : 80);
+        assert_int_equal(blocks_get(t, a, &size, &trace), 0);
+        assert_int_equal(blocks_put(t, a, 32, 4, &old_size, &old_trace), 0);
+    }
+    assert_int_equal(blocks_take(t, a, &size, &trace), 1);
+    assert_int_equal(blocks_take(t, a, &size, &trace), 0);
+    for (uintptr_t p = others; p < others + N * 16; p += 16) {
+        assert_int_equal(blocks_get(t, p, &size, &trace), 1);
+        assert_int_equal(blocks_take(t, p, &size, &trace), 1);
+    }
+    assert_int_equal(blocks_count(t), 0);
+    assert_int_equal(rs.calls, 1);
+    blocks_free(t);
+}
+
 /* The table's own memory stays well under 48 bytes per block at any count. */
 static void test_footprint(void **state)
 {
@@ -248,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_footprint),
         cmocka_unit_test(test_nursery_against_reference),
         cmocka_unit_test(test_nursery_and_big_sizes),
+        cmocka_unit_test(test_front_moves_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,18 @@
  * there and never reaches the large segments. When the nursery is three
  * quarters full its entries all move into the large segments, with each
  * one's slot prefetched a few entries ahead so the misses overlap.
+ *
+ * In front of the nursery, a small direct-mapped table (the front) takes
+ * each new entry: the interpreter's allocator hands a block just freed out
+ * again at once, so most blocks come and go in the slot their address
+ * picks, for a compare and a store each, with no hashing into the nursery
+ * and no run to shift back. An entry the front's slot held goes on to the
+ * nursery, where an older entry of its address is replaced. The front, the
+ * nursery and the large segments hold an address at most once each, the
+ * youngest entry first in that order (take and get look in that order): an
+ * older entry is found only when the newer one moves back past it. Looking
+ * for one in the nursery at every put would cost a cache miss each time,
+ * and older entries are rare (a free the tracer did not see).
  */
 #include "blocks.h"
 #include "error.h"
@@ -26,6 +38,7 @@
 #define NSEGS 256
 #define SEG_MIN 16
 #define NURSERY 32768 /* entries: 512 KiB, about a core's L2 cache */
+#define FRONT 256     /* entries: 4 KiB, in the L1 cache */
 #define PREFETCH_AHEAD 8
 #define SIZE_BIG UINT32_MAX /* the size is on the big list */
 
@@ -53,6 +66,8 @@ struct blocks {
     struct big *bigs;
     size_t nbigs;
     struct seg nursery; /* mask 0 when there is none */
+    struct bentry *front; /* FRONT entries, with the nursery */
+    size_t nfront;
     void (*replaced)(void *ctx, size_t size, uint32_t trace);
     void *replaced_ctx;
 };
@@ -77,6 +92,13 @@ static size_t home_of(const struct seg *s, uint64_t h)
     return (size_t)(h >> 16) & s->mask;
 }
 
+/* ptr's slot in the front: blocks are 16-byte aligned, and pools of one
+ * size a few KiB apart. */
+static struct bentry *front_of(const struct blocks *t, uintptr_t ptr)
+{
+    return &t->front[(ptr >> 4 ^ ptr >> 12) & (FRONT - 1)];
+}
+
 struct blocks *blocks_new(void)
 {
     return calloc(1, sizeof(struct blocks));
@@ -89,7 +111,10 @@ struct blocks *blocks_new_nursery(void (*replaced)(void *ctx, size_t size, uint3
     if (!t)
         return NULL;
     t->nursery.e = calloc(NURSERY, sizeof *t->nursery.e);
-    if (!t->nursery.e) {
+    t->front = calloc(FRONT, sizeof *t->front);
+    if (!t->nursery.e || !t->front) {
+        free(t->nursery.e);
+        free(t->front);
         free(t);
         return NULL;
     }
@@ -106,6 +131,7 @@ void blocks_free(struct blocks *t)
     for (int i = 0; i < NSEGS; i++)
         free(t->segs[i].e);
     free(t->nursery.e);
+    free(t->front);
     while (t->bigs) {
         struct big *next = t->bigs->next;
         free(t->bigs);
@@ -250,26 +276,83 @@ static void flush_nursery(struct blocks *t)
     }
 }
 
+/* Put entry e (not big) in the nursery, emptying it first when it is three
+ * quarters full: 1 with the old values when its address was there, 0, or -1
+ * when there was no room (the large segments could not grow). */
+static int nursery_put(struct blocks *t, struct bentry e, size_t *old_size, uint32_t *old_trace)
+{
+    struct seg *n = &t->nursery;
+    if ((n->n + 1) * 4 > (n->mask + 1) * 3)
+        flush_nursery(t);
+    if ((n->n + 1) * 4 > (n->mask + 1) * 3)
+        return -1;
+    size_t i = slot_of(n, e.ptr, hash_ptr(e.ptr));
+    int replaced = n->e[i].ptr == e.ptr;
+    if (replaced) {
+        *old_size = n->e[i].size;
+        *old_trace = n->e[i].trace;
+    } else {
+        n->n++;
+    }
+    n->e[i] = e;
+    return replaced;
+}
+
+/* Take ptr's entry out of the nursery: 1 with its values, else 0. */
+static int nursery_take(struct blocks *t, uintptr_t ptr, size_t *size, uint32_t *trace)
+{
+    struct seg *n = &t->nursery;
+    size_t i = slot_of(n, ptr, hash_ptr(ptr));
+    if (n->e[i].ptr != ptr)
+        return 0;
+    *size = n->e[i].size;
+    *trace = n->e[i].trace;
+    remove_at(n, i);
+    return 1;
+}
+
+/* Put entry e (not big) in the front; 1 with the old values when its
+ * address was in the front, else 0. */
+static int front_put(struct blocks *t, struct bentry e, size_t *old_size, uint32_t *old_trace)
+{
+    struct bentry *f = front_of(t, e.ptr);
+    if (f->ptr == e.ptr) {
+        *old_size = f->size;
+        *old_trace = f->trace;
+        *f = e;
+        return 1;
+    }
+    int replaced = 0;
+    if (f->ptr) { /* the slot's entry moves on to the nursery */
+        size_t osize;
+        uint32_t otrace;
+        int r = nursery_put(t, *f, &osize, &otrace);
+        if (r < 0) {
+            /* No room behind it: the new entry waits in the nursery's
+             * stead, where put_main takes it. */
+            int m = put_main(t, e, &osize, &otrace);
+            if (m < 0)
+                return m;
+            if (m == 1 && t->replaced)
+                t->replaced(t->replaced_ctx, osize, otrace);
+            return replaced;
+        }
+        if (r == 1 && t->replaced)
+            t->replaced(t->replaced_ctx, osize, otrace);
+        t->nfront--;
+    }
+    *f = e;
+    t->nfront++;
+    return replaced;
+}
+
 int blocks_put(struct blocks *t, uintptr_t ptr, size_t size, uint32_t trace, size_t *old_size,
                uint32_t *old_trace)
 {
     int big = size >= SIZE_BIG;
     struct bentry e = {ptr, big ? SIZE_BIG : (uint32_t)size, trace};
-    struct seg *n = &t->nursery;
-    if (n->e && !big && (n->n + 1) * 4 > (n->mask + 1) * 3)
-        flush_nursery(t);
-    if (n->e && !big && (n->n + 1) * 4 <= (n->mask + 1) * 3) {
-        size_t i = slot_of(n, ptr, hash_ptr(ptr));
-        int replaced = n->e[i].ptr == ptr;
-        if (replaced) {
-            *old_size = n->e[i].size;
-            *old_trace = n->e[i].trace;
-        } else {
-            n->n++;
-        }
-        n->e[i] = e;
-        return replaced;
-    }
+    if (t->front && !big)
+        return front_put(t, e, old_size, old_trace);
     struct big *b = NULL;
     if (big && !(b = malloc(sizeof *b)))
         return PYSCOPE_ENOMEM;
@@ -278,18 +361,28 @@ int blocks_put(struct blocks *t, uintptr_t ptr, size_t size, uint32_t trace, siz
         free(b);
         return replaced;
     }
-    /* A big size goes straight to the large segments (so does any size
-     * when the nursery could not be emptied); an entry of its address in
-     * the nursery is an older one, replaced too. */
-    if (n->e) {
-        size_t i = slot_of(n, ptr, hash_ptr(ptr));
-        if (n->e[i].ptr == ptr) {
+    /* A big size goes straight to the large segments; an entry of its
+     * address in the front or the nursery is an older one, replaced too. */
+    if (t->front) {
+        size_t osize;
+        uint32_t otrace;
+        struct bentry *f = front_of(t, ptr);
+        int younger = 0;
+        if (f->ptr == ptr) {
+            osize = f->size;
+            otrace = f->trace;
+            f->ptr = 0;
+            t->nfront--;
+            younger = 1;
+        } else {
+            younger = nursery_take(t, ptr, &osize, &otrace);
+        }
+        if (younger) {
             if (replaced && t->replaced)
                 t->replaced(t->replaced_ctx, *old_size, *old_trace);
-            *old_size = n->e[i].size;
-            *old_trace = n->e[i].trace;
+            *old_size = osize;
+            *old_trace = otrace;
             replaced = 1;
-            remove_at(n, i);
         }
     }
     if (b) {
@@ -302,6 +395,14 @@ int blocks_put(struct blocks *t, uintptr_t ptr, size_t size, uint32_t trace, siz
 
 int blocks_get(const struct blocks *t, uintptr_t ptr, size_t *size, uint32_t *trace)
 {
+    if (t->front) {
+        const struct bentry *f = front_of(t, ptr);
+        if (f->ptr == ptr) {
+            *size = f->size;
+            *trace = f->trace;
+            return 1;
+        }
+    }
     uint64_t h = hash_ptr(ptr);
     const struct seg *segs[2] = {&t->nursery, cseg_of(t, h)};
     for (int k = 0; k < 2; k++) {
@@ -320,6 +421,16 @@ int blocks_get(const struct blocks *t, uintptr_t ptr, size_t *size, uint32_t *tr
 
 int blocks_take(struct blocks *t, uintptr_t ptr, size_t *size, uint32_t *trace)
 {
+    if (t->front) {
+        struct bentry *f = front_of(t, ptr);
+        if (f->ptr == ptr) {
+            *size = f->size;
+            *trace = f->trace;
+            f->ptr = 0;
+            t->nfront--;
+            return 1;
+        }
+    }
     uint64_t h = hash_ptr(ptr);
     struct seg *segs[2] = {&t->nursery, seg_of(t, h)};
     for (int k = 0; k < 2; k++) {
@@ -341,14 +452,14 @@ int blocks_take(struct blocks *t, uintptr_t ptr, size_t *size, uint32_t *trace)
 
 size_t blocks_count(const struct blocks *t)
 {
-    return t->count + t->nursery.n;
+    return t->count + t->nursery.n + t->nfront;
 }
 
 size_t blocks_footprint(const struct blocks *t)
 {
     size_t bytes = sizeof *t + t->nbigs * sizeof(struct big);
     if (t->nursery.e)
-        bytes += (t->nursery.mask + 1) * sizeof(struct bentry);
+        bytes += (t->nursery.mask + 1 + FRONT) * sizeof(struct bentry);
     for (int i = 0; i < NSEGS; i++)
         if (t->segs[i].e)
             bytes += (t->segs[i].mask + 1) * sizeof(struct bentry);

@@ -3,7 +3,8 @@
  * tracer's live blocks with their tracebacks, the heap walk's set of objects.
  * Open addressing in 256 independently grown segments, so that growing
  * copies one segment at a time and the table never needs twice its size at
- * once; an entry is 16 bytes; optionally a nursery in front of them. Not locked: the tracer holds its own lock.
+ * once; an entry is 16 bytes; optionally a nursery in front of them. Not
+ * locked: the tracer's own lock (the GIL) guards it.
  * Allocates with the C library's malloc, never through Python's allocators.
  */
 #ifndef PYSCOPE_BLOCKS_H
@@ -19,11 +20,12 @@ struct blocks *blocks_new(void);
 /*
  * A table for entries most of which are taken again soon after they were
  * put (the tracer's live blocks): new entries wait in a small nursery that
- * stays in the processor's cache, and move to the large segments when it
- * fills. blocks_put then finds an address already present only while that
- * entry is in the nursery, or when a big size is put; an older entry found
- * in the large segments when a nursery entry moves there is replaced, and
- * replaced(ctx, its size, its trace) is called. Until then both are
+ * stays in the processor's cache (behind a smaller front, blocks.c), and
+ * move to the large segments when it fills. blocks_put then finds an
+ * address already present only while that entry is in the front, or when a
+ * big size is put; an older entry found behind a newer one when the newer
+ * one moves back (to the nursery, then to the large segments) is replaced,
+ * and replaced(ctx, its size, its trace) is called. Until then both are
  * counted, and get and take find the newer one.
  */
 struct blocks *blocks_new_nursery(void (*replaced)(void *ctx, size_t size, uint32_t trace),

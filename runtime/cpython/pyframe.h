@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* One Python frame as seen by a sample: code object and instruction offset. */
 struct pyframe_raw {
@@ -15,6 +16,25 @@ struct pyframe_raw {
     int32_t lasti;    /* byte offset of the instruction being executed */
     int32_t reserved; /* pyframe_walk: PYFRAME_ENTRY flags */
 };
+
+/*
+ * Store a walked frame: lasti and reserved as one 8-byte word. The memory
+ * tracer compares the two as one word, just after the walk stored them:
+ * from two 4-byte stores the processor cannot forward that load, and it
+ * waits for both to reach the cache.
+ */
+static inline void pyframe_raw_put(struct pyframe_raw *out, void *code, int32_t lasti,
+                                   int32_t reserved)
+{
+    union {
+        struct {
+            int32_t lasti, reserved;
+        } f;
+        uint64_t word;
+    } u = {.f = {lasti, reserved}};
+    out->code = code;
+    memcpy(&out->lasti, &u.word, sizeof u.word);
+}
 
 /* The outermost Python frame one call of the interpreter's eval loop runs:
  * a native stack has one eval-loop frame per such group. */

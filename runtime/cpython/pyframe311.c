@@ -122,12 +122,11 @@ int pyframe_walk_own(void *tstate_p, struct pyframe_raw *out, int max, int *trun
             *truncated = 1;
             break;
         }
-        out[n].code = code;
-        /* Before the first instruction this is negative: the line is then
+        /* Before the first instruction lasti is negative: the line is then
          * co_firstlineno, as PyCode_Addr2Line has it. */
-        out[n].lasti = (int32_t)((char *)f->prev_instr - (char *)_PyCode_CODE(code));
-        out[n].reserved = entries && f->is_entry ? PYFRAME_ENTRY : 0;
-        n++;
+        pyframe_raw_put(&out[n++], code,
+                        (int32_t)((char *)f->prev_instr - (char *)_PyCode_CODE(code)),
+                        entries && f->is_entry ? PYFRAME_ENTRY : 0);
     }
     return n;
 }

@@ -145,11 +145,10 @@ int pyframe_walk_own(void *tstate_p, struct pyframe_raw *out, int max, int *trun
             *truncated = 1;
             break;
         }
-        out[n].code = code;
-        out[n].lasti = (int32_t)((char *)f->prev_instr - (char *)first);
-        out[n].reserved =
-            entries && f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK ? PYFRAME_ENTRY : 0;
-        n++;
+        pyframe_raw_put(&out[n++], code, (int32_t)((char *)f->prev_instr - (char *)first),
+                        entries && f->previous && f->previous->owner == FRAME_OWNED_BY_CSTACK
+                            ? PYFRAME_ENTRY
+                            : 0);
     }
     return n;
 }
