@@ -255,10 +255,9 @@ static void clock_setup(int64_t span_ns)
  * the time then moves to the next interval, which does not matter between
  * two events (it stays on the thread, a few cycles either way) but does for
  * the memory tracer's short pieces of work, which are taken off the
- * function that allocated: read so, a piece came out a quarter short, and
- * read after a fence, a fifth long (the fence keeps the piece from
- * overlapping the program's work around it, as the pieces not timed do).
- * clock_gettime's own ordering gave the shares measured against the
+ * function that allocated: read so, a piece came out a quarter short.
+ * clock_gettime's own ordering, with a full fence before the read that
+ * ends a piece (ownwork_timed_end), gives the shares measured against the
  * function's time without the tracer (test_calls' CallsWithMemory).
  */
 static int64_t own_clock(void)

@@ -506,16 +506,13 @@ class OwnWork(E2ETestCase):
         # burst of load meets is not the rule (2.54 was seen in a run beside
         # other tests on two processors, 0.4-1.1 alone)
         ratio, plain, traced, doc, traced_db = sorted(runs, key=lambda r: r[0])[1]
-        # The tracer costs more than the program here: were its time the
-        # lines', the computing line (its ints) would take 4 times its time
-        # without the tracer (the allocating line 2.4 times, but tracing
-        # also slows that one's own work: its lists and tuples are freed
-        # and made again rather than kept on free lists). The rest is the
-        # program's, as without the tracer, give or take a busy machine and
-        # the sampler's reading of the hooks from outside the thread, which
-        # puts some of the line's own time in them (0.6 of it stays on a
-        # quiet machine, 0.25 was seen under load).
-        self.assertGreater(doc["pyscope_samples"], doc["samples"], doc)
+        # The tracer's time under compute is 1.2 to 3.6 times the computing
+        # line's own time without the tracer (before its hooks took no lock,
+        # 3 times): were it the line's, the line would take 2.2 to 4.6 times
+        # its time. The rest is the program's, as without the tracer, give or
+        # take a busy machine and the sampler's reading of the hooks from
+        # outside the thread, which puts some of the line's own time in them
+        # (0.6 of it stays on a quiet machine, 0.25 was seen under load).
         self.assertTrue(0.15 < ratio < 2.5, [r[:3] for r in runs])
         under = db_rows(traced_db, """
             select sum(s.cpu_ns) ns from samples s join stacks st on st.id = s.stack_id
@@ -523,7 +520,8 @@ class OwnWork(E2ETestCase):
             join stacks ps on ps.id = st.parent_id join frames pfr on pfr.id = ps.frame_id
             join functions pf on pf.id = pfr.function_id
             where f.name = '[pyscope]' and pf.name = 'compute'""")[0]["ns"] or 0
-        self.assertGreater(under, traced[self.COMPUTE], (under, traced))
+        # The tracer's time is shown apart, as [pyscope] under compute.
+        self.assertGreater(under, 0.5 * plain[self.COMPUTE], (under, plain, traced))
 
     def test_pyscope_under_the_program_and_left_out(self):
         db = self.new_db_path()
@@ -533,7 +531,7 @@ class OwnWork(E2ETestCase):
         # hook off: here mostly make's and compute's (a few, at start-up and
         # exit, have no Python frame above them; the module's own
         # allocations and the exit snapshot are under <module>, 21 % in a
-        # CI run under load).
+        # CI run under load, 31 % once the tracer's hooks took no lock).
         rows = db_rows(db, """
             select pf.qualname parent, sum(s.ticks) n from samples s
             join stacks st on st.id = s.stack_id
@@ -545,7 +543,7 @@ class OwnWork(E2ETestCase):
         parents = {r["parent"]: r["n"] for r in rows}
         self.assertGreater(parents.get("make", 0), 0, parents)
         self.assertGreater(parents.get("make", 0) + parents.get("compute", 0),
-                           0.7 * sum(parents.values()), parents)
+                           0.5 * sum(parents.values()), parents)
         total = db_rows(db, "select sum(ticks) n from samples where cpu_ns > 0")[0]["n"]
 
         lines, doc = line_self_ns(db)
